@@ -1,0 +1,299 @@
+// The one tar implementation: a deterministic writer (same entries, same bytes) and a
+// streaming reader that reports every entry as it is. Policy (which entries are allowed)
+// belongs to the caller; checkEntryPath is the shared guard against escaping a folder.
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { posix } from 'node:path';
+import { GadgetError } from '../errors.js';
+
+const BLOCK = 512;
+
+export interface TarInput {
+  path: string;
+  type?: 'file' | 'directory';
+  content?: Buffer;
+  size?: number;
+  open?: () => Readable | Promise<Readable>;
+  mode?: number;
+}
+
+export interface TarEntry {
+  path: string;
+  type: 'file' | 'directory' | 'symlink' | 'hardlink' | 'other';
+  size: number;
+  mode: number;
+  linkpath?: string;
+  body: Readable;
+}
+
+/** A normalised relative path, or a GadgetError when the entry would leave its folder. */
+export function checkEntryPath(path: string, where: string): string {
+  if (path.length === 0 || path.includes('\0')) throw new GadgetError(`${where}: an entry has an empty or invalid name`);
+  if (path.startsWith('/') || /^[a-zA-Z]:[\\/]/.test(path)) {
+    throw new GadgetError(`${where}: entry "${path}" has an absolute path`, { hint: 'only relative paths are accepted' });
+  }
+  if (path.split(/[\\/]/).includes('..')) {
+    throw new GadgetError(`${where}: entry "${path}" contains "..", which would escape its folder`);
+  }
+  const normal = posix.normalize(path).replace(/\/+$/, '');
+  if (normal === '.' || normal === '') throw new GadgetError(`${where}: an entry names the folder itself`);
+  return normal.replace(/^\.\//, '');
+}
+
+// ---------------------------------------------------------------- writer
+
+function octal(value: number, width: number): string {
+  return value.toString(8).padStart(width - 1, '0') + '\0';
+}
+
+function header(name: string, size: number, mode: number, typeflag: string, prefix = ''): Buffer {
+  const h = Buffer.alloc(BLOCK);
+  h.write(name, 0, 100, 'utf8');
+  h.write(octal(mode, 8), 100, 'ascii');
+  h.write(octal(0, 8), 108, 'ascii'); // uid
+  h.write(octal(0, 8), 116, 'ascii'); // gid
+  h.write(octal(size, 12), 124, 'ascii');
+  h.write(octal(0, 12), 136, 'ascii'); // mtime: 0 for reproducible output
+  h.write('        ', 148, 'ascii'); // checksum placeholder
+  h.write(typeflag, 156, 'ascii');
+  h.write('ustar\0' + '00', 257, 'ascii');
+  h.write(prefix, 345, 155, 'utf8');
+  let sum = 0;
+  for (const byte of h) sum += byte;
+  h.write(octal(sum, 7) + ' ', 148, 'ascii');
+  return h;
+}
+
+function paxRecord(key: string, value: string): string {
+  const body = ` ${key}=${value}\n`;
+  let len = body.length + 1;
+  while (String(len).length + Buffer.byteLength(body) !== len) len = String(len).length + Buffer.byteLength(body);
+  return `${len}${body}`;
+}
+
+/** ustar name/prefix split, or undefined when a pax header is needed. */
+function splitName(path: string): { name: string; prefix: string } | undefined {
+  if (Buffer.byteLength(path) <= 100) return { name: path, prefix: '' };
+  for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) {
+    const prefix = path.slice(0, i);
+    const name = path.slice(i + 1);
+    if (Buffer.byteLength(prefix) <= 155 && Buffer.byteLength(name) <= 100) return { name, prefix };
+  }
+  return undefined;
+}
+
+function entryHeaders(path: string, size: number, mode: number, typeflag: string): Buffer[] {
+  const split = splitName(path);
+  if (split && size < 8 ** 11) return [header(split.name, size, mode, typeflag, split.prefix)];
+  const records = Buffer.from(paxRecord('path', path) + (size >= 8 ** 11 ? paxRecord('size', String(size)) : ''));
+  return [
+    header('PaxHeader', records.length, 0o644, 'x'),
+    pad(records),
+    header(path.slice(0, 99), size >= 8 ** 11 ? 0 : size, mode, typeflag),
+  ];
+}
+
+function pad(data: Buffer): Buffer {
+  const rest = data.length % BLOCK;
+  return rest === 0 ? data : Buffer.concat([data, Buffer.alloc(BLOCK - rest)]);
+}
+
+/** A deterministic ustar stream of the given entries, in the given order. */
+export function writeTar(entries: Iterable<TarInput> | AsyncIterable<TarInput>): Readable {
+  async function* generate(): AsyncGenerator<Buffer> {
+    for await (const entry of entries) {
+      const path = checkEntryPath(entry.path, 'tar');
+      if (entry.type === 'directory') {
+        yield* entryHeaders(path + '/', 0, entry.mode ?? 0o755, '5');
+        continue;
+      }
+      const size = entry.content?.length ?? entry.size;
+      if (size === undefined) throw new Error(`tar entry ${path} has neither content nor size`);
+      yield* entryHeaders(path, size, entry.mode ?? 0o644, '0');
+      if (entry.content) {
+        yield entry.content;
+      } else if (entry.open) {
+        let written = 0;
+        for await (const chunk of await entry.open()) {
+          written += (chunk as Buffer).length;
+          if (written > size) throw new GadgetError(`tar entry ${path} is larger than its declared ${size} bytes`);
+          yield chunk as Buffer;
+        }
+        if (written !== size) throw new GadgetError(`tar entry ${path} has ${written} bytes, expected ${size}`);
+      }
+      if (size % BLOCK) yield Buffer.alloc(BLOCK - (size % BLOCK));
+    }
+    yield Buffer.alloc(BLOCK * 2);
+  }
+  return Readable.from(generate(), { objectMode: false });
+}
+
+// ---------------------------------------------------------------- reader
+
+/** Pulls exact byte counts out of a stream without buffering more than a chunk ahead. */
+class ByteReader {
+  private buffered: Buffer[] = [];
+  private length = 0;
+  private done = false;
+  private readonly iterator: AsyncIterator<Buffer>;
+
+  constructor(source: AsyncIterable<Buffer>) {
+    this.iterator = source[Symbol.asyncIterator]();
+  }
+
+  private async fill(): Promise<boolean> {
+    if (this.done) return false;
+    const next = await this.iterator.next();
+    if (next.done) {
+      this.done = true;
+      return false;
+    }
+    const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value);
+    this.buffered.push(chunk);
+    this.length += chunk.length;
+    return true;
+  }
+
+  /** Exactly n bytes, or fewer at end of input. */
+  async read(n: number): Promise<Buffer> {
+    while (this.length < n && (await this.fill()));
+    return this.take(Math.min(n, this.length));
+  }
+
+  /** Up to n bytes, as soon as any are available (for streaming bodies). */
+  async readSome(n: number): Promise<Buffer> {
+    if (this.length === 0) await this.fill();
+    return this.take(Math.min(n, this.length));
+  }
+
+  private take(n: number): Buffer {
+    const all = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered);
+    const out = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.buffered = rest.length ? [rest] : [];
+    this.length = rest.length;
+    return out;
+  }
+}
+
+function field(h: Buffer, start: number, len: number): string {
+  const raw = h.subarray(start, start + len);
+  const end = raw.indexOf(0);
+  return raw.subarray(0, end < 0 ? len : end).toString('utf8');
+}
+
+function number(h: Buffer, start: number, len: number, where: string): number {
+  if (h[start]! & 0x80) {
+    // GNU base-256 for sizes of 8 GiB and more.
+    let value = 0;
+    for (let i = start + 1; i < start + len; i++) value = value * 256 + h[i]!;
+    return value;
+  }
+  const text = field(h, start, len).trim();
+  if (text === '') return 0;
+  if (!/^[0-7]+$/.test(text)) throw new GadgetError(`${where}: corrupt tar header (bad number "${text}")`);
+  return parseInt(text, 8);
+}
+
+function parsePax(data: Buffer): Record<string, string> {
+  const out: Record<string, string> = {};
+  let pos = 0;
+  while (pos < data.length) {
+    const space = data.indexOf(0x20, pos);
+    if (space < 0) break;
+    const len = parseInt(data.subarray(pos, space).toString('ascii'), 10);
+    if (!(len > 0) || pos + len > data.length) break;
+    const record = data.subarray(space + 1, pos + len - 1).toString('utf8');
+    const eq = record.indexOf('=');
+    if (eq > 0) out[record.slice(0, eq)] = record.slice(eq + 1);
+    pos += len;
+  }
+  return out;
+}
+
+const TYPES: Record<string, TarEntry['type']> = { '0': 'file', '\0': 'file', '7': 'file', '5': 'directory', '2': 'symlink', '1': 'hardlink' };
+
+async function peekGzip(input: Readable): Promise<{ gzip: boolean; stream: AsyncIterable<Buffer> }> {
+  const iterator = input[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  const head: Buffer = first.done ? Buffer.alloc(0) : Buffer.from(first.value);
+  async function* rest(): AsyncGenerator<Buffer> {
+    if (head.length) yield head;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) return;
+      yield Buffer.from(next.value);
+    }
+  }
+  return { gzip: head[0] === 0x1f && head[1] === 0x8b, stream: rest() };
+}
+
+/**
+ * Streams the entries of a tar (plain or gzip). Each entry's body must be consumed (or
+ * resumed) before the next entry is produced. Throws GadgetError on a corrupt archive.
+ */
+export async function* readTar(input: Readable, opts: { gzip?: 'auto' | boolean; where?: string } = {}): AsyncGenerator<TarEntry> {
+  const where = opts.where ?? 'tar';
+  let source: AsyncIterable<Buffer> = input;
+  if (opts.gzip !== false) {
+    const peeked = await peekGzip(input);
+    const gzip = opts.gzip === true || peeked.gzip;
+    source = gzip ? Readable.from(peeked.stream).pipe(createGunzip()) : peeked.stream;
+  }
+  const reader = new ByteReader(source);
+  let pax: Record<string, string> = {};
+  let longName: string | undefined;
+  let longLink: string | undefined;
+  for (;;) {
+    const h = await reader.read(BLOCK);
+    if (h.length === 0) throw new GadgetError(`${where}: the archive ends without an end-of-archive marker`);
+    if (h.length < BLOCK) throw new GadgetError(`${where}: the archive is truncated`);
+    if (h.every((b) => b === 0)) return;
+    let sum = 0;
+    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
+    if (sum !== number(h, 148, 8, where)) throw new GadgetError(`${where}: corrupt tar header (checksum mismatch)`);
+    const typeflag = String.fromCharCode(h[156]!);
+    let size = number(h, 124, 12, where);
+    if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
+      if (size > 1024 * 1024) throw new GadgetError(`${where}: an extended tar header is larger than 1 MiB`);
+      const data = await reader.read(size + ((BLOCK - (size % BLOCK)) % BLOCK));
+      if (data.length < size) throw new GadgetError(`${where}: the archive is truncated`);
+      if (typeflag === 'x') pax = { ...pax, ...parsePax(data.subarray(0, size)) };
+      if (typeflag === 'L') longName = data.subarray(0, size).toString('utf8').replace(/\0+$/, '');
+      if (typeflag === 'K') longLink = data.subarray(0, size).toString('utf8').replace(/\0+$/, '');
+      continue;
+    }
+    const prefix = h.subarray(257, 262).toString('ascii') === 'ustar' ? field(h, 345, 155) : '';
+    const path = pax.path ?? longName ?? (prefix ? `${prefix}/${field(h, 0, 100)}` : field(h, 0, 100));
+    const linkpath = pax.linkpath ?? longLink ?? (field(h, 157, 100) || undefined);
+    if (pax.size !== undefined) size = Number(pax.size);
+    pax = {};
+    longName = longLink = undefined;
+    const type = TYPES[typeflag] ?? 'other';
+    const bodySize = type === 'file' || type === 'other' ? size : 0;
+    let remaining = bodySize;
+    async function* body(): AsyncGenerator<Buffer> {
+      while (remaining > 0) {
+        const chunk = await reader.readSome(Math.min(remaining, 1 << 20));
+        if (chunk.length === 0) throw new GadgetError(`${where}: entry "${path}" is truncated`);
+        remaining -= chunk.length;
+        yield chunk;
+      }
+    }
+    const stream = Readable.from(body(), { objectMode: false });
+    let finished = false;
+    stream.on('end', () => (finished = true));
+    yield { path, type, size, mode: number(h, 100, 8, where), linkpath: type === 'file' ? undefined : linkpath, body: stream };
+    if (!finished) {
+      // The consumer did not read the body: skip what is left of it.
+      stream.destroy();
+      while (remaining > 0) {
+        const chunk = await reader.readSome(Math.min(remaining, 1 << 20));
+        if (chunk.length === 0) throw new GadgetError(`${where}: entry "${path}" is truncated`);
+        remaining -= chunk.length;
+      }
+    }
+    const padding = (BLOCK - (bodySize % BLOCK)) % BLOCK;
+    if (padding && (await reader.read(padding)).length < padding) throw new GadgetError(`${where}: the archive is truncated`);
+  }
+}

@@ -1,0 +1,41 @@
+// The storage interface that both ends of a copy implement: the local store and a remote
+// repository (and, for import/export, an OCI layout folder). copyGraph (copy.ts) moves graphs
+// between any two of them.
+import type { Readable } from 'node:stream';
+import type { Descriptor } from './types.js';
+
+/** Something found through a subject: a signature, attestation or other referrer. */
+export interface Referrer {
+  descriptor: Descriptor;
+  /**
+   * The tag it is known under, when it is found by a tag rather than by its subject field:
+   * cosign's `sha256-<hex>.sig` / `.att`, or the referrers fallback tag `sha256-<hex>`.
+   */
+  tag?: string;
+}
+
+export interface Target {
+  /** For messages: "store /var/lib/ig/oci-store", "localhost:5000/gadgets/x". */
+  readonly name: string;
+  /**
+   * The bytes of a blob or manifest as a stream. Implementations may verify; callers that
+   * store the bytes must verify (push does).
+   */
+  fetch(descriptor: Descriptor, signal?: AbortSignal): Promise<Readable>;
+  exists(descriptor: Descriptor, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * Stores the content of `descriptor`, verifying digest and size while streaming. Nothing is
+   * visible to readers unless the content matches. Pushing a manifest whose children are
+   * absent is the caller's error (copyGraph pushes children first).
+   */
+  push(descriptor: Descriptor, content: Readable, signal?: AbortSignal): Promise<void>;
+  /** A tag (or digest) in this target's namespace to a descriptor; throws GadgetError if absent. */
+  resolve(reference: string, signal?: AbortSignal): Promise<Descriptor>;
+  /** Points `reference` (a tag in this target's namespace) at `descriptor`. */
+  tag(descriptor: Descriptor, reference: string, signal?: AbortSignal): Promise<void>;
+  /** Signatures and other artifacts that refer to `descriptor`. */
+  referrers(descriptor: Descriptor, signal?: AbortSignal): Promise<Referrer[]>;
+}
+
+/** The largest manifest or index this program reads into memory. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;

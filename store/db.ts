@@ -1,0 +1,90 @@
+// The SQLite index of a store. It holds nothing that cannot be rebuilt from the layout:
+// index.json entries (in their order), and for every manifest or index reached from them,
+// its kind, artifact type, subject, annotations, children and platforms.
+import Database from 'better-sqlite3';
+import type { Descriptor } from '../lib/oci/types.js';
+
+export type DB = Database.Database;
+
+const SCHEMA_VERSION = '1';
+
+export function openDatabase(file: string): DB {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 120000');
+  db.pragma('foreign_keys = OFF');
+  const version = (() => {
+    try {
+      return (db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).get() as { value: string } | undefined)?.value;
+    } catch {
+      return undefined;
+    }
+  })();
+  if (version !== SCHEMA_VERSION) {
+    db.exec(`
+      DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS manifests;
+      DROP TABLE IF EXISTS children; DROP TABLE IF EXISTS annotations;
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      -- index.json's manifests, in file order; ref is NULL for an untagged entry
+      CREATE TABLE entries (seq INTEGER PRIMARY KEY AUTOINCREMENT, ref TEXT UNIQUE, digest TEXT NOT NULL,
+        media_type TEXT NOT NULL, size INTEGER NOT NULL, descriptor TEXT NOT NULL);
+      CREATE INDEX entries_digest ON entries (digest);
+      -- every manifest or index that has been parsed (content-addressed, never changes)
+      CREATE TABLE manifests (digest TEXT PRIMARY KEY, media_type TEXT NOT NULL, artifact_type TEXT,
+        config_media_type TEXT, subject TEXT, size INTEGER NOT NULL, graph_size INTEGER, created TEXT, title TEXT);
+      CREATE INDEX manifests_subject ON manifests (subject);
+      -- edges: role is config, layer or manifest; arch/os only for index entries
+      CREATE TABLE children (parent TEXT NOT NULL, position INTEGER NOT NULL, role TEXT NOT NULL, digest TEXT NOT NULL,
+        media_type TEXT NOT NULL, size INTEGER NOT NULL, arch TEXT, os TEXT, PRIMARY KEY (parent, position));
+      CREATE INDEX children_digest ON children (digest);
+      CREATE TABLE annotations (digest TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (digest, key));
+      INSERT INTO meta VALUES ('schema', '${SCHEMA_VERSION}');
+    `);
+  }
+  return db;
+}
+
+export interface EntryRow {
+  seq: number;
+  ref: string | null;
+  digest: string;
+  media_type: string;
+  size: number;
+  descriptor: string;
+}
+
+export interface ManifestRow {
+  digest: string;
+  media_type: string;
+  artifact_type: string | null;
+  config_media_type: string | null;
+  subject: string | null;
+  size: number;
+  graph_size: number | null;
+  created: string | null;
+  title: string | null;
+}
+
+export interface ChildRow {
+  parent: string;
+  position: number;
+  role: 'config' | 'layer' | 'manifest';
+  digest: string;
+  media_type: string;
+  size: number;
+  arch: string | null;
+  os: string | null;
+}
+
+export function getMeta(db: DB, key: string): string | undefined {
+  return (db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+}
+
+export function setMeta(db: DB, key: string, value: string): void {
+  db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+}
+
+export function descriptorOfEntry(row: EntryRow): Descriptor {
+  return JSON.parse(row.descriptor) as Descriptor;
+}

@@ -1,0 +1,57 @@
+// An OCI image layout folder read as a Target (the source of `gadget import`): nothing is
+// written to it, so a read-only folder or another tool's store can be imported as it is.
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { GadgetError } from '../lib/errors.js';
+import { ANN_REF_NAME } from '../lib/oci/mediatypes.js';
+import type { Referrer, Target } from '../lib/oci/target.js';
+import type { Descriptor } from '../lib/oci/types.js';
+import { blobPath, checkLayoutFile, readIndexFile } from './layout.js';
+
+export class LayoutSource implements Target {
+  readonly name: string;
+  readonly entries: Descriptor[];
+
+  constructor(readonly root: string) {
+    this.name = `layout ${root}`;
+    checkLayoutFile(root);
+    this.entries = readIndexFile(root).entries;
+  }
+
+  has(digest: string): boolean {
+    return existsSync(blobPath(this.root, digest));
+  }
+
+  async fetch(descriptor: Descriptor): Promise<Readable> {
+    const file = blobPath(this.root, descriptor.digest);
+    if (!existsSync(file)) throw new GadgetError(`${this.name}: blob ${descriptor.digest} is missing`);
+    return createReadStream(file, { highWaterMark: 1 << 20 });
+  }
+
+  async exists(descriptor: Descriptor): Promise<boolean> {
+    try {
+      return statSync(blobPath(this.root, descriptor.digest)).size === descriptor.size;
+    } catch {
+      return false;
+    }
+  }
+
+  async push(): Promise<void> {
+    throw new GadgetError(`${this.name} is read-only here`);
+  }
+
+  async tag(): Promise<void> {
+    throw new GadgetError(`${this.name} is read-only here`);
+  }
+
+  async resolve(reference: string): Promise<Descriptor> {
+    const found = this.entries.find((d) => d.annotations?.[ANN_REF_NAME] === reference || d.digest === reference);
+    if (!found) throw new GadgetError(`${reference} is not in ${this.name}`);
+    return found;
+  }
+
+  /** Referrers are whole index.json entries here; import copies every entry anyway. */
+  async referrers(): Promise<Referrer[]> {
+    return [];
+  }
+}

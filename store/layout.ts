@@ -1,0 +1,90 @@
+// The OCI image layout on disk: oci-layout, index.json and blobs/sha256/<hex>.
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { GadgetError } from '../lib/errors.js';
+import { isDigest } from '../lib/oci/digest.js';
+import { encodeJSON } from '../lib/oci/json.js';
+import { MT_INDEX } from '../lib/oci/mediatypes.js';
+import type { Descriptor } from '../lib/oci/types.js';
+import { writeFileAtomicSync } from './files.js';
+
+export const LAYOUT_FILE = 'oci-layout';
+export const INDEX_FILE = 'index.json';
+export const OWN_DIR = 'gadget-oci';
+
+export function blobPath(root: string, digest: string): string {
+  if (!isDigest(digest)) throw new GadgetError(`"${digest}" is not a sha256 digest`);
+  return join(root, 'blobs', 'sha256', digest.slice(7));
+}
+
+/** Creates the layout's skeleton where it is missing; leaves an existing layout alone. */
+export function initLayout(root: string): void {
+  mkdirSync(join(root, 'blobs', 'sha256'), { recursive: true });
+  mkdirSync(join(root, OWN_DIR, 'tmp'), { recursive: true });
+  const layoutFile = join(root, LAYOUT_FILE);
+  if (!existsSync(layoutFile)) writeFileAtomicSync(layoutFile, '{"imageLayoutVersion":"1.0.0"}');
+  const indexFile = join(root, INDEX_FILE);
+  if (!existsSync(indexFile)) writeIndexFile(root, []);
+}
+
+export function checkLayoutFile(root: string): void {
+  const file = join(root, LAYOUT_FILE);
+  let version: unknown;
+  try {
+    version = (JSON.parse(readFileSync(file, 'utf8')) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+  } catch (err) {
+    throw new GadgetError(`${file} is missing or not JSON, so ${root} is not an OCI image layout`, {
+      exitCode: 2,
+      hint: 'point --store at an OCI layout folder, or at an empty folder to create one',
+    });
+  }
+  if (typeof version !== 'string' || !version.startsWith('1.')) {
+    throw new GadgetError(`${file}: unsupported imageLayoutVersion ${JSON.stringify(version)}`, { exitCode: 2 });
+  }
+}
+
+/** Reads and checks index.json; every entry must be a descriptor with a sha256 digest. */
+export function readIndexFile(root: string): { entries: Descriptor[]; bytes: Buffer } {
+  const file = join(root, INDEX_FILE);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch {
+    throw new GadgetError(`${file} is missing`, { exitCode: 2, hint: 'run `gadget fsck` on the store, or point --store at an OCI layout' });
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new GadgetError(`${file} is not valid JSON (${(err as Error).message})`, {
+      exitCode: 2,
+      hint: 'restore it from a backup, or move it away and run `gadget fsck --repair` to rebuild the tags from the index database',
+    });
+  }
+  const manifests = (doc as { manifests?: unknown })?.manifests;
+  if (typeof doc !== 'object' || doc === null || !(manifests === undefined || Array.isArray(manifests))) {
+    throw new GadgetError(`${file} is not an OCI index (no "manifests" list)`, { exitCode: 2 });
+  }
+  const entries = (manifests ?? []) as Descriptor[];
+  entries.forEach((d, i) => {
+    if (typeof d !== 'object' || d === null || !isDigest(String(d.digest)) || typeof d.mediaType !== 'string' || !Number.isSafeInteger(d.size) || d.size < 0) {
+      throw new GadgetError(`${file}: entry ${i} is not a valid descriptor (mediaType, sha256 digest and size are required)`, { exitCode: 2 });
+    }
+  });
+  return { entries, bytes };
+}
+
+export function writeIndexFile(root: string, entries: Descriptor[]): void {
+  const doc = { schemaVersion: 2, mediaType: MT_INDEX, manifests: entries };
+  writeFileAtomicSync(join(root, INDEX_FILE), encodeJSON(doc), join(root, OWN_DIR, 'tmp'));
+}
+
+/** A cheap fingerprint of index.json that changes whenever any program replaces the file. */
+export function indexFingerprint(root: string): string {
+  try {
+    const st = statSync(join(root, INDEX_FILE), { bigint: true });
+    return `${st.ino}:${st.size}:${st.mtimeNs}`;
+  } catch {
+    return 'missing';
+  }
+}

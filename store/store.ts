@@ -1,0 +1,393 @@
+// The local store: an OCI image layout on disk (the truth) with a SQLite index beside it.
+// Blobs are written without a lock (content-addressed, atomic rename); every change of
+// index.json happens inside an IMMEDIATE SQLite transaction, which is the lock that several
+// gadget processes share, and which the OS releases if a process dies.
+import { accessSync, constants, createReadStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { GadgetError } from '../lib/errors.js';
+import { isDigest, sha256 } from '../lib/oci/digest.js';
+import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
+import { isSignatureTag, parseRef } from '../lib/oci/reference.js';
+import { MAX_MANIFEST_BYTES, type Referrer, type Target } from '../lib/oci/target.js';
+import type { Descriptor } from '../lib/oci/types.js';
+import { descriptorOfEntry, getMeta, openDatabase, setMeta, type DB, type EntryRow, type ManifestRow } from './db.js';
+import { fsyncDirSync, writeFileAtomicSync, writeVerifiedFile } from './files.js';
+import { Indexer } from './indexer.js';
+import { blobPath, checkLayoutFile, indexFingerprint, initLayout, OWN_DIR, readIndexFile, writeIndexFile } from './layout.js';
+
+export interface ImageRecord {
+  ref: string;
+  digest: string;
+  mediaType: string;
+  artifactType?: string;
+  platforms: string[];
+  size: number;
+  created?: string;
+  title?: string;
+}
+
+export interface OpenStoreOptions {
+  /** Create the layout when the folder is empty or missing (default true). */
+  create?: boolean;
+}
+
+/** Opens (and creates, if needed) the store at `dir`. */
+export async function openStore(dir: string, opts: OpenStoreOptions = {}): Promise<Store> {
+  return Store.open(dir, opts);
+}
+
+/** The key under which an entry's ref is looked up: full refs normalised, signature tags bare. */
+export function storeKey(reference: string): string {
+  if (isSignatureTag(reference)) return reference;
+  return parseRef(reference).toString();
+}
+
+export class Store implements Target {
+  readonly name: string;
+  private readonly indexer: Indexer;
+  private blobsDirty = false;
+
+  private constructor(
+    readonly root: string,
+    readonly db: DB,
+  ) {
+    this.name = `store ${root}`;
+    this.indexer = new Indexer(db, root);
+  }
+
+  static open(dir: string, opts: OpenStoreOptions = {}): Store {
+    const root = resolve(dir);
+    const fresh = !existsSync(join(root, 'index.json')) && !existsSync(join(root, 'oci-layout'));
+    if (fresh) {
+      if (opts.create === false) throw new GadgetError(`${root} is not an OCI image layout`, { exitCode: 2 });
+      initLayout(root);
+    } else {
+      checkLayoutFile(root);
+      if (!existsSync(join(root, 'blobs', 'sha256'))) mkdirSync(join(root, 'blobs', 'sha256'), { recursive: true });
+    }
+    const store = new Store(root, openDatabase(databaseFile(root)));
+    store.refreshIfChanged();
+    return store;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // ------------------------------------------------------------- blobs
+
+  blobPath(digest: string): string {
+    return blobPath(this.root, digest);
+  }
+
+  hasBlob(digest: string): boolean {
+    return existsSync(this.blobPath(digest));
+  }
+
+  get tmpDir(): string {
+    return join(this.root, OWN_DIR, 'tmp');
+  }
+
+  async fetch(descriptor: Descriptor): Promise<Readable> {
+    const file = this.blobPath(descriptor.digest);
+    if (!existsSync(file)) throw new GadgetError(`${this.name}: blob ${descriptor.digest} is missing`, { hint: 'run `gadget fsck` to see what is damaged' });
+    return createReadStream(file, { highWaterMark: 1 << 20 });
+  }
+
+  async exists(descriptor: Descriptor): Promise<boolean> {
+    try {
+      return statSync(this.blobPath(descriptor.digest)).size === descriptor.size;
+    } catch {
+      return false;
+    }
+  }
+
+  async push(descriptor: Descriptor, content: Readable, signal?: AbortSignal): Promise<void> {
+    if (await this.exists(descriptor)) {
+      content.resume();
+    } else {
+      mkdirSync(this.tmpDir, { recursive: true });
+      await writeVerifiedFile(this.blobPath(descriptor.digest), this.tmpDir, descriptor, content, `${descriptor.digest}`, signal);
+      this.blobsDirty = true;
+    }
+    if (isManifestType(descriptor.mediaType)) this.afterManifestPush(descriptor);
+  }
+
+  /** Writes bytes as a blob of `mediaType` and returns its descriptor. */
+  async putBytes(bytes: Buffer, mediaType: string): Promise<Descriptor> {
+    const descriptor: Descriptor = { mediaType, digest: sha256(bytes), size: bytes.length };
+    if (!this.hasBlob(descriptor.digest)) {
+      mkdirSync(this.tmpDir, { recursive: true });
+      writeFileAtomicSync(this.blobPath(descriptor.digest), bytes, this.tmpDir);
+      this.blobsDirty = true;
+    }
+    if (isManifestType(mediaType)) this.afterManifestPush(descriptor);
+    return descriptor;
+  }
+
+  /** A verified copy of a blob's bytes (for manifests, configs and other small blobs). */
+  async readBytes(what: Descriptor | string, maxBytes = MAX_MANIFEST_BYTES): Promise<Buffer> {
+    const digest = typeof what === 'string' ? what : what.digest;
+    const file = this.blobPath(digest);
+    let size: number;
+    try {
+      size = statSync(file).size;
+    } catch {
+      throw new GadgetError(`${this.name}: blob ${digest} is missing`, { hint: 'run `gadget fsck` to see what is damaged' });
+    }
+    if (size > maxBytes) throw new GadgetError(`${this.name}: blob ${digest} is ${size} bytes, more than the ${maxBytes} allowed here`);
+    const bytes = readFileSync(file);
+    if (sha256(bytes) !== digest) throw new GadgetError(`${this.name}: blob ${digest} is corrupt (its content has another digest)`, { hint: 'run `gadget fsck --repair`' });
+    if (typeof what !== 'string' && bytes.length !== what.size) throw new GadgetError(`${this.name}: blob ${digest} has ${bytes.length} bytes, its descriptor says ${what.size}`);
+    return bytes;
+  }
+
+  async readJSON<T>(descriptor: Descriptor | string): Promise<T> {
+    const bytes = await this.readBytes(descriptor);
+    try {
+      return JSON.parse(bytes.toString('utf8')) as T;
+    } catch {
+      throw new GadgetError(`${this.name}: ${typeof descriptor === 'string' ? descriptor : descriptor.digest} is not valid JSON`);
+    }
+  }
+
+  private afterManifestPush(descriptor: Descriptor): void {
+    this.indexer.index(descriptor);
+    // An OCI 1.1 referrer (a signature) has no tag: an untagged index.json entry keeps it
+    // rooted, as oras and ig keep it.
+    const row = this.manifestRow(descriptor.digest);
+    if (row?.subject && !this.entriesOf(descriptor.digest).length) {
+      const entry: Descriptor = { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size };
+      if (row.artifact_type) entry.artifactType = row.artifact_type;
+      this.mutateEntries((entries) => entries.push({ ref: null, descriptor: entry }));
+    }
+  }
+
+  // ------------------------------------------------------------- tags
+
+  /** Re-reads index.json into the database when another program (or process) changed it. */
+  refreshIfChanged(): void {
+    const fingerprint = indexFingerprint(this.root);
+    if (getMeta(this.db, 'index_fingerprint') === fingerprint) return;
+    this.db.transaction(() => this.reloadEntries()).immediate();
+  }
+
+  /** Rebuilds the whole database from the layout (`gadget fsck --reindex`). */
+  reindex(): void {
+    this.db.transaction(() => {
+      this.db.exec('DELETE FROM manifests; DELETE FROM children; DELETE FROM annotations;');
+      setMeta(this.db, 'index_hash', '');
+      this.reloadEntries();
+    }).immediate();
+  }
+
+  private reloadEntries(): void {
+    const fingerprint = indexFingerprint(this.root);
+    const { entries, bytes } = readIndexFile(this.root);
+    const hash = sha256(bytes);
+    if (getMeta(this.db, 'index_hash') !== hash) {
+      this.db.prepare('DELETE FROM entries').run();
+      const insert = this.db.prepare('INSERT INTO entries (ref, digest, media_type, size, descriptor) VALUES (?, ?, ?, ?, ?)');
+      const clear = this.db.prepare('UPDATE entries SET ref = NULL WHERE ref = ?');
+      for (const d of entries) {
+        const ref = d.annotations?.[ANN_REF_NAME] ?? null;
+        if (ref !== null) clear.run(ref); // a later duplicate wins, as in other tools
+        insert.run(ref, d.digest, d.mediaType, d.size, JSON.stringify(d));
+      }
+      for (const d of entries) this.indexer.index(d);
+      setMeta(this.db, 'index_hash', hash);
+    }
+    setMeta(this.db, 'index_fingerprint', fingerprint);
+  }
+
+  /**
+   * The one way index.json changes: under the lock, bring the database up to date with the
+   * file, apply `change` to the entry list, write the file atomically, record its fingerprint.
+   */
+  private mutateEntries(change: (entries: Array<{ ref: string | null; descriptor: Descriptor }>) => void): void {
+    this.db.transaction(() => {
+      if (getMeta(this.db, 'index_fingerprint') !== indexFingerprint(this.root)) this.reloadEntries();
+      const rows = this.db.prepare('SELECT * FROM entries ORDER BY seq').all() as EntryRow[];
+      const entries = rows.map((row) => ({ ref: row.ref, descriptor: descriptorOfEntry(row) }));
+      change(entries);
+      if (this.blobsDirty) {
+        fsyncDirSync(join(this.root, 'blobs', 'sha256'));
+        this.blobsDirty = false;
+      }
+      const seen = new Set<string>();
+      const kept = entries.filter((e) => e.ref === null || (!seen.has(e.ref) && seen.add(e.ref)));
+      const descriptors = kept.map((e) => {
+        const d = { ...e.descriptor };
+        const annotations = { ...(d.annotations ?? {}) };
+        delete annotations[ANN_REF_NAME];
+        if (e.ref !== null) annotations[ANN_REF_NAME] = e.ref;
+        if (Object.keys(annotations).length) d.annotations = annotations;
+        else delete d.annotations;
+        return d;
+      });
+      writeIndexFile(this.root, descriptors);
+      this.db.prepare('DELETE FROM entries').run();
+      const insert = this.db.prepare('INSERT INTO entries (ref, digest, media_type, size, descriptor) VALUES (?, ?, ?, ?, ?)');
+      descriptors.forEach((d, i) => insert.run(kept[i]!.ref, d.digest, d.mediaType, d.size, JSON.stringify(d)));
+      setMeta(this.db, 'index_hash', sha256(readFileSync(join(this.root, 'index.json'))));
+      setMeta(this.db, 'index_fingerprint', indexFingerprint(this.root));
+    }).immediate();
+  }
+
+  async tag(descriptor: Descriptor, reference: string): Promise<void> {
+    await this.tagMany([{ descriptor, ref: reference }]);
+  }
+
+  /** Points every ref at its descriptor in one index.json update. */
+  async tagMany(items: Array<{ descriptor: Descriptor; ref: string }>): Promise<void> {
+    const keyed = items.map(({ descriptor, ref }) => {
+      if (!this.hasBlob(descriptor.digest)) throw new GadgetError(`cannot tag ${ref}: ${descriptor.digest} is not in ${this.name}`);
+      this.indexer.index(descriptor);
+      return { descriptor, key: storeKey(ref) };
+    });
+    this.mutateEntries((entries) => {
+      for (const { descriptor, key } of keyed) {
+        const d: Descriptor = { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size };
+        if (descriptor.annotations) d.annotations = { ...descriptor.annotations };
+        if (descriptor.platform) d.platform = descriptor.platform;
+        if (descriptor.artifactType) d.artifactType = descriptor.artifactType;
+        const existing = entries.find((e) => e.ref === key);
+        if (existing) existing.descriptor = d;
+        else entries.push({ ref: key, descriptor: d });
+      }
+    });
+  }
+
+  /** Removes tags; content stays until gc. Unknown refs are an error and change nothing. */
+  async untag(refs: string[]): Promise<string[]> {
+    const keys = refs.map((r) => storeKey(r));
+    this.refreshIfChanged();
+    const missing = keys.filter((k) => !this.entryByRef(k));
+    if (missing.length) throw new GadgetError(`not in ${this.name}: ${missing.join(', ')}`, { hint: 'see `gadget list` for the stored references' });
+    const drop = new Set(keys);
+    this.mutateEntries((entries) => {
+      for (let i = entries.length - 1; i >= 0; i--) if (entries[i]!.ref !== null && drop.has(entries[i]!.ref!)) entries.splice(i, 1);
+    });
+    return keys;
+  }
+
+  /** Drops index.json entries by digest (for gc and fsck --repair). */
+  removeEntries(predicate: (entry: { ref: string | null; descriptor: Descriptor }) => boolean): void {
+    this.mutateEntries((entries) => {
+      for (let i = entries.length - 1; i >= 0; i--) if (predicate(entries[i]!)) entries.splice(i, 1);
+    });
+  }
+
+  entryByRef(key: string): EntryRow | undefined {
+    return this.db.prepare('SELECT * FROM entries WHERE ref = ?').get(key) as EntryRow | undefined;
+  }
+
+  entriesOf(digest: string): EntryRow[] {
+    return this.db.prepare('SELECT * FROM entries WHERE digest = ? ORDER BY seq').all(digest) as EntryRow[];
+  }
+
+  allEntries(): EntryRow[] {
+    return this.db.prepare('SELECT * FROM entries ORDER BY seq').all() as EntryRow[];
+  }
+
+  manifestRow(digest: string): ManifestRow | undefined {
+    return this.db.prepare('SELECT * FROM manifests WHERE digest = ?').get(digest) as ManifestRow | undefined;
+  }
+
+  /** Target.resolve: a full reference, bare signature tag, or digest. */
+  async resolve(reference: string): Promise<Descriptor> {
+    return this.resolveRef(reference);
+  }
+
+  /** A user's reference (short names completed as ig does) to the stored descriptor. */
+  resolveRef(input: string): Descriptor {
+    this.refreshIfChanged();
+    const digest = isDigest(input) ? input : isSignatureTag(input) ? undefined : parseRef(input).digest;
+    if (digest) {
+      const row = this.manifestRow(digest);
+      if (!row) throw new GadgetError(`${input}: no manifest with digest ${digest} in ${this.name}`, { hint: 'see `gadget list`' });
+      return { mediaType: row.media_type, digest, size: row.size };
+    }
+    const key = storeKey(input);
+    const entry = this.entryByRef(key);
+    if (!entry) {
+      throw new GadgetError(`${key} is not in ${this.name}`, { hint: 'see `gadget list`, or `gadget pull` it first' });
+    }
+    return descriptorOfEntry(entry);
+  }
+
+  async referrers(descriptor: Descriptor): Promise<Referrer[]> {
+    this.refreshIfChanged();
+    const out: Referrer[] = [];
+    const hex = descriptor.digest.slice(7);
+    for (const suffix of ['.sig', '.att', '.sbom', '']) {
+      const entry = this.entryByRef(`sha256-${hex}${suffix}`);
+      if (entry) out.push({ descriptor: descriptorOfEntry(entry), tag: entry.ref! });
+    }
+    const rows = this.db.prepare('SELECT * FROM manifests WHERE subject = ?').all(descriptor.digest) as ManifestRow[];
+    for (const row of rows) {
+      if (out.some((r) => r.descriptor.digest === row.digest)) continue;
+      const d: Descriptor = { mediaType: row.media_type, digest: row.digest, size: row.size };
+      if (row.artifact_type) d.artifactType = row.artifact_type;
+      out.push({ descriptor: d });
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------- queries
+
+  /** Tagged images (not signature tags), optionally filtered by a glob on the reference. */
+  list(pattern?: string): ImageRecord[] {
+    this.refreshIfChanged();
+    const where = pattern ? `AND (e.ref GLOB @p OR e.ref GLOB '*/' || @p)` : '';
+    const rows = this.db
+      .prepare(
+        `SELECT e.ref, e.digest, e.media_type, e.size, m.artifact_type, m.graph_size, m.created, m.title,
+           (SELECT group_concat(c.os || '/' || c.arch) FROM children c WHERE c.parent = e.digest AND c.role = 'manifest') AS platforms
+         FROM entries e LEFT JOIN manifests m ON m.digest = e.digest
+         WHERE e.ref IS NOT NULL AND e.ref NOT GLOB 'sha256-*' ${where}
+         ORDER BY e.ref`,
+      )
+      .all(pattern ? { p: pattern } : {}) as Array<{
+      ref: string;
+      digest: string;
+      media_type: string;
+      size: number;
+      artifact_type: string | null;
+      graph_size: number | null;
+      created: string | null;
+      title: string | null;
+      platforms: string | null;
+    }>;
+    return rows.map((r) => {
+      const record: ImageRecord = {
+        ref: r.ref,
+        digest: r.digest,
+        mediaType: r.media_type,
+        platforms: r.platforms ? [...new Set(r.platforms.split(','))] : [],
+        size: r.graph_size ?? r.size,
+      };
+      if (r.artifact_type) record.artifactType = r.artifact_type;
+      if (r.created) record.created = r.created;
+      if (r.title) record.title = r.title;
+      return record;
+    });
+  }
+}
+
+/** The index database lives in the layout; a read-only layout gets one in the temp folder. */
+function databaseFile(root: string): string {
+  const own = join(root, OWN_DIR);
+  try {
+    mkdirSync(own, { recursive: true });
+    accessSync(own, constants.W_OK);
+    return join(own, 'index.sqlite');
+  } catch {
+    const dir = join(tmpdir(), 'gadget-oci-index');
+    mkdirSync(dir, { recursive: true });
+    return join(dir, createHash('sha256').update(root).digest('hex').slice(0, 24) + '.sqlite');
+  }
+}

@@ -20,8 +20,9 @@ export function usageError(message: string, hint?: string): GadgetError {
   return new GadgetError(message, { hint, exitCode: 2 });
 }
 
+/** Duck-typed: a config loaded through the package's compiled entry point has its own copy of this class. */
 export function isGadgetError(err: unknown): err is GadgetError {
-  return err instanceof GadgetError;
+  return err instanceof Error && err.name === 'GadgetError' && ((err as GadgetError).exitCode === 1 || (err as GadgetError).exitCode === 2);
 }
 
 /** The message of any thrown value, for wrapping foreign errors. */

@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+// The `gadget` command: parses flags and calls the library. Modules load lazily per command
+// so that scripts calling it thousands of times start fast.
+import { helpText, parseArgs, type Options } from './cli/args.js';
+import type { Command } from './cli/command.js';
+import { CommandEnv, type GlobalFlags } from './cli/env.js';
+import { isGadgetError, usageError } from './errors.js';
+import { packageVersion } from './version.js';
+
+const GLOBAL_OPTIONS: Options = {
+  store: { type: 'string', value: 'DIR', description: 'the store (else $GADGET_STORE, the config\'s store, or ig\'s store)' },
+  config: { type: 'string', value: 'FILE', description: 'the config file (default ./gadget.config.ts)' },
+  json: { type: 'boolean', description: 'machine-readable output on stdout' },
+  verbose: { type: 'boolean', short: 'v', description: 'more detail on stderr' },
+  quiet: { type: 'boolean', short: 'q', description: 'no progress or information lines' },
+  help: { type: 'boolean', short: 'h', description: 'show help' },
+  version: { type: 'boolean', description: 'print the version' },
+};
+
+async function loadCommands(): Promise<Command[]> {
+  const store = await import('./cli/store-commands.js');
+  const run = await import('./cli/run-commands.js');
+  return [
+    run.runCommand,
+    run.tasksCommand,
+    run.buildCommand,
+    store.listCommand,
+    store.inspectCommand,
+    store.tagCommand,
+    store.rmCommand,
+    store.gcCommand,
+    store.fsckCommand,
+    store.importCommand,
+    store.exportCommand,
+  ];
+}
+
+/** Splits the global flags (allowed anywhere) from the command and its own arguments. */
+function splitGlobals(argv: string[]): { globals: Record<string, unknown>; rest: string[] } {
+  const globals: Record<string, unknown> = {};
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    const [name, inline] = arg.startsWith('--') ? [arg.slice(2).split('=')[0]!, arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : undefined] : [undefined, undefined];
+    const short = Object.entries(GLOBAL_OPTIONS).find(([, o]) => o.short && arg === `-${o.short}`)?.[0];
+    const key = short ?? (name && name in GLOBAL_OPTIONS ? name : undefined);
+    if (!key) {
+      rest.push(arg);
+      continue;
+    }
+    if (GLOBAL_OPTIONS[key]!.type === 'boolean') globals[key] = true;
+    else {
+      const value = inline ?? argv[++i];
+      if (value === undefined) throw usageError(`--${key} needs a value`);
+      globals[key] = value;
+    }
+  }
+  return { globals, rest };
+}
+
+function mainHelp(commands: Command[]): string {
+  const width = Math.max(...commands.map((c) => c.usage.length));
+  return [
+    'usage: gadget [--store DIR] [--json] COMMAND ...',
+    '',
+    'Build, verify, annotate and sync Inspektor Gadget images through a local OCI store.',
+    '',
+    'commands:',
+    ...commands.map((c) => `  ${c.usage.padEnd(width)}  ${c.summary.split('. ')[0]!.replace(/\.$/, '')}`),
+    '',
+    helpText('', '', '', GLOBAL_OPTIONS).split('\n').slice(3).join('\n'),
+    '',
+    'Run `gadget COMMAND --help` for a command\'s options.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let env: CommandEnv | undefined;
+  try {
+    const { globals, rest } = splitGlobals(argv);
+    if (globals.version) {
+      process.stdout.write(`gadget-oci ${packageVersion()}\n`);
+      return 0;
+    }
+    const commands = await loadCommands();
+    const [name, ...args] = rest;
+    if (!name) {
+      process.stdout.write(mainHelp(commands) + '\n');
+      return globals.help ? 0 : 2;
+    }
+    const command = commands.find((c) => c.name === name);
+    if (!command) throw usageError(`unknown command "${name}"`, 'run `gadget --help` for the list of commands');
+    if (globals.help) {
+      process.stdout.write(helpText(command.name, command.usage, command.summary, command.options) + '\n');
+      return 0;
+    }
+    const flags: GlobalFlags = {
+      store: globals.store as string | undefined,
+      config: globals.config as string | undefined,
+      json: Boolean(globals.json),
+      verbose: Boolean(globals.verbose),
+      quiet: Boolean(globals.quiet),
+    };
+    env = new CommandEnv(flags);
+    const abort = (): void => env?.controller.abort(new Error('interrupted'));
+    process.once('SIGINT', abort);
+    process.once('SIGTERM', abort);
+    return await command.run(env, parseArgs(args, command.options, command.name));
+  } catch (err) {
+    if (isGadgetError(err)) {
+      process.stderr.write(`error: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`);
+      return err.exitCode;
+    }
+    if (env?.signal.aborted) {
+      process.stderr.write('error: interrupted\n');
+      return 130;
+    }
+    process.stderr.write(`error: unexpected failure (a bug in gadget-oci, please report it): ${(err as Error)?.stack ?? String(err)}\n`);
+    return 2;
+  } finally {
+    env?.close();
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,99 @@
+// What every command gets: global flags, lazily opened store and config, output helpers.
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { encodeJSON } from '../oci/json.js';
+import type { Store } from '../../store/store.js';
+import type { GadgetConfig, LoadedConfig } from '../runner/config.js';
+import { createLogger, createProgress } from '../runner/output.js';
+import type { Logger, PluginContext, Progress } from '../runner/plugin.js';
+
+export interface GlobalFlags {
+  store?: string;
+  config?: string;
+  json: boolean;
+  verbose: boolean;
+  quiet: boolean;
+}
+
+/** ig's own store: /var/lib/ig/oci-store for root, ~/.ig/oci-store otherwise. */
+export function defaultStoreDir(): string {
+  return process.getuid?.() === 0 ? '/var/lib/ig/oci-store' : join(homedir(), '.ig', 'oci-store');
+}
+
+export class CommandEnv {
+  readonly log: Logger;
+  readonly progress: Progress;
+  readonly controller = new AbortController();
+  private store?: Store;
+  private loaded?: LoadedConfig;
+
+  constructor(
+    readonly flags: GlobalFlags,
+    readonly cwd = process.cwd(),
+  ) {
+    const out = { json: flags.json, verbose: flags.verbose, quiet: flags.quiet };
+    this.log = createLogger(out);
+    this.progress = createProgress(out);
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  async config(): Promise<LoadedConfig> {
+    if (!this.loaded) {
+      const { loadConfig } = await import('../runner/config.js');
+      this.loaded = await loadConfig(this.cwd, this.flags.config);
+    }
+    return this.loaded;
+  }
+
+  /**
+   * --store, else $GADGET_STORE, else the config's `store` (the config is loaded only when a
+   * gadget.config.ts is here), else ig's own store.
+   */
+  async storeDir(): Promise<string> {
+    if (this.flags.store) return resolve(this.cwd, this.flags.store);
+    if (process.env.GADGET_STORE) return resolve(this.cwd, process.env.GADGET_STORE);
+    const { findConfig } = await import('../runner/config.js');
+    if (findConfig(this.cwd, this.flags.config)) {
+      const { config, dir } = await this.config();
+      if (typeof config.store === 'string') return resolve(dir, config.store);
+    }
+    return defaultStoreDir();
+  }
+
+  async openStore(): Promise<Store> {
+    if (!this.store) {
+      const { openStore } = await import('../../store/store.js');
+      this.store = await openStore(await this.storeDir());
+    }
+    return this.store;
+  }
+
+  async pluginContext(): Promise<PluginContext> {
+    const { config, dir } = await this.config();
+    return {
+      store: await this.openStore(),
+      log: this.log,
+      progress: this.progress,
+      signal: this.signal,
+      cwd: dir,
+      config: config as GadgetConfig,
+      emit: () => undefined,
+    };
+  }
+
+  /** A result for scripts (with --json) or people. */
+  printJSON(value: unknown): void {
+    process.stdout.write(encodeJSON(value) + '\n');
+  }
+
+  print(line = ''): void {
+    process.stdout.write(line + '\n');
+  }
+
+  close(): void {
+    this.store?.close();
+  }
+}

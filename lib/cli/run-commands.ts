@@ -1,0 +1,68 @@
+// Commands that use gadget.config.ts: run, tasks, and build (which also works without it).
+import { resolve } from 'node:path';
+import { usageError } from '../errors.js';
+import { parsePairs } from './args.js';
+import type { Command } from './command.js';
+
+export const runCommand: Command = {
+  name: 'run',
+  usage: 'run TASK',
+  summary: 'Run a task of gadget.config.ts (and the tasks it depends on).',
+  options: {},
+  async run(env, { positionals }) {
+    if (positionals.length !== 1) throw usageError('run takes exactly one TASK', 'see `gadget tasks`');
+    const { runTask } = await import('../runner/tasks.js');
+    const ctx = await env.pluginContext();
+    const records: object[] = [];
+    ctx.emit = (record) => records.push(record);
+    const artifacts = await runTask(ctx, positionals[0]!);
+    if (env.flags.json) env.printJSON({ task: positionals[0], artifacts, records });
+    else for (const a of artifacts) env.print(`${a.ref}  ${a.descriptor.digest}`);
+    return 0;
+  },
+};
+
+export const tasksCommand: Command = {
+  name: 'tasks',
+  usage: 'tasks',
+  summary: 'List the tasks of gadget.config.ts with their descriptions.',
+  options: {},
+  async run(env) {
+    const { config, file } = await env.config();
+    if (!file) throw usageError(`no gadget.config.ts in ${env.cwd}`, 'create one with `export default defineConfig({ tasks: { ... } })`');
+    const { taskDefinition } = await import('../runner/tasks.js');
+    const rows = Object.keys(config.tasks ?? {}).map((name) => {
+      const def = taskDefinition(config, name);
+      return { name, description: def.description ?? '', dependsOn: def.dependsOn ?? [], steps: def.steps.map((s) => s.name) };
+    });
+    if (env.flags.json) env.printJSON(rows);
+    else for (const r of rows) env.print(`${r.name.padEnd(16)} ${r.description}${r.dependsOn.length ? `  (after ${r.dependsOn.join(', ')})` : ''}  [${r.steps.join(' -> ')}]`);
+    return 0;
+  },
+};
+
+export const buildCommand: Command = {
+  name: 'build',
+  usage: 'build [DIR] -t REF [--annotation K=V]... [--ig-version V] [--no-cache]',
+  summary: 'Build one gadget for amd64 and arm64 from DIR (build.yaml, or program.bpf.c / gadget.yaml / *.wasm) into the store.',
+  options: {
+    tag: { type: 'string', short: 't', value: 'REF', description: 'the reference to tag the image with' },
+    annotation: { type: 'list', value: 'K=V', description: 'an extra annotation, applied last' },
+    'ig-version': { type: 'string', value: 'V', description: 'the ig version the gadget targets (builder.version annotation)' },
+    'no-cache': { type: 'boolean', description: 'rebuild even when the inputs have not changed' },
+  },
+  async run(env, { positionals, flags }) {
+    if (positionals.length > 1) throw usageError('build takes at most one DIR');
+    if (typeof flags.tag !== 'string') throw usageError('build needs -t REF', 'e.g. gadget build examples/trace_open -t myorg/trace_open:v1');
+    const { buildGadget } = await import('../../plugins/build.js');
+    const ctx = await env.pluginContext();
+    const result = await buildGadget(ctx, { dir: resolve(env.cwd, positionals[0] ?? '.'), ref: flags.tag }, {
+      igVersion: typeof flags['ig-version'] === 'string' ? flags['ig-version'] : ctx.config.igVersion,
+      annotations: parsePairs(flags.annotation as string[] | undefined, 'annotation'),
+      noCache: Boolean(flags['no-cache']),
+    });
+    if (env.flags.json) env.printJSON(result);
+    else env.print(`${result.ref}  ${result.descriptor.digest}${result.cached ? '  (unchanged, reused)' : ''}`);
+    return 0;
+  },
+};

@@ -1,0 +1,176 @@
+// Commands on the store itself: list, inspect, tag, rm, gc, fsck, import, export.
+import { usageError } from '../errors.js';
+import { ANN_REF_NAME } from '../oci/mediatypes.js';
+import type { Command } from './command.js';
+import { formatSize, shortDigest, table } from './format.js';
+
+export const listCommand: Command = {
+  name: 'list',
+  usage: 'list [PATTERN]',
+  summary: 'List the images in the store, optionally those whose reference matches a glob (e.g. "*trace*").',
+  options: {},
+  async run(env, { positionals }) {
+    if (positionals.length > 1) throw usageError('list takes at most one PATTERN');
+    const store = await env.openStore();
+    const images = store.list(positionals[0]);
+    if (env.flags.json) {
+      env.printJSON(images);
+      return 0;
+    }
+    env.print(
+      table(
+        ['REFERENCE', 'DIGEST', 'PLATFORMS', 'SIZE', 'CREATED'],
+        images.map((i) => [i.ref, shortDigest(i.digest), i.platforms.map((p) => p.replace('linux/', '')).join(',') || '-', formatSize(i.size), i.created ?? '-']),
+      ),
+    );
+    return 0;
+  },
+};
+
+export const inspectCommand: Command = {
+  name: 'inspect',
+  usage: 'inspect REF',
+  summary: 'Show an image: its index, per-platform manifests, config, layers, annotations and signatures.',
+  options: {},
+  async run(env, { positionals }) {
+    if (positionals.length !== 1) throw usageError('inspect takes exactly one REF');
+    const { inspectImage } = await import('../../store/inspect.js');
+    const info = await inspectImage(await env.openStore(), positionals[0]!);
+    if (env.flags.json) {
+      env.printJSON(info);
+      return 0;
+    }
+    env.print(`${info.ref}`);
+    env.print(`  digest      ${info.descriptor.digest}`);
+    env.print(`  media type  ${info.descriptor.mediaType}`);
+    for (const [k, v] of Object.entries(info.annotations).sort()) if (k !== ANN_REF_NAME) env.print(`  ${k}: ${v}`);
+    for (const m of info.manifests) {
+      env.print(`  ${m.platform ?? 'manifest'}  ${m.descriptor.digest}${m.missing ? '  (MISSING)' : ''}`);
+      if (m.artifactType) env.print(`    artifactType  ${m.artifactType}`);
+      if (m.config) env.print(`    config  ${m.config.mediaType}  ${shortDigest(m.config.digest)}  ${formatSize(m.config.size)}`);
+      for (const l of m.layers) env.print(`    layer   ${l.mediaType}  ${shortDigest(l.digest)}  ${formatSize(l.size)}`);
+    }
+    if (info.referrers.length) {
+      env.print('  signatures and referrers:');
+      for (const r of info.referrers) env.print(`    ${r.tag ?? '(referrer)'}  ${r.descriptor.digest}  ${r.artifactType ?? r.descriptor.mediaType}`);
+    } else {
+      env.print('  signatures: none');
+    }
+    return 0;
+  },
+};
+
+export const tagCommand: Command = {
+  name: 'tag',
+  usage: 'tag SRC DST',
+  summary: 'Give a stored image another reference.',
+  options: {},
+  async run(env, { positionals }) {
+    if (positionals.length !== 2) throw usageError('tag takes SRC and DST');
+    const store = await env.openStore();
+    const { storeKey } = await import('../../store/store.js');
+    const descriptor = store.resolveRef(positionals[0]!);
+    const dst = storeKey(positionals[1]!);
+    const { annotations, ...rest } = descriptor;
+    const kept = { ...(annotations ?? {}) };
+    delete kept[ANN_REF_NAME];
+    await store.tag(Object.keys(kept).length ? { ...rest, annotations: kept } : rest, dst);
+    if (env.flags.json) env.printJSON({ ref: dst, digest: descriptor.digest });
+    else env.print(`${dst} -> ${descriptor.digest}`);
+    return 0;
+  },
+};
+
+export const rmCommand: Command = {
+  name: 'rm',
+  usage: 'rm REF...',
+  summary: 'Remove tags (content stays until `gadget gc`).',
+  options: {},
+  async run(env, { positionals }) {
+    if (positionals.length === 0) throw usageError('rm needs at least one REF');
+    const removed = await (await env.openStore()).untag(positionals);
+    if (env.flags.json) env.printJSON({ removed });
+    else for (const r of removed) env.print(`untagged ${r}`);
+    return 0;
+  },
+};
+
+export const gcCommand: Command = {
+  name: 'gc',
+  usage: 'gc [--dry-run] [--grace SECONDS]',
+  summary: 'Delete what no tag and no signature reaches. Blobs younger than --grace stay (another process may be about to tag them).',
+  options: {
+    'dry-run': { type: 'boolean', description: 'say what would be removed, remove nothing' },
+    grace: { type: 'string', value: 'SECONDS', description: 'keep unreferenced blobs younger than this (default 0)' },
+  },
+  async run(env, { flags }) {
+    const grace = flags.grace === undefined ? 0 : Number(flags.grace);
+    if (!Number.isFinite(grace) || grace < 0) throw usageError(`--grace ${String(flags.grace)}: expected a number of seconds`);
+    const { gc } = await import('../../store/maintenance.js');
+    const result = await gc(await env.openStore(), { graceSeconds: grace, dryRun: Boolean(flags['dry-run']) });
+    if (env.flags.json) env.printJSON(result);
+    else env.print(`${flags['dry-run'] ? 'would remove' : 'removed'} ${result.removedBlobs.length} blobs (${formatSize(result.freedBytes)}) and ${result.removedEntries.length} untagged entries`);
+    return 0;
+  },
+};
+
+export const fsckCommand: Command = {
+  name: 'fsck',
+  usage: 'fsck [--repair] [--reindex]',
+  summary: 'Re-hash every blob; find dangling tags, missing children and stray temporary files. Exit 1 when anything is wrong.',
+  options: {
+    repair: { type: 'boolean', description: 'remove what is broken and say what was removed' },
+    reindex: { type: 'boolean', description: 'rebuild the SQLite index from the layout first' },
+  },
+  async run(env, { flags }) {
+    const store = await env.openStore();
+    if (flags.reindex) store.reindex();
+    const { fsck } = await import('../../store/maintenance.js');
+    let bar: ReturnType<typeof env.progress.start> | undefined;
+    const problems = await fsck(store, {
+      repair: Boolean(flags.repair),
+      onProgress: (_done, total) => (bar ??= env.progress.start(total, 'fsck: hashing blobs')).tick(),
+    });
+    bar?.done();
+    if (env.flags.json) env.printJSON({ store: store.root, problems });
+    else if (problems.length === 0) env.print(`${store.root}: no problems found`);
+    else for (const p of problems) env.print(`${p.kind}: ${p.message}${p.repaired ? ` -- ${p.repaired}` : ''}`);
+    return problems.length && !flags.repair ? 1 : 0;
+  },
+};
+
+export const importCommand: Command = {
+  name: 'import',
+  usage: 'import SRC',
+  summary: 'Import every image, tag and signature of an OCI layout folder or tar (e.g. one made by `gadget export` or by ig).',
+  options: {},
+  async run(env, { positionals }) {
+    if (positionals.length !== 1) throw usageError('import takes exactly one SRC (a folder or a .tar)');
+    const { importImages } = await import('../../store/transfer.js');
+    const result = await importImages(await env.openStore(), positionals[0]!, { signal: env.signal });
+    if (env.flags.json) env.printJSON(result);
+    else {
+      for (const t of result.tags) env.print(`imported ${t}`);
+      for (const s of result.skipped) env.log.warn(`skipped untagged entry ${s}: its content is not in the source`);
+      for (const f of result.failed) env.print(`failed ${f.entry}: ${f.error}`);
+      env.print(`${result.tags.length} tags, ${result.stats.copied} blobs copied (${formatSize(result.stats.bytes)}), ${result.stats.skipped} already present`);
+    }
+    return result.failed.length ? 1 : 0;
+  },
+};
+
+export const exportCommand: Command = {
+  name: 'export',
+  usage: 'export REF... -o FILE.tar',
+  summary: 'Write images and their signatures to an OCI layout tar; the same images always give the same bytes.',
+  options: { output: { type: 'string', short: 'o', value: 'FILE', description: 'the tar file to write' } },
+  async run(env, { positionals, flags }) {
+    if (typeof flags.output !== 'string') throw usageError('export needs -o FILE.tar');
+    if (positionals.length === 0) throw usageError('export needs at least one REF');
+    const { exportImages } = await import('../../store/transfer.js');
+    const result = await exportImages(await env.openStore(), positionals, flags.output, { signal: env.signal });
+    if (env.flags.json) env.printJSON(result);
+    else env.print(`wrote ${result.file}: ${result.tags.join(', ')}`);
+    return 0;
+  },
+};

@@ -1,0 +1,68 @@
+// gadget.config.ts: what it may declare, and how it is found and loaded (through tsx, only
+// when a command needs it, so that plain commands start fast).
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { GadgetError, messageOf } from '../errors.js';
+import type { Plugin } from './plugin.js';
+import type { GadgetSpec } from '../../plugins/build/spec.js';
+
+export interface TaskDefinition {
+  description?: string;
+  /** Tasks that run first (each once), as in `deno task`. */
+  dependsOn?: string[];
+  steps: Plugin[];
+}
+
+export interface GadgetConfig {
+  /** The store folder, relative to the config file. */
+  store?: string;
+  gadgets?: GadgetSpec[];
+  /** The ig version the gadgets target (io.inspektor-gadget.builder.version). */
+  igVersion?: string;
+  /** How many gadgets build at once (default: the number of CPUs). */
+  concurrency?: number;
+  tasks?: Record<string, TaskDefinition | Plugin[]>;
+  /** Other keys belong to plugins (registries, mirrors, ...). */
+  [key: string]: unknown;
+}
+
+/** Types the config for editors; returns it unchanged. */
+export function defineConfig<T extends GadgetConfig>(config: T): T {
+  return config;
+}
+
+export const CONFIG_FILE = 'gadget.config.ts';
+
+export function findConfig(cwd: string, explicit?: string): string | undefined {
+  if (explicit) {
+    const file = resolve(cwd, explicit);
+    if (!existsSync(file)) throw new GadgetError(`config file ${file} does not exist`, { exitCode: 2 });
+    return file;
+  }
+  const file = resolve(cwd, CONFIG_FILE);
+  return existsSync(file) ? file : undefined;
+}
+
+export interface LoadedConfig {
+  file?: string;
+  dir: string;
+  config: GadgetConfig;
+}
+
+export async function loadConfig(cwd: string, explicit?: string): Promise<LoadedConfig> {
+  const file = findConfig(cwd, explicit);
+  if (!file) return { dir: cwd, config: {} };
+  let mod: { default?: unknown };
+  try {
+    const { tsImport } = await import('tsx/esm/api');
+    mod = (await tsImport(pathToFileURL(file).href, import.meta.url)) as { default?: unknown };
+  } catch (err) {
+    throw new GadgetError(`cannot load ${file}: ${messageOf(err)}`, { exitCode: 2, hint: 'fix the error in the config file' });
+  }
+  const config = (mod.default as { default?: unknown })?.default ?? mod.default;
+  if (typeof config !== 'object' || config === null) {
+    throw new GadgetError(`${file} has no default export`, { exitCode: 2, hint: 'end it with `export default defineConfig({ ... })`' });
+  }
+  return { file, dir: dirname(file), config: config as GadgetConfig };
+}

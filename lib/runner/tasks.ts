@@ -1,0 +1,58 @@
+// Named tasks: lists of plugin steps that may depend on other tasks (each runs once).
+import { GadgetError, usageError } from '../errors.js';
+import type { GadgetConfig, TaskDefinition } from './config.js';
+import type { Artifact, Plugin, PluginContext } from './plugin.js';
+
+export function taskDefinition(config: GadgetConfig, name: string): TaskDefinition {
+  const raw = config.tasks?.[name];
+  if (raw === undefined) {
+    const known = Object.keys(config.tasks ?? {});
+    throw usageError(`there is no task "${name}"`, known.length ? `known tasks: ${known.join(', ')}` : 'declare tasks in gadget.config.ts');
+  }
+  const def: TaskDefinition = Array.isArray(raw) ? { steps: raw } : raw;
+  if (!Array.isArray(def.steps)) throw usageError(`task "${name}" has no steps list`);
+  def.steps.forEach((step: Plugin, i) => {
+    if (typeof step !== 'object' || step === null || typeof step.name !== 'string' || typeof step.run !== 'function') {
+      throw usageError(`task "${name}": step ${i + 1} is not a plugin (an object with a name and a run function)`);
+    }
+  });
+  return def;
+}
+
+/** The tasks to run for `name`, dependencies first, each once; a cycle is an error. */
+export function taskOrder(config: GadgetConfig, name: string): string[] {
+  const order: string[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (task: string, path: string[]): void => {
+    if (state.get(task) === 'done') return;
+    if (state.get(task) === 'visiting') throw usageError(`tasks depend on each other in a cycle: ${[...path, task].join(' -> ')}`);
+    state.set(task, 'visiting');
+    for (const dep of taskDefinition(config, task).dependsOn ?? []) visit(dep, [...path, task]);
+    state.set(task, 'done');
+    order.push(task);
+  };
+  visit(name, []);
+  return order;
+}
+
+export async function runSteps(ctx: PluginContext, steps: Plugin[], input: Artifact[] = []): Promise<Artifact[]> {
+  let artifacts = input;
+  for (const step of steps) {
+    ctx.signal.throwIfAborted();
+    ctx.log.debug(`step ${step.name}`);
+    const out = await step.run(ctx, artifacts);
+    if (!Array.isArray(out)) throw new GadgetError(`step ${step.name} returned no artifact list`);
+    artifacts = out;
+  }
+  return artifacts;
+}
+
+/** Runs a task and its dependencies; a task's steps get the artifacts of the task before it. */
+export async function runTask(ctx: PluginContext, name: string): Promise<Artifact[]> {
+  let artifacts: Artifact[] = [];
+  for (const task of taskOrder(ctx.config, name)) {
+    ctx.log.info(`task ${task}`);
+    artifacts = await runSteps(ctx, taskDefinition(ctx.config, task).steps, artifacts);
+  }
+  return artifacts;
+}

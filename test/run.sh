@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The test command (`npm test`): provisions the real tools the tests use, compiles the
+# package, and runs every test file, listed explicitly (Node 20 expands no globs and passes
+# when it finds no test). Servers (docker-registry, token issuer, fault proxy) are started by
+# the tests themselves on 127.0.0.1 at free ports, and stopped by them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command -> Debian package
+declare -A NEEDS=(
+  [clang]=clang [llvm-strip]=llvm [bpftool]=bpftool [wat2wasm]=wabt
+  [skopeo]=skopeo [docker-registry]=docker-registry [htpasswd]=apache2-utils
+  [umoci]=umoci [openssl]=openssl [xz]=xz-utils
+)
+missing=()
+for cmd in "${!NEEDS[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEEDS[$cmd]}"); done
+[ -f /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+  packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+  if [ "$(id -u)" = 0 ]; then
+    echo "test: installing ${packages}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${packages} >/dev/null
+  else
+    echo "test: missing tools. Install them with:" >&2
+    echo "  sudo apt-get install -y ${packages}" >&2
+    exit 2
+  fi
+fi
+
+npm run --silent build
+
+TESTS=(
+  test/oci.test.ts
+  test/tar.test.ts
+  test/store.test.ts
+  test/store-concurrency.test.ts
+  test/transfer.test.ts
+  test/cli.test.ts
+  test/runner.test.ts
+  test/metadata.test.ts
+  test/content.test.ts
+  test/build-image.test.ts
+  test/build.test.ts
+  test/signature.test.ts
+  test/registry.test.ts
+  test/registry-auth.test.ts
+)
+for f in "${TESTS[@]}"; do [ -f "$f" ] || { echo "test: listed file $f does not exist" >&2; exit 2; }; done
+for f in test/*.test.ts; do
+  printf '%s\n' "${TESTS[@]}" | grep -qx "$f" || { echo "test: $f is not listed in test/run.sh" >&2; exit 2; }
+done
+[ ${#TESTS[@]} -gt 0 ] || { echo "test: no test files" >&2; exit 2; }
+
+exec node --import tsx --test --test-reporter=spec "$@" "${TESTS[@]}"

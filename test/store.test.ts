@@ -1,0 +1,128 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { openStore, type Store } from '../store/store.js';
+import { fsck, gc } from '../store/maintenance.js';
+import { encodeJSONBytes } from '../lib/oci/json.js';
+import { sha256 } from '../lib/oci/digest.js';
+import { MT_INDEX, MT_MANIFEST, GADGET_ARTIFACT_TYPE, GADGET_CONFIG, GADGET_EBPF, ANN_REF_NAME } from '../lib/oci/mediatypes.js';
+import type { Descriptor } from '../lib/oci/types.js';
+import { scratch } from './helpers/paths.js';
+
+/** A small two-platform gadget-like image written through the store's API. */
+export async function putImage(store: Store, seed: string): Promise<Descriptor> {
+  const config = await store.putBytes(Buffer.from(`name: ${seed}\n`), GADGET_CONFIG);
+  const manifests: Descriptor[] = [];
+  for (const arch of ['amd64', 'arm64']) {
+    const layer = await store.putBytes(Buffer.from(`ebpf ${seed} ${arch}`), GADGET_EBPF);
+    const manifest = { schemaVersion: 2, artifactType: GADGET_ARTIFACT_TYPE, config, layers: [layer], annotations: { 'org.opencontainers.image.title': seed } };
+    const d = await store.putBytes(encodeJSONBytes(manifest), MT_MANIFEST);
+    manifests.push({ ...d, platform: { architecture: arch, os: 'linux' } });
+  }
+  const index = { schemaVersion: 2, mediaType: MT_INDEX, manifests, annotations: { 'org.opencontainers.image.title': seed, 'org.opencontainers.image.created': '2026-01-01T00:00:00Z' } };
+  return store.putBytes(encodeJSONBytes(index), MT_INDEX);
+}
+
+test('a new store is a plain OCI layout with ig-style tags', async () => {
+  const dir = scratch();
+  const store = await openStore(join(dir, 's'));
+  const index = await putImage(store, 'one');
+  await store.tag(index, 'myorg/one');
+  const doc = JSON.parse(readFileSync(join(dir, 's', 'index.json'), 'utf8'));
+  assert.equal(doc.schemaVersion, 2);
+  assert.equal(doc.manifests.length, 1);
+  assert.equal(doc.manifests[0].annotations[ANN_REF_NAME], 'ghcr.io/myorg/one:latest');
+  assert.equal(readFileSync(join(dir, 's', 'oci-layout'), 'utf8'), '{"imageLayoutVersion":"1.0.0"}');
+  assert.deepEqual(store.resolveRef('myorg/one').digest, index.digest);
+  const [record] = store.list();
+  assert.equal(record!.ref, 'ghcr.io/myorg/one:latest');
+  assert.deepEqual(record!.platforms, ['linux/amd64', 'linux/arm64']);
+  assert.equal(record!.artifactType, GADGET_ARTIFACT_TYPE);
+  assert.equal(record!.title, 'one');
+  store.close();
+});
+
+test('list filters by a glob on the reference', async () => {
+  const store = await openStore(join(scratch(), 's'));
+  for (const name of ['trace_exec', 'trace_open', 'top_file']) await store.tag(await putImage(store, name), name);
+  await store.tag(await putImage(store, 'x'), 'localhost:5000/team/x:v1');
+  assert.deepEqual(store.list('trace_*').map((r) => r.ref), [
+    'ghcr.io/inspektor-gadget/gadget/trace_exec:latest',
+    'ghcr.io/inspektor-gadget/gadget/trace_open:latest',
+  ]);
+  assert.deepEqual(store.list('localhost:5000/*').map((r) => r.ref), ['localhost:5000/team/x:v1']);
+  assert.equal(store.list().length, 4);
+  assert.equal(store.list('nothing*').length, 0);
+  store.close();
+});
+
+test('push verifies the digest while streaming and leaves nothing on a mismatch', async () => {
+  const dir = join(scratch(), 's');
+  const store = await openStore(dir);
+  const data = Buffer.from('some layer bytes');
+  const desc = { mediaType: GADGET_EBPF, digest: sha256(data), size: data.length };
+  const bad = Buffer.from(data);
+  bad[0] ^= 1;
+  await assert.rejects(store.push(desc, Readable.from([bad])), /content has digest/);
+  assert.equal(store.hasBlob(desc.digest), false);
+  assert.deepEqual(readdirSync(store.tmpDir), [], 'no temporary file is left behind');
+  await store.push(desc, Readable.from([data]));
+  assert.ok(store.hasBlob(desc.digest));
+  store.close();
+});
+
+test('tags move, rm untags, unknown refs change nothing', async () => {
+  const store = await openStore(join(scratch(), 's'));
+  const a = await putImage(store, 'a');
+  const b = await putImage(store, 'b');
+  await store.tag(a, 'x');
+  await store.tag(b, 'x');
+  assert.equal(store.resolveRef('x').digest, b.digest);
+  await assert.rejects(store.untag(['x', 'nope']), /nope/);
+  assert.equal(store.resolveRef('x').digest, b.digest, 'nothing was untagged');
+  await store.untag(['x']);
+  assert.throws(() => store.resolveRef('x'), /is not in/);
+  store.close();
+});
+
+test('gc keeps what tags and signatures reach and removes the rest', async () => {
+  const store = await openStore(join(scratch(), 's'));
+  const kept = await putImage(store, 'kept');
+  const dropped = await putImage(store, 'dropped');
+  await store.tag(kept, 'kept');
+  await store.tag(dropped, 'dropped');
+  // An OCI 1.1 referrer (a signature) of the kept image, without a tag.
+  const sigLayer = await store.putBytes(Buffer.from('signature'), 'application/octet-stream');
+  const sig = await store.putBytes(
+    encodeJSONBytes({ schemaVersion: 2, mediaType: MT_MANIFEST, artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json', config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256('{}'), size: 2 }, layers: [sigLayer], subject: kept }),
+    MT_MANIFEST,
+  );
+  await store.putBytes(Buffer.from('{}'), 'application/vnd.oci.empty.v1+json');
+  assert.deepEqual((await store.referrers(kept)).map((r) => r.descriptor.digest), [sig.digest]);
+  await store.untag(['dropped']);
+  const result = await gc(store);
+  assert.ok(result.removedBlobs.includes(dropped.digest));
+  assert.ok(!store.hasBlob(dropped.digest));
+  assert.ok(store.hasBlob(kept.digest) && store.hasBlob(sig.digest) && store.hasBlob(sigLayer.digest), 'the signature survives');
+  assert.deepEqual(await fsck(store), []);
+  const again = await gc(store);
+  assert.deepEqual(again.removedBlobs, []);
+  store.close();
+});
+
+test('the index notices when another program rewrites index.json', async () => {
+  const dir = join(scratch(), 's');
+  const store = await openStore(dir);
+  const a = await putImage(store, 'a');
+  await store.tag(a, 'a');
+  store.close();
+  const doc = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
+  doc.manifests.push({ ...doc.manifests[0], annotations: { [ANN_REF_NAME]: 'other.io/by/hand:1' } });
+  writeFileSync(join(dir, 'index.json'), JSON.stringify(doc));
+  const reopened = await openStore(dir);
+  assert.deepEqual(reopened.list().map((r) => r.ref).sort(), ['ghcr.io/inspektor-gadget/gadget/a:latest', 'other.io/by/hand:1']);
+  reopened.close();
+  assert.ok(existsSync(join(dir, 'gadget-oci', 'index.sqlite')));
+});

@@ -1,0 +1,103 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openStore } from '../store/store.js';
+import { exportImages, importImages } from '../store/transfer.js';
+import { fsck } from '../store/maintenance.js';
+import { writeTar } from '../lib/archive/tar.js';
+import { ANN_REF_NAME } from '../lib/oci/mediatypes.js';
+import type { Descriptor } from '../lib/oci/types.js';
+import { FIXTURE_LAYOUT, scratch, sharedMissing } from './helpers/paths.js';
+
+function fixtureEntries(): Descriptor[] {
+  return JSON.parse(readFileSync(join(FIXTURE_LAYOUT, 'index.json'), 'utf8')).manifests;
+}
+
+async function tarBytes(entries: Parameters<typeof writeTar>[0]): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of writeTar(entries)) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+test("importing ig's signed store keeps every digest, tag and signature", async (t) => {
+  const why = sharedMissing();
+  if (why) return t.skip(why);
+  const store = await openStore(join(scratch(), 's'));
+  const result = await importImages(store, FIXTURE_LAYOUT);
+  assert.deepEqual(result.failed, []);
+  for (const entry of fixtureEntries()) {
+    const ref = entry.annotations?.[ANN_REF_NAME];
+    if (ref) assert.equal(store.resolveRef(ref).digest, entry.digest, ref);
+    else if (result.skipped.includes(entry.digest)) assert.ok(!store.hasBlob(entry.digest));
+    else assert.ok(store.hasBlob(entry.digest), entry.digest);
+  }
+  // ig keeps two untagged entries whose content it never downloaded.
+  assert.equal(result.skipped.length, 2);
+  const legacy = store.resolveRef('ttl.sh/signed_with_cosign_legacy:latest');
+  const sigs = await store.referrers(legacy);
+  assert.ok(sigs.some((s) => s.tag === `sha256-${legacy.digest.slice(7)}.sig`), 'cosign legacy signature tag');
+  const notation = store.resolveRef('ttl.sh/signed_with_notation_config_media_type_empty:latest');
+  assert.ok((await store.referrers(notation)).some((s) => s.descriptor.artifactType === 'application/vnd.cncf.notary.signature'), 'notation referrer');
+  assert.deepEqual(await fsck(store), []);
+  store.close();
+});
+
+test('export is byte-for-byte deterministic and round-trips through import', async (t) => {
+  const why = sharedMissing();
+  if (why) return t.skip(why);
+  const dir = scratch();
+  const store = await openStore(join(dir, 's'));
+  await importImages(store, FIXTURE_LAYOUT);
+  const refs = store.list().map((r) => r.ref);
+  await exportImages(store, refs, join(dir, 'a.tar'));
+  await exportImages(store, [...refs].reverse(), join(dir, 'b.tar'));
+  assert.deepEqual(readFileSync(join(dir, 'a.tar')), readFileSync(join(dir, 'b.tar')), 'same images, same bytes');
+  const fresh = await openStore(join(dir, 'fresh'));
+  const result = await importImages(fresh, join(dir, 'a.tar'));
+  assert.deepEqual(result.failed, []);
+  for (const ref of refs) assert.equal(fresh.resolveRef(ref).digest, store.resolveRef(ref).digest, ref);
+  for (const ref of refs) {
+    const sigsBefore = (await store.referrers(store.resolveRef(ref))).map((s) => s.descriptor.digest).sort();
+    const sigsAfter = (await fresh.referrers(fresh.resolveRef(ref))).map((s) => s.descriptor.digest).sort();
+    assert.deepEqual(sigsAfter, sigsBefore, `signatures of ${ref}`);
+  }
+  assert.deepEqual(await fsck(fresh), []);
+  store.close();
+  fresh.close();
+});
+
+test('a tar with unsafe or tampered entries is refused and changes nothing', async () => {
+  const dir = scratch();
+  const store = await openStore(join(dir, 's'));
+  const indexBefore = readFileSync(join(dir, 's', 'index.json'));
+  const layout = { path: 'oci-layout', content: Buffer.from('{"imageLayoutVersion":"1.0.0"}') };
+  const index = { path: 'index.json', content: Buffer.from('{"schemaVersion":2,"manifests":[]}') };
+  const cases: Array<[string, Buffer, RegExp]> = [
+    ['tampered', await tarBytes([layout, index, { path: `blobs/sha256/${'0'.repeat(64)}`, content: Buffer.from('not this') }]), /digest/],
+    ['stray', await tarBytes([layout, index, { path: 'etc/passwd', content: Buffer.from('x') }]), /unexpected entry/],
+  ];
+  // writeTar refuses to write unsafe names, so unsafe headers are patched in by hand.
+  const patched = async (name: string, typeflag: string): Promise<Buffer> => {
+    const bytes = await tarBytes([{ path: 'placeholder-name-that-is-long-enough-xx', content: Buffer.from('x') }]);
+    bytes.fill(0, 0, 100);
+    bytes.write(name, 0, 'utf8');
+    bytes[156] = typeflag.charCodeAt(0);
+    bytes.write('        ', 148, 'ascii');
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += bytes[i]!;
+    bytes.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'ascii');
+    return bytes;
+  };
+  cases.push(['dotdot', await patched('../escape', '0'), /contains "\.\."/]);
+  cases.push(['absolute', await patched('/etc/evil', '0'), /absolute path/]);
+  cases.push(['symlink', await patched('blobs/sha256/link', '2'), /symlink/]);
+  for (const [name, bytes, message] of cases) {
+    const file = join(dir, `${name}.tar`);
+    writeFileSync(file, bytes);
+    await assert.rejects(importImages(store, file), message, name);
+    assert.deepEqual(readFileSync(join(dir, 's', 'index.json')), indexBefore, `${name}: index.json unchanged`);
+  }
+  assert.equal(store.list().length, 0);
+  store.close();
+});

@@ -1,0 +1,110 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gadget } from './helpers/cli.js';
+import { FIXTURE_LAYOUT, REPO, scratch, sharedMissing } from './helpers/paths.js';
+
+const noStack = (stderr: string): void => assert.doesNotMatch(stderr, /\n\s+at .*:\d+:\d+/, 'no stack trace');
+
+test('--version and --help', async () => {
+  const version = await gadget(['--version']);
+  assert.equal(version.code, 0);
+  assert.equal(version.stdout.trim(), `gadget-oci ${JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version}`);
+  const help = await gadget(['--help']);
+  assert.equal(help.code, 0);
+  for (const c of ['build', 'list', 'inspect', 'import', 'export', 'fsck', 'gc', 'run']) assert.match(help.stdout, new RegExp(`\\n  ${c}\\b`));
+  const sub = await gadget(['export', '--help']);
+  assert.match(sub.stdout, /-o, --output FILE/);
+});
+
+test('usage errors exit 2 with one clear sentence', async () => {
+  const store = join(scratch(), 's');
+  const cases: Array<[string[], RegExp]> = [
+    [['frobnicate'], /unknown command "frobnicate"/],
+    [['--store', store, 'list', '--bogus'], /unknown option --bogus/],
+    [['--store', store, 'inspect', 'Not A Ref'], /not a valid image reference/],
+    [['--store', store, 'tag', 'x'], /tag takes SRC and DST/],
+    [['--store', store, 'export', 'x'], /needs -o FILE/],
+    [['--store', store, 'import', join(store, 'missing.tar')], /does not exist/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await gadget(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    noStack(r.stderr);
+  }
+  const unknown = await gadget(['--store', store, 'inspect', 'nothing/here']);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /ghcr\.io\/nothing\/here:latest is not in store/);
+});
+
+test('import, list, inspect, tag, rm, export, gc and fsck through the command line', async (t) => {
+  const why = sharedMissing();
+  if (why) return t.skip(why);
+  const dir = scratch();
+  const store = join(dir, 's');
+  const imported = await gadget(['--store', store, 'import', FIXTURE_LAYOUT]);
+  assert.equal(imported.code, 0, imported.stderr);
+  assert.match(imported.stdout, /imported ttl\.sh\/signed_with_cosign_legacy:latest/);
+
+  const list = await gadget(['--store', store, 'list', '--json', '*cosign*']);
+  const images = JSON.parse(list.stdout);
+  assert.deepEqual(images.map((i: { ref: string }) => i.ref), ['ttl.sh/signed_with_cosign_bundle:latest', 'ttl.sh/signed_with_cosign_legacy:latest', 'ttl.sh/signed_with_cosign_oci11:latest']);
+  for (const i of images) {
+    assert.deepEqual(Object.keys(i).sort(), ['artifactType', 'created', 'digest', 'mediaType', 'platforms', 'ref', 'size', 'title']);
+    assert.deepEqual(i.platforms, ['linux/amd64', 'linux/arm64']);
+  }
+  const table = await gadget(['--store', store, 'list']);
+  assert.match(table.stdout, /^REFERENCE\s+DIGEST\s+PLATFORMS\s+SIZE\s+CREATED\n/);
+
+  const inspect = await gadget(['--store', store, 'inspect', '--json', 'ttl.sh/signed_with_cosign_legacy']);
+  const info = JSON.parse(inspect.stdout);
+  assert.equal(info.descriptor.digest, 'sha256:20296fb8a8c8a97808229625945da73f5f4d5843800317ead8c203081156cc9c');
+  assert.equal(info.manifests.length, 2);
+  assert.ok(info.referrers.some((r: { tag?: string }) => r.tag?.endsWith('.sig')));
+  const human = await gadget(['--store', store, 'inspect', 'ttl.sh/signed_with_cosign_legacy']);
+  assert.match(human.stdout, /linux\/amd64\s+sha256:f131c96d/);
+  assert.match(human.stdout, /sha256-20296fb8.*\.sig/);
+
+  assert.equal((await gadget(['--store', store, 'tag', 'ttl.sh/signed_with_cosign_legacy', 'localhost:5000/copy:v1'])).code, 0);
+  const copy = JSON.parse((await gadget(['--store', store, 'list', '--json', 'localhost:5000/*'])).stdout);
+  assert.equal(copy[0].digest, info.descriptor.digest);
+
+  const exp = await gadget(['--store', store, 'export', 'localhost:5000/copy:v1', '-o', join(dir, 'one.tar')]);
+  assert.equal(exp.code, 0, exp.stderr);
+  const other = join(dir, 'other');
+  assert.equal((await gadget(['--store', other, 'import', join(dir, 'one.tar')])).code, 0);
+  const otherList = JSON.parse((await gadget(['--store', other, 'list', '--json'])).stdout);
+  assert.deepEqual(otherList.map((i: { ref: string }) => i.ref), ['localhost:5000/copy:v1']);
+
+  assert.equal((await gadget(['--store', store, 'rm', 'localhost:5000/copy:v1', 'ttl.sh/signed_with_cosign_legacy'])).code, 0);
+  const gc = await gadget(['--store', store, 'gc', '--json']);
+  assert.equal(gc.code, 0);
+  assert.ok(JSON.parse(gc.stdout).removedBlobs.includes(info.descriptor.digest));
+  const fsck = await gadget(['--store', store, 'fsck']);
+  assert.equal(fsck.code, 0, fsck.stdout);
+  assert.match(fsck.stdout, /no problems found/);
+});
+
+test('fsck names a corrupt blob, exits 1, and --repair removes it', async () => {
+  const store = join(scratch(), 's');
+  const { openStore } = await import('../store/store.js');
+  const { putImage } = await import('./helpers/images.js');
+  const s = await openStore(store);
+  const index = await putImage(s, 'corrupt-me');
+  await s.tag(index, 'victim');
+  s.close();
+  const file = join(store, 'blobs', 'sha256', index.digest.slice(7));
+  const bytes = readFileSync(file);
+  bytes[10] ^= 1;
+  writeFileSync(file, bytes);
+  const found = await gadget(['--store', store, 'fsck']);
+  assert.equal(found.code, 1);
+  assert.match(found.stdout, new RegExp(`corrupt-blob: blob ${index.digest} is corrupt`));
+  assert.match(found.stdout, /dangling-tag: tag ghcr\.io\/inspektor-gadget\/gadget\/victim:latest/);
+  const repaired = await gadget(['--store', store, 'fsck', '--repair']);
+  assert.equal(repaired.code, 0);
+  assert.match(repaired.stdout, /removed tag ghcr\.io\/inspektor-gadget\/gadget\/victim:latest/);
+  assert.equal((await gadget(['--store', store, 'fsck'])).code, 0);
+});

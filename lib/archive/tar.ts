@@ -2,6 +2,7 @@
 // streaming reader that reports every entry as it is. Policy (which entries are allowed)
 // belongs to the caller; checkEntryPath is the shared guard against escaping a folder.
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { posix } from 'node:path';
 import { GadgetError } from '../errors.js';
@@ -238,7 +239,14 @@ export async function* readTar(input: Readable, opts: { gzip?: 'auto' | boolean;
   if (opts.gzip !== false) {
     const peeked = await peekGzip(input);
     const gzip = opts.gzip === true || peeked.gzip;
-    source = gzip ? Readable.from(peeked.stream).pipe(createGunzip()) : peeked.stream;
+    if (gzip) {
+      // pipeline, not pipe: an error of the input must reach the reader, not crash the process.
+      const gunzip = createGunzip();
+      pipeline(Readable.from(peeked.stream), gunzip).catch((err) => gunzip.destroy(err));
+      source = gunzip;
+    } else {
+      source = peeked.stream;
+    }
   }
   const reader = new ByteReader(source);
   let pax: Record<string, string> = {};
@@ -248,7 +256,12 @@ export async function* readTar(input: Readable, opts: { gzip?: 'auto' | boolean;
     const h = await reader.read(BLOCK);
     if (h.length === 0) throw new GadgetError(`${where}: the archive ends without an end-of-archive marker`);
     if (h.length < BLOCK) throw new GadgetError(`${where}: the archive is truncated`);
-    if (h.every((b) => b === 0)) return;
+    if (h.every((b) => b === 0)) {
+      // Read what follows the end marker (tar pads to a record size), so that a digest check
+      // on the same stream sees every byte.
+      while ((await reader.readSome(1 << 20)).length > 0);
+      return;
+    }
     let sum = 0;
     for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
     if (sum !== number(h, 148, 8, where)) throw new GadgetError(`${where}: corrupt tar header (checksum mismatch)`);

@@ -1,0 +1,14 @@
+// This repository's own gadgets: the demo that `npm start` runs (`gadget run default`).
+import { defineConfig, build } from 'gadget-oci';
+
+export default defineConfig({
+  // A store of its own, so that the demo leaves ig's store (~/.ig/oci-store) alone.
+  store: '.gadget-store',
+  gadgets: [
+    { dir: 'examples/trace_open', ref: 'ghcr.io/gadget-oci/examples/trace_open:latest' },
+    { dir: 'examples/hello_wasm', ref: 'ghcr.io/gadget-oci/examples/hello_wasm:latest' },
+  ],
+  tasks: {
+    default: { description: 'build the example gadgets for amd64 and arm64 into the store', steps: [build()] },
+  },
+});

@@ -228,6 +228,10 @@ export class Store implements Target {
         else delete d.annotations;
         return d;
       });
+      // ig's own store has no gadget-oci/tmp yet; the temporary index.json is written there.
+      mkdirSync(this.tmpDir, { recursive: true });
+      // A change that changes nothing (a retag to the same digest) writes nothing.
+      if (rows.length === descriptors.length && descriptors.every((d, i) => rows[i]!.descriptor === JSON.stringify(d) && rows[i]!.ref === kept[i]!.ref)) return;
       writeIndexFile(this.root, descriptors);
       this.db.prepare('DELETE FROM entries').run();
       const insert = this.db.prepare('INSERT INTO entries (ref, digest, media_type, size, descriptor) VALUES (?, ?, ?, ?, ?)');

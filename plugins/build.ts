@@ -1,0 +1,259 @@
+// The build plugin: gadget sources -> gadget images in the store, byte-compatible with
+// `ig image build`. Per gadget: resolve and check the spec (nothing is written before every
+// input is valid), look the inputs up in the build cache, else compile (or take the prebuilt
+// objects when clang is missing), run btfgen, assemble the image (build/image.ts), store its
+// blobs children first, tag the index and remember it in the cache.
+import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { checkEbpfElf } from '../lib/content/elf.js';
+import { checkWasm } from '../lib/content/wasm.js';
+import { GadgetError, messageOf } from '../lib/errors.js';
+import { packageVersion } from '../lib/version.js';
+import { metadataAnnotations, parseMetadata, type GadgetMetadata } from '../lib/gadget/metadata.js';
+import type { Descriptor, Index, Manifest } from '../lib/oci/types.js';
+import type { Artifact, Plugin, PluginContext } from '../lib/runner/plugin.js';
+import type { Store } from '../store/store.js';
+import { btfhubFingerprint, generateBtfgen } from './build/btfgen.js';
+import { BuildCache, depsUnchanged, hashFiles, KeyBuilder } from './build/cache.js';
+import { compileEbpf, findTool, missingTool, toolVersion } from './build/compile.js';
+import { assembleImage, createdAnnotation, gadgetAnnotations, sourceDateEpoch } from './build/image.js';
+import { ARCHS, resolveGadget, type Arch, type GadgetSpec, type ResolvedGadget } from './build/spec.js';
+
+export type { GadgetSpec } from './build/spec.js';
+
+export interface BuildOptions {
+  /** The gadgets to build; default: the config's `gadgets`. */
+  gadgets?: GadgetSpec[];
+  /** Gadgets built at once; default: the config's `concurrency`, else the number of CPUs. */
+  concurrency?: number;
+  /** io.inspektor-gadget.builder.version for gadgets that do not set `igVersion`. */
+  igVersion?: string;
+  /** Extra annotations (like `--annotation K=V`), applied after everything but `created`. */
+  annotations?: Record<string, string>;
+  /** Rebuild even when the build cache has the image (the new result is still cached). */
+  noCache?: boolean;
+}
+
+export interface BuildGadgetOptions {
+  igVersion?: string;
+  annotations?: Record<string, string>;
+  /** Rebuild even when the build cache has the image (the new result is still cached). */
+  noCache?: boolean;
+  /** Where the spec came from, for messages (e.g. "gadget.config.ts"). */
+  source?: string;
+}
+
+type EbpfMode = 'compile' | 'prebuilt' | 'none';
+
+interface Inputs {
+  metadataBytes?: Buffer;
+  meta?: GadgetMetadata;
+  wasm?: Buffer;
+  source?: Buffer;
+  objects: Partial<Record<Arch, Buffer>>;
+  mode: EbpfMode;
+}
+
+/** Everything is read and checked here, before the cache or the store is touched. */
+async function readInputs(ctx: PluginContext, g: ResolvedGadget, shown: (f: string) => string): Promise<Inputs> {
+  const inputs: Inputs = { objects: {}, mode: 'none' };
+  if (g.metadata) {
+    inputs.metadataBytes = await readFile(g.metadata);
+    inputs.meta = parseMetadata(inputs.metadataBytes, shown(g.metadata));
+  }
+  if (g.wasm) {
+    inputs.wasm = await readFile(g.wasm);
+    for (const p of checkWasm(inputs.wasm)) {
+      if (p.severity === 'error') throw new GadgetError(`${shown(g.wasm)}: ${p.message}`, { hint: 'rebuild the wasm module; ig loads it with wazero' });
+      ctx.log.warn(`${shown(g.wasm)}: ${p.message}`);
+    }
+  }
+  for (const arch of ARCHS) {
+    const file = g.objects[arch];
+    if (file === undefined) continue;
+    const bytes = await readFile(file);
+    const problem = checkEbpfElf(bytes, arch).find((p) => p.severity === 'error');
+    if (problem) throw new GadgetError(`${shown(file)} (objects.${arch}) is not a usable eBPF object: ${problem.message}`, { hint: 'build it with clang -target bpf', exitCode: 2 });
+    inputs.objects[arch] = bytes;
+  }
+  const hasObjects = Object.keys(inputs.objects).length > 0;
+  if (g.ebpfsource) {
+    inputs.source = await readFile(g.ebpfsource);
+    const clang = await findTool('clang');
+    const strip = await findTool('llvm-strip');
+    if (clang && strip) {
+      inputs.mode = 'compile';
+    } else if (hasObjects) {
+      inputs.mode = 'prebuilt';
+      const files = ARCHS.filter((a) => g.objects[a]).map((a) => shown(g.objects[a]!));
+      ctx.log.info(`${g.name}: ${clang ? 'llvm-strip' : 'clang'} is not installed; using the prebuilt objects ${files.join(', ')} instead of compiling ${shown(g.ebpfsource)}`);
+    } else {
+      throw missingTool(clang ? 'llvm-strip' : 'clang', `compile ${shown(g.ebpfsource)}`);
+    }
+  } else if (hasObjects) {
+    inputs.mode = 'prebuilt';
+  }
+  if (inputs.mode === 'prebuilt' && ARCHS.some((a) => !inputs.objects[a])) {
+    ctx.log.warn(`${g.name}: only ${ARCHS.filter((a) => inputs.objects[a]).join(', ')} has a prebuilt object; the image will have no other architecture`);
+  }
+  if (g.btfhub && inputs.mode === 'none') {
+    throw new GadgetError(`${g.name}: btfgen needs an eBPF program, but the gadget has none`, { hint: 'drop "btfhub" or add the eBPF source', exitCode: 2 });
+  }
+  return inputs;
+}
+
+async function cacheKey(g: ResolvedGadget, inputs: Inputs, builderVersion: string, extra: Record<string, string>[]): Promise<string> {
+  const key = new KeyBuilder().add('format', 'gadget-oci build 1').add('version', packageVersion()).add('mode', inputs.mode);
+  key.add('builder', builderVersion);
+  key.add('metadata', inputs.metadataBytes ?? '<none>');
+  key.add('wasm', inputs.wasm ?? '<none>');
+  if (inputs.mode === 'compile') {
+    // The source's name ends up in the object's line info.
+    key.add('source-name', path.relative(g.dir, g.ebpfsource!)).add('source', inputs.source!);
+    key.add('cflags', JSON.stringify(g.cflags));
+    key.add('clang', await toolVersion('clang')).add('llvm-strip', await toolVersion('llvm-strip'));
+  } else if (inputs.mode === 'prebuilt') {
+    for (const arch of ARCHS) key.add(`object-${arch}`, inputs.objects[arch] ?? '<none>');
+  }
+  if (g.btfhub) {
+    key.add('bpftool', await toolVersion((await findTool('bpftool')) ?? 'bpftool', ['version']));
+    key.add('btfhub', await btfhubFingerprint(g.btfhub, ARCHS));
+  }
+  const merged = Object.assign({}, ...extra) as Record<string, string>;
+  key.add('annotations', JSON.stringify(Object.entries(merged).sort(([a], [b]) => (a < b ? -1 : 1))));
+  // Without SOURCE_DATE_EPOCH the time differs per build; an unchanged rebuild still reuses the image.
+  const epoch = sourceDateEpoch();
+  key.add('created', epoch === undefined ? '<now>' : String(epoch));
+  return key.digest();
+}
+
+/** True when the index and everything it points at are still in the store. */
+async function imageComplete(store: Store, index: Descriptor): Promise<boolean> {
+  try {
+    if (!store.hasBlob(index.digest)) return false;
+    const doc = await store.readJSON<Index>(index);
+    for (const m of doc.manifests) {
+      if (!store.hasBlob(m.digest)) return false;
+      const manifest = await store.readJSON<Manifest>(m);
+      if (![manifest.config, ...manifest.layers].every((d) => store.hasBlob(d.digest))) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Builds one gadget into ctx.store and tags it; `cached` says the image was reused. */
+export async function buildGadget(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadgetOptions = {}): Promise<Artifact & { cached: boolean }> {
+  const g = await resolveGadget(spec, { cwd: ctx.cwd, source: opts.source });
+  const shown = (file: string): string => {
+    const rel = path.relative(ctx.cwd, file);
+    return rel !== '' && !rel.startsWith('..') ? rel : file;
+  };
+  if (g.unknownKeys.length > 0 && g.buildFile) {
+    ctx.log.warn(`${shown(g.buildFile)}: unknown field${g.unknownKeys.length > 1 ? 's' : ''} ${g.unknownKeys.join(', ')} ignored`);
+  }
+  const inputs = await readInputs(ctx, g, shown);
+  const builderVersion = g.igVersion ?? opts.igVersion ?? ctx.config.igVersion ?? `gadget-oci/${packageVersion()}`;
+  const extra = [g.annotations, opts.annotations ?? {}];
+  const created = createdAnnotation();
+
+  const cache = new BuildCache(ctx.store.root);
+  const key = await cacheKey(g, inputs, builderVersion, extra);
+  const hit = opts.noCache ? undefined : cache.get(key);
+  if (hit && (await imageComplete(ctx.store, hit.index)) && (await depsUnchanged(hit.deps))) {
+    await ctx.store.tagMany([{ descriptor: hit.index, ref: g.ref }]);
+    ctx.log.info(`${g.name}: unchanged, reusing ${hit.index.digest} as ${g.ref}`);
+    return { ref: g.ref, descriptor: hit.index, cached: true };
+  }
+  ctx.signal.throwIfAborted();
+
+  let ebpf: Partial<Record<Arch, Buffer>> | undefined;
+  let deps: string[] = [];
+  if (inputs.mode === 'compile') {
+    const compiled = await compileEbpf({ dir: g.dir, source: g.ebpfsource!, shownSource: shown(g.ebpfsource!), cflags: g.cflags, signal: ctx.signal });
+    ebpf = compiled.objects;
+    deps = compiled.deps;
+    const warnings = [...new Set(Object.values(compiled.warnings))];
+    for (const w of warnings) ctx.log.warn(`clang warnings for ${shown(g.ebpfsource!)}:\n${w}`);
+  } else if (inputs.mode === 'prebuilt') {
+    ebpf = inputs.objects;
+  }
+
+  let btfgen: Partial<Record<Arch, Buffer>> | undefined;
+  if (g.btfhub && ebpf) {
+    const result = await generateBtfgen({ btfhub: g.btfhub, objects: ebpf, signal: ctx.signal, onKernel: (arch, kernel) => ctx.log.debug(`${g.name}: btfgen ${arch} ${kernel}`) });
+    if (result.missing.length > 0) ctx.log.warn(`${g.name}: no ${result.missing.join(', ')} kernel BTF in ${shown(g.btfhub)}; those manifests get no btfgen layer`);
+    btfgen = result.layers;
+  }
+
+  const annotations = gadgetAnnotations({
+    metadata: inputs.meta ? metadataAnnotations(inputs.meta) : undefined,
+    metadataAnnotations: inputs.meta?.annotations,
+    builderVersion,
+    extra,
+    created,
+  });
+  const image = assembleImage({ config: inputs.metadataBytes, annotations, ebpf, wasm: inputs.wasm, btfgen });
+  ctx.signal.throwIfAborted();
+  for (const blob of image.blobs) {
+    const stored = await ctx.store.putBytes(blob.bytes, blob.descriptor.mediaType);
+    if (stored.digest !== blob.descriptor.digest) throw new Error(`store returned ${stored.digest} for ${blob.descriptor.digest}`);
+  }
+  await ctx.store.tagMany([{ descriptor: image.index.descriptor, ref: g.ref }]);
+  try {
+    await cache.put(key, { index: image.index.descriptor, deps: await hashFiles(deps), time: new Date().toISOString() });
+  } catch (err) {
+    ctx.log.warn(`could not update the build cache ${cache.file}: ${messageOf(err)}`);
+  }
+  ctx.log.info(`${g.name}: built ${image.index.descriptor.digest} as ${g.ref}`);
+  return { ref: g.ref, descriptor: image.index.descriptor, cached: false };
+}
+
+/** The build plugin: builds every gadget (in parallel up to `concurrency`) and returns their images. */
+export function build(options: BuildOptions = {}): Plugin {
+  return {
+    name: 'build',
+    async run(ctx: PluginContext, _input: Artifact[]): Promise<Artifact[]> {
+      const gadgets = options.gadgets ?? ctx.config.gadgets ?? [];
+      if (!Array.isArray(gadgets) || gadgets.length === 0) {
+        throw new GadgetError('there are no gadgets to build', { hint: 'list them in gadget.config.ts (gadgets: [{ dir, ref }]) or run `gadget build DIR -t REF`', exitCode: 2 });
+      }
+      const source = options.gadgets ? undefined : 'gadget.config.ts';
+      const width = Math.max(1, Math.floor(options.concurrency ?? ctx.config.concurrency ?? availableParallelism()));
+      const bar = ctx.progress.start(gadgets.length, 'build');
+      const results: Array<Artifact | undefined> = new Array(gadgets.length);
+      const failures: Array<{ spec: GadgetSpec; err: unknown }> = [];
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < gadgets.length && !ctx.signal.aborted) {
+          const i = next++;
+          const spec = gadgets[i]!;
+          try {
+            const built = await buildGadget(ctx, spec, { igVersion: options.igVersion, annotations: options.annotations, noCache: options.noCache, source: source && `${source} (gadget ${spec.name ?? spec.dir})` });
+            results[i] = { ref: built.ref, descriptor: built.descriptor };
+            ctx.emit({ type: 'build', ref: built.ref, digest: built.descriptor.digest, cached: built.cached });
+          } catch (err) {
+            failures.push({ spec, err });
+          } finally {
+            bar.tick(1, spec.name ?? spec.dir);
+          }
+        }
+      };
+      try {
+        await Promise.all(Array.from({ length: Math.min(width, gadgets.length) }, worker));
+      } finally {
+        bar.done();
+      }
+      ctx.signal.throwIfAborted();
+      if (failures.length === 1) throw failures[0]!.err;
+      if (failures.length > 1) {
+        const lines = failures.map(({ spec, err }) => `  ${spec.name ?? spec.dir}: ${messageOf(err)}`);
+        const exitCode = failures.every(({ err }) => err instanceof GadgetError && err.exitCode === 2) ? 2 : 1;
+        throw new GadgetError(`${failures.length} of ${gadgets.length} gadgets failed to build:\n${lines.join('\n')}`, { exitCode, hint: 'fix them one by one; each error names its file' });
+      }
+      return results.filter((r): r is Artifact => r !== undefined);
+    },
+  };
+}

@@ -1,0 +1,230 @@
+// eBPF C -> one stripped object per architecture, the way ig's Makefile.build does it
+// (clang -target bpf -g -O2 -D__TARGET_ARCH_<arch>, then llvm-strip -g), with two additions:
+// the source is compiled from inside its folder under a relative name and the folder is
+// mapped to "." in debug info, so that the same sources give the same bytes wherever they are
+// checked out; and clang writes a dependency file, so the build cache knows every header.
+import { execFile } from 'node:child_process';
+import { access, constants, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { machine, tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { checkEbpfElf } from '../../lib/content/elf.js';
+import { GadgetError, messageOf } from '../../lib/errors.js';
+import { ARCHS, type Arch } from './spec.js';
+
+const run = promisify(execFile);
+
+const TARGET_ARCH: Record<Arch, string> = { amd64: 'x86', arm64: 'arm64' };
+
+/** Debian packages that provide each tool, for "install X" hints. */
+export const TOOL_PACKAGES: Record<string, string> = {
+  clang: 'clang',
+  'llvm-strip': 'llvm',
+  bpftool: 'bpftool',
+  xz: 'xz-utils',
+};
+
+// bpftool lives in /usr/sbin on Debian, which is not on every user's PATH.
+const EXTRA_DIRS = ['/usr/sbin', '/sbin'];
+
+/** The absolute path of `name` on PATH (then /usr/sbin, /sbin), or undefined. */
+export async function findTool(name: string): Promise<string | undefined> {
+  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter((d) => d !== '');
+  for (const dir of [...dirs, ...EXTRA_DIRS]) {
+    const candidate = path.join(dir, name);
+    try {
+      await access(candidate, constants.X_OK);
+      if ((await stat(candidate)).isFile()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+export function missingTool(name: string, purpose: string): GadgetError {
+  const pkg = TOOL_PACKAGES[name] ?? name;
+  return new GadgetError(`${name} is not installed; it is needed to ${purpose}`, {
+    hint: `install the Debian package "${pkg}" (apt-get install ${pkg}) or put ${name} on PATH`,
+    exitCode: 2,
+  });
+}
+
+/** Like findTool, but a missing tool is a clear environment error. */
+export async function requireTool(name: string, purpose: string): Promise<string> {
+  const found = await findTool(name);
+  if (!found) throw missingTool(name, purpose);
+  return found;
+}
+
+const versions = new Map<string, Promise<string>>();
+
+/** The first line of `tool <args>` (e.g. "Debian clang version 14.0.6"), cached per process. */
+export function toolVersion(tool: string, args: string[] = ['--version']): Promise<string> {
+  const key = [tool, ...args].join('\0');
+  let found = versions.get(key);
+  if (!found) {
+    found = run(tool, args, { timeout: 30_000 }).then(
+      ({ stdout }) => stdout.split('\n').find((l) => l.trim() !== '')?.trim() ?? 'unknown',
+      (err) => `unavailable (${messageOf(err)})`,
+    );
+    versions.set(key, found);
+  }
+  return found;
+}
+
+let multiarch: Promise<string> | undefined;
+
+/** Where Debian keeps <asm/types.h>: /usr/include/$(gcc -print-multiarch), else uname-based like ig. */
+export function multiarchInclude(): Promise<string> {
+  multiarch ??= run('gcc', ['-print-multiarch'], { timeout: 30_000 }).then(
+    ({ stdout }) => stdout.trim(),
+    () => '',
+  ).then((triplet) => `/usr/include/${triplet !== '' ? triplet : `${machine()}-linux-gnu`}`);
+  return multiarch;
+}
+
+export interface ClangArgsInput {
+  arch: Arch;
+  /** The source, relative to `dir` (clang runs in `dir`). */
+  source: string;
+  dir: string;
+  out: string;
+  depfile: string;
+  multiarchInclude: string;
+  cflags: string[];
+}
+
+/** clang's argument list (no shell ever sees it). */
+export function clangArgs(i: ClangArgsInput): string[] {
+  const source = i.source.startsWith('-') ? `./${i.source}` : i.source;
+  return [
+    '-target', 'bpf',
+    '-Wall', '-g', '-O2',
+    `-D__TARGET_ARCH_${TARGET_ARCH[i.arch]}`,
+    `-I${i.multiarchInclude}`,
+    `-I${i.dir}`,
+    // ig's builder image keeps per-arch headers (vmlinux.h, gadget/*.h) here.
+    `-I/usr/include/gadget/${i.arch}`,
+    `-fdebug-prefix-map=${i.dir}=.`,
+    ...i.cflags,
+    '-MD', '-MF', i.depfile,
+    '-c', source,
+    '-o', i.out,
+  ];
+}
+
+/** Paths listed in a make-style dependency file (`out.o: a.c b.h \`), absolute. */
+export function parseDepfile(text: string, cwd: string): string[] {
+  const body = text.replace(/\\\r?\n/g, ' ');
+  const colon = body.search(/:(\s|$)/);
+  const list = colon >= 0 ? body.slice(colon + 1) : body;
+  const out: string[] = [];
+  for (const m of list.matchAll(/((?:\\.|[^\s\\])+)/g)) {
+    out.push(path.resolve(cwd, m[1]!.replace(/\\(.)/g, '$1')));
+  }
+  return [...new Set(out)].sort();
+}
+
+let compileRuns = 0;
+/** How many times this process has run clang to compile (the cache test watches it). */
+export function compileCount(): number {
+  return compileRuns;
+}
+
+export interface CompileInput {
+  /** Gadget folder (real path). */
+  dir: string;
+  /** Absolute path of the eBPF source inside `dir`. */
+  source: string;
+  /** As the user should see it in messages (e.g. examples/x/program.bpf.c). */
+  shownSource: string;
+  cflags: string[];
+  archs?: readonly Arch[];
+  signal?: AbortSignal;
+}
+
+export interface CompileResult {
+  objects: Partial<Record<Arch, Buffer>>;
+  /** clang's warnings (stderr of successful runs), per arch. */
+  warnings: Partial<Record<Arch, string>>;
+  /** Every file clang read (source and headers), absolute and sorted. */
+  deps: string[];
+}
+
+function trimOutput(text: string): string {
+  const t = text.trim();
+  return t.length > 8000 ? t.slice(0, 8000) + '\n[... output cut]' : t;
+}
+
+async function runTool(tool: string, name: string, args: string[], opts: { cwd?: string; signal?: AbortSignal }): Promise<{ stderr: string }> {
+  try {
+    const { stderr } = await run(tool, args, { cwd: opts.cwd, signal: opts.signal, maxBuffer: 16 << 20, env: { ...process.env, LC_ALL: 'C' } });
+    return { stderr };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string; code?: string | number };
+    if (e.code === 'ENOENT') throw missingTool(name, 'build eBPF objects');
+    if (e.name === 'AbortError') throw new GadgetError(`${name} was cancelled`, { exitCode: 2, cause: err });
+    throw Object.assign(new Error(trimOutput(e.stderr ?? '') || messageOf(err)), { failed: true });
+  }
+}
+
+/** Compiles `source` for every arch (in parallel) and strips debug info. */
+export async function compileEbpf(input: CompileInput): Promise<CompileResult> {
+  const clang = await requireTool('clang', `compile ${input.shownSource}`);
+  const strip = await requireTool('llvm-strip', `strip the eBPF objects of ${input.shownSource}`);
+  const include = await multiarchInclude();
+  const tmp = await mkdtemp(path.join(tmpdir(), 'gadget-build-'));
+  try {
+    const archs = input.archs ?? ARCHS;
+    const results = await Promise.all(
+      archs.map(async (arch) => {
+        const out = path.join(tmp, `${arch}.bpf.o`);
+        const depfile = path.join(tmp, `${arch}.d`);
+        const args = clangArgs({
+          arch,
+          source: path.relative(input.dir, input.source),
+          dir: input.dir,
+          out,
+          depfile,
+          multiarchInclude: include,
+          cflags: input.cflags,
+        });
+        compileRuns++;
+        let warnings: string;
+        try {
+          warnings = (await runTool(clang, 'clang', args, { cwd: input.dir, signal: input.signal })).stderr;
+        } catch (err) {
+          if (err instanceof GadgetError) throw err;
+          throw new GadgetError(`clang could not compile ${input.shownSource} for ${arch}:\n${messageOf(err)}`, {
+            hint: `fix the errors above in ${input.shownSource}`,
+          });
+        }
+        try {
+          await runTool(strip, 'llvm-strip', ['-g', out], { signal: input.signal });
+        } catch (err) {
+          if (err instanceof GadgetError) throw err;
+          throw new GadgetError(`llvm-strip failed on the ${arch} object of ${input.shownSource}: ${messageOf(err)}`, {
+            hint: 'check that llvm-strip belongs to the same LLVM as clang (Debian package "llvm")',
+          });
+        }
+        const bytes = await readFile(out);
+        const problem = checkEbpfElf(bytes, arch).find((p) => p.severity === 'error');
+        if (problem) throw new GadgetError(`clang's ${arch} object for ${input.shownSource} is not a usable eBPF object: ${problem.message}`);
+        const deps = parseDepfile(await readFile(depfile, 'utf8'), input.dir);
+        return { arch, bytes, warnings: warnings.trim(), deps };
+      }),
+    );
+    const result: CompileResult = { objects: {}, warnings: {}, deps: [] };
+    const deps = new Set<string>();
+    for (const r of results) {
+      result.objects[r.arch] = r.bytes;
+      if (r.warnings !== '') result.warnings[r.arch] = trimOutput(r.warnings);
+      for (const d of r.deps) deps.add(d);
+    }
+    result.deps = [...deps].sort();
+    return result;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}

@@ -23,10 +23,10 @@ function makeGadgets(n: number): string {
     writeFileSync(join(g, 'build.yaml'), 'metadata: gadget.yaml\nobjects:\n  amd64: amd64.o\n  arm64: arm64.o\n');
     specs.push(`{ dir: 'g${i}', ref: 'bench.local/gadgets/g${i}:v1' }`);
   }
-  const index = pathToFileURL(join(ROOT, 'index.ts')).href;
+  // As a user's config does: the compiled package (bench/.data is inside it, so it resolves).
   writeFileSync(
     join(dir, 'gadget.config.ts'),
-    `import { defineConfig, build } from ${JSON.stringify(index)};\nexport default defineConfig({ store: 'store', gadgets: [${specs.join(',\n')}], tasks: { default: [build()] } });\n`,
+    `import { defineConfig, build } from 'gadget-oci';\nexport default defineConfig({ store: 'store', gadgets: [${specs.join(',\n')}], tasks: { default: [build()] } });\n`,
   );
   return dir;
 }

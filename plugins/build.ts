@@ -2,7 +2,7 @@
 // `ig image build`. Per gadget: resolve and check the spec (nothing is written before every
 // input is valid), look the inputs up in the build cache, else compile (or take the prebuilt
 // objects when clang is missing), run btfgen, assemble the image (build/image.ts), store its
-// blobs children first, tag the index and remember it in the cache.
+// blobs children first; then tag every index at once and remember them in the cache.
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
@@ -15,7 +15,7 @@ import type { Descriptor, Index, Manifest } from '../lib/oci/types.js';
 import type { Artifact, Plugin, PluginContext } from '../lib/runner/plugin.js';
 import type { Store } from '../store/store.js';
 import { btfhubFingerprint, generateBtfgen } from './build/btfgen.js';
-import { BuildCache, depsUnchanged, hashFiles, KeyBuilder } from './build/cache.js';
+import { BuildCache, depsUnchanged, hashFiles, KeyBuilder, type CacheEntry } from './build/cache.js';
 import { compileEbpf, findTool, missingTool, toolVersion } from './build/compile.js';
 import { assembleImage, createdAnnotation, gadgetAnnotations, sourceDateEpoch } from './build/image.js';
 import { ARCHS, resolveGadget, type Arch, type GadgetSpec, type ResolvedGadget } from './build/spec.js';
@@ -144,8 +144,8 @@ async function imageComplete(store: Store, index: Descriptor): Promise<boolean> 
   }
 }
 
-/** Builds one gadget into ctx.store and tags it; `cached` says the image was reused. */
-export async function buildGadget(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadgetOptions = {}): Promise<Artifact & { cached: boolean }> {
+/** Builds one gadget's image into ctx.store (untagged); `cached` says it was reused. */
+async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadgetOptions, cache: BuildCache): Promise<BuiltImage> {
   const g = await resolveGadget(spec, { cwd: ctx.cwd, source: opts.source });
   const shown = (file: string): string => {
     const rel = path.relative(ctx.cwd, file);
@@ -159,11 +159,9 @@ export async function buildGadget(ctx: PluginContext, spec: GadgetSpec, opts: Bu
   const extra = [g.annotations, opts.annotations ?? {}];
   const created = createdAnnotation();
 
-  const cache = new BuildCache(ctx.store.root);
   const key = await cacheKey(g, inputs, builderVersion, extra);
   const hit = opts.noCache ? undefined : cache.get(key);
   if (hit && (await imageComplete(ctx.store, hit.index)) && (await depsUnchanged(hit.deps))) {
-    await ctx.store.tagMany([{ descriptor: hit.index, ref: g.ref }]);
     ctx.log.info(`${g.name}: unchanged, reusing ${hit.index.digest} as ${g.ref}`);
     return { ref: g.ref, descriptor: hit.index, cached: true };
   }
@@ -201,14 +199,32 @@ export async function buildGadget(ctx: PluginContext, spec: GadgetSpec, opts: Bu
     const stored = await ctx.store.putBytes(blob.bytes, blob.descriptor.mediaType);
     if (stored.digest !== blob.descriptor.digest) throw new Error(`store returned ${stored.digest} for ${blob.descriptor.digest}`);
   }
-  await ctx.store.tagMany([{ descriptor: image.index.descriptor, ref: g.ref }]);
-  try {
-    await cache.put(key, { index: image.index.descriptor, deps: await hashFiles(deps), time: new Date().toISOString() });
-  } catch (err) {
-    ctx.log.warn(`could not update the build cache ${cache.file}: ${messageOf(err)}`);
-  }
   ctx.log.info(`${g.name}: built ${image.index.descriptor.digest} as ${g.ref}`);
-  return { ref: g.ref, descriptor: image.index.descriptor, cached: false };
+  const entry = { index: image.index.descriptor, deps: await hashFiles(deps), time: new Date().toISOString() };
+  return { ref: g.ref, descriptor: image.index.descriptor, cached: false, cacheEntry: { key, value: entry } };
+}
+
+interface BuiltImage extends Artifact {
+  cached: boolean;
+  cacheEntry?: { key: string; value: CacheEntry };
+}
+
+/** Tags every built image in one index.json update and remembers them in the build cache. */
+async function commit(ctx: PluginContext, cache: BuildCache, built: BuiltImage[]): Promise<void> {
+  await ctx.store.tagMany(built.map((b) => ({ descriptor: b.descriptor, ref: b.ref })));
+  try {
+    cache.put(built.flatMap((b) => (b.cacheEntry ? [b.cacheEntry] : [])));
+  } catch (err) {
+    ctx.log.warn(`could not update the build cache: ${messageOf(err)}`);
+  }
+}
+
+/** Builds one gadget into the store and tags it. */
+export async function buildGadget(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadgetOptions = {}): Promise<Artifact & { cached: boolean }> {
+  const cache = new BuildCache(ctx.store);
+  const built = await buildImage(ctx, spec, opts, cache);
+  await commit(ctx, cache, [built]);
+  return { ref: built.ref, descriptor: built.descriptor, cached: built.cached };
 }
 
 /** The build plugin: builds every gadget (in parallel up to `concurrency`) and returns their images. */
@@ -223,7 +239,8 @@ export function build(options: BuildOptions = {}): Plugin {
       const source = options.gadgets ? undefined : 'gadget.config.ts';
       const width = Math.max(1, Math.floor(options.concurrency ?? ctx.config.concurrency ?? availableParallelism()));
       const bar = ctx.progress.start(gadgets.length, 'build');
-      const results: Array<Artifact | undefined> = new Array(gadgets.length);
+      const results: Array<BuiltImage | undefined> = new Array(gadgets.length);
+      const cache = new BuildCache(ctx.store);
       const failures: Array<{ spec: GadgetSpec; err: unknown }> = [];
       let next = 0;
       const worker = async (): Promise<void> => {
@@ -231,8 +248,8 @@ export function build(options: BuildOptions = {}): Plugin {
           const i = next++;
           const spec = gadgets[i]!;
           try {
-            const built = await buildGadget(ctx, spec, { igVersion: options.igVersion, annotations: options.annotations, noCache: options.noCache, source: source && `${source} (gadget ${spec.name ?? spec.dir})` });
-            results[i] = { ref: built.ref, descriptor: built.descriptor };
+            const built = await buildImage(ctx, spec, { igVersion: options.igVersion, annotations: options.annotations, noCache: options.noCache, source: source && `${source} (gadget ${spec.name ?? spec.dir})` }, cache);
+            results[i] = built;
             ctx.emit({ type: 'build', ref: built.ref, digest: built.descriptor.digest, cached: built.cached });
           } catch (err) {
             failures.push({ spec, err });
@@ -247,13 +264,16 @@ export function build(options: BuildOptions = {}): Plugin {
         bar.done();
       }
       ctx.signal.throwIfAborted();
+      // What built is tagged even when other gadgets failed.
+      const built = results.filter((r): r is BuiltImage => r !== undefined);
+      await commit(ctx, cache, built);
       if (failures.length === 1) throw failures[0]!.err;
       if (failures.length > 1) {
         const lines = failures.map(({ spec, err }) => `  ${spec.name ?? spec.dir}: ${messageOf(err)}`);
         const exitCode = failures.every(({ err }) => err instanceof GadgetError && err.exitCode === 2) ? 2 : 1;
         throw new GadgetError(`${failures.length} of ${gadgets.length} gadgets failed to build:\n${lines.join('\n')}`, { exitCode, hint: 'fix them one by one; each error names its file' });
       }
-      return results.filter((r): r is Artifact => r !== undefined);
+      return built.map((b) => ({ ref: b.ref, descriptor: b.descriptor }));
     },
   };
 }

@@ -6,7 +6,7 @@ import type { Descriptor } from '../lib/oci/types.js';
 
 export type DB = Database.Database;
 
-const SCHEMA_VERSION = '1';
+const SCHEMA_VERSION = '2';
 
 export function openDatabase(file: string): DB {
   const db = new Database(file);
@@ -24,7 +24,7 @@ export function openDatabase(file: string): DB {
   if (version !== SCHEMA_VERSION) {
     db.exec(`
       DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS manifests;
-      DROP TABLE IF EXISTS children; DROP TABLE IF EXISTS annotations;
+      DROP TABLE IF EXISTS children; DROP TABLE IF EXISTS annotations; DROP TABLE IF EXISTS cache;
       CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       -- index.json's manifests, in file order; ref is NULL for an untagged entry
       CREATE TABLE entries (seq INTEGER PRIMARY KEY AUTOINCREMENT, ref TEXT UNIQUE, digest TEXT NOT NULL,
@@ -39,6 +39,8 @@ export function openDatabase(file: string): DB {
         media_type TEXT NOT NULL, size INTEGER NOT NULL, arch TEXT, os TEXT, PRIMARY KEY (parent, position));
       CREATE INDEX children_digest ON children (digest);
       CREATE TABLE annotations (digest TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (digest, key));
+      -- caches of plugins (e.g. the build cache): losing them costs only time
+      CREATE TABLE cache (namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, time TEXT NOT NULL, PRIMARY KEY (namespace, key));
       INSERT INTO meta VALUES ('schema', '${SCHEMA_VERSION}');
     `);
   }

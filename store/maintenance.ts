@@ -148,6 +148,7 @@ export async function fsck(store: Store, opts: { repair?: boolean; onProgress?: 
   const present = (d: Descriptor): boolean => store.hasBlob(d.digest) && !corrupt.has(d.digest);
   const broken = new Set<number>();
   const checked = new Map<string, string | undefined>(); // digest -> first missing descendant
+  const incomplete = new Set<string>(); // present manifests with a missing or corrupt descendant
   const firstMissing = async (d: Descriptor): Promise<string | undefined> => {
     if (checked.has(d.digest)) return checked.get(d.digest);
     checked.set(d.digest, undefined);
@@ -163,8 +164,10 @@ export async function fsck(store: Store, opts: { repair?: boolean; onProgress?: 
       }
     }
     checked.set(d.digest, missing);
+    if (missing && missing !== d.digest) incomplete.add(d.digest);
     return missing;
   };
+  const roots = new Map<FsckProblem, Descriptor>(); // dangling tags whose root is incomplete
   for (const row of store.allEntries()) {
     const d = descriptorOfEntry(row);
     if (!present(d)) {
@@ -176,11 +179,22 @@ export async function fsck(store: Store, opts: { repair?: boolean; onProgress?: 
       );
     } else if (await firstMissing(d)) {
       broken.add(row.seq);
-      if (row.ref) problems.push({ kind: 'dangling-tag', subject: row.ref, message: `tag ${row.ref} points at an incomplete image (${await firstMissing(d)} is missing)` });
+      const missing = (await firstMissing(d))!;
+      if (row.ref) {
+        const problem: FsckProblem = { kind: 'dangling-tag', subject: row.ref, message: `tag ${row.ref} points at an incomplete image (${missing} is ${corrupt.has(missing) ? 'corrupt' : 'missing'})` };
+        problems.push(problem);
+        roots.set(problem, d);
+      }
     }
   }
 
   if (opts.repair) {
+    // The graph copy skips the children of a manifest it finds present, so an incomplete one
+    // left behind would make the next import or pull of the image "succeed" without the
+    // missing blob: those manifests go too (counted before anything is removed).
+    const under = new Map<FsckProblem, number>();
+    for (const [p, root] of roots) under.set(p, (await incompleteUnder(store, root, incomplete)).size);
+    for (const digest of incomplete) rmSync(store.blobPath(digest), { force: true });
     for (const p of problems) {
       if (p.kind === 'stray-temp' || p.kind === 'stray-file') {
         rmSync(p.subject, { force: true, recursive: true });
@@ -195,11 +209,21 @@ export async function fsck(store: Store, opts: { repair?: boolean; onProgress?: 
     store.removeEntries((e) => brokenDigests.has(`${e.ref}\0${e.descriptor.digest}`));
     for (const p of problems) {
       if (p.kind === 'dangling-tag') p.repaired = `removed tag ${p.subject}`;
+      const n = under.get(p);
+      if (n) p.repaired += ` and the ${n} incomplete manifest${n > 1 ? 's' : ''} of its image (import or pull it again to restore it)`;
       if (p.kind === 'missing-entry-blob') p.repaired = `removed index.json entry ${p.subject}`;
     }
     store.reindex();
   }
   return problems;
+}
+
+/** The incomplete manifests in the graph under `d` (read before any of them is removed). */
+async function incompleteUnder(store: Store, d: Descriptor, incomplete: Set<string>, out = new Set<string>()): Promise<Set<string>> {
+  if (!incomplete.has(d.digest) || out.has(d.digest)) return out;
+  out.add(d.digest);
+  for (const child of (await childrenFromBlob(store, d)) ?? []) await incompleteUnder(store, child, incomplete, out);
+  return out;
 }
 
 function safeList(dir: string): string[] {

@@ -341,6 +341,22 @@ export class Store implements Target {
     return out;
   }
 
+  // ------------------------------------------------------------- plugin caches
+
+  /** A plugin's cached value (e.g. the build cache: inputs key -> index descriptor). */
+  cacheGet<T>(namespace: string, key: string): T | undefined {
+    const row = this.db.prepare('SELECT value FROM cache WHERE namespace = ? AND key = ?').pluck().get(namespace, key);
+    return typeof row === 'string' ? (JSON.parse(row) as T) : undefined;
+  }
+
+  cachePut(namespace: string, entries: Array<{ key: string; value: unknown }>): void {
+    const put = this.db.prepare('INSERT OR REPLACE INTO cache (namespace, key, value, time) VALUES (?, ?, ?, ?)');
+    const now = new Date().toISOString();
+    this.db.transaction(() => {
+      for (const e of entries) put.run(namespace, e.key, JSON.stringify(e.value), now);
+    })();
+  }
+
   // ------------------------------------------------------------- queries
 
   /** Tagged images (not signature tags), optionally filtered by a glob on the reference. */

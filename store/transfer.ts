@@ -1,5 +1,5 @@
 // import and export: the graph copy between the store and an OCI layout (a folder or a tar).
-import { createReadStream, createWriteStream, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -8,7 +8,7 @@ import { GadgetError, messageOf } from '../lib/errors.js';
 import { copyGraph, CopySession, type CopyStats } from '../lib/oci/copy.js';
 import { ANN_REF_NAME } from '../lib/oci/mediatypes.js';
 
-import { writeVerifiedFile } from './files.js';
+import { tempName, writeVerifiedFile } from './files.js';
 import { LayoutSource } from './layout-source.js';
 import { openStore, storeKey, type Store } from './store.js';
 
@@ -20,11 +20,21 @@ export interface ImportResult {
   stats: CopyStats;
 }
 
+/**
+ * A private working folder in the store's tmp folder (created if the store, e.g. ig's, has
+ * none). Its name carries our pid, so fsck leaves it alone while this process runs.
+ */
+function workDir(store: Store, what: string): string {
+  const dir = tempName(store.tmpDir, what);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
 /** Imports every entry of an OCI layout folder or tar: tags, signatures and untagged roots. */
 export async function importImages(store: Store, source: string, opts: { signal?: AbortSignal; concurrency?: number } = {}): Promise<ImportResult> {
   if (!existsSync(source)) throw new GadgetError(`${source} does not exist`, { exitCode: 2 });
   if (statSync(source).isDirectory()) return importLayout(store, source, opts);
-  const tmp = mkdtempSync(join(store.tmpDir, 'import-'));
+  const tmp = workDir(store, 'import');
   try {
     await extractLayoutTar(source, tmp);
     return await importLayout(store, tmp, opts);
@@ -99,7 +109,7 @@ export interface ExportResult {
 export async function exportImages(store: Store, refs: string[], outFile: string, opts: { signal?: AbortSignal } = {}): Promise<ExportResult> {
   if (refs.length === 0) throw new GadgetError('export needs at least one reference', { exitCode: 2 });
   const roots = [...new Set(refs.map((r) => storeKey(r)))].sort().map((key) => ({ key, descriptor: store.resolveRef(key) }));
-  const tmp = mkdtempSync(join(store.tmpDir, 'export-'));
+  const tmp = workDir(store, 'export');
   try {
     const staging = await openStore(join(tmp, 'layout'));
     const session = new CopySession(8);

@@ -18,7 +18,6 @@ import type { Index, Manifest } from '../lib/oci/types.js';
 import type { PluginContext } from '../lib/runner/plugin.js';
 import { build, buildGadget, type GadgetSpec } from '../plugins/build.js';
 import { generateBtfgen } from '../plugins/build/btfgen.js';
-import { CACHE_DIR, CACHE_FILE } from '../plugins/build/cache.js';
 import { compileCount, compileEbpf, missingTool, toolVersion } from '../plugins/build/compile.js';
 import { openStore, type Store } from '../store/store.js';
 
@@ -188,7 +187,7 @@ test('an unchanged rebuild reuses the image without running clang; a changed hea
   await withEnv('SOURCE_DATE_EPOCH', undefined, async () => {
     const first = await buildGadget(ctx, spec);
     assert.equal(first.cached, false);
-    assert.ok(existsSync(path.join(ctx.store.root, CACHE_DIR, CACHE_FILE)));
+    assert.equal(ctx.store.db.prepare("SELECT count(*) FROM cache WHERE namespace = 'build'").pluck().get(), 1, 'one cache entry');
     const runs = compileCount();
     const second = await buildGadget(ctx, { ...spec, ref: 'localhost:5000/cached:2' });
     assert.equal(second.cached, true);
@@ -245,7 +244,7 @@ test('paths that leave the gadget folder are rejected before anything is written
   await assert.rejects(buildGadget(ctx, { dir, ref: 'x', metadata: '../secret.bpf.c' }, { source: 'gadget.config.ts' }), /gadget\.config\.ts: field "metadata".*outside the gadget folder/);
   assert.deepEqual(await storeBlobs(ctx.store), [], 'no blob was written');
   assert.equal(ctx.store.list().length, 0, 'no tag was written');
-  assert.ok(!existsSync(path.join(ctx.store.root, CACHE_DIR, CACHE_FILE)), 'no cache entry was written');
+  assert.equal(ctx.store.db.prepare('SELECT count(*) FROM cache').pluck().get(), 0, 'no cache entry was written');
 });
 
 test('cflags from a build file must be plain compiler options', async (t) => {

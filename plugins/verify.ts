@@ -1,0 +1,163 @@
+// The verify plugin and library: gadget images checked against the gadget artifact spec
+// (plugins/verify/spec.ts), their content (content.ts), their digests (integrity.ts), their
+// signatures (signatures.ts) and an allow-list (policy.ts). One image or ten thousand: blobs
+// are hashed once per run and results shared between images (graph.ts), a few images at a
+// time. Every finding has a stable rule id (rules.ts) and a severity set by the profile.
+import path from 'node:path';
+import { GadgetError, usageError } from '../lib/errors.js';
+import { isDigest } from '../lib/oci/digest.js';
+import { isSignatureTag } from '../lib/oci/reference.js';
+import type { Descriptor } from '../lib/oci/types.js';
+import type { Artifact, Plugin, PluginContext } from '../lib/runner/plugin.js';
+import { descriptorOfEntry } from '../store/db.js';
+import { storeKey, type Store } from '../store/store.js';
+import { GraphVerifier } from './verify/graph.js';
+import { checkPolicy, parseAllowPatterns } from './verify/policy.js';
+import { makeReport, type VerifyReport } from './verify/report.js';
+import { isProfile, type Profile } from './verify/rules.js';
+import { checkSignatures, loadSignatureVerifier, storeSignatureSource, type SignatureSettings } from './verify/signatures.js';
+
+export type { Finding, VerifyReport, VerifySummary } from './verify/report.js';
+export { formatReport, formatSummary, reportsJSON, ruleRows, summarize } from './verify/report.js';
+export { RULES, type Profile, type RuleId, type RuleInfo } from './verify/rules.js';
+
+export interface VerifyOptions extends SignatureSettings {
+  /** 'spec' (default): the gadget artifact spec exactly; 'ig': what Inspektor Gadget builds and runs. */
+  profile?: Profile;
+  /** ig's --allowed-gadgets patterns: name@sha256:..., name:tag, prefix*. */
+  allow?: string[];
+  /** Images verified at once (default 4). */
+  concurrency?: number;
+  signal?: AbortSignal;
+  /** Called after each image, in completion order. */
+  onProgress?: (done: number, total: number, report: VerifyReport) => void;
+}
+
+const DEFAULT_CONCURRENCY = 4;
+
+/** Every tagged image of the store (signature tags excluded), sorted by reference. */
+export function storeArtifacts(store: Store): Artifact[] {
+  store.refreshIfChanged();
+  return store
+    .allEntries()
+    .filter((e) => e.ref !== null && !isSignatureTag(e.ref))
+    .map((e) => ({ ref: e.ref!, descriptor: descriptorOfEntry(e) }))
+    .sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
+}
+
+/** The user's references as stored artifacts; an unknown reference is a usage error. */
+export function resolveArtifacts(store: Store, refs: string[]): Artifact[] {
+  return refs.map((input) => {
+    let descriptor: Descriptor;
+    try {
+      descriptor = store.resolveRef(input);
+    } catch (err) {
+      if (err instanceof GadgetError) throw new GadgetError(err.message, { exitCode: 2, hint: err.hint ?? 'see `gadget list`' });
+      throw err;
+    }
+    return { ref: isDigest(input) ? input : storeKey(input), descriptor };
+  });
+}
+
+/** Verifies stored images by reference, or the whole store with 'all'; one report per image. */
+export async function verifyImages(store: Store, refs: string[] | 'all', options: VerifyOptions = {}): Promise<VerifyReport[]> {
+  const artifacts = refs === 'all' ? storeArtifacts(store) : resolveArtifacts(store, refs);
+  return verifyArtifacts(store, artifacts, options);
+}
+
+/** Verifies the given artifacts (e.g. a previous step's output); one report each, in order. */
+export async function verifyArtifacts(store: Store, artifacts: Artifact[], options: VerifyOptions = {}): Promise<VerifyReport[]> {
+  const profile = options.profile ?? 'spec';
+  if (!isProfile(profile)) throw usageError(`unknown verify profile ${JSON.stringify(profile)}`, 'use "spec" (the gadget artifact spec) or "ig" (what Inspektor Gadget accepts)');
+  const patterns = parseAllowPatterns(options.allow ?? []);
+  const signatures = await loadSignatureVerifier(options);
+  const source = signatures ? storeSignatureSource(store) : undefined;
+  const graph = new GraphVerifier(store, profile);
+
+  const refsOf = (a: Artifact): string[] => {
+    if (!isDigest(a.ref)) return [a.ref];
+    return store.entriesOf(a.ref).flatMap((e) => (e.ref !== null && !isSignatureTag(e.ref) ? [e.ref] : []));
+  };
+
+  const verifyOne = async (a: Artifact): Promise<VerifyReport> => {
+    const problems = await graph.verify(a.descriptor);
+    let signature: VerifyReport['signature'];
+    if (signatures && source) {
+      const checked = await checkSignatures(signatures, source, a.descriptor.digest, isDigest(a.ref) ? undefined : a.ref);
+      problems.push(...checked.problems);
+      signature = checked.summary;
+    }
+    problems.push(...checkPolicy(patterns, refsOf(a), a.descriptor.digest));
+    return makeReport(a.ref, a.descriptor.digest, problems, profile, { requireSignature: options.requireSignature, signature });
+  };
+
+  const reports: VerifyReport[] = new Array(artifacts.length);
+  const width = Math.max(1, Math.min(Math.floor(options.concurrency ?? DEFAULT_CONCURRENCY), artifacts.length));
+  let next = 0;
+  let done = 0;
+  const worker = async (): Promise<void> => {
+    while (next < artifacts.length) {
+      options.signal?.throwIfAborted();
+      const i = next++;
+      reports[i] = await verifyOne(artifacts[i]!);
+      options.onProgress?.(++done, artifacts.length, reports[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: width }, worker));
+  return reports;
+}
+
+export interface VerifyPluginOptions extends Omit<VerifyOptions, 'signal' | 'onProgress'> {
+  /** Verify every image of the store instead of the previous step's artifacts. */
+  all?: boolean;
+}
+
+/**
+ * The verify step for gadget.config.ts: verifies the artifacts it gets (or the whole store
+ * with `all`), emits one record per image, and fails the task when any image fails. Key,
+ * certificate and policy files are relative to the config's folder.
+ */
+export function verify(options: VerifyPluginOptions = {}): Plugin {
+  return {
+    name: 'verify',
+    async run(ctx: PluginContext, input: Artifact[]): Promise<Artifact[]> {
+      const artifacts = options.all ? storeArtifacts(ctx.store) : input;
+      if (artifacts.length === 0) {
+        ctx.log.info('verify: no images to verify');
+        return input;
+      }
+      const local = (files: string[] | undefined): string[] | undefined => files?.map((f) => (f.includes('-----BEGIN ') ? f : path.resolve(ctx.cwd, f)));
+      const bar = ctx.progress.start(artifacts.length, 'verify');
+      let reports: VerifyReport[];
+      try {
+        reports = await verifyArtifacts(ctx.store, artifacts, {
+          ...options,
+          keys: local(options.keys),
+          notationCerts: local(options.notationCerts),
+          notationPolicy: options.notationPolicy === undefined ? undefined : path.resolve(ctx.cwd, options.notationPolicy),
+          signal: ctx.signal,
+          onProgress: (_done, _total, report) => bar.tick(1, report.ref),
+        });
+      } finally {
+        bar.done();
+      }
+      for (const r of reports) {
+        ctx.emit({ type: 'verify', ...r });
+        for (const f of r.findings) if (f.severity === 'warning') ctx.log.warn(`${r.ref}: ${f.rule} ${f.path}: ${f.message}`);
+      }
+      const failed = reports.filter((r) => !r.passed);
+      if (failed.length > 0) {
+        const lines = failed.slice(0, 10).flatMap((r) => {
+          const first = r.findings.filter((f) => f.severity === 'error');
+          return [`  ${r.ref}: ${first.length} error${first.length === 1 ? '' : 's'}`, ...first.slice(0, 3).map((f) => `    ${f.rule} ${f.path}: ${f.message}`)];
+        });
+        if (failed.length > 10) lines.push(`  ... and ${failed.length - 10} more`);
+        throw new GadgetError(`${failed.length} of ${reports.length} image${reports.length === 1 ? '' : 's'} failed verification:\n${lines.join('\n')}`, {
+          hint: 'run `gadget verify REF` to see every finding of an image',
+        });
+      }
+      ctx.log.info(`verify: ${reports.length} image${reports.length === 1 ? '' : 's'} passed`);
+      return artifacts;
+    },
+  };
+}

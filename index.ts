@@ -17,3 +17,4 @@ export type { Plugin, PluginContext, Artifact, Logger, Progress } from './lib/ru
 export { runTask, runSteps } from './lib/runner/tasks.js';
 export { build, buildGadget } from './plugins/build.js';
 export type { GadgetSpec } from './plugins/build/spec.js';
+export { annotate, annotateImage, annotateAll, type AnnotateResult, type AnnotateOptions } from './plugins/annotate.js';

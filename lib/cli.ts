@@ -20,6 +20,7 @@ const GLOBAL_OPTIONS: Options = {
 async function loadCommands(): Promise<Command[]> {
   const store = await import('./cli/store-commands.js');
   const run = await import('./cli/run-commands.js');
+  const { annotateCommand } = await import('./cli/annotate-command.js');
   return [
     run.runCommand,
     run.tasksCommand,
@@ -32,6 +33,7 @@ async function loadCommands(): Promise<Command[]> {
     store.fsckCommand,
     store.importCommand,
     store.exportCommand,
+    annotateCommand,
   ];
 }
 

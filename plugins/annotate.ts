@@ -212,7 +212,9 @@ async function applyPlans(store: Store, plans: Plan[], signal?: AbortSignal): Pr
       throw new GadgetError(`${ref} was changed by another program while it was being annotated; nothing was tagged`, { hint: 'run the command again' });
     }
   }
-  const items = plans.flatMap((p) => (p.tag ? [p.tag] : []));
+  const items = plans.flatMap((p) =>
+    p.tag ? [{ ...p.tag, expected: storeKey(p.tag.ref) === storeKey(p.result.ref) ? p.result.old.digest : undefined }] : [],
+  );
   if (items.length) await store.tagMany(items);
 }
 

@@ -245,14 +245,24 @@ export class Store implements Target {
     await this.tagMany([{ descriptor, ref: reference }]);
   }
 
-  /** Points every ref at its descriptor in one index.json update. */
-  async tagMany(items: Array<{ descriptor: Descriptor; ref: string }>): Promise<void> {
-    const keyed = items.map(({ descriptor, ref }) => {
+  /**
+   * Points every ref at its descriptor in one index.json update. With `expected`, a ref is
+   * moved only if it still points at that digest (checked under the lock): nothing is tagged
+   * when another process moved it meanwhile.
+   */
+  async tagMany(items: Array<{ descriptor: Descriptor; ref: string; expected?: string }>): Promise<void> {
+    const keyed = items.map(({ descriptor, ref, expected }) => {
       if (!this.hasBlob(descriptor.digest)) throw new GadgetError(`cannot tag ${ref}: ${descriptor.digest} is not in ${this.name}`);
       this.indexer.index(descriptor);
-      return { descriptor, key: storeKey(ref) };
+      return { descriptor, key: storeKey(ref), expected };
     });
     this.mutateEntries((entries) => {
+      for (const { key, expected } of keyed) {
+        const current = entries.find((e) => e.ref === key)?.descriptor.digest;
+        if (expected !== undefined && current !== expected) {
+          throw new GadgetError(`${key} was changed by another program meanwhile (it points at ${current ?? 'nothing'}, not ${expected}); nothing was tagged`, { hint: 'run the command again' });
+        }
+      }
       for (const { descriptor, key } of keyed) {
         const d: Descriptor = { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size };
         if (descriptor.annotations) d.annotations = { ...descriptor.annotations };

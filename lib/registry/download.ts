@@ -1,0 +1,73 @@
+// A blob download that survives a dropped connection: when the body breaks off before the
+// descriptor's size, the rest is asked for with `Range: bytes=<reached>-` and the stream goes
+// on. A registry that ignores Range (200 instead of 206) resends everything: the bytes already
+// passed on are skipped. The caller verifies the digest of the whole (DigestVerifier).
+import { Readable } from 'node:stream';
+import { GadgetError } from '../errors.js';
+import type { HttpResponse } from './http.js';
+
+export interface ResumeOptions {
+  /** How often a broken download is resumed before giving up (default 5). */
+  maxResumes?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Streams `size` bytes starting with `first` (a 200 answer), re-opening with `reopen(offset)`
+ * after a break. `what` names the blob for messages.
+ */
+export function resumableBody(
+  first: HttpResponse,
+  size: number,
+  reopen: (offset: number) => Promise<HttpResponse>,
+  what: string,
+  opts: ResumeOptions = {},
+): Readable {
+  const maxResumes = opts.maxResumes ?? 5;
+
+  async function* chunks(): AsyncGenerator<Buffer> {
+    let res = first;
+    let offset = 0; // bytes passed on
+    let skip = 0; // bytes of the current body already passed on earlier
+    let resumes = 0;
+    for (;;) {
+      try {
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          if (skip >= chunk.length) {
+            skip -= chunk.length;
+            continue;
+          }
+          const part = skip > 0 ? chunk.subarray(skip) : chunk;
+          skip = 0;
+          offset += part.length;
+          yield part;
+        }
+      } catch (err) {
+        if (opts.signal?.aborted) throw opts.signal.reason;
+        if (err instanceof GadgetError) throw err;
+        // A broken connection: resumed below.
+      }
+      if (offset >= size) return; // complete (or too long: the verifier says so)
+      if (++resumes > maxResumes) {
+        throw new GadgetError(`${what}: the download broke off ${maxResumes + 1} times, at byte ${offset} of ${size}`, {
+          hint: 'check the network and try again',
+        });
+      }
+      res = await reopen(offset);
+      if (res.status === 206) {
+        const range = /^bytes (\d+)-/.exec(res.header('content-range') ?? '');
+        if (!range || Number(range[1]) !== offset) {
+          res.body.destroy();
+          throw new GadgetError(`${what}: the registry resumed the download at the wrong position`);
+        }
+      } else if (res.status === 200) {
+        skip = offset;
+      } else {
+        res.body.destroy();
+        throw new GadgetError(`${what}: the registry answered HTTP ${res.status} when the download was resumed at byte ${offset}`);
+      }
+    }
+  }
+
+  return Readable.from(chunks(), { objectMode: false });
+}

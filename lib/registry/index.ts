@@ -1,0 +1,86 @@
+// The registry client: open a remote repository as a Target, check a login, manage stored
+// credentials. HTTPS unless the host is loopback or named as insecure.
+import type { Reference } from '../oci/reference.js';
+import { AuthClient } from './auth.js';
+import { readCredentials, type Credential } from './credentials.js';
+import { registryError } from './errors.js';
+import { HttpClient, hostnameOf, isLoopbackHost, type RetryOptions } from './http.js';
+import { RemoteRepository } from './repository.js';
+import type { UploadOptions } from './upload.js';
+
+export { AuthClient, mergeScopes, parseWWWAuthenticate, repositoryScope, type Challenge } from './auth.js';
+export { dockerConfigPath, login, logout, normalizeRegistryHost, readCredentials, type Credential, type CredentialOptions, type LoginResult } from './credentials.js';
+export { RegistryError, isNotFound, parseErrorBody, redactUrl, registryError } from './errors.js';
+export { HttpClient, HttpResponse, Semaphore, isLoopbackHost, isRetryableStatus, nextLink, parseRetryAfter, type HttpRequest, type RetryOptions } from './http.js';
+export { fallbackTag, fallbackTagSubject } from './referrers.js';
+export { RemoteRepository, manifestMediaType, type PushOptions } from './repository.js';
+export type { UploadOptions } from './upload.js';
+
+export interface OpenOptions {
+  /** Hosts (host[:port], or a host name for every port) that may be reached over plain HTTP. */
+  insecure?: string[];
+  /** ig's --authfile, consulted before the docker config. */
+  authfile?: string;
+  /** Requests in flight at once for this repository (default 8). */
+  concurrency?: number;
+  userAgent?: string;
+  /** Credentials to use instead of the stored ones (e.g. from command-line flags). */
+  credentials?: Credential;
+  /** Environment for DOCKER_CONFIG, HOME and credential helpers (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  retry?: RetryOptions;
+  timeoutMs?: number;
+  /** Blob upload defaults: mode, chunk size, repositories to mount from. */
+  upload?: UploadOptions;
+  /** How often a broken blob download is resumed (default 5). */
+  maxResumes?: number;
+}
+
+export const DEFAULT_USER_AGENT = 'gadget-oci/0.1';
+
+/** A predicate for hosts that may be reached over plain HTTP: loopback and the named ones. */
+export function plainHttpAllowed(insecure: string[] = []): (host: string) => boolean {
+  const named = insecure.map((h) => h.trim().toLowerCase().replace(/^[a-z]+:\/\//, '').replace(/\/.*$/, '')).filter(Boolean);
+  return (host: string) => {
+    const h = host.toLowerCase();
+    return isLoopbackHost(h) || named.some((n) => n === h || (!/:\d+$/.test(n) && n === hostnameOf(h)));
+  };
+}
+
+function clientFor(registry: string, opts: OpenOptions): { auth: AuthClient; scheme: 'https:' | 'http:' } {
+  const allowHttp = plainHttpAllowed(opts.insecure);
+  const scheme = allowHttp(registry) ? 'http:' : 'https:';
+  const http = new HttpClient({
+    concurrency: opts.concurrency,
+    userAgent: opts.userAgent ?? DEFAULT_USER_AGENT,
+    retry: opts.retry,
+    timeoutMs: opts.timeoutMs,
+    allowHttp,
+  });
+  const credentials = opts.credentials
+    ? () => Promise.resolve(opts.credentials)
+    : () => readCredentials(registry, { authfile: opts.authfile, env: opts.env });
+  const auth = new AuthClient({ host: registry, origin: new URL(`${scheme}//${registry}`).origin, http, credentials, allowHttp });
+  return { auth, scheme };
+}
+
+/** The repository of `ref` (its tag or digest is ignored) as a Target. */
+export function openRepository(ref: Reference, opts: OpenOptions = {}): RemoteRepository {
+  const { auth, scheme } = clientFor(ref.registry, opts);
+  return new RemoteRepository(ref, { scheme, client: auth, upload: opts.upload, maxResumes: opts.maxResumes });
+}
+
+/**
+ * Checks that the registry answers and accepts the credentials (given, else stored) at
+ * `/v2/`: for `gadget login` before it stores them. Throws a GadgetError otherwise.
+ */
+export async function pingRegistry(registry: string, opts: OpenOptions = {}, signal?: AbortSignal): Promise<void> {
+  const { auth, scheme } = clientFor(registry, opts);
+  const { res, authSent } = await auth.send({ method: 'GET', url: new URL(`${scheme}//${registry}/v2/`), signal }, []);
+  if (res.status === 200) {
+    res.discard();
+    return;
+  }
+  const body = await res.errorBody();
+  throw registryError(res.status, body, { what: `logging in to ${registry}`, host: registry, authSent });
+}

@@ -1,0 +1,318 @@
+// One repository on an OCI distribution registry, as a Target: manifests and blobs fetched
+// and verified, pushed (blobs through upload.ts), tags resolved, listed and set, referrers
+// found (referrers.ts).
+import { Readable } from 'node:stream';
+import { GadgetError } from '../errors.js';
+import { isDigest, sha256 } from '../oci/digest.js';
+import { INDEX_TYPES, MANIFEST_ACCEPT, MT_INDEX, MT_MANIFEST, isManifestType } from '../oci/mediatypes.js';
+import type { Reference } from '../oci/reference.js';
+import { MAX_MANIFEST_BYTES, type Referrer, type Target } from '../oci/target.js';
+import type { Descriptor, Manifest } from '../oci/types.js';
+import type { AuthClient } from './auth.js';
+import { repositoryScope } from './auth.js';
+import { resumableBody } from './download.js';
+import { registryError } from './errors.js';
+import { nextLink, type HttpRequest, type HttpResponse } from './http.js';
+import { addToFallbackIndex, fallbackTagSubject, listReferrers, referrerEntry } from './referrers.js';
+import { pushBlob, type UploadOptions } from './upload.js';
+import { readVerified, verified } from './verify.js';
+
+const TAG_RE = /^[\w][\w.-]{0,127}$/;
+const MANIFEST_CACHE_ENTRIES = 64;
+
+export interface PushOptions extends UploadOptions {}
+
+export interface ManifestBytes {
+  bytes: Buffer;
+  mediaType: string;
+  digest: string;
+}
+
+export interface RepositoryConfig {
+  /** `https:` or `http:`. */
+  scheme: 'https:' | 'http:';
+  client: AuthClient;
+  /** Defaults for blob uploads (mode, chunk size, repositories to mount from). */
+  upload?: UploadOptions;
+  /** Broken blob downloads are resumed this often (default 5). */
+  maxResumes?: number;
+}
+
+export class RemoteRepository implements Target {
+  readonly name: string;
+  readonly host: string;
+  readonly repository: string;
+  readonly origin: string;
+  /** Repositories of the same registry that blobs may be mounted from (push tries them first). */
+  mountFrom: string[];
+  /** Whether the registry answers the referrers API; learnt on first use. */
+  referrersApi: boolean | undefined;
+  private readonly client: AuthClient;
+  private readonly uploadDefaults: UploadOptions;
+  private readonly maxResumes: number;
+  private readonly manifests = new Map<string, ManifestBytes>();
+  /** Serialises updates of one fallback tag index within this process. */
+  readonly fallbackLocks = new Map<string, Promise<void>>();
+
+  constructor(
+    readonly ref: Reference,
+    config: RepositoryConfig,
+  ) {
+    this.name = ref.name;
+    this.host = ref.registry;
+    this.repository = ref.repository;
+    this.origin = new URL(`${config.scheme}//${ref.registry}`).origin;
+    this.client = config.client;
+    this.uploadDefaults = config.upload ?? {};
+    this.mountFrom = [...(config.upload?.mountFrom ?? [])];
+    this.maxResumes = config.maxResumes ?? 5;
+  }
+
+  // --- plumbing shared with upload.ts and referrers.ts --------------------------------------
+
+  /** An URL under this repository: `url('manifests/v1')` -> `<origin>/v2/<repo>/manifests/v1`. */
+  url(path: string): URL {
+    return new URL(`${this.origin}/v2/${this.repository}/${path}`);
+  }
+
+  /** Sends with the authorization for pull (or pull+push) on this repository plus `scopes`. */
+  send(req: HttpRequest, opts: { push?: boolean; scopes?: string[] } = {}): Promise<{ res: HttpResponse; authSent: boolean }> {
+    return this.client.send(req, [repositoryScope(this.repository, opts.push ?? false), ...(opts.scopes ?? [])]);
+  }
+
+  /** Throws the error for a failed answer. */
+  async raise(res: HttpResponse, authSent: boolean, what: string, access: 'pull' | 'push' = 'pull'): Promise<never> {
+    const body = res.body.readableEnded ? undefined : await res.errorBody();
+    throw registryError(res.status, body, { what, host: this.host, repository: this.repository, access, authSent });
+  }
+
+  /** How messages name a tag or digest of this repository. */
+  describe(reference: string): string {
+    return isDigest(reference) ? `${this.name}@${reference}` : `${this.name}:${reference}`;
+  }
+
+  /** A manifest's bytes by tag or digest; undefined when the registry says 404 (unless `required`). */
+  async getManifest(reference: string, signal?: AbortSignal): Promise<ManifestBytes | undefined>;
+  async getManifest(reference: string, signal: AbortSignal | undefined, required: true): Promise<ManifestBytes>;
+  async getManifest(reference: string, signal?: AbortSignal, required = false): Promise<ManifestBytes | undefined> {
+    const cached = isDigest(reference) ? this.manifests.get(reference) : undefined;
+    if (cached) return cached;
+    const what = `manifest ${this.describe(reference)}`;
+    const { res, authSent } = await this.send({ method: 'GET', url: this.url(`manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT }, signal });
+    if (res.status === 404 && !required) {
+      res.discard();
+      return undefined;
+    }
+    if (res.status !== 200) await this.raise(res, authSent, what);
+    const bytes = await res.read(MAX_MANIFEST_BYTES, what);
+    const digest = sha256(bytes);
+    if (isDigest(reference) && digest !== reference) {
+      throw new GadgetError(`${what}: the registry sent content with digest ${digest}`, { hint: 'the registry or a proxy altered the manifest' });
+    }
+    const announced = res.header('docker-content-digest');
+    if (announced?.startsWith('sha256:') && announced !== digest) {
+      throw new GadgetError(`${what}: the registry says its digest is ${announced} but the content has digest ${digest}`, { hint: 'the registry or a proxy altered the manifest' });
+    }
+    const manifest = { bytes, mediaType: manifestMediaType(res.header('content-type'), bytes), digest };
+    this.remember(manifest);
+    return manifest;
+  }
+
+  /** PUTs manifest bytes under a tag or digest; returns the answer's headers. */
+  async putManifest(reference: string, bytes: Buffer, mediaType: string, signal?: AbortSignal): Promise<HttpResponse> {
+    const what = `manifest ${this.describe(reference)}`;
+    const { res, authSent } = await this.send(
+      { method: 'PUT', url: this.url(`manifests/${reference}`), headers: { 'content-type': mediaType }, body: bytes, signal },
+      { push: true },
+    );
+    if (res.status !== 201 && res.status !== 200) await this.raise(res, authSent, what, 'push');
+    res.discard();
+    const digest = sha256(bytes);
+    const announced = res.header('docker-content-digest');
+    if (announced?.startsWith('sha256:') && announced !== digest) {
+      throw new GadgetError(`${what}: the registry stored it as ${announced}, expected ${digest}`, { hint: 'the registry rewrote the manifest; push it with its original media type' });
+    }
+    this.remember({ bytes, mediaType, digest });
+    return res;
+  }
+
+  private remember(m: ManifestBytes): void {
+    this.manifests.delete(m.digest);
+    this.manifests.set(m.digest, m);
+    if (this.manifests.size > MANIFEST_CACHE_ENTRIES) this.manifests.delete(this.manifests.keys().next().value!);
+  }
+
+  // --- Target ---------------------------------------------------------------------------------
+
+  async resolve(reference: string, signal?: AbortSignal): Promise<Descriptor> {
+    const r = reference.startsWith('@') ? reference.slice(1) : reference;
+    if (!isDigest(r) && !TAG_RE.test(r)) {
+      throw new GadgetError(`"${reference}" is not a tag or digest of ${this.name}`, { exitCode: 2, hint: 'a tag is letters, digits, "_", "." and "-" (at most 128)' });
+    }
+    const m = await this.getManifest(r, signal, true);
+    return { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length };
+  }
+
+  async fetch(descriptor: Descriptor, signal?: AbortSignal): Promise<Readable> {
+    if (isManifestType(descriptor.mediaType)) {
+      const bytes = await this.manifestBytes(descriptor, signal);
+      return Readable.from([bytes]);
+    }
+    const what = `blob ${descriptor.digest} of ${this.name}`;
+    const open = async (offset: number): Promise<HttpResponse> => {
+      const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
+      const { res, authSent } = await this.send({ method: 'GET', url: this.url(`blobs/${descriptor.digest}`), headers, signal });
+      if (res.status !== 200 && res.status !== 206) await this.raise(res, authSent, what);
+      return res;
+    };
+    const first = await open(0);
+    if (first.status !== 200) {
+      first.body.destroy();
+      throw new GadgetError(`${what}: the registry answered HTTP ${first.status} to a plain download`);
+    }
+    const body = resumableBody(first, descriptor.size, open, what, { maxResumes: this.maxResumes, signal });
+    return verified(body, descriptor, what);
+  }
+
+  /** A manifest's verified bytes (from the cache when it was just read or written). */
+  async manifestBytes(descriptor: Descriptor, signal?: AbortSignal): Promise<Buffer> {
+    const what = `manifest ${this.name}@${descriptor.digest}`;
+    if (descriptor.size > MAX_MANIFEST_BYTES) {
+      throw new GadgetError(`${what}: ${descriptor.size} bytes is more than the ${MAX_MANIFEST_BYTES} allowed for a manifest`);
+    }
+    const m = await this.getManifest(descriptor.digest, signal, true);
+    if (m.bytes.length !== descriptor.size) {
+      throw new GadgetError(`${what}: got ${m.bytes.length} bytes, its descriptor says ${descriptor.size}`);
+    }
+    return m.bytes;
+  }
+
+  async exists(descriptor: Descriptor, signal?: AbortSignal): Promise<boolean> {
+    const manifest = isManifestType(descriptor.mediaType);
+    if (manifest && this.manifests.has(descriptor.digest)) return true;
+    const path = `${manifest ? 'manifests' : 'blobs'}/${descriptor.digest}`;
+    const headers: Record<string, string> = manifest ? { accept: MANIFEST_ACCEPT } : {};
+    // A redirect means the registry serves the blob from elsewhere: it exists. Not following it
+    // spares a HEAD against storage URLs signed for GET only.
+    const { res, authSent } = await this.send({ method: 'HEAD', url: this.url(path), headers, signal, followRedirects: false });
+    res.discard();
+    if (res.status === 200 || (res.status >= 300 && res.status < 400 && res.header('location'))) return true;
+    if (res.status === 404) return false;
+    return this.raise(res, authSent, `${manifest ? 'manifest' : 'blob'} ${this.name}@${descriptor.digest}`);
+  }
+
+  /**
+   * Stores a blob or manifest, verified while streaming. Blobs: monolithic or chunked upload,
+   * or a cross-repository mount (opts.mountFrom, else this.mountFrom). A manifest with a
+   * `subject` is also added to the referrers fallback tag when the registry lacks the API.
+   */
+  async push(descriptor: Descriptor, content: Readable, signal?: AbortSignal, opts: PushOptions = {}): Promise<void> {
+    if (!isManifestType(descriptor.mediaType)) {
+      const mountFrom = opts.mountFrom ?? this.mountFrom;
+      await pushBlob(this, descriptor, content, { ...this.uploadDefaults, ...opts, mountFrom, signal });
+      return;
+    }
+    const what = `manifest ${this.name}@${descriptor.digest}`;
+    if (descriptor.size > MAX_MANIFEST_BYTES) {
+      content.destroy();
+      throw new GadgetError(`${what}: ${descriptor.size} bytes is more than the ${MAX_MANIFEST_BYTES} allowed for a manifest`);
+    }
+    const bytes = await readVerified(content, descriptor, what);
+    const res = await this.putManifest(descriptor.digest, bytes, descriptor.mediaType, signal);
+    const subject = subjectOf(bytes);
+    if (subject && !res.header('oci-subject')) {
+      await addToFallbackIndex(this, subject.digest, referrerEntry(descriptor, bytes), signal);
+    }
+  }
+
+  /**
+   * Points `reference` (a tag) at `descriptor`: PUTs its manifest bytes under the tag. A
+   * referrers fallback tag (`sha256-<hex>`) given a manifest that is not an index adds the
+   * manifest to that tag's index instead of replacing it, so that copying referrers found
+   * through the fallback tag keeps the other referrers.
+   */
+  async tag(descriptor: Descriptor, reference: string, signal?: AbortSignal): Promise<void> {
+    if (!TAG_RE.test(reference)) {
+      throw new GadgetError(`"${reference}" is not a valid tag for ${this.name}`, { exitCode: 2, hint: 'a tag is letters, digits, "_", "." and "-" (at most 128)' });
+    }
+    const bytes = await this.manifestBytes(descriptor, signal);
+    const subject = fallbackTagSubject(reference);
+    if (subject && !INDEX_TYPES.has(descriptor.mediaType)) {
+      await addToFallbackIndex(this, subject, referrerEntry(descriptor, bytes), signal);
+      return;
+    }
+    await this.putManifest(reference, bytes, descriptor.mediaType, signal);
+  }
+
+  referrers(descriptor: Descriptor, signal?: AbortSignal): Promise<Referrer[]> {
+    return listReferrers(this, descriptor, signal);
+  }
+
+  // --- beyond Target --------------------------------------------------------------------------
+
+  /**
+   * Every tag of the repository. Follows `Link: <...>; rel="next"`; a registry that pages
+   * without Link is asked again with `last=`; one that ignores `n`/`last` (Debian's 2.8)
+   * answers everything at once and the repeat adds nothing, which ends the loop.
+   */
+  async listTags(signal?: AbortSignal, pageSize = 1000): Promise<string[]> {
+    const seen = new Set<string>();
+    let url: URL | undefined = this.url(`tags/list?n=${pageSize}`);
+    for (let page = 0; url && page < 10_000; page++) {
+      const what = `the tags of ${this.name}`;
+      const { res, authSent }: { res: HttpResponse; authSent: boolean } = await this.send({ method: 'GET', url, signal });
+      if (res.status !== 200) await this.raise(res, authSent, what);
+      const body = await res.read(16 * 1024 * 1024, what);
+      let tags: unknown;
+      try {
+        tags = (JSON.parse(body.toString('utf8')) as { tags?: unknown }).tags;
+      } catch {
+        throw new GadgetError(`${what}: the registry answered something that is not JSON`);
+      }
+      const list = Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [];
+      const before = seen.size;
+      for (const t of list) seen.add(t);
+      const next = nextLink(res.header('link'), url);
+      if (next && next.origin === this.origin) url = next;
+      else if (list.length >= pageSize && seen.size > before) url = this.url(`tags/list?n=${pageSize}&last=${encodeURIComponent(list[list.length - 1]!)}`);
+      else url = undefined;
+    }
+    return [...seen];
+  }
+
+  /** Deletes a manifest by digest (registries refuse deleting by tag). */
+  async delete(descriptor: Descriptor, signal?: AbortSignal): Promise<void> {
+    const manifest = isManifestType(descriptor.mediaType);
+    const { res, authSent } = await this.send(
+      { method: 'DELETE', url: this.url(`${manifest ? 'manifests' : 'blobs'}/${descriptor.digest}`), signal },
+      { push: true },
+    );
+    if (res.status !== 202 && res.status !== 200 && res.status !== 204) await this.raise(res, authSent, `${this.name}@${descriptor.digest}`, 'push');
+    res.discard();
+    this.manifests.delete(descriptor.digest);
+  }
+}
+
+/** The media type of manifest bytes: the Content-Type when it names one, else the body's. */
+export function manifestMediaType(contentType: string | undefined, bytes: Buffer): string {
+  const ct = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (isManifestType(ct)) return ct;
+  try {
+    const doc = JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown; manifests?: unknown };
+    if (typeof doc.mediaType === 'string' && isManifestType(doc.mediaType)) return doc.mediaType;
+    return Array.isArray(doc.manifests) ? MT_INDEX : MT_MANIFEST;
+  } catch {
+    return ct || MT_MANIFEST;
+  }
+}
+
+/** The `subject` of a manifest or index, if it has a valid one. */
+function subjectOf(bytes: Buffer): Descriptor | undefined {
+  try {
+    const doc = JSON.parse(bytes.toString('utf8')) as Partial<Manifest>;
+    const s = doc.subject;
+    return s && typeof s.digest === 'string' && isDigest(s.digest) ? s : undefined;
+  } catch {
+    return undefined;
+  }
+}

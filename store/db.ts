@@ -10,39 +10,43 @@ const SCHEMA_VERSION = '2';
 
 export function openDatabase(file: string): DB {
   const db = new Database(file);
+  db.pragma('busy_timeout = 120000');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 120000');
   db.pragma('foreign_keys = OFF');
-  const version = (() => {
+  const readVersion = (): string | undefined => {
     try {
       return (db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).get() as { value: string } | undefined)?.value;
     } catch {
       return undefined;
     }
-  })();
-  if (version !== SCHEMA_VERSION) {
-    db.exec(`
-      DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS manifests;
-      DROP TABLE IF EXISTS children; DROP TABLE IF EXISTS annotations; DROP TABLE IF EXISTS cache;
-      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      -- index.json's manifests, in file order; ref is NULL for an untagged entry
-      CREATE TABLE entries (seq INTEGER PRIMARY KEY AUTOINCREMENT, ref TEXT UNIQUE, digest TEXT NOT NULL,
-        media_type TEXT NOT NULL, size INTEGER NOT NULL, descriptor TEXT NOT NULL);
-      CREATE INDEX entries_digest ON entries (digest);
-      -- every manifest or index that has been parsed (content-addressed, never changes)
-      CREATE TABLE manifests (digest TEXT PRIMARY KEY, media_type TEXT NOT NULL, artifact_type TEXT,
-        config_media_type TEXT, subject TEXT, size INTEGER NOT NULL, graph_size INTEGER, created TEXT, title TEXT);
-      CREATE INDEX manifests_subject ON manifests (subject);
-      -- edges: role is config, layer or manifest; arch/os only for index entries
-      CREATE TABLE children (parent TEXT NOT NULL, position INTEGER NOT NULL, role TEXT NOT NULL, digest TEXT NOT NULL,
-        media_type TEXT NOT NULL, size INTEGER NOT NULL, arch TEXT, os TEXT, PRIMARY KEY (parent, position));
-      CREATE INDEX children_digest ON children (digest);
-      CREATE TABLE annotations (digest TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (digest, key));
-      -- caches of plugins (e.g. the build cache): losing them costs only time
-      CREATE TABLE cache (namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, time TEXT NOT NULL, PRIMARY KEY (namespace, key));
-      INSERT INTO meta VALUES ('schema', '${SCHEMA_VERSION}');
-    `);
+  };
+  // Several processes may open a new store at once: create the schema under the write lock.
+  if (readVersion() !== SCHEMA_VERSION) {
+    db.transaction(() => {
+      if (readVersion() === SCHEMA_VERSION) return;
+      db.exec(`
+        DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS manifests;
+        DROP TABLE IF EXISTS children; DROP TABLE IF EXISTS annotations; DROP TABLE IF EXISTS cache;
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        -- index.json's manifests, in file order; ref is NULL for an untagged entry
+        CREATE TABLE entries (seq INTEGER PRIMARY KEY AUTOINCREMENT, ref TEXT UNIQUE, digest TEXT NOT NULL,
+          media_type TEXT NOT NULL, size INTEGER NOT NULL, descriptor TEXT NOT NULL);
+        CREATE INDEX entries_digest ON entries (digest);
+        -- every manifest or index that has been parsed (content-addressed, never changes)
+        CREATE TABLE manifests (digest TEXT PRIMARY KEY, media_type TEXT NOT NULL, artifact_type TEXT,
+          config_media_type TEXT, subject TEXT, size INTEGER NOT NULL, graph_size INTEGER, created TEXT, title TEXT);
+        CREATE INDEX manifests_subject ON manifests (subject);
+        -- edges: role is config, layer or manifest; arch/os only for index entries
+        CREATE TABLE children (parent TEXT NOT NULL, position INTEGER NOT NULL, role TEXT NOT NULL, digest TEXT NOT NULL,
+          media_type TEXT NOT NULL, size INTEGER NOT NULL, arch TEXT, os TEXT, PRIMARY KEY (parent, position));
+        CREATE INDEX children_digest ON children (digest);
+        CREATE TABLE annotations (digest TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (digest, key));
+        -- caches of plugins (e.g. the build cache): losing them costs only time
+        CREATE TABLE cache (namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, time TEXT NOT NULL, PRIMARY KEY (namespace, key));
+        INSERT INTO meta VALUES ('schema', '${SCHEMA_VERSION}');
+      `);
+    }).immediate();
   }
   return db;
 }

@@ -50,7 +50,7 @@ export function readIndexFile(root: string): { entries: Descriptor[]; bytes: Buf
   try {
     bytes = readFileSync(file);
   } catch {
-    throw new GadgetError(`${file} is missing`, { exitCode: 2, hint: 'run `gadget fsck` on the store, or point --store at an OCI layout' });
+    throw new GadgetError(`${file} is missing`, { exitCode: 2, hint: 'restore index.json from a backup (its blobs are still in blobs/sha256), or point --store at an OCI layout' });
   }
   let doc: unknown;
   try {
@@ -58,7 +58,7 @@ export function readIndexFile(root: string): { entries: Descriptor[]; bytes: Buf
   } catch (err) {
     throw new GadgetError(`${file} is not valid JSON (${(err as Error).message})`, {
       exitCode: 2,
-      hint: 'restore it from a backup, or move it away and run `gadget fsck --repair` to rebuild the tags from the index database',
+      hint: 'restore it from a backup; the blobs are untouched, and `gadget import` of an exported tar restores tags too',
     });
   }
   const manifests = (doc as { manifests?: unknown })?.manifests;

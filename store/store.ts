@@ -326,7 +326,8 @@ export class Store implements Target {
       return { mediaType: row.media_type, digest, size: row.size };
     }
     const key = storeKey(input);
-    const entry = this.entryByRef(key);
+    // Other tools may store a short name (`skopeo copy ... oci:DIR:v1` writes "v1").
+    const entry = this.entryByRef(key) ?? this.entryByRef(input);
     if (!entry) {
       throw new GadgetError(`${key} is not in ${this.name}`, { hint: 'see `gadget list`, or `gadget pull` it first' });
     }

@@ -79,7 +79,7 @@ test('import, list, inspect, tag, rm, export, gc and fsck through the command li
   assert.deepEqual(otherList.map((i: { ref: string }) => i.ref), ['localhost:5000/copy:v1']);
 
   assert.equal((await gadget(['--store', store, 'rm', 'localhost:5000/copy:v1', 'ttl.sh/signed_with_cosign_legacy'])).code, 0);
-  const gc = await gadget(['--store', store, 'gc', '--json']);
+  const gc = await gadget(['--store', store, 'gc', '--grace', '0', '--json']);
   assert.equal(gc.code, 0);
   assert.ok(JSON.parse(gc.stdout).removedBlobs.includes(info.descriptor.digest));
   const fsck = await gadget(['--store', store, 'fsck']);

@@ -101,10 +101,10 @@ export const gcCommand: Command = {
   summary: 'Delete what no tag and no signature reaches. Blobs younger than --grace stay (another process may be about to tag them).',
   options: {
     'dry-run': { type: 'boolean', description: 'say what would be removed, remove nothing' },
-    grace: { type: 'string', value: 'SECONDS', description: 'keep unreferenced blobs younger than this (default 0)' },
+    grace: { type: 'string', value: 'SECONDS', description: 'keep unreferenced blobs younger than this (default 300)' },
   },
   async run(env, { flags }) {
-    const grace = flags.grace === undefined ? 0 : Number(flags.grace);
+    const grace = flags.grace === undefined ? 300 : Number(flags.grace);
     if (!Number.isFinite(grace) || grace < 0) throw usageError(`--grace ${String(flags.grace)}: expected a number of seconds`);
     const { gc } = await import('../../store/maintenance.js');
     const result = await gc(await env.openStore(), { graceSeconds: grace, dryRun: Boolean(flags['dry-run']) });

@@ -373,16 +373,19 @@ export class Store implements Target {
   /** Tagged images (not signature tags), optionally filtered by a glob on the reference. */
   list(pattern?: string): ImageRecord[] {
     this.refreshIfChanged();
-    const where = pattern ? `AND (e.ref GLOB @p OR e.ref GLOB '*/' || @p)` : '';
+    // A pattern without '/' matches the repository's last part: 'trace_*' finds
+    // ghcr.io/inspektor-gadget/gadget/trace_exec:latest (one GLOB per row: fast at 100 000 tags).
+    const glob = pattern && !pattern.includes('/') ? `*/${pattern}` : pattern;
+    const where = glob ? 'AND e.ref GLOB @p' : '';
     const rows = this.db
       .prepare(
         `SELECT e.ref, e.digest, e.media_type, e.size, m.artifact_type, m.graph_size, m.created, m.title,
            (SELECT group_concat(c.os || '/' || c.arch) FROM children c WHERE c.parent = e.digest AND c.role = 'manifest') AS platforms
          FROM entries e LEFT JOIN manifests m ON m.digest = e.digest
-         WHERE e.ref IS NOT NULL AND e.ref NOT GLOB 'sha256-*' ${where}
+         WHERE e.ref NOT GLOB 'sha256-*' ${where}
          ORDER BY e.ref`,
       )
-      .all(pattern ? { p: pattern } : {}) as Array<{
+      .all(glob ? { p: glob } : {}) as Array<{
       ref: string;
       digest: string;
       media_type: string;

@@ -48,7 +48,10 @@ const ESCAPES: Record<string, string> = {
 // eslint-disable-next-line no-control-regex
 const NEEDS_ESCAPE = /["\\\u0000-\u001f<>&\u2028\u2029]|[\ud800-\udfff]/g;
 
+const ESCAPE_TEST = /["\\\u0000-\u001f<>&\u2028\u2029\ud800-\udfff]/;
+
 function encodeString(s: string): string {
+  if (!ESCAPE_TEST.test(s)) return '"' + s + '"';
   return (
     '"' +
     s.replace(NEEDS_ESCAPE, (c, offset: number) => {

@@ -42,6 +42,7 @@ TESTS=(
   test/content.test.ts
   test/build-image.test.ts
   test/build.test.ts
+  test/build-crash.test.ts
   test/annotate.test.ts
   test/signature.test.ts
   test/registry.test.ts

@@ -18,3 +18,4 @@ export { runTask, runSteps } from './lib/runner/tasks.js';
 export { build, buildGadget } from './plugins/build.js';
 export type { GadgetSpec } from './plugins/build/spec.js';
 export { annotate, annotateImage, annotateAll, type AnnotateResult, type AnnotateOptions } from './plugins/annotate.js';
+export { verify, verifyImages, verifyArtifacts, RULES, type VerifyReport, type Finding } from './plugins/verify.js';

@@ -21,6 +21,7 @@ async function loadCommands(): Promise<Command[]> {
   const store = await import('./cli/store-commands.js');
   const run = await import('./cli/run-commands.js');
   const { annotateCommand } = await import('./cli/annotate-command.js');
+  const { verifyCommand } = await import('./cli/verify-command.js');
   return [
     run.runCommand,
     run.tasksCommand,
@@ -33,6 +34,7 @@ async function loadCommands(): Promise<Command[]> {
     store.fsckCommand,
     store.importCommand,
     store.exportCommand,
+    verifyCommand,
     annotateCommand,
   ];
 }

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { sha256 } from '../lib/oci/digest.js';
 import { ANN_CREATED, ANN_REF_NAME, ANN_TITLE, INDEX_TYPES, isManifestType } from '../lib/oci/mediatypes.js';
 import { MAX_MANIFEST_BYTES } from '../lib/oci/target.js';
-import type { Descriptor, Index, Manifest } from '../lib/oci/types.js';
+import { isValidDescriptor, type Descriptor, type Index, type Manifest } from '../lib/oci/types.js';
 import type { DB } from './db.js';
 import { blobPath } from './layout.js';
 
@@ -26,7 +26,12 @@ function readNode(root: string, desc: Descriptor): ParsedNode | undefined {
   if (sha256(bytes) !== desc.digest) return undefined;
   try {
     const doc = JSON.parse(bytes.toString('utf8')) as Manifest & Index;
-    return { ...doc, mediaType: doc.mediaType ?? desc.mediaType };
+    if (typeof doc !== 'object' || doc === null) return undefined;
+    // Hostile or broken documents are left unindexed (verify and fsck name them).
+    const children = [...(doc.manifests ?? []), ...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])];
+    if (!children.every(isValidDescriptor) || (doc.subject !== undefined && !isValidDescriptor(doc.subject))) return undefined;
+    if (doc.annotations !== undefined && (typeof doc.annotations !== 'object' || doc.annotations === null)) return undefined;
+    return { ...doc, mediaType: typeof doc.mediaType === 'string' ? doc.mediaType : desc.mediaType };
   } catch {
     return undefined;
   }

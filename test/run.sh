@@ -43,6 +43,8 @@ TESTS=(
   test/build-image.test.ts
   test/build.test.ts
   test/build-crash.test.ts
+  test/verify.test.ts
+  test/verify-corpus.test.ts
   test/annotate.test.ts
   test/signature.test.ts
   test/registry.test.ts

@@ -217,13 +217,14 @@ const TYPES: Record<string, TarEntry['type']> = { '0': 'file', '\0': 'file', '7'
 async function peekGzip(input: Readable): Promise<{ gzip: boolean; stream: AsyncIterable<Buffer> }> {
   const iterator = input[Symbol.asyncIterator]();
   const first = await iterator.next();
-  const head: Buffer = first.done ? Buffer.alloc(0) : Buffer.from(first.value);
+  const asBuffer = (chunk: unknown): Buffer => (Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
+  const head: Buffer = first.done ? Buffer.alloc(0) : asBuffer(first.value);
   async function* rest(): AsyncGenerator<Buffer> {
     if (head.length) yield head;
     for (;;) {
       const next = await iterator.next();
       if (next.done) return;
-      yield Buffer.from(next.value);
+      yield asBuffer(next.value);
     }
   }
   return { gzip: head[0] === 0x1f && head[1] === 0x8b, stream: rest() };

@@ -41,3 +41,10 @@ export interface Index {
   subject?: Descriptor;
   annotations?: Annotations;
 }
+
+/** A descriptor this program can follow: media type, sha256 digest and a non-negative size. */
+export function isValidDescriptor(value: unknown): value is Descriptor {
+  if (typeof value !== 'object' || value === null) return false;
+  const d = value as Descriptor;
+  return typeof d.mediaType === 'string' && typeof d.digest === 'string' && /^sha256:[a-f0-9]{64}$/.test(d.digest) && Number.isSafeInteger(d.size) && d.size >= 0;
+}

@@ -14,8 +14,12 @@ import type { RuleId } from './rules.js';
 
 export type LayerKind = 'ebpf' | 'wasm' | 'btfgen';
 
-/** The most of an ebpf or wasm layer that is held in memory to check it. */
-export const CONTENT_CAP = 64 * 1024 * 1024;
+/**
+ * The most of an ebpf or wasm layer that is held in memory to check it. Compiling a wasm
+ * module takes about twice its size again, hence its lower cap: either way verify stays
+ * under 150 MB of RSS.
+ */
+export const CONTENT_CAP: Record<'ebpf' | 'wasm', number> = { ebpf: 64 * 1024 * 1024, wasm: 24 * 1024 * 1024 };
 
 export function layerKind(mediaType: string): LayerKind | undefined {
   if (mediaType === GADGET_EBPF) return 'ebpf';
@@ -74,7 +78,7 @@ export function contentReader(kind: LayerKind, arch: GadgetArch | undefined): Co
     };
   }
   if (kind === 'ebpf' && !arch) return {};
-  return { keep: CONTENT_CAP };
+  return { keep: CONTENT_CAP[kind] };
 }
 
 /** The content problems of a layer read through `contentReader` (bytes or stream result). */
@@ -88,11 +92,17 @@ export function contentProblems(
   const what = `${arch ? `The ${arch} ` : 'The '}${kind} layer`;
   if (kind === 'btfgen') return read.consumed ? toProblems(kind, read.consumed, desc, path, what) : [];
   if (!read.bytes) {
-    if (read.size !== undefined && read.size > CONTENT_CAP && (kind === 'wasm' || arch)) {
-      return [{ rule: 'GADGET-CONTENT-SKIPPED', digest: desc.digest, path, message: `${what} is ${read.size} bytes, more than the ${CONTENT_CAP} that are checked in memory; only its digest was verified.` }];
+    if (read.size !== undefined && read.size > CONTENT_CAP[kind] && (kind === 'wasm' || arch)) {
+      return [{ rule: 'GADGET-CONTENT-SKIPPED', digest: desc.digest, path, message: `${what} is ${read.size} bytes, more than the ${CONTENT_CAP[kind]} that are checked in memory; only its digest was verified.` }];
     }
     return [];
   }
-  const problems = kind === 'ebpf' ? checkEbpfElf(read.bytes, arch!) : checkWasm(read.bytes);
+  let problems: ContentProblem[];
+  try {
+    problems = kind === 'ebpf' ? checkEbpfElf(read.bytes, arch!) : checkWasm(read.bytes);
+  } catch (err) {
+    // A checker that trips over hostile bytes still yields a finding, never a crash.
+    problems = [{ code: '', severity: 'error', message: `its content could not be checked (${err instanceof Error ? err.message : String(err)})` }];
+  }
   return toProblems(kind, problems, desc, path, what);
 }

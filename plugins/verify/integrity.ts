@@ -4,8 +4,9 @@
 // flight while the current chunk is hashed, so hashing runs at node's sha256 speed and
 // memory stays flat whatever the blob size. Content checks ride on the same read.
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { isDigest } from '../../lib/oci/digest.js';
 import type { Descriptor } from '../../lib/oci/types.js';
@@ -14,8 +15,10 @@ import type { Problem } from './report.js';
 
 /** Files up to this size are read with one synchronous call (cheaper than a stream). */
 const SMALL_FILE = 1 << 20;
-/** Chunk size of streamed reads. */
+/** Chunk size of hash-only reads (two buffers, reused): large enough to keep sha256 busy. */
 const CHUNK = 4 << 20;
+/** Chunk size when a content check reads along: each chunk is new, so keep them small. */
+const SHARED_CHUNK = 1 << 20;
 
 /** What a content check wants from the same read: the bytes (up to a cap) or a stream. */
 export interface ContentReader<T> {
@@ -36,11 +39,6 @@ export interface BlobRead<T> {
   consumed?: T;
 }
 
-interface Hashed {
-  size: number;
-  digest: string;
-}
-
 /** Checks a descriptor's own fields; a problem means the blob cannot even be looked up. */
 export function descriptorProblem(desc: unknown, path: string, owner: string): Problem | undefined {
   const d = desc as Partial<Descriptor> | null;
@@ -56,68 +54,126 @@ export function descriptorProblem(desc: unknown, path: string, owner: string): P
   return undefined;
 }
 
-export class BlobReader {
-  /** digest -> what the file really holds; a blob is hashed once per run. */
-  private readonly hashed = new Map<string, Hashed>();
-  bytesHashed = 0;
+/**
+ * A file's size, and its bytes when it has at most `max`. One read into `scratch` usually
+ * holds the whole file (manifests, configs, objects), which spares the fstat.
+ */
+function readSmall(file: string, max: number, scratch: Buffer): { size: number; bytes?: Buffer } {
+  const fd = openSync(file, 'r');
+  try {
+    const first = readSync(fd, scratch, 0, scratch.length, 0);
+    if (first < scratch.length) return first <= max ? { size: first, bytes: Buffer.from(scratch.subarray(0, first)) } : { size: first };
+    const size = fstatSync(fd).size;
+    if (size > max) return { size };
+    const bytes = Buffer.allocUnsafe(size);
+    scratch.copy(bytes, 0, 0, first);
+    let off = first;
+    while (off < size) {
+      const n = readSync(fd, bytes, off, size - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return { size: off, bytes: off === size ? bytes : bytes.subarray(0, off) };
+  } finally {
+    closeSync(fd);
+  }
+}
 
-  constructor(private readonly store: Store) {}
+export class BlobReader {
+  /**
+   * A blob is hashed once per run: digest -> null when its content matches, else the digest
+   * the content really has. (Ten thousand images make 60 000 entries: kept small.)
+   */
+  private readonly hashed = new Map<string, string | null>();
+
+  private readonly dir: string;
+  private readonly scratch = Buffer.allocUnsafe(64 * 1024);
+
+  constructor(store: Store) {
+    this.dir = join(store.root, 'blobs', 'sha256');
+  }
+
+  /** The blob's file; the digest was checked (descriptorProblem), this keeps the path safe anyway. */
+  private file(digest: string): string {
+    if (!isDigest(digest)) throw new Error(`"${digest}" is not a sha256 digest`);
+    return `${this.dir}/${digest.slice(7)}`;
+  }
+
+  /**
+   * The fast path for a small blob wanted whole (manifests, configs, objects): synchronous,
+   * no promise. Undefined when the blob is larger than SMALL_FILE: then use read().
+   */
+  readWhole(desc: Descriptor, path: string, keep: number): BlobRead<never> | undefined {
+    let small: { size: number; bytes?: Buffer };
+    try {
+      small = readSmall(this.file(desc.digest), Math.min(keep, SMALL_FILE), this.scratch);
+    } catch (err) {
+      return this.missing(desc, path, err);
+    }
+    if (!small.bytes) return undefined;
+    if (!this.hashed.has(desc.digest)) this.remember(desc.digest, createHash('sha256').update(small.bytes).digest('hex'));
+    return this.verdict<never>(desc, path, small.bytes.length, small.bytes, undefined);
+  }
 
   /**
    * Reads the blob of `desc` (found at `path`) once: integrity problems, plus the bytes or
    * the stream result that `content` asks for. Never throws for a damaged or missing blob.
    */
   async read<T = never>(desc: Descriptor, path: string, content: ContentReader<T> = {}): Promise<BlobRead<T>> {
-    const file = this.store.blobPath(desc.digest);
-    let size: number;
-    try {
-      size = statSync(file).size;
-    } catch {
-      return {
-        problems: [{ rule: 'GADGET-BLOB-MISSING', digest: desc.digest, path, message: `The blob ${desc.digest} (${desc.mediaType}, ${desc.size} bytes) is not in the store.` }],
-        trusted: false,
-        present: false,
-      };
+    if (content.keep !== undefined && !content.consume) {
+      const fast = this.readWhole(desc, path, content.keep);
+      if (fast) return fast;
     }
-    const out: BlobRead<T> = { problems: [], trusted: false, present: true, size };
-    const known = this.hashed.get(desc.digest);
-    const keep = content.keep !== undefined && size <= content.keep;
+    const known = this.hashed.has(desc.digest);
+    let size: number;
+    let bytes: Buffer | undefined;
+    let consumed: T | undefined;
     try {
-      if (keep) {
-        const bytes = size <= SMALL_FILE ? readFileSync(file) : await readFile(file);
-        if (!known) this.remember(desc.digest, bytes.length, createHash('sha256').update(bytes).digest('hex'));
-        out.bytes = bytes;
-        out.size = size = bytes.length;
+      const file = this.file(desc.digest);
+      size = statSync(file).size;
+      if (content.keep !== undefined && size <= content.keep) {
+        bytes = await readFile(file);
+        size = bytes.length;
+        if (!known) this.remember(desc.digest, createHash('sha256').update(bytes).digest('hex'));
       } else if (content.consume || !known) {
         const result = await this.stream(file, !known, content.consume);
-        if (result.hash !== undefined) this.remember(desc.digest, result.size, result.hash);
-        out.consumed = result.consumed;
-        out.size = size = result.size;
+        if (result.hash !== undefined) this.remember(desc.digest, result.hash);
+        consumed = result.consumed;
+        size = result.size;
       }
     } catch (err) {
-      // Unreadable (permissions, I/O error): as good as missing, and said so.
-      const reason = err instanceof Error ? err.message : String(err);
-      return { problems: [{ rule: 'GADGET-BLOB-MISSING', digest: desc.digest, path, message: `The blob ${desc.digest} cannot be read: ${reason}.` }], trusted: false, present: false };
+      return this.missing(desc, path, err);
     }
-    const actual = this.hashed.get(desc.digest)!;
+    return this.verdict(desc, path, size, bytes, consumed);
+  }
+
+  private missing(desc: Descriptor, path: string, err: unknown): BlobRead<never> {
+    const message = (err as NodeJS.ErrnoException).code === 'ENOENT'
+      ? `The blob ${desc.digest} (${desc.mediaType}, ${desc.size} bytes) is not in the store.`
+      // Unreadable (permissions, I/O error): as good as missing, and said so.
+      : `The blob ${desc.digest} cannot be read: ${err instanceof Error ? err.message : String(err)}.`;
+    return { problems: [{ rule: 'GADGET-BLOB-MISSING', digest: desc.digest, path, message }], trusted: false, present: false };
+  }
+
+  /** Size and digest against the descriptor; only content that matches its digest is handed on. */
+  private verdict<T>(desc: Descriptor, path: string, size: number, bytes: Buffer | undefined, consumed: T | undefined): BlobRead<T> {
+    const out: BlobRead<T> = { problems: [], trusted: false, present: true, size };
     if (size !== desc.size) {
       out.problems.push({ rule: 'GADGET-BLOB-SIZE', digest: desc.digest, path, message: `The blob ${desc.digest} has ${size} bytes, but its descriptor says ${desc.size}.` });
     }
-    if (actual.digest !== desc.digest) {
-      out.problems.push({ rule: 'GADGET-BLOB-DIGEST', digest: desc.digest, path, message: `The blob ${desc.digest} is corrupt: its content hashes to ${actual.digest}.` });
-    } else {
-      out.trusted = true;
+    const actual = this.hashed.get(desc.digest);
+    if (actual) {
+      out.problems.push({ rule: 'GADGET-BLOB-DIGEST', digest: desc.digest, path, message: `The blob ${desc.digest} is corrupt: its content hashes to ${actual}.` });
+      return out;
     }
-    if (!out.trusted) {
-      delete out.bytes;
-      delete out.consumed;
-    }
+    out.trusted = true;
+    if (bytes) out.bytes = bytes;
+    if (consumed !== undefined) out.consumed = consumed;
     return out;
   }
 
-  private remember(digest: string, size: number, hex: string): void {
-    this.hashed.set(digest, { size, digest: `sha256:${hex}` });
-    this.bytesHashed += size;
+  private remember(digest: string, hex: string): void {
+    this.hashed.set(digest, digest === `sha256:${hex}` ? null : `sha256:${hex}`);
   }
 
   /** Streams a file through the hash (when `hash`) and into `consume` (when given). */
@@ -129,7 +185,7 @@ export class BlobReader {
     let consumerDone = false;
     let consumed: Promise<T> | undefined;
     if (consume) {
-      const p = new PassThrough({ highWaterMark: CHUNK });
+      const p = new PassThrough({ highWaterMark: SHARED_CHUNK });
       // The consumer reports its own problems; a stream torn down under it is not one more.
       p.on('error', () => undefined);
       pass = p;
@@ -145,9 +201,9 @@ export class BlobReader {
     let turn = 0;
     let size = 0;
     const next = (): Promise<{ bytesRead: number; buffer: Buffer }> => {
-      const buffer = reuse ? buffers[turn]! : Buffer.allocUnsafe(CHUNK);
+      const buffer = reuse ? buffers[turn]! : Buffer.allocUnsafe(SHARED_CHUNK);
       turn ^= 1;
-      return handle.read(buffer, 0, CHUNK, size);
+      return handle.read(buffer, 0, buffer.length, size);
     };
     let pending = next();
     try {

@@ -58,7 +58,7 @@ export const RULES = [
   { id: 'GADGET-BTFGEN-ARCH', area: 'content', severity: both('error'), description: 'The btfgen arch folder matches the manifest\'s platform: x86_64 for amd64, arm64 for arm64.' },
   { id: 'GADGET-BTFGEN-BTF', area: 'content', severity: both('error'), description: 'Every btfgen file is little-endian BTF: it begins with the magic 0xeB9F and its header fits the file.' },
   { id: 'GADGET-BTFGEN-EMPTY', area: 'content', severity: both('warning'), description: 'The btfgen tarball holds at least one BTF file for the platform.' },
-  { id: 'GADGET-CONTENT-SKIPPED', area: 'content', severity: both('warning'), description: 'An ebpf or wasm layer larger than 64 MiB is hashed but its content is not checked (it would have to be held in memory).' },
+  { id: 'GADGET-CONTENT-SKIPPED', area: 'content', severity: both('warning'), description: 'An ebpf layer larger than 64 MiB or a wasm layer larger than 24 MiB is hashed, but its content is not checked (it would have to be held in memory).' },
   // ---- integrity
   { id: 'GADGET-BLOB-MISSING', area: 'integrity', severity: both('error'), description: 'Every blob of the graph (index, manifests, configs, layers) is in the store.' },
   { id: 'GADGET-BLOB-SIZE', area: 'integrity', severity: both('error'), description: 'Every blob has the size its descriptor says.' },

@@ -26,7 +26,7 @@ import { descriptorProblem } from './integrity.js';
 import type { Problem } from './report.js';
 import type { Profile } from './rules.js';
 
-export const REQUIRED_ANNOTATIONS = [ANN_TITLE, ANN_DESCRIPTION, ANN_URL, ANN_DOCUMENTATION, ANN_SOURCE, ANN_CREATED] as const;
+const REQUIRED_ANNOTATIONS = [ANN_TITLE, ANN_DESCRIPTION, ANN_URL, ANN_DOCUMENTATION, ANN_SOURCE, ANN_CREATED] as const;
 const METADATA_KEYS = [ANN_TITLE, ANN_DESCRIPTION, ANN_URL, ANN_DOCUMENTATION, ANN_SOURCE] as const;
 const SUPPORTED_ARCHS: readonly string[] = ['amd64', 'arm64'];
 
@@ -221,6 +221,17 @@ const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz
 
 /** RFC 3339 section 5.6 date-time, with the calendar and clock ranges checked. */
 export function isRFC3339(value: string): boolean {
+  // The same time is checked four times per image (two manifests, two config descriptors).
+  if (value === lastTime.value) return lastTime.ok;
+  const ok = rfc3339(value);
+  lastTime.value = value;
+  lastTime.ok = ok;
+  return ok;
+}
+
+const lastTime = { value: '', ok: false };
+
+function rfc3339(value: string): boolean {
   const m = RFC3339.exec(value);
   if (!m) return false;
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
@@ -259,9 +270,14 @@ function sentence(text: string): string {
   return /[.!?]$/.test(text) ? text : `${text}.`;
 }
 
+/** The annotations ig derives from gadget.yaml, which the manifest's must equal. */
+export function expectedAnnotations(meta: GadgetMetadata): Record<string, string> {
+  const all = metadataAnnotations(meta);
+  return Object.fromEntries(METADATA_KEYS.map((k) => [k, all[k] ?? '']));
+}
+
 /** The five descriptive annotations must say what gadget.yaml says (ig derives them from it). */
-export function checkMetadataAgreement(meta: GadgetMetadata, shape: ManifestShape, digest: string, where: string): Problem[] {
-  const expected = metadataAnnotations(meta);
+export function checkMetadataAgreement(expected: Record<string, string>, shape: ManifestShape, digest: string, where: string): Problem[] {
   const problems: Problem[] = [];
   const compare = (annotations: JSONObject, path: string, level: string): void => {
     const wrong = METADATA_KEYS.filter((k) => typeof annotations[k] === 'string' && annotations[k] !== expected[k]);

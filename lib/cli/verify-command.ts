@@ -1,0 +1,67 @@
+// `gadget verify`: the spec rules, the content, the digests and the signatures of stored
+// images. Exit 0 when every image passes, 1 when any fails, 2 for usage errors.
+import { resolve } from 'node:path';
+import { usageError } from '../errors.js';
+import type { Command } from './command.js';
+import { table } from './format.js';
+
+export const verifyCommand: Command = {
+  name: 'verify',
+  usage: 'verify [REF... | --all] [--profile spec|ig] [--key FILE]... [--notation-cert FILE]... [--require-signature] [--allow PATTERN]... [--rules]',
+  summary: 'Check images against the gadget artifact spec, their content, digests and signatures. Exit 1 when any image fails; `--rules` lists the rules.',
+  options: {
+    all: { type: 'boolean', description: 'verify every image of the store' },
+    profile: { type: 'string', value: 'spec|ig', description: '"spec" (default): the gadget artifact spec; "ig": what Inspektor Gadget builds and runs, differences as warnings' },
+    key: { type: 'list', value: 'FILE', description: 'cosign public key (PEM); any key that verifies is enough' },
+    'notation-cert': { type: 'list', value: 'FILE', description: 'notation trusted certificate (PEM or DER)' },
+    'notation-policy': { type: 'string', value: 'FILE', description: 'notation trust policy (JSON); default: strict, any identity the certificates vouch for' },
+    'require-signature': { type: 'boolean', description: 'a missing signature is an error, not a warning' },
+    allow: { type: 'list', value: 'PATTERN', description: 'allowed images, as ig\'s --allowed-gadgets: name@sha256:..., name:tag, or a prefix ending in *' },
+    rules: { type: 'boolean', description: 'list every rule with its severity per profile, and exit' },
+  },
+  async run(env, { positionals, flags }) {
+    const lib = await import('../../plugins/verify.js');
+    if (flags.rules) {
+      if (positionals.length || flags.all) throw usageError('--rules takes no REF and no --all');
+      const rows = lib.ruleRows();
+      if (env.flags.json) env.printJSON(rows);
+      else {
+        env.print(table(['RULE', 'SPEC', 'IG', 'DESCRIPTION'], rows.map((r) => [r.id, r.spec, r.ig, r.description])));
+        env.print('\n* an error with --require-signature');
+      }
+      return 0;
+    }
+    if (flags.all && positionals.length) throw usageError('give REF... or --all, not both');
+    if (!flags.all && positionals.length === 0) throw usageError('verify needs REF... or --all', 'e.g. gadget verify trace_exec, or gadget verify --all --json');
+    const profile = flags.profile ?? 'spec';
+    if (profile !== 'spec' && profile !== 'ig') throw usageError(`--profile ${String(profile)}: expected "spec" or "ig"`);
+    const files = (value: unknown): string[] | undefined => (value as string[] | undefined)?.map((f) => resolve(env.cwd, f));
+
+    const store = await env.openStore();
+    const artifacts = flags.all ? lib.storeArtifacts(store) : lib.resolveArtifacts(store, positionals);
+    const bar = artifacts.length > 1 ? env.progress.start(artifacts.length, 'verify') : undefined;
+    let reports;
+    try {
+      reports = await lib.verifyArtifacts(store, artifacts, {
+        profile,
+        keys: files(flags.key),
+        notationCerts: files(flags['notation-cert']),
+        notationPolicy: typeof flags['notation-policy'] === 'string' ? resolve(env.cwd, flags['notation-policy']) : undefined,
+        requireSignature: Boolean(flags['require-signature']),
+        allow: flags.allow as string[] | undefined,
+        signal: env.signal,
+        onProgress: (_done, _total, report) => bar?.tick(1, report.ref),
+      });
+    } finally {
+      bar?.done();
+    }
+    if (env.flags.json) {
+      env.printJSON(lib.reportsJSON(reports, profile));
+    } else {
+      if (reports.length === 0) env.log.info(`no images in ${store.root}`);
+      for (const report of reports) for (const line of lib.formatReport(report)) env.print(line);
+      if (reports.length > 1) env.log.info(lib.formatSummary(lib.summarize(reports, profile)));
+    }
+    return reports.every((r) => r.passed) ? 0 : 1;
+  },
+};

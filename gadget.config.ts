@@ -1,5 +1,5 @@
 // This repository's own gadgets: the demo that `npm start` runs (`gadget run default`).
-import { defineConfig, build } from 'gadget-oci';
+import { defineConfig, build, verify } from 'gadget-oci';
 
 export default defineConfig({
   // A store of its own, so that the demo leaves ig's store (~/.ig/oci-store) alone.
@@ -10,5 +10,7 @@ export default defineConfig({
   ],
   tasks: {
     default: { description: 'build the example gadgets for amd64 and arm64 into the store', steps: [build()] },
+    // hello_wasm is wasm-only: the spec profile would reject it, ig's accepts it with warnings.
+    check: { description: 'build, then verify the images as ig runs them', dependsOn: ['default'], steps: [verify({ profile: 'ig' })] },
   },
 });

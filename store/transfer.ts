@@ -48,20 +48,24 @@ async function importLayout(store: Store, dir: string, opts: { signal?: AbortSig
   const session = new CopySession(opts.concurrency ?? 8);
   const result: ImportResult = { tags: [], skipped: [], failed: [], stats: session.stats };
   const tagged: Array<{ descriptor: (typeof layout.entries)[number]; ref: string }> = [];
-  for (const entry of layout.entries) {
-    const ref = entry.annotations?.[ANN_REF_NAME];
-    const name = ref ?? entry.digest;
-    if (!ref && !layout.has(entry.digest)) {
-      result.skipped.push(entry.digest);
-      continue;
-    }
-    try {
-      if (ref) storeKey(ref); // a malformed reference fails before anything is copied
-      await copyGraph(layout, store, entry, [], { session, signal: opts.signal });
-      if (ref) tagged.push({ descriptor: entry, ref });
-    } catch (err) {
-      result.failed.push({ entry: name, error: messageOf(err) });
-    }
+  // Every entry's graph is copied at once; the session bounds the blob transfers.
+  const outcomes = await Promise.all(
+    layout.entries.map(async (entry) => {
+      const ref = entry.annotations?.[ANN_REF_NAME];
+      if (!ref && !layout.has(entry.digest)) return { skipped: entry.digest };
+      try {
+        if (ref) storeKey(ref); // a malformed reference fails before anything is copied
+        await copyGraph(layout, store, entry, [], { session, signal: opts.signal });
+        return ref ? { tagged: { descriptor: entry, ref } } : {};
+      } catch (err) {
+        return { failed: { entry: ref ?? entry.digest, error: messageOf(err) } };
+      }
+    }),
+  );
+  for (const o of outcomes) {
+    if (o.skipped) result.skipped.push(o.skipped);
+    if (o.failed) result.failed.push(o.failed);
+    if (o.tagged) tagged.push(o.tagged);
   }
   // One index.json update for all tags, so an interrupted import leaves no half of them.
   await store.tagMany(tagged);

@@ -55,27 +55,14 @@ interface Inputs {
   mode: EbpfMode;
 }
 
-/** Everything is read and checked here, before the cache or the store is touched. */
+/** Reads the inputs (cheap: enough for the cache key); checkInputs parses them on a miss. */
 async function readInputs(ctx: PluginContext, g: ResolvedGadget, shown: (f: string) => string): Promise<Inputs> {
   const inputs: Inputs = { objects: {}, mode: 'none' };
-  if (g.metadata) {
-    inputs.metadataBytes = await readFile(g.metadata);
-    inputs.meta = parseMetadata(inputs.metadataBytes, shown(g.metadata));
-  }
-  if (g.wasm) {
-    inputs.wasm = await readFile(g.wasm);
-    for (const p of checkWasm(inputs.wasm)) {
-      if (p.severity === 'error') throw new GadgetError(`${shown(g.wasm)}: ${p.message}`, { hint: 'rebuild the wasm module; ig loads it with wazero' });
-      ctx.log.warn(`${shown(g.wasm)}: ${p.message}`);
-    }
-  }
+  if (g.metadata) inputs.metadataBytes = await readFile(g.metadata);
+  if (g.wasm) inputs.wasm = await readFile(g.wasm);
   for (const arch of ARCHS) {
     const file = g.objects[arch];
-    if (file === undefined) continue;
-    const bytes = await readFile(file);
-    const problem = checkEbpfElf(bytes, arch).find((p) => p.severity === 'error');
-    if (problem) throw new GadgetError(`${shown(file)} (objects.${arch}) is not a usable eBPF object: ${problem.message}`, { hint: 'build it with clang -target bpf', exitCode: 2 });
-    inputs.objects[arch] = bytes;
+    if (file !== undefined) inputs.objects[arch] = await readFile(file);
   }
   const hasObjects = Object.keys(inputs.objects).length > 0;
   if (g.ebpfsource) {
@@ -94,13 +81,33 @@ async function readInputs(ctx: PluginContext, g: ResolvedGadget, shown: (f: stri
   } else if (hasObjects) {
     inputs.mode = 'prebuilt';
   }
-  if (inputs.mode === 'prebuilt' && ARCHS.some((a) => !inputs.objects[a])) {
-    ctx.log.warn(`${g.name}: only ${ARCHS.filter((a) => inputs.objects[a]).join(', ')} has a prebuilt object; the image will have no other architecture`);
-  }
   if (g.btfhub && inputs.mode === 'none') {
     throw new GadgetError(`${g.name}: btfgen needs an eBPF program, but the gadget has none`, { hint: 'drop "btfhub" or add the eBPF source', exitCode: 2 });
   }
   return inputs;
+}
+
+/**
+ * Parses and checks the inputs before anything is compiled or written. A cache hit skips
+ * this: the same bytes were checked when the cached image was built.
+ */
+function checkInputs(ctx: PluginContext, g: ResolvedGadget, inputs: Inputs, shown: (f: string) => string): void {
+  if (g.metadata && inputs.metadataBytes) inputs.meta = parseMetadata(inputs.metadataBytes, shown(g.metadata));
+  if (g.wasm && inputs.wasm) {
+    for (const p of checkWasm(inputs.wasm)) {
+      if (p.severity === 'error') throw new GadgetError(`${shown(g.wasm)}: ${p.message}`, { hint: 'rebuild the wasm module; ig loads it with wazero' });
+      ctx.log.warn(`${shown(g.wasm)}: ${p.message}`);
+    }
+  }
+  for (const arch of ARCHS) {
+    const bytes = inputs.objects[arch];
+    if (!bytes) continue;
+    const problem = checkEbpfElf(bytes, arch).find((p) => p.severity === 'error');
+    if (problem) throw new GadgetError(`${shown(g.objects[arch]!)} (objects.${arch}) is not a usable eBPF object: ${problem.message}`, { hint: 'build it with clang -target bpf', exitCode: 2 });
+  }
+  if (inputs.mode === 'prebuilt' && ARCHS.some((a) => !inputs.objects[a])) {
+    ctx.log.warn(`${g.name}: only ${ARCHS.filter((a) => inputs.objects[a]).join(', ')} has a prebuilt object; the image will have no other architecture`);
+  }
 }
 
 async function cacheKey(g: ResolvedGadget, inputs: Inputs, builderVersion: string, extra: Record<string, string>[]): Promise<string> {
@@ -166,6 +173,7 @@ async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadge
     return { ref: g.ref, descriptor: hit.index, cached: true };
   }
   ctx.signal.throwIfAborted();
+  checkInputs(ctx, g, inputs, shown);
 
   let ebpf: Partial<Record<Arch, Buffer>> | undefined;
   let deps: string[] = [];

@@ -55,8 +55,10 @@ export async function loadConfig(cwd: string, explicit?: string): Promise<Loaded
   if (!file) return { dir: cwd, config: {} };
   let mod: { default?: unknown };
   try {
-    const { tsImport } = await import('tsx/esm/api');
-    mod = (await tsImport(pathToFileURL(file).href, import.meta.url)) as { default?: unknown };
+    const [esm, cjs] = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]);
+    esm.register();
+    cjs.register();
+    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
   } catch (err) {
     throw new GadgetError(`cannot load ${file}: ${messageOf(err)}`, { exitCode: 2, hint: 'fix the error in the config file' });
   }

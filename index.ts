@@ -19,3 +19,4 @@ export { build, buildGadget } from './plugins/build.js';
 export type { GadgetSpec } from './plugins/build/spec.js';
 export { annotate, annotateImage, annotateAll, type AnnotateResult, type AnnotateOptions } from './plugins/annotate.js';
 export { verify, verifyImages, verifyArtifacts, RULES, type VerifyReport, type Finding } from './plugins/verify.js';
+export { push, pull, copy, sync, pushImage, pullImage, copyImage, syncSets, executePlan, fetchToTemporaryStore, readSyncConfig, type MirrorSet, type RegistriesConfig, type SyncSummary } from './plugins/sync.js';

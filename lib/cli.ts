@@ -22,6 +22,7 @@ async function loadCommands(): Promise<Command[]> {
   const run = await import('./cli/run-commands.js');
   const { annotateCommand } = await import('./cli/annotate-command.js');
   const { verifyCommand } = await import('./cli/verify-command.js');
+  const sync = await import('./cli/sync-commands.js');
   return [
     run.runCommand,
     run.tasksCommand,
@@ -36,6 +37,7 @@ async function loadCommands(): Promise<Command[]> {
     store.exportCommand,
     verifyCommand,
     annotateCommand,
+    ...sync.syncCommands,
   ];
 }
 

@@ -2,7 +2,7 @@
 // Blobs are written without a lock (content-addressed, atomic rename); every change of
 // index.json happens inside an IMMEDIATE SQLite transaction, which is the lock that several
 // gadget processes share, and which the OS releases if a process dies.
-import { accessSync, constants, createReadStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, createReadStream, existsSync, readdirSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -60,7 +60,8 @@ export class Store implements Target {
 
   static open(dir: string, opts: OpenStoreOptions = {}): Store {
     const root = resolve(dir);
-    const fresh = !existsSync(join(root, 'index.json')) && !existsSync(join(root, 'oci-layout'));
+    // A layout without index.json is new (or its creation was interrupted): create what is missing.
+    const fresh = !existsSync(join(root, 'index.json')) && !hasBlobs(root);
     if (fresh) {
       if (opts.create === false) throw new GadgetError(`${root} is not an OCI image layout`, { exitCode: 2 });
       initLayout(root);
@@ -409,6 +410,14 @@ export class Store implements Target {
       if (r.title) record.title = r.title;
       return record;
     });
+  }
+}
+
+function hasBlobs(root: string): boolean {
+  try {
+    return readdirSync(join(root, 'blobs', 'sha256')).length > 0;
+  } catch {
+    return false;
   }
 }
 

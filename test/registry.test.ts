@@ -14,7 +14,7 @@ import { encodeJSONBytes } from '../lib/oci/json.js';
 import { EMPTY_BYTES, EMPTY_DIGEST, GADGET_ARTIFACT_TYPE, GADGET_EBPF, MT_EMPTY, MT_INDEX, MT_MANIFEST } from '../lib/oci/mediatypes.js';
 import { parseRef } from '../lib/oci/reference.js';
 import { MAX_MANIFEST_BYTES } from '../lib/oci/target.js';
-import type { Descriptor } from '../lib/oci/types.js';
+import type { Descriptor, Index } from '../lib/oci/types.js';
 import { isNotFound, openRepository, type OpenOptions, type RemoteRepository } from '../lib/registry/index.js';
 import { registryAvailable, startFaultProxy, startRegistry, type FaultProxy, type TestRegistry } from './helpers/registry.js';
 
@@ -205,30 +205,43 @@ describe('registry client against docker-registry', async () => {
     await pushAll(repo, [sig2.blob, sig2.manifest]);
     assert.equal(repo.referrersApi, false, 'distribution 2.8 has no referrers API');
 
+    // The fallback tag is listed as the index it points at (its entries are its children).
     const fallback = `sha256-${g.index.desc.digest.slice(7)}`;
+    const indexDesc = await repo.resolve(fallback);
+    assert.equal(indexDesc.mediaType, MT_INDEX);
     const refs = await open('gadgets/signed').referrers(g.index.desc);
-    assert.deepEqual(refs.map((r) => r.descriptor.digest).sort(), [sig1.manifest.desc.digest, sig2.manifest.desc.digest].sort());
-    for (const r of refs) assert.equal(r.tag, fallback);
-    const entry1 = refs.find((r) => r.descriptor.digest === sig1.manifest.desc.digest)!.descriptor;
+    assert.deepEqual(refs, [{ descriptor: indexDesc, tag: fallback }]);
+    const entries = (JSON.parse((await readAll(await repo.fetch(indexDesc))).toString('utf8')) as Index).manifests;
+    assert.deepEqual(entries.map((d) => d.digest).sort(), [sig1.manifest.desc.digest, sig2.manifest.desc.digest].sort());
+    const entry1 = entries.find((d) => d.digest === sig1.manifest.desc.digest)!;
     assert.equal(entry1.artifactType, 'application/vnd.dev.cosign.artifact.sig.v1+json');
     assert.deepEqual(entry1.annotations, { 'org.opencontainers.image.created': '2025-01-01T00:00:00Z' });
 
-    // The fallback tag is an OCI index; pushing the same referrer again adds nothing.
-    const indexDesc = await repo.resolve(fallback);
-    assert.equal(indexDesc.mediaType, MT_INDEX);
+    // Pushing the same referrer again adds nothing.
     await repo.push(sig1.manifest.desc, Readable.from([sig1.manifest.bytes]));
     assert.equal((await repo.resolve(fallback)).digest, indexDesc.digest);
 
-    // Tagging a referrer with the fallback tag (as a copy of referrers does) adds, never replaces.
+    // Tagging a fallback index (as a copy of referrers does) merges, never replaces: a
+    // repository whose fallback index lists another referrer keeps it.
     const other = open('gadgets/signed-copy');
-    await pushAll(other, [...g.all, sig1.blob, sig2.blob]);
-    for (const r of refs) {
-      const source = r.descriptor.digest === sig1.manifest.desc.digest ? sig1 : sig2;
-      // A plain push (no subject handling) stand-in: PUT by digest, then tag.
-      await other.putManifest(r.descriptor.digest, source.manifest.bytes, MT_MANIFEST);
-      await other.tag(r.descriptor, r.tag!);
-    }
-    assert.equal((await other.referrers(g.index.desc)).length, 2);
+    const sig3 = makeReferrer(g.index.desc, 'application/vnd.dev.sigstore.bundle.v0.3+json');
+    await pushAll(other, [...g.all, sig1.blob, sig2.blob, sig3.blob, sig3.manifest]);
+    for (const sig of [sig1, sig2]) await other.putManifest(sig.manifest.desc.digest, sig.manifest.bytes, MT_MANIFEST);
+    await other.putManifest(indexDesc.digest, await readAll(await repo.fetch(indexDesc)), MT_INDEX);
+    await other.tag(indexDesc, fallback);
+    const merged = await open('gadgets/signed-copy').resolve(fallback);
+    assert.notEqual(merged.digest, indexDesc.digest);
+    const mergedEntries = (JSON.parse((await readAll(await open('gadgets/signed-copy').fetch(merged))).toString('utf8')) as Index).manifests;
+    assert.deepEqual(mergedEntries.map((d) => d.digest), [...entries.map((d) => d.digest), sig3.manifest.desc.digest]);
+    // Where the destination lists nothing more, the index is put as it is: byte-identical.
+    const third = open('gadgets/signed-third');
+    await pushAll(third, [...g.all, sig1.blob, sig2.blob]);
+    for (const sig of [sig1, sig2]) await third.push(sig.manifest.desc, Readable.from([sig.manifest.bytes]));
+    await third.putManifest(indexDesc.digest, await readAll(await repo.fetch(indexDesc)), MT_INDEX);
+    await third.tag(indexDesc, fallback);
+    assert.equal((await open('gadgets/signed-third').resolve(fallback)).digest, indexDesc.digest);
+    assert.equal((await open('gadgets/signed-third').peek(fallback))?.digest, indexDesc.digest, 'peek: one HEAD gives the digest');
+    assert.equal(await open('gadgets/signed-third').peek('no-such-tag'), undefined);
 
     // A legacy cosign signature tag.
     const legacy = makeReferrer(g.manifests[0]!.desc, 'application/vnd.dev.cosign.simplesigning.v1+json');

@@ -49,6 +49,12 @@ TESTS=(
   test/signature.test.ts
   test/registry.test.ts
   test/registry-auth.test.ts
+  test/sync.test.ts
+  test/sync-auth.test.ts
+  test/sync-faults.test.ts
+  test/sync-interop.test.ts
+  test/sync-config.test.ts
+  test/verify-remote.test.ts
 )
 for f in "${TESTS[@]}"; do [ -f "$f" ] || { echo "test: listed file $f does not exist" >&2; exit 2; }; done
 for f in test/*.test.ts; do

@@ -4,10 +4,12 @@ import { resolve } from 'node:path';
 import { usageError } from '../errors.js';
 import type { Command } from './command.js';
 import { table } from './format.js';
+import { REGISTRY_OPTIONS, syncConfig } from './sync-commands.js';
+import type { VerifyReport } from '../../plugins/verify.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
-  usage: 'verify [REF... | --all] [--profile spec|ig] [--key FILE]... [--notation-cert FILE]... [--require-signature] [--allow PATTERN]... [--rules]',
+  usage: 'verify [REF... | --all | --remote REF...] [--profile spec|ig] [--key FILE]... [--notation-cert FILE]... [--require-signature] [--allow PATTERN]... [--rules]',
   summary: 'Check images against the gadget artifact spec, their content, digests and signatures. Exit 1 when any image fails; `--rules` lists the rules.',
   options: {
     all: { type: 'boolean', description: 'verify every image of the store' },
@@ -18,6 +20,8 @@ export const verifyCommand: Command = {
     'require-signature': { type: 'boolean', description: 'a missing signature is an error, not a warning' },
     allow: { type: 'list', value: 'PATTERN', description: 'allowed images, as ig\'s --allowed-gadgets: name@sha256:..., name:tag, or a prefix ending in *' },
     rules: { type: 'boolean', description: 'list every rule with its severity per profile, and exit' },
+    remote: { type: 'boolean', description: 'REF... are in a registry: fetch each (with its signatures) into a temporary store, never the user\'s' },
+    ...REGISTRY_OPTIONS,
   },
   async run(env, { positionals, flags }) {
     const lib = await import('../../plugins/verify.js');
@@ -32,33 +36,55 @@ export const verifyCommand: Command = {
       return 0;
     }
     if (flags.all && positionals.length) throw usageError('give REF... or --all, not both');
+    if (flags.remote && (flags.all || positionals.length === 0)) throw usageError('--remote needs REF... (and no --all)');
     if (!flags.all && positionals.length === 0) throw usageError('verify needs REF... or --all', 'e.g. gadget verify trace_exec, or gadget verify --all --json');
     const profile = flags.profile ?? 'spec';
     if (profile !== 'spec' && profile !== 'ig') throw usageError(`--profile ${String(profile)}: expected "spec" or "ig"`);
     const files = (value: unknown): string[] | undefined => (value as string[] | undefined)?.map((f) => resolve(env.cwd, f));
 
-    const store = await env.openStore();
-    const artifacts = flags.all ? lib.storeArtifacts(store) : lib.resolveArtifacts(store, positionals);
-    const bar = artifacts.length > 1 ? env.progress.start(artifacts.length, 'verify') : undefined;
-    let reports;
-    try {
-      reports = await lib.verifyArtifacts(store, artifacts, {
-        profile,
-        keys: files(flags.key),
-        notationCerts: files(flags['notation-cert']),
-        notationPolicy: typeof flags['notation-policy'] === 'string' ? resolve(env.cwd, flags['notation-policy']) : undefined,
-        requireSignature: Boolean(flags['require-signature']),
-        allow: flags.allow as string[] | undefined,
-        signal: env.signal,
-        onProgress: (_done, _total, report) => bar?.tick(1, report.ref),
-      });
-    } finally {
-      bar?.done();
+    const options = {
+      profile: profile as 'spec' | 'ig',
+      keys: files(flags.key),
+      notationCerts: files(flags['notation-cert']),
+      notationPolicy: typeof flags['notation-policy'] === 'string' ? resolve(env.cwd, flags['notation-policy']) : undefined,
+      requireSignature: Boolean(flags['require-signature']),
+      allow: flags.allow as string[] | undefined,
+      signal: env.signal,
+    };
+    const reports: VerifyReport[] = [];
+    let where: string;
+    if (flags.remote) {
+      const { fetchToTemporaryStore } = await import('../../plugins/sync.js');
+      const config = await syncConfig(env, false);
+      where = 'the registries';
+      for (const ref of positionals) {
+        const fetched = await fetchToTemporaryStore(ref, {
+          registries: config.registries,
+          insecure: flags['insecure-registry'] as string[] | undefined,
+          authfile: typeof flags.authfile === 'string' ? resolve(env.cwd, flags.authfile) : undefined,
+          signal: env.signal,
+        });
+        try {
+          reports.push(...(await lib.verifyArtifacts(fetched.store, lib.resolveArtifacts(fetched.store, [fetched.ref]), options)));
+        } finally {
+          await fetched.cleanup();
+        }
+      }
+    } else {
+      const store = await env.openStore();
+      where = store.root;
+      const artifacts = flags.all ? lib.storeArtifacts(store) : lib.resolveArtifacts(store, positionals);
+      const bar = artifacts.length > 1 ? env.progress.start(artifacts.length, 'verify') : undefined;
+      try {
+        reports.push(...(await lib.verifyArtifacts(store, artifacts, { ...options, onProgress: (_done, _total, report) => bar?.tick(1, report.ref) })));
+      } finally {
+        bar?.done();
+      }
     }
     if (env.flags.json) {
       env.printJSON(lib.reportsJSON(reports, profile));
     } else {
-      if (reports.length === 0) env.log.info(`no images in ${store.root}`);
+      if (reports.length === 0) env.log.info(`no images in ${where}`);
       for (const report of reports) for (const line of lib.formatReport(report)) env.print(line);
       if (reports.length > 1) env.log.info(lib.formatSummary(lib.summarize(reports, profile)));
     }

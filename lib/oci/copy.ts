@@ -1,14 +1,15 @@
 // The one graph copy. push, pull, copy, mirror, import and export are all this function with
 // different ends: it walks a graph from `source` to `destination`, children before parents,
-// skipping whatever the destination already has (a present manifest implies its children),
-// with a bound on concurrent blob transfers. The destination's push verifies every digest
-// while streaming; manifests are verified here before they are parsed.
+// skipping whatever the destination already has (a present manifest implies its children, a
+// tag pointing at the root implies the whole graph), with a bound on concurrent transfers.
+// The destination's push verifies every digest while streaming; manifests are verified here
+// before they are parsed.
 import { Readable } from 'node:stream';
 import { GadgetError, messageOf } from '../errors.js';
 import { sha256 } from './digest.js';
 import { INDEX_TYPES, isManifestType } from './mediatypes.js';
-import { MAX_MANIFEST_BYTES, type Referrer, type Target } from './target.js';
-import type { Descriptor, Index, Manifest } from './types.js';
+import { MAX_MANIFEST_BYTES, type Target } from './target.js';
+import { isValidDescriptor, type Descriptor, type Index, type Manifest } from './types.js';
 
 export interface CopyEvent {
   descriptor: Descriptor;
@@ -87,31 +88,47 @@ export async function fetchManifest(source: Target, descriptor: Descriptor, sign
 /** The direct children of a manifest or index, in document order. */
 export function childrenOf(descriptor: Descriptor, doc: Manifest & Index): Descriptor[] {
   const mediaType = doc.mediaType ?? descriptor.mediaType;
-  if (INDEX_TYPES.has(mediaType)) return doc.manifests ?? [];
-  return [...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])];
+  const children = INDEX_TYPES.has(mediaType) ? doc.manifests ?? [] : [...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])];
+  if (!Array.isArray(children) || !children.every(isValidDescriptor)) {
+    throw new GadgetError(`${descriptor.digest}: the manifest lists a child that is not a valid descriptor (media type, sha256 digest, size)`);
+  }
+  return children;
 }
 
-async function copyNode(source: Target, destination: Target, descriptor: Descriptor, opts: CopyOptions, session: CopySession): Promise<void> {
-  const key = descriptor.digest;
+function addStats(into: CopyStats, event: CopyEvent): void {
+  if (event.action === 'skipped') into.skipped++;
+  else {
+    into.copied++;
+    into.bytes += event.descriptor.size;
+  }
+}
+
+/**
+ * Copies one node (children first). The node is counted in the session's stats and in `local`
+ * by the call that transfers it; a call that waits for another's transfer counts nothing.
+ */
+async function copyNode(source: Target, destination: Target, descriptor: Descriptor, opts: CopyOptions, session: CopySession, local: CopyStats): Promise<void> {
+  // Per destination: one session may feed several destinations (mirror sets).
+  const key = `${destination.name}\0${descriptor.digest}`;
   let pending = session.inflight.get(key);
   if (!pending) {
     pending = (async () => {
       opts.signal?.throwIfAborted();
-      if (await destination.exists(descriptor, opts.signal)) {
-        session.stats.skipped++;
-        opts.onNode?.({ descriptor, action: 'skipped' });
-        return;
-      }
+      const done = (action: CopyEvent['action']): void => {
+        const event = { descriptor, action };
+        addStats(session.stats, event);
+        addStats(local, event);
+        opts.onNode?.(event);
+      };
+      if (await destination.exists(descriptor, opts.signal)) return done('skipped');
       if (isManifestType(descriptor.mediaType)) {
         const { bytes, doc } = await fetchManifest(source, descriptor, opts.signal);
-        await Promise.all(childrenOf(descriptor, doc).map((child) => copyNode(source, destination, child, opts, session)));
+        await Promise.all(childrenOf(descriptor, doc).map((child) => copyNode(source, destination, child, opts, session, local)));
         await session.withSlot(() => destination.push(descriptor, Readable.from([bytes]), opts.signal));
       } else {
         await session.withSlot(async () => destination.push(descriptor, await source.fetch(descriptor, opts.signal), opts.signal));
       }
-      session.stats.copied++;
-      session.stats.bytes += descriptor.size;
-      opts.onNode?.({ descriptor, action: 'copied' });
+      done('copied');
     })();
     session.inflight.set(key, pending);
     // A failed transfer may be retried by a later call in the same session.
@@ -120,9 +137,59 @@ async function copyNode(source: Target, destination: Target, descriptor: Descrip
   return pending;
 }
 
+/** Whether `tag` already points at `digest` in the destination (false when unknown). */
+async function tagPointsAt(destination: Target, tag: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+  try {
+    const current = destination.peek ? await destination.peek(tag, signal) : await destination.resolve(tag, signal);
+    return current?.digest === digest;
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    return false; // absent, or unreadable: copying and tagging will say what is wrong
+  }
+}
+
+/** Signatures of signatures are followed this deep (the root's referrers are depth 1). */
+const MAX_REFERRER_DEPTH = 3;
+const FALLBACK_TAG = /^sha256-[a-f0-9]{64}$/;
+
+async function copyTree(
+  source: Target,
+  destination: Target,
+  root: Descriptor,
+  tags: string[],
+  opts: CopyOptions,
+  session: CopySession,
+  local: CopyStats,
+  depth: number,
+): Promise<void> {
+  const copiedBefore = local.copied;
+  // Tags that already point at the root mean the root and its graph are there: nothing to move.
+  const current = await Promise.all(tags.map((tag) => tagPointsAt(destination, tag, root.digest, opts.signal)));
+  if (tags.length > 0 && current.every(Boolean)) {
+    const event: CopyEvent = { descriptor: root, action: 'skipped' };
+    addStats(session.stats, event);
+    addStats(local, event);
+    opts.onNode?.(event);
+  } else {
+    await copyNode(source, destination, root, opts, session, local);
+    for (const [i, tag] of tags.entries()) if (!current[i]) await destination.tag(root, tag, opts.signal);
+  }
+  if (!opts.referrers || depth >= MAX_REFERRER_DEPTH) return;
+  // The root's referrers are always listed (signatures are often added later). Below it, a
+  // referrer the destination already had is taken to have brought its own: saves requests.
+  if (depth > 0 && local.copied === copiedBefore) return;
+  for (const referrer of await source.referrers(root, opts.signal)) {
+    // A fallback index stands for its entries, which are its children: nothing refers to it.
+    const leaf = referrer.tag !== undefined && FALLBACK_TAG.test(referrer.tag);
+    await copyTree(source, destination, referrer.descriptor, referrer.tag ? [referrer.tag] : [], opts, session, local, leaf ? MAX_REFERRER_DEPTH : depth + 1);
+  }
+}
+
 /**
- * Copies the graph under `root` and tags it with `tags` in the destination. With
- * `referrers`, the signatures of the root come along (and the signatures' own referrers).
+ * Copies the graph under `root` and tags it with `tags` in the destination; when every tag
+ * already points at the root, nothing else is asked of the destination. With `referrers`, the
+ * signatures of the root come along with their tags (and the signatures' own referrers).
+ * Returns what this call moved; `opts.session.stats` sums the calls of a session.
  */
 export async function copyGraph(
   source: Target,
@@ -132,18 +199,12 @@ export async function copyGraph(
   opts: CopyOptions = {},
 ): Promise<CopyStats> {
   const session = opts.session ?? new CopySession(opts.concurrency);
+  const local: CopyStats = { copied: 0, skipped: 0, bytes: 0 };
   try {
-    await copyNode(source, destination, root, opts, session);
-    for (const tag of tags) await destination.tag(root, tag, opts.signal);
-    if (opts.referrers) {
-      const referrers: Referrer[] = await source.referrers(root, opts.signal);
-      for (const referrer of referrers) {
-        await copyGraph(source, destination, referrer.descriptor, referrer.tag ? [referrer.tag] : [], { ...opts, session });
-      }
-    }
+    await copyTree(source, destination, root, tags, opts, session, local, 0);
   } catch (err) {
     if (err instanceof GadgetError || opts.signal?.aborted) throw err;
     throw new GadgetError(`copying ${root.digest} from ${source.name} to ${destination.name} failed: ${messageOf(err)}`, { cause: err });
   }
-  return session.stats;
+  return local;
 }

@@ -8,8 +8,10 @@ import type { Descriptor } from './types.js';
 export interface Referrer {
   descriptor: Descriptor;
   /**
-   * The tag it is known under, when it is found by a tag rather than by its subject field:
-   * cosign's `sha256-<hex>.sig` / `.att`, or the referrers fallback tag `sha256-<hex>`.
+   * Set only when this tag points AT `descriptor` itself, so that a copy re-creates it:
+   * cosign's `sha256-<hex>.sig` / `.att` -> the signature manifest; the referrers fallback tag
+   * `sha256-<hex>` -> the fallback index itself (its children are the referrer manifests).
+   * Referrers found through the referrers API or their `subject` field have no tag.
    */
   tag?: string;
 }
@@ -35,6 +37,11 @@ export interface Target {
   tag(descriptor: Descriptor, reference: string, signal?: AbortSignal): Promise<void>;
   /** Signatures and other artifacts that refer to `descriptor`. */
   referrers(descriptor: Descriptor, signal?: AbortSignal): Promise<Referrer[]>;
+  /**
+   * Optional: what a tag points at, cheaply (a HEAD on a registry), or undefined when the tag
+   * does not exist. copyGraph uses it to skip an image whose tags already point at it.
+   */
+  peek?(reference: string, signal?: AbortSignal): Promise<Descriptor | undefined>;
 }
 
 /** The largest manifest or index this program reads into memory. */

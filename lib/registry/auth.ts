@@ -202,7 +202,7 @@ export class AuthClient {
     if (realm.protocol !== 'https:' && !(realm.protocol === 'http:' && this.opts.allowHttp(realm.host))) {
       throw new GadgetError(`the registry ${host} asks for credentials at ${redactUrl(realm)}, which is not HTTPS; refusing to send them`, {
         exitCode: 2,
-        hint: `name ${realm.host} as insecure only if you trust the network`,
+        hint: `name ${realm.host} with --insecure-registry only if you trust the network`,
       });
     }
     const cred = await this.credentials();

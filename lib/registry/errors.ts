@@ -139,7 +139,7 @@ export function connectionError(err: unknown, url: URL, attempts: number): Gadge
   if (/^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED)/.test(code) || code === 'EPROTO') {
     return new GadgetError(`cannot reach the registry ${host}: TLS failed (${code})`, {
       exitCode: 2,
-      hint: `if ${host} serves plain HTTP, name it as insecure (--insecure ${host}); otherwise check its certificate`,
+      hint: `if ${host} serves plain HTTP, name it with --insecure-registry ${host} (or registries.insecure in gadget.config.ts); otherwise check its certificate`,
     });
   }
   const why = code === 'ECONNREFUSED' ? 'connection refused'

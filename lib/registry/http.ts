@@ -2,6 +2,7 @@
 // requests in flight, retries (connection errors, 408, 429 with Retry-After, 5xx) with
 // exponential backoff and jitter, an idle timeout, and redirects followed by hand so that an
 // Authorization header never travels to another origin.
+import { setMaxListeners } from 'node:events';
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
@@ -185,6 +186,7 @@ export function hostnameOf(host: string): string {
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const SIGNALS = new WeakSet<AbortSignal>();
 const MAX_REDIRECTS = 10;
 
 export class HttpClient {
@@ -213,6 +215,11 @@ export class HttpClient {
    * turn non-success statuses into errors); throws only when no answer came.
    */
   async send(req: HttpRequest): Promise<HttpResponse> {
+    // One command's signal is shared by many concurrent requests, each listening for abort.
+    if (req.signal && !SIGNALS.has(req.signal)) {
+      setMaxListeners(0, req.signal);
+      SIGNALS.add(req.signal);
+    }
     const replayable = req.body === undefined || Buffer.isBuffer(req.body);
     const retryable = replayable && !req.noRetry;
     let url = req.url;
@@ -290,7 +297,7 @@ export class HttpClient {
     }
     if (to.protocol === 'http:' && !this.allowHttp(to.host)) {
       throw new GadgetError(`${redactUrl(from)} redirected to plain HTTP at ${to.host}; refusing it`, {
-        hint: `name ${to.host} as insecure only if you trust the network`,
+        hint: `name ${to.host} with --insecure-registry only if you trust the network`,
       });
     }
   }

@@ -5,15 +5,17 @@ import { AuthClient } from './auth.js';
 import { readCredentials, type Credential } from './credentials.js';
 import { registryError } from './errors.js';
 import { HttpClient, hostnameOf, isLoopbackHost, type RetryOptions } from './http.js';
-import { RemoteRepository } from './repository.js';
+import { BlobLocations, RemoteRepository } from './repository.js';
 import type { UploadOptions } from './upload.js';
 
 export { AuthClient, mergeScopes, parseWWWAuthenticate, repositoryScope, type Challenge } from './auth.js';
 export { dockerConfigPath, login, logout, normalizeRegistryHost, readCredentials, type Credential, type CredentialOptions, type LoginResult } from './credentials.js';
 export { RegistryError, isNotFound, parseErrorBody, redactUrl, registryError } from './errors.js';
 export { HttpClient, HttpResponse, Semaphore, isLoopbackHost, isRetryableStatus, nextLink, parseRetryAfter, type HttpRequest, type RetryOptions } from './http.js';
+export { listRepositories } from './catalog.js';
+export { RegistryPool, type Role } from './pool.js';
 export { fallbackTag, fallbackTagSubject } from './referrers.js';
-export { RemoteRepository, manifestMediaType, type PushOptions } from './repository.js';
+export { BlobLocations, RemoteRepository, manifestMediaType, type PushOptions } from './repository.js';
 export type { UploadOptions } from './upload.js';
 
 export interface OpenOptions {
@@ -47,7 +49,18 @@ export function plainHttpAllowed(insecure: string[] = []): (host: string) => boo
   };
 }
 
-function clientFor(registry: string, opts: OpenOptions): { auth: AuthClient; scheme: 'https:' | 'http:' } {
+export interface RegistryClient {
+  auth: AuthClient;
+  scheme: 'https:' | 'http:';
+  /** Blobs known to be in a repository of this registry: pushes elsewhere mount them from there. */
+  blobs: BlobLocations;
+}
+
+/**
+ * The authenticated transport of one registry: a request limit, retries and the token cache.
+ * Repositories opened with the same client share them (see RegistryPool).
+ */
+export function registryClient(registry: string, opts: OpenOptions = {}): RegistryClient {
   const allowHttp = plainHttpAllowed(opts.insecure);
   const scheme = allowHttp(registry) ? 'http:' : 'https:';
   const http = new HttpClient({
@@ -61,13 +74,13 @@ function clientFor(registry: string, opts: OpenOptions): { auth: AuthClient; sch
     ? () => Promise.resolve(opts.credentials)
     : () => readCredentials(registry, { authfile: opts.authfile, env: opts.env });
   const auth = new AuthClient({ host: registry, origin: new URL(`${scheme}//${registry}`).origin, http, credentials, allowHttp });
-  return { auth, scheme };
+  return { auth, scheme, blobs: new BlobLocations() };
 }
 
 /** The repository of `ref` (its tag or digest is ignored) as a Target. */
-export function openRepository(ref: Reference, opts: OpenOptions = {}): RemoteRepository {
-  const { auth, scheme } = clientFor(ref.registry, opts);
-  return new RemoteRepository(ref, { scheme, client: auth, upload: opts.upload, maxResumes: opts.maxResumes });
+export function openRepository(ref: Reference, opts: OpenOptions & { client?: RegistryClient } = {}): RemoteRepository {
+  const { auth, scheme, blobs } = opts.client ?? registryClient(ref.registry, opts);
+  return new RemoteRepository(ref, { scheme, client: auth, upload: opts.upload, maxResumes: opts.maxResumes, blobs });
 }
 
 /**
@@ -75,7 +88,7 @@ export function openRepository(ref: Reference, opts: OpenOptions = {}): RemoteRe
  * `/v2/`: for `gadget login` before it stores them. Throws a GadgetError otherwise.
  */
 export async function pingRegistry(registry: string, opts: OpenOptions = {}, signal?: AbortSignal): Promise<void> {
-  const { auth, scheme } = clientFor(registry, opts);
+  const { auth, scheme } = registryClient(registry, opts);
   const { res, authSent } = await auth.send({ method: 'GET', url: new URL(`${scheme}//${registry}/v2/`), signal }, []);
   if (res.status === 200) {
     res.discard();

@@ -4,7 +4,7 @@
 // (Debian's distribution 2.8 answers a plain-text 404) needs the client to keep the fallback
 // index up to date when it pushes a manifest with a `subject`.
 import { GadgetError } from '../errors.js';
-import { isDigest } from '../oci/digest.js';
+import { isDigest, sha256 } from '../oci/digest.js';
 import { encodeJSONBytes } from '../oci/json.js';
 import { INDEX_TYPES, MT_INDEX } from '../oci/mediatypes.js';
 import type { Referrer } from '../oci/target.js';
@@ -87,6 +87,12 @@ async function fromApi(repo: RemoteRepository, digest: string, signal?: AbortSig
   return out;
 }
 
+/**
+ * The referrers of `desc`: those of the referrers API (untagged), the fallback tag's index
+ * itself (tagged `sha256-<hex>`: copying it copies the referrer manifests, its children),
+ * and cosign's `.sig` / `.att` manifests (tagged). A tag is given only when it points at the
+ * returned descriptor, so a copy can re-create it as it is.
+ */
 export async function listReferrers(repo: RemoteRepository, desc: Descriptor, signal?: AbortSignal): Promise<Referrer[]> {
   const found = new Map<string, Referrer>();
   const add = (r: Referrer): void => {
@@ -98,20 +104,69 @@ export async function listReferrers(repo: RemoteRepository, desc: Descriptor, si
     for (const d of api ?? []) add({ descriptor: d });
   }
   const base = fallbackTag(desc.digest);
-  const tags = repo.referrersApi ? [`${base}.sig`, `${base}.att`] : [base, `${base}.sig`, `${base}.att`];
+  const tags = (repo.referrersApi ? [`${base}.sig`, `${base}.att`] : [base, `${base}.sig`, `${base}.att`])
+    .filter((t) => !repo.tagSnapshot || repo.tagSnapshot.has(t));
   const manifests = await Promise.all(tags.map((t) => repo.getManifest(t, signal)));
   tags.forEach((tag, i) => {
     const m = manifests[i];
     if (!m) return;
     if (tag === base) {
       if (!INDEX_TYPES.has(m.mediaType)) return; // not a referrers index; nothing to list
-      const index = JSON.parse(m.bytes.toString('utf8')) as { manifests?: unknown };
-      for (const d of checkEntries(index.manifests ?? [], `${repo.name}:${tag}`)) add({ descriptor: d, tag });
-    } else {
-      add({ descriptor: { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length }, tag });
+      // Checked here so that a corrupt index fails the listing, not a later copy.
+      checkEntries(parseIndex(m.bytes, `${repo.name}:${tag}`).manifests ?? [], `${repo.name}:${tag}`);
     }
+    add({ descriptor: { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length }, tag });
   });
   return [...found.values()];
+}
+
+function parseIndex(bytes: Buffer, where: string): Index {
+  try {
+    const doc = JSON.parse(bytes.toString('utf8')) as Index;
+    if (typeof doc !== 'object' || doc === null) throw new Error('not an object');
+    return doc;
+  } catch {
+    throw new GadgetError(`${where}: the referrers index is not valid JSON`, { hint: 'the referrers index is corrupt; re-push the signatures' });
+  }
+}
+
+/** Runs `work` after the earlier updates of `subject`'s fallback index in this process. */
+async function serialised(repo: RemoteRepository, subject: string, work: () => Promise<void>): Promise<void> {
+  const previous = repo.fallbackLocks.get(subject) ?? Promise.resolve();
+  const run = previous.then(work);
+  const settled = run.then(() => {}, () => {});
+  repo.fallbackLocks.set(subject, settled);
+  try {
+    await run;
+  } finally {
+    if (repo.fallbackLocks.get(subject) === settled) repo.fallbackLocks.delete(subject);
+  }
+}
+
+/**
+ * Points the fallback tag of `subject` at `incoming` (an index of referrers, e.g. the source's
+ * fallback index during a copy) without losing the referrers the repository already lists:
+ * when the current index lists nothing that `incoming` lacks, `incoming` is put as it is (so a
+ * copy stays byte-identical); otherwise the missing entries are appended to it.
+ */
+export async function mergeFallbackIndex(repo: RemoteRepository, subject: string, incoming: Buffer, signal?: AbortSignal): Promise<void> {
+  await serialised(repo, subject, async () => {
+    const tag = fallbackTag(subject);
+    const where = `${repo.name}:${tag}`;
+    const doc = parseIndex(incoming, `the index to tag ${where}`);
+    const entries = checkEntries(doc.manifests ?? [], `the index to tag ${where}`);
+    const current = await repo.getManifest(tag, signal);
+    if (current && !INDEX_TYPES.has(current.mediaType)) {
+      throw new GadgetError(`${where} exists but is not an index, so the referrers of ${subject} cannot be recorded in it`, {
+        hint: `remove the tag ${tag} or push to a registry with the referrers API`,
+      });
+    }
+    const known = new Set(entries.map((d) => d.digest));
+    const missing = current ? checkEntries(parseIndex(current.bytes, where).manifests ?? [], where).filter((d) => !known.has(d.digest)) : [];
+    if (current && missing.length === 0 && current.digest === sha256(incoming)) return;
+    const bytes = missing.length === 0 ? incoming : encodeJSONBytes({ ...doc, manifests: [...entries, ...missing] });
+    await repo.putManifest(tag, bytes, MT_INDEX, signal);
+  });
 }
 
 /**
@@ -120,15 +175,7 @@ export async function listReferrers(repo: RemoteRepository, desc: Descriptor, si
  * across processes (the spec accepts that race).
  */
 export async function addToFallbackIndex(repo: RemoteRepository, subject: string, entry: Descriptor, signal?: AbortSignal): Promise<void> {
-  const previous = repo.fallbackLocks.get(subject) ?? Promise.resolve();
-  const run = previous.then(() => updateIndex(repo, subject, entry, signal));
-  const settled = run.then(() => {}, () => {});
-  repo.fallbackLocks.set(subject, settled);
-  try {
-    await run;
-  } finally {
-    if (repo.fallbackLocks.get(subject) === settled) repo.fallbackLocks.delete(subject);
-  }
+  await serialised(repo, subject, () => updateIndex(repo, subject, entry, signal));
 }
 
 async function updateIndex(repo: RemoteRepository, subject: string, entry: Descriptor, signal?: AbortSignal): Promise<void> {
@@ -143,8 +190,8 @@ async function updateIndex(repo: RemoteRepository, subject: string, entry: Descr
       hint: `remove the tag ${tag} or push to a registry with the referrers API`,
     });
   } else {
-    index = JSON.parse(current.bytes.toString('utf8')) as Index;
-    checkEntries(index.manifests, where);
+    index = parseIndex(current.bytes, where);
+    index.manifests = checkEntries(index.manifests, where);
   }
   if (index.manifests.some((d) => d.digest === entry.digest)) return;
   index.manifests.push(entry);

@@ -13,12 +13,13 @@ import { repositoryScope } from './auth.js';
 import { resumableBody } from './download.js';
 import { registryError } from './errors.js';
 import { nextLink, type HttpRequest, type HttpResponse } from './http.js';
-import { addToFallbackIndex, fallbackTagSubject, listReferrers, referrerEntry } from './referrers.js';
+import { addToFallbackIndex, fallbackTagSubject, listReferrers, mergeFallbackIndex, referrerEntry } from './referrers.js';
 import { pushBlob, type UploadOptions } from './upload.js';
 import { readVerified, verified } from './verify.js';
 
 const TAG_RE = /^[\w][\w.-]{0,127}$/;
 const MANIFEST_CACHE_ENTRIES = 64;
+const MANIFEST_READ_ATTEMPTS = 4;
 
 export interface PushOptions extends UploadOptions {}
 
@@ -26,6 +27,26 @@ export interface ManifestBytes {
   bytes: Buffer;
   mediaType: string;
   digest: string;
+}
+
+/**
+ * Where blobs were seen on one registry (digest -> repository), so that a blob pushed to
+ * another repository of it is mounted rather than uploaded again. Bounded; oldest forgotten.
+ */
+export class BlobLocations {
+  private readonly known = new Map<string, string>();
+
+  constructor(private readonly limit = 100_000) {}
+
+  get(digest: string): string | undefined {
+    return this.known.get(digest);
+  }
+
+  set(digest: string, repository: string): void {
+    this.known.delete(digest);
+    this.known.set(digest, repository);
+    if (this.known.size > this.limit) this.known.delete(this.known.keys().next().value!);
+  }
 }
 
 export interface RepositoryConfig {
@@ -36,6 +57,8 @@ export interface RepositoryConfig {
   upload?: UploadOptions;
   /** Broken blob downloads are resumed this often (default 5). */
   maxResumes?: number;
+  /** Shared by the repositories of one registry (see BlobLocations). */
+  blobs?: BlobLocations;
 }
 
 export class RemoteRepository implements Target {
@@ -47,9 +70,15 @@ export class RemoteRepository implements Target {
   mountFrom: string[];
   /** Whether the registry answers the referrers API; learnt on first use. */
   referrersApi: boolean | undefined;
+  /**
+   * The tags as listTags() last saw them: referrers are then looked up only under the
+   * signature tags that exist (a sync lists tags first), instead of one GET per possible tag.
+   */
+  tagSnapshot: Set<string> | undefined;
   private readonly client: AuthClient;
   private readonly uploadDefaults: UploadOptions;
   private readonly maxResumes: number;
+  private readonly blobs: BlobLocations;
   private readonly manifests = new Map<string, ManifestBytes>();
   /** Serialises updates of one fallback tag index within this process. */
   readonly fallbackLocks = new Map<string, Promise<void>>();
@@ -66,6 +95,7 @@ export class RemoteRepository implements Target {
     this.uploadDefaults = config.upload ?? {};
     this.mountFrom = [...(config.upload?.mountFrom ?? [])];
     this.maxResumes = config.maxResumes ?? 5;
+    this.blobs = config.blobs ?? new BlobLocations();
   }
 
   // --- plumbing shared with upload.ts and referrers.ts --------------------------------------
@@ -98,13 +128,27 @@ export class RemoteRepository implements Target {
     const cached = isDigest(reference) ? this.manifests.get(reference) : undefined;
     if (cached) return cached;
     const what = `manifest ${this.describe(reference)}`;
-    const { res, authSent } = await this.send({ method: 'GET', url: this.url(`manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT }, signal });
-    if (res.status === 404 && !required) {
-      res.discard();
-      return undefined;
+    let res: HttpResponse;
+    let bytes: Buffer | undefined;
+    // A body that breaks off (a dropped connection) is asked for again: manifests are small.
+    for (let attempt = 1; ; attempt++) {
+      const sent = await this.send({ method: 'GET', url: this.url(`manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT }, signal });
+      res = sent.res;
+      if (res.status === 404 && !required) {
+        res.discard();
+        return undefined;
+      }
+      if (res.status !== 200) await this.raise(res, sent.authSent, what);
+      try {
+        bytes = await res.read(MAX_MANIFEST_BYTES, what);
+        break;
+      } catch (err) {
+        if (err instanceof GadgetError || signal?.aborted) throw err;
+        if (attempt >= MANIFEST_READ_ATTEMPTS) {
+          throw new GadgetError(`${what}: the connection broke off ${attempt} times while the manifest was read`, { hint: 'check the network and try again', cause: err });
+        }
+      }
     }
-    if (res.status !== 200) await this.raise(res, authSent, what);
-    const bytes = await res.read(MAX_MANIFEST_BYTES, what);
     const digest = sha256(bytes);
     if (isDigest(reference) && digest !== reference) {
       throw new GadgetError(`${what}: the registry sent content with digest ${digest}`, { hint: 'the registry or a proxy altered the manifest' });
@@ -196,7 +240,10 @@ export class RemoteRepository implements Target {
     // spares a HEAD against storage URLs signed for GET only.
     const { res, authSent } = await this.send({ method: 'HEAD', url: this.url(path), headers, signal, followRedirects: false });
     res.discard();
-    if (res.status === 200 || (res.status >= 300 && res.status < 400 && res.header('location'))) return true;
+    if (res.status === 200 || (res.status >= 300 && res.status < 400 && res.header('location'))) {
+      if (!manifest) this.blobs.set(descriptor.digest, this.repository);
+      return true;
+    }
     if (res.status === 404) return false;
     return this.raise(res, authSent, `${manifest ? 'manifest' : 'blob'} ${this.name}@${descriptor.digest}`);
   }
@@ -208,8 +255,11 @@ export class RemoteRepository implements Target {
    */
   async push(descriptor: Descriptor, content: Readable, signal?: AbortSignal, opts: PushOptions = {}): Promise<void> {
     if (!isManifestType(descriptor.mediaType)) {
-      const mountFrom = opts.mountFrom ?? this.mountFrom;
+      // Mount from the given repositories, else from where this registry was seen to hold it.
+      const seen = this.blobs.get(descriptor.digest);
+      const mountFrom = opts.mountFrom ?? (this.mountFrom.length > 0 ? this.mountFrom : seen && seen !== this.repository ? [seen] : []);
       await pushBlob(this, descriptor, content, { ...this.uploadDefaults, ...opts, mountFrom, signal });
+      this.blobs.set(descriptor.digest, this.repository);
       return;
     }
     const what = `manifest ${this.name}@${descriptor.digest}`;
@@ -226,10 +276,10 @@ export class RemoteRepository implements Target {
   }
 
   /**
-   * Points `reference` (a tag) at `descriptor`: PUTs its manifest bytes under the tag. A
-   * referrers fallback tag (`sha256-<hex>`) given a manifest that is not an index adds the
-   * manifest to that tag's index instead of replacing it, so that copying referrers found
-   * through the fallback tag keeps the other referrers.
+   * Points `reference` (a tag) at `descriptor`: PUTs its manifest bytes under the tag. The
+   * referrers fallback tag (`sha256-<hex>`) is merged instead of replaced, so that the
+   * referrers the repository already lists stay: given an index, its entries are merged into
+   * the existing fallback index; given a single manifest, that manifest is added to it.
    */
   async tag(descriptor: Descriptor, reference: string, signal?: AbortSignal): Promise<void> {
     if (!TAG_RE.test(reference)) {
@@ -237,11 +287,34 @@ export class RemoteRepository implements Target {
     }
     const bytes = await this.manifestBytes(descriptor, signal);
     const subject = fallbackTagSubject(reference);
-    if (subject && !INDEX_TYPES.has(descriptor.mediaType)) {
+    if (subject && INDEX_TYPES.has(descriptor.mediaType)) {
+      await mergeFallbackIndex(this, subject, bytes, signal);
+      return;
+    }
+    if (subject) {
       await addToFallbackIndex(this, subject, referrerEntry(descriptor, bytes), signal);
       return;
     }
     await this.putManifest(reference, bytes, descriptor.mediaType, signal);
+  }
+
+  /**
+   * What a tag points at, with one HEAD (the registry's Docker-Content-Digest), or undefined
+   * when the tag does not exist. Falls back to a GET when the registry sends no digest.
+   */
+  async peek(reference: string, signal?: AbortSignal): Promise<Descriptor | undefined> {
+    if (!TAG_RE.test(reference)) return undefined;
+    const what = `manifest ${this.describe(reference)}`;
+    const { res, authSent } = await this.send({ method: 'HEAD', url: this.url(`manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT }, signal });
+    res.discard();
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) return this.raise(res, authSent, what);
+    const digest = res.header('docker-content-digest');
+    const size = Number(res.header('content-length'));
+    const mediaType = (res.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (digest && isDigest(digest) && Number.isSafeInteger(size) && isManifestType(mediaType)) return { mediaType, digest, size };
+    const m = await this.getManifest(reference, signal);
+    return m && { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length };
   }
 
   referrers(descriptor: Descriptor, signal?: AbortSignal): Promise<Referrer[]> {
@@ -277,6 +350,7 @@ export class RemoteRepository implements Target {
       else if (list.length >= pageSize && seen.size > before) url = this.url(`tags/list?n=${pageSize}&last=${encodeURIComponent(list[list.length - 1]!)}`);
       else url = undefined;
     }
+    this.tagSnapshot = seen;
     return [...seen];
   }
 

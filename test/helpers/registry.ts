@@ -202,6 +202,10 @@ export interface FaultProxy {
   cut(match: ProxyMatch, bytes: number, opts?: { times?: number }): void;
   /** Adds headers to the next `times` matching answers of the registry. */
   addHeaders(match: ProxyMatch, headers: Record<string, string>, opts?: { times?: number }): void;
+  /** Passes the next `times` matching answers on with the body byte at `offset` (default 0) flipped. */
+  flip(match: ProxyMatch, opts?: { times?: number; offset?: number }): void;
+  /** Drops the connection of the next `times` matching requests without any answer. */
+  reset(match: ProxyMatch, opts?: { times?: number }): void;
   /** Forgets the rules not used up yet. */
   clear(): void;
   close(): Promise<void>;
@@ -215,7 +219,11 @@ interface Rule {
   body?: string;
   cutAfter?: number;
   addHeaders?: Record<string, string>;
+  flipAt?: number;
+  reset?: boolean;
 }
+
+type RuleKind = 'fail' | 'cut' | 'headers' | 'flip' | 'reset';
 
 /**
  * An HTTP proxy in front of `target` (host:port) that injects faults: a stand-in for a
@@ -226,8 +234,9 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const [targetHost, targetPort] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
   const rules: Rule[] = [];
   const requests: ProxyRecord[] = [];
-  const kindOf = (r: Rule): 'fail' | 'cut' | 'headers' => (r.cutAfter !== undefined ? 'cut' : r.addHeaders ? 'headers' : 'fail');
-  const take = (method: string, p: string, kind: 'fail' | 'cut' | 'headers'): Rule | undefined => {
+  const kindOf = (r: Rule): RuleKind =>
+    r.reset ? 'reset' : r.flipAt !== undefined ? 'flip' : r.cutAfter !== undefined ? 'cut' : r.addHeaders ? 'headers' : 'fail';
+  const take = (method: string, p: string, kind: RuleKind): Rule | undefined => {
     const rule = rules.find((r) => r.times > 0 && kindOf(r) === kind
       && (!r.match.method || r.match.method === method) && r.match.path.test(p));
     if (rule) rule.times--;
@@ -238,6 +247,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     const p = req.url ?? '/';
     const record: ProxyRecord = { method, path: p, range: req.headers.range, status: 0, injected: false };
     requests.push(record);
+    if (take(method, p, 'reset')) {
+      record.injected = true;
+      req.socket.destroy();
+      return;
+    }
     const failure = take(method, p, 'fail');
     if (failure) {
       req.resume();
@@ -253,8 +267,24 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       record.status = up.statusCode ?? 0;
       const cut = take(method, p, 'cut');
       const extra = take(method, p, 'headers');
+      const flip = cut ? undefined : take(method, p, 'flip');
       if (extra) record.injected = true;
       res.writeHead(up.statusCode ?? 502, { ...up.headers, ...extra?.addHeaders });
+      if (flip) {
+        record.injected = true;
+        let seen = 0;
+        up.on('data', (chunk: Buffer) => {
+          const at = flip.flipAt! - seen;
+          seen += chunk.length;
+          if (at >= 0 && at < chunk.length) {
+            chunk = Buffer.from(chunk);
+            chunk[at] = chunk[at]! ^ 0xff;
+          }
+          res.write(chunk);
+        });
+        up.on('end', () => res.end());
+        return;
+      }
       if (!cut) {
         up.pipe(res);
         return;
@@ -289,6 +319,12 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     },
     addHeaders(match, headers, opts = {}) {
       rules.push({ match, times: opts.times ?? 1, addHeaders: headers });
+    },
+    flip(match, opts = {}) {
+      rules.push({ match, times: opts.times ?? 1, flipAt: opts.offset ?? 0 });
+    },
+    reset(match, opts = {}) {
+      rules.push({ match, times: opts.times ?? 1, reset: true });
     },
     clear() {
       rules.length = 0;

@@ -1,0 +1,241 @@
+// Registry commands: push, pull, copy, sync (mirror sets of gadget.config.ts), login, logout.
+// Each builds a plan and runs it (plugins/sync.ts); the summary goes to stdout (JSON with
+// --json), every failure is named, and the exit code is 1 when anything failed.
+import { resolve } from 'node:path';
+import { usageError } from '../errors.js';
+import type { Options, ParsedArgs } from './args.js';
+import type { Command } from './command.js';
+import type { CommandEnv } from './env.js';
+import type { MirrorSet, PlanItem, SyncConfig, SyncDestination, SyncOptions, SyncSummary } from '../../plugins/sync.js';
+
+export const REGISTRY_OPTIONS: Options = {
+  'insecure-registry': { type: 'list', value: 'HOST', description: 'reach HOST over plain HTTP (loopback registries always are)' },
+  authfile: { type: 'string', value: 'FILE', description: 'credentials file (docker config.json format), as ig\'s --authfile' },
+};
+
+const COPY_OPTIONS: Options = {
+  ...REGISTRY_OPTIONS,
+  concurrency: { type: 'string', value: 'N', description: 'transfers at once (default 8)' },
+  'dry-run': { type: 'boolean', description: 'print what would be copied, copy nothing' },
+  platform: { type: 'list', value: 'PLATFORM', description: 'copy only this platform (amd64, linux/arm64)' },
+  'allow-subset': { type: 'boolean', description: 'allow copying a subset of the platforms (a new, unsigned index)' },
+};
+
+export async function syncConfig(env: CommandEnv, required: boolean): Promise<SyncConfig> {
+  const { findConfig } = await import('../runner/config.js');
+  const { readSyncConfig } = await import('../../plugins/sync.js');
+  if (!findConfig(env.cwd, env.flags.config)) {
+    if (required) throw usageError(`there is no gadget.config.ts in ${env.cwd}`, 'declare mirror sets under `mirrors` in gadget.config.ts, or use --config FILE');
+    return { registries: {}, mirrors: {} };
+  }
+  const { config, dir, file } = await env.config();
+  return readSyncConfig(config, dir, file);
+}
+
+function options(env: CommandEnv, flags: ParsedArgs['flags'], config: SyncConfig): SyncOptions {
+  let concurrency: number | undefined;
+  if (flags.concurrency !== undefined) {
+    concurrency = Number(flags.concurrency);
+    if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 256) throw usageError(`--concurrency ${String(flags.concurrency)}: expected a whole number from 1 to 256`);
+  }
+  return {
+    registries: config.registries,
+    insecure: flags['insecure-registry'] as string[] | undefined,
+    authfile: typeof flags.authfile === 'string' ? resolve(env.cwd, flags.authfile) : undefined,
+    concurrency,
+    signal: env.signal,
+    progress: env.progress,
+    log: env.log,
+    dryRun: Boolean(flags['dry-run']),
+  };
+}
+
+/** --platform and --allow-subset applied to the items of push, pull and copy. */
+function withPlatforms(item: PlanItem, flags: ParsedArgs['flags']): PlanItem {
+  const platforms = flags.platform as string[] | undefined;
+  if (flags['allow-subset'] && !platforms) throw usageError('--allow-subset needs --platform');
+  return platforms ? { ...item, platforms, allowPlatformSubset: Boolean(flags['allow-subset']) } : item;
+}
+
+async function print(env: CommandEnv, summary: SyncSummary, verb: string, dryRun: boolean): Promise<number> {
+  const { formatSyncSummary } = await import('../../plugins/sync.js');
+  const failed = summary.items.filter((i) => i.status === 'failed');
+  if (env.flags.json) {
+    env.printJSON(dryRun ? { dryRun: true, items: summary.items.map(({ set, source, destination }) => ({ set, source, destination })) } : summary);
+    return failed.length ? 1 : 0;
+  }
+  if (dryRun) {
+    for (const i of summary.items) env.print(`${i.set ? `[${i.set}] ` : ''}${i.source} -> ${i.destination}`);
+    env.print(`${summary.items.length} image${summary.items.length === 1 ? '' : 's'} planned (dry run: nothing copied)`);
+    return 0;
+  }
+  for (const i of summary.items) {
+    if (i.status === 'copied') env.print(`${verb} ${i.source} -> ${i.destination}${i.via ? ` (via ${i.via})` : ''}  ${i.digest}`);
+    else if (i.status === 'skipped') env.log.debug(`up to date: ${i.source} -> ${i.destination}  ${i.digest}`);
+  }
+  for (const b of summary.bundles) env.print(`wrote ${b}`);
+  env.print(formatSyncSummary(summary, verb));
+  for (const f of failed) process.stderr.write(`failed: ${f.source} -> ${f.destination}: ${f.error}\n${f.hint ? `hint: ${f.hint}\n` : ''}`);
+  return failed.length ? 1 : 0;
+}
+
+export const pushCommand: Command = {
+  name: 'push',
+  usage: 'push REF [DEST]',
+  summary: 'Push a stored image with its signatures to its registry, or to DEST (a DEST without a tag keeps the image\'s tag).',
+  options: COPY_OPTIONS,
+  async run(env, { positionals, flags }) {
+    if (positionals.length < 1 || positionals.length > 2) throw usageError('push takes REF and an optional DEST');
+    const lib = await import('../../plugins/sync.js');
+    const config = await syncConfig(env, false);
+    const item = withPlatforms(lib.planPush(positionals[0]!, positionals[1]), flags);
+    const opts = options(env, flags, config);
+    return print(env, await lib.executePlan([item], { ...opts, store: await env.openStore(), label: 'push' }), 'pushed', Boolean(opts.dryRun));
+  },
+};
+
+export const pullCommand: Command = {
+  name: 'pull',
+  usage: 'pull REF',
+  summary: 'Pull an image with its signatures into the store, tagged with its full reference (through the registry mirrors of gadget.config.ts).',
+  options: COPY_OPTIONS,
+  async run(env, { positionals, flags }) {
+    if (positionals.length !== 1) throw usageError('pull takes exactly one REF');
+    const lib = await import('../../plugins/sync.js');
+    const config = await syncConfig(env, false);
+    const item = withPlatforms(lib.planPull(positionals[0]!), flags);
+    const opts = options(env, flags, config);
+    return print(env, await lib.executePlan([item], { ...opts, store: await env.openStore(), label: 'pull' }), 'pulled', Boolean(opts.dryRun));
+  },
+};
+
+export const copyCommand: Command = {
+  name: 'copy',
+  usage: 'copy SRC DST',
+  summary: 'Copy an image with its signatures from one registry to another, streamed (nothing is written to the store); within one registry, blobs are mounted.',
+  options: COPY_OPTIONS,
+  async run(env, { positionals, flags }) {
+    if (positionals.length !== 2) throw usageError('copy takes SRC and DST');
+    const lib = await import('../../plugins/sync.js');
+    const config = await syncConfig(env, false);
+    const item = withPlatforms(lib.planCopy(positionals[0]!, positionals[1]!), flags);
+    const opts = options(env, flags, config);
+    return print(env, await lib.executePlan([item], { ...opts, label: 'copy' }), 'copied', Boolean(opts.dryRun));
+  },
+};
+
+/** A mirror set from --from/--to and the filter flags, for scripts without a config file. */
+function adHocSet(flags: ParsedArgs['flags'], cwd: string): MirrorSet {
+  const from = (flags.from as string[] | undefined) ?? [];
+  const to = flags.to;
+  if (from.length === 0 || typeof to !== 'string') throw usageError('sync needs --from SOURCE and --to DESTINATION together', 'e.g. gadget sync --from ghcr.io/inspektor-gadget/gadget/trace_exec --to registry.internal:5000/mirror');
+  const newest = flags.newest === undefined ? undefined : Number(flags.newest);
+  if (newest !== undefined && !(Number.isSafeInteger(newest) && newest > 0)) throw usageError(`--newest ${String(flags.newest)}: expected a positive whole number`);
+  const destination: SyncDestination = to === 'store' ? 'store' : /\.tar$/.test(to) ? { bundle: resolve(cwd, to) } : { registry: to };
+  return {
+    source: from.map((f) => (f.startsWith('store:') ? { store: f.slice('store:'.length) || '*' } : f)),
+    tags: { include: flags.include as string[] | undefined, exclude: flags.exclude as string[] | undefined, semver: flags.semver as string | undefined, newest },
+    platforms: flags.platform as string[] | undefined,
+    allowPlatformSubset: Boolean(flags['allow-subset']),
+    destination,
+  };
+}
+
+export const syncCommand: Command = {
+  name: 'sync',
+  usage: 'sync [SET...] | sync --from SOURCE... --to DESTINATION',
+  summary: 'Run the mirror sets of gadget.config.ts (all, or the named ones), or one given by flags: images and signatures into the store, a registry or a bundle tar. Repeated runs copy only what is missing.',
+  options: {
+    ...COPY_OPTIONS,
+    from: { type: 'list', value: 'SOURCE', description: 'a repository, a "registry/prefix/", or store:GLOB (instead of the config\'s sets)' },
+    to: { type: 'string', value: 'DEST', description: '"store", a registry "host[:port][/prefix]", or FILE.tar (a bundle)' },
+    include: { type: 'list', value: 'GLOB', description: 'with --from: copy the tags matching GLOB' },
+    exclude: { type: 'list', value: 'GLOB', description: 'with --from: skip the tags matching GLOB' },
+    semver: { type: 'string', value: 'RANGE', description: 'with --from: copy the versions in RANGE (">=0.40.0 <1", "^0.45")' },
+    newest: { type: 'string', value: 'N', description: 'with --from: copy the N highest versions' },
+    'allow-subset': { type: 'boolean', description: 'allow platform subsets (new, unsigned indexes)' },
+  },
+  async run(env, { positionals, flags }) {
+    const lib = await import('../../plugins/sync.js');
+    const adHoc = flags.from !== undefined || flags.to !== undefined;
+    if (adHoc && positionals.length) throw usageError('give SET names or --from/--to, not both');
+    const config = await syncConfig(env, !adHoc);
+    if (adHoc) config.mirrors = { 'command line': adHocSet(flags, env.cwd) };
+    else {
+      for (const f of ['include', 'exclude', 'semver', 'newest', 'platform'] as const) if (flags[f] !== undefined) throw usageError(`--${f} goes with --from/--to; a mirror set of the config has its own filters`);
+      if (flags['allow-subset']) for (const set of Object.values(config.mirrors)) set.allowPlatformSubset = true;
+    }
+    const opts = options(env, flags, config);
+    // The store is opened only when a set reads or writes it.
+    const { parseSource } = await import('../../plugins/sync/plan.js');
+    const chosen = positionals.length ? positionals : Object.keys(config.mirrors);
+    const usesStore = chosen.some((n) => {
+      const set = config.mirrors[n];
+      if (!set) return false;
+      const sources = Array.isArray(set.source) ? set.source : [set.source];
+      return set.destination === 'store' || sources.some((s) => parseSource(s).kind === 'store');
+    });
+    const store = usesStore ? await env.openStore() : undefined;
+    return print(env, await lib.syncSets(config, positionals, { ...opts, store }), 'copied', Boolean(opts.dryRun));
+  },
+};
+
+async function readPassword(): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > 64 * 1024) throw usageError('the password on stdin is longer than 64 KiB');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+export const loginCommand: Command = {
+  name: 'login',
+  usage: 'login REGISTRY -u USER --password-stdin',
+  summary: 'Check credentials against REGISTRY, then store them (docker config.json, a credential helper, or --authfile).',
+  options: {
+    ...REGISTRY_OPTIONS,
+    username: { type: 'string', short: 'u', value: 'USER', description: 'the user name' },
+    'password-stdin': { type: 'boolean', description: 'read the password (or token) from stdin' },
+  },
+  async run(env, { positionals, flags }) {
+    if (positionals.length !== 1) throw usageError('login takes exactly one REGISTRY', 'e.g. echo "$TOKEN" | gadget login ghcr.io -u me --password-stdin');
+    if (typeof flags.username !== 'string' || flags.username === '') throw usageError('login needs -u USER');
+    if (!flags['password-stdin']) throw usageError('login reads the password from stdin only', `e.g. echo "$TOKEN" | gadget login ${positionals[0]} -u ${flags.username} --password-stdin`);
+    const { normalizeRegistryHost, pingRegistry, login } = await import('../registry/index.js');
+    const registry = normalizeRegistryHost(positionals[0]!);
+    const password = await readPassword();
+    if (password === '') throw usageError('the password on stdin is empty');
+    const config = await syncConfig(env, false);
+    const insecure = [...(config.registries.insecure ?? []), ...((flags['insecure-registry'] as string[] | undefined) ?? [])];
+    await pingRegistry(registry, { insecure, credentials: { username: flags.username, password } }, env.signal);
+    const authfile = typeof flags.authfile === 'string' ? resolve(env.cwd, flags.authfile) : config.registries.authfile;
+    const result = await login(registry, flags.username, password, { authfile });
+    const where = result.helper ? `the credential helper docker-credential-${result.helper}` : result.file;
+    if (env.flags.json) env.printJSON({ registry, username: flags.username, stored: where });
+    else env.print(`Login succeeded: the credentials for ${registry} are stored in ${where}`);
+    return 0;
+  },
+};
+
+export const logoutCommand: Command = {
+  name: 'logout',
+  usage: 'logout REGISTRY',
+  summary: 'Remove the stored credentials of REGISTRY.',
+  options: { authfile: REGISTRY_OPTIONS.authfile! },
+  async run(env, { positionals, flags }) {
+    if (positionals.length !== 1) throw usageError('logout takes exactly one REGISTRY');
+    const { normalizeRegistryHost, logout } = await import('../registry/index.js');
+    const registry = normalizeRegistryHost(positionals[0]!);
+    const config = await syncConfig(env, false);
+    const authfile = typeof flags.authfile === 'string' ? resolve(env.cwd, flags.authfile) : config.registries.authfile;
+    const removed = await logout(registry, { authfile });
+    if (env.flags.json) env.printJSON({ registry, removed });
+    else env.print(removed ? `Removed the credentials for ${registry}` : `No credentials were stored for ${registry}`);
+    return 0;
+  },
+};
+
+export const syncCommands: Command[] = [pushCommand, pullCommand, copyCommand, syncCommand, loginCommand, logoutCommand];

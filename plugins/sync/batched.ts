@@ -1,0 +1,67 @@
+// The store as a copy destination, with its tags written in batches: each tag of the store
+// rewrites index.json (atomically, fsynced), so a sync of a thousand images tags them a few
+// hundred at a time in one update each. A tag is only recorded once its whole graph is in the
+// store (copyGraph tags last), so a batch never names anything half-copied.
+import type { Readable } from 'node:stream';
+import type { Referrer, Target } from '../../lib/oci/target.js';
+import type { Descriptor } from '../../lib/oci/types.js';
+import type { Store } from '../../store/store.js';
+
+const BATCH = 500;
+
+export class BatchedStore implements Target {
+  readonly name: string;
+  private pending = new Map<string, Descriptor>();
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(readonly store: Store) {
+    this.name = store.name;
+  }
+
+  fetch(descriptor: Descriptor): Promise<Readable> {
+    return this.store.fetch(descriptor);
+  }
+
+  exists(descriptor: Descriptor): Promise<boolean> {
+    return this.store.exists(descriptor);
+  }
+
+  push(descriptor: Descriptor, content: Readable, signal?: AbortSignal): Promise<void> {
+    return this.store.push(descriptor, content, signal);
+  }
+
+  async resolve(reference: string): Promise<Descriptor> {
+    return this.pending.get(reference) ?? this.store.resolve(reference);
+  }
+
+  async peek(reference: string): Promise<Descriptor | undefined> {
+    const queued = this.pending.get(reference);
+    if (queued) return queued;
+    try {
+      return await this.store.resolve(reference);
+    } catch {
+      return undefined;
+    }
+  }
+
+  async tag(descriptor: Descriptor, reference: string): Promise<void> {
+    this.pending.set(reference, descriptor);
+    if (this.pending.size >= BATCH) await this.flush();
+  }
+
+  referrers(descriptor: Descriptor): Promise<Referrer[]> {
+    return this.store.referrers(descriptor);
+  }
+
+  /** Writes the pending tags in one index.json update (one at a time). */
+  flush(): Promise<void> {
+    const items = [...this.pending].map(([ref, descriptor]) => ({ ref, descriptor }));
+    const run = this.writing.then(async () => {
+      if (items.length === 0) return;
+      await this.store.tagMany(items);
+      for (const { ref, descriptor } of items) if (this.pending.get(ref) === descriptor) this.pending.delete(ref);
+    });
+    this.writing = run.catch(() => undefined);
+    return run;
+  }
+}

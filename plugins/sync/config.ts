@@ -1,0 +1,207 @@
+// The sync settings of gadget.config.ts, checked when they are read:
+//
+//   registries: how registries are reached: plain-HTTP hosts, an authfile (ig's --authfile),
+//               and containerd-style mirrors (read `ghcr.io/...` from a mirror first);
+//   mirrors:    the mirror sets that `gadget sync [SET...]` runs.
+//
+// GadgetConfig leaves these keys to plugins (its index signature); the augmentation below
+// types them in editors wherever this module is part of the program.
+import { homedir } from 'node:os';
+import { resolve } from 'node:path';
+import { usageError } from '../../lib/errors.js';
+import { RegistryPool, type RetryOptions } from '../../lib/registry/index.js';
+import type { GadgetConfig } from '../../lib/runner/config.js';
+
+/** Where to read a registry (or a repository prefix of it) from first. */
+export interface RegistryMirror {
+  /** `host[:port][/repository-prefix]`, tried in order: `registry.internal:5000/mirror`. */
+  mirrors: string[];
+  /** Read the original when no mirror has the image (default true). */
+  fallback?: boolean;
+}
+
+export interface RegistriesConfig {
+  /** Hosts (`host[:port]`) reached over plain HTTP; loopback hosts always are. */
+  insecure?: string[];
+  /** A docker-style config.json with credentials (ig's --authfile), relative to the config. */
+  authfile?: string;
+  /** Key: a registry (`ghcr.io`) or a repository prefix (`ghcr.io/inspektor-gadget`). */
+  mirrors?: Record<string, RegistryMirror>;
+}
+
+export interface TagFilter {
+  /** Glob patterns (`*`, `?`) a tag must match one of (default: every tag). */
+  include?: string[];
+  /** Glob patterns that drop a tag. */
+  exclude?: string[];
+  /** A semantic version range: `>=0.40.0 <1`, `^0.45`, `~1.2.3`, `0.45.x`, `1.x || 2.x`. */
+  semver?: string;
+  /** Only the N highest versions (tags that are not versions are dropped). */
+  newest?: number;
+}
+
+/**
+ * A repository (`ghcr.io/inspektor-gadget/gadget/trace_exec`, optionally with `:tag` or
+ * `@digest`), a registry with a repository prefix ending in `/` (`ghcr.io/inspektor-gadget/`,
+ * repositories from the catalog or `repositories`), or `{ store: GLOB }` for stored images.
+ */
+export type SyncSource = string | { store: string };
+
+/**
+ * `'store'`; `{ registry: 'host[:port][/prefix]' }` (a source repository R lands in
+ * `host/prefix/R`, as a registry mirror expects it); `{ bundle: 'FILE.tar' }` (an OCI layout
+ * tar that `gadget import` reads on the other side of an air gap).
+ */
+export type SyncDestination = 'store' | { registry: string } | { bundle: string };
+
+export interface MirrorSet {
+  source: SyncSource | SyncSource[];
+  /** For a prefix source whose registry has no catalog: the repositories under the prefix. */
+  repositories?: string[];
+  tags?: TagFilter;
+  /** Platforms to keep (`amd64`, `linux/arm64`). A subset changes the index digest. */
+  platforms?: string[];
+  /** Copy a platform subset even though it breaks the index's signatures (default false). */
+  allowPlatformSubset?: boolean;
+  destination: SyncDestination;
+  /** Copy signatures and other referrers (default true). */
+  signatures?: boolean;
+}
+
+export interface SyncConfig {
+  registries: RegistriesConfig;
+  mirrors: Record<string, MirrorSet>;
+}
+
+declare module '../../lib/runner/config.js' {
+  interface GadgetConfig {
+    registries?: RegistriesConfig;
+    mirrors?: Record<string, MirrorSet>;
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function stringList(value: unknown, where: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v === '')) throw usageError(`${where} must be a list of non-empty strings`);
+  return value as string[];
+}
+
+function checkTags(value: unknown, where: string): TagFilter | undefined {
+  if (value === undefined) return undefined;
+  if (!isObject(value)) throw usageError(`${where} must be an object { include, exclude, semver, newest }`);
+  const known = ['include', 'exclude', 'semver', 'newest'];
+  for (const k of Object.keys(value)) if (!known.includes(k)) throw usageError(`${where}.${k} is not a tag filter`, `use ${known.join(', ')}`);
+  if (value.semver !== undefined && typeof value.semver !== 'string') throw usageError(`${where}.semver must be a string such as ">=0.40.0"`);
+  if (value.newest !== undefined && !(Number.isSafeInteger(value.newest) && (value.newest as number) > 0)) throw usageError(`${where}.newest must be a positive whole number`);
+  return {
+    include: stringList(value.include, `${where}.include`),
+    exclude: stringList(value.exclude, `${where}.exclude`),
+    semver: value.semver as string | undefined,
+    newest: value.newest as number | undefined,
+  };
+}
+
+function checkDestination(value: unknown, where: string): SyncDestination {
+  if (value === 'store') return value;
+  if (isObject(value) && Object.keys(value).length === 1) {
+    if (typeof value.registry === 'string' && value.registry) return { registry: value.registry };
+    if (typeof value.bundle === 'string' && value.bundle) return { bundle: value.bundle };
+  }
+  throw usageError(`${where} must be 'store', { registry: 'HOST[/PREFIX]' } or { bundle: 'FILE.tar' }`);
+}
+
+function checkSet(name: string, value: unknown, file: string): MirrorSet {
+  const where = `${file}: mirrors.${name}`;
+  if (!isObject(value)) throw usageError(`${where} must be an object { source, destination, ... }`);
+  const known = ['source', 'repositories', 'tags', 'platforms', 'allowPlatformSubset', 'destination', 'signatures'];
+  for (const k of Object.keys(value)) if (!known.includes(k)) throw usageError(`${where}.${k} is not a mirror set setting`, `use ${known.join(', ')}`);
+  const sources = Array.isArray(value.source) ? value.source : [value.source];
+  if (sources.length === 0) throw usageError(`${where}.source is empty`);
+  for (const s of sources) {
+    const ok = (typeof s === 'string' && s !== '') || (isObject(s) && Object.keys(s).length === 1 && typeof s.store === 'string' && s.store !== '');
+    if (!ok) throw usageError(`${where}.source must be a repository, a "registry/prefix/" or { store: 'GLOB' }`);
+  }
+  for (const k of ['allowPlatformSubset', 'signatures'] as const) {
+    if (value[k] !== undefined && typeof value[k] !== 'boolean') throw usageError(`${where}.${k} must be true or false`);
+  }
+  return {
+    source: sources as SyncSource[],
+    repositories: stringList(value.repositories, `${where}.repositories`),
+    tags: checkTags(value.tags, `${where}.tags`),
+    platforms: stringList(value.platforms, `${where}.platforms`),
+    allowPlatformSubset: value.allowPlatformSubset as boolean | undefined,
+    destination: checkDestination(value.destination, `${where}.destination`),
+    signatures: value.signatures as boolean | undefined,
+  };
+}
+
+function expandHome(file: string, dir: string): string {
+  if (file === '~' || file.startsWith('~/')) return resolve(homedir(), file.slice(2));
+  return resolve(dir, file);
+}
+
+/** The `registries` and `mirrors` of a config, checked; `dir` resolves relative paths. */
+export function readSyncConfig(config: GadgetConfig, dir: string, file = 'gadget.config.ts'): SyncConfig {
+  const reg: unknown = config.registries ?? {};
+  if (!isObject(reg)) throw usageError(`${file}: registries must be an object { insecure, authfile, mirrors }`);
+  for (const k of Object.keys(reg)) {
+    if (!['insecure', 'authfile', 'mirrors'].includes(k)) throw usageError(`${file}: registries.${k} is not a registry setting`, 'use insecure, authfile, mirrors');
+  }
+  if (reg.authfile !== undefined && (typeof reg.authfile !== 'string' || reg.authfile === '')) throw usageError(`${file}: registries.authfile must be a file name`);
+  const mirrors: Record<string, RegistryMirror> = {};
+  if (reg.mirrors !== undefined) {
+    if (!isObject(reg.mirrors)) throw usageError(`${file}: registries.mirrors must be an object keyed by registry or repository prefix`);
+    for (const [key, m] of Object.entries(reg.mirrors)) {
+      const where = `${file}: registries.mirrors["${key}"]`;
+      if (!isObject(m)) throw usageError(`${where} must be { mirrors: [...], fallback }`);
+      const list = stringList(m.mirrors, `${where}.mirrors`);
+      if (!list || list.length === 0) throw usageError(`${where}.mirrors must name at least one mirror`);
+      if (m.fallback !== undefined && typeof m.fallback !== 'boolean') throw usageError(`${where}.fallback must be true or false`);
+      mirrors[key] = { mirrors: list, fallback: m.fallback as boolean | undefined };
+    }
+  }
+  const registries: RegistriesConfig = {
+    insecure: stringList(reg.insecure, `${file}: registries.insecure`),
+    authfile: typeof reg.authfile === 'string' ? expandHome(reg.authfile, dir) : undefined,
+    mirrors,
+  };
+  const sets: Record<string, MirrorSet> = {};
+  const raw: unknown = config.mirrors ?? {};
+  if (!isObject(raw)) throw usageError(`${file}: mirrors must be an object of named mirror sets`);
+  for (const [name, set] of Object.entries(raw)) {
+    const checked = checkSet(name, set, file);
+    // Bundle files, like the config's other paths, are relative to the config's folder.
+    if (typeof checked.destination === 'object' && 'bundle' in checked.destination) checked.destination = { bundle: expandHome(checked.destination.bundle, dir) };
+    sets[name] = checked;
+  }
+  return { registries, mirrors: sets };
+}
+
+/** How registries are reached in one command: the config's settings and the command's flags. */
+export interface RegistrySettings {
+  /** The config's `registries` (readSyncConfig). */
+  registries?: RegistriesConfig;
+  /** --insecure-registry hosts, added to the config's. */
+  insecure?: string[];
+  /** --authfile, instead of the config's. */
+  authfile?: string;
+  /** Requests in flight per registry and direction (default 8). */
+  concurrency?: number;
+  /** For DOCKER_CONFIG, HOME and credential helpers (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  retry?: RetryOptions;
+  timeoutMs?: number;
+}
+
+export function createPool(settings: RegistrySettings = {}): RegistryPool {
+  return new RegistryPool({
+    insecure: [...(settings.registries?.insecure ?? []), ...(settings.insecure ?? [])],
+    authfile: settings.authfile ?? settings.registries?.authfile,
+    concurrency: settings.concurrency,
+    env: settings.env,
+    retry: settings.retry,
+    timeoutMs: settings.timeoutMs,
+  });
+}

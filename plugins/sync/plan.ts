@@ -1,0 +1,224 @@
+// What a sync will copy: mirror sets (and push, pull, copy) become plan items, one per image,
+// each a source end and a destination end. Sources: a repository (its tags, filtered), a
+// registry with a repository prefix (repositories from the catalog or a list), or images of
+// the store. Nothing is copied here; `--dry-run` prints the plan.
+import { usageError } from '../../lib/errors.js';
+import { isDigest } from '../../lib/oci/digest.js';
+import { isSignatureTag, parseRef, Reference } from '../../lib/oci/reference.js';
+import type { RegistryPool } from '../../lib/registry/index.js';
+import type { Descriptor } from '../../lib/oci/types.js';
+import { storeKey, type Store } from '../../store/store.js';
+import type { MirrorSet, SyncDestination, SyncSource, TagFilter } from './config.js';
+import { compareVersions, parseRange, parseVersion, satisfies } from './semver.js';
+
+export type SourceEnd =
+  /** `mirrors`: read through the configured registry mirrors (pull), not for mirroring itself. */
+  | { kind: 'registry'; ref: Reference; mirrors?: boolean }
+  /** `descriptor`: what the key pointed at when the plan was made (spares a lookup per image). */
+  | { kind: 'store'; key: string; descriptor?: Descriptor };
+
+export type DestinationEnd =
+  | { kind: 'registry'; ref: Reference }
+  | { kind: 'store'; key: string }
+  | { kind: 'bundle'; file: string; key: string };
+
+export interface PlanItem {
+  /** The mirror set it comes from (sync only). */
+  set?: string;
+  source: SourceEnd;
+  destination: DestinationEnd;
+  /** Platforms to keep; a subset changes the index digest. */
+  platforms?: string[];
+  allowPlatformSubset?: boolean;
+  /** Copy signatures and other referrers (default true). */
+  signatures?: boolean;
+}
+
+export interface PlanContext {
+  store?: Store;
+  pool: RegistryPool;
+  signal?: AbortSignal;
+}
+
+export function describeSource(end: SourceEnd): string {
+  return end.kind === 'registry' ? end.ref.toString() : end.key;
+}
+
+export function describeDestination(end: DestinationEnd): string {
+  if (end.kind === 'registry') return end.ref.toString();
+  if (end.kind === 'store') return `store ${end.key}`;
+  return `bundle ${end.file}: ${end.key}`;
+}
+
+/** Whether the text names a tag or digest (parseRef would otherwise add `:latest`). */
+export function hasExplicitVersion(text: string): boolean {
+  const name = text.split('@')[0]!;
+  return text.includes('@') || name.lastIndexOf(':') > name.lastIndexOf('/');
+}
+
+function globRegExp(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${body}$`);
+}
+
+/**
+ * The tags a filter keeps: include/exclude globs, a semver range, the newest N versions.
+ * Signature tags (`sha256-<hex>[.sig|.att|.sbom]`) are never images: they travel with theirs.
+ * Sorted newest version first when versions matter, else by name.
+ */
+export function filterTags(tags: string[], filter: TagFilter = {}): string[] {
+  const include = filter.include?.map(globRegExp);
+  const exclude = filter.exclude?.map(globRegExp);
+  let out = tags.filter((t) => !isSignatureTag(t) && (!include || include.some((re) => re.test(t))) && !exclude?.some((re) => re.test(t)));
+  if (filter.semver === undefined && filter.newest === undefined) return out.sort();
+  const range = filter.semver === undefined ? undefined : parseRange(filter.semver);
+  const versions = out.flatMap((tag) => {
+    const version = parseVersion(tag);
+    return version && (!range || satisfies(version, range)) ? [{ tag, version }] : [];
+  });
+  versions.sort((a, b) => compareVersions(b.version, a.version) || (a.tag < b.tag ? -1 : 1));
+  out = versions.map((v) => v.tag);
+  return filter.newest === undefined ? out : out.slice(0, filter.newest);
+}
+
+export type ParsedSource =
+  | { kind: 'repository'; ref: Reference; pinned: boolean }
+  | { kind: 'prefix'; registry: string; prefix: string }
+  | { kind: 'store'; pattern: string };
+
+/** `host/a/b` (a repository), `host/a/b:tag`, `host/a/` or `host/a/*` (a prefix), `{ store }`. */
+export function parseSource(source: SyncSource): ParsedSource {
+  if (typeof source !== 'string') return { kind: 'store', pattern: source.store };
+  if (source.endsWith('/') || source.endsWith('/*')) {
+    const text = source.replace(/\*$/, '');
+    const slash = text.indexOf('/');
+    const registry = text.slice(0, slash);
+    if (!/[.:]/.test(registry) && registry !== 'localhost') {
+      throw usageError(`the source "${source}" must start with a registry host (e.g. ghcr.io/inspektor-gadget/)`);
+    }
+    parseRef(`${registry}/x`); // checks the host
+    return { kind: 'prefix', registry, prefix: text.slice(slash + 1) };
+  }
+  return { kind: 'repository', ref: parseRef(source), pinned: hasExplicitVersion(source) };
+}
+
+/** The end an image of `ref` goes to. A registry destination keeps the repository path under its prefix. */
+export function destinationFor(ref: Reference, destination: SyncDestination): DestinationEnd {
+  if (destination === 'store') return { kind: 'store', key: storeKey(ref.toString()) };
+  if ('bundle' in destination) return { kind: 'bundle', file: destination.bundle, key: storeKey(ref.toString()) };
+  const text = destination.registry.replace(/\/+$/, '');
+  const slash = text.indexOf('/');
+  const registry = slash < 0 ? text : text.slice(0, slash);
+  const prefix = slash < 0 ? '' : text.slice(slash + 1);
+  const target = parseRef(`${registry}/${prefix ? `${prefix}/` : ''}${ref.repository}`);
+  if (target.registry !== registry) throw usageError(`the destination "${destination.registry}" must start with a registry host (e.g. registry.internal:5000/mirror)`);
+  return { kind: 'registry', ref: new Reference(target.registry, target.repository, ref.tag, ref.tag === undefined ? ref.digest : undefined) };
+}
+
+async function registryItems(name: string, set: MirrorSet, source: ParsedSource, ctx: PlanContext): Promise<PlanItem[]> {
+  let repositories: Reference[];
+  if (source.kind === 'repository') {
+    if (source.pinned) return [item(name, set, { kind: 'registry', ref: source.ref }, source.ref)];
+    repositories = [source.ref];
+  } else if (source.kind === 'prefix') {
+    const names = set.repositories
+      ? set.repositories.map((r) => `${source.prefix}${r.replace(/^\/+/, '')}`)
+      : await ctx.pool.catalog(source.registry, source.prefix, ctx.signal);
+    repositories = names.map((r) => parseRef(`${source.registry}/${r}`));
+  } else {
+    return [];
+  }
+  const items: PlanItem[] = [];
+  for (const repo of repositories) {
+    const tags = filterTags(await ctx.pool.repository(repo, 'source').listTags(ctx.signal), set.tags);
+    for (const tag of tags) {
+      const ref = repo.withTag(tag);
+      items.push(item(name, set, { kind: 'registry', ref }, ref));
+    }
+  }
+  return items;
+}
+
+function storeItems(name: string, set: MirrorSet, pattern: string, ctx: PlanContext): PlanItem[] {
+  if (!ctx.store) throw usageError(`mirror set ${name} reads the store, but no store is open`);
+  if (set.destination === 'store') throw usageError(`mirror set ${name} copies from the store to the store`, 'give it a registry or bundle destination');
+  const records = ctx.store.list(pattern);
+  const kept = new Set(filterTags([...new Set(records.map((r) => parseRef(r.ref).tag ?? ''))], set.tags));
+  const entries = new Map(ctx.store.allEntries().map((e) => [e.ref, e]));
+  return records
+    .filter((r) => kept.has(parseRef(r.ref).tag ?? ''))
+    .map((r) => {
+      const e = entries.get(r.ref);
+      const descriptor = e && { mediaType: e.media_type, digest: e.digest, size: e.size };
+      return item(name, set, { kind: 'store', key: r.ref, descriptor }, parseRef(r.ref));
+    });
+}
+
+function item(name: string, set: MirrorSet, source: SourceEnd, ref: Reference): PlanItem {
+  return {
+    set: name,
+    source,
+    destination: destinationFor(ref, set.destination),
+    platforms: set.platforms,
+    allowPlatformSubset: set.allowPlatformSubset,
+    signatures: set.signatures ?? true,
+  };
+}
+
+/** The items of one mirror set: its sources listed and filtered. */
+export async function planMirrorSet(name: string, set: MirrorSet, ctx: PlanContext): Promise<PlanItem[]> {
+  const items: PlanItem[] = [];
+  for (const s of Array.isArray(set.source) ? set.source : [set.source]) {
+    const source = parseSource(s);
+    if (source.kind === 'store') items.push(...storeItems(name, set, source.pattern, ctx));
+    else items.push(...(await registryItems(name, set, source, ctx)));
+  }
+  // One image listed twice (two sources overlapping) is copied once.
+  const seen = new Set<string>();
+  return items.filter((i) => {
+    const key = `${describeSource(i.source)}\0${describeDestination(i.destination)}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** The items of the named sets (every set when `names` is empty), in the order given. */
+export async function planSets(sets: Record<string, MirrorSet>, names: string[], ctx: PlanContext): Promise<PlanItem[]> {
+  const known = Object.keys(sets);
+  const chosen = names.length > 0 ? names : known;
+  if (chosen.length === 0) throw usageError('there are no mirror sets', 'declare them in gadget.config.ts under `mirrors`');
+  for (const n of chosen) {
+    if (!(n in sets)) throw usageError(`there is no mirror set "${n}"`, known.length ? `known sets: ${known.join(', ')}` : 'declare them in gadget.config.ts under `mirrors`');
+  }
+  const items: PlanItem[] = [];
+  for (const n of chosen) items.push(...(await planMirrorSet(n, sets[n]!, ctx)));
+  return items;
+}
+
+/** `gadget push REF [DEST]`: a stored image to its own reference or to DEST. */
+export function planPush(ref: string, dest?: string): PlanItem {
+  if (isDigest(ref) && dest === undefined) throw usageError(`push ${ref}: a digest needs a DEST reference to push to`);
+  const key = isDigest(ref) ? ref : storeKey(ref);
+  let target = parseRef(dest ?? key);
+  if (target.digest !== undefined) throw usageError(`push: the destination ${dest ?? ref} must be a tag, not a digest`, 'e.g. gadget push trace_exec registry.internal:5000/gadgets/trace_exec:v1');
+  // DEST without a tag keeps the image's own tag, as `docker push` users expect.
+  const own = isDigest(ref) ? undefined : parseRef(key).tag;
+  if (dest !== undefined && !hasExplicitVersion(dest) && own) target = target.withTag(own);
+  return { source: { kind: 'store', key }, destination: { kind: 'registry', ref: target } };
+}
+
+/** `gadget pull REF`: into the store under the full reference, as ig tags it. */
+export function planPull(ref: string): PlanItem {
+  const source = parseRef(ref);
+  return { source: { kind: 'registry', ref: source, mirrors: true }, destination: { kind: 'store', key: storeKey(source.toString()) } };
+}
+
+/** `gadget copy SRC DST`: registry to registry; DST without a tag keeps SRC's. */
+export function planCopy(src: string, dst: string): PlanItem {
+  const source = parseRef(src);
+  let target = parseRef(dst);
+  if (target.digest !== undefined) throw usageError(`copy: the destination ${dst} must be a tag, not a digest`);
+  if (!hasExplicitVersion(dst)) target = source.tag ? target.withTag(source.tag) : new Reference(target.registry, target.repository, undefined, source.digest);
+  return { source: { kind: 'registry', ref: source }, destination: { kind: 'registry', ref: target } };
+}

@@ -1,0 +1,215 @@
+// Runs plan items: each is copyGraph between its two ends (the one copy; nothing else moves
+// content), a few images at a time, sharing one session so that a blob used by several images
+// moves once per destination. A failed item is tried once more and then reported; the run goes
+// on with the others. The summary counts images copied, skipped and failed, blobs and bytes.
+import { GadgetError, isGadgetError, messageOf } from '../../lib/errors.js';
+import { copyGraph, CopySession } from '../../lib/oci/copy.js';
+import type { Target } from '../../lib/oci/target.js';
+import type { Descriptor } from '../../lib/oci/types.js';
+import { RegistryError, type RegistryPool } from '../../lib/registry/index.js';
+import type { Logger, Progress } from '../../lib/runner/plugin.js';
+import type { Store } from '../../store/store.js';
+import { BatchedStore } from './batched.js';
+import { BundleStaging } from './bundle.js';
+import type { RegistryMirror } from './config.js';
+import { describeDestination, describeSource, type PlanItem } from './plan.js';
+import { selectPlatforms } from './platforms.js';
+import { resolveThroughMirrors } from './resolve.js';
+
+export interface ItemResult {
+  set?: string;
+  source: string;
+  destination: string;
+  /** The mirror it was read from, when a registry mirror served it. */
+  via?: string;
+  /** 'copied': something was transferred; 'skipped': the destination had everything. */
+  status: 'copied' | 'skipped' | 'failed';
+  digest?: string;
+  /** Blobs and manifests transferred for this image. */
+  copied: number;
+  bytes: number;
+  error?: string;
+  hint?: string;
+}
+
+export interface SyncSummary {
+  images: { copied: number; skipped: number; failed: number };
+  /** Blobs and manifests transferred, and found already there. */
+  blobs: { copied: number; skipped: number };
+  bytes: number;
+  seconds: number;
+  items: ItemResult[];
+  /** Bundle files written. */
+  bundles: string[];
+}
+
+export interface RunOptions {
+  /** The store, for items whose source or destination is the store. */
+  store?: Store;
+  pool: RegistryPool;
+  /** Registry mirrors for sources that read through them (pull). */
+  mirrors?: Record<string, RegistryMirror>;
+  /** Concurrent transfers, and images in flight (default 8). */
+  concurrency?: number;
+  signal?: AbortSignal;
+  progress?: Progress;
+  /** The progress bar's label (default "sync"). */
+  label?: string;
+  log?: Logger;
+  /** Tries per image (default 2): a corrupted download or a dropped connection is tried again. */
+  attempts?: number;
+  onItem?: (result: ItemResult) => void;
+}
+
+/** Whether trying the same image again could help. */
+function worthRetrying(err: unknown): boolean {
+  if (err instanceof RegistryError) return err.status >= 500 || err.status === 408 || err.status === 429;
+  return !isGadgetError(err) || err.exitCode === 1;
+}
+
+interface Ends {
+  source: Target;
+  root: Descriptor;
+  via?: string;
+  destination: Target;
+  tags: string[];
+}
+
+async function openEnds(item: PlanItem, opts: RunOptions, bundles: BundleStaging, batched: (store: Store) => BatchedStore): Promise<Ends> {
+  const { pool, signal } = opts;
+  let source: Target;
+  let root: Descriptor;
+  let via: string | undefined;
+  let sourceRepository: string | undefined;
+  const from = item.source;
+  if (from.kind === 'store') {
+    if (!opts.store) throw new GadgetError(`${from.key}: no store is open to read it from`, { exitCode: 2 });
+    source = opts.store;
+    root = from.descriptor ?? opts.store.resolveRef(from.key);
+  } else if (from.mirrors) {
+    const resolved = await resolveThroughMirrors(from.ref, pool, opts.mirrors, signal);
+    source = resolved.repository;
+    root = resolved.descriptor;
+    if (resolved.via.toString() !== from.ref.toString()) via = resolved.via.toString();
+    sourceRepository = `${resolved.via.registry}/${resolved.via.repository}`;
+  } else {
+    const repository = pool.repository(from.ref, 'source');
+    source = repository;
+    root = await repository.resolve(from.ref.digest ?? from.ref.tag ?? 'latest', signal);
+    sourceRepository = `${from.ref.registry}/${from.ref.repository}`;
+  }
+  const to = item.destination;
+  let destination: Target;
+  let tags: string[];
+  if (to.kind === 'registry') {
+    // Same registry: blobs are mounted from the source repository, not uploaded.
+    const [host, ...path] = sourceRepository?.split('/') ?? [];
+    const mount = host === to.ref.registry && path.join('/') !== to.ref.repository ? path.join('/') : undefined;
+    destination = pool.repository(to.ref, 'destination', mount);
+    tags = to.ref.tag === undefined ? [] : [to.ref.tag];
+  } else if (to.kind === 'store') {
+    if (!opts.store) throw new GadgetError(`${to.key}: no store is open to write it to`, { exitCode: 2 });
+    destination = batched(opts.store);
+    tags = [to.key];
+  } else {
+    destination = batched(await bundles.open(to.file));
+    tags = [to.key];
+  }
+  return { source, root, via, destination, tags };
+}
+
+async function transfer(item: PlanItem, opts: RunOptions, session: CopySession, bundles: BundleStaging, batched: (store: Store) => BatchedStore, result: ItemResult): Promise<void> {
+  const ends = await openEnds(item, opts, bundles, batched);
+  if (ends.via) result.via = ends.via;
+  result.digest = ends.root.digest;
+  const what = describeSource(item.source);
+  const chosen = await selectPlatforms(ends.source, ends.root, item.platforms, item.allowPlatformSubset ?? false, what, opts.signal);
+  if (chosen.subset) {
+    opts.log?.warn(`${what}: copying a subset of its platforms as ${chosen.root.digest}, without the original's signatures`);
+    result.digest = chosen.root.digest;
+  }
+  const stats = await copyGraph(chosen.source, ends.destination, chosen.root, ends.tags, {
+    session,
+    referrers: (item.signatures ?? true) && !chosen.subset,
+    signal: opts.signal,
+  });
+  result.status = stats.copied > 0 ? 'copied' : 'skipped';
+  result.copied = stats.copied;
+  result.bytes = stats.bytes;
+}
+
+/** Runs the items (bundle destinations are written at the end) and sums them up. */
+export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<SyncSummary> {
+  const started = process.hrtime.bigint();
+  const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 8));
+  const session = new CopySession(concurrency);
+  const bundles = new BundleStaging();
+  const batches = new Map<Store, BatchedStore>();
+  const batched = (store: Store): BatchedStore => {
+    let b = batches.get(store);
+    if (!b) batches.set(store, (b = new BatchedStore(store)));
+    return b;
+  };
+  const results: ItemResult[] = new Array(items.length);
+  const bar = items.length > 0 ? opts.progress?.start(items.length, opts.label ?? 'sync') : undefined;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && !opts.signal?.aborted) {
+      const i = next++;
+      const item = items[i]!;
+      const result: ItemResult = { set: item.set, source: describeSource(item.source), destination: describeDestination(item.destination), status: 'failed', copied: 0, bytes: 0 };
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await transfer(item, opts, session, bundles, batched, result);
+          break;
+        } catch (err) {
+          if (opts.signal?.aborted) throw err;
+          if (attempt < (opts.attempts ?? 2) && worthRetrying(err)) {
+            opts.log?.debug(`${result.source}: ${messageOf(err)}; trying again`);
+            continue;
+          }
+          result.status = 'failed';
+          result.error = messageOf(err);
+          if (isGadgetError(err) && err.hint) result.hint = err.hint;
+          break;
+        }
+      }
+      results[i] = ordered(result);
+      opts.onItem?.(results[i]!);
+      bar?.tick(1, result.source);
+    }
+  };
+  try {
+    try {
+      await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+    } finally {
+      // What was copied completely is tagged, even when the run was interrupted.
+      for (const b of batches.values()) await b.flush();
+    }
+    opts.signal?.throwIfAborted();
+    const written = await bundles.finish(items, results, opts.signal);
+    return summarize(results, session, written, started);
+  } finally {
+    bar?.done();
+    bundles.close();
+  }
+}
+
+/** The result with its fields in one order (JSON output). */
+function ordered(r: ItemResult): ItemResult {
+  const out: ItemResult = { set: r.set, source: r.source, destination: r.destination, via: r.via, status: r.status, digest: r.digest, copied: r.copied, bytes: r.bytes, error: r.error, hint: r.hint };
+  for (const k of Object.keys(out) as Array<keyof ItemResult>) if (out[k] === undefined) delete out[k];
+  return out;
+}
+
+function summarize(results: ItemResult[], session: CopySession, bundles: string[], started: bigint): SyncSummary {
+  const count = (status: ItemResult['status']): number => results.filter((r) => r.status === status).length;
+  return {
+    images: { copied: count('copied'), skipped: count('skipped'), failed: count('failed') },
+    blobs: { copied: session.stats.copied, skipped: session.stats.skipped },
+    bytes: session.stats.bytes,
+    seconds: Number(process.hrtime.bigint() - started) / 1e9,
+    items: results,
+    bundles,
+  };
+}

@@ -1,0 +1,182 @@
+// Faults between the client and the real registry, injected by the proxy of
+// test/helpers/registry.ts: connection resets, 500, 503, 429 with Retry-After, bodies cut
+// short and bytes flipped. A sync either completes with the right content or fails naming what
+// failed; a blob whose digest does not match is never stored. And SIGKILL during a pull leaves
+// a store that fsck finds clean (after removing the dead process's temporary files), and the
+// next pull completes.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { encodeJSONBytes } from '../lib/oci/json.js';
+import { GADGET_ARTIFACT_TYPE, GADGET_CONFIG, GADGET_EBPF, GADGET_WASM, MT_INDEX, MT_MANIFEST } from '../lib/oci/mediatypes.js';
+import { parseRef } from '../lib/oci/reference.js';
+import type { Descriptor } from '../lib/oci/types.js';
+import { openRepository } from '../lib/registry/index.js';
+import { pullImage, pushImage } from '../plugins/sync.js';
+import { fsck } from '../store/maintenance.js';
+import { openStore, type Store } from '../store/store.js';
+import { spawnGadget } from './helpers/cli.js';
+import { exited, freezeWhen } from './helpers/crash.js';
+import { registryAvailable, startFaultProxy, startRegistry, type FaultProxy, type TestRegistry } from './helpers/registry.js';
+import { FAST_RETRY, tempDir, Transcript } from './helpers/sync.js';
+
+const available = await registryAvailable();
+const SKIP = 'docker-registry is not installed (/usr/bin/docker-registry)';
+
+/** A two-platform gadget image with random eBPF layers of `size` bytes and a shared wasm layer. */
+async function randomImage(store: Store, ref: string, size: number): Promise<{ index: Descriptor; layers: Descriptor[] }> {
+  const config = await store.putBytes(Buffer.from(`name: ${ref}\n`), GADGET_CONFIG);
+  const wasm = await store.putBytes(randomBytes(Math.max(1000, size >> 2)), GADGET_WASM);
+  const manifests: Descriptor[] = [];
+  const layers: Descriptor[] = [wasm];
+  for (const architecture of ['amd64', 'arm64']) {
+    const ebpf = await store.putBytes(randomBytes(size), GADGET_EBPF);
+    layers.push(ebpf);
+    const m = await store.putBytes(encodeJSONBytes({ schemaVersion: 2, mediaType: MT_MANIFEST, artifactType: GADGET_ARTIFACT_TYPE, config, layers: [ebpf, wasm] }), MT_MANIFEST);
+    manifests.push({ ...m, platform: { architecture, os: 'linux' } });
+  }
+  const index = await store.putBytes(encodeJSONBytes({ schemaVersion: 2, mediaType: MT_INDEX, manifests }), MT_INDEX);
+  await store.tag(index, ref);
+  return { index, layers };
+}
+
+const blobPath = (d: Descriptor): RegExp => new RegExp(`/blobs/${d.digest}$`);
+
+describe('faults between the client and docker-registry', () => {
+  let reg: TestRegistry;
+  let proxy: FaultProxy;
+  let dir: string;
+  let source: Store;
+  let image: { index: Descriptor; layers: Descriptor[] };
+  const REF = 'example.com/faults/image:v1';
+
+  before(async () => {
+    if (!available) return;
+    reg = await startRegistry();
+    proxy = await startFaultProxy(reg.host);
+    dir = await mkdtemp(join(tmpdir(), 'gadget-sync-faults-'));
+    source = await openStore(join(dir, 'source'));
+    image = await randomImage(source, REF, 300_000);
+    const pushed = await pushImage(source, REF, `${reg.host}/faults/image:v1`, FAST_RETRY);
+    assert.equal(pushed.images.copied, 1);
+  });
+  after(async () => {
+    source?.close();
+    await proxy?.close();
+    await reg?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('resets, 500, 503, 429 with Retry-After, cut and flipped bodies: the pull completes with the right content', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const store = await openStore(join(await tempDir(t), 's'));
+    t.after(() => store.close());
+    const [wasm, amd, arm] = image.layers as [Descriptor, Descriptor, Descriptor];
+    proxy.reset({ method: 'GET', path: /\/manifests\/v1$/ }, { times: 2 });
+    proxy.fail({ method: 'GET', path: /\/manifests\/v1$/ }, 429, { headers: { 'retry-after': '1' } });
+    proxy.fail({ method: 'GET', path: blobPath(wasm) }, 500);
+    proxy.fail({ method: 'GET', path: blobPath(amd) }, 503, { times: 2 });
+    proxy.cut({ method: 'GET', path: blobPath(amd) }, 100_000);
+    proxy.flip({ method: 'GET', path: blobPath(arm) }, { offset: 12_345 });
+    const summary = await pullImage(store, `${proxy.host}/faults/image:v1`, FAST_RETRY);
+    assert.equal(summary.images.failed, 0, JSON.stringify(summary.items));
+    const injected = proxy.requests.filter((r) => r.injected);
+    assert.equal(injected.length, 8, 'every fault was met');
+    assert.ok(proxy.requests.some((r) => r.range && blobPath(amd).test(r.path)), 'the cut download resumed with Range');
+    assert.equal(store.resolveRef(`${proxy.host}/faults/image:v1`).digest, image.index.digest);
+    for (const layer of image.layers) assert.deepEqual(await store.readBytes(layer, 1 << 20), await source.readBytes(layer, 1 << 20));
+    assert.deepEqual(await fsck(store), []);
+    proxy.clear();
+  });
+
+  test('bytes flipped every time: the image fails, naming the blob, and nothing bad is stored', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const store = await openStore(join(await tempDir(t), 's'));
+    t.after(() => store.close());
+    const arm = image.layers[2]!;
+    proxy.flip({ method: 'GET', path: blobPath(arm) }, { times: 100, offset: 7 });
+    const summary = await pullImage(store, `${proxy.host}/faults/image:v1`, FAST_RETRY);
+    assert.equal(summary.images.failed, 1);
+    assert.match(summary.items[0]!.error!, new RegExp(arm.digest));
+    assert.ok(!store.hasBlob(arm.digest), 'the corrupt blob was not stored');
+    assert.deepEqual(store.list(), [], 'nothing was tagged');
+    assert.deepEqual(await fsck(store), [], 'no temporary file is left behind');
+    proxy.clear();
+    const again = await pullImage(store, `${proxy.host}/faults/image:v1`, FAST_RETRY);
+    assert.equal(again.images.failed, 0, 'the next run completes');
+    assert.ok(again.items[0]!.copied < 8, 'and copies only what was missing');
+    assert.deepEqual(await fsck(store), []);
+  });
+
+  test('a manifest cut short or corrupted is read again; a lasting 500 fails naming the reference', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const store = await openStore(join(await tempDir(t), 's'));
+    t.after(() => store.close());
+    proxy.cut({ method: 'GET', path: /\/manifests\/v1$/ }, 100);
+    proxy.flip({ method: 'GET', path: /\/manifests\/sha256:/ }, { offset: 20 });
+    const ok = await pullImage(store, `${proxy.host}/faults/image:v1`, FAST_RETRY);
+    assert.equal(ok.images.failed, 0, JSON.stringify(ok.items));
+    proxy.clear();
+    proxy.fail({ method: 'GET', path: /\/manifests\/v2$/ }, 500, { times: 50 });
+    const failed = await pullImage(store, `${proxy.host}/faults/image:v2`, FAST_RETRY);
+    assert.equal(failed.images.failed, 1);
+    assert.match(failed.items[0]!.error!, new RegExp(`${proxy.host}/faults/image:v2: the registry ${proxy.host} failed with HTTP 500`));
+    proxy.clear();
+  });
+
+  test('a push through resets and 5xx answers arrives complete', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const local = await openStore(join(await tempDir(t), 's'));
+    t.after(() => local.close());
+    const other = await randomImage(local, 'example.com/faults/pushed:v1', 50_000);
+    proxy.reset({ method: 'POST', path: /\/blobs\/uploads\/$/ }, { times: 2 });
+    proxy.fail({ method: 'PUT', path: /\/blobs\/uploads\/.*digest=/ }, 500, { times: 1 });
+    proxy.fail({ method: 'PUT', path: /\/manifests\// }, 503, { times: 2 });
+    proxy.fail({ method: 'HEAD', path: /\/blobs\// }, 429, { headers: { 'retry-after': '0' } });
+    const summary = await pushImage(local, 'example.com/faults/pushed:v1', `${proxy.host}/faults/pushed:v1`, FAST_RETRY);
+    assert.equal(summary.images.failed, 0, JSON.stringify(summary.items));
+    assert.ok(proxy.requests.filter((r) => r.injected).length >= 5);
+    const fresh = openRepository(parseRef(`${reg.host}/faults/pushed`));
+    assert.equal((await fresh.resolve('v1')).digest, other.index.digest);
+    for (const layer of other.layers) assert.ok(await fresh.exists(layer), layer.digest);
+    proxy.clear();
+  });
+
+  test('SIGKILL during a pull: fsck is clean once the dead temporary files are removed, and the next pull completes', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const work = await tempDir(t);
+    const big = await randomImage(source, 'example.com/faults/big:v1', 48 * 1024 * 1024);
+    await pushImage(source, 'example.com/faults/big:v1', `${reg.host}/faults/big:v1`, FAST_RETRY);
+    const storeDir = join(work, 'store');
+    const cli = new Transcript();
+    // The store exists before the pull (its creation is not what this test is about).
+    (await openStore(storeDir)).close();
+    const child = spawnGadget(['--store', storeDir, 'pull', `${reg.host}/faults/big:v1`]);
+    const tmp = join(storeDir, 'gadget-oci', 'tmp');
+    const writing = (): boolean => existsSync(tmp) && readdirSync(tmp).some((f) => f.startsWith('.tmp-') && f.endsWith('-blob'));
+    const frozen = await freezeWhen(child, writing);
+    if (frozen) child.kill('SIGKILL');
+    await exited(child);
+    assert.ok(frozen, 'the pull was caught while writing a blob');
+
+    const check = await cli.gadget(['--store', storeDir, '--json', 'fsck']);
+    const problems = JSON.parse(check.stdout).problems as Array<{ kind: string }>;
+    assert.ok(problems.every((p) => p.kind === 'stray-temp'), JSON.stringify(problems));
+    if (problems.length) assert.equal((await cli.gadget(['--store', storeDir, 'fsck', '--repair'])).code, 0);
+    const clean = await cli.gadget(['--store', storeDir, 'fsck']);
+    assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+    const store = await openStore(storeDir);
+    t.after(() => store.close());
+    assert.deepEqual(store.list(), [], 'nothing half-pulled is tagged');
+
+    const rerun = await cli.gadget(['--store', storeDir, 'pull', `${reg.host}/faults/big:v1`]);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    store.refreshIfChanged();
+    assert.equal(store.resolveRef(`${reg.host}/faults/big:v1`).digest, big.index.digest);
+    assert.equal((await cli.gadget(['--store', storeDir, 'fsck'])).code, 0);
+  });
+});

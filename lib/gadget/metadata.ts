@@ -1,7 +1,8 @@
 // Reading gadget.yaml: safe YAML parsing (size and alias limits, no duplicate keys), schema
 // validation, errors that name the file, the field and the line, and the OCI annotations
 // that ig derives from the metadata.
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit, type Document, type Node, type YAMLError } from 'yaml';
 import { GadgetError } from '../errors.js';
 import { ANN_DESCRIPTION, ANN_DOCUMENTATION, ANN_SOURCE, ANN_TITLE, ANN_URL } from '../oci/mediatypes.js';
@@ -32,8 +33,11 @@ const TEXT_FIELDS = ['name', 'description', 'homepageURL', 'documentationURL', '
 let validator: ValidateFunction | undefined;
 
 function validate(value: unknown): ErrorObject[] {
-  // Compiled once, on first use: most commands never read a gadget.yaml.
-  validator ??= new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }).compile(GADGET_METADATA_SCHEMA);
+  // ajv is loaded and the schema compiled on first use: most commands never read a gadget.yaml.
+  if (!validator) {
+    const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
+    validator = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }).compile(GADGET_METADATA_SCHEMA);
+  }
   return validator(value) ? [] : [...(validator.errors ?? [])];
 }
 

@@ -1,11 +1,13 @@
-// `npm run bench`: every benchmark, each printing Markdown tables. Data goes to bench/.data/
-// (ignored by git) and is rebuilt on each run.
+// `npm run bench [build|verify|sync]`: the benchmarks, each printing Markdown tables. Data goes
+// to bench/.data/ (ignored by git) and is rebuilt on each run.
 import { benchBuild } from './build.js';
+import { main as benchVerify } from './verify.js';
+import { main as benchSync } from './sync.js';
 
+const benches: Record<string, () => Promise<void>> = { build: () => benchBuild(), verify: benchVerify, sync: benchSync };
 const only = process.argv[2];
-if (!only || only === 'build') await benchBuild();
-for (const name of ['verify', 'sync']) {
-  if (only && only !== name) continue;
-  const mod = await import(`./${name}.js`).catch(() => undefined);
-  if (mod?.main) await mod.main();
+if (only !== undefined && !(only in benches)) {
+  console.error(`unknown benchmark "${only}"; choose one of ${Object.keys(benches).join(', ')}`);
+  process.exit(2);
 }
+for (const [name, run] of Object.entries(benches)) if (!only || only === name) await run();

@@ -1,5 +1,6 @@
 // What an annotate request may say, checked before anything is read or written: the keys and
 // values to set or unset, the levels, and the platform. Every problem is a usage error (exit 2).
+import { isRFC3339 } from '../../lib/oci/time.js';
 import { GadgetError, usageError } from '../../lib/errors.js';
 import { ANN_CREATED, ANN_REF_NAME } from '../../lib/oci/mediatypes.js';
 import { ARCHS, type Arch } from '../build/spec.js';
@@ -30,20 +31,7 @@ export interface ResolvedChange {
   unset: string[];
 }
 
-/**
- * Go's time.RFC3339 layout as ig parses it: "2006-01-02T15:04:05Z07:00", optional fraction,
- * upper-case T and Z, real calendar dates, no leap second.
- */
-export function isRFC3339(value: string): boolean {
-  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:Z|[+-](\d{2}):(\d{2}))$/.exec(value);
-  if (!m) return false;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (month < 1 || month > 12 || day < 1 || day > daysInMonth) return false;
-  if (hour > 23 || minute > 59 || second > 59) return false;
-  if (m[7] !== undefined && (Number(m[7]) > 23 || Number(m[8]) > 59)) return false;
-  return true;
-}
+export { isRFC3339 };
 
 function checkKey(key: string, flag: string): void {
   if (key.length === 0) throw usageError(`${flag}: an annotation key must not be empty`, 'write --set KEY=VALUE or --unset KEY');

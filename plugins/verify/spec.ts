@@ -2,6 +2,7 @@
 // artifactType, config and layer types and counts, the OCI annotations and their `created`
 // time, and gadget.yaml (YAML, schema, agreement with the annotations). Pure functions of
 // parsed documents: they never read the store.
+import { isRFC3339 } from '../../lib/oci/time.js';
 import { parseDocument, isMap } from 'yaml';
 import type { GadgetArch } from '../../lib/content/problem.js';
 import { messageOf } from '../../lib/errors.js';
@@ -217,31 +218,7 @@ function checkAnnotations(annotations: JSONObject, digest: string, path: string,
   return problems;
 }
 
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|([+-])(\d{2}):(\d{2}))$/;
-
-/** RFC 3339 section 5.6 date-time, with the calendar and clock ranges checked. */
-export function isRFC3339(value: string): boolean {
-  // The same time is checked four times per image (two manifests, two config descriptors).
-  if (value === lastTime.value) return lastTime.ok;
-  const ok = rfc3339(value);
-  lastTime.value = value;
-  lastTime.ok = ok;
-  return ok;
-}
-
-const lastTime = { value: '', ok: false };
-
-function rfc3339(value: string): boolean {
-  const m = RFC3339.exec(value);
-  if (!m) return false;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
-  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
-  if (days === undefined || day < 1 || day > days) return false;
-  if (hour > 23 || minute > 59 || second > 60) return false;
-  if (m[9] !== undefined && (Number(m[10]) > 23 || Number(m[11]) > 59)) return false;
-  return true;
-}
+export { isRFC3339 };
 
 // ------------------------------------------------------------------ gadget.yaml
 

@@ -13,7 +13,7 @@ import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
 import { isSignatureTag, parseRef } from '../lib/oci/reference.js';
 import { MAX_MANIFEST_BYTES, type Referrer, type Target } from '../lib/oci/target.js';
 import type { Descriptor } from '../lib/oci/types.js';
-import { descriptorOfEntry, getMeta, openDatabase, setMeta, type DB, type EntryRow, type ManifestRow } from './db.js';
+import { descriptorOfEntry, getMeta, openDatabase, setMeta, statement, type DB, type EntryRow, type ManifestRow } from './db.js';
 import { fsyncDirSync, writeFileAtomicSync, writeVerifiedFile } from './files.js';
 import { Indexer } from './indexer.js';
 import { blobPath, checkLayoutFile, indexFingerprint, initLayout, OWN_DIR, readIndexFile, writeIndexFile } from './layout.js';
@@ -190,9 +190,9 @@ export class Store implements Target {
     const { entries, bytes } = readIndexFile(this.root);
     const hash = sha256(bytes);
     if (getMeta(this.db, 'index_hash') !== hash) {
-      this.db.prepare('DELETE FROM entries').run();
-      const insert = this.db.prepare('INSERT INTO entries (ref, digest, media_type, size, descriptor) VALUES (?, ?, ?, ?, ?)');
-      const clear = this.db.prepare('UPDATE entries SET ref = NULL WHERE ref = ?');
+      statement(this.db, 'DELETE FROM entries').run();
+      const insert = statement(this.db, 'INSERT INTO entries (ref, digest, media_type, size, descriptor) VALUES (?, ?, ?, ?, ?)');
+      const clear = statement(this.db, 'UPDATE entries SET ref = NULL WHERE ref = ?');
       for (const d of entries) {
         const ref = d.annotations?.[ANN_REF_NAME] ?? null;
         if (ref !== null) clear.run(ref); // a later duplicate wins, as in other tools
@@ -211,7 +211,7 @@ export class Store implements Target {
   private mutateEntries(change: (entries: Array<{ ref: string | null; descriptor: Descriptor }>) => void): void {
     this.db.transaction(() => {
       if (getMeta(this.db, 'index_fingerprint') !== indexFingerprint(this.root)) this.reloadEntries();
-      const rows = this.db.prepare('SELECT * FROM entries ORDER BY seq').all() as EntryRow[];
+      const rows = statement(this.db, 'SELECT * FROM entries ORDER BY seq').all() as EntryRow[];
       const entries = rows.map((row) => ({ ref: row.ref, descriptor: descriptorOfEntry(row) }));
       change(entries);
       if (this.blobsDirty) {
@@ -234,8 +234,8 @@ export class Store implements Target {
       // A change that changes nothing (a retag to the same digest) writes nothing.
       if (rows.length === descriptors.length && descriptors.every((d, i) => rows[i]!.descriptor === JSON.stringify(d) && rows[i]!.ref === kept[i]!.ref)) return;
       writeIndexFile(this.root, descriptors);
-      this.db.prepare('DELETE FROM entries').run();
-      const insert = this.db.prepare('INSERT INTO entries (ref, digest, media_type, size, descriptor) VALUES (?, ?, ?, ?, ?)');
+      statement(this.db, 'DELETE FROM entries').run();
+      const insert = statement(this.db, 'INSERT INTO entries (ref, digest, media_type, size, descriptor) VALUES (?, ?, ?, ?, ?)');
       descriptors.forEach((d, i) => insert.run(kept[i]!.ref, d.digest, d.mediaType, d.size, JSON.stringify(d)));
       setMeta(this.db, 'index_hash', sha256(readFileSync(join(this.root, 'index.json'))));
       setMeta(this.db, 'index_fingerprint', indexFingerprint(this.root));
@@ -297,19 +297,19 @@ export class Store implements Target {
   }
 
   entryByRef(key: string): EntryRow | undefined {
-    return this.db.prepare('SELECT * FROM entries WHERE ref = ?').get(key) as EntryRow | undefined;
+    return statement(this.db, 'SELECT * FROM entries WHERE ref = ?').get(key) as EntryRow | undefined;
   }
 
   entriesOf(digest: string): EntryRow[] {
-    return this.db.prepare('SELECT * FROM entries WHERE digest = ? ORDER BY seq').all(digest) as EntryRow[];
+    return statement(this.db, 'SELECT * FROM entries WHERE digest = ? ORDER BY seq').all(digest) as EntryRow[];
   }
 
   allEntries(): EntryRow[] {
-    return this.db.prepare('SELECT * FROM entries ORDER BY seq').all() as EntryRow[];
+    return statement(this.db, 'SELECT * FROM entries ORDER BY seq').all() as EntryRow[];
   }
 
   manifestRow(digest: string): ManifestRow | undefined {
-    return this.db.prepare('SELECT * FROM manifests WHERE digest = ?').get(digest) as ManifestRow | undefined;
+    return statement(this.db, 'SELECT * FROM manifests WHERE digest = ?').get(digest) as ManifestRow | undefined;
   }
 
   /** Target.resolve: a full reference, bare signature tag, or digest. */
@@ -343,7 +343,7 @@ export class Store implements Target {
       const entry = this.entryByRef(`sha256-${hex}${suffix}`);
       if (entry) out.push({ descriptor: descriptorOfEntry(entry), tag: entry.ref! });
     }
-    const rows = this.db.prepare('SELECT * FROM manifests WHERE subject = ?').all(descriptor.digest) as ManifestRow[];
+    const rows = statement(this.db, 'SELECT * FROM manifests WHERE subject = ?').all(descriptor.digest) as ManifestRow[];
     for (const row of rows) {
       if (out.some((r) => r.descriptor.digest === row.digest)) continue;
       const d: Descriptor = { mediaType: row.media_type, digest: row.digest, size: row.size };
@@ -357,12 +357,12 @@ export class Store implements Target {
 
   /** A plugin's cached value (e.g. the build cache: inputs key -> index descriptor). */
   cacheGet<T>(namespace: string, key: string): T | undefined {
-    const row = this.db.prepare('SELECT value FROM cache WHERE namespace = ? AND key = ?').pluck().get(namespace, key);
+    const row = statement(this.db, 'SELECT value FROM cache WHERE namespace = ? AND key = ?').pluck().get(namespace, key);
     return typeof row === 'string' ? (JSON.parse(row) as T) : undefined;
   }
 
   cachePut(namespace: string, entries: Array<{ key: string; value: unknown }>): void {
-    const put = this.db.prepare('INSERT OR REPLACE INTO cache (namespace, key, value, time) VALUES (?, ?, ?, ?)');
+    const put = statement(this.db, 'INSERT OR REPLACE INTO cache (namespace, key, value, time) VALUES (?, ?, ?, ?)');
     const now = new Date().toISOString();
     this.db.transaction(() => {
       for (const e of entries) put.run(namespace, e.key, JSON.stringify(e.value), now);

@@ -79,6 +79,23 @@ async function print(env: CommandEnv, summary: SyncSummary, verb: string, dryRun
   return failed.length ? 1 : 0;
 }
 
+/** push, pull and copy: one planned item through the one plan executor. */
+async function runOne(
+  env: CommandEnv,
+  flags: ParsedArgs['flags'],
+  plan: (lib: typeof import('../../plugins/sync.js')) => PlanItem,
+  label: string,
+  verb: string,
+  usesStore: boolean,
+): Promise<number> {
+  const lib = await import('../../plugins/sync.js');
+  const config = await syncConfig(env, false);
+  const item = withPlatforms(plan(lib), flags);
+  const opts = options(env, flags, config);
+  const store = usesStore ? { store: await env.openStore() } : {};
+  return print(env, await lib.executePlan([item], { ...opts, ...store, label }), verb, Boolean(opts.dryRun));
+}
+
 export const pushCommand: Command = {
   name: 'push',
   usage: 'push REF [DEST]',
@@ -86,11 +103,7 @@ export const pushCommand: Command = {
   options: COPY_OPTIONS,
   async run(env, { positionals, flags }) {
     if (positionals.length < 1 || positionals.length > 2) throw usageError('push takes REF and an optional DEST');
-    const lib = await import('../../plugins/sync.js');
-    const config = await syncConfig(env, false);
-    const item = withPlatforms(lib.planPush(positionals[0]!, positionals[1]), flags);
-    const opts = options(env, flags, config);
-    return print(env, await lib.executePlan([item], { ...opts, store: await env.openStore(), label: 'push' }), 'pushed', Boolean(opts.dryRun));
+    return runOne(env, flags, (lib) => lib.planPush(positionals[0]!, positionals[1]), 'push', 'pushed', true);
   },
 };
 
@@ -101,11 +114,7 @@ export const pullCommand: Command = {
   options: COPY_OPTIONS,
   async run(env, { positionals, flags }) {
     if (positionals.length !== 1) throw usageError('pull takes exactly one REF');
-    const lib = await import('../../plugins/sync.js');
-    const config = await syncConfig(env, false);
-    const item = withPlatforms(lib.planPull(positionals[0]!), flags);
-    const opts = options(env, flags, config);
-    return print(env, await lib.executePlan([item], { ...opts, store: await env.openStore(), label: 'pull' }), 'pulled', Boolean(opts.dryRun));
+    return runOne(env, flags, (lib) => lib.planPull(positionals[0]!), 'pull', 'pulled', true);
   },
 };
 
@@ -116,11 +125,7 @@ export const copyCommand: Command = {
   options: COPY_OPTIONS,
   async run(env, { positionals, flags }) {
     if (positionals.length !== 2) throw usageError('copy takes SRC and DST');
-    const lib = await import('../../plugins/sync.js');
-    const config = await syncConfig(env, false);
-    const item = withPlatforms(lib.planCopy(positionals[0]!, positionals[1]!), flags);
-    const opts = options(env, flags, config);
-    return print(env, await lib.executePlan([item], { ...opts, label: 'copy' }), 'copied', Boolean(opts.dryRun));
+    return runOne(env, flags, (lib) => lib.planCopy(positionals[0]!, positionals[1]!), 'copy', 'copied', false);
   },
 };
 

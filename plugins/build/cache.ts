@@ -4,6 +4,7 @@
 // (say, a libbpf-dev upgrade) is a miss too. Kept in the store's SQLite index.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { sha256 } from '../../lib/oci/digest.js';
 import type { Descriptor } from '../../lib/oci/types.js';
 import type { Store } from '../../store/store.js';
 
@@ -32,17 +33,13 @@ export class KeyBuilder {
   }
 }
 
-export function fileHash(bytes: Buffer): string {
-  return 'sha256:' + createHash('sha256').update(bytes).digest('hex');
-}
-
 /** Hashes of the given files (a missing file maps to "missing"). */
 export async function hashFiles(files: string[]): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   await Promise.all(
     files.map(async (f) => {
       try {
-        out[f] = fileHash(await readFile(f));
+        out[f] = sha256(await readFile(f));
       } catch {
         out[f] = 'missing';
       }

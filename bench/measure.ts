@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(fileURLToPath(new URL('.', import.meta.url)), '..');
-export const CLI = join(ROOT, 'dist', 'lib', 'cli.js');
+export const CLI = join(ROOT, 'dist', 'cli', 'gadget.js');
 const PROBE = join(ROOT, 'bench', 'rss-probe.mjs');
 
 export interface Measured {

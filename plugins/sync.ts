@@ -10,7 +10,7 @@ import { describeDestination, describeSource, destinationFor, planCopy, planPull
 import { runPlan, type RunOptions, type SyncSummary } from './sync/run.js';
 import { parseRef } from '../lib/oci/reference.js';
 import type { RegistryPool } from '../lib/registry/index.js';
-import { formatSize } from '../lib/cli/format.js';
+import { formatSize } from '../lib/format.js';
 
 export type { MirrorSet, RegistriesConfig, RegistryMirror, SyncConfig, SyncDestination, SyncSource, TagFilter } from './sync/config.js';
 export { readSyncConfig, createPool, type RegistrySettings } from './sync/config.js';

@@ -521,7 +521,7 @@ test('gadget verify --profile ig passes on the annotated images; their old signa
 async function cliMissing(): Promise<string | undefined> {
   if (!existsSync(CLI)) return `${CLI} is missing: run \`npm run build\` first`;
   const help = await gadget(['annotate', '--help']);
-  return help.code === 0 ? undefined : 'the annotate command is not registered in lib/cli.ts (or dist/ is stale: run `npm run build`)';
+  return help.code === 0 ? undefined : 'the annotate command is not registered in cli/gadget.ts (or dist/ is stale: run `npm run build`)';
 }
 
 test('gadget annotate prints every old and new digest, --json too; a second run says unchanged', async (t) => {

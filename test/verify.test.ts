@@ -306,7 +306,7 @@ async function cli(t: TestContext, args: string[]): Promise<Awaited<ReturnType<t
   }
   const r = await gadget(args);
   if (/unknown command "verify"/.test(r.stderr)) {
-    t.skip('`verify` is not registered in lib/cli.ts yet');
+    t.skip('`verify` is not registered in cli/gadget.ts yet');
     return undefined;
   }
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');

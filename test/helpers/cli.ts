@@ -1,9 +1,9 @@
-// Runs the compiled `gadget` command as users and scripts do (node dist/lib/cli.js).
+// Runs the compiled `gadget` command as users and scripts do (node dist/cli/gadget.js).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO } from './paths.js';
 
-export const CLI = join(REPO, 'dist', 'lib', 'cli.js');
+export const CLI = join(REPO, 'dist', 'cli', 'gadget.js');
 
 export interface CliResult {
   code: number | null;

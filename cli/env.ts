@@ -1,11 +1,11 @@
 // What every command gets: global flags, lazily opened store and config, output helpers.
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { encodeJSON } from '../oci/json.js';
-import type { Store } from '../../store/store.js';
-import type { GadgetConfig, LoadedConfig } from '../runner/config.js';
-import { createLogger, createProgress } from '../runner/output.js';
-import type { Logger, PluginContext, Progress } from '../runner/plugin.js';
+import { encodeJSON } from '../lib/oci/json.js';
+import type { Store } from '../store/store.js';
+import type { GadgetConfig, LoadedConfig } from '../lib/runner/config.js';
+import { createLogger, createProgress } from '../lib/runner/output.js';
+import type { Logger, PluginContext, Progress } from '../lib/runner/plugin.js';
 
 export interface GlobalFlags {
   store?: string;
@@ -42,7 +42,7 @@ export class CommandEnv {
 
   async config(): Promise<LoadedConfig> {
     if (!this.loaded) {
-      const { loadConfig } = await import('../runner/config.js');
+      const { loadConfig } = await import('../lib/runner/config.js');
       this.loaded = await loadConfig(this.cwd, this.flags.config);
     }
     return this.loaded;
@@ -55,7 +55,7 @@ export class CommandEnv {
   async storeDir(): Promise<string> {
     if (this.flags.store) return resolve(this.cwd, this.flags.store);
     if (process.env.GADGET_STORE) return resolve(this.cwd, process.env.GADGET_STORE);
-    const { findConfig } = await import('../runner/config.js');
+    const { findConfig } = await import('../lib/runner/config.js');
     if (findConfig(this.cwd, this.flags.config)) {
       const { config, dir } = await this.config();
       if (typeof config.store === 'string') return resolve(dir, config.store);
@@ -65,7 +65,7 @@ export class CommandEnv {
 
   async openStore(): Promise<Store> {
     if (!this.store) {
-      const { openStore } = await import('../../store/store.js');
+      const { openStore } = await import('../store/store.js');
       this.store = await openStore(await this.storeDir());
     }
     return this.store;

@@ -1,9 +1,9 @@
 // `gadget annotate`: change the annotations of stored images; prints every old and new digest.
-import { usageError } from '../errors.js';
+import { usageError } from '../lib/errors.js';
 import type { Command } from './command.js';
 import type { CommandEnv } from './env.js';
-import { shortDigest } from './format.js';
-import type { AnnotateResult } from '../../plugins/annotate.js';
+import { shortDigest } from '../lib/format.js';
+import type { AnnotateResult } from '../plugins/annotate.js';
 
 function show(value: string | null): string {
   return value === null ? '(absent)' : JSON.stringify(value);
@@ -67,7 +67,7 @@ export const annotateCommand: Command = {
     'dry-run': { type: 'boolean', description: 'show what would change, write nothing' },
   },
   async run(env, { positionals, flags }) {
-    const { annotateAll, annotateImage, parseLevels, parsePlatform, parseSetPairs } = await import('../../plugins/annotate.js');
+    const { annotateAll, annotateImage, parseLevels, parsePlatform, parseSetPairs } = await import('../plugins/annotate.js');
     const all = flags.all as string | undefined;
     if (all !== undefined && positionals.length > 0) throw usageError('annotate takes either REF or --all PATTERN, not both');
     if (all === undefined && positionals.length !== 1) throw usageError('annotate takes exactly one REF (or --all PATTERN)', 'e.g. gadget annotate myorg/trace_exec:v1 --set org.opencontainers.image.url=https://example.com');

@@ -1,11 +1,11 @@
 // `gadget verify`: the spec rules, the content, the digests and the signatures of stored
 // images. Exit 0 when every image passes, 1 when any fails, 2 for usage errors.
 import { resolve } from 'node:path';
-import { usageError } from '../errors.js';
+import { usageError } from '../lib/errors.js';
 import type { Command } from './command.js';
-import { table } from './format.js';
+import { table } from '../lib/format.js';
 import { REGISTRY_OPTIONS, syncConfig } from './sync-commands.js';
-import type { VerifyReport } from '../../plugins/verify.js';
+import type { VerifyReport } from '../plugins/verify.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
@@ -24,7 +24,7 @@ export const verifyCommand: Command = {
     ...REGISTRY_OPTIONS,
   },
   async run(env, { positionals, flags }) {
-    const lib = await import('../../plugins/verify.js');
+    const lib = await import('../plugins/verify.js');
     if (flags.rules) {
       if (positionals.length || flags.all) throw usageError('--rules takes no REF and no --all');
       const rows = lib.ruleRows();
@@ -54,7 +54,7 @@ export const verifyCommand: Command = {
     const reports: VerifyReport[] = [];
     let where: string;
     if (flags.remote) {
-      const { fetchToTemporaryStore } = await import('../../plugins/sync.js');
+      const { fetchToTemporaryStore } = await import('../plugins/sync.js');
       const config = await syncConfig(env, false);
       where = 'the registries';
       for (const ref of positionals) {

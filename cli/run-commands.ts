@@ -1,6 +1,6 @@
 // Commands that use gadget.config.ts: run, tasks, and build (which also works without it).
 import { resolve } from 'node:path';
-import { usageError } from '../errors.js';
+import { usageError } from '../lib/errors.js';
 import { parsePairs } from './args.js';
 import type { Command } from './command.js';
 
@@ -11,7 +11,7 @@ export const runCommand: Command = {
   options: {},
   async run(env, { positionals }) {
     if (positionals.length !== 1) throw usageError('run takes exactly one TASK', 'see `gadget tasks`');
-    const { runTask } = await import('../runner/tasks.js');
+    const { runTask } = await import('../lib/runner/tasks.js');
     const ctx = await env.pluginContext();
     const records: object[] = [];
     ctx.emit = (record) => records.push(record);
@@ -30,7 +30,7 @@ export const tasksCommand: Command = {
   async run(env) {
     const { config, file } = await env.config();
     if (!file) throw usageError(`no gadget.config.ts in ${env.cwd}`, 'create one with `export default defineConfig({ tasks: { ... } })`');
-    const { taskDefinition } = await import('../runner/tasks.js');
+    const { taskDefinition } = await import('../lib/runner/tasks.js');
     const rows = Object.keys(config.tasks ?? {}).map((name) => {
       const def = taskDefinition(config, name);
       return { name, description: def.description ?? '', dependsOn: def.dependsOn ?? [], steps: def.steps.map((s) => s.name) };
@@ -54,7 +54,7 @@ export const buildCommand: Command = {
   async run(env, { positionals, flags }) {
     if (positionals.length > 1) throw usageError('build takes at most one DIR');
     if (typeof flags.tag !== 'string') throw usageError('build needs -t REF', 'e.g. gadget build examples/trace_open -t myorg/trace_open:v1');
-    const { buildGadget } = await import('../../plugins/build.js');
+    const { buildGadget } = await import('../plugins/build.js');
     const ctx = await env.pluginContext();
     const result = await buildGadget(ctx, { dir: resolve(env.cwd, positionals[0] ?? '.'), ref: flags.tag }, {
       igVersion: typeof flags['ig-version'] === 'string' ? flags['ig-version'] : ctx.config.igVersion,

@@ -1,8 +1,8 @@
 // Commands on the store itself: list, inspect, tag, rm, gc, fsck, import, export.
-import { usageError } from '../errors.js';
-import { ANN_REF_NAME } from '../oci/mediatypes.js';
+import { usageError } from '../lib/errors.js';
+import { ANN_REF_NAME } from '../lib/oci/mediatypes.js';
 import type { Command } from './command.js';
-import { formatSize, shortDigest, table } from './format.js';
+import { formatSize, shortDigest, table } from '../lib/format.js';
 
 export const listCommand: Command = {
   name: 'list',
@@ -34,7 +34,7 @@ export const inspectCommand: Command = {
   options: {},
   async run(env, { positionals }) {
     if (positionals.length !== 1) throw usageError('inspect takes exactly one REF');
-    const { inspectImage } = await import('../../store/inspect.js');
+    const { inspectImage } = await import('../store/inspect.js');
     const info = await inspectImage(await env.openStore(), positionals[0]!);
     if (env.flags.json) {
       env.printJSON(info);
@@ -68,7 +68,7 @@ export const tagCommand: Command = {
   async run(env, { positionals }) {
     if (positionals.length !== 2) throw usageError('tag takes SRC and DST');
     const store = await env.openStore();
-    const { storeKey } = await import('../../store/store.js');
+    const { storeKey } = await import('../store/store.js');
     const descriptor = store.resolveRef(positionals[0]!);
     const dst = storeKey(positionals[1]!);
     const { annotations, ...rest } = descriptor;
@@ -106,7 +106,7 @@ export const gcCommand: Command = {
   async run(env, { flags }) {
     const grace = flags.grace === undefined ? 300 : Number(flags.grace);
     if (!Number.isFinite(grace) || grace < 0) throw usageError(`--grace ${String(flags.grace)}: expected a number of seconds`);
-    const { gc } = await import('../../store/maintenance.js');
+    const { gc } = await import('../store/maintenance.js');
     const result = await gc(await env.openStore(), { graceSeconds: grace, dryRun: Boolean(flags['dry-run']) });
     if (env.flags.json) env.printJSON(result);
     else env.print(`${flags['dry-run'] ? 'would remove' : 'removed'} ${result.removedBlobs.length} blobs (${formatSize(result.freedBytes)}) and ${result.removedEntries.length} untagged entries`);
@@ -125,7 +125,7 @@ export const fsckCommand: Command = {
   async run(env, { flags }) {
     const store = await env.openStore();
     if (flags.reindex) store.reindex();
-    const { fsck } = await import('../../store/maintenance.js');
+    const { fsck } = await import('../store/maintenance.js');
     let bar: ReturnType<typeof env.progress.start> | undefined;
     const problems = await fsck(store, {
       repair: Boolean(flags.repair),
@@ -146,7 +146,7 @@ export const importCommand: Command = {
   options: {},
   async run(env, { positionals }) {
     if (positionals.length !== 1) throw usageError('import takes exactly one SRC (a folder or a .tar)');
-    const { importImages } = await import('../../store/transfer.js');
+    const { importImages } = await import('../store/transfer.js');
     const result = await importImages(await env.openStore(), positionals[0]!, { signal: env.signal });
     if (env.flags.json) env.printJSON(result);
     else {
@@ -167,7 +167,7 @@ export const exportCommand: Command = {
   async run(env, { positionals, flags }) {
     if (typeof flags.output !== 'string') throw usageError('export needs -o FILE.tar');
     if (positionals.length === 0) throw usageError('export needs at least one REF');
-    const { exportImages } = await import('../../store/transfer.js');
+    const { exportImages } = await import('../store/transfer.js');
     const result = await exportImages(await env.openStore(), positionals, flags.output, { signal: env.signal });
     if (env.flags.json) env.printJSON(result);
     else env.print(`wrote ${result.file}: ${result.tags.join(', ')}`);

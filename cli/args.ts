@@ -1,6 +1,6 @@
 // A small, strict argument parser: each command declares its options; anything else is a
 // usage error that names the unknown flag.
-import { usageError } from '../errors.js';
+import { usageError } from '../lib/errors.js';
 
 export interface OptionSpec {
   /** 'boolean' flags take no value; 'string' takes one; 'list' may repeat. */

@@ -2,11 +2,11 @@
 // Each builds a plan and runs it (plugins/sync.ts); the summary goes to stdout (JSON with
 // --json), every failure is named, and the exit code is 1 when anything failed.
 import { resolve } from 'node:path';
-import { usageError } from '../errors.js';
+import { usageError } from '../lib/errors.js';
 import type { Options, ParsedArgs } from './args.js';
 import type { Command } from './command.js';
 import type { CommandEnv } from './env.js';
-import type { MirrorSet, PlanItem, SyncConfig, SyncDestination, SyncOptions, SyncSummary } from '../../plugins/sync.js';
+import type { MirrorSet, PlanItem, SyncConfig, SyncDestination, SyncOptions, SyncSummary } from '../plugins/sync.js';
 
 export const REGISTRY_OPTIONS: Options = {
   'insecure-registry': { type: 'list', value: 'HOST', description: 'reach HOST over plain HTTP (loopback registries always are)' },
@@ -22,8 +22,8 @@ const COPY_OPTIONS: Options = {
 };
 
 export async function syncConfig(env: CommandEnv, required: boolean): Promise<SyncConfig> {
-  const { findConfig } = await import('../runner/config.js');
-  const { readSyncConfig } = await import('../../plugins/sync.js');
+  const { findConfig } = await import('../lib/runner/config.js');
+  const { readSyncConfig } = await import('../plugins/sync.js');
   if (!findConfig(env.cwd, env.flags.config)) {
     if (required) throw usageError(`there is no gadget.config.ts in ${env.cwd}`, 'declare mirror sets under `mirrors` in gadget.config.ts, or use --config FILE');
     return { registries: {}, mirrors: {} };
@@ -58,7 +58,7 @@ function withPlatforms(item: PlanItem, flags: ParsedArgs['flags']): PlanItem {
 }
 
 async function print(env: CommandEnv, summary: SyncSummary, verb: string, dryRun: boolean): Promise<number> {
-  const { formatSyncSummary } = await import('../../plugins/sync.js');
+  const { formatSyncSummary } = await import('../plugins/sync.js');
   const failed = summary.items.filter((i) => i.status === 'failed');
   if (env.flags.json) {
     env.printJSON(dryRun ? { dryRun: true, items: summary.items.map(({ set, source, destination }) => ({ set, source, destination })) } : summary);
@@ -83,12 +83,12 @@ async function print(env: CommandEnv, summary: SyncSummary, verb: string, dryRun
 async function runOne(
   env: CommandEnv,
   flags: ParsedArgs['flags'],
-  plan: (lib: typeof import('../../plugins/sync.js')) => PlanItem,
+  plan: (lib: typeof import('../plugins/sync.js')) => PlanItem,
   label: string,
   verb: string,
   usesStore: boolean,
 ): Promise<number> {
-  const lib = await import('../../plugins/sync.js');
+  const lib = await import('../plugins/sync.js');
   const config = await syncConfig(env, false);
   const item = withPlatforms(plan(lib), flags);
   const opts = options(env, flags, config);
@@ -161,7 +161,7 @@ export const syncCommand: Command = {
     'allow-subset': { type: 'boolean', description: 'allow platform subsets (new, unsigned indexes)' },
   },
   async run(env, { positionals, flags }) {
-    const lib = await import('../../plugins/sync.js');
+    const lib = await import('../plugins/sync.js');
     const adHoc = flags.from !== undefined || flags.to !== undefined;
     if (adHoc && positionals.length) throw usageError('give SET names or --from/--to, not both');
     const config = await syncConfig(env, !adHoc);
@@ -172,7 +172,7 @@ export const syncCommand: Command = {
     }
     const opts = options(env, flags, config);
     // The store is opened only when a set reads or writes it.
-    const { parseSource } = await import('../../plugins/sync/plan.js');
+    const { parseSource } = await import('../plugins/sync/plan.js');
     const chosen = positionals.length ? positionals : Object.keys(config.mirrors);
     const usesStore = chosen.some((n) => {
       const set = config.mirrors[n];
@@ -209,7 +209,7 @@ export const loginCommand: Command = {
     if (positionals.length !== 1) throw usageError('login takes exactly one REGISTRY', 'e.g. echo "$TOKEN" | gadget login ghcr.io -u me --password-stdin');
     if (typeof flags.username !== 'string' || flags.username === '') throw usageError('login needs -u USER');
     if (!flags['password-stdin']) throw usageError('login reads the password from stdin only', `e.g. echo "$TOKEN" | gadget login ${positionals[0]} -u ${flags.username} --password-stdin`);
-    const { normalizeRegistryHost, pingRegistry, login } = await import('../registry/index.js');
+    const { normalizeRegistryHost, pingRegistry, login } = await import('../lib/registry/index.js');
     const registry = normalizeRegistryHost(positionals[0]!);
     const password = await readPassword();
     if (password === '') throw usageError('the password on stdin is empty');
@@ -232,7 +232,7 @@ export const logoutCommand: Command = {
   options: { authfile: REGISTRY_OPTIONS.authfile! },
   async run(env, { positionals, flags }) {
     if (positionals.length !== 1) throw usageError('logout takes exactly one REGISTRY');
-    const { normalizeRegistryHost, logout } = await import('../registry/index.js');
+    const { normalizeRegistryHost, logout } = await import('../lib/registry/index.js');
     const registry = normalizeRegistryHost(positionals[0]!);
     const config = await syncConfig(env, false);
     const authfile = typeof flags.authfile === 'string' ? resolve(env.cwd, flags.authfile) : config.registries.authfile;

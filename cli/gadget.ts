@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // The `gadget` command: parses flags and calls the library. Modules load lazily per command
 // so that scripts calling it thousands of times start fast.
-import { helpText, parseArgs, type Options } from './cli/args.js';
-import type { Command } from './cli/command.js';
-import { CommandEnv, type GlobalFlags } from './cli/env.js';
-import { isGadgetError, usageError } from './errors.js';
-import { packageVersion } from './version.js';
+import { helpText, parseArgs, type Options } from './args.js';
+import type { Command } from './command.js';
+import { CommandEnv, type GlobalFlags } from './env.js';
+import { isGadgetError, usageError } from '../lib/errors.js';
+import { packageVersion } from '../lib/version.js';
 
 const GLOBAL_OPTIONS: Options = {
   store: { type: 'string', value: 'DIR', description: 'the store (else $GADGET_STORE, the config\'s store, or ig\'s store)' },
@@ -18,11 +18,11 @@ const GLOBAL_OPTIONS: Options = {
 };
 
 async function loadCommands(): Promise<Command[]> {
-  const store = await import('./cli/store-commands.js');
-  const run = await import('./cli/run-commands.js');
-  const { annotateCommand } = await import('./cli/annotate-command.js');
-  const { verifyCommand } = await import('./cli/verify-command.js');
-  const sync = await import('./cli/sync-commands.js');
+  const store = await import('./store-commands.js');
+  const run = await import('./run-commands.js');
+  const { annotateCommand } = await import('./annotate-command.js');
+  const { verifyCommand } = await import('./verify-command.js');
+  const sync = await import('./sync-commands.js');
   return [
     run.runCommand,
     run.tasksCommand,

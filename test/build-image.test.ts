@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { GadgetError } from '../lib/errors.js';
+import { FIXTURE_LAYOUT } from './helpers/paths.js';
 import { metadataAnnotations, parseMetadata } from '../lib/gadget/metadata.js';
 import { sha256 } from '../lib/oci/digest.js';
 import {
@@ -25,9 +25,7 @@ import {
 import type { Index, Manifest } from '../lib/oci/types.js';
 import { assembleImage, createdAnnotation, formatRFC3339, gadgetAnnotations, sourceDateEpoch } from '../plugins/build/image.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const shared = path.resolve(root, '../shared');
-const layout = path.join(shared, 'fixtures/ig-signed-store/layout');
+const layout = FIXTURE_LAYOUT;
 
 const ann = (extra: Record<string, string> = {}) =>
   gadgetAnnotations({
@@ -144,8 +142,29 @@ test('annotations are built in ig order: metadata, builder version, gadget.yaml 
   assert.equal(a['x.b'], 'cli');
   assert.equal(a[ANN_CREATED], '2024-01-02T03:04:05Z', 'created is set last');
   assert.equal(a['org.opencontainers.image.url'], '', 'missing metadata fields are written as empty strings');
+  // Without gadget.yaml ig writes only `created` (no builder version, no empty five).
   const none = gadgetAnnotations({ builderVersion: 'v1', created: 'c' });
-  assert.deepEqual(none, { [ANN_BUILDER_VERSION]: 'v1', [ANN_CREATED]: 'c' });
+  assert.deepEqual(none, { [ANN_CREATED]: 'c' });
+});
+
+test('without gadget.yaml the bytes are what ig writes: the empty config and only `created`', () => {
+  const object = obj('a');
+  const annotations = gadgetAnnotations({ builderVersion: 'v0.45.0', created: createdAnnotation({ SOURCE_DATE_EPOCH: '1700000000' }) });
+  const img = assembleImage({ annotations, ebpf: { amd64: object } });
+  // Written out by hand in the field order of ig's Go structs (image-spec v1.1), compact.
+  const ann = '{"org.opencontainers.image.created":"2023-11-14T22:13:20Z"}';
+  const layer = `{"mediaType":"${GADGET_EBPF}","digest":"${sha256(object)}","size":${object.length}}`;
+  const manifest = `{"schemaVersion":2,"artifactType":"${GADGET_ARTIFACT_TYPE}","config":{"mediaType":"${MT_EMPTY}","digest":"${EMPTY_DIGEST}","size":2,"annotations":${ann},"data":"e30="},"layers":[${layer}],"annotations":${ann}}`;
+  assert.equal(img.manifests[0]!.bytes.toString(), manifest);
+  const index = `{"schemaVersion":2,"mediaType":"${MT_INDEX}","manifests":[{"mediaType":"${MT_MANIFEST}","digest":"${sha256(Buffer.from(manifest))}","size":${manifest.length},"annotations":${ann},"platform":{"architecture":"amd64","os":"linux"}}],"annotations":${ann}}`;
+  assert.equal(img.index.bytes.toString(), index);
+});
+
+test('annotation keys beyond U+FFFF are ordered as Go orders them in the manifest bytes', () => {
+  const img = assembleImage({ config: Buffer.from('name: demo\n'), annotations: ann({ 'x.\u{10000}': 'a', 'x.\uE000': 'b', 'x.\uFFFF': 'c' }) });
+  const text = img.manifests[0]!.bytes.toString();
+  const at = (k: string) => text.indexOf(JSON.stringify(k));
+  assert.ok(at('x.\uE000') < at('x.\uFFFF') && at('x.\uFFFF') < at('x.\u{10000}'), 'UTF-8 byte order: U+E000 < U+FFFF < U+10000');
 });
 
 test('created follows Go time.RFC3339 and SOURCE_DATE_EPOCH', () => {

@@ -4,12 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { GadgetError } from '../lib/errors.js';
+import { FIXTURE_METADATA } from './helpers/paths.js';
 import { MAX_METADATA_BYTES, formatFieldPath, metadataAnnotations, parseMetadata } from '../lib/gadget/metadata.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const fixtures = path.join(path.resolve(root, '../shared'), 'fixtures/ig-gadget-metadata');
+const fixtures = FIXTURE_METADATA;
 
 const ANN = {
   title: 'org.opencontainers.image.title',

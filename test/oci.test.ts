@@ -52,6 +52,14 @@ test('JSON is encoded as Go encoding/json does', () => {
   assert.equal(encodeJSON({ lone: '\ud800' }), '{"lone":"\ufffd"}');
 });
 
+test('annotation keys are sorted by UTF-8 bytes, as Go sorts map keys (not UTF-16 order)', () => {
+  // U+1F600 is F0 9F 98 80 in UTF-8 (after EE 80 80 of U+E000 and EF BF BD of U+FFFD) but
+  // the surrogate D83D in UTF-16 (before E000): the two orders differ exactly here.
+  const keys = { 'k\u{1F600}': '1', 'k\uE000': '2', 'k\uFFFD': '3', k: '4', 'k~': '5' };
+  assert.equal(encodeJSON({ annotations: keys }), '{"annotations":{"k":"4","k~":"5","k\uE000":"2","k\uFFFD":"3","k\u{1F600}":"1"}}');
+  assert.ok(Object.keys(keys).sort().indexOf('k\u{1F600}') < Object.keys(keys).sort().indexOf('k\uE000'), 'UTF-16 order would put U+1F600 first');
+});
+
 test('ig manifests re-encode to their exact bytes', async (t) => {
   const { FIXTURE_LAYOUT, sharedMissing } = await import('./helpers/paths.js');
   const why = sharedMissing();

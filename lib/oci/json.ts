@@ -1,7 +1,8 @@
 // The one JSON encoder: Go's encoding/json as ig uses it, so that the same inputs give the
 // same bytes and digests. Compact; object keys in insertion order (build code creates objects
 // in Go's struct-field order, and parsed documents keep theirs, unknown fields included);
-// maps (any object under an "annotations" key) with sorted keys; `<`, `>`, `&`, U+2028 and
+// maps (any object under an "annotations" key) with keys sorted as Go sorts strings, by their
+// UTF-8 bytes (UTF-16 order differs for characters beyond U+FFFF next to U+E000-U+FFFF); `<`, `>`, `&`, U+2028 and
 // U+2029 escaped as \u00xx / \u20xx.
 
 const MAP_KEYS = new Set(['annotations']);
@@ -27,12 +28,18 @@ function encode(value: unknown, sortKeys: boolean): string {
     case 'object': {
       if (Array.isArray(value)) return '[' + value.map((v) => encode(v, false)).join(',') + ']';
       const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
-      if (sortKeys) entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      if (sortKeys) entries.sort(([a], [b]) => compareUTF8(a, b));
       return '{' + entries.map(([k, v]) => encodeString(k) + ':' + encode(v, MAP_KEYS.has(k))).join(',') + '}';
     }
     default:
       throw new Error(`cannot encode a ${typeof value} as JSON`);
   }
+}
+
+/** Go's string order: by UTF-8 bytes, which is code point order (not UTF-16 code units). */
+export function compareUTF8(a: string, b: string): number {
+  if (a === b) return 0;
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 const ESCAPES: Record<string, string> = {

@@ -137,11 +137,12 @@ export interface AnnotationInput {
 
 /**
  * The annotation map, built in ig's order: the five from gadget.yaml, the builder version,
- * gadget.yaml's annotations, extra ones, and the creation time last.
+ * gadget.yaml's annotations, extra ones, and the creation time last. Without gadget.yaml ig
+ * writes neither the five nor the builder version: only `created` (plus our extra ones).
  */
 export function gadgetAnnotations(a: AnnotationInput): Annotations {
   const out: Annotations = { ...(a.metadata ?? {}) };
-  out[ANN_BUILDER_VERSION] = a.builderVersion;
+  if (a.metadata) out[ANN_BUILDER_VERSION] = a.builderVersion;
   Object.assign(out, a.metadataAnnotations ?? {});
   for (const extra of a.extra ?? []) Object.assign(out, extra);
   out[ANN_CREATED] = a.created;

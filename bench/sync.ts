@@ -1,36 +1,42 @@
-// Sync benchmark (issue 5): 100 and 1 000 generated multi-arch gadget images (eBPF, wasm and
-// btfgen layers; one btfgen blob per architecture shared by every image), written with the
-// store API into bench/.data/sync. This project (`gadget sync`, one command) against
-// `skopeo copy --all` run once per tag (what a skopeo user must do for an OCI layout), each to
-// its own fresh local docker-registry: cold push, no-change re-sync, pull into an empty store.
-// Then the peak RSS of `gadget push` of an image with a 1 GiB layer.
+// Sync benchmark (issues 5 and 14): N generated multi-arch gadget images (per image 4 unique
+// blobs: config, wasm, one eBPF object per architecture; plus one btfgen blob per architecture
+// shared by every image; 3 manifests), written with the store API into bench/.data/sync. Every
+// request goes through a counting proxy in front of a fresh local docker-registry, and the
+// table shows, per operation and tool: wall time, requests by kind per image, the client's CPU
+// seconds (its reaped processes' cutime+cstime) and idle share (1 - CPU / wall), and the
+// registries' CPU seconds (/proc/PID/stat). This project (one `gadget sync` command) against
+// skopeo as its users run it: `skopeo copy --all` once per tag for push and pull, one
+// `skopeo sync --all` for registry to registry. Push and pull use 10 tags per repository; the
+// registry mirror N repositories of one tag. Then the peak RSS of a push of a 1 GiB layer.
 //
-//   node --import tsx bench/sync.ts [IMAGES...] [--no-skopeo] [--big MIB]   (default: 100 1000 --big 1024)
+//   node --import tsx bench/sync.ts [IMAGES...] [--no-skopeo] [--big MIB]   (default: 100 --big 1024)
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeJSONBytes } from '../lib/oci/json.js';
 import { GADGET_ARTIFACT_TYPE, GADGET_BTFGEN, GADGET_CONFIG, GADGET_EBPF, GADGET_WASM, MT_INDEX, MT_MANIFEST } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { openStore } from '../store/store.js';
+import { startCountingProxy, type CountingProxy } from '../test/helpers/counting-proxy.js';
 import { startRegistry, type TestRegistry } from '../test/helpers/registry.js';
 import { CLI, printTable, ROOT } from './measure.js';
 
 const DATA = join(ROOT, 'bench', '.data', 'sync');
 const PROBE = join(ROOT, 'bench', 'rss-probe.mjs');
-const RECIPE = 'sync-bench 1: ebpf 16 KiB x2, wasm 32 KiB, btfgen 512 KiB shared per arch, 10 tags per repository';
+const RECIPE = 'sync-bench 2: ebpf 16 KiB x2, wasm 32 KiB, btfgen 512 KiB shared per arch';
 const KIB = 1024;
 const MIB = 1024 * KIB;
 
-/** `N` images as `bench.local/sync/gadgetR:v1.T.0`, ten tags per repository. */
-function refsFor(n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `bench.local/sync/gadget${Math.floor(i / 10)}:v1.${i % 10}.0`);
+/** `N` images as `bench.local/sync/gadgetR:v1.T.0`, `perRepository` tags per repository. */
+function refsFor(n: number, perRepository: number): string[] {
+  return Array.from({ length: n }, (_, i) => `bench.local/sync/gadget${Math.floor(i / perRepository)}:v1.${i % perRepository}.0`);
 }
 
-async function generate(n: number): Promise<string> {
-  const dir = join(DATA, `store-${n}`);
+async function generate(n: number, perRepository: number): Promise<string> {
+  const dir = join(DATA, `store-${n}-${perRepository}`);
   const marker = join(dir, 'gadget-oci', 'bench-recipe');
   if (existsSync(marker) && readFileSync(marker, 'utf8') === RECIPE) return dir;
   rmSync(dir, { recursive: true, force: true });
@@ -39,7 +45,7 @@ async function generate(n: number): Promise<string> {
     const btfgen: Record<string, Descriptor> = {};
     for (const arch of ['amd64', 'arm64']) btfgen[arch] = await store.putBytes(randomBytes(512 * KIB), GADGET_BTFGEN);
     const tags: Array<{ descriptor: Descriptor; ref: string }> = [];
-    for (const [i, ref] of refsFor(n).entries()) {
+    for (const [i, ref] of refsFor(n, perRepository).entries()) {
       const config = await store.putBytes(Buffer.from(`name: gadget${i}\ndescription: benchmark gadget ${i}\n`), GADGET_CONFIG);
       const wasm = await store.putBytes(randomBytes(32 * KIB), GADGET_WASM);
       const manifests: Descriptor[] = [];
@@ -106,7 +112,7 @@ function run(cmd: string, args: string[], cwd = DATA): Promise<{ seconds: number
     child.stderr.on('data', (d: Buffer) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => {
-      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} failed (${code}): ${stderr.slice(0, 2000)}`));
+      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} failed (${code}): ${stderr.slice(-2000)}`));
       else resolve({ seconds: Number(process.hrtime.bigint() - start) / 1e9, stdout, stderr });
     });
   });
@@ -124,50 +130,134 @@ async function ours(args: string[], expect: { copied?: number; skipped?: number 
 }
 
 /** `skopeo copy --all` once per tag, as a user's loop runs it. */
-async function skopeoEach(pairs: Array<[string, string]>, flag: string): Promise<number> {
-  const start = process.hrtime.bigint();
+async function skopeoEach(pairs: Array<[string, string]>, flag: string): Promise<void> {
   for (const [from, to] of pairs) await run('/usr/bin/skopeo', ['copy', '--all', '--quiet', flag, from, to]);
-  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+const TICKS = 100; // CLK_TCK on Linux
+
+/** CPU seconds from /proc: a process's own (utime+stime), or its reaped children's (cutime+cstime). */
+function cpuSeconds(pid: number | 'self', children = false): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17.
+  const at = children ? 13 : 11;
+  return (Number(fields[at]) + Number(fields[at + 1])) / TICKS;
+}
+
+interface Measurement {
+  seconds: number;
+  /** CPU of the client processes (gadget, or every skopeo of the loop). */
+  clientCpu: number;
+  /** CPU of the registries involved. */
+  registryCpu: number;
+  requests: Record<string, number>;
+}
+
+/** Runs `work` (child processes only) and measures wall time, CPU and requests by kind. */
+async function measure(proxies: CountingProxy[], registries: TestRegistry[], work: () => Promise<unknown>): Promise<Measurement> {
+  for (const p of proxies) p.reset();
+  const client0 = cpuSeconds('self', true);
+  const reg0 = registries.reduce((a, r) => a + cpuSeconds(r.pid), 0);
+  const start = process.hrtime.bigint();
+  await work();
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const requests: Record<string, number> = {};
+  for (const p of proxies) for (const [k, v] of Object.entries(p.counts())) requests[k] = (requests[k] ?? 0) + v;
+  return {
+    seconds,
+    clientCpu: cpuSeconds('self', true) - client0,
+    registryCpu: registries.reduce((a, r) => a + cpuSeconds(r.pid), 0) - reg0,
+    requests,
+  };
 }
 
 interface Row {
   n: number;
   what: string;
-  ours: number;
-  skopeo?: number;
+  tool: string;
+  m: Measurement;
+  /** The other tool's seconds for the same operation (on our rows). */
+  vs?: number;
+}
+
+function total(requests: Record<string, number>): number {
+  return Object.values(requests).reduce((a, b) => a + b, 0);
+}
+
+/** "HEAD manifest 1, POST upload 4, ..." per image, largest first. */
+function kinds(requests: Record<string, number>, n: number): string {
+  return Object.entries(requests)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${Number((v / n).toFixed(2))}`)
+    .join(', ');
+}
+
+/** A YAML file for `skopeo sync --src yaml`: every tag of each repository. */
+function skopeoSyncYaml(host: string, repositories: string[]): string {
+  const file = join(DATA, 'skopeo-sync.yaml');
+  writeFileSync(file, `${JSON.stringify(host)}:\n  tls-verify: false\n  images-by-tag-regex:\n${repositories.map((r) => `    ${JSON.stringify(r)}: ".*"`).join('\n')}\n`);
+  return file;
 }
 
 async function benchSize(n: number, withSkopeo: boolean, rows: Row[]): Promise<void> {
-  const storeDir = await generate(n);
-  const refs = refsFor(n);
+  const storeDir = await generate(n, 10);
+  const reposDir = await generate(n, 1);
+  const refs = refsFor(n, 10);
   const registries: TestRegistry[] = [];
+  const proxies: CountingProxy[] = [];
+  const started = async (): Promise<{ reg: TestRegistry; proxy: CountingProxy }> => {
+    const reg = await startRegistry();
+    registries.push(reg);
+    const proxy = await startCountingProxy(reg.host);
+    proxies.push(proxy);
+    return { reg, proxy };
+  };
+  const add = (what: string, mine: Measurement, theirs: Measurement | undefined): void => {
+    rows.push({ n, what, tool: 'gadget', m: mine, vs: theirs?.seconds });
+    if (theirs) rows.push({ n, what, tool: what.startsWith('registry') ? 'skopeo sync --all' : 'skopeo copy --all, per tag', m: theirs });
+  };
   try {
-    const mine = await startRegistry();
-    registries.push(mine);
-    const cold = await ours(['--store', storeDir, 'sync', '--from', 'store:bench.local/sync/*', '--to', `${mine.host}/ours`], { copied: n });
-    const warm = await ours(['--store', storeDir, 'sync', '--from', 'store:bench.local/sync/*', '--to', `${mine.host}/ours`], { skipped: n });
+    const src = await started();
+    const ourMirror = await started();
+    const theirPush = await started();
+    const theirMirror = await started();
+    const store = `store:bench.local/sync/*`;
+    const push = (): Promise<unknown> => ours(['--store', storeDir, 'sync', '--from', store, '--to', `${src.proxy.host}/ours`], { copied: n });
+    const cold = await measure([src.proxy], [src.reg], push);
+    const warm = await measure([src.proxy], [src.reg], () => ours(['--store', storeDir, 'sync', '--from', store, '--to', `${src.proxy.host}/ours`], { skipped: n }));
     const empty = join(DATA, `pulled-${n}`);
     rmSync(empty, { recursive: true, force: true });
-    const pull = await ours(['--store', empty, 'sync', '--from', `${mine.host}/ours/`, '--to', 'store'], { copied: n });
-    let theirs: { cold: number; warm: number; pull: number } | undefined;
+    const pull = await measure([src.proxy], [src.reg], () => ours(['--store', empty, 'sync', '--from', `${src.proxy.host}/ours/`, '--to', 'store'], { copied: n }));
+    rmSync(empty, { recursive: true, force: true });
+    // The mirror source: n repositories of one tag each, pushed untimed.
+    await ours(['--store', reposDir, 'sync', '--from', store, '--to', `${src.reg.host}/mirror-src`], { copied: n });
+    const mirror = (): Promise<unknown> => ours(['sync', '--from', `${src.proxy.host}/mirror-src/`, '--to', `${ourMirror.proxy.host}/mirror`], {});
+    const mirrorCold = await measure([src.proxy, ourMirror.proxy], [src.reg, ourMirror.reg], mirror);
+    const mirrorWarm = await measure([src.proxy, ourMirror.proxy], [src.reg, ourMirror.reg], mirror);
+    let theirs: Record<string, Measurement> | undefined;
     if (withSkopeo) {
-      const reg = await startRegistry();
-      registries.push(reg);
-      const dest = (ref: string): string => `docker://${reg.host}/skopeo/${ref.slice('bench.local/'.length)}`;
+      const dest = (ref: string): string => `docker://${theirPush.proxy.host}/skopeo/${ref.slice('bench.local/'.length)}`;
       const pushes = refs.map((ref): [string, string] => [`oci:${storeDir}:${ref}`, dest(ref)]);
-      const skopeoCold = await skopeoEach(pushes, '--dest-tls-verify=false');
-      const skopeoWarm = await skopeoEach(pushes, '--dest-tls-verify=false');
+      const sCold = await measure([theirPush.proxy], [theirPush.reg], () => skopeoEach(pushes, '--dest-tls-verify=false'));
+      const sWarm = await measure([theirPush.proxy], [theirPush.reg], () => skopeoEach(pushes, '--dest-tls-verify=false'));
       const layout = join(DATA, `skopeo-pulled-${n}`);
       rmSync(layout, { recursive: true, force: true });
-      const skopeoPull = await skopeoEach(refs.map((ref): [string, string] => [dest(ref), `oci:${layout}:${ref}`]), '--src-tls-verify=false');
-      theirs = { cold: skopeoCold, warm: skopeoWarm, pull: skopeoPull };
+      const sPull = await measure([theirPush.proxy], [theirPush.reg], () => skopeoEach(refs.map((ref): [string, string] => [dest(ref), `oci:${layout}:${ref}`]), '--src-tls-verify=false'));
       rmSync(layout, { recursive: true, force: true });
+      const yaml = skopeoSyncYaml(src.proxy.host, refsFor(n, 1).map((r) => `mirror-src/${r.slice('bench.local/'.length, r.lastIndexOf(':'))}`));
+      const sync = (): Promise<unknown> => run('/usr/bin/skopeo', ['sync', '--all', '--src', 'yaml', '--dest', 'docker', '--dest-tls-verify=false', yaml, `${theirMirror.proxy.host}/mirror`]);
+      const sMirrorCold = await measure([src.proxy, theirMirror.proxy], [src.reg, theirMirror.reg], sync);
+      const sMirrorWarm = await measure([src.proxy, theirMirror.proxy], [src.reg, theirMirror.reg], sync);
+      theirs = { cold: sCold, warm: sWarm, pull: sPull, mirrorCold: sMirrorCold, mirrorWarm: sMirrorWarm };
     }
-    rmSync(empty, { recursive: true, force: true });
-    rows.push({ n, what: 'cold push', ours: cold.seconds, skopeo: theirs?.cold });
-    rows.push({ n, what: 'no-change re-sync', ours: warm.seconds, skopeo: theirs?.warm });
-    rows.push({ n, what: 'pull into an empty store', ours: pull.seconds, skopeo: theirs?.pull });
+    add('cold push', cold, theirs?.cold);
+    add('no-change re-push', warm, theirs?.warm);
+    add('pull into an empty store', pull, theirs?.pull);
+    add(`registry mirror, ${n} repositories, cold`, mirrorCold, theirs?.mirrorCold);
+    add(`registry mirror, ${n} repositories, no change`, mirrorWarm, theirs?.mirrorWarm);
   } finally {
+    for (const p of proxies) await p.close();
     for (const r of registries) await r.stop();
   }
 }
@@ -197,13 +287,17 @@ export async function main(argv: string[] = []): Promise<void> {
   const withSkopeo = !argv.includes('--no-skopeo') && existsSync('/usr/bin/skopeo');
   mkdirSync(DATA, { recursive: true });
   const rows: Row[] = [];
-  for (const n of sizes.length ? sizes : [100, 1000]) await benchSize(n, withSkopeo, rows);
+  for (const n of sizes.length ? sizes : [100]) await benchSize(n, withSkopeo, rows);
   printTable(
-    'sync: this project (one `gadget sync` command) against `skopeo copy --all` once per tag, local docker-registry',
-    ['images', 'operation', 'gadget s', 'gadget images/s', 'skopeo s', 'skopeo images/s', 'gadget / skopeo'],
-    rows.map((r) => [r.n, r.what, r.ours, r.n / r.ours, r.skopeo ?? NaN, r.skopeo ? r.n / r.skopeo : NaN, r.skopeo ? r.skopeo / r.ours : NaN]),
+    `sync, requests counted by a proxy in front of each local docker-registry (load average ${loadavg().map((l) => l.toFixed(2)).join(' ')})`,
+    ['images', 'operation', 'tool', 's', 'speed-up', 'requests / image', 'kinds / image', 'client CPU s', 'client idle', 'registry CPU s'],
+    rows.map((r) => [
+      r.n, r.what, r.tool, r.m.seconds, r.vs ? `${(r.vs / r.m.seconds).toFixed(1)}×` : '',
+      total(r.m.requests) / r.n, kinds(r.m.requests, r.n), r.m.clientCpu,
+      `${Math.max(0, Math.round(100 * (1 - r.m.clientCpu / r.m.seconds)))}%`, r.m.registryCpu,
+    ]),
   );
-  printTable('one image with a large layer (whole `gadget` command, peak RSS of the process)', ['operation', 'seconds', 'MiB/s', 'peak RSS MB'], await benchBig(big));
+  if (big > 0) printTable('one image with a large layer (whole `gadget` command, peak RSS of the process)', ['operation', 'seconds', 'MiB/s', 'peak RSS MB'], await benchBig(big));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main(process.argv.slice(2));

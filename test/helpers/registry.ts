@@ -36,6 +36,8 @@ export interface TestRegistry {
   /** http://127.0.0.1:PORT */
   url: string;
   dataDir: string;
+  /** The registry's process id (bench/sync.ts reads its CPU time from /proc). */
+  pid: number;
   /** The first user and its password (basic and token auth). */
   username?: string;
   password?: string;
@@ -157,6 +159,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
         host,
         url: `http://${host}`,
         dataDir,
+        pid: child.pid!,
         username,
         password: mode === 'none' ? undefined : password,
         tokenServer,

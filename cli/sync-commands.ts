@@ -140,7 +140,7 @@ function adHocSet(flags: ParsedArgs['flags'], cwd: string): MirrorSet {
   return {
     source: from.map((f) => (f.startsWith('store:') ? { store: f.slice('store:'.length) || '*' } : f)),
     tags: { include: flags.include as string[] | undefined, exclude: flags.exclude as string[] | undefined, semver: flags.semver as string | undefined, newest },
-    platforms: flags.platform as string[] | undefined,
+    platforms: flags.platform as MirrorSet['platforms'],
     allowPlatformSubset: Boolean(flags['allow-subset']),
     destination,
   };

@@ -19,20 +19,27 @@ export const DEFAULT_METADATA = 'gadget.yaml';
 
 /** One gadget to build, as gadget.config.ts or the CLI gives it. */
 export interface GadgetSpec {
+  /** A name for messages (default: the folder's name). */
   name?: string;
   /** The gadget's folder (relative to the config's folder). */
   dir: string;
   /** Image reference, completed like ig does (`trace_open` -> ghcr.io/inspektor-gadget/gadget/trace_open:latest). */
   ref: string;
+  /** The eBPF C source, inside `dir` (default: build.yaml's, else `program.bpf.c`). */
   ebpfsource?: string;
+  /** The wasm module, inside `dir` (default: build.yaml's). */
   wasm?: string;
+  /** The gadget.yaml, inside `dir` (default: build.yaml's, else `gadget.yaml`). */
   metadata?: string;
   /** Prebuilt eBPF objects, used when there is no source or no clang. */
   objects?: { amd64?: string; arm64?: string };
   /** A folder laid out like btfhub-archive; enables the btfgen layer. */
   btfhub?: string;
+  /** Extra clang options (`-DDEBUG`), each one argument: no shell ever sees them. */
   cflags?: string[];
+  /** Extra annotations on the index, manifests and config descriptor, applied last. */
   annotations?: Record<string, string>;
+  /** Overrides the config's `igVersion` for this gadget. */
   igVersion?: string;
 }
 

@@ -4,8 +4,8 @@
 //               and containerd-style mirrors (read `ghcr.io/...` from a mirror first);
 //   mirrors:    the mirror sets that `gadget sync [SET...]` runs.
 //
-// GadgetConfig leaves these keys to plugins (its index signature); the augmentation below
-// types them in editors wherever this module is part of the program.
+// The augmentation below adds these keys to GadgetConfig (which has no index signature, so
+// that typos are type errors) wherever this module is part of the program.
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { usageError } from '../../lib/errors.js';
@@ -54,13 +54,16 @@ export type SyncSource = string | { store: string };
  */
 export type SyncDestination = 'store' | { registry: string } | { bundle: string };
 
+/** A platform as ig builds them, with or without the `linux/` prefix. */
+export type PlatformName = 'amd64' | 'arm64' | 'linux/amd64' | 'linux/arm64';
+
 export interface MirrorSet {
   source: SyncSource | SyncSource[];
   /** For a prefix source whose registry has no catalog: the repositories under the prefix. */
   repositories?: string[];
   tags?: TagFilter;
-  /** Platforms to keep (`amd64`, `linux/arm64`). A subset changes the index digest. */
-  platforms?: string[];
+  /** Platforms to keep. A subset changes the index digest. */
+  platforms?: PlatformName[];
   /** Copy a platform subset even though it breaks the index's signatures (default false). */
   allowPlatformSubset?: boolean;
   destination: SyncDestination;
@@ -130,7 +133,7 @@ function checkSet(name: string, value: unknown, file: string): MirrorSet {
     source: sources as SyncSource[],
     repositories: stringList(value.repositories, `${where}.repositories`),
     tags: checkTags(value.tags, `${where}.tags`),
-    platforms: stringList(value.platforms, `${where}.platforms`),
+    platforms: stringList(value.platforms, `${where}.platforms`) as PlatformName[] | undefined,
     allowPlatformSubset: value.allowPlatformSubset as boolean | undefined,
     destination: checkDestination(value.destination, `${where}.destination`),
     signatures: value.signatures as boolean | undefined,

@@ -23,7 +23,9 @@ async function loadCommands(): Promise<Command[]> {
   const { annotateCommand } = await import('./annotate-command.js');
   const { verifyCommand } = await import('./verify-command.js');
   const sync = await import('./sync-commands.js');
+  const { initCommand } = await import('./init-command.js');
   return [
+    initCommand,
     run.runCommand,
     run.tasksCommand,
     run.buildCommand,

@@ -38,6 +38,7 @@ TESTS=(
   test/transfer.test.ts
   test/cli.test.ts
   test/runner.test.ts
+  test/init.test.ts
   test/metadata.test.ts
   test/content.test.ts
   test/build-image.test.ts

@@ -317,9 +317,31 @@ describe('BTF files and btfgen tarballs', () => {
       { path: 'ubuntu/22.04/x86_64/elf.btf', content: bin.le! },
     ]);
     const problems = await checkBtfTarball(Readable.from([tar]), 'amd64');
-    assert.deepEqual(codes(problems), ['BTF-PATH', 'BTF-PATH', 'BTF-PATH', 'BTF-PATH', 'BTF-MAGIC']);
-    assert.match(problems[0]!.message, /"flat.btf" is not laid out as <distro>\/<version>\/<arch>\/<kernel>\.btf/);
+    assert.deepEqual(codes(problems), ['BTF-FLAT', 'BTF-PATH', 'BTF-PATH', 'BTF-PATH', 'BTF-MAGIC']);
+    assert.equal(problems[0]!.severity, 'warning', 'a flat <kernel>.btf (as ig packs a flat folder) is a warning');
+    assert.match(problems[0]!.message, /"flat.btf" is at the top of the tarball, not at <distro>\/<version>\/<arch>\/<kernel>\.btf/);
     assert.match(problems[4]!.message, /elf\.btf/);
+  });
+
+  test("ig's own tarballs (`tar czf - -C dir .`): the ./ entry is fine, a flat ./<kernel>.btf is a warning", async (t) => {
+    if (!btf) return t.skip('bpftool or /sys/kernel/btf/vmlinux is missing');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'btfgen-ig-'));
+    try {
+      const { mkdir } = await import('node:fs/promises');
+      await mkdir(path.join(dir, 'full/ubuntu/22.04/x86_64'), { recursive: true });
+      await writeFile(path.join(dir, 'full/ubuntu/22.04/x86_64/5.15.0-1-generic.btf'), btf);
+      await mkdir(path.join(dir, 'flat'));
+      await writeFile(path.join(dir, 'flat/5.15.0-1-generic.btf'), btf);
+      // The real tar, run as ig's Makefile runs it (its first entry is "./").
+      const pack = async (sub: string): Promise<Buffer> => (await run('tar', ['czf', '-', '-C', path.join(dir, sub), '.'], { encoding: 'buffer' })).stdout;
+      const full = await pack('full');
+      assert.deepEqual(await checkBtfTarball(Readable.from([full]), 'amd64'), []);
+      const flat = await checkBtfTarball(Readable.from([await pack('flat')]), 'amd64');
+      assert.deepEqual(codes(flat), ['BTF-FLAT']);
+      assert.equal(hasContentErrors(flat), false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('unsafe entries: "..", absolute paths, links and devices', async (t) => {
@@ -357,7 +379,7 @@ describe('BTF files and btfgen tarballs', () => {
     assert.deepEqual(codes(empty), ['BTF-EMPTY']);
     assert.equal(empty[0]!.severity, 'warning');
 
-    const many = rawTar(Array.from({ length: 150 }, (_, i) => ({ name: `bad${i}.btf`, body: btf })));
+    const many = rawTar(Array.from({ length: 150 }, (_, i) => ({ name: `bad${i}.txt`, body: btf })));
     const capped = await checkBtfTarball(Readable.from([many]), 'amd64');
     assert.equal(capped.length, 101);
     assert.equal(capped[100]!.code, 'BTF-MORE');

@@ -4,7 +4,7 @@
 import type { Readable } from 'node:stream';
 import { checkEntryPath, readTar, type TarEntry } from '../archive/tar.js';
 import { GadgetError } from '../errors.js';
-import { contentError, contentWarning, type ContentProblem, type GadgetArch } from './problem.js';
+import { contentError, contentWarning, hasContentErrors, type ContentProblem, type GadgetArch } from './problem.js';
 
 export const BTF_MAGIC = 0xeb9f;
 const BTF_HEADER_SIZE = 24;
@@ -50,6 +50,10 @@ function checkBtfHeader(head: Buffer, size: number, name: string): ContentProble
   return [];
 }
 
+function isArchiveRoot(name: string): boolean {
+  return /^(\.\/?)+$/.test(name);
+}
+
 /** Type and path rules of one tar entry. */
 function entryProblems(entry: TarEntry, archDir: string, arch: GadgetArch): ContentProblem[] {
   const shown = JSON.stringify(entry.path);
@@ -58,6 +62,8 @@ function entryProblems(entry: TarEntry, archDir: string, arch: GadgetArch): Cont
     const kind = entry.type === 'other' ? 'a special file (device, fifo or similar)' : `a ${entry.type}${link}`;
     return [contentError('BTF-UNSAFE', `${shown} is ${kind}; a BTF tarball may hold only regular files and directories`)];
   }
+  // `tar czf ... -C dir .` (ig's build) starts with the folder itself: "./".
+  if (entry.type === 'directory' && isArchiveRoot(entry.path)) return [];
   let path: string;
   try {
     path = checkEntryPath(entry.path, 'btf tarball');
@@ -69,6 +75,9 @@ function entryProblems(entry: TarEntry, archDir: string, arch: GadgetArch): Cont
   const layout = '<distro>/<version>/<arch>/<kernel>.btf';
   if (entry.type === 'directory') {
     if (parts.length > 3) return [contentError('BTF-PATH', `directory ${shown} is deeper than ${layout} allows`)];
+  } else if (parts.length === 1 && parts[0]!.endsWith('.btf') && parts[0] !== '.btf') {
+    // What ig's build packs from a flat btfgen folder; ig's own reader looks for the full layout.
+    return [contentWarning('BTF-FLAT', `${shown} is at the top of the tarball, not at ${layout}: ig's loader looks for the btfhub-archive layout and will not find it`)];
   } else if (parts.length !== 4 || !parts[3]!.endsWith('.btf') || parts[3] === '.btf') {
     return [contentError('BTF-PATH', `${shown} is not laid out as ${layout}`)];
   }
@@ -116,7 +125,7 @@ export async function checkBtfTarball(stream: Readable, arch: GadgetArch): Promi
       // Every body is read here (links and directories have empty ones), so the reader
       // never has to skip a half-read entry.
       const { head, size } = await headOf(entry);
-      if (found.length || entry.type !== 'file') continue;
+      if (hasContentErrors(found) || entry.type !== 'file') continue;
       files++;
       const path = checkEntryPath(entry.path, 'btf tarball');
       if (seen.has(path)) add([contentError('BTF-PATH', `${JSON.stringify(entry.path)} appears twice in the tarball`)]);

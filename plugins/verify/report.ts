@@ -3,7 +3,7 @@
 import type { FoundSignature } from '../../lib/signature/index.js';
 import { RULES, severityOf, type Profile, type RuleId } from './rules.js';
 
-export type Severity = 'error' | 'warning';
+export type Severity = 'error' | 'warning' | 'notice';
 
 /**
  * A finding before the profile gives it a severity. `path` locates it in the graph as a
@@ -37,6 +37,8 @@ export interface VerifyReport {
   passed: boolean;
   errors: number;
   warnings: number;
+  /** Information only (e.g. one manifest for both platforms). */
+  notices: number;
   findings: Finding[];
   /** Present when signatures were checked (keys or certificates given). */
   signature?: SignatureSummary;
@@ -46,6 +48,8 @@ export interface VerifyReport {
 export function joinPath(prefix: string, rel: string): string {
   return prefix + rel || '/';
 }
+
+const SEVERITY_ORDER: Record<Severity, number> = { error: 0, warning: 1, notice: 2 };
 
 export function makeReport(
   ref: string,
@@ -65,10 +69,12 @@ export function makeReport(
     seen.add(key);
     findings.push({ rule: p.rule, severity, digest: p.digest, path: p.path, message: p.message });
   }
-  // Errors first, then by place in the graph; stable for equal keys.
-  findings.sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'error' ? -1 : 1));
+  // Errors first, then warnings, then notices; stable for equal keys.
+  findings.sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity]);
   const errors = findings.filter((f) => f.severity === 'error').length;
-  const report: VerifyReport = { ref, digest, profile, passed: errors === 0, errors, warnings: findings.length - errors, findings };
+  const warnings = findings.filter((f) => f.severity === 'warning').length;
+  const notices = findings.length - errors - warnings;
+  const report: VerifyReport = { ref, digest, profile, passed: errors === 0, errors, warnings, notices, findings };
   if (opts.signature) report.signature = opts.signature;
   return report;
 }

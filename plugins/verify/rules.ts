@@ -6,7 +6,8 @@
 export type Profile = 'spec' | 'ig';
 export const PROFILES: readonly Profile[] = ['spec', 'ig'];
 
-export type RuleSeverity = 'error' | 'warning' | 'off';
+/** A notice is information only: it neither fails an image nor counts as a warning. */
+export type RuleSeverity = 'error' | 'warning' | 'notice' | 'off';
 
 export interface RuleInfo {
   id: string;
@@ -28,7 +29,7 @@ export const RULES = [
   { id: 'GADGET-INDEX', area: 'structure', severity: relaxed, description: 'The image is an OCI image index with one manifest per platform, not a single manifest.' },
   { id: 'GADGET-PLATFORM', area: 'structure', severity: both('error'), description: 'Every index entry names its platform, and the platform is linux/amd64 or linux/arm64.' },
   { id: 'GADGET-PLATFORM-DUPLICATE', area: 'structure', severity: both('error'), description: 'No platform is listed twice with different manifests.' },
-  { id: 'GADGET-PLATFORM-SHARED', area: 'structure', severity: relaxed, description: 'Each platform has its own manifest; ig lists one manifest for both platforms when they are byte-identical (metadata-only and wasm-only images).' },
+  { id: 'GADGET-PLATFORM-SHARED', area: 'structure', severity: both('notice'), description: 'A notice: one manifest is listed for both platforms, as ig does when they are byte-identical (metadata-only, wasm-only and arch-independent images); the spec allows it.' },
   { id: 'GADGET-ARTIFACT-TYPE', area: 'structure', severity: both('error'), description: 'The manifest\'s artifactType, when present, is a gadget type: application/vnd.gadget.v1+binary, or the ebpf layer type that old images carry.' },
   { id: 'GADGET-ARTIFACT-TYPE-LEGACY', area: 'structure', severity: relaxed, description: 'The manifest has the artifactType application/vnd.gadget.v1+binary, not the pre-2024-09 form (none, or the ebpf layer type).' },
   { id: 'GADGET-CONFIG-TYPE', area: 'structure', severity: both('error'), description: 'The config\'s media type is application/vnd.gadget.config.v1+yaml (or the OCI empty config, see GADGET-CONFIG-EMPTY).' },
@@ -53,8 +54,9 @@ export const RULES = [
   { id: 'GADGET-WASM-INVALID', area: 'content', severity: both('error'), description: 'The wasm layer is a WebAssembly 1.0 binary that passes WebAssembly validation.' },
   { id: 'GADGET-WASM-API-VERSION', area: 'content', severity: both('warning'), description: 'The wasm module exports the function gadgetAPIVersion, which ig calls to learn its API version.' },
   { id: 'GADGET-BTFGEN-TAR', area: 'content', severity: both('error'), description: 'The btfgen layer is a readable tar archive, gzip-compressed or plain.' },
-  { id: 'GADGET-BTFGEN-UNSAFE', area: 'content', severity: both('error'), description: 'The btfgen tarball holds only regular files and folders: no link, device, absolute path or "..".' },
+  { id: 'GADGET-BTFGEN-UNSAFE', area: 'content', severity: both('error'), description: 'The btfgen tarball holds only regular files and folders: no link, device, absolute path or ".." (the "./" entry of `tar -C dir .` is fine).' },
   { id: 'GADGET-BTFGEN-PATH', area: 'content', severity: both('error'), description: 'Every btfgen file is at <distro>/<version>/<arch>/<kernel>.btf, as in btfhub-archive, and appears once.' },
+  { id: 'GADGET-BTFGEN-FLAT', area: 'content', severity: both('warning'), description: 'A btfgen file is at the top of the tarball (<kernel>.btf, as ig packs a flat btfgen folder) rather than at <distro>/<version>/<arch>/<kernel>.btf, where ig\'s loader looks.' },
   { id: 'GADGET-BTFGEN-ARCH', area: 'content', severity: both('error'), description: 'The btfgen arch folder matches the manifest\'s platform: x86_64 for amd64, arm64 for arm64.' },
   { id: 'GADGET-BTFGEN-BTF', area: 'content', severity: both('error'), description: 'Every btfgen file is little-endian BTF: it begins with the magic 0xeB9F and its header fits the file.' },
   { id: 'GADGET-BTFGEN-EMPTY', area: 'content', severity: both('warning'), description: 'The btfgen tarball holds at least one BTF file for the platform.' },

@@ -1,6 +1,6 @@
 // What every command gets: global flags, lazily opened store and config, output helpers.
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { encodeJSON } from '../lib/oci/json.js';
 import type { Store } from '../store/store.js';
 import type { GadgetConfig, LoadedConfig } from '../lib/runner/config.js';
@@ -49,15 +49,20 @@ export class CommandEnv {
   }
 
   /**
-   * --store, else $GADGET_STORE, else the config's `store` (the config is loaded only when a
-   * gadget.config.ts is here), else ig's own store.
+   * --store, else $GADGET_STORE, else the config's `store` (remembered per version of the
+   * config's bytes, so the config is compiled once, not on every command), else ig's store.
    */
   async storeDir(): Promise<string> {
     if (this.flags.store) return resolve(this.cwd, this.flags.store);
     if (process.env.GADGET_STORE) return resolve(this.cwd, process.env.GADGET_STORE);
     const { findConfig } = await import('../lib/runner/config.js');
-    if (findConfig(this.cwd, this.flags.config)) {
+    const file = findConfig(this.cwd, this.flags.config);
+    if (file) {
+      const { cachedStore, rememberStore } = await import('../lib/runner/store-cache.js');
+      const cached = cachedStore(file);
+      if (cached !== undefined) return cached === null ? defaultStoreDir() : resolve(dirname(file), cached);
       const { config, dir } = await this.config();
+      rememberStore(file, config.store);
       if (typeof config.store === 'string') return resolve(dir, config.store);
     }
     return defaultStoreDir();

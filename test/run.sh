@@ -39,6 +39,7 @@ TESTS=(
   test/cli.test.ts
   test/runner.test.ts
   test/init.test.ts
+  test/config-store.test.ts
   test/metadata.test.ts
   test/content.test.ts
   test/build-image.test.ts

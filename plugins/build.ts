@@ -10,7 +10,7 @@ import { checkEbpfElf } from '../lib/content/elf.js';
 import { checkWasm } from '../lib/content/wasm.js';
 import { GadgetError, messageOf } from '../lib/errors.js';
 import { packageVersion } from '../lib/version.js';
-import { metadataAnnotations, parseMetadata, type GadgetMetadata } from '../lib/gadget/metadata.js';
+import { metadataAnnotations, readMetadata, type GadgetMetadata } from '../lib/gadget/metadata.js';
 import type { Descriptor, Index, Manifest } from '../lib/oci/types.js';
 import type { Artifact, Plugin, PluginContext } from '../lib/runner/plugin.js';
 import type { Store } from '../store/store.js';
@@ -92,7 +92,12 @@ async function readInputs(ctx: PluginContext, g: ResolvedGadget, shown: (f: stri
  * this: the same bytes were checked when the cached image was built.
  */
 function checkInputs(ctx: PluginContext, g: ResolvedGadget, inputs: Inputs, shown: (f: string) => string): void {
-  if (g.metadata && inputs.metadataBytes) inputs.meta = parseMetadata(inputs.metadataBytes, shown(g.metadata));
+  if (g.metadata && inputs.metadataBytes) {
+    // Accepted as ig accepts it; keys ig skips are worth a word (a typo loses its value).
+    const { meta, warnings } = readMetadata(inputs.metadataBytes, shown(g.metadata));
+    inputs.meta = meta;
+    for (const w of warnings) ctx.log.warn(`${w.message} (${w.hint})`);
+  }
   if (g.wasm && inputs.wasm) {
     for (const p of checkWasm(inputs.wasm)) {
       if (p.severity === 'error') throw new GadgetError(`${shown(g.wasm)}: ${p.message}`, { hint: 'rebuild the wasm module; ig loads it with wazero' });

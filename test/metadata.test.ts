@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GadgetError } from '../lib/errors.js';
 import { FIXTURE_METADATA } from './helpers/paths.js';
-import { MAX_METADATA_BYTES, formatFieldPath, metadataAnnotations, parseMetadata } from '../lib/gadget/metadata.js';
+import { MAX_METADATA_BYTES, formatFieldPath, metadataAnnotations, parseMetadata, readMetadata } from '../lib/gadget/metadata.js';
 
 const fixtures = FIXTURE_METADATA;
 
@@ -172,11 +172,22 @@ test('an annotation value that is a list or a mapping is rejected, as ig rejects
   expectFailure(text, { line: 7, field: 'datasources.ev.fields.f.annotations["columns.width"]', includes: /but it is a mapping/ });
 });
 
-test('unknown keys: top level with a suggestion, and inside data sources', () => {
-  const err = expectFailure('name: x\nhomepageUrl: https://example.com\n', { line: 2, field: 'homepageUrl', includes: /unknown top-level key/ });
-  assert.match(err.hint!, /did you mean "homepageURL"/);
-  expectFailure('name: x\ndatasources:\n  ev:\n    annotations: {}\n    field: {}\n', { line: 5, field: 'datasources.ev', includes: /unknown key "field"/ });
-  expectFailure('name: x\ndatasources:\n  ev:\n    fields:\n      pid:\n        width: 3\n', { line: 6, field: 'datasources.ev.fields.pid', includes: /unknown key "width"/ });
+test('unknown keys are accepted as ig accepts them, each a warning with its line and suggestion', () => {
+  const file = 'gadgets/mine/gadget.yaml';
+  const warn = (text: string) => readMetadata(Buffer.from(text), file).warnings;
+  const [typo] = warn('name: x\ndescriptoin: d\n');
+  assert.match(typo!.message, /^gadgets\/mine\/gadget\.yaml:2: unknown top-level key "descriptoin"/);
+  assert.match(typo!.hint, /did you mean "description"/);
+  assert.match(warn('name: x\nhomepageUrl: https://example.com\n')[0]!.hint, /did you mean "homepageURL"/);
+  const [ds] = warn('name: x\ndatasources:\n  ev:\n    annotations: {}\n    field: {}\n');
+  assert.match(ds!.message, /:5: datasources\.ev has an unknown key "field"/);
+  const [f] = warn('name: x\ndatasources:\n  ev:\n    fields:\n      pid:\n        width: 3\n');
+  assert.match(f!.message, /:6: datasources\.ev\.fields\.pid has an unknown key "width"/);
+  // profile_cpu's run-time key: parsed, kept, reported.
+  const { meta, warnings } = readMetadata(Buffer.from('name: p\nprograms:\n  a: {}\n'), file);
+  assert.deepEqual(meta.programs, { a: {} });
+  assert.equal(warnings.length, 1);
+  assert.deepEqual(warn('name: x\ndescription: fine\n'), []);
 });
 
 test('params: a list where ig expects a string is rejected', () => {
@@ -189,8 +200,11 @@ test('invalid YAML syntax gives the line', () => {
   expectFailure('name: "unterminated\n', { line: 1, includes: /invalid YAML/ });
 });
 
-test('duplicate keys are rejected', () => {
-  expectFailure('name: a\ndescription: d\nname: b\n', { line: 3, field: 'name', includes: /appears twice/ });
+test('duplicate keys: the last wins, as in ig', () => {
+  const meta = parseMetadata(Buffer.from('name: a\ndescription: d\nname: b\nannotations:\n  k: 1\n  k: 2\n'), 'gadget.yaml');
+  assert.equal(meta.name, 'b');
+  assert.equal(metadataAnnotations(meta)['org.opencontainers.image.title'], 'b');
+  assert.deepEqual(meta.annotations, { k: '2' });
 });
 
 test('a "billion laughs" alias bomb fails fast without expanding', () => {

@@ -410,8 +410,13 @@ const CASES: Case[] = [
   },
   {
     name: 'metadata-schema', rule: 'GADGET-METADATA-SCHEMA',
-    make: (s) => variant(s, 'metadata-schema', async (v) => void (await replaceConfig(s, v, Buffer.from(`${GADGET_YAML}homepageUrl: https://example.com/typo\n`)))),
-    check: (r) => assert.match(r.findings[0]!.message, /unknown top-level key "homepageUrl"/),
+    // A known key of the wrong type breaks ig's decoding (an unknown key is only a warning).
+    make: (s) => variant(s, 'metadata-schema', async (v) => void (await replaceConfig(s, v, Buffer.from(`${GADGET_YAML}annotations: [a, b]\nhomepageUrl: https://example.com/typo\n`)))),
+    check: (r) => {
+      assert.match(r.findings[0]!.message, /annotations must be a mapping/);
+      const typo = r.findings.find((f) => f.rule === 'GADGET-METADATA-UNKNOWN-KEY');
+      assert.equal(typo, undefined, 'a file ig cannot decode reports its decoding error only');
+    },
   },
   {
     name: 'duplicate-platform', rule: 'GADGET-PLATFORM-DUPLICATE',
@@ -439,6 +444,18 @@ describe('the broken-image corpus: each raises its one rule', () => {
       c.check?.(r);
     });
   }
+
+  corpusTest('unknown gadget.yaml keys are a warning in both profiles, with the "did you mean"', async (_t, s) => {
+    const ref = await variant(s, 'metadata-unknown-key', async (v) => void (await replaceConfig(s, v, Buffer.from(`${GADGET_YAML}descriptoin: typo\nprograms:\n  x: {}\n`))));
+    for (const profile of ['spec', 'ig'] as const) {
+      const r = (await verifyImages(s, [ref], { profile }))[0]!;
+      assert.equal(r.passed, true, formatReport(r).join('\n'));
+      const found = r.findings.filter((f) => f.rule === 'GADGET-METADATA-UNKNOWN-KEY');
+      assert.ok(found.length >= 2 && found.every((f) => f.severity === 'warning'), formatReport(r).join('\n'));
+      assert.ok(found.some((f) => /"descriptoin".*did you mean "description"/.test(f.message)), formatReport(r).join('\n'));
+      assert.ok(found.some((f) => /"programs"/.test(f.message)));
+    }
+  });
 
   corpusTest('a wasm module without gadgetAPIVersion is a warning only', async (_t, s) => {
     const wasm = Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);

@@ -6,8 +6,9 @@
 //   list or a mapping where a string belongs is an error. So string fields accept any plain
 //   value and reject collections; real files rely on this (`enable-containers-datasource: true`,
 //   `columns.width: 20`, `defaultValue: 0`).
-// - Top-level keys are a closed set: an unknown key (a typo such as `homepageUrl`) is silently
-//   ignored by ig and would drop an annotation, so we report it. The set includes the runtime
+// - Top-level keys are a closed set here, but ig decodes leniently: an unknown key (a typo
+//   such as `homepageUrl`, or profile_cpu's run-time `programs`) is accepted and reported as
+//   a warning by readMetadata (additionalProperties findings are never fatal). The set includes the runtime
 //   keys (`operator`, `paramDefaults`, `dataSources`, read case-insensitively by ig's config
 //   loader) and the keys of the pre-datasource format (`tracers`, `structs`, `ebpfParams`, ...)
 //   so that old images still verify.

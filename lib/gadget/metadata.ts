@@ -48,8 +48,24 @@ interface Context {
   lines: LineCounter;
 }
 
+/** A key ig ignores (unknown, or a typo): reported, never fatal, as ig decodes leniently. */
+export interface MetadataWarning {
+  /** `gadget.yaml:3: unknown top-level key "descriptoin"`. */
+  message: string;
+  hint: string;
+}
+
 /** Parses and validates gadget.yaml bytes; throws one GadgetError naming file, field and line. */
 export function parseMetadata(bytes: Buffer, file: string): GadgetMetadata {
+  return readMetadata(bytes, file).meta;
+}
+
+/**
+ * Parses gadget.yaml as ig does: unknown keys are ignored (returned as warnings) and of
+ * duplicate keys the last wins. Throws for what breaks ig: invalid YAML, known keys of the
+ * wrong type.
+ */
+export function readMetadata(bytes: Buffer, file: string): { meta: GadgetMetadata; warnings: MetadataWarning[] } {
   if (bytes.length > MAX_METADATA_BYTES) {
     throw new GadgetError(`${file}: the metadata file is ${bytes.length} bytes, more than the ${MAX_METADATA_BYTES} allowed`, {
       hint: 'gadget.yaml describes a gadget in a few KiB; check that the right file was given',
@@ -65,7 +81,8 @@ export function parseMetadata(bytes: Buffer, file: string): GadgetMetadata {
   const lines = new LineCounter();
   let doc: Document.Parsed;
   try {
-    doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, merge: true, prettyErrors: false });
+    // Go's yaml decoding keeps the last of duplicate keys; so does uniqueKeys: false.
+    doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, merge: true, prettyErrors: false });
   } catch (err) {
     // The parser recurses on nesting; a hostile file can exhaust the stack.
     throw new GadgetError(`${file}: the metadata file could not be parsed as YAML`, { hint: 'check for runaway nesting', cause: err });
@@ -89,9 +106,11 @@ export function parseMetadata(bytes: Buffer, file: string): GadgetMetadata {
     throw new GadgetError(`${file}: the metadata file could not be read: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 
-  const errors = validate(value);
+  const all = validate(value);
+  const errors = all.filter((e) => e.keyword !== 'additionalProperties');
   if (errors.length) throw schemaError(ctx, errors[0]!, errors);
-  return typedMetadata(ctx, value as Record<string, unknown>);
+  const warnings = all.map((e) => schemaError(ctx, e, [e])).map((e) => ({ message: e.message, hint: e.hint ?? '' }));
+  return { meta: typedMetadata(ctx, value as Record<string, unknown>), warnings };
 }
 
 /**
@@ -293,9 +312,25 @@ function typeHint(segments: (string | number)[], expected: string): string {
 
 function topLevelHint(name: string): string {
   const lower = name.toLowerCase();
-  const close = METADATA_TOP_LEVEL_KEYS.find((k) => k.toLowerCase() === lower);
+  const close =
+    METADATA_TOP_LEVEL_KEYS.find((k) => k.toLowerCase() === lower) ??
+    METADATA_TOP_LEVEL_KEYS.find((k) => editDistance(k.toLowerCase(), lower) <= Math.min(2, Math.floor(k.length / 4)));
   if (close) return `did you mean "${close}"? ig ignores keys it does not know, so this value would be lost`;
   return `known keys: ${METADATA_TOP_LEVEL_KEYS.join(', ')}`;
+}
+
+/** Edits (insert, delete, substitute, swap two neighbours) from a to b; short keys only. */
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2 || a.length > 64 || b.length > 64) return Infinity;
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
 }
 
 /** The path to the deepest node around a byte offset, for syntax errors. */

@@ -6,7 +6,7 @@ import { isRFC3339 } from '../../lib/oci/time.js';
 import { parseDocument, isMap } from 'yaml';
 import type { GadgetArch } from '../../lib/content/problem.js';
 import { messageOf } from '../../lib/errors.js';
-import { MAX_METADATA_BYTES, metadataAnnotations, parseMetadata, type GadgetMetadata } from '../../lib/gadget/metadata.js';
+import { MAX_METADATA_BYTES, metadataAnnotations, readMetadata, type GadgetMetadata } from '../../lib/gadget/metadata.js';
 import {
   ANN_CREATED,
   ANN_DESCRIPTION,
@@ -225,7 +225,10 @@ export { isRFC3339 };
 /** gadget.yaml parsed and validated, or the problem (its path relative to the config: ""). */
 export function checkMetadata(bytes: Buffer, digest: string): { meta?: GadgetMetadata; problems: Problem[] } {
   try {
-    return { meta: parseMetadata(bytes, 'gadget.yaml'), problems: [] };
+    const { meta, warnings } = readMetadata(bytes, 'gadget.yaml');
+    // ig ignores keys it does not know: a warning (with its "did you mean"), never an error.
+    const problems = warnings.map((w): Problem => ({ rule: 'GADGET-METADATA-UNKNOWN-KEY', digest, path: '', message: sentence(`${w.message}, which ig's metadata decoding skips (${w.hint})`) }));
+    return { meta, problems };
   } catch (err) {
     return { problems: [{ rule: yamlBroken(bytes) ? 'GADGET-CONFIG-YAML' : 'GADGET-METADATA-SCHEMA', digest, path: '', message: sentence(messageOf(err)) }] };
   }
@@ -236,7 +239,7 @@ function yamlBroken(bytes: Buffer): boolean {
   if (bytes.length > MAX_METADATA_BYTES) return true;
   try {
     const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+    const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: false });
     return doc.errors.length > 0 || !isMap(doc.contents);
   } catch {
     return true;

@@ -43,7 +43,14 @@ export class CommandEnv {
   async config(): Promise<LoadedConfig> {
     if (!this.loaded) {
       const { loadConfig } = await import('../lib/runner/config.js');
-      this.loaded = await loadConfig(this.cwd, this.flags.config);
+      const { withDefaultSignals } = await import('./process-guard.js');
+      const loaded = await withDefaultSignals(() => loadConfig(this.cwd, this.flags.config));
+      // The sync plugin's settings are checked now too: nothing runs on a config with a bad key.
+      if (loaded.config.registries !== undefined || loaded.config.mirrors !== undefined) {
+        const { readSyncConfig } = await import('../plugins/sync/config.js');
+        readSyncConfig(loaded.config, loaded.dir, loaded.file);
+      }
+      this.loaded = loaded;
     }
     return this.loaded;
   }

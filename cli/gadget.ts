@@ -6,6 +6,7 @@ import type { Command } from './command.js';
 import { CommandEnv, type GlobalFlags } from './env.js';
 import { isGadgetError, usageError } from '../lib/errors.js';
 import { packageVersion } from '../lib/version.js';
+import { exitQuietly, finish, guardProcess } from './process-guard.js';
 
 const GLOBAL_OPTIONS: Options = {
   store: { type: 'string', value: 'DIR', description: 'the store (else $GADGET_STORE, the config\'s store, or ig\'s store)' },
@@ -88,8 +89,10 @@ function mainHelp(commands: Command[]): string {
 
 export async function main(argv: string[]): Promise<number> {
   let env: CommandEnv | undefined;
+  let verbose = false;
   try {
     const { globals, rest } = splitGlobals(argv);
+    verbose = Boolean(globals.verbose);
     if (globals.version) {
       process.stdout.write(`gadget-oci ${packageVersion()}\n`);
       return 0;
@@ -114,13 +117,14 @@ export async function main(argv: string[]): Promise<number> {
       quiet: Boolean(globals.quiet),
     };
     env = new CommandEnv(flags);
-    const abort = (): void => env?.controller.abort(new Error('interrupted'));
-    process.once('SIGINT', abort);
-    process.once('SIGTERM', abort);
+    const { controller } = env;
+    guardProcess(command.name, () => controller.abort(new Error('interrupted')));
     return await command.run(env, parseArgs(args, command.options, command.name));
   } catch (err) {
     if (isGadgetError(err)) {
       process.stderr.write(`error: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`);
+      const cause = (err as { cause?: unknown }).cause;
+      if (verbose && cause instanceof Error && cause.stack) process.stderr.write(`debug: caused by ${cause.stack}\n`);
       return err.exitCode;
     }
     if (env?.signal.aborted) {
@@ -136,10 +140,8 @@ export async function main(argv: string[]): Promise<number> {
 
 // `gadget list | head`: a reader that goes away is not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  if (err.code === 'EPIPE') exitQuietly(Number(process.exitCode ?? 0));
   throw err;
 });
 
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-});
+main(process.argv.slice(2)).then(finish);

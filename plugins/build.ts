@@ -250,7 +250,10 @@ export function build(options: BuildOptions = {}): Plugin {
         throw new GadgetError('there are no gadgets to build', { hint: 'list them in gadget.config.ts (gadgets: [{ dir, ref }]) or run `gadget build DIR -t REF`', exitCode: 2 });
       }
       const source = options.gadgets ? undefined : 'gadget.config.ts';
-      const width = Math.max(1, Math.floor(options.concurrency ?? ctx.config.concurrency ?? availableParallelism()));
+      const width = options.concurrency ?? ctx.config.concurrency ?? availableParallelism();
+      if (!Number.isInteger(width) || width < 1) {
+        throw new GadgetError(`build: concurrency must be a finite positive integer, but it is ${String(width)}`, { hint: 'e.g. build({ concurrency: 4 })', exitCode: 2 });
+      }
       const bar = ctx.progress.start(gadgets.length, 'build');
       const results: Array<BuiltImage | undefined> = new Array(gadgets.length);
       const cache = new BuildCache(ctx.store);

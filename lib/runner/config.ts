@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { GadgetError, messageOf } from '../errors.js';
 import type { Plugin } from './plugin.js';
+import { validateConfig } from './validate-config.js';
 import type { GadgetSpec } from '../../plugins/build/spec.js';
 
 /** A named task: steps that run in order, after the tasks it depends on. */
@@ -61,18 +62,34 @@ export interface LoadedConfig {
 export async function loadConfig(cwd: string, explicit?: string): Promise<LoadedConfig> {
   const file = findConfig(cwd, explicit);
   if (!file) return { dir: cwd, config: {} };
-  let mod: { default?: unknown };
+  let mod: Record<string, unknown>;
   try {
     const [esm, cjs] = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]);
     esm.register();
     cjs.register();
-    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (err) {
-    throw new GadgetError(`cannot load ${file}: ${messageOf(err)}`, { exitCode: 2, hint: 'fix the error in the config file' });
+    throw new GadgetError(`cannot load ${file}${lineIn(err, file)}: ${messageOf(err)}`, { exitCode: 2, hint: 'fix the error in the config file' });
   }
-  const config = (mod.default as { default?: unknown })?.default ?? mod.default;
-  if (typeof config !== 'object' || config === null) {
+  // Outside a "type": "module" package tsx compiles the config to CommonJS: the import's
+  // default is then module.exports, marked __esModule, with the real default export inside.
+  const exported = mod.default as { __esModule?: boolean; default?: unknown } | undefined;
+  const config = exported?.__esModule === true ? exported.default : exported;
+  if (config === undefined) {
     throw new GadgetError(`${file} has no default export`, { exitCode: 2, hint: 'end it with `export default defineConfig({ ... })`' });
   }
+  validateConfig(config, file);
   return { file, dir: dirname(file), config: config as GadgetConfig };
+}
+
+/** ":LINE" of the first stack frame in `file` (the line of the config that threw), else "". */
+function lineIn(err: unknown, file: string): string {
+  const stack = err instanceof Error ? err.stack ?? '' : '';
+  for (const line of stack.split('\n')) {
+    const at = line.indexOf(file);
+    if (at < 0) continue;
+    const m = /^:(\d+)(?::\d+)?/.exec(line.slice(at + file.length));
+    if (m) return `:${m[1]}`;
+  }
+  return '';
 }

@@ -1,5 +1,5 @@
 // Named tasks: lists of plugin steps that may depend on other tasks (each runs once).
-import { GadgetError, usageError } from '../errors.js';
+import { GadgetError, isGadgetError, messageOf, usageError } from '../errors.js';
 import type { GadgetConfig, TaskDefinition } from './config.js';
 import type { Artifact, Plugin, PluginContext } from './plugin.js';
 
@@ -40,9 +40,15 @@ export async function runSteps(ctx: PluginContext, steps: Plugin[], input: Artif
   for (const step of steps) {
     ctx.signal.throwIfAborted();
     ctx.log.debug(`step ${step.name}`);
-    const out = await step.run(ctx, artifacts);
-    if (!Array.isArray(out)) throw new GadgetError(`step ${step.name} returned no artifact list`);
-    artifacts = out;
+    let out: unknown;
+    try {
+      out = await step.run(ctx, artifacts);
+    } catch (err) {
+      if (isGadgetError(err) || ctx.signal.aborted) throw err;
+      // A plugin's own failure (an Error, or a thrown string): one sentence; -v shows its stack.
+      throw new GadgetError(`step ${step.name} failed: ${messageOf(err)}`, { cause: err, hint: 'the plugin threw this error; run with -v for its stack trace' });
+    }
+    artifacts = checkArtifacts(out, step.name);
   }
   return artifacts;
 }
@@ -55,4 +61,16 @@ export async function runTask(ctx: PluginContext, name: string): Promise<Artifac
     artifacts = await runSteps(ctx, taskDefinition(ctx.config, task).steps, artifacts);
   }
   return artifacts;
+}
+
+/** A step's result must be a list of { ref, descriptor } with a digest: later steps rely on it. */
+function checkArtifacts(out: unknown, step: string): Artifact[] {
+  if (!Array.isArray(out)) throw new GadgetError(`step ${step} returned no artifact list`, { hint: 'a plugin\'s run() returns the artifacts it produced (an array)' });
+  out.forEach((a: unknown, i) => {
+    const d = (a as Artifact | null)?.descriptor as Artifact['descriptor'] | null | undefined;
+    if (typeof (a as Artifact | null)?.ref !== 'string' || typeof d !== 'object' || d === null || typeof d.digest !== 'string' || typeof d.mediaType !== 'string' || typeof d.size !== 'number') {
+      throw new GadgetError(`step ${step} returned an artifact [${i}] that is not { ref, descriptor: { mediaType, digest, size } }`, { hint: 'fix the plugin\'s run()' });
+    }
+  });
+  return out as Artifact[];
 }

@@ -1,6 +1,7 @@
 // A small, strict argument parser: each command declares its options; anything else is a
 // usage error that names the unknown flag.
 import { usageError } from '../lib/errors.js';
+import { closest } from '../lib/suggest.js';
 
 export interface OptionSpec {
   /** 'boolean' flags take no value; 'string' takes one; 'list' may repeat. */
@@ -9,6 +10,8 @@ export interface OptionSpec {
   description: string;
   /** Shown in help for value options, e.g. "DIR". */
   value?: string;
+  /** Shown in help: what applies when the option is not given. */
+  default?: string;
 }
 
 export type Options = Record<string, OptionSpec>;
@@ -18,7 +21,8 @@ export interface ParsedArgs {
   flags: Record<string, string | boolean | string[] | undefined>;
 }
 
-export function parseArgs(argv: string[], options: Options, command: string): ParsedArgs {
+/** `alsoKnown`: option names valid elsewhere (the global ones), offered as "did you mean" too. */
+export function parseArgs(argv: string[], options: Options, command: string, alsoKnown: string[] = []): ParsedArgs {
   const flags: ParsedArgs['flags'] = {};
   const positionals: string[] = [];
   const byShort = new Map(Object.entries(options).filter(([, o]) => o.short).map(([name, o]) => [o.short!, name]));
@@ -42,7 +46,10 @@ export function parseArgs(argv: string[], options: Options, command: string): Pa
       continue;
     }
     const spec = options[name];
-    if (!spec) throw usageError(`${command}: unknown option --${name}`, `see \`gadget ${command} --help\``);
+    if (!spec) {
+      const near = closest(name, [...Object.keys(options), ...alsoKnown]);
+      throw usageError(`${command}: unknown option --${name}`, near ? `did you mean --${near}? (see \`gadget ${command} --help\`)` : `see \`gadget ${command} --help\``);
+    }
     if (spec.type === 'boolean') {
       if (inline !== undefined) throw usageError(`${command}: --${name} takes no value`);
       flags[name] = true;
@@ -54,18 +61,6 @@ export function parseArgs(argv: string[], options: Options, command: string): Pa
     else flags[name] = value;
   }
   return { positionals, flags };
-}
-
-export function helpText(command: string, usage: string, summary: string, options: Options): string {
-  const lines = [`usage: gadget ${usage}`, '', summary, ''];
-  const rows = Object.entries(options).map(([name, o]) => {
-    const left = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.value ? ` ${o.value}` : ''}`;
-    return [left, o.description + (o.type === 'list' ? ' (repeatable)' : '')] as const;
-  });
-  const width = Math.max(0, ...rows.map(([l]) => l.length));
-  if (rows.length) lines.push('options:', ...rows.map(([l, r]) => `  ${l.padEnd(width)}  ${r}`));
-  void command;
-  return lines.join('\n');
 }
 
 /** K=V pairs (for --set, --annotation); an empty key is a usage error. */

@@ -5,6 +5,8 @@ import type { CommandEnv } from './env.js';
 
 export interface Command {
   name: string;
+  /** Other names, ig's and docker's (`remove`, `ls`). */
+  aliases?: string[];
   usage: string;
   summary: string;
   options: Options;

@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // The `gadget` command: parses flags and calls the library. Modules load lazily per command
 // so that scripts calling it thousands of times start fast.
-import { helpText, parseArgs, type Options } from './args.js';
+import { parseArgs, type Options } from './args.js';
+import { commandHelp, mainHelp } from './help.js';
 import type { Command } from './command.js';
 import { CommandEnv, type GlobalFlags } from './env.js';
+import { painter } from '../lib/colour.js';
 import { isGadgetError, usageError } from '../lib/errors.js';
+import { closest } from '../lib/suggest.js';
 import { packageVersion } from '../lib/version.js';
 import { exitQuietly, finish, guardProcess } from './process-guard.js';
 
@@ -71,20 +74,12 @@ function splitGlobals(argv: string[]): { globals: Record<string, unknown>; rest:
   return { globals, rest };
 }
 
-function mainHelp(commands: Command[]): string {
-  const width = Math.max(...commands.map((c) => c.usage.length));
-  return [
-    'usage: gadget [--store DIR] [--json] COMMAND ...',
-    '',
-    'Build, verify, annotate and sync Inspektor Gadget images through a local OCI store.',
-    '',
-    'commands:',
-    ...commands.map((c) => `  ${c.usage.padEnd(width)}  ${c.summary.split('. ')[0]!.replace(/\.$/, '')}`),
-    '',
-    helpText('', '', '', GLOBAL_OPTIONS).split('\n').slice(3).join('\n'),
-    '',
-    'Run `gadget COMMAND --help` for a command\'s options.',
-  ].join('\n');
+/** The command a name stands for: its own name or an alias (ig's `remove`, docker's `ls`). */
+function findCommand(commands: Command[], name: string): Command {
+  const command = commands.find((c) => c.name === name || c.aliases?.includes(name));
+  if (command) return command;
+  const near = closest(name, commands.flatMap((c) => [c.name, ...(c.aliases ?? [])]));
+  throw usageError(`unknown command "${name}"`, near ? `did you mean \`gadget ${near}\`? (\`gadget --help\` lists every command)` : 'run `gadget --help` for the list of commands');
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -98,15 +93,15 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const commands = await loadCommands();
-    const [name, ...args] = rest;
+    // `gadget image build ...` as `ig image build ...`.
+    const [name, ...args] = rest[0] === 'image' ? rest.slice(1) : rest;
     if (!name) {
-      process.stdout.write(mainHelp(commands) + '\n');
+      process.stdout.write(mainHelp(commands, GLOBAL_OPTIONS) + '\n');
       return globals.help ? 0 : 2;
     }
-    const command = commands.find((c) => c.name === name);
-    if (!command) throw usageError(`unknown command "${name}"`, 'run `gadget --help` for the list of commands');
+    const command = findCommand(commands, name);
     if (globals.help) {
-      process.stdout.write(helpText(command.name, command.usage, command.summary, command.options) + '\n');
+      process.stdout.write(commandHelp(command, GLOBAL_OPTIONS) + '\n');
       return 0;
     }
     const flags: GlobalFlags = {
@@ -119,10 +114,11 @@ export async function main(argv: string[]): Promise<number> {
     env = new CommandEnv(flags);
     const { controller } = env;
     guardProcess(command.name, () => controller.abort(new Error('interrupted')));
-    return await command.run(env, parseArgs(args, command.options, command.name));
+    return await command.run(env, parseArgs(args, command.options, command.name, Object.keys(GLOBAL_OPTIONS)));
   } catch (err) {
     if (isGadgetError(err)) {
-      process.stderr.write(`error: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`);
+      const paint = painter(process.stderr);
+      process.stderr.write(`${paint.red('error:')} ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`);
       const cause = (err as { cause?: unknown }).cause;
       if (verbose && cause instanceof Error && cause.stack) process.stderr.write(`debug: caused by ${cause.stack}\n`);
       return err.exitCode;

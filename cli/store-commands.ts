@@ -6,6 +6,7 @@ import { formatSize, shortDigest, table } from '../lib/format.js';
 
 export const listCommand: Command = {
   name: 'list',
+  aliases: ['ls'],
   usage: 'list [PATTERN]',
   summary: 'List the images in the store, optionally those whose reference matches a glob (e.g. "*trace*").',
   options: {},
@@ -83,6 +84,7 @@ export const tagCommand: Command = {
 
 export const rmCommand: Command = {
   name: 'rm',
+  aliases: ['remove'],
   usage: 'rm REF...',
   summary: 'Remove tags (content stays until `gadget gc`).',
   options: {},

@@ -1,6 +1,7 @@
 // `gadget verify`: the spec rules, the content, the digests and the signatures of stored
 // images. Exit 0 when every image passes, 1 when any fails, 2 for usage errors.
 import { resolve } from 'node:path';
+import { painter } from '../lib/colour.js';
 import { usageError } from '../lib/errors.js';
 import type { Command } from './command.js';
 import { table } from '../lib/format.js';
@@ -85,7 +86,9 @@ export const verifyCommand: Command = {
       env.printJSON(lib.reportsJSON(reports, profile));
     } else {
       if (reports.length === 0) env.log.info(`no images in ${where}`);
-      for (const report of reports) for (const line of lib.formatReport(report)) env.print(line);
+      const paint = painter(process.stdout);
+      const verdict = (line: string): string => line.replace(/^(PASS|FAIL)\b/, (v) => (v === 'PASS' ? paint.green(v) : paint.red(v)));
+      for (const report of reports) for (const line of lib.formatReport(report)) env.print(verdict(line));
       if (reports.length > 1) env.log.info(lib.formatSummary(lib.summarize(reports, profile)));
     }
     return reports.every((r) => r.passed) ? 0 : 1;

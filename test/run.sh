@@ -37,6 +37,7 @@ TESTS=(
   test/store-concurrency.test.ts
   test/transfer.test.ts
   test/cli.test.ts
+  test/cli-help.test.ts
   test/runner.test.ts
   test/init.test.ts
   test/config-store.test.ts

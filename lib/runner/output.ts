@@ -1,5 +1,6 @@
 // Where people and scripts read from: results go to stdout (JSON lines with --json), logs and
 // progress to stderr; a progress bar only on a TTY, plain lines otherwise.
+import { painter } from '../colour.js';
 import type { Logger, Progress, ProgressBar } from './plugin.js';
 
 export interface OutputOptions {
@@ -11,11 +12,12 @@ export interface OutputOptions {
 
 export function createLogger(opts: OutputOptions): Logger {
   const err = opts.stderr ?? process.stderr;
+  const paint = painter(err);
   return {
     info: (m) => {
       if (!opts.quiet) err.write(`${m}\n`);
     },
-    warn: (m) => err.write(`warning: ${m}\n`),
+    warn: (m) => err.write(`${paint.yellow('warning:')} ${m}\n`),
     debug: (m) => {
       if (opts.verbose) err.write(`debug: ${m}\n`);
     },

@@ -6,7 +6,8 @@ import { usageError } from '../lib/errors.js';
 import type { Options, ParsedArgs } from './args.js';
 import type { Command } from './command.js';
 import type { CommandEnv } from './env.js';
-import type { MirrorSet, PlanItem, SyncConfig, SyncDestination, SyncOptions, SyncSummary } from '../plugins/sync.js';
+import type { MirrorSet, PlanItem, SyncConfig, SyncDestination, SyncOptions, SyncSource, SyncSummary } from '../plugins/sync.js';
+import { renameFromFlags } from '../plugins/sync/rename.js';
 
 export const REGISTRY_OPTIONS: Options = {
   'insecure-registry': { type: 'list', value: 'HOST', description: 'reach HOST over plain HTTP (loopback registries always are)' },
@@ -137,8 +138,10 @@ function adHocSet(flags: ParsedArgs['flags'], cwd: string): MirrorSet {
   const newest = flags.newest === undefined ? undefined : Number(flags.newest);
   if (newest !== undefined && !(Number.isSafeInteger(newest) && newest > 0)) throw usageError(`--newest ${String(flags.newest)}: expected a positive whole number`);
   const destination: SyncDestination = to === 'store' ? 'store' : /\.tar$/.test(to) ? { bundle: resolve(cwd, to) } : { registry: to };
+  const source = (f: string): SyncSource => (f.startsWith('store:') ? { store: f.slice('store:'.length) || '*' } : /\.tar$/.test(f) ? { bundle: resolve(cwd, f) } : f);
   return {
-    source: from.map((f) => (f.startsWith('store:') ? { store: f.slice('store:'.length) || '*' } : f)),
+    source: from.map(source),
+    rename: renameFromFlags(flags['strip-prefix'] as string[] | undefined, flags.rename as string[] | undefined),
     tags: { include: flags.include as string[] | undefined, exclude: flags.exclude as string[] | undefined, semver: flags.semver as string | undefined, newest },
     platforms: flags.platform as MirrorSet['platforms'],
     allowPlatformSubset: Boolean(flags['allow-subset']),
@@ -152,12 +155,14 @@ export const syncCommand: Command = {
   summary: 'Run the mirror sets of gadget.config.ts (all, or the named ones), or one given by flags: images and signatures into the store, a registry or a bundle tar. Repeated runs copy only what is missing.',
   options: {
     ...COPY_OPTIONS,
-    from: { type: 'list', value: 'SOURCE', description: 'a repository, a "registry/prefix/", or store:GLOB (instead of the config\'s sets)' },
+    from: { type: 'list', value: 'SOURCE', description: 'a repository, a "registry/prefix/", store:GLOB, or FILE.tar (a bundle) (instead of the config\'s sets)' },
     to: { type: 'string', value: 'DEST', description: '"store", a registry "host[:port][/prefix]", or FILE.tar (a bundle)' },
     include: { type: 'list', value: 'GLOB', description: 'with --from: copy the tags matching GLOB' },
     exclude: { type: 'list', value: 'GLOB', description: 'with --from: skip the tags matching GLOB' },
     semver: { type: 'string', value: 'RANGE', description: 'with --from: copy the versions in RANGE (">=0.40.0 <1", "^0.45")' },
     newest: { type: 'string', value: 'N', description: 'with --from: copy the N highest versions' },
+    'strip-prefix': { type: 'list', value: 'PREFIX', description: 'with --from: drop PREFIX from repository paths (src/x -> x)' },
+    rename: { type: 'list', value: 'FROM=TO', description: 'with --from: replace the repository prefix FROM by TO (src/x -> mirror/x)' },
     'allow-subset': { type: 'boolean', description: 'allow platform subsets (new, unsigned indexes)' },
   },
   async run(env, { positionals, flags }) {
@@ -167,7 +172,7 @@ export const syncCommand: Command = {
     const config = await syncConfig(env, !adHoc);
     if (adHoc) config.mirrors = { 'command line': adHocSet(flags, env.cwd) };
     else {
-      for (const f of ['include', 'exclude', 'semver', 'newest', 'platform'] as const) if (flags[f] !== undefined) throw usageError(`--${f} goes with --from/--to; a mirror set of the config has its own filters`);
+      for (const f of ['include', 'exclude', 'semver', 'newest', 'platform', 'strip-prefix', 'rename'] as const) if (flags[f] !== undefined) throw usageError(`--${f} goes with --from/--to; a mirror set of the config has its own filters`);
       if (flags['allow-subset']) for (const set of Object.values(config.mirrors)) set.allowPlatformSubset = true;
     }
     const opts = options(env, flags, config);

@@ -29,11 +29,22 @@ export function initLayout(root: string): void {
 
 export function checkLayoutFile(root: string): void {
   const file = join(root, LAYOUT_FILE);
+  let bytes: Buffer | undefined;
+  try {
+    bytes = readFileSync(file);
+  } catch {
+    bytes = undefined;
+  }
+  checkLayoutBytes(bytes, file, root);
+}
+
+/** Checks the bytes of an oci-layout file (undefined: missing) of the layout `where`. */
+export function checkLayoutBytes(bytes: Buffer | undefined, file: string, where: string): void {
   let version: unknown;
   try {
-    version = (JSON.parse(readFileSync(file, 'utf8')) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
-  } catch (err) {
-    throw new GadgetError(`${file} is missing or not JSON, so ${root} is not an OCI image layout`, {
+    version = (JSON.parse(bytes!.toString('utf8')) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+  } catch {
+    throw new GadgetError(`${file} is missing or not JSON, so ${where} is not an OCI image layout`, {
       exitCode: 2,
       hint: 'point --store at an OCI layout folder, or at an empty folder to create one',
     });
@@ -52,6 +63,11 @@ export function readIndexFile(root: string): { entries: Descriptor[]; bytes: Buf
   } catch {
     throw new GadgetError(`${file} is missing`, { exitCode: 2, hint: 'restore index.json from a backup (its blobs are still in blobs/sha256), or point --store at an OCI layout' });
   }
+  return { entries: parseIndexBytes(bytes, file), bytes };
+}
+
+/** The entries of an index.json's bytes (`file` names it in errors). */
+export function parseIndexBytes(bytes: Buffer, file: string): Descriptor[] {
   let doc: unknown;
   try {
     doc = JSON.parse(bytes.toString('utf8'));
@@ -71,7 +87,7 @@ export function readIndexFile(root: string): { entries: Descriptor[]; bytes: Buf
       throw new GadgetError(`${file}: entry ${i} is not a valid descriptor (mediaType, sha256 digest and size are required)`, { exitCode: 2 });
     }
   });
-  return { entries, bytes };
+  return entries;
 }
 
 export function writeIndexFile(root: string, entries: Descriptor[]): void {

@@ -1,15 +1,17 @@
 // import and export: the graph copy between the store and an OCI layout (a folder or a tar).
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { checkEntryPath, readTar, writeTar, type TarInput } from '../lib/archive/tar.js';
+import { checkEntryPath, readTar } from '../lib/archive/tar.js';
 import { GadgetError, messageOf } from '../lib/errors.js';
 import { copyGraph, CopySession, type CopyStats } from '../lib/oci/copy.js';
 import { ANN_REF_NAME } from '../lib/oci/mediatypes.js';
 
 import { tempName, writeVerifiedFile } from './files.js';
+import { readIndexFile } from './layout.js';
 import { LayoutSource } from './layout-source.js';
+import { writeLayoutTar } from './layout-tar.js';
 import { openStore, storeKey, type Store } from './store.js';
 
 export interface ImportResult {
@@ -125,25 +127,12 @@ export async function exportImages(store: Store, refs: string[], outFile: string
       staging.close();
     }
     const layoutDir = join(tmp, 'layout');
-    const blobs = readdirSync(join(layoutDir, 'blobs', 'sha256')).filter((f) => /^[a-f0-9]{64}$/.test(f)).sort();
-    const entries: TarInput[] = [
-      { path: 'oci-layout', open: () => createReadStream(join(layoutDir, 'oci-layout')), size: statSync(join(layoutDir, 'oci-layout')).size },
-      { path: 'index.json', open: () => createReadStream(join(layoutDir, 'index.json')), size: statSync(join(layoutDir, 'index.json')).size },
-      { path: 'blobs', type: 'directory' },
-      { path: 'blobs/sha256', type: 'directory' },
-      ...blobs.map((hex) => {
-        const file = join(layoutDir, 'blobs', 'sha256', hex);
-        return { path: `blobs/sha256/${hex}`, size: statSync(file).size, open: () => createReadStream(file) };
-      }),
-    ];
-    const partial = `${outFile}.partial-${process.pid}`;
-    try {
-      await pipeline(writeTar(entries), createWriteStream(partial));
-      await rename(partial, outFile);
-    } catch (err) {
-      await rm(partial, { force: true });
-      throw new GadgetError(`cannot write ${outFile}: ${messageOf(err)}`, { exitCode: 2 });
-    }
+    const hexes = readdirSync(join(layoutDir, 'blobs', 'sha256')).filter((f) => /^[a-f0-9]{64}$/.test(f));
+    const blobs = hexes.map((hex) => {
+      const file = join(layoutDir, 'blobs', 'sha256', hex);
+      return { digest: `sha256:${hex}`, size: statSync(file).size, open: () => createReadStream(file) };
+    });
+    await writeLayoutTar(outFile, readIndexFile(layoutDir).entries, blobs, opts.signal);
     return { file: outFile, tags: roots.map((r) => r.key), stats: session.stats };
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 // The one tar implementation: a deterministic writer (same entries, same bytes) and a
 // streaming reader that reports every entry as it is. Policy (which entries are allowed)
 // belongs to the caller; checkEntryPath is the shared guard against escaping a folder.
+import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -214,6 +215,48 @@ function parsePax(data: Buffer): Record<string, string> {
 
 const TYPES: Record<string, TarEntry['type']> = { '0': 'file', '\0': 'file', '7': 'file', '5': 'directory', '2': 'symlink', '1': 'hardlink' };
 
+const EXTENDED = new Set(['x', 'g', 'L', 'K']);
+
+/** The checksum-verified type flag and size of a 512-byte header. */
+function checkHeader(h: Buffer, where: string): { typeflag: string; size: number } {
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
+  if (sum !== number(h, 148, 8, where)) throw new GadgetError(`${where}: corrupt tar header (checksum mismatch)`);
+  return { typeflag: String.fromCharCode(h[156]!), size: number(h, 124, 12, where) };
+}
+
+/** pax and GNU long-name headers, applied to the entry that follows them. */
+class ExtendedHeaders {
+  private pax: Record<string, string> = {};
+  private longName?: string;
+  private longLink?: string;
+
+  add(typeflag: string, data: Buffer): void {
+    if (typeflag === 'x') this.pax = { ...this.pax, ...parsePax(data) };
+    if (typeflag === 'L') this.longName = data.toString('utf8').replace(/\0+$/, '');
+    if (typeflag === 'K') this.longLink = data.toString('utf8').replace(/\0+$/, '');
+  }
+
+  /** The entry of header `h`, with the extended headers seen before it (then forgotten). */
+  entry(h: Buffer, typeflag: string, size: number, where: string): Omit<TarEntry, 'body'> {
+    const prefix = h.subarray(257, 262).toString('ascii') === 'ustar' ? field(h, 345, 155) : '';
+    const path = this.pax.path ?? this.longName ?? (prefix ? `${prefix}/${field(h, 0, 100)}` : field(h, 0, 100));
+    const linkpath = this.pax.linkpath ?? this.longLink ?? (field(h, 157, 100) || undefined);
+    if (this.pax.size !== undefined) size = Number(this.pax.size);
+    this.pax = {};
+    this.longName = this.longLink = undefined;
+    const type = TYPES[typeflag] ?? 'other';
+    return { path, type, size, mode: number(h, 100, 8, where), linkpath: type === 'file' ? undefined : linkpath };
+  }
+}
+
+/** Bytes of body that follow an entry's header (links and folders have none). */
+function bodySizeOf(entry: Omit<TarEntry, 'body'>): number {
+  return entry.type === 'file' || entry.type === 'other' ? entry.size : 0;
+}
+
+const padded = (size: number): number => size + ((BLOCK - (size % BLOCK)) % BLOCK);
+
 async function peekGzip(input: Readable): Promise<{ gzip: boolean; stream: AsyncIterable<Buffer> }> {
   const iterator = input[Symbol.asyncIterator]();
   const first = await iterator.next();
@@ -250,9 +293,7 @@ export async function* readTar(input: Readable, opts: { gzip?: 'auto' | boolean;
     }
   }
   const reader = new ByteReader(source);
-  let pax: Record<string, string> = {};
-  let longName: string | undefined;
-  let longLink: string | undefined;
+  const extended = new ExtendedHeaders();
   for (;;) {
     const h = await reader.read(BLOCK);
     if (h.length === 0) throw new GadgetError(`${where}: the archive ends without an end-of-archive marker`);
@@ -263,28 +304,17 @@ export async function* readTar(input: Readable, opts: { gzip?: 'auto' | boolean;
       while ((await reader.readSome(1 << 20)).length > 0);
       return;
     }
-    let sum = 0;
-    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
-    if (sum !== number(h, 148, 8, where)) throw new GadgetError(`${where}: corrupt tar header (checksum mismatch)`);
-    const typeflag = String.fromCharCode(h[156]!);
-    let size = number(h, 124, 12, where);
-    if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
+    const { typeflag, size } = checkHeader(h, where);
+    if (EXTENDED.has(typeflag)) {
       if (size > 1024 * 1024) throw new GadgetError(`${where}: an extended tar header is larger than 1 MiB`);
-      const data = await reader.read(size + ((BLOCK - (size % BLOCK)) % BLOCK));
+      const data = await reader.read(padded(size));
       if (data.length < size) throw new GadgetError(`${where}: the archive is truncated`);
-      if (typeflag === 'x') pax = { ...pax, ...parsePax(data.subarray(0, size)) };
-      if (typeflag === 'L') longName = data.subarray(0, size).toString('utf8').replace(/\0+$/, '');
-      if (typeflag === 'K') longLink = data.subarray(0, size).toString('utf8').replace(/\0+$/, '');
+      extended.add(typeflag, data.subarray(0, size));
       continue;
     }
-    const prefix = h.subarray(257, 262).toString('ascii') === 'ustar' ? field(h, 345, 155) : '';
-    const path = pax.path ?? longName ?? (prefix ? `${prefix}/${field(h, 0, 100)}` : field(h, 0, 100));
-    const linkpath = pax.linkpath ?? longLink ?? (field(h, 157, 100) || undefined);
-    if (pax.size !== undefined) size = Number(pax.size);
-    pax = {};
-    longName = longLink = undefined;
-    const type = TYPES[typeflag] ?? 'other';
-    const bodySize = type === 'file' || type === 'other' ? size : 0;
+    const entry = extended.entry(h, typeflag, size, where);
+    const path = entry.path;
+    const bodySize = bodySizeOf(entry);
     let remaining = bodySize;
     async function* body(): AsyncGenerator<Buffer> {
       while (remaining > 0) {
@@ -297,7 +327,7 @@ export async function* readTar(input: Readable, opts: { gzip?: 'auto' | boolean;
     const stream = Readable.from(body(), { objectMode: false });
     let finished = false;
     stream.on('end', () => (finished = true));
-    yield { path, type, size, mode: number(h, 100, 8, where), linkpath: type === 'file' ? undefined : linkpath, body: stream };
+    yield { ...entry, body: stream };
     if (!finished) {
       // The consumer did not read the body: skip what is left of it.
       stream.destroy();
@@ -309,5 +339,62 @@ export async function* readTar(input: Readable, opts: { gzip?: 'auto' | boolean;
     }
     const padding = (BLOCK - (bodySize % BLOCK)) % BLOCK;
     if (padding && (await reader.read(padding)).length < padding) throw new GadgetError(`${where}: the archive is truncated`);
+  }
+}
+
+// ---------------------------------------------------------------- index of a tar file
+
+export interface TarIndexEntry extends Omit<TarEntry, 'body'> {
+  /** Where the entry's body starts in the file. */
+  offset: number;
+}
+
+/**
+ * The entries of a plain (uncompressed) tar file and where their bodies start, from its
+ * headers alone: positioned reads of 512 bytes per entry, bodies skipped, so that a caller
+ * can read any entry later with a ranged read. Throws GadgetError on a gzip or corrupt file.
+ */
+export async function indexTarFile(file: string, where = file): Promise<TarIndexEntry[]> {
+  const handle = await open(file, 'r');
+  try {
+    const fileSize = (await handle.stat()).size;
+    const read = async (position: number, length: number): Promise<Buffer> => {
+      const buffer = Buffer.alloc(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await handle.read(buffer, got, length - got, position + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return buffer.subarray(0, got);
+    };
+    const entries: TarIndexEntry[] = [];
+    const extended = new ExtendedHeaders();
+    for (let position = 0; ; ) {
+      const h = await read(position, BLOCK);
+      if (position === 0 && h[0] === 0x1f && h[1] === 0x8b) {
+        throw new GadgetError(`${where} is compressed (gzip)`, { exitCode: 2, hint: `decompress it first (gunzip), or \`gadget import\` it` });
+      }
+      if (h.length === 0) throw new GadgetError(`${where}: the archive ends without an end-of-archive marker`);
+      if (h.length < BLOCK) throw new GadgetError(`${where}: the archive is truncated`);
+      if (h.every((b) => b === 0)) return entries;
+      const { typeflag, size } = checkHeader(h, where);
+      position += BLOCK;
+      if (EXTENDED.has(typeflag)) {
+        if (size > 1024 * 1024) throw new GadgetError(`${where}: an extended tar header is larger than 1 MiB`);
+        const data = await read(position, size);
+        if (data.length < size) throw new GadgetError(`${where}: the archive is truncated`);
+        extended.add(typeflag, data);
+        position += padded(size);
+        continue;
+      }
+      const entry = extended.entry(h, typeflag, size, where);
+      const bodySize = bodySizeOf(entry);
+      if (position + bodySize > fileSize) throw new GadgetError(`${where}: entry "${entry.path}" is truncated`);
+      entries.push({ ...entry, offset: position });
+      position += padded(bodySize);
+    }
+  } finally {
+    await handle.close();
   }
 }

@@ -1,13 +1,23 @@
-// Bundle destinations: the images of a mirror set written as an OCI layout tar, the format
-// `gadget import` (and ig, skopeo, umoci) read on the other side of an air gap. Images are
-// first copied into a staging store beside the tar (`.NAME.tar.staging/`), then exported
-// (exportImages: signatures included, the same images give the same bytes). The staging store
-// stays when something failed, so that the next run only copies what is missing.
-import { rmSync } from 'node:fs';
+// Bundles as the ends of a sync: an OCI layout tar (what `gadget export` writes and `gadget
+// import`, ig, skopeo and umoci read on the other side of an air gap).
+//
+// As a source, a bundle is read in place (store/bundle-source.ts). As a destination, the
+// bundle already there is a Target too: copyGraph skips what it holds, new blobs go to a
+// staging store beside it (`.NAME.tar.staging/`) and new tags are kept in memory; at the end
+// the tar is written again, old and new together, only when something is new. So a re-run
+// that finds nothing new leaves the file untouched, byte for byte (its mtime too). The staging
+// store stays when something failed, so that the next run only copies what is missing.
+import { existsSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { messageOf } from '../../lib/errors.js';
+import { Readable } from 'node:stream';
+import { GadgetError, messageOf } from '../../lib/errors.js';
+import { childrenOf, fetchManifest } from '../../lib/oci/copy.js';
+import { ANN_REF_NAME, isManifestType } from '../../lib/oci/mediatypes.js';
+import type { Referrer, Target } from '../../lib/oci/target.js';
+import type { Descriptor } from '../../lib/oci/types.js';
+import { BundleSource } from '../../store/bundle-source.js';
+import { writeLayoutTar, type LayoutTarBlob } from '../../store/layout-tar.js';
 import { openStore, type Store } from '../../store/store.js';
-import { exportImages } from '../../store/transfer.js';
 import type { PlanItem } from './plan.js';
 import type { ItemResult } from './run.js';
 
@@ -15,52 +25,178 @@ export function stagingDir(file: string): string {
   return join(dirname(file), `.${basename(file)}.staging`);
 }
 
-export class BundleStaging {
-  private readonly stores = new Map<string, Promise<Store>>();
+/** A bundle file as a copy destination: the tar already there, plus what is new. */
+export class BundleDestination implements Target {
+  readonly name: string;
+  /** Tags set in this run (copyGraph tags only what does not already point right). */
+  private readonly tags = new Map<string, Descriptor>();
+  private staging?: Promise<Store>;
 
-  /** The staging store of a bundle file (opened once). */
-  open(file: string): Promise<Store> {
-    let store = this.stores.get(file);
-    if (!store) {
-      store = openStore(stagingDir(file));
-      this.stores.set(file, store);
+  private constructor(
+    readonly file: string,
+    private readonly existing: BundleSource | undefined,
+  ) {
+    this.name = `bundle ${file}`;
+    // An earlier run that failed left its copies here: they count as present.
+    if (existsSync(stagingDir(file))) this.staging = openStore(stagingDir(file));
+  }
+
+  static async open(file: string): Promise<BundleDestination> {
+    return new BundleDestination(file, existsSync(file) ? await BundleSource.open(file) : undefined);
+  }
+
+  private stage(): Promise<Store> {
+    return (this.staging ??= openStore(stagingDir(this.file)));
+  }
+
+  async fetch(descriptor: Descriptor): Promise<Readable> {
+    if (this.existing?.has(descriptor.digest)) return this.existing.fetch(descriptor);
+    return (await this.stage()).fetch(descriptor);
+  }
+
+  async exists(descriptor: Descriptor): Promise<boolean> {
+    if (this.existing?.has(descriptor.digest, descriptor.size)) return true;
+    return this.staging ? (await this.staging).exists(descriptor) : false;
+  }
+
+  async push(descriptor: Descriptor, content: Readable, signal?: AbortSignal): Promise<void> {
+    if (this.existing?.has(descriptor.digest, descriptor.size)) {
+      content.resume();
+      return;
     }
-    return store;
+    await (await this.stage()).push(descriptor, content, signal);
+  }
+
+  async peek(reference: string): Promise<Descriptor | undefined> {
+    return this.tags.get(reference) ?? this.existing?.lookup(reference);
+  }
+
+  async resolve(reference: string): Promise<Descriptor> {
+    const found = await this.peek(reference);
+    if (!found) throw new GadgetError(`${reference} is not in ${this.name}`);
+    return found;
+  }
+
+  async tag(descriptor: Descriptor, reference: string): Promise<void> {
+    this.tags.set(reference, descriptor);
+  }
+
+  async referrers(descriptor: Descriptor): Promise<Referrer[]> {
+    return this.existing ? this.existing.referrers(descriptor) : [];
   }
 
   /**
-   * Writes each bundle with the images that were copied into its staging store. A bundle
-   * that cannot be written fails its images. Returns the files written.
+   * Writes the bundle when this run added anything: the old index.json entries (tags moved
+   * where this run moved them), new tags, and the OCI 1.1 referrers that the staging store
+   * keeps as untagged entries; the old blobs and the new ones reachable from them. Returns
+   * whether the file was written.
+   */
+  async write(signal?: AbortSignal): Promise<boolean> {
+    const staging = this.staging ? await this.staging : undefined;
+    const entries = (this.existing?.entries ?? []).map((e) => ({ ...e }));
+    const blobs = new Map<string, LayoutTarBlob>();
+    const existing = this.existing;
+    for (const digest of existing?.digests() ?? []) {
+      const size = existing!.sizeOf(digest)!;
+      blobs.set(digest, { digest, size, open: () => existing!.fetch({ mediaType: '', digest, size }) });
+    }
+    const walk = async (d: Descriptor): Promise<void> => {
+      if (blobs.has(d.digest)) return; // a manifest already in the bundle brought its children
+      if (!staging || !(await staging.exists(d))) throw new GadgetError(`${this.name}: ${d.digest} was neither in the bundle nor copied`);
+      blobs.set(d.digest, { digest: d.digest, size: d.size, open: () => staging.fetch(d) });
+      if (isManifestType(d.mediaType)) {
+        const { doc } = await fetchManifest(staging, d, signal);
+        for (const child of childrenOf(d, doc)) await walk(child);
+      }
+    };
+    const position = new Map<string, number>();
+    entries.forEach((e, i) => {
+      const ref = e.annotations?.[ANN_REF_NAME];
+      if (ref !== undefined) position.set(ref, i);
+    });
+    let changed = false;
+    for (const [ref, descriptor] of [...this.tags].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      await walk(descriptor);
+      const entry: Descriptor = { ...descriptor, annotations: { ...(descriptor.annotations ?? {}), [ANN_REF_NAME]: ref } };
+      const at = position.get(ref);
+      if (at === undefined) entries.push(entry);
+      else entries[at] = entry;
+      changed = true;
+    }
+    const present = new Set(entries.map((e) => e.digest));
+    const untagged = (staging?.allEntries() ?? []).filter((e) => e.ref === null && !present.has(e.digest)).sort((a, b) => (a.digest < b.digest ? -1 : 1));
+    for (const row of untagged) {
+      const subject = staging!.manifestRow(row.digest)?.subject;
+      if (!subject || !blobs.has(subject)) continue; // a referrer of an image this bundle does not hold
+      const descriptor = JSON.parse(row.descriptor) as Descriptor;
+      await walk(descriptor);
+      entries.push(descriptor);
+      changed = true;
+    }
+    if (!changed) return false;
+    await writeLayoutTar(this.file, entries, [...blobs.values()], signal);
+    return true;
+  }
+
+  close(): void {
+    this.staging?.then((s) => s.close(), () => undefined);
+  }
+
+  /** Closes and removes the staging store (after a complete run). */
+  async discardStaging(): Promise<void> {
+    if (this.staging) (await this.staging).close();
+    this.staging = undefined;
+    rmSync(stagingDir(this.file), { recursive: true, force: true });
+  }
+}
+
+/** The bundles of one run: read (sources) and written (destinations), each opened once. */
+export class Bundles {
+  private readonly sources = new Map<string, Promise<BundleSource>>();
+  private readonly destinations = new Map<string, Promise<BundleDestination>>();
+
+  source(file: string): Promise<BundleSource> {
+    let source = this.sources.get(file);
+    if (!source) this.sources.set(file, (source = BundleSource.open(file)));
+    return source;
+  }
+
+  destination(file: string): Promise<BundleDestination> {
+    let destination = this.destinations.get(file);
+    if (!destination) this.destinations.set(file, (destination = BundleDestination.open(file)));
+    return destination;
+  }
+
+  /**
+   * Writes each destination bundle that this run changed. A bundle that cannot be written
+   * fails its images. Returns the files written.
    */
   async finish(items: PlanItem[], results: ItemResult[], signal?: AbortSignal): Promise<string[]> {
     const written: string[] = [];
-    for (const [file, pending] of this.stores) {
-      const mine = items.flatMap((item, i) => (item.destination.kind === 'bundle' && item.destination.file === file ? [{ item, result: results[i]! }] : []));
-      const ok = mine.filter((m) => m.result.status !== 'failed');
+    for (const [file, pending] of this.destinations) {
+      const mine = items.flatMap((item, i) => (item.destination.kind === 'bundle' && item.destination.file === file ? [results[i]!] : []));
+      const ok = mine.filter((r) => r.status !== 'failed');
       if (ok.length === 0) continue;
-      const store = await pending;
+      let bundle: BundleDestination;
       try {
-        const keys = ok.map((m) => (m.item.destination.kind === 'bundle' ? m.item.destination.key : ''));
-        await exportImages(store, keys, file, { signal });
-        written.push(file);
+        bundle = await pending;
+        if (await bundle.write(signal)) written.push(file);
       } catch (err) {
-        for (const m of ok) {
-          m.result.status = 'failed';
-          m.result.error = `writing the bundle ${file} failed: ${messageOf(err)}`;
+        if (signal?.aborted) throw err;
+        for (const r of ok) {
+          r.status = 'failed';
+          r.error = `writing the bundle ${file} failed: ${messageOf(err)}`;
         }
         continue;
       }
-      if (ok.length === mine.length) {
-        store.close();
-        this.stores.delete(file);
-        rmSync(stagingDir(file), { recursive: true, force: true });
-      }
+      if (ok.length === mine.length) await bundle.discardStaging();
     }
     return written;
   }
 
   close(): void {
-    for (const pending of this.stores.values()) pending.then((s) => s.close(), () => undefined);
-    this.stores.clear();
+    for (const pending of this.destinations.values()) pending.then((d) => d.close(), () => undefined);
+    this.destinations.clear();
+    this.sources.clear();
   }
 }

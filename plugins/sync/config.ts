@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { usageError } from '../../lib/errors.js';
 import { RegistryPool, type RetryOptions } from '../../lib/registry/index.js';
 import type { GadgetConfig } from '../../lib/runner/config.js';
+import { checkRename, type RenameRule } from './rename.js';
 
 /** Where to read a registry (or a repository prefix of it) from first. */
 export interface RegistryMirror {
@@ -43,9 +44,10 @@ export interface TagFilter {
 /**
  * A repository (`ghcr.io/inspektor-gadget/gadget/trace_exec`, optionally with `:tag` or
  * `@digest`), a registry with a repository prefix ending in `/` (`ghcr.io/inspektor-gadget/`,
- * repositories from the catalog or `repositories`), or `{ store: GLOB }` for stored images.
+ * repositories from the catalog or `repositories`), `{ store: GLOB }` for stored images, or
+ * `{ bundle: 'FILE.tar' }` for the images of a bundle (read in place, not unpacked).
  */
-export type SyncSource = string | { store: string };
+export type SyncSource = string | { store: string } | { bundle: string };
 
 /**
  * `'store'`; `{ registry: 'host[:port][/prefix]' }` (a source repository R lands in
@@ -69,6 +71,12 @@ export interface MirrorSet {
   destination: SyncDestination;
   /** Copy signatures and other referrers (default true). */
   signatures?: boolean;
+  /**
+   * How repository paths are renamed on the way (default: kept, under a registry
+   * destination's prefix): `{ stripPrefix: 'src/' }`, `{ from: 'a/', to: 'b/' }`, or a list
+   * of such rules (the first that matches applies).
+   */
+  rename?: RenameRule | RenameRule[];
 }
 
 export interface SyncConfig {
@@ -118,13 +126,14 @@ function checkDestination(value: unknown, where: string): SyncDestination {
 function checkSet(name: string, value: unknown, file: string): MirrorSet {
   const where = `${file}: mirrors.${name}`;
   if (!isObject(value)) throw usageError(`${where} must be an object { source, destination, ... }`);
-  const known = ['source', 'repositories', 'tags', 'platforms', 'allowPlatformSubset', 'destination', 'signatures'];
+  const known = ['source', 'repositories', 'tags', 'platforms', 'allowPlatformSubset', 'destination', 'signatures', 'rename'];
   for (const k of Object.keys(value)) if (!known.includes(k)) throw usageError(`${where}.${k} is not a mirror set setting`, `use ${known.join(', ')}`);
   const sources = Array.isArray(value.source) ? value.source : [value.source];
   if (sources.length === 0) throw usageError(`${where}.source is empty`);
   for (const s of sources) {
-    const ok = (typeof s === 'string' && s !== '') || (isObject(s) && Object.keys(s).length === 1 && typeof s.store === 'string' && s.store !== '');
-    if (!ok) throw usageError(`${where}.source must be a repository, a "registry/prefix/" or { store: 'GLOB' }`);
+    const one = (key: string): boolean => isObject(s) && Object.keys(s).length === 1 && typeof s[key] === 'string' && s[key] !== '';
+    const ok = (typeof s === 'string' && s !== '') || one('store') || one('bundle');
+    if (!ok) throw usageError(`${where}.source must be a repository, a "registry/prefix/", { store: 'GLOB' } or { bundle: 'FILE.tar' }`);
   }
   for (const k of ['allowPlatformSubset', 'signatures'] as const) {
     if (value[k] !== undefined && typeof value[k] !== 'boolean') throw usageError(`${where}.${k} must be true or false`);
@@ -137,6 +146,7 @@ function checkSet(name: string, value: unknown, file: string): MirrorSet {
     allowPlatformSubset: value.allowPlatformSubset as boolean | undefined,
     destination: checkDestination(value.destination, `${where}.destination`),
     signatures: value.signatures as boolean | undefined,
+    rename: checkRename(value.rename, `${where}.rename`),
   };
 }
 
@@ -177,6 +187,7 @@ export function readSyncConfig(config: GadgetConfig, dir: string, file = 'gadget
     const checked = checkSet(name, set, file);
     // Bundle files, like the config's other paths, are relative to the config's folder.
     if (typeof checked.destination === 'object' && 'bundle' in checked.destination) checked.destination = { bundle: expandHome(checked.destination.bundle, dir) };
+    checked.source = (checked.source as SyncSource[]).map((s) => (typeof s === 'object' && 'bundle' in s ? { bundle: expandHome(s.bundle, dir) } : s));
     sets[name] = checked;
   }
   return { registries, mirrors: sets };

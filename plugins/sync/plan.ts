@@ -8,14 +8,17 @@ import { isSignatureTag, parseRef, Reference } from '../../lib/oci/reference.js'
 import type { RegistryPool } from '../../lib/registry/index.js';
 import type { Descriptor } from '../../lib/oci/types.js';
 import { storeKey, type Store } from '../../store/store.js';
+import { BundleSource } from '../../store/bundle-source.js';
 import type { MirrorSet, SyncDestination, SyncSource, TagFilter } from './config.js';
+import { renameRepository, type RenameRule } from './rename.js';
 import { compareVersions, parseRange, parseVersion, satisfies } from './semver.js';
 
 export type SourceEnd =
   /** `mirrors`: read through the configured registry mirrors (pull), not for mirroring itself. */
   | { kind: 'registry'; ref: Reference; mirrors?: boolean }
   /** `descriptor`: what the key pointed at when the plan was made (spares a lookup per image). */
-  | { kind: 'store'; key: string; descriptor?: Descriptor };
+  | { kind: 'store'; key: string; descriptor?: Descriptor }
+  | { kind: 'bundle'; file: string; key: string; descriptor?: Descriptor };
 
 export type DestinationEnd =
   | { kind: 'registry'; ref: Reference }
@@ -41,6 +44,7 @@ export interface PlanContext {
 }
 
 export function describeSource(end: SourceEnd): string {
+  if (end.kind === 'bundle') return `bundle ${end.file}: ${end.key}`;
   return end.kind === 'registry' ? end.ref.toString() : end.key;
 }
 
@@ -84,11 +88,12 @@ export function filterTags(tags: string[], filter: TagFilter = {}): string[] {
 export type ParsedSource =
   | { kind: 'repository'; ref: Reference; pinned: boolean }
   | { kind: 'prefix'; registry: string; prefix: string }
-  | { kind: 'store'; pattern: string };
+  | { kind: 'store'; pattern: string }
+  | { kind: 'bundle'; file: string };
 
-/** `host/a/b` (a repository), `host/a/b:tag`, `host/a/` or `host/a/*` (a prefix), `{ store }`. */
+/** `host/a/b` (a repository), `host/a/b:tag`, `host/a/` or `host/a/*` (a prefix), `{ store }`, `{ bundle }`. */
 export function parseSource(source: SyncSource): ParsedSource {
-  if (typeof source !== 'string') return { kind: 'store', pattern: source.store };
+  if (typeof source !== 'string') return 'store' in source ? { kind: 'store', pattern: source.store } : { kind: 'bundle', file: source.bundle };
   if (source.endsWith('/') || source.endsWith('/*')) {
     const text = source.replace(/\*$/, '');
     const slash = text.indexOf('/');
@@ -102,15 +107,21 @@ export function parseSource(source: SyncSource): ParsedSource {
   return { kind: 'repository', ref: parseRef(source), pinned: hasExplicitVersion(source) };
 }
 
-/** The end an image of `ref` goes to. A registry destination keeps the repository path under its prefix. */
-export function destinationFor(ref: Reference, destination: SyncDestination): DestinationEnd {
-  if (destination === 'store') return { kind: 'store', key: storeKey(ref.toString()) };
-  if ('bundle' in destination) return { kind: 'bundle', file: destination.bundle, key: storeKey(ref.toString()) };
+/**
+ * The end an image of `ref` goes to: its repository path renamed by `rename` (kept without
+ * rules), under a registry destination's prefix, or with its own registry in the store or a
+ * bundle.
+ */
+export function destinationFor(ref: Reference, destination: SyncDestination, rename?: RenameRule | RenameRule[]): DestinationEnd {
+  const repository = renameRepository(ref.repository, [rename ?? []].flat());
+  const renamed = repository === ref.repository ? ref : new Reference(ref.registry, parseRef(`${ref.registry}/${repository}`).repository, ref.tag, ref.digest);
+  if (destination === 'store') return { kind: 'store', key: storeKey(renamed.toString()) };
+  if ('bundle' in destination) return { kind: 'bundle', file: destination.bundle, key: storeKey(renamed.toString()) };
   const text = destination.registry.replace(/\/+$/, '');
   const slash = text.indexOf('/');
   const registry = slash < 0 ? text : text.slice(0, slash);
   const prefix = slash < 0 ? '' : text.slice(slash + 1);
-  const target = parseRef(`${registry}/${prefix ? `${prefix}/` : ''}${ref.repository}`);
+  const target = parseRef(`${registry}/${prefix ? `${prefix}/` : ''}${repository}`);
   if (target.registry !== registry) throw usageError(`the destination "${destination.registry}" must start with a registry host (e.g. registry.internal:5000/mirror)`);
   return { kind: 'registry', ref: new Reference(target.registry, target.repository, ref.tag, ref.tag === undefined ? ref.digest : undefined) };
 }
@@ -154,11 +165,25 @@ function storeItems(name: string, set: MirrorSet, pattern: string, ctx: PlanCont
     });
 }
 
+/** The images of a bundle, read in place; tags filtered as a store's are. */
+async function bundleItems(name: string, set: MirrorSet, file: string): Promise<PlanItem[]> {
+  if (typeof set.destination === 'object' && 'bundle' in set.destination && set.destination.bundle === file) {
+    throw usageError(`mirror set ${name} copies the bundle ${file} into itself`);
+  }
+  const bundle = await BundleSource.open(file);
+  const images = bundle.images();
+  const kept = new Set(filterTags([...new Set(images.map((i) => parseRef(i.ref).tag ?? ''))], set.tags));
+  return images
+    .filter((i) => kept.has(parseRef(i.ref).tag ?? ''))
+    .sort((a, b) => (a.ref < b.ref ? -1 : 1))
+    .map((i) => item(name, set, { kind: 'bundle', file, key: i.ref, descriptor: i.descriptor }, parseRef(i.ref)));
+}
+
 function item(name: string, set: MirrorSet, source: SourceEnd, ref: Reference): PlanItem {
   return {
     set: name,
     source,
-    destination: destinationFor(ref, set.destination),
+    destination: destinationFor(ref, set.destination, set.rename),
     platforms: set.platforms,
     allowPlatformSubset: set.allowPlatformSubset,
     signatures: set.signatures ?? true,
@@ -171,6 +196,7 @@ export async function planMirrorSet(name: string, set: MirrorSet, ctx: PlanConte
   for (const s of Array.isArray(set.source) ? set.source : [set.source]) {
     const source = parseSource(s);
     if (source.kind === 'store') items.push(...storeItems(name, set, source.pattern, ctx));
+    else if (source.kind === 'bundle') items.push(...(await bundleItems(name, set, source.file)));
     else items.push(...(await registryItems(name, set, source, ctx)));
   }
   // One image listed twice (two sources overlapping) is copied once.
@@ -193,7 +219,26 @@ export async function planSets(sets: Record<string, MirrorSet>, names: string[],
   }
   const items: PlanItem[] = [];
   for (const n of chosen) items.push(...(await planMirrorSet(n, sets[n]!, ctx)));
+  checkCollisions(items);
   return items;
+}
+
+/**
+ * Refuses a plan in which two different sources would land on one destination reference (a
+ * rename that folds two repositories into one, two sets writing one tag): nothing is copied.
+ */
+export function checkCollisions(items: PlanItem[]): void {
+  const sources = new Map<string, string>();
+  const clashes: string[] = [];
+  for (const i of items) {
+    const destination = describeDestination(i.destination);
+    const source = describeSource(i.source);
+    const earlier = sources.get(destination);
+    if (earlier === undefined) sources.set(destination, source);
+    else if (earlier !== source) clashes.push(`${earlier} and ${source} -> ${destination}`);
+  }
+  if (clashes.length === 0) return;
+  throw usageError(`${clashes.length} destination${clashes.length === 1 ? '' : 's'} would receive two different images, so nothing was copied: ${clashes.join('; ')}`, 'change the rename rules or the sources so that every destination reference has one source');
 }
 
 /** `gadget push REF [DEST]`: a stored image to its own reference or to DEST. */

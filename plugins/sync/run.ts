@@ -10,7 +10,7 @@ import { RegistryError, type RegistryPool } from '../../lib/registry/index.js';
 import type { Logger, Progress } from '../../lib/runner/plugin.js';
 import type { Store } from '../../store/store.js';
 import { BatchedStore } from './batched.js';
-import { BundleStaging } from './bundle.js';
+import { Bundles } from './bundle.js';
 import type { RegistryMirror } from './config.js';
 import { describeDestination, describeSource, type PlanItem } from './plan.js';
 import { selectPlatforms } from './platforms.js';
@@ -75,7 +75,7 @@ interface Ends {
   tags: string[];
 }
 
-async function openEnds(item: PlanItem, opts: RunOptions, bundles: BundleStaging, batched: (store: Store) => BatchedStore): Promise<Ends> {
+async function openEnds(item: PlanItem, opts: RunOptions, bundles: Bundles, batched: (store: Store) => BatchedStore): Promise<Ends> {
   const { pool, signal } = opts;
   let source: Target;
   let root: Descriptor;
@@ -86,6 +86,10 @@ async function openEnds(item: PlanItem, opts: RunOptions, bundles: BundleStaging
     if (!opts.store) throw new GadgetError(`${from.key}: no store is open to read it from`, { exitCode: 2 });
     source = opts.store;
     root = from.descriptor ?? opts.store.resolveRef(from.key);
+  } else if (from.kind === 'bundle') {
+    const bundle = await bundles.source(from.file);
+    source = bundle;
+    root = from.descriptor ?? (await bundle.resolve(from.key));
   } else if (from.mirrors) {
     const resolved = await resolveThroughMirrors(from.ref, pool, opts.mirrors, signal);
     source = resolved.repository;
@@ -112,13 +116,13 @@ async function openEnds(item: PlanItem, opts: RunOptions, bundles: BundleStaging
     destination = batched(opts.store);
     tags = [to.key];
   } else {
-    destination = batched(await bundles.open(to.file));
+    destination = await bundles.destination(to.file);
     tags = [to.key];
   }
   return { source, root, via, destination, tags };
 }
 
-async function transfer(item: PlanItem, opts: RunOptions, session: CopySession, bundles: BundleStaging, batched: (store: Store) => BatchedStore, result: ItemResult): Promise<void> {
+async function transfer(item: PlanItem, opts: RunOptions, session: CopySession, bundles: Bundles, batched: (store: Store) => BatchedStore, result: ItemResult): Promise<void> {
   const ends = await openEnds(item, opts, bundles, batched);
   if (ends.via) result.via = ends.via;
   result.digest = ends.root.digest;
@@ -143,7 +147,7 @@ export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<Sync
   const started = process.hrtime.bigint();
   const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 8));
   const session = new CopySession(concurrency);
-  const bundles = new BundleStaging();
+  const bundles = new Bundles();
   const batches = new Map<Store, BatchedStore>();
   const batched = (store: Store): BatchedStore => {
     let b = batches.get(store);

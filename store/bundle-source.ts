@@ -1,0 +1,177 @@
+// A bundle (an OCI layout tar, as `gadget export` and sync bundle destinations write it) read
+// as a Target without unpacking it: its headers are indexed once (an offset per entry), then
+// every blob is a ranged read of the file. Only the layout's own files are accepted (no links,
+// no other paths), and nothing is ever written to the file system from it, so no entry can
+// escape. Digests are verified by whoever stores the bytes (the destination's push).
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { checkEntryPath, indexTarFile } from '../lib/archive/tar.js';
+import { GadgetError } from '../lib/errors.js';
+import { readAll } from '../lib/oci/copy.js';
+import { sha256 } from '../lib/oci/digest.js';
+import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
+import { isSignatureTag } from '../lib/oci/reference.js';
+import { MAX_MANIFEST_BYTES, type Referrer, type Target } from '../lib/oci/target.js';
+import type { Descriptor, Manifest } from '../lib/oci/types.js';
+import { checkLayoutBytes, parseIndexBytes } from './layout.js';
+
+interface Span {
+  offset: number;
+  size: number;
+}
+
+/** The largest oci-layout or index.json read from a bundle. */
+const MAX_INDEX_BYTES = 64 * 1024 * 1024;
+
+export class BundleSource implements Target {
+  readonly name: string;
+  /** index.json's entries, in file order (tags in `org.opencontainers.image.ref.name`). */
+  readonly entries: Descriptor[];
+  private readonly byRef = new Map<string, Descriptor>();
+  private bySubject?: Promise<Map<string, Descriptor[]>>;
+
+  private constructor(
+    readonly file: string,
+    private readonly blobs: Map<string, Span>,
+    entries: Descriptor[],
+  ) {
+    this.name = `bundle ${file}`;
+    this.entries = entries;
+    for (const e of entries) {
+      const ref = e.annotations?.[ANN_REF_NAME];
+      if (ref !== undefined) this.byRef.set(ref, e); // a later duplicate wins, as in the store
+    }
+  }
+
+  /** Indexes the tar's headers and reads its oci-layout and index.json. */
+  static async open(file: string): Promise<BundleSource> {
+    let entries;
+    try {
+      entries = await indexTarFile(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new GadgetError(`the bundle ${file} does not exist`, { exitCode: 2 });
+      throw err;
+    }
+    const blobs = new Map<string, Span>();
+    let layout: Span | undefined;
+    let index: Span | undefined;
+    for (const entry of entries) {
+      const path = checkEntryPath(entry.path, file);
+      if (entry.type === 'directory') {
+        if (!['blobs', 'blobs/sha256'].includes(path)) throw new GadgetError(`${file}: unexpected folder "${path}" in an OCI layout tar`);
+        continue;
+      }
+      if (entry.type !== 'file') throw new GadgetError(`${file}: entry "${path}" is a ${entry.type}; links and devices are not accepted`);
+      const span = { offset: entry.offset, size: entry.size };
+      const blob = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(path);
+      if (blob) blobs.set(`sha256:${blob[1]}`, span);
+      else if (path === 'oci-layout') layout = span;
+      else if (path === 'index.json') index = span;
+      else throw new GadgetError(`${file}: unexpected entry "${path}" in an OCI layout tar`);
+    }
+    const read = async (span: Span | undefined, name: string): Promise<Buffer | undefined> => {
+      if (!span) return undefined;
+      if (span.size > MAX_INDEX_BYTES) throw new GadgetError(`${file}: ${name} is too large`);
+      return readAll(rangeStream(file, span), MAX_INDEX_BYTES, `${file}: ${name}`);
+    };
+    checkLayoutBytes(await read(layout, 'oci-layout'), `${file}: oci-layout`, file);
+    const indexBytes = await read(index, 'index.json');
+    if (!indexBytes) throw new GadgetError(`${file} has no index.json, so it is not an OCI layout tar`, { exitCode: 2 });
+    return new BundleSource(file, blobs, parseIndexBytes(indexBytes, `${file}: index.json`));
+  }
+
+  /** Whether the bundle holds the blob (of that size, when given). */
+  has(digest: string, size?: number): boolean {
+    const span = this.blobs.get(digest);
+    return span !== undefined && (size === undefined || span.size === size);
+  }
+
+  /** A blob's size, or undefined when the bundle does not hold it. */
+  sizeOf(digest: string): number | undefined {
+    return this.blobs.get(digest)?.size;
+  }
+
+  /** Every blob's digest. */
+  digests(): string[] {
+    return [...this.blobs.keys()];
+  }
+
+  /** The tagged images (not signature tags), with their keys. */
+  images(): Array<{ ref: string; descriptor: Descriptor }> {
+    return [...this.byRef].filter(([ref]) => !isSignatureTag(ref)).map(([ref, descriptor]) => ({ ref, descriptor }));
+  }
+
+  /** The entry a tag points at, if any. */
+  lookup(reference: string): Descriptor | undefined {
+    return this.byRef.get(reference);
+  }
+
+  async fetch(descriptor: Descriptor): Promise<Readable> {
+    const span = this.blobs.get(descriptor.digest);
+    if (!span) throw new GadgetError(`${this.name}: blob ${descriptor.digest} is missing`);
+    return rangeStream(this.file, span);
+  }
+
+  async exists(descriptor: Descriptor): Promise<boolean> {
+    return this.has(descriptor.digest, descriptor.size);
+  }
+
+  async push(): Promise<void> {
+    throw new GadgetError(`${this.name} is read-only here`);
+  }
+
+  async tag(): Promise<void> {
+    throw new GadgetError(`${this.name} is read-only here`);
+  }
+
+  async resolve(reference: string): Promise<Descriptor> {
+    const found = this.byRef.get(reference) ?? this.entries.find((d) => d.digest === reference);
+    if (!found) throw new GadgetError(`${reference} is not in ${this.name}`, { hint: 'see the tags in its index.json (`tar -xOf FILE index.json`)' });
+    return found;
+  }
+
+  async peek(reference: string): Promise<Descriptor | undefined> {
+    return this.byRef.get(reference);
+  }
+
+  /** As the store finds them: cosign and fallback tags, and untagged entries whose subject it is. */
+  async referrers(descriptor: Descriptor): Promise<Referrer[]> {
+    const out: Referrer[] = [];
+    const hex = descriptor.digest.slice(7);
+    for (const suffix of ['.sig', '.att', '.sbom', '']) {
+      const tag = `sha256-${hex}${suffix}`;
+      const found = this.byRef.get(tag);
+      if (found) out.push({ descriptor: found, tag });
+    }
+    this.bySubject ??= this.subjects();
+    for (const d of (await this.bySubject).get(descriptor.digest) ?? []) {
+      if (!out.some((r) => r.descriptor.digest === d.digest)) out.push({ descriptor: d });
+    }
+    return out;
+  }
+
+  /** Untagged manifests by the digest of their subject (OCI 1.1 referrers are kept so). */
+  private async subjects(): Promise<Map<string, Descriptor[]>> {
+    const map = new Map<string, Descriptor[]>();
+    for (const entry of this.entries) {
+      if (entry.annotations?.[ANN_REF_NAME] !== undefined || !isManifestType(entry.mediaType) || !this.has(entry.digest, entry.size)) continue;
+      const bytes = await readAll(await this.fetch(entry), MAX_MANIFEST_BYTES, `${this.name}: ${entry.digest}`);
+      if (sha256(bytes) !== entry.digest) throw new GadgetError(`${this.name}: ${entry.digest} does not match its digest`);
+      let subject: string | undefined;
+      try {
+        subject = (JSON.parse(bytes.toString('utf8')) as Manifest).subject?.digest;
+      } catch {
+        continue; // not JSON: copying it says so
+      }
+      if (typeof subject !== 'string') continue;
+      const { annotations: _ignored, ...bare } = entry;
+      map.set(subject, [...(map.get(subject) ?? []), bare]);
+    }
+    return map;
+  }
+}
+
+function rangeStream(file: string, span: Span): Readable {
+  if (span.size === 0) return Readable.from([]);
+  return createReadStream(file, { start: span.offset, end: span.offset + span.size - 1, highWaterMark: 1 << 20 });
+}

@@ -1,0 +1,216 @@
+// Bundles (OCI layout tars) as sync sources and destinations, mirror naming (strip or replace
+// a prefix) and collisions, against Debian's real docker-registry (started here at a free port)
+// with images the project builds from examples/ and signatures made here.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fetchManifest } from '../lib/oci/copy.js';
+import { sha256 } from '../lib/oci/digest.js';
+import { MT_EMPTY, MT_MANIFEST } from '../lib/oci/mediatypes.js';
+import { parseRef } from '../lib/oci/reference.js';
+import type { Descriptor } from '../lib/oci/types.js';
+import { openRepository } from '../lib/registry/index.js';
+import { readSyncConfig, renameRepository } from '../plugins/sync.js';
+import { stagingDir } from '../plugins/sync/bundle.js';
+import { BundleSource } from '../store/bundle-source.js';
+import { fsck } from '../store/maintenance.js';
+import { openStore, type Store } from '../store/store.js';
+import { registryAvailable, startRegistry, type TestRegistry } from './helpers/registry.js';
+import { configSource, EXAMPLES, exampleStore, tempDir, Transcript } from './helpers/sync.js';
+
+const SIG_TYPE = 'application/vnd.example.signature.v1+json';
+
+/** A signature manifest for `subject`: an OCI 1.1 referrer (untagged) or a cosign-style tagged one. */
+async function sign(store: Store, subject: Descriptor, text: string, tagged: boolean): Promise<Descriptor> {
+  const config = await store.putBytes(Buffer.from('{}'), MT_EMPTY);
+  const layer = await store.putBytes(Buffer.from(text), SIG_TYPE);
+  const manifest: Record<string, unknown> = { schemaVersion: 2, mediaType: MT_MANIFEST, artifactType: SIG_TYPE, config, layers: [layer] };
+  if (!tagged) manifest.subject = { mediaType: subject.mediaType, digest: subject.digest, size: subject.size };
+  const descriptor = await store.putBytes(Buffer.from(JSON.stringify(manifest)), MT_MANIFEST);
+  if (tagged) await store.tag(descriptor, `sha256-${subject.digest.slice(7)}.sig`);
+  return descriptor;
+}
+
+/** A small image of its own (config, one layer, manifest), tagged `ref`. */
+async function smallImage(store: Store, ref: string): Promise<Descriptor> {
+  const config = await store.putBytes(Buffer.from(`name: ${ref}\n`), 'application/vnd.gadget.config.v1+yaml');
+  const layer = await store.putBytes(Buffer.from(`layer of ${ref}`), 'application/vnd.gadget.ebpf.program.v1+binary');
+  const manifest = await store.putBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT_MANIFEST, config, layers: [layer] })), MT_MANIFEST);
+  await store.tag(manifest, ref);
+  return manifest;
+}
+
+const mtime = (file: string): bigint => statSync(file, { bigint: true }).mtimeNs;
+
+describe('bundles as sync sources and destinations, with renames', async () => {
+  const available = await registryAvailable();
+  const SKIP = 'docker-registry is not installed (/usr/bin/docker-registry)';
+  const cli = new Transcript();
+  let reg: TestRegistry;
+  let dir: string;
+  let examples: Store;
+  let referrer: Descriptor;
+  let cosignSig: Descriptor;
+
+  before(async () => {
+    if (!available) return;
+    reg = await startRegistry();
+    dir = await mkdtemp(join(tmpdir(), 'gadget-bundles-'));
+    examples = await exampleStore(dir);
+    const subject = examples.resolveRef(EXAMPLES.helloWasm);
+    referrer = await sign(examples, subject, 'an OCI 1.1 referrer', false);
+    cosignSig = await sign(examples, subject, 'a cosign signature', true);
+  });
+  after(async () => {
+    examples?.close();
+    await reg?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('store -> bundle (replace a prefix) -> registry (strip a prefix) -> store: same digests, signatures along', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const work = await tempDir(t);
+    const bundle = join(work, 'out', 'gadgets.tar');
+    mkdirSync(join(work, 'out'));
+    const out = await cli.gadget(['--store', examples.root, '--json', 'sync', '--from', 'store:*', '--to', bundle, '--rename', 'gadget-oci/examples/=src/']);
+    assert.equal(out.code, 0, out.stderr);
+    assert.deepEqual(JSON.parse(out.stdout).images, { copied: 2, skipped: 0, failed: 0 });
+    const written = await BundleSource.open(bundle);
+    assert.deepEqual(written.images().map((i) => i.ref).sort(), ['ghcr.io/src/hello_wasm:v1', 'ghcr.io/src/trace_open:v1']);
+    assert.ok(written.has(referrer.digest) && written.has(cosignSig.digest), 'both signatures are in the bundle');
+    assert.ok(!existsSync(stagingDir(bundle)), 'the staging store is gone after a complete run');
+
+    // A mirror set reads the bundle in place and strips the prefix on the way to the registry.
+    writeFileSync(join(work, 'gadget.config.ts'), configSource({
+      mirrors: { carry: { source: { bundle: 'out/gadgets.tar' }, rename: { stripPrefix: 'src/' }, destination: { registry: `${reg.host}/mirror` } } },
+    }));
+    const up = await cli.gadget(['--json', 'sync', 'carry'], { cwd: work });
+    assert.equal(up.code, 0, up.stderr);
+    const summary = JSON.parse(up.stdout);
+    assert.deepEqual(summary.images, { copied: 2, skipped: 0, failed: 0 });
+    assert.deepEqual(summary.items.map((i: { destination: string }) => i.destination).sort(), [`${reg.host}/mirror/hello_wasm:v1`, `${reg.host}/mirror/trace_open:v1`]);
+    const hello = examples.resolveRef(EXAMPLES.helloWasm);
+    const mirrored = openRepository(parseRef(`${reg.host}/mirror/hello_wasm`));
+    assert.equal((await mirrored.resolve('v1')).digest, hello.digest);
+    // docker-registry 2.8 has no referrers API: the OCI 1.1 referrer is in the fallback index.
+    assert.equal((await mirrored.resolve(`sha256-${hello.digest.slice(7)}.sig`)).digest, cosignSig.digest);
+    const fallback = await fetchManifest(mirrored, await mirrored.resolve(`sha256-${hello.digest.slice(7)}`));
+    assert.deepEqual(fallback.doc.manifests?.map((m) => m.digest), [referrer.digest]);
+
+    // Back into a store, replacing the registry's prefix.
+    const far = join(work, 'far-store');
+    const down = await cli.gadget(['--store', far, '--json', 'sync', '--from', `${reg.host}/mirror/`, '--to', 'store', '--rename', 'mirror=gadgets']);
+    assert.equal(down.code, 0, down.stderr);
+    assert.deepEqual(JSON.parse(down.stdout).images, { copied: 2, skipped: 0, failed: 0 });
+    const store = await openStore(far);
+    t.after(() => store.close());
+    for (const [ref, name] of [[EXAMPLES.helloWasm, 'hello_wasm'], [EXAMPLES.traceOpen, 'trace_open']] as const) {
+      const original = examples.resolveRef(ref);
+      const got = store.resolveRef(`${reg.host}/gadgets/${name}:v1`);
+      assert.equal(got.digest, original.digest, name);
+      assert.deepEqual(await store.readBytes(got.digest), await examples.readBytes(original.digest));
+    }
+    const localReferrers = (await store.referrers(hello)).map((r) => r.descriptor.digest);
+    assert.ok(localReferrers.includes(referrer.digest) && localReferrers.includes(cosignSig.digest), `signatures in the store: ${localReferrers.join(', ')}`);
+    assert.deepEqual(await fsck(store), []);
+  });
+
+  test('a re-run with nothing new leaves the bundle byte for byte (mtime too); a new image is added incrementally', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const work = await tempDir(t);
+    const store = await openStore(join(work, 'store'));
+    t.after(() => store.close());
+    await smallImage(store, 'registry.example.com/team/first:v1');
+    const bundle = join(work, 'inc.tar');
+    const sync = (): ReturnType<typeof cli.gadget> => cli.gadget(['--store', store.root, '--json', 'sync', '--from', 'store:*', '--to', bundle]);
+    const first = await sync();
+    assert.equal(first.code, 0, first.stderr);
+    const bytes = readFileSync(bundle);
+    const stamp = mtime(bundle);
+
+    const again = await sync();
+    assert.equal(again.code, 0, again.stderr);
+    const repeat = JSON.parse(again.stdout);
+    assert.deepEqual(repeat.images, { copied: 0, skipped: 1, failed: 0 });
+    assert.equal(repeat.blobs.copied, 0);
+    assert.deepEqual(repeat.bundles, [], 'the bundle was not written');
+    assert.ok(readFileSync(bundle).equals(bytes), 'the same bytes');
+    assert.equal(mtime(bundle), stamp, 'the same mtime: the file was not rewritten');
+    const text = await cli.gadget(['--store', store.root, 'sync', '--from', 'store:*', '--to', bundle]);
+    assert.match(text.stdout, /0 images copied, 1 already there/);
+
+    const added = await smallImage(store, 'registry.example.com/team/second:v1');
+    const third = await sync();
+    assert.equal(third.code, 0, third.stderr);
+    const grown = JSON.parse(third.stdout);
+    assert.deepEqual(grown.images, { copied: 1, skipped: 1, failed: 0 });
+    assert.equal(grown.blobs.copied, 3, 'only the new image\'s config, layer and manifest moved');
+    const old = await BundleSource.open(join(work, 'inc.tar'));
+    assert.deepEqual(old.images().map((i) => i.ref).sort(), ['registry.example.com/team/first:v1', 'registry.example.com/team/second:v1']);
+    assert.equal(old.lookup('registry.example.com/team/second:v1')?.digest, added.digest);
+
+    // The grown bundle is a plain layout tar: import reads it, every blob intact.
+    const far = await openStore(join(work, 'far'));
+    t.after(() => far.close());
+    const imported = await cli.gadget(['--store', far.root, 'import', bundle]);
+    assert.equal(imported.code, 0, imported.stderr);
+    far.refreshIfChanged();
+    assert.equal(far.resolveRef('registry.example.com/team/second:v1').digest, added.digest);
+    assert.equal(far.resolveRef('registry.example.com/team/first:v1').digest, store.resolveRef('registry.example.com/team/first:v1').digest);
+    assert.deepEqual(await fsck(far), []);
+  });
+
+  test('two sources renamed onto one destination are refused before anything is written', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const work = await tempDir(t);
+    const folding = ['--rename', 'gadget-oci/examples/trace_open=one/x', '--rename', 'gadget-oci/examples/hello_wasm=one/x'];
+    const bundle = join(work, 'c.tar');
+    const toBundle = await cli.gadget(['--store', examples.root, 'sync', '--from', 'store:*', '--to', bundle, ...folding]);
+    assert.equal(toBundle.code, 2, toBundle.stderr);
+    assert.match(toBundle.stderr, /error: 1 destination would receive two different images, so nothing was copied/);
+    assert.match(toBundle.stderr, new RegExp(`${EXAMPLES.helloWasm}.*${EXAMPLES.traceOpen}|${EXAMPLES.traceOpen}.*${EXAMPLES.helloWasm}`));
+    assert.match(toBundle.stderr, /ghcr\.io\/one\/x:v1/);
+    assert.ok(!existsSync(bundle) && !existsSync(stagingDir(bundle)), 'no bundle and no staging store');
+
+    const toRegistry = await cli.gadget(['--store', examples.root, '--json', 'sync', '--from', 'store:*', '--to', `${reg.host}/collide`, ...folding]);
+    assert.equal(toRegistry.code, 2, toRegistry.stderr);
+    const catalog = (await (await fetch(`${reg.url}/v2/_catalog`)).json()) as { repositories: string[] };
+    assert.deepEqual(catalog.repositories.filter((r) => r.startsWith('collide/')), [], 'nothing was pushed');
+  });
+
+  test('a bundle with a link, or a path outside the layout, is refused when opened', async (t) => {
+    const work = await tempDir(t);
+    const layout = join(work, 'layout');
+    mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
+    writeFileSync(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    writeFileSync(join(layout, 'index.json'), '{"schemaVersion":2,"manifests":[]}');
+    symlinkSync('/etc/passwd', join(layout, 'blobs', 'sha256', sha256(Buffer.from('x')).slice(7)));
+    execFileSync('tar', ['-cf', join(work, 'link.tar'), '-C', layout, 'oci-layout', 'index.json', 'blobs']);
+    await assert.rejects(BundleSource.open(join(work, 'link.tar')), /is a symlink; links and devices are not accepted/);
+    // -P keeps the "../" that tar would otherwise strip.
+    execFileSync('tar', ['-cPf', join(work, 'escape.tar'), 'oci-layout', '../layout/index.json'], { cwd: layout });
+    await assert.rejects(BundleSource.open(join(work, 'escape.tar')), /"\.\.\/layout\/index\.json" contains "\.\.", which would escape its folder/);
+  });
+});
+
+test('rename rules: strip or replace whole leading path segments; the first matching rule applies', () => {
+  assert.equal(renameRepository('src/team/x', [{ stripPrefix: 'src/' }]), 'team/x');
+  assert.equal(renameRepository('src/team/x', [{ stripPrefix: 'src' }]), 'team/x');
+  assert.equal(renameRepository('srcs/x', [{ stripPrefix: 'src/' }]), 'srcs/x', 'a prefix is whole segments');
+  assert.equal(renameRepository('a/b/x', [{ from: 'a/b/', to: 'c/' }]), 'c/x');
+  assert.equal(renameRepository('a/x', [{ from: 'a', to: 'c/d' }, { stripPrefix: 'a' }]), 'c/d/x');
+  assert.equal(renameRepository('a/x', [{ from: 'a/x', to: 'y' }]), 'y', 'a whole repository may be renamed');
+  assert.equal(renameRepository('other/x', [{ from: 'a/', to: 'b/' }]), 'other/x', 'no rule matches: kept');
+  assert.throws(() => renameRepository('src', [{ stripPrefix: 'src/' }]), /leaves no repository name/);
+
+  const checked = readSyncConfig({ mirrors: { m: { source: { bundle: 'in.tar' }, rename: [{ stripPrefix: 'src/' }, { from: 'a/', to: 'b/' }], destination: { registry: 'r.example:5000/m' } } } }, '/configs');
+  assert.deepEqual(checked.mirrors.m!.rename, [{ stripPrefix: 'src/' }, { from: 'a/', to: 'b/' }]);
+  assert.deepEqual(checked.mirrors.m!.source, [{ bundle: '/configs/in.tar' }], 'a bundle source is relative to the config');
+  for (const rename of [{ stripPrefix: '' }, { strip: 'x' }, { from: 'a/' }, 'src/', [{ from: 'a', to: 'b', stripPrefix: 'c' }]]) {
+    assert.throws(() => readSyncConfig({ mirrors: { m: { source: 'r.example/x', rename, destination: 'store' } } } as never, '/configs'), /rename.* must be \{ stripPrefix/, JSON.stringify(rename));
+  }
+});

@@ -24,8 +24,13 @@ export class CommandEnv {
   readonly log: Logger;
   readonly progress: Progress;
   readonly controller = new AbortController();
+  /** What plugins emitted (ctx.emit): `run --json` prints them, `--watch` reads their inputs. */
+  readonly records: object[] = [];
+  /** While a watch round runs: results and progress lines are left to the round's one summary line. */
+  muted = false;
   private store?: Store;
   private loaded?: LoadedConfig;
+  private fresh = false;
 
   constructor(
     readonly flags: GlobalFlags,
@@ -44,7 +49,7 @@ export class CommandEnv {
     if (!this.loaded) {
       const { loadConfig } = await import('../lib/runner/config.js');
       const { withDefaultSignals } = await import('./process-guard.js');
-      const loaded = await withDefaultSignals(() => loadConfig(this.cwd, this.flags.config));
+      const loaded = await withDefaultSignals(() => loadConfig(this.cwd, this.flags.config, { fresh: this.fresh }));
       // The sync plugin's settings are checked now too: nothing runs on a config with a bad key.
       if (loaded.config.registries !== undefined || loaded.config.mirrors !== undefined) {
         const { readSyncConfig } = await import('../plugins/sync/config.js');
@@ -83,25 +88,33 @@ export class CommandEnv {
     return this.store;
   }
 
+  /** Reads gadget.config.ts again on the next use (it changed under `--watch`). */
+  forgetConfig(): void {
+    this.loaded = undefined;
+    this.fresh = true;
+  }
+
   async pluginContext(): Promise<PluginContext> {
     const { config, dir } = await this.config();
     return {
       store: await this.openStore(),
-      log: this.log,
+      log: this.muted ? { ...this.log, info: () => undefined } : this.log,
       progress: this.progress,
       signal: this.signal,
       cwd: dir,
       config: config as GadgetConfig,
-      emit: () => undefined,
+      emit: (record) => void this.records.push(record),
     };
   }
 
   /** A result for scripts (with --json) or people. */
   printJSON(value: unknown): void {
+    if (this.muted) return;
     process.stdout.write(encodeJSON(value) + '\n');
   }
 
   print(line = ''): void {
+    if (this.muted) return;
     process.stdout.write(line + '\n');
   }
 

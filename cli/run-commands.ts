@@ -3,20 +3,23 @@ import { resolve } from 'node:path';
 import { usageError } from '../lib/errors.js';
 import { parsePairs } from './args.js';
 import type { Command } from './command.js';
+import { watching } from './watch.js';
 
 export const runCommand: Command = {
   name: 'run',
-  usage: 'run TASK',
+  usage: 'run TASK [--watch]',
   summary: 'Run a task of gadget.config.ts (and the tasks it depends on).',
-  options: {},
-  async run(env, { positionals }) {
+  options: {
+    watch: { type: 'boolean', description: 'run again whenever a gadget\'s source, header, gadget.yaml, build.yaml or the config changes; Ctrl-C ends it' },
+  },
+  async run(env, args) {
+    const { positionals, flags } = args;
     if (positionals.length !== 1) throw usageError('run takes exactly one TASK', 'see `gadget tasks`');
+    if (flags.watch) return watching(env, () => runCommand.run(env, { positionals, flags: { ...flags, watch: undefined } }));
     const { runTask } = await import('../lib/runner/tasks.js');
     const ctx = await env.pluginContext();
-    const records: object[] = [];
-    ctx.emit = (record) => records.push(record);
     const artifacts = await runTask(ctx, positionals[0]!);
-    if (env.flags.json) env.printJSON({ task: positionals[0], artifacts, records });
+    if (env.flags.json) env.printJSON({ task: positionals[0], artifacts, records: env.records });
     else for (const a of artifacts) env.print(`${a.ref}  ${a.descriptor.digest}`);
     return 0;
   },
@@ -50,9 +53,11 @@ export const buildCommand: Command = {
     annotation: { type: 'list', value: 'K=V', description: 'an extra annotation, applied last' },
     'ig-version': { type: 'string', value: 'V', description: 'the ig version the gadget targets (builder.version annotation)' },
     'no-cache': { type: 'boolean', description: 'rebuild even when the inputs have not changed' },
+    watch: { type: 'boolean', description: 'build again whenever a source, header, gadget.yaml or build.yaml changes; Ctrl-C ends it' },
   },
   async run(env, { positionals, flags }) {
     if (positionals.length > 1) throw usageError('build takes at most one DIR');
+    if (flags.watch) return watching(env, () => buildCommand.run(env, { positionals, flags: { ...flags, watch: undefined } }), [resolve(env.cwd, positionals[0] ?? '.')]);
     if (typeof flags.tag !== 'string') throw usageError('build needs -t REF', 'e.g. gadget build examples/trace_open -t myorg/trace_open:v1');
     const { buildGadget } = await import('../plugins/build.js');
     const ctx = await env.pluginContext();
@@ -61,6 +66,7 @@ export const buildCommand: Command = {
       annotations: parsePairs(flags.annotation as string[] | undefined, 'annotation'),
       noCache: Boolean(flags['no-cache']),
     });
+    ctx.emit({ type: 'build', ref: result.ref, digest: result.descriptor.digest, cached: result.cached, inputs: result.inputs });
     if (env.flags.json) env.printJSON(result);
     else env.print(`${result.ref}  ${result.descriptor.digest}${result.cached ? '  (unchanged, reused)' : ''}`);
     return 0;

@@ -175,7 +175,7 @@ async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadge
   const hit = opts.noCache ? undefined : cache.get(key);
   if (hit && (await imageComplete(ctx.store, hit.index)) && (await depsUnchanged(hit.deps))) {
     ctx.log.info(`${g.name}: unchanged, reusing ${hit.index.digest} as ${g.ref}`);
-    return { ref: g.ref, descriptor: hit.index, cached: true };
+    return { ref: g.ref, descriptor: hit.index, cached: true, inputs: Object.keys(hit.deps) };
   }
   ctx.signal.throwIfAborted();
   checkInputs(ctx, g, inputs, shown);
@@ -214,11 +214,13 @@ async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadge
   }
   ctx.log.info(`${g.name}: built ${image.index.descriptor.digest} as ${g.ref}`);
   const entry = { index: image.index.descriptor, deps: await hashFiles(deps), time: new Date().toISOString() };
-  return { ref: g.ref, descriptor: image.index.descriptor, cached: false, cacheEntry: { key, value: entry } };
+  return { ref: g.ref, descriptor: image.index.descriptor, cached: false, inputs: deps, cacheEntry: { key, value: entry } };
 }
 
 interface BuiltImage extends Artifact {
   cached: boolean;
+  /** Files read from outside the store (source, headers): what `--watch` watches. */
+  inputs: string[];
   cacheEntry?: { key: string; value: CacheEntry };
 }
 
@@ -233,11 +235,11 @@ async function commit(ctx: PluginContext, cache: BuildCache, built: BuiltImage[]
 }
 
 /** Builds one gadget into the store and tags it. */
-export async function buildGadget(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadgetOptions = {}): Promise<Artifact & { cached: boolean }> {
+export async function buildGadget(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadgetOptions = {}): Promise<Artifact & { cached: boolean; inputs: string[] }> {
   const cache = new BuildCache(ctx.store);
   const built = await buildImage(ctx, spec, opts, cache);
   await commit(ctx, cache, [built]);
-  return { ref: built.ref, descriptor: built.descriptor, cached: built.cached };
+  return { ref: built.ref, descriptor: built.descriptor, cached: built.cached, inputs: built.inputs };
 }
 
 /** The build plugin: builds every gadget (in parallel up to `concurrency`) and returns their images. */
@@ -266,7 +268,7 @@ export function build(options: BuildOptions = {}): Plugin {
           try {
             const built = await buildImage(ctx, spec, { igVersion: options.igVersion, annotations: options.annotations, noCache: options.noCache, source: source && `${source} (gadget ${spec.name ?? spec.dir})` }, cache);
             results[i] = built;
-            ctx.emit({ type: 'build', ref: built.ref, digest: built.descriptor.digest, cached: built.cached });
+            ctx.emit({ type: 'build', ref: built.ref, digest: built.descriptor.digest, cached: built.cached, inputs: built.inputs });
           } catch (err) {
             failures.push({ spec, err });
           } finally {

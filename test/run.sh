@@ -41,6 +41,7 @@ TESTS=(
   test/runner.test.ts
   test/init.test.ts
   test/config-store.test.ts
+  test/watch.test.ts
   test/config-hostile.test.ts
   test/metadata.test.ts
   test/content.test.ts

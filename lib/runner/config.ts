@@ -59,7 +59,8 @@ export interface LoadedConfig {
   config: GadgetConfig;
 }
 
-export async function loadConfig(cwd: string, explicit?: string): Promise<LoadedConfig> {
+/** `fresh`: evaluate the file again even if this process loaded it before (watch mode). */
+export async function loadConfig(cwd: string, explicit?: string, opts: { fresh?: boolean } = {}): Promise<LoadedConfig> {
   const file = findConfig(cwd, explicit);
   if (!file) return { dir: cwd, config: {} };
   let mod: Record<string, unknown>;
@@ -67,7 +68,7 @@ export async function loadConfig(cwd: string, explicit?: string): Promise<Loaded
     const [esm, cjs] = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]);
     esm.register();
     cjs.register();
-    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    mod = (await import(pathToFileURL(file).href + (opts.fresh ? `?v=${Date.now()}` : ''))) as Record<string, unknown>;
   } catch (err) {
     throw new GadgetError(`cannot load ${file}${lineIn(err, file)}: ${messageOf(err)}`, { exitCode: 2, hint: 'fix the error in the config file' });
   }

@@ -1,0 +1,72 @@
+// `--watch` for `gadget build` and `gadget run`: the command again after every change to what
+// it read, one line per round. The build cache makes a round rebuild only the gadgets whose
+// inputs changed; the others are reused.
+import { relative, resolve } from 'node:path';
+import { painter } from '../lib/colour.js';
+import { isGadgetError, messageOf } from '../lib/errors.js';
+import { watchLoop } from '../lib/runner/watch.js';
+import type { CommandEnv } from './env.js';
+
+interface BuildRecord {
+  type?: string;
+  ref?: string;
+  cached?: boolean;
+  inputs?: string[];
+}
+
+function clock(): string {
+  return new Date().toTimeString().slice(0, 8);
+}
+
+/** The paths a round depends on: the config, the gadgets' folders, and the files builds read. */
+async function watchedPaths(env: CommandEnv, extra: string[]): Promise<string[]> {
+  const paths = [...extra];
+  try {
+    const { file, dir, config } = await env.config();
+    if (file) paths.push(file);
+    for (const g of config.gadgets ?? []) if (typeof g?.dir === 'string') paths.push(resolve(dir, g.dir));
+  } catch {
+    // A config that does not load: the round reported it; watch the file for the fix.
+    const { findConfig } = await import('../lib/runner/config.js');
+    const file = findConfig(env.cwd, env.flags.config);
+    if (file) paths.push(file);
+  }
+  for (const r of env.records as BuildRecord[]) paths.push(...(r.inputs ?? []));
+  return paths;
+}
+
+export async function watching(env: CommandEnv, runOnce: () => Promise<number>, extra: string[] = []): Promise<number> {
+  const paint = painter(process.stdout);
+  const shown = (f: string): string => relative(env.cwd, f) || f;
+  let configFile: string | undefined;
+  await watchLoop(
+    async (changed) => {
+      if (configFile && changed.includes(configFile)) env.forgetConfig();
+      env.records.length = 0;
+      const started = Date.now();
+      const cause = changed.length ? `${shown(changed[0]!)}${changed.length > 1 ? ` and ${changed.length - 1} more` : ''} changed: ` : '';
+      env.muted = true;
+      let line: string;
+      try {
+        const code = await runOnce();
+        const builds = (env.records as BuildRecord[]).filter((r) => r.type === 'build');
+        const rebuilt = builds.filter((r) => r.cached === false).map((r) => r.ref!);
+        const seconds = ((Date.now() - started) / 1000).toFixed(1);
+        const what = rebuilt.length ? `rebuilt ${rebuilt.join(', ')}` : 'nothing to rebuild';
+        line = `${code === 0 ? paint.green('ok') : paint.red('failed')} ${cause}${what}; ${builds.length - rebuilt.length} unchanged (${seconds} s)`;
+      } catch (err) {
+        if (env.signal.aborted) return { paths: [], report: () => undefined };
+        const hint = isGadgetError(err) && err.hint ? ` (${err.hint})` : '';
+        line = `${paint.red('failed')} ${cause}${messageOf(err)}${hint}`;
+      } finally {
+        env.muted = false;
+      }
+      const { findConfig } = await import('../lib/runner/config.js');
+      configFile = findConfig(env.cwd, env.flags.config);
+      const report = `${clock()} ${line}`;
+      return { paths: await watchedPaths(env, extra), report: () => env.print(report) };
+    },
+    { signal: env.signal },
+  );
+  return 0;
+}

@@ -48,6 +48,7 @@ TESTS=(
   test/build-image.test.ts
   test/build.test.ts
   test/build-crash.test.ts
+  test/build-folders.test.ts
   test/verify.test.ts
   test/verify-corpus.test.ts
   test/annotate.test.ts

@@ -3,7 +3,7 @@
 // is resolved and checked here, before anything is compiled or written: every path must stay
 // inside the gadget's folder after symlinks are followed, and cflags must be plain compiler
 // options (they end up on clang's command line).
-import { lstat, readFile, realpath, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYAML } from 'yaml';
 import { GadgetError, messageOf } from '../../lib/errors.js';
@@ -298,6 +298,13 @@ export async function resolveGadget(spec: GadgetSpec, opts: ResolveOptions): Pro
       );
     }
     wasm = await resolveInside(g, wasmField.value!, wasmField.where, 'wasm', true);
+  } else if (!wasmField && !buildFile) {
+    // No build.yaml to name it: a folder whose one module is a .wasm file is a wasm gadget.
+    const modules = (await readdir(dir)).filter((name) => name.endsWith('.wasm')).sort();
+    if (modules.length > 1) {
+      throw badInput(`${source}: gadget folder ${shownDir} has ${modules.length} .wasm modules (${modules.join(', ')}) and no build.yaml to say which to pack`, 'add a build.yaml with "wasm: NAME.wasm"');
+    }
+    if (modules.length === 1) wasm = await resolveInside(g, modules[0]!, source, 'wasm (the folder\'s only module)', true);
   }
 
   const objects: Partial<Record<Arch, string>> = {};

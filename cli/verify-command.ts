@@ -7,15 +7,17 @@ import type { Command } from './command.js';
 import { table } from '../lib/format.js';
 import { REGISTRY_OPTIONS, syncConfig } from './sync-commands.js';
 import type { VerifyReport } from '../plugins/verify.js';
+import { KEYLESS_OPTIONS, keylessFlags } from './keyless-options.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
-  usage: 'verify [REF... | --all | --remote REF...] [--profile spec|ig] [--key FILE]... [--notation-cert FILE]... [--require-signature] [--allow PATTERN]... [--rules]',
+  usage: 'verify [REF... | --all | --remote REF...] [--profile spec|ig] [--key FILE]... [--trusted-root FILE --certificate-identity ID --certificate-oidc-issuer URL] [--notation-cert FILE]... [--require-signature] [--allow PATTERN]... [--rules]',
   summary: 'Check images against the gadget artifact spec, their content, digests and signatures. Exit 1 when any image fails; `--rules` lists the rules.',
   options: {
     all: { type: 'boolean', description: 'verify every image of the store' },
     profile: { type: 'string', value: 'spec|ig', description: '"spec" (default): the gadget artifact spec; "ig": what Inspektor Gadget builds and runs, differences as warnings' },
     key: { type: 'list', value: 'FILE', description: 'cosign public key (PEM); any key that verifies is enough' },
+    ...KEYLESS_OPTIONS,
     'notation-cert': { type: 'list', value: 'FILE', description: 'notation trusted certificate (PEM or DER)' },
     'notation-policy': { type: 'string', value: 'FILE', description: 'notation trust policy (JSON); default: strict, any identity the certificates vouch for' },
     'require-signature': { type: 'boolean', description: 'a missing signature is an error, not a warning' },
@@ -48,6 +50,7 @@ export const verifyCommand: Command = {
       keys: files(flags.key),
       notationCerts: files(flags['notation-cert']),
       notationPolicy: typeof flags['notation-policy'] === 'string' ? resolve(env.cwd, flags['notation-policy']) : undefined,
+      keyless: keylessFlags(env.cwd, flags),
       requireSignature: Boolean(flags['require-signature']),
       allow: flags.allow as string[] | undefined,
       signal: env.signal,

@@ -135,6 +135,7 @@ export function verify(options: VerifyPluginOptions = {}): Plugin {
           keys: local(options.keys),
           notationCerts: local(options.notationCerts),
           notationPolicy: options.notationPolicy === undefined ? undefined : path.resolve(ctx.cwd, options.notationPolicy),
+          keyless: options.keyless && { ...options.keyless, trustedRoot: path.resolve(ctx.cwd, options.keyless.trustedRoot) },
           signal: ctx.signal,
           onProgress: (_done, _total, report) => bar.tick(1, report.ref),
         });

@@ -1,9 +1,9 @@
 // Sigstore bundles (v0.1–v0.3, what `cosign sign --new-bundle-format` attaches as an OCI 1.1
-// referrer). The bundle holds either a DSSE envelope whose in-toto statement names the
-// image digest, or a message signature over the image manifest's bytes. Verification is
-// with the given public keys only and offline: transparency-log entries and RFC 3161
-// timestamps in the bundle are not checked (that needs the Sigstore trust root and, for
-// Rekor, the network), and keyless bundles (Fulcio certificates) are not trusted.
+// referrer). The bundle holds either a DSSE envelope (exactly one signature, as ig requires)
+// whose in-toto statement names the image digest, or a message signature over the image
+// manifest's bytes. With public keys, verification is offline and ig's: the signature and
+// the subject (log entries and timestamps are not needed). Keyless bundles (a Fulcio
+// certificate) are verified with a trusted root and an identity policy (sigstore.ts).
 import { digestHex } from '../oci/digest.js';
 import { SIGSTORE_BUNDLE } from '../oci/mediatypes.js';
 import { MAX_MANIFEST_BYTES } from '../oci/target.js';
@@ -12,6 +12,7 @@ import { messageOf } from '../errors.js';
 import { findVerifyingKey, noKeyVerifies } from './cosign.js';
 import { readChecked } from './find.js';
 import { decodeBase64, type PublicKeyEntry } from './keys.js';
+import { parseBundle, verifyKeyless, type KeylessTrust } from './sigstore.js';
 import { INTOTO_PAYLOAD_TYPE, MAX_SIGNATURE_BYTES, type SignatureSource, type Verdict } from './types.js';
 
 const BUNDLE_MEDIA_TYPE = /^application\/vnd\.dev\.sigstore\.bundle(?:\.v0\.[123]\+json|\+json;\s*version=0\.[123])$/;
@@ -32,11 +33,34 @@ export function pae(payloadType: string, payload: Buffer): Buffer {
   ]);
 }
 
-function keylessNote(bundle: Bundle): string {
+function isKeyless(bundle: Bundle): boolean {
   const vm = bundle.verificationMaterial;
-  return vm?.certificate !== undefined || vm?.x509CertificateChain !== undefined
-    ? ' The bundle is keyless (it carries a Fulcio certificate), which this offline verifier does not trust.'
+  return vm?.certificate !== undefined || vm?.x509CertificateChain !== undefined;
+}
+
+function keylessNote(bundle: Bundle): string {
+  return isKeyless(bundle)
+    ? ' The bundle is keyless (it carries a Fulcio certificate): verify it with --trusted-root, --certificate-identity and --certificate-oidc-issuer.'
     : '';
+}
+
+/**
+ * Checks that a signed DSSE payload is an in-toto statement naming `hex` (a sha256) among its
+ * subjects; a sentence when not. `what` names the subject for messages ("the image sha256:…").
+ */
+export function statementProblem(payloadType: string, payload: Buffer, hex: string, what: string): string | undefined {
+  if (payloadType !== INTOTO_PAYLOAD_TYPE) return `The DSSE envelope has payload type "${payloadType}", not "${INTOTO_PAYLOAD_TYPE}".`;
+  let subjects: Array<{ digest?: { sha256?: unknown } } | null> = [];
+  try {
+    const statement = JSON.parse(payload.toString('utf8')) as { subject?: unknown } | null;
+    if (Array.isArray(statement?.subject)) subjects = statement.subject;
+  } catch {
+    return 'The signed in-toto statement is not JSON.';
+  }
+  const named = subjects.map((s) => s?.digest?.sha256).filter((h): h is string => typeof h === 'string');
+  if (named.includes(hex)) return undefined;
+  const list = named.length > 0 ? named.map((h) => `sha256:${h}`).join(', ') : 'no sha256 digest';
+  return `The signed in-toto statement names ${list}, not ${what} (digest mismatch).`;
 }
 
 function verifyDsse(bundle: Bundle, digest: string, keys: PublicKeyEntry[]): Verdict {
@@ -47,6 +71,7 @@ function verifyDsse(bundle: Bundle, digest: string, keys: PublicKeyEntry[]): Ver
   }
   const signed = pae(env.payloadType, payload);
   const signatures = Array.isArray(env.signatures) ? (env.signatures as Array<{ sig?: unknown } | null>) : [];
+  if (signatures.length !== 1) return { ok: false, reason: `The DSSE envelope has ${signatures.length} signatures; a Sigstore bundle has exactly one.` };
   let key: PublicKeyEntry | undefined;
   for (const s of signatures) {
     const sig = decodeBase64(s?.sig);
@@ -54,21 +79,8 @@ function verifyDsse(bundle: Bundle, digest: string, keys: PublicKeyEntry[]): Ver
     if (key) break;
   }
   if (!key) return { ok: false, reason: noKeyVerifies('Sigstore bundle signature', keys) + keylessNote(bundle) };
-  if (env.payloadType !== INTOTO_PAYLOAD_TYPE) {
-    return { ok: false, reason: `The DSSE envelope has payload type "${env.payloadType}", not "${INTOTO_PAYLOAD_TYPE}".` };
-  }
-  let subjects: Array<{ digest?: { sha256?: unknown } } | null> = [];
-  try {
-    const statement = JSON.parse(payload.toString('utf8')) as { subject?: unknown } | null;
-    if (Array.isArray(statement?.subject)) subjects = statement.subject;
-  } catch {
-    return { ok: false, reason: 'The signed in-toto statement in the Sigstore bundle is not JSON.' };
-  }
-  const named = subjects.map((s) => s?.digest?.sha256).filter((h): h is string => typeof h === 'string');
-  if (!named.includes(digestHex(digest))) {
-    const list = named.length > 0 ? named.map((h) => `sha256:${h}`).join(', ') : 'no sha256 digest';
-    return { ok: false, reason: `The signed in-toto statement names ${list}, not the image ${digest}.` };
-  }
+  const wrong = statementProblem(env.payloadType, payload, digestHex(digest), `the image ${digest}`);
+  if (wrong) return { ok: false, reason: wrong, rule: 'GADGET-SIGNATURE-DIGEST' };
   return { ok: true, reason: `The Sigstore bundle signature of ${digest} verifies with ${key.label}.`, keyOrCert: key.label };
 }
 
@@ -80,7 +92,7 @@ async function verifyMessageSignature(src: SignatureSource, bundle: Bundle, dige
     return { ok: false, reason: 'The message signature in the Sigstore bundle lacks a SHA2_256 message digest or a signature.' };
   }
   if (named.toString('hex') !== digestHex(digest)) {
-    return { ok: false, reason: `The Sigstore bundle signs sha256:${named.toString('hex')}, not the image ${digest}.` };
+    return { ok: false, reason: `The Sigstore bundle signs sha256:${named.toString('hex')}, not the image ${digest} (digest mismatch).`, rule: 'GADGET-SIGNATURE-DIGEST' };
   }
   let signedBytes: Buffer;
   try {
@@ -93,9 +105,36 @@ async function verifyMessageSignature(src: SignatureSource, bundle: Bundle, dige
   return { ok: true, reason: `The Sigstore bundle signature of ${digest} verifies with ${key.label}.`, keyOrCert: key.label };
 }
 
-/** Verifies a Sigstore bundle referrer of `digest` with the given public keys. */
-export async function verifyBundle(src: SignatureSource, digest: string, manifest: Manifest, keys: PublicKeyEntry[]): Promise<Verdict> {
-  if (keys.length === 0) return { ok: false, reason: 'No cosign public key was given to check this Sigstore bundle.' };
+/** A keyless bundle of the image `digest`: @sigstore/verify, then the subject. */
+async function verifyKeylessBundle(src: SignatureSource, json: unknown, digest: string, trust: KeylessTrust): Promise<Verdict> {
+  const parsed = parseBundle(json);
+  if (!('bundle' in parsed)) return parsed;
+  const content = parsed.bundle.content;
+  let signedIndex: Buffer | undefined;
+  if (content.$case === 'messageSignature') {
+    if (content.messageSignature.messageDigest?.digest.toString('hex') !== digestHex(digest)) {
+      return { ok: false, reason: `The Sigstore bundle signs another digest than the image ${digest} (digest mismatch).`, rule: 'GADGET-SIGNATURE-DIGEST' };
+    }
+    try {
+      signedIndex = await readChecked(src, { digest }, 'signed image index', MAX_MANIFEST_BYTES);
+    } catch (err) {
+      return { ok: false, reason: messageOf(err) };
+    }
+  }
+  const outcome = verifyKeyless(parsed.bundle, trust, signedIndex);
+  if (!outcome.ok) return outcome;
+  if (content.$case === 'dsseEnvelope') {
+    const env = content.dsseEnvelope;
+    if (env.signatures.length !== 1) return { ok: false, reason: `The DSSE envelope has ${env.signatures.length} signatures; a Sigstore bundle has exactly one.` };
+    const wrong = statementProblem(env.payloadType, env.payload, digestHex(digest), `the image ${digest}`);
+    if (wrong) return { ok: false, reason: wrong, rule: 'GADGET-SIGNATURE-DIGEST' };
+  }
+  return { ok: true, reason: `The keyless Sigstore bundle of ${digest} by ${outcome.who} verifies with the trusted root ${trust.source}.`, keyOrCert: outcome.who };
+}
+
+/** Verifies a Sigstore bundle referrer of `digest` with the given public keys, or keyless with `keyless`. */
+export async function verifyBundle(src: SignatureSource, digest: string, manifest: Manifest, keys: PublicKeyEntry[], keyless?: KeylessTrust): Promise<Verdict> {
+  if (keys.length === 0 && !keyless) return { ok: false, reason: 'No cosign public key was given to check this Sigstore bundle.' };
   const layer = manifest.layers.find((l) => l?.mediaType === SIGSTORE_BUNDLE);
   if (!layer) return { ok: false, reason: `The Sigstore bundle manifest has no ${SIGSTORE_BUNDLE} layer.` };
   let bundle: Bundle;
@@ -109,6 +148,8 @@ export async function verifyBundle(src: SignatureSource, digest: string, manifes
   if (typeof bundle.mediaType !== 'string' || !BUNDLE_MEDIA_TYPE.test(bundle.mediaType)) {
     return { ok: false, reason: `The Sigstore bundle has media type "${String(bundle.mediaType)}", which this verifier does not support.` };
   }
+  if (keyless && isKeyless(bundle)) return verifyKeylessBundle(src, bundle, digest, keyless);
+  if (keys.length === 0) return { ok: false, reason: 'The Sigstore bundle is signed with a key, and no cosign public key was given.' };
   if (bundle.dsseEnvelope && typeof bundle.dsseEnvelope === 'object') return verifyDsse(bundle, digest, keys);
   if (bundle.messageSignature && typeof bundle.messageSignature === 'object') return verifyMessageSignature(src, bundle, digest, keys);
   return { ok: false, reason: 'The Sigstore bundle holds neither a DSSE envelope nor a message signature.' };

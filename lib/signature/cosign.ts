@@ -6,7 +6,9 @@ import { COSIGN_SIMPLESIGNING } from '../oci/mediatypes.js';
 import type { Descriptor, Manifest } from '../oci/types.js';
 import { messageOf } from '../errors.js';
 import { readChecked } from './find.js';
+import { isKeylessLayer, legacyLayerToBundle } from './cosign-keyless.js';
 import { cosignAlgorithm, decodeBase64, verifyWith, type PublicKeyEntry } from './keys.js';
+import { parseBundle, verifyKeyless, type KeylessTrust } from './sigstore.js';
 import { COSIGN_PAYLOAD_TYPE, COSIGN_SIGNATURE_ANNOTATION, MAX_SIGNATURE_BYTES, type SignatureSource, type Verdict } from './types.js';
 
 /** Why the key list fails, in one phrase. */
@@ -42,7 +44,20 @@ export function checkSimpleSigningPayload(payload: Buffer, digest: string): stri
   return undefined;
 }
 
-async function verifyLayer(src: SignatureSource, digest: string, layer: Descriptor, keys: PublicKeyEntry[]): Promise<Verdict> {
+/** A keyless layer: the annotations as a Sigstore bundle, verified against the trusted root. */
+function verifyKeylessLayer(layer: Descriptor, payload: Buffer, digest: string, trust: KeylessTrust): Verdict {
+  const converted = legacyLayerToBundle(layer, payload);
+  if ('problem' in converted) return { ok: false, reason: `The keyless cosign signature cannot be read: ${converted.problem}.` };
+  const parsed = parseBundle(converted.json);
+  if (!('bundle' in parsed)) return parsed;
+  const outcome = verifyKeyless(parsed.bundle, trust, payload);
+  if (!outcome.ok) return outcome;
+  const wrong = checkSimpleSigningPayload(payload, digest);
+  if (wrong) return { ok: false, reason: wrong, rule: 'GADGET-SIGNATURE-DIGEST' };
+  return { ok: true, reason: `The keyless cosign signature of ${digest} by ${outcome.who} verifies with the trusted root ${trust.source}.`, keyOrCert: outcome.who };
+}
+
+async function verifyLayer(src: SignatureSource, digest: string, layer: Descriptor, keys: PublicKeyEntry[], keyless?: KeylessTrust): Promise<Verdict> {
   const signature = decodeBase64(layer.annotations?.[COSIGN_SIGNATURE_ANNOTATION]);
   if (!signature) {
     return { ok: false, reason: `The cosign layer ${layer.digest} has no base64 signature in the annotation ${COSIGN_SIGNATURE_ANNOTATION}.` };
@@ -53,16 +68,18 @@ async function verifyLayer(src: SignatureSource, digest: string, layer: Descript
   } catch (err) {
     return { ok: false, reason: messageOf(err) };
   }
+  if (keyless && isKeylessLayer(layer)) return verifyKeylessLayer(layer, payload, digest, keyless);
+  if (keys.length === 0) return { ok: false, reason: 'The cosign signature is signed with a key, and no cosign public key was given.' };
   const key = findVerifyingKey(keys, payload, signature);
   if (!key) return { ok: false, reason: noKeyVerifies('cosign signature', keys) };
   const wrong = checkSimpleSigningPayload(payload, digest);
-  if (wrong) return { ok: false, reason: wrong };
+  if (wrong) return { ok: false, reason: wrong, rule: 'GADGET-SIGNATURE-DIGEST' };
   return { ok: true, reason: `The cosign signature of ${digest} verifies with ${key.label}.`, keyOrCert: key.label };
 }
 
 /** Verifies a cosign signature manifest (legacy tag or OCI 1.1 referrer) for `digest`. */
-export async function verifyCosign(src: SignatureSource, digest: string, manifest: Manifest, keys: PublicKeyEntry[]): Promise<Verdict> {
-  if (keys.length === 0) return { ok: false, reason: 'No cosign public key was given to check this cosign signature.' };
+export async function verifyCosign(src: SignatureSource, digest: string, manifest: Manifest, keys: PublicKeyEntry[], keyless?: KeylessTrust): Promise<Verdict> {
+  if (keys.length === 0 && !keyless) return { ok: false, reason: 'No cosign public key was given to check this cosign signature.' };
   // Cosign appends one layer per signature; any layer that verifies is enough.
   const layers = manifest.layers.filter(
     (l) => l && (l.mediaType === COSIGN_SIMPLESIGNING || l.annotations?.[COSIGN_SIGNATURE_ANNOTATION] !== undefined),
@@ -70,7 +87,7 @@ export async function verifyCosign(src: SignatureSource, digest: string, manifes
   if (layers.length === 0) return { ok: false, reason: 'The cosign signature manifest has no simple-signing layer.' };
   let first: Verdict | undefined;
   for (const layer of layers) {
-    const verdict = await verifyLayer(src, digest, layer, keys);
+    const verdict = await verifyLayer(src, digest, layer, keys, keyless);
     if (verdict.ok) return verdict;
     first ??= verdict;
   }

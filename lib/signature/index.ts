@@ -1,7 +1,8 @@
 // Signature verification of gadget images, as ig does it: on the digest of the image index,
-// with cosign public keys (legacy tag, OCI 1.1 referrer, Sigstore bundle) and/or notation
+// with cosign public keys (legacy tag, OCI 1.1 referrer, Sigstore bundle), keyless cosign
+// signatures (a trusted root and the signer's identity and issuer), and/or notation
 // certificates with a trust policy. Any key or certificate that verifies any signature is
-// enough. Node's crypto only, offline.
+// enough. Offline, always.
 import { isDigest } from '../oci/digest.js';
 import { usageError } from '../errors.js';
 import { verifyBundle } from './bundle.js';
@@ -9,11 +10,13 @@ import { verifyCosign } from './cosign.js';
 import { findSignatures, signatureTags, type SignatureCandidate } from './find.js';
 import { loadCertificates, loadPublicKeys, type PublicKeyEntry } from './keys.js';
 import { verifyNotation } from './notation.js';
+import { loadKeylessTrust, type KeylessOptions, type KeylessTrust } from './sigstore.js';
 import { defaultTrustPolicy, loadTrustPolicy, type TrustPolicyDocument } from './trustpolicy.js';
-import type { SignatureKind, SignatureSource, Verdict } from './types.js';
+import type { SignatureKind, SignatureRule, SignatureSource, Verdict } from './types.js';
 import type { TrustedCert } from './keys.js';
 
-export type { SignatureKind, SignatureSource, Verdict } from './types.js';
+export type { SignatureKind, SignatureRule, SignatureSource, Verdict } from './types.js';
+export type { KeylessOptions } from './sigstore.js';
 
 export interface SignatureOptions {
   /** cosign public keys: PEM file paths or PEM strings */
@@ -24,6 +27,8 @@ export interface SignatureOptions {
   notationPolicy?: string;
   /** the image's reference (e.g. "ghcr.io/org/x:tag"), to pick the notation policy statement by registryScopes */
   reference?: string;
+  /** keyless cosign signatures: a Sigstore trusted root and the identity and issuer that must have signed */
+  keyless?: KeylessOptions;
 }
 
 export interface FoundSignature {
@@ -34,6 +39,8 @@ export interface FoundSignature {
   /** one sentence */
   reason: string;
   keyOrCert?: string;
+  /** why it failed, when more specific than GADGET-SIGNATURE-INVALID */
+  rule?: SignatureRule;
 }
 
 export interface SignatureResult {
@@ -41,20 +48,22 @@ export interface SignatureResult {
   found: FoundSignature[];
   /** one sentence (two when quoting a failure) summing up the result */
   reason: string;
+  /** when signatures exist and none verifies: the rule of the first failure */
+  rule?: SignatureRule;
 }
 
 /** Verifies the signatures of one image; the material is loaded once for many images. */
 export type SignatureVerifier = (src: SignatureSource, indexDigest: string, reference?: string) => Promise<SignatureResult>;
 
 async function check(src: SignatureSource, digest: string, c: SignatureCandidate, keys: PublicKeyEntry[],
-  certs: TrustedCert[], policy: TrustPolicyDocument, reference: string | undefined): Promise<Verdict> {
+  certs: TrustedCert[], policy: TrustPolicyDocument, reference: string | undefined, keyless: KeylessTrust | undefined): Promise<Verdict> {
   if (c.problem !== undefined || !c.manifest) return { ok: false, reason: c.problem ?? 'The signature manifest cannot be read.' };
   switch (c.kind) {
     case 'cosign-legacy':
     case 'cosign-oci11':
-      return verifyCosign(src, digest, c.manifest, keys);
+      return verifyCosign(src, digest, c.manifest, keys, keyless);
     case 'cosign-bundle':
-      return verifyBundle(src, digest, c.manifest, keys);
+      return verifyBundle(src, digest, c.manifest, keys, keyless);
     case 'notation':
       return verifyNotation(src, digest, c.manifest, { certs, policy, reference });
   }
@@ -79,10 +88,11 @@ function summary(digest: string, found: FoundSignature[], unreadable: string[]):
 export async function createSignatureVerifier(opts: SignatureOptions): Promise<SignatureVerifier> {
   const keys = await loadPublicKeys(opts.cosignKeys ?? []);
   const certs = await loadCertificates(opts.notationCerts ?? []);
-  if (keys.length === 0 && certs.length === 0) {
+  const keyless = opts.keyless ? await loadKeylessTrust(opts.keyless) : undefined;
+  if (keys.length === 0 && certs.length === 0 && !keyless) {
     throw usageError(
-      'No cosign public key and no notation certificate was given, so no signature can be verified.',
-      'give a cosign public key (PEM) and/or a notation certificate with its trust policy',
+      'No cosign public key, no trusted root and no notation certificate was given, so no signature can be verified.',
+      'give a cosign public key (PEM), a trusted root with the signer\'s identity and issuer, and/or a notation certificate with its trust policy',
     );
   }
   const policy = opts.notationPolicy !== undefined ? await loadTrustPolicy(opts.notationPolicy) : defaultTrustPolicy();
@@ -91,10 +101,16 @@ export async function createSignatureVerifier(opts: SignatureOptions): Promise<S
     const { candidates, unreadable } = await findSignatures(src, indexDigest);
     const found: FoundSignature[] = [];
     for (const c of candidates) {
-      const v = await check(src, indexDigest, c, keys, certs, policy, reference);
-      found.push({ kind: c.kind, digest: c.digest, ok: v.ok, reason: v.reason, ...(v.keyOrCert !== undefined ? { keyOrCert: v.keyOrCert } : {}) });
+      const v = await check(src, indexDigest, c, keys, certs, policy, reference, keyless);
+      found.push({
+        kind: c.kind, digest: c.digest, ok: v.ok, reason: v.reason,
+        ...(v.keyOrCert !== undefined ? { keyOrCert: v.keyOrCert } : {}),
+        ...(!v.ok && v.rule !== undefined ? { rule: v.rule } : {}),
+      });
     }
-    return { verified: found.some((f) => f.ok), found, reason: summary(indexDigest, found, unreadable) };
+    const verified = found.some((f) => f.ok);
+    const rule = verified ? undefined : found[0]?.rule;
+    return { verified, found, reason: summary(indexDigest, found, unreadable), ...(rule ? { rule } : {}) };
   };
 }
 

@@ -13,11 +13,27 @@ export interface SignatureSource {
 
 export type SignatureKind = 'cosign-legacy' | 'cosign-oci11' | 'cosign-bundle' | 'notation';
 
+/**
+ * Why a signature failed, as the rule id `gadget verify` reports (plugins/verify/rules.ts
+ * describes each): a bad signature, the wrong signer identity or issuer, a certificate that
+ * does not chain to a trusted CA, one that was not valid at signing time, a transparency-log
+ * entry that does not prove inclusion, or a signature over another digest.
+ */
+export type SignatureRule =
+  | 'GADGET-SIGNATURE-INVALID'
+  | 'GADGET-SIGNATURE-IDENTITY'
+  | 'GADGET-SIGNATURE-UNTRUSTED'
+  | 'GADGET-SIGNATURE-EXPIRED'
+  | 'GADGET-SIGNATURE-TLOG'
+  | 'GADGET-SIGNATURE-DIGEST';
+
 /** The outcome of checking one signature manifest. */
 export interface Verdict {
   ok: boolean;
   /** One sentence. */
   reason: string;
+  /** Set when !ok and the failure is more specific than GADGET-SIGNATURE-INVALID. */
+  rule?: SignatureRule;
   /** Which key or trusted certificate verified it (set when ok). */
   keyOrCert?: string;
 }
@@ -29,6 +45,11 @@ export const JWS_MEDIA_TYPE = 'application/jose+json';
 export const COSE_MEDIA_TYPE = 'application/cose';
 export const NOTATION_PAYLOAD_TYPE = 'application/vnd.cncf.notary.payload.v1+json';
 export const INTOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
+export const INTOTO_STATEMENT_V1 = 'https://in-toto.io/Statement/v1';
+// Keyless cosign signatures in the legacy `.sig` form carry their material in annotations.
+export const COSIGN_CERTIFICATE_ANNOTATION = 'dev.sigstore.cosign/certificate';
+export const COSIGN_CHAIN_ANNOTATION = 'dev.sigstore.cosign/chain';
+export const COSIGN_BUNDLE_ANNOTATION = 'dev.sigstore.cosign/bundle';
 
 /** The largest signature blob (payload, bundle, envelope) read into memory. */
 export const MAX_SIGNATURE_BYTES = 4 * 1024 * 1024;

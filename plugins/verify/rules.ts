@@ -68,7 +68,12 @@ export const RULES = [
   { id: 'GADGET-BLOB-DIGEST', area: 'integrity', severity: both('error'), description: 'Every blob, re-hashed, has the sha256 digest its descriptor says.' },
   // ---- signatures (checked on the index digest, as ig does)
   { id: 'GADGET-SIGNATURE-MISSING', area: 'signature', severity: both('warning'), errorWithRequireSignature: true, description: 'With --key or --notation-cert: the image has a cosign or notation signature (an error with --require-signature).' },
-  { id: 'GADGET-SIGNATURE-INVALID', area: 'signature', severity: both('error'), description: 'With --key or --notation-cert: at least one signature of the image verifies with a given key or certificate.' },
+  { id: 'GADGET-SIGNATURE-INVALID', area: 'signature', severity: both('error'), description: 'With --key, --trusted-root or --notation-cert: at least one signature of the image verifies with a given key or certificate (reported when no more specific rule below applies).' },
+  { id: 'GADGET-SIGNATURE-IDENTITY', area: 'signature', severity: both('error'), description: 'Keyless: the signing certificate names the identity and OIDC issuer given with --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp].' },
+  { id: 'GADGET-SIGNATURE-UNTRUSTED', area: 'signature', severity: both('error'), description: 'Keyless: the signing certificate chains to a certificate authority of the trusted root, and its signed certificate timestamp verifies with a CT log of it.' },
+  { id: 'GADGET-SIGNATURE-EXPIRED', area: 'signature', severity: both('error'), description: 'Keyless: the signing certificate was valid when the signature was logged or timestamped.' },
+  { id: 'GADGET-SIGNATURE-TLOG', area: 'signature', severity: both('error'), description: 'Keyless: the transparency log entry proves inclusion (inclusion proof and signed checkpoint, or signed entry timestamp) with a log key of the trusted root.' },
+  { id: 'GADGET-SIGNATURE-DIGEST', area: 'signature', severity: both('error'), description: 'The signed payload (cosign payload, in-toto subject, message digest, log entry) names the image\'s own digest.' },
   // ---- policy
   { id: 'GADGET-NOT-ALLOWED', area: 'policy', severity: both('error'), description: 'With --allow: the image matches one of the patterns (name@sha256:..., name:tag, or a prefix ending in *), as ig\'s --allowed-gadgets.' },
 ] as const satisfies readonly RuleInfo[];

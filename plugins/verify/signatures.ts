@@ -1,7 +1,7 @@
 // Signatures, checked on the image's root (index) digest as ig does, through lib/signature:
 // the store seen as a SignatureSource, and the verdict turned into findings.
 import { usageError } from '../../lib/errors.js';
-import { createSignatureVerifier, type SignatureVerifier } from '../../lib/signature/index.js';
+import { createSignatureVerifier, type KeylessOptions, type SignatureVerifier } from '../../lib/signature/index.js';
 import { MAX_SIGNATURE_BYTES, type SignatureSource } from '../../lib/signature/types.js';
 import type { Descriptor } from '../../lib/oci/types.js';
 import { descriptorOfEntry } from '../../store/db.js';
@@ -15,6 +15,8 @@ export interface SignatureSettings {
   notationCerts?: string[];
   /** notation trust policy (JSON); without it: strict, any identity the certificates vouch for. */
   notationPolicy?: string;
+  /** Keyless cosign signatures: a Sigstore trusted root and the identity and issuer that must have signed. */
+  keyless?: KeylessOptions;
   /** A missing signature is an error, not a warning. */
   requireSignature?: boolean;
 }
@@ -36,17 +38,17 @@ export function storeSignatureSource(store: Store): SignatureSource {
 
 /** Loads keys and certificates once, or undefined when no signature is to be checked. */
 export async function loadSignatureVerifier(settings: SignatureSettings): Promise<SignatureVerifier | undefined> {
-  const material = (settings.keys?.length ?? 0) + (settings.notationCerts?.length ?? 0);
+  const material = (settings.keys?.length ?? 0) + (settings.notationCerts?.length ?? 0) + (settings.keyless ? 1 : 0);
   if (material === 0) {
     if (settings.requireSignature) {
-      throw usageError('--require-signature needs a key to verify with', 'give --key FILE (cosign public key) and/or --notation-cert FILE');
+      throw usageError('--require-signature needs a key to verify with', 'give --key FILE (cosign public key), --trusted-root FILE with --certificate-identity and --certificate-oidc-issuer, and/or --notation-cert FILE');
     }
     if (settings.notationPolicy !== undefined) {
       throw usageError('--notation-policy needs at least one --notation-cert FILE', 'give the trusted certificate(s) the policy refers to');
     }
     return undefined;
   }
-  return createSignatureVerifier({ cosignKeys: settings.keys, notationCerts: settings.notationCerts, notationPolicy: settings.notationPolicy });
+  return createSignatureVerifier({ cosignKeys: settings.keys, notationCerts: settings.notationCerts, notationPolicy: settings.notationPolicy, keyless: settings.keyless });
 }
 
 /** Verifies the signatures of one image; the findings name the root digest and "/signatures". */
@@ -59,6 +61,6 @@ export async function checkSignatures(
   const result = await verifier(source, digest, reference);
   const summary: SignatureSummary = { verified: result.verified, reason: result.reason, found: result.found };
   if (result.verified) return { problems: [], summary };
-  const rule = result.found.length === 0 ? 'GADGET-SIGNATURE-MISSING' : 'GADGET-SIGNATURE-INVALID';
+  const rule = result.found.length === 0 ? 'GADGET-SIGNATURE-MISSING' : result.rule ?? 'GADGET-SIGNATURE-INVALID';
   return { problems: [{ rule, digest, path: '/signatures', message: result.reason }], summary };
 }

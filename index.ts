@@ -21,3 +21,6 @@ export type { GadgetSpec } from './plugins/build/spec.js';
 export { annotate, annotateImage, annotateAll, type AnnotateResult, type AnnotateOptions } from './plugins/annotate.js';
 export { verify, verifyImages, verifyArtifacts, RULES, type VerifyReport, type Finding } from './plugins/verify.js';
 export { push, pull, copy, sync, pushImage, pullImage, copyImage, syncSets, executePlan, fetchToTemporaryStore, readSyncConfig, type MirrorSet, type RegistriesConfig, type RenameRule, type SyncSummary } from './plugins/sync.js';
+export { sign, signImages, signDescriptor, loadSigners, type SignOptions, type SignResult } from './plugins/sign.js';
+export { verifyBlob, type BlobVerdict } from './lib/signature/blob.js';
+export { generateCosignKeyPair, loadSigningKey } from './lib/signature/private-keys.js';

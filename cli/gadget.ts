@@ -28,6 +28,7 @@ async function loadCommands(): Promise<Command[]> {
   const { verifyCommand } = await import('./verify-command.js');
   const sync = await import('./sync-commands.js');
   const { initCommand } = await import('./init-command.js');
+  const signing = await import('./sign-commands.js');
   return [
     initCommand,
     run.runCommand,
@@ -42,6 +43,9 @@ async function loadCommands(): Promise<Command[]> {
     store.importCommand,
     store.exportCommand,
     verifyCommand,
+    signing.verifyBlobCommand,
+    signing.signCommand,
+    signing.generateKeyPairCommand,
     annotateCommand,
     ...sync.syncCommands,
   ];

@@ -1,0 +1,216 @@
+// The sign plugin and library: signs images on their root (index) digest, as ig verifies
+// them, in the store or straight in a registry: both are a Target, so one code path writes
+// the signature blobs and manifests (children first) and tags. Formats: cosign's legacy
+// `sha256-<hex>.sig` tag (appending a layer to an existing signature manifest, never
+// replacing it), a Sigstore bundle v0.3 referrer, and a notation JWS referrer. Signing again
+// with the same key and payload changes nothing.
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { GadgetError, usageError } from '../lib/errors.js';
+import { sha256 } from '../lib/oci/digest.js';
+import { parseRef } from '../lib/oci/reference.js';
+import { INDEX_TYPES, SIGSTORE_BUNDLE } from '../lib/oci/mediatypes.js';
+import { MAX_MANIFEST_BYTES, type Target } from '../lib/oci/target.js';
+import type { Descriptor, Manifest } from '../lib/oci/types.js';
+import type { Plugin } from '../lib/runner/plugin.js';
+import { signatureTags } from '../lib/signature/find.js';
+import { cosignAlgorithm, verifyWith } from '../lib/signature/keys.js';
+import { loadCertificateChain, notationSignature } from '../lib/signature/notation-sign.js';
+import { loadSigningKey, type SigningKey } from '../lib/signature/private-keys.js';
+import { pae } from '../lib/signature/bundle.js';
+import {
+  blob, bundleReferrerManifest, cosignLayer, cosignSignatureManifest, dsseBundle, EMPTY_CONFIG, imageStatement, signBytes, simpleSigningPayload, type Blob,
+} from '../lib/signature/sign.js';
+import { COSIGN_SIGNATURE_ANNOTATION, INTOTO_PAYLOAD_TYPE, MAX_SIGNATURE_BYTES } from '../lib/signature/types.js';
+import type { Store } from '../store/store.js';
+import type { X509Certificate } from 'node:crypto';
+
+export type SignFormat = 'legacy' | 'bundle';
+
+export interface SignOptions {
+  /** cosign private key: cosign.key (encrypted), or a PEM private key. */
+  key?: string;
+  /** 'legacy' (default): the `sha256-<hex>.sig` tag; 'bundle': a Sigstore bundle v0.3 referrer. */
+  format?: SignFormat;
+  /** Annotations on the signature (cosign: in the signed payload's "optional"; bundle: on the referrer). */
+  annotations?: Record<string, string>;
+  /** notation signing key (PEM) and its certificate chain (PEM, leaf first). */
+  notationKey?: string;
+  notationCert?: string;
+  /** The password of an encrypted key; default $COSIGN_PASSWORD. */
+  password?: () => Promise<string>;
+}
+
+export interface SignResult {
+  ref: string;
+  /** The signed (root) digest. */
+  digest: string;
+  format: SignFormat | 'notation';
+  /** The signature manifest. */
+  signature: string;
+  /** 'unchanged': the same key had already signed the same payload. */
+  action: 'signed' | 'unchanged';
+}
+
+/** Keys loaded once for many images. */
+export interface Signers {
+  cosign?: SigningKey;
+  format: SignFormat;
+  annotations: Record<string, string>;
+  notation?: { key: SigningKey; chain: X509Certificate[] };
+}
+
+function envPassword(): Promise<string> {
+  const value = process.env.COSIGN_PASSWORD;
+  if (value === undefined) {
+    return Promise.reject(usageError('The signing key is encrypted and $COSIGN_PASSWORD is not set.', 'set COSIGN_PASSWORD (empty for a key without a password)'));
+  }
+  return Promise.resolve(value);
+}
+
+/** Loads the keys; usage errors (exit 2) for a missing or unusable key. */
+export async function loadSigners(opts: SignOptions): Promise<Signers> {
+  const format = opts.format ?? 'legacy';
+  if (format !== 'legacy' && format !== 'bundle') throw usageError(`unknown signature format "${String(format)}"`, 'use "legacy" (the cosign .sig tag) or "bundle" (a Sigstore bundle referrer)');
+  if (!opts.key && !opts.notationKey) throw usageError('Nothing to sign with: give a cosign key and/or a notation key.', 'e.g. --key cosign.key (see `gadget generate-key-pair`), or --notation-key KEY --notation-cert CHAIN');
+  if ((opts.notationKey === undefined) !== (opts.notationCert === undefined)) throw usageError('A notation signature needs both --notation-key and --notation-cert.');
+  const password = opts.password ?? envPassword;
+  let cached: Promise<string> | undefined;
+  const once = (): Promise<string> => (cached ??= password());
+  const signers: Signers = { format, annotations: opts.annotations ?? {} };
+  if (opts.key) signers.cosign = await loadSigningKey(opts.key, once);
+  if (opts.notationKey && opts.notationCert) {
+    const key = await loadSigningKey(opts.notationKey, once);
+    signers.notation = { key, chain: await loadCertificateChain(opts.notationCert, key) };
+  }
+  return signers;
+}
+
+async function readBlob(target: Target, desc: Descriptor, max: number): Promise<Buffer> {
+  if (desc.size > max) throw new GadgetError(`${target.name}: ${desc.digest} is ${desc.size} bytes, more than the ${max} read here`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of await target.fetch(desc)) chunks.push(chunk as Buffer);
+  const bytes = Buffer.concat(chunks);
+  if (sha256(bytes) !== desc.digest) throw new GadgetError(`${target.name}: the content of ${desc.digest} does not match its digest`);
+  return bytes;
+}
+
+async function write(target: Target, items: Blob[]): Promise<void> {
+  // Children first: a manifest is written only after the blobs it names.
+  for (const { descriptor, bytes } of items) {
+    if (!(await target.exists(descriptor))) await target.push(descriptor, Readable.from([bytes]));
+  }
+}
+
+async function existing(target: Target, tag: string): Promise<Descriptor | undefined> {
+  try {
+    return target.peek ? await target.peek(tag) : await target.resolve(tag);
+  } catch {
+    return undefined;
+  }
+}
+
+async function signLegacy(target: Target, subject: Descriptor, repository: string, key: SigningKey, annotations: Record<string, string>): Promise<Pick<SignResult, 'signature' | 'action'>> {
+  const payload = simpleSigningPayload(subject.digest, repository, annotations);
+  const tag = signatureTags(subject.digest).legacy;
+  const current = await existing(target, tag);
+  let layers: Descriptor[] = [];
+  if (current) {
+    const manifest = JSON.parse((await readBlob(target, current, MAX_MANIFEST_BYTES)).toString('utf8')) as Manifest;
+    layers = Array.isArray(manifest.layers) ? manifest.layers : [];
+    const payloadDigest = sha256(payload);
+    const same = layers.find((l) => l.digest === payloadDigest && verifyWith(key.publicKey, cosignAlgorithm(key.publicKey), payload,
+      Buffer.from(l.annotations?.[COSIGN_SIGNATURE_ANNOTATION] ?? '', 'base64')));
+    if (same) return { signature: current.digest, action: 'unchanged' };
+  }
+  const layer = cosignLayer(payload, signBytes(key, payload));
+  const { config, manifest } = cosignSignatureManifest([...layers, layer]);
+  await write(target, [{ descriptor: layer, bytes: payload }, config, manifest]);
+  await target.tag(manifest.descriptor, tag);
+  return { signature: manifest.descriptor.digest, action: 'signed' };
+}
+
+/** An existing bundle referrer with this statement, signed by this key, with these annotations. */
+async function findSameBundle(target: Target, subject: Descriptor, key: SigningKey, statement: Buffer, annotations: Record<string, string>): Promise<string | undefined> {
+  for (const { descriptor } of await target.referrers(subject)) {
+    if (INDEX_TYPES.has(descriptor.mediaType) || (descriptor.artifactType !== undefined && descriptor.artifactType !== SIGSTORE_BUNDLE)) continue;
+    try {
+      const manifest = JSON.parse((await readBlob(target, descriptor, MAX_MANIFEST_BYTES)).toString('utf8')) as Manifest;
+      const layer = manifest.layers.find((l) => l.mediaType === SIGSTORE_BUNDLE);
+      if (!layer || manifest.subject?.digest !== subject.digest) continue;
+      const extra = Object.entries(manifest.annotations ?? {}).filter(([k]) => !k.startsWith('dev.sigstore.bundle.'));
+      if (extra.length !== Object.keys(annotations).length || extra.some(([k, v]) => annotations[k] !== v)) continue;
+      const env = (JSON.parse((await readBlob(target, layer, MAX_SIGNATURE_BYTES)).toString('utf8')) as { dsseEnvelope?: { payload?: string; signatures?: Array<{ sig?: string }> } }).dsseEnvelope;
+      const payload = Buffer.from(env?.payload ?? '', 'base64');
+      const sig = Buffer.from(env?.signatures?.[0]?.sig ?? '', 'base64');
+      if (payload.equals(statement) && verifyWith(key.publicKey, cosignAlgorithm(key.publicKey), pae(INTOTO_PAYLOAD_TYPE, payload), sig)) return descriptor.digest;
+    } catch {
+      // An unreadable referrer is not ours to judge here: sign anew.
+    }
+  }
+  return undefined;
+}
+
+async function signBundle(target: Target, subject: Descriptor, repository: string, key: SigningKey, annotations: Record<string, string>): Promise<Pick<SignResult, 'signature' | 'action'>> {
+  const statement = imageStatement(subject.digest, repository);
+  const same = await findSameBundle(target, subject, key, statement, annotations);
+  if (same) return { signature: same, action: 'unchanged' };
+  const bundle = blob(SIGSTORE_BUNDLE, dsseBundle(key, statement));
+  const manifest = bundleReferrerManifest(subject, bundle, annotations);
+  // A registry without the referrers API gets the manifest added to its fallback tag
+  // `sha256-<hex>` by the push itself (lib/registry); the store roots it in index.json.
+  await write(target, [EMPTY_CONFIG, bundle, manifest]);
+  return { signature: manifest.descriptor.digest, action: 'signed' };
+}
+
+/** Signs one image (its root descriptor `subject`) in `target` with every configured signer. */
+export async function signDescriptor(target: Target, subject: Descriptor, ref: string, signers: Signers): Promise<SignResult[]> {
+  const repository = parseRef(ref).name;
+  const out: SignResult[] = [];
+  if (signers.cosign) {
+    const done = signers.format === 'bundle'
+      ? await signBundle(target, subject, repository, signers.cosign, signers.annotations)
+      : await signLegacy(target, subject, repository, signers.cosign, signers.annotations);
+    out.push({ ref, digest: subject.digest, format: signers.format, ...done });
+  }
+  if (signers.notation) {
+    const { envelope, manifest } = notationSignature(subject, signers.notation.key, signers.notation.chain);
+    await write(target, [EMPTY_CONFIG, envelope, manifest]);
+    out.push({ ref, digest: subject.digest, format: 'notation', signature: manifest.descriptor.digest, action: 'signed' });
+  }
+  return out;
+}
+
+/** Signs stored images by reference. */
+export async function signImages(store: Store, refs: string[], opts: SignOptions): Promise<SignResult[]> {
+  const signers = await loadSigners(opts);
+  const targets = refs.map((ref) => ({ ref, descriptor: store.resolveRef(ref) }));
+  const out: SignResult[] = [];
+  for (const { ref, descriptor } of targets) out.push(...(await signDescriptor(store, descriptor, ref, signers)));
+  return out;
+}
+
+export type SignPluginOptions = Omit<SignOptions, 'password'>;
+
+/**
+ * The sign step for gadget.config.ts (after build, before push): signs the images of the
+ * previous step; key files are relative to the config's folder, the password comes from
+ * $COSIGN_PASSWORD.
+ */
+export function sign(options: SignPluginOptions): Plugin {
+  return {
+    name: 'sign',
+    async run(ctx, input) {
+      const local = (file: string | undefined): string | undefined => (file === undefined ? undefined : path.resolve(ctx.cwd, file));
+      const signers = await loadSigners({ ...options, key: local(options.key), notationKey: local(options.notationKey), notationCert: local(options.notationCert) });
+      for (const artifact of input) {
+        ctx.signal.throwIfAborted();
+        for (const result of await signDescriptor(ctx.store, artifact.descriptor, artifact.ref, signers)) {
+          ctx.emit({ type: 'sign', ...result });
+          ctx.log.info(`sign: ${result.ref} ${result.format} ${result.action} (${result.signature})`);
+        }
+      }
+      return input;
+    },
+  };
+}

@@ -6,16 +6,15 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sha256 } from '../lib/oci/digest.js';
 import { ANN_REF_NAME, MT_INDEX, MT_MANIFEST } from '../lib/oci/mediatypes.js';
 import type { Descriptor, Index, Manifest } from '../lib/oci/types.js';
 import { GadgetError } from '../lib/errors.js';
 import { createSignatureVerifier, verifySignatures, type SignatureOptions, type SignatureResult, type SignatureSource } from '../lib/signature/index.js';
 import { parseDN, selectPolicy, loadTrustPolicy } from '../lib/signature/trustpolicy.js';
+import { SHARED } from './helpers/paths.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const FIXTURE = path.join(path.resolve(repoRoot, '../shared'), 'fixtures/ig-signed-store');
+const FIXTURE = path.join(SHARED, 'fixtures/ig-signed-store');
 const LAYOUT = path.join(FIXTURE, 'layout');
 const KEYS = path.join(FIXTURE, 'keys');
 const HAVE_FIXTURES = existsSync(path.join(LAYOUT, 'index.json'));

@@ -91,7 +91,7 @@ export async function createSignatureVerifier(opts: SignatureOptions): Promise<S
   const keyless = opts.keyless ? await loadKeylessTrust(opts.keyless) : undefined;
   if (keys.length === 0 && certs.length === 0 && !keyless) {
     throw usageError(
-      'No cosign public key, no trusted root and no notation certificate was given, so no signature can be verified.',
+      'No cosign public key and no notation certificate (nor a trusted root for keyless signatures) was given, so no signature can be verified.',
       'give a cosign public key (PEM), a trusted root with the signer\'s identity and issuer, and/or a notation certificate with its trust policy',
     );
   }

@@ -10,11 +10,12 @@
 // that the log entry's body names this payload's digest and signature, the certificate's
 // validity at the logged time, and the signature. Calling the library's lower-level pieces
 // one by one would re-create that order of checks here, where a step could be forgotten.
-// The chain annotation is carried over, but as with every Sigstore bundle only the trusted
-// root decides which CAs are trusted.
+// Only the leaf certificate is carried over, not the chain annotation: Sigstore verifiers
+// build the path from the trusted root alone, never from CAs a signature brings (and cosign
+// writes the root itself into that annotation, which a bundle's chain must not hold).
 import { createHash } from 'node:crypto';
 import type { Descriptor } from '../oci/types.js';
-import { COSIGN_BUNDLE_ANNOTATION, COSIGN_CERTIFICATE_ANNOTATION, COSIGN_CHAIN_ANNOTATION, COSIGN_SIGNATURE_ANNOTATION } from './types.js';
+import { COSIGN_BUNDLE_ANNOTATION, COSIGN_CERTIFICATE_ANNOTATION, COSIGN_SIGNATURE_ANNOTATION } from './types.js';
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g;
 
@@ -39,7 +40,7 @@ interface RekorBundle {
  */
 export function legacyLayerToBundle(layer: Descriptor, payload: Buffer): { json: unknown } | { problem: string } {
   const a = layer.annotations ?? {};
-  const certificates = [...certificatesOf(a[COSIGN_CERTIFICATE_ANNOTATION]), ...certificatesOf(a[COSIGN_CHAIN_ANNOTATION])];
+  const certificates = certificatesOf(a[COSIGN_CERTIFICATE_ANNOTATION]).slice(0, 1);
   const tlogEntries: unknown[] = [];
   const raw = a[COSIGN_BUNDLE_ANNOTATION];
   if (raw !== undefined) {

@@ -6,7 +6,7 @@
 // This file adds what the library leaves to its caller: loading the trusted root, the
 // identity policy (exact or regular-expression identity and issuer, as cosign's flags),
 // and one sentence with a rule id for each way verification fails.
-import type { KeyObject } from 'node:crypto';
+import { X509Certificate, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 // A dependency of @sigstore/bundle and @sigstore/verify (always installed with them): the
@@ -154,6 +154,15 @@ export function explainFailure(err: unknown, rootSource: string): { reason: stri
   }
 }
 
+function isSelfSigned(der: Buffer): boolean {
+  try {
+    const cert = new X509Certificate(der);
+    return cert.subject === cert.issuer && cert.verify(cert.publicKey);
+  } catch {
+    return false;
+  }
+}
+
 function who(signer: Signer): string {
   const id = signer.identity;
   return id?.subjectAlternativeName ? `${id.subjectAlternativeName} (issuer ${id.extensions?.issuer ?? 'unknown'})` : 'the given public key';
@@ -177,6 +186,11 @@ export function verifyKeyless(bundle: Bundle, trust: KeylessTrust, artifact?: Bu
   const vm = bundle.verificationMaterial.content;
   if (vm.$case === 'publicKey') {
     return { ok: false, rule: 'GADGET-SIGNATURE-INVALID', reason: 'The Sigstore bundle is signed with a public key, not a certificate: verify it with --key.' };
+  }
+  if (vm.$case === 'x509CertificateChain' && vm.x509CertificateChain.certificates.slice(1).some((c) => isSelfSigned(c.rawBytes))) {
+    // Roots come from the trusted root only; a bundle that ships one is refused (Sigstore's
+    // conformance suite requires it; @sigstore/verify 3.1 does not check it).
+    return { ok: false, rule: 'GADGET-SIGNATURE-UNTRUSTED', reason: 'The bundle\'s certificate chain includes a root certificate, which only the trusted root may provide (untrusted CA).' };
   }
   let signer: Signer;
   try {

@@ -200,3 +200,24 @@ test('gadget verify --trusted-root: keyless flags on the command line, rule ids 
   assert.equal(noRoot.code, 2);
   assert.match(noRoot.stderr, /needs --trusted-root/);
 });
+
+test('gadget verify-blob: the keyless attestation over the image manifest verifies; a wrong identity or another file fails', { skip: !HAVE && 'fixtures absent' }, async () => {
+  const bundle = path.join(F, 'cosign-bundle', 'pkg', 'cosign', 'testdata', 'oci-attestation.sigstore.json');
+  const manifest = path.join(FORMS.bundle.layout, 'blobs', 'sha256', FORMS.bundle.digest.slice(7));
+  const pgi = path.join(F, 'cosign-bundle', 'pkg', 'cosign', 'testdata', 'trusted_root_pgi.json');
+  const args = (file: string, identity: string): string[] =>
+    ['verify-blob', file, '--bundle', bundle, '--trusted-root', pgi, '--certificate-identity', identity, '--certificate-oidc-issuer', GITHUB, '--json'];
+  const good = await gadget(args(manifest, 'cody@soyland.com'));
+  assert.equal(good.code, 0, good.stdout + good.stderr);
+  assert.equal(JSON.parse(good.stdout).digest, FORMS.bundle.digest);
+  const wrong = await gadget(args(manifest, 'mallory@example.com'));
+  assert.equal(wrong.code, 1);
+  assert.equal(JSON.parse(wrong.stdout).rule, 'GADGET-SIGNATURE-IDENTITY');
+  const other = await gadget(args(PRODUCTION, 'cody@soyland.com'));
+  assert.equal(other.code, 1);
+  assert.equal(JSON.parse(other.stdout).rule, 'GADGET-SIGNATURE-DIGEST');
+  assert.match(JSON.parse(other.stdout).reason, /digest mismatch/);
+  const text = await gadget(args(PRODUCTION, 'cody@soyland.com').slice(0, -1));
+  assert.match(text.stderr, /^error: The signed in-toto statement names sha256:7321.*\(digest mismatch\)\.$/m);
+  assert.doesNotMatch(text.stderr, /\n\s+at /);
+});

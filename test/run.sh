@@ -53,6 +53,10 @@ TESTS=(
   test/verify-corpus.test.ts
   test/annotate.test.ts
   test/signature.test.ts
+  test/secretbox.test.ts
+  test/keyless.test.ts
+  test/conformance.test.ts
+  test/sign.test.ts
   test/registry.test.ts
   test/registry-auth.test.ts
   test/sync.test.ts

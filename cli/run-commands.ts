@@ -46,7 +46,7 @@ export const tasksCommand: Command = {
 
 export const buildCommand: Command = {
   name: 'build',
-  usage: 'build [DIR] -t REF [--annotation K=V]... [--ig-version V] [--no-cache]',
+  usage: 'build [DIR] -t REF [--include DIR]... [--btfgen --btfhub DIR] [--annotation K=V]... [--ig-version V] [--no-cache]',
   summary: 'Build one gadget for amd64 and arm64 from DIR (build.yaml, or program.bpf.c / gadget.yaml / *.wasm) into the store.',
   options: {
     tag: { type: 'string', short: 't', value: 'REF', description: 'the reference to tag the image with' },
@@ -54,14 +54,21 @@ export const buildCommand: Command = {
     'ig-version': { type: 'string', value: 'V', description: 'the ig version the gadget targets (builder.version annotation)' },
     'no-cache': { type: 'boolean', description: 'rebuild even when the inputs have not changed' },
     watch: { type: 'boolean', description: 'build again whenever a source, header, gadget.yaml or build.yaml changes; Ctrl-C ends it' },
+    include: { type: 'list', value: 'DIR', description: "a header folder like ig's /usr/include: adds -I DIR and -I DIR/gadget/<arch> (also $GADGET_INCLUDE, DIR:DIR)" },
+    btfgen: { type: 'boolean', description: 'add a btfgen layer of minimised kernel BTF (needs --btfhub)' },
+    btfhub: { type: 'string', value: 'DIR', description: 'a btfhub-archive-like folder for --btfgen' },
   },
   async run(env, { positionals, flags }) {
     if (positionals.length > 1) throw usageError('build takes at most one DIR');
     if (flags.watch) return watching(env, () => buildCommand.run(env, { positionals, flags: { ...flags, watch: undefined } }), [resolve(env.cwd, positionals[0] ?? '.')]);
     if (typeof flags.tag !== 'string') throw usageError('build needs -t REF', 'e.g. gadget build examples/trace_open -t myorg/trace_open:v1');
+    if (flags.btfgen && typeof flags.btfhub !== 'string') throw usageError('--btfgen needs --btfhub DIR', 'e.g. gadget build . -t x --btfgen --btfhub ../btfhub-archive');
+    if (!flags.btfgen && typeof flags.btfhub === 'string') throw usageError('--btfhub is used only with --btfgen', 'add --btfgen to make the btfgen layer');
     const { buildGadget } = await import('../plugins/build.js');
     const ctx = await env.pluginContext();
-    const result = await buildGadget(ctx, { dir: resolve(env.cwd, positionals[0] ?? '.'), ref: flags.tag }, {
+    const spec = { dir: resolve(env.cwd, positionals[0] ?? '.'), ref: flags.tag, ...(flags.btfgen ? { btfhub: resolve(env.cwd, flags.btfhub as string) } : {}) };
+    const result = await buildGadget(ctx, spec, {
+      include: (flags.include as string[] | undefined)?.map((d) => resolve(env.cwd, d)),
       igVersion: typeof flags['ig-version'] === 'string' ? flags['ig-version'] : ctx.config.igVersion,
       annotations: parsePairs(flags.annotation as string[] | undefined, 'annotation'),
       noCache: Boolean(flags['no-cache']),

@@ -17,6 +17,8 @@ import type { Store } from '../store/store.js';
 import { btfhubFingerprint, generateBtfgen } from './build/btfgen.js';
 import { BuildCache, depsUnchanged, hashFiles, KeyBuilder, type CacheEntry } from './build/cache.js';
 import { compileEbpf, findTool, missingTool, toolVersion } from './build/compile.js';
+import { resolveIncludeRoots } from './build/include.js';
+import { buildWasm, checkWasmToolchain, hashWasmSources, type WasmToolchain } from './build/wasm-source.js';
 import { assembleImage, createdAnnotation, gadgetAnnotations, sourceDateEpoch } from './build/image.js';
 import { ARCHS, resolveGadget, type Arch, type GadgetSpec, type ResolvedGadget } from './build/spec.js';
 
@@ -33,6 +35,8 @@ export interface BuildOptions {
   annotations?: Record<string, string>;
   /** Rebuild even when the build cache has the image (the new result is still cached). */
   noCache?: boolean;
+  /** Include roots searched first (like `--include DIR`), relative to the working folder. */
+  include?: string[];
 }
 
 export interface BuildGadgetOptions {
@@ -40,6 +44,8 @@ export interface BuildGadgetOptions {
   annotations?: Record<string, string>;
   /** Rebuild even when the build cache has the image (the new result is still cached). */
   noCache?: boolean;
+  /** Include roots searched first (`--include DIR`), before the spec's, the config's and $GADGET_INCLUDE. */
+  include?: string[];
   /** Where the spec came from, for messages (e.g. "gadget.config.ts"). */
   source?: string;
 }
@@ -50,6 +56,9 @@ interface Inputs {
   metadataBytes?: Buffer;
   meta?: GadgetMetadata;
   wasm?: Buffer;
+  /** For wasm from source: the toolchain and a hash list of the sources (the cache key). */
+  wasmToolchain?: WasmToolchain;
+  wasmSources?: string;
   source?: Buffer;
   objects: Partial<Record<Arch, Buffer>>;
   mode: EbpfMode;
@@ -60,6 +69,11 @@ async function readInputs(ctx: PluginContext, g: ResolvedGadget, shown: (f: stri
   const inputs: Inputs = { objects: {}, mode: 'none' };
   if (g.metadata) inputs.metadataBytes = await readFile(g.metadata);
   if (g.wasm) inputs.wasm = await readFile(g.wasm);
+  if (g.wasmSource) {
+    // A missing or old toolchain is known before anything is compiled (exit 2, one sentence).
+    inputs.wasmToolchain = await checkWasmToolchain(g.wasmSource, shown(g.wasmSource.file));
+    inputs.wasmSources = await hashWasmSources(g.wasmSource);
+  }
   for (const arch of ARCHS) {
     const file = g.objects[arch];
     if (file !== undefined) inputs.objects[arch] = await readFile(file);
@@ -98,10 +112,12 @@ function checkInputs(ctx: PluginContext, g: ResolvedGadget, inputs: Inputs, show
     inputs.meta = meta;
     for (const w of warnings) ctx.log.warn(`${w.message} (${w.hint})`);
   }
-  if (g.wasm && inputs.wasm) {
+  const wasmFile = g.wasm ?? g.wasmSource?.file;
+  if (wasmFile && inputs.wasm) {
+    const what = g.wasm ? shown(g.wasm) : `the module built from ${shown(wasmFile)}`;
     for (const p of checkWasm(inputs.wasm)) {
-      if (p.severity === 'error') throw new GadgetError(`${shown(g.wasm)}: ${p.message}`, { hint: 'rebuild the wasm module; ig loads it with wazero' });
-      ctx.log.warn(`${shown(g.wasm)}: ${p.message}`);
+      if (p.severity === 'error') throw new GadgetError(`${what}: ${p.message}`, { hint: 'rebuild the wasm module; ig loads it with wazero' });
+      ctx.log.warn(`${what}: ${p.message}`);
     }
   }
   for (const arch of ARCHS) {
@@ -115,15 +131,21 @@ function checkInputs(ctx: PluginContext, g: ResolvedGadget, inputs: Inputs, show
   }
 }
 
-async function cacheKey(g: ResolvedGadget, inputs: Inputs, builderVersion: string, extra: Record<string, string>[]): Promise<string> {
+async function cacheKey(g: ResolvedGadget, inputs: Inputs, builderVersion: string, extra: Record<string, string>[], includeRoots: string[]): Promise<string> {
   const key = new KeyBuilder().add('format', 'gadget-oci build 1').add('version', packageVersion()).add('mode', inputs.mode);
   key.add('builder', builderVersion);
   key.add('metadata', inputs.metadataBytes ?? '<none>');
   key.add('wasm', inputs.wasm ?? '<none>');
+  if (g.wasmSource) {
+    key.add('wasm-source', `${g.wasmSource.lang} ${path.relative(g.dir, g.wasmSource.file)}`).add('wasm-sources', inputs.wasmSources!);
+    key.add('wasm-toolchain', inputs.wasmToolchain!.version);
+  }
   if (inputs.mode === 'compile') {
     // The source's name ends up in the object's line info.
     key.add('source-name', path.relative(g.dir, g.ebpfsource!)).add('source', inputs.source!);
     key.add('cflags', JSON.stringify(g.cflags));
+    // Which folders are searched decides which header is found; the headers read are deps.
+    key.add('include', JSON.stringify(includeRoots));
     key.add('clang', await toolVersion('clang')).add('llvm-strip', await toolVersion('llvm-strip'));
   } else if (inputs.mode === 'prebuilt') {
     for (const arch of ARCHS) key.add(`object-${arch}`, inputs.objects[arch] ?? '<none>');
@@ -171,19 +193,24 @@ async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadge
   const extra = [g.annotations, opts.annotations ?? {}];
   const created = createdAnnotation();
 
-  const key = await cacheKey(g, inputs, builderVersion, extra);
+  const includeRoots = await resolveIncludeRoots({ cli: opts.include, gadget: g.include, config: ctx.config.include, env: process.env.GADGET_INCLUDE }, ctx.cwd);
+  const key = await cacheKey(g, inputs, builderVersion, extra, includeRoots);
   const hit = opts.noCache ? undefined : cache.get(key);
   if (hit && (await imageComplete(ctx.store, hit.index)) && (await depsUnchanged(hit.deps))) {
     ctx.log.info(`${g.name}: unchanged, reusing ${hit.index.digest} as ${g.ref}`);
     return { ref: g.ref, descriptor: hit.index, cached: true, inputs: Object.keys(hit.deps) };
   }
   ctx.signal.throwIfAborted();
+  if (g.wasmSource) {
+    ctx.log.info(`${g.name}: building ${shown(g.wasmSource.file)} to wasm with ${inputs.wasmToolchain!.version}`);
+    inputs.wasm = await buildWasm(g.wasmSource, inputs.wasmToolchain!, shown(g.wasmSource.file), ctx.signal);
+  }
   checkInputs(ctx, g, inputs, shown);
 
   let ebpf: Partial<Record<Arch, Buffer>> | undefined;
   let deps: string[] = [];
   if (inputs.mode === 'compile') {
-    const compiled = await compileEbpf({ dir: g.dir, source: g.ebpfsource!, shownSource: shown(g.ebpfsource!), cflags: g.cflags, signal: ctx.signal });
+    const compiled = await compileEbpf({ dir: g.dir, source: g.ebpfsource!, shownSource: shown(g.ebpfsource!), cflags: g.cflags, includeRoots, signal: ctx.signal });
     ebpf = compiled.objects;
     deps = compiled.deps;
     const warnings = [...new Set(Object.values(compiled.warnings))];
@@ -266,7 +293,7 @@ export function build(options: BuildOptions = {}): Plugin {
           const i = next++;
           const spec = gadgets[i]!;
           try {
-            const built = await buildImage(ctx, spec, { igVersion: options.igVersion, annotations: options.annotations, noCache: options.noCache, source: source && `${source} (gadget ${spec.name ?? spec.dir})` }, cache);
+            const built = await buildImage(ctx, spec, { igVersion: options.igVersion, annotations: options.annotations, noCache: options.noCache, include: options.include, source: source && `${source} (gadget ${spec.name ?? spec.dir})` }, cache);
             results[i] = built;
             ctx.emit({ type: 'build', ref: built.ref, digest: built.descriptor.digest, cached: built.cached, inputs: built.inputs });
           } catch (err) {

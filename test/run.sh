@@ -47,6 +47,7 @@ TESTS=(
   test/content.test.ts
   test/build-image.test.ts
   test/build.test.ts
+  test/build-sources.test.ts
   test/build-crash.test.ts
   test/build-folders.test.ts
   test/verify.test.ts

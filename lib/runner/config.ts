@@ -32,6 +32,8 @@ export interface GadgetConfig {
   igVersion?: string;
   /** How many gadgets build at once: a positive integer (default: the number of CPUs). */
   concurrency?: number;
+  /** Include roots for every gadget, like `gadget build --include DIR` (each adds DIR and DIR/gadget/<arch>); relative to this file. */
+  include?: string[];
   /** Named tasks for `gadget run NAME`: a definition, or just a list of steps. */
   tasks?: Record<string, TaskDefinition | Plugin[]>;
 }

@@ -10,6 +10,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { checkEbpfElf } from '../../lib/content/elf.js';
 import { GadgetError, messageOf } from '../../lib/errors.js';
+import { includeArgs } from './include.js';
+import { olderToolchainReason } from './toolchain.js';
 import { ARCHS, type Arch } from './spec.js';
 
 const run = promisify(execFile);
@@ -92,6 +94,8 @@ export interface ClangArgsInput {
   out: string;
   depfile: string;
   multiarchInclude: string;
+  /** Include roots (see include.ts); each adds -I ROOT and -I ROOT/gadget/<arch>. */
+  includeRoots?: readonly string[];
   cflags: string[];
 }
 
@@ -101,11 +105,13 @@ export function clangArgs(i: ClangArgsInput): string[] {
   return [
     '-target', 'bpf',
     '-Wall', '-g', '-O2',
+    // A crashing backend would otherwise leave MBs of reproducers in /tmp.
+    '-fno-crash-diagnostics',
     `-D__TARGET_ARCH_${TARGET_ARCH[i.arch]}`,
     `-I${i.multiarchInclude}`,
     `-I${i.dir}`,
-    // ig's builder image keeps per-arch headers (vmlinux.h, gadget/*.h) here.
-    `-I/usr/include/gadget/${i.arch}`,
+    // The user's include roots with their per-arch folders, then ig's builder image default.
+    ...includeArgs(i.includeRoots ?? [], i.arch),
     `-fdebug-prefix-map=${i.dir}=.`,
     ...i.cflags,
     '-MD', '-MF', i.depfile,
@@ -121,7 +127,8 @@ export function parseDepfile(text: string, cwd: string): string[] {
   const list = colon >= 0 ? body.slice(colon + 1) : body;
   const out: string[] = [];
   for (const m of list.matchAll(/((?:\\.|[^\s\\])+)/g)) {
-    out.push(path.resolve(cwd, m[1]!.replace(/\\(.)/g, '$1')));
+    // make syntax: "\ " is a space, "$$" a dollar sign.
+    out.push(path.resolve(cwd, m[1]!.replace(/\\(.)/g, '$1').replace(/\$\$/g, '$')));
   }
   return [...new Set(out)].sort();
 }
@@ -140,6 +147,8 @@ export interface CompileInput {
   /** As the user should see it in messages (e.g. examples/x/program.bpf.c). */
   shownSource: string;
   cflags: string[];
+  /** Include roots (absolute), searched in order. */
+  includeRoots?: readonly string[];
   archs?: readonly Arch[];
   signal?: AbortSignal;
 }
@@ -188,6 +197,7 @@ export async function compileEbpf(input: CompileInput): Promise<CompileResult> {
           out,
           depfile,
           multiarchInclude: include,
+          includeRoots: input.includeRoots,
           cflags: input.cflags,
         });
         compileRuns++;
@@ -196,6 +206,15 @@ export async function compileEbpf(input: CompileInput): Promise<CompileResult> {
           warnings = (await runTool(clang, 'clang', args, { cwd: input.dir, signal: input.signal })).stderr;
         } catch (err) {
           if (err instanceof GadgetError) throw err;
+          const older = await olderToolchainReason(messageOf(err), await toolVersion(clang));
+          if (older) {
+            // The source is fine for ig; this machine's toolchain is the problem (exit 2: environment).
+            throw new GadgetError(`clang could not compile ${input.shownSource} for ${arch}: ${older}`, {
+              hint: `build with clang 18 and libbpf 1.3 headers (ig's builder image ghcr.io/inspektor-gadget/ebpf-builder has them), or give prebuilt objects (build.yaml objects: {amd64: ..., arm64: ...})`,
+              exitCode: 2,
+              cause: err,
+            });
+          }
           throw new GadgetError(`clang could not compile ${input.shownSource} for ${arch}:\n${messageOf(err)}`, {
             hint: `fix the errors above in ${input.shownSource}`,
           });

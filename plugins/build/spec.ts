@@ -1,13 +1,15 @@
 // What to build: ig's build.yaml (ebpfsource, wasm, metadata, cflags) or the same fields in
 // gadget.config.ts, plus what ig cannot take (prebuilt objects, a btfhub folder). Everything
 // is resolved and checked here, before anything is compiled or written: every path must stay
-// inside the gadget's folder after symlinks are followed, and cflags must be plain compiler
-// options (they end up on clang's command line).
+// inside the gadget's folder after symlinks are followed (include folders, -I in cflags and
+// the btfhub archive are outside inputs by nature), and cflags must be plain compiler options
+// (they end up on clang's command line, as arguments, never through a shell).
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYAML } from 'yaml';
 import { GadgetError, messageOf } from '../../lib/errors.js';
 import { parseRef } from '../../lib/oci/reference.js';
+import type { WasmSource } from './wasm-source.js';
 
 export type Arch = 'amd64' | 'arm64';
 /** The architectures ig builds, in the order its index lists them. */
@@ -37,6 +39,8 @@ export interface GadgetSpec {
   btfhub?: string;
   /** Extra clang options (`-DDEBUG`), each one argument: no shell ever sees them. */
   cflags?: string[];
+  /** Include roots for this gadget (relative to the config's folder), like `gadget build --include DIR`: each adds DIR and DIR/gadget/<arch>. */
+  include?: string[];
   /** Extra annotations on the index, manifests and config descriptor, applied last. */
   annotations?: Record<string, string>;
   /** Overrides the config's `igVersion` for this gadget. */
@@ -52,11 +56,16 @@ export interface ResolvedGadget {
   /** build.yaml, when the folder has one. */
   buildFile?: string;
   ebpfsource?: string;
+  /** A prebuilt .wasm module. */
   wasm?: string;
+  /** Or the Go or Rust source ig compiles to one. */
+  wasmSource?: WasmSource;
   metadata?: string;
   objects: Partial<Record<Arch, string>>;
   btfhub?: string;
   cflags: string[];
+  /** The spec's `include` roots, as given (resolved with the others by include.ts). */
+  include?: string[];
   annotations: Record<string, string>;
   igVersion?: string;
   /** Keys of build.yaml this program does not know (ig ignores them too). */
@@ -79,11 +88,11 @@ function badInput(message: string, hint: string): GadgetError {
   return new GadgetError(message, { hint, exitCode: 2 });
 }
 
-/** ig's build.yaml `cflags` is one string split by make; a list is accepted too. */
+/** ig's build.yaml `cflags` is one string split by make; a list is accepted too, one argument per item. */
 export function splitCflags(value: unknown, where: string): string[] {
   if (value === undefined || value === null) return [];
   if (typeof value === 'string') return value.split(/\s+/).filter((s) => s.length > 0);
-  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value.flatMap((v) => splitCflags(v, where));
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value.filter((v) => v.length > 0);
   throw badInput(`${where}: field "cflags" must be a string or a list of strings`, 'e.g. cflags: "-DDEBUG -Wno-unused"');
 }
 
@@ -138,6 +147,15 @@ async function exists(file: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** The nearest folder from `start` up to `top` (both inside the gadget) that holds `marker`. */
+async function findUpInside(start: string, top: string, marker: string): Promise<string | undefined> {
+  for (let dir = start; isInside(top, dir); dir = path.dirname(dir)) {
+    if (await exists(path.join(dir, marker))) return dir;
+    if (dir === top) break;
+  }
+  return undefined;
 }
 
 /** The real path of `file`, or (when it does not exist) of its nearest existing parent plus the rest. */
@@ -198,22 +216,33 @@ const SAFE_CFLAGS: RegExp[] = [
   /^-f(no-)?(?!plugin|pass-plugin|profile|sanitize|crash|debug-prefix|file-prefix|macro-prefix|coverage)[a-z0-9-]+$/,
 ];
 
-/** Checks cflags from `where`; `-I` folders must be inside the gadget folder and are made absolute. */
+/**
+ * Checks cflags from `where`. `-I` folders may be anywhere (a header checkout beside the
+ * gadget is normal); they are resolved against the gadget folder, must exist, and are made
+ * absolute. Every flag stays one argument of clang's argument array.
+ */
 async function checkCflags(g: { dir: string; shownDir: string }, flags: string[], where: string): Promise<string[]> {
   const out: string[] = [];
   for (let i = 0; i < flags.length; i++) {
     const flag = flags[i]!;
     if (flag === '-I' || flag.startsWith('-I')) {
       const dir = flag === '-I' ? flags[++i] : flag.slice(2);
-      if (dir === undefined) throw badInput(`${where}: cflags end with "-I" and no folder`, 'write -Iinclude or -I include');
-      const real = await resolveInside(g, dir, where, `cflags -I${dir}`, true, 'directory');
-      out.push(`-I${real!}`);
+      if (dir === undefined || dir === '') throw badInput(`${where}: cflags end with "-I" and no folder`, 'write -Iinclude or -I include');
+      if (dir.includes('\0')) throw badInput(`${where}: cflags -I folder contains a NUL byte`, 'use a plain path');
+      let real: string;
+      try {
+        real = await realpath(path.resolve(g.dir, dir));
+        if (!(await stat(real)).isDirectory()) throw new Error('not a folder');
+      } catch {
+        throw badInput(`${where}: cflags -I${dir} names a folder that does not exist (from ${g.shownDir})`, 'fix the path; relative folders are relative to the gadget folder');
+      }
+      out.push(`-I${real}`);
       continue;
     }
     if (!SAFE_CFLAGS.some((re) => re.test(flag))) {
       throw badInput(
         `${where}: cflags option "${flag}" is not allowed`,
-        'cflags may hold -D, -U, -I (inside the gadget folder), -W, -w, -O, -g, -std=, -mcpu= and -f options',
+        'cflags may hold -D, -U, -I, -W, -w, -O, -g, -std=, -mcpu= and -f options',
       );
     }
     out.push(flag);
@@ -290,14 +319,26 @@ export async function resolveGadget(spec: GadgetSpec, opts: ResolveOptions): Pro
 
   const wasmField = pick('wasm');
   let wasm: string | undefined;
+  let wasmSource: WasmSource | undefined;
   if (wasmField && wasmField.value !== '') {
-    if (!wasmField.value!.endsWith('.wasm')) {
+    const value = wasmField.value!;
+    const lang = value.endsWith('.go') ? 'go' : value.endsWith('.rs') ? 'rust' : undefined;
+    if (!value.endsWith('.wasm') && !lang) {
       throw badInput(
-        `${wasmField.where}: field "wasm" names ${wasmField.value}; only a compiled .wasm module can be packed`,
-        'compile it first (Go: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared; wat: wat2wasm) and point "wasm" at the .wasm file',
+        `${wasmField.where}: field "wasm" names ${value}, which is neither a .wasm module nor a Go (.go) or Rust (.rs) source`,
+        'point "wasm" at a .wasm file, or at the Go or Rust source that ig compiles (wasm: go/program.go, wasm: rust/src/lib.rs)',
       );
     }
-    wasm = await resolveInside(g, wasmField.value!, wasmField.where, 'wasm', true);
+    const file = (await resolveInside(g, value, wasmField.where, 'wasm', true))!;
+    if (!lang) {
+      wasm = file;
+    } else {
+      // Go runs in the file's folder within its module; Rust in the file's folder within its package.
+      const marker = lang === 'go' ? 'go.mod' : 'Cargo.toml';
+      const root = await findUpInside(path.dirname(file), dir, marker);
+      if (!root) throw badInput(`${wasmField.where}: field "wasm" names ${value}, but no ${marker} was found above it inside ${shownDir}`, `ig builds it as a ${lang === 'go' ? 'Go module' : 'Cargo package'}: add ${marker}`);
+      wasmSource = { lang, file, dir: path.dirname(file), root };
+    }
   } else if (!wasmField && !buildFile) {
     // No build.yaml to name it: a folder whose one module is a .wasm file is a wasm gadget.
     const modules = (await readdir(dir)).filter((name) => name.endsWith('.wasm')).sort();
@@ -329,7 +370,7 @@ export async function resolveGadget(spec: GadgetSpec, opts: ResolveOptions): Pro
   if (spec.cflags !== undefined) cflags = await checkCflags(g, splitCflags(spec.cflags, source), source);
   else if (file.cflags) cflags = await checkCflags(g, file.cflags, shownBuild);
 
-  if (!ebpfsource && !metadata && !wasm && objects.amd64 === undefined && objects.arm64 === undefined) {
+  if (!ebpfsource && !metadata && !wasm && !wasmSource && objects.amd64 === undefined && objects.arm64 === undefined) {
     throw badInput(
       `${source}: gadget folder ${shownDir} has nothing to build`,
       `add at least one of ${DEFAULT_EBPF_SOURCE}, ${DEFAULT_METADATA}, a .wasm module, or prebuilt objects`,
@@ -346,10 +387,12 @@ export async function resolveGadget(spec: GadgetSpec, opts: ResolveOptions): Pro
     buildFile,
     ebpfsource,
     wasm,
+    ...(wasmSource ? { wasmSource } : {}),
     metadata,
     objects,
     btfhub,
     cflags,
+    include: spec.include,
     annotations: checkAnnotations(spec.annotations, source),
     igVersion: spec.igVersion,
     unknownKeys: file.unknownKeys,

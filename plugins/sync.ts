@@ -88,8 +88,10 @@ export function failureError(summary: SyncSummary, what: string): GadgetError | 
   const failed = summary.items.filter((i) => i.status === 'failed');
   if (failed.length === 0) return undefined;
   const lines = failed.map((f) => `  ${f.source} -> ${f.destination}: ${f.error}`);
+  // The failures' own hints (`run "gadget login HOST"`) say more than a generic retry.
+  const hints = [...new Set(failed.flatMap((f) => (f.hint ? [f.hint] : [])))];
   return new GadgetError(`${what}: ${failed.length} of ${summary.items.length} images failed:\n${lines.join('\n')}`, {
-    hint: failed.length === 1 && failed[0]!.hint ? failed[0]!.hint : 'run it again to retry what failed; what was copied stays',
+    hint: hints.length ? hints.join('; ') : 'run it again to retry what failed; what was copied stays',
   });
 }
 

@@ -62,6 +62,7 @@ TESTS=(
   test/registry-auth.test.ts
   test/sync.test.ts
   test/sync-auth.test.ts
+  test/push-step.test.ts
   test/sync-faults.test.ts
   test/sync-interop.test.ts
   test/sync-config.test.ts

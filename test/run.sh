@@ -67,6 +67,7 @@ TESTS=(
   test/sync-interop.test.ts
   test/sync-config.test.ts
   test/sync-bundles.test.ts
+  test/sync-requests.test.ts
   test/verify-remote.test.ts
 )
 for f in "${TESTS[@]}"; do [ -f "$f" ] || { echo "test: listed file $f does not exist" >&2; exit 2; }; done

@@ -133,7 +133,7 @@ describe('faults between the client and docker-registry', () => {
     const local = await openStore(join(await tempDir(t), 's'));
     t.after(() => local.close());
     const other = await randomImage(local, 'example.com/faults/pushed:v1', 50_000);
-    proxy.reset({ method: 'POST', path: /\/blobs\/uploads\/$/ }, { times: 2 });
+    proxy.reset({ method: 'POST', path: /\/blobs\/uploads\/(\?.*)?$/ }, { times: 2 });
     proxy.fail({ method: 'PUT', path: /\/blobs\/uploads\/.*digest=/ }, 500, { times: 1 });
     proxy.fail({ method: 'PUT', path: /\/manifests\// }, 503, { times: 2 });
     proxy.fail({ method: 'HEAD', path: /\/blobs\// }, 429, { headers: { 'retry-after': '0' } });

@@ -2,6 +2,10 @@
 // different ends: it walks a graph from `source` to `destination`, children before parents,
 // skipping whatever the destination already has (a present manifest implies its children, a
 // tag pointing at the root implies the whole graph), with a bound on concurrent transfers.
+// It asks as few questions as the destination allows: blobs go through pushBlob when the
+// destination answers "already here" with the request that starts a transfer, manifests the
+// destination cannot hold (mayHave) are pushed without an existence check, and the root is
+// pushed once, under its first tag, where the destination can (pushTagged).
 // The destination's push verifies every digest while streaming; manifests are verified here
 // before they are parsed.
 import { Readable } from 'node:stream';
@@ -36,8 +40,14 @@ export interface CopyStats {
 }
 
 /** State shared by the copies of one command: in-flight transfers and the concurrency limit. */
+/** What happened to a node; `tagged` names the tag it was pushed under, if any. */
+interface NodeResult {
+  action: CopyEvent['action'];
+  tagged?: string;
+}
+
 export class CopySession {
-  readonly inflight = new Map<string, Promise<void>>();
+  readonly inflight = new Map<string, Promise<NodeResult>>();
   readonly stats: CopyStats = { copied: 0, skipped: 0, bytes: 0 };
   private active = 0;
   private readonly waiting: Array<() => void> = [];
@@ -104,31 +114,43 @@ function addStats(into: CopyStats, event: CopyEvent): void {
 }
 
 /**
- * Copies one node (children first). The node is counted in the session's stats and in `local`
- * by the call that transfers it; a call that waits for another's transfer counts nothing.
+ * Copies one node (children first); a manifest is pushed under `tag` where the destination can
+ * do that in one step. The node is counted in the session's stats and in `local` by the call
+ * that transfers it; a call that waits for another's transfer counts nothing.
  */
-async function copyNode(source: Target, destination: Target, descriptor: Descriptor, opts: CopyOptions, session: CopySession, local: CopyStats): Promise<void> {
+function copyNode(source: Target, destination: Target, descriptor: Descriptor, opts: CopyOptions, session: CopySession, local: CopyStats, tag?: string): Promise<NodeResult> {
   // Per destination: one session may feed several destinations (mirror sets).
   const key = `${destination.name}\0${descriptor.digest}`;
   let pending = session.inflight.get(key);
   if (!pending) {
-    pending = (async () => {
+    pending = (async (): Promise<NodeResult> => {
       opts.signal?.throwIfAborted();
-      const done = (action: CopyEvent['action']): void => {
+      const done = (action: CopyEvent['action'], tagged?: string): NodeResult => {
         const event = { descriptor, action };
         addStats(session.stats, event);
         addStats(local, event);
         opts.onNode?.(event);
+        return { action, tagged };
       };
-      if (await destination.exists(descriptor, opts.signal)) return done('skipped');
-      if (isManifestType(descriptor.mediaType)) {
-        const { bytes, doc } = await fetchManifest(source, descriptor, opts.signal);
-        await Promise.all(childrenOf(descriptor, doc).map((child) => copyNode(source, destination, child, opts, session, local)));
-        await session.withSlot(() => destination.push(descriptor, Readable.from([bytes]), opts.signal));
-      } else {
-        await session.withSlot(async () => destination.push(descriptor, await source.fetch(descriptor, opts.signal), opts.signal));
+      const manifest = isManifestType(descriptor.mediaType);
+      if (!manifest && destination.pushBlob) {
+        const open = (): Promise<Readable> => source.fetch(descriptor, opts.signal);
+        return done(await session.withSlot(() => destination.pushBlob!(descriptor, open, opts.signal)));
       }
-      done('copied');
+      const mayHave = destination.mayHave?.(descriptor) ?? true;
+      if (mayHave && (await destination.exists(descriptor, opts.signal))) return done('skipped');
+      if (!manifest) {
+        await session.withSlot(async () => destination.push(descriptor, await source.fetch(descriptor, opts.signal), opts.signal));
+        return done('copied');
+      }
+      const { bytes, doc } = await fetchManifest(source, descriptor, opts.signal);
+      await Promise.all(childrenOf(descriptor, doc).map((child) => copyNode(source, destination, child, opts, session, local)));
+      if (tag !== undefined && destination.pushTagged) {
+        await session.withSlot(() => destination.pushTagged!(descriptor, Readable.from([bytes]), tag, opts.signal));
+        return done('copied', tag);
+      }
+      await session.withSlot(() => destination.push(descriptor, Readable.from([bytes]), opts.signal));
+      return done('copied');
     })();
     session.inflight.set(key, pending);
     // A failed transfer may be retried by a later call in the same session.
@@ -171,8 +193,10 @@ async function copyTree(
     addStats(local, event);
     opts.onNode?.(event);
   } else {
-    await copyNode(source, destination, root, opts, session, local);
-    for (const [i, tag] of tags.entries()) if (!current[i]) await destination.tag(root, tag, opts.signal);
+    const missing = tags.filter((_, i) => !current[i]);
+    // The root goes up once, under its first tag; a fallback tag index is merged by tag().
+    const { tagged } = await copyNode(source, destination, root, opts, session, local, missing.find((t) => !FALLBACK_TAG.test(t)));
+    for (const tag of missing) if (tag !== tagged) await destination.tag(root, tag, opts.signal);
   }
   if (!opts.referrers || depth >= MAX_REFERRER_DEPTH) return;
   // The root's referrers are always listed (signatures are often added later). Below it, a

@@ -42,6 +42,20 @@ export interface Target {
    * does not exist. copyGraph uses it to skip an image whose tags already point at it.
    */
   peek?(reference: string, signal?: AbortSignal): Promise<Descriptor | undefined>;
+  /**
+   * Optional: stores a blob unless the target holds it, learning which from the request that
+   * starts the transfer (a registry's mount-or-upload POST), so that copyGraph asks no
+   * existence question first. `open` is called only when the bytes are needed.
+   */
+  pushBlob?(descriptor: Descriptor, open: () => Promise<Readable>, signal?: AbortSignal): Promise<'copied' | 'skipped'>;
+  /**
+   * Optional: false when the target knows without asking that it does not hold `descriptor`
+   * (a registry repository it was never seen in). copyGraph then pushes it without an
+   * existence check; pushing what is there anyway is harmless.
+   */
+  mayHave?(descriptor: Descriptor): boolean;
+  /** Optional: pushes a manifest and points the tag `reference` at it in one step (a registry's PUT by tag). */
+  pushTagged?(descriptor: Descriptor, content: Readable, reference: string, signal?: AbortSignal): Promise<void>;
 }
 
 /** The largest manifest or index this program reads into memory. */

@@ -5,7 +5,8 @@ import { AuthClient } from './auth.js';
 import { readCredentials, type Credential } from './credentials.js';
 import { registryError } from './errors.js';
 import { HttpClient, hostnameOf, isLoopbackHost, type RetryOptions } from './http.js';
-import { BlobLocations, RemoteRepository } from './repository.js';
+import { BlobLocations } from './locations.js';
+import { RemoteRepository } from './repository.js';
 import type { UploadOptions } from './upload.js';
 
 export { AuthClient, mergeScopes, parseWWWAuthenticate, repositoryScope, type Challenge } from './auth.js';
@@ -15,7 +16,8 @@ export { HttpClient, HttpResponse, Semaphore, isLoopbackHost, isRetryableStatus,
 export { listRepositories } from './catalog.js';
 export { RegistryPool, type Role } from './pool.js';
 export { fallbackTag, fallbackTagSubject } from './referrers.js';
-export { BlobLocations, RemoteRepository, manifestMediaType, type PushOptions } from './repository.js';
+export { BlobLocations, type LocationRecords } from './locations.js';
+export { RemoteRepository, manifestMediaType, type PushOptions } from './repository.js';
 export type { UploadOptions } from './upload.js';
 
 export interface OpenOptions {

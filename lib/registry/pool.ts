@@ -5,6 +5,7 @@
 import type { Reference } from '../oci/reference.js';
 import { listRepositories } from './catalog.js';
 import { openRepository, registryClient, type OpenOptions, type RegistryClient } from './index.js';
+import { BlobLocations, type LocationRecords } from './locations.js';
 import type { RemoteRepository } from './repository.js';
 
 export type Role = 'source' | 'destination';
@@ -12,6 +13,9 @@ export type Role = 'source' | 'destination';
 export class RegistryPool {
   private readonly clients = new Map<string, RegistryClient>();
   private readonly repositories = new Map<string, RemoteRepository>();
+  /** Per registry, shared by both roles: a blob read from a repository can be mounted from it. */
+  private readonly locations = new Map<string, BlobLocations>();
+  private records: LocationRecords | undefined;
 
   constructor(readonly options: OpenOptions = {}) {}
 
@@ -19,10 +23,32 @@ export class RegistryPool {
     const key = `${role} ${registry}`;
     let client = this.clients.get(key);
     if (!client) {
-      client = registryClient(registry, this.options);
+      client = { ...registryClient(registry, this.options), blobs: this.locationsOf(registry) };
       this.clients.set(key, client);
     }
     return client;
+  }
+
+  /** Where blobs were seen on `registry`, backed by the records given to keepLocations. */
+  locationsOf(registry: string): BlobLocations {
+    let known = this.locations.get(registry);
+    if (!known) {
+      known = new BlobLocations();
+      if (this.records) known.records = { registry, store: this.records };
+      this.locations.set(registry, known);
+    }
+    return known;
+  }
+
+  /** Recalls blob locations from `records` and keeps what is learnt there (saveLocations). */
+  keepLocations(records: LocationRecords): void {
+    this.records = records;
+    for (const [registry, known] of this.locations) known.records = { registry, store: records };
+  }
+
+  /** Writes the locations learnt since the last call to the records. */
+  saveLocations(): void {
+    for (const known of this.locations.values()) known.save();
   }
 
   /**

@@ -13,6 +13,7 @@ import { repositoryScope } from './auth.js';
 import { resumableBody } from './download.js';
 import { registryError } from './errors.js';
 import { nextLink, type HttpRequest, type HttpResponse } from './http.js';
+import { BlobLocations } from './locations.js';
 import { addToFallbackIndex, fallbackTagSubject, listReferrers, mergeFallbackIndex, referrerEntry } from './referrers.js';
 import { pushBlob, type UploadOptions } from './upload.js';
 import { readVerified, verified } from './verify.js';
@@ -29,26 +30,6 @@ export interface ManifestBytes {
   digest: string;
 }
 
-/**
- * Where blobs were seen on one registry (digest -> repository), so that a blob pushed to
- * another repository of it is mounted rather than uploaded again. Bounded; oldest forgotten.
- */
-export class BlobLocations {
-  private readonly known = new Map<string, string>();
-
-  constructor(private readonly limit = 100_000) {}
-
-  get(digest: string): string | undefined {
-    return this.known.get(digest);
-  }
-
-  set(digest: string, repository: string): void {
-    this.known.delete(digest);
-    this.known.set(digest, repository);
-    if (this.known.size > this.limit) this.known.delete(this.known.keys().next().value!);
-  }
-}
-
 export interface RepositoryConfig {
   /** `https:` or `http:`. */
   scheme: 'https:' | 'http:';
@@ -57,7 +38,7 @@ export interface RepositoryConfig {
   upload?: UploadOptions;
   /** Broken blob downloads are resumed this often (default 5). */
   maxResumes?: number;
-  /** Shared by the repositories of one registry (see BlobLocations). */
+  /** Shared by the repositories of one registry (see locations.ts). */
   blobs?: BlobLocations;
 }
 
@@ -159,6 +140,7 @@ export class RemoteRepository implements Target {
     }
     const manifest = { bytes, mediaType: manifestMediaType(res.header('content-type'), bytes), digest };
     this.remember(manifest);
+    this.blobs.set(digest, this.repository);
     return manifest;
   }
 
@@ -177,6 +159,7 @@ export class RemoteRepository implements Target {
       throw new GadgetError(`${what}: the registry stored it as ${announced}, expected ${digest}`, { hint: 'the registry rewrote the manifest; push it with its original media type' });
     }
     this.remember({ bytes, mediaType, digest });
+    this.blobs.set(digest, this.repository);
     return res;
   }
 
@@ -214,6 +197,7 @@ export class RemoteRepository implements Target {
       first.body.destroy();
       throw new GadgetError(`${what}: the registry answered HTTP ${first.status} to a plain download`);
     }
+    this.blobs.set(descriptor.digest, this.repository);
     const body = resumableBody(first, descriptor.size, open, what, { maxResumes: this.maxResumes, signal });
     return verified(body, descriptor, what);
   }
@@ -241,7 +225,7 @@ export class RemoteRepository implements Target {
     const { res, authSent } = await this.send({ method: 'HEAD', url: this.url(path), headers, signal, followRedirects: false });
     res.discard();
     if (res.status === 200 || (res.status >= 300 && res.status < 400 && res.header('location'))) {
-      if (!manifest) this.blobs.set(descriptor.digest, this.repository);
+      this.blobs.set(descriptor.digest, this.repository);
       return true;
     }
     if (res.status === 404) return false;
@@ -249,26 +233,71 @@ export class RemoteRepository implements Target {
   }
 
   /**
-   * Stores a blob or manifest, verified while streaming. Blobs: monolithic or chunked upload,
-   * or a cross-repository mount (opts.mountFrom, else this.mountFrom). A manifest with a
-   * `subject` is also added to the referrers fallback tag when the registry lacks the API.
+   * Whether this repository may hold `descriptor` as far as this run and the store's records
+   * know. copyGraph pushes what it may not hold without asking first (pushing what is there
+   * anyway costs a request, never correctness).
+   */
+  mayHave(descriptor: Descriptor): boolean {
+    return this.manifests.has(descriptor.digest) || this.blobs.seenIn(descriptor.digest, this.repository);
+  }
+
+  /**
+   * Stores a blob unless it is here, with one POST that mounts it (from a repository of this
+   * registry where it was seen, else from this one, which answers "already here") or opens
+   * its upload; `open` is called only for an upload. A blob another repository of this
+   * registry is uploading now is waited for and then mounted from there.
+   */
+  async pushBlob(descriptor: Descriptor, open: () => Promise<Readable>, signal?: AbortSignal, opts: PushOptions = {}): Promise<'copied' | 'skipped'> {
+    const digest = descriptor.digest;
+    // No await between this check and track(): two pushes of one blob never both upload it.
+    for (let pending = this.blobs.inflight(digest); pending; pending = this.blobs.inflight(digest)) await pending;
+    const seen = this.blobs.get(digest);
+    const from = seen.includes(this.repository) ? this.repository : opts.mountFrom?.[0] ?? this.mountFrom[0] ?? seen[0] ?? this.repository;
+    const how = await this.blobs.track(digest, pushBlob(this, descriptor, open, { ...this.uploadDefaults, ...opts, mountFrom: [from], signal }));
+    this.blobs.set(digest, this.repository);
+    return how === 'mounted' && from === this.repository ? 'skipped' : 'copied';
+  }
+
+  /**
+   * Stores a blob or manifest, verified while streaming. Blobs: see pushBlob (opts.mountFrom
+   * names the repository to mount from). A manifest with a `subject` is also added to the
+   * referrers fallback tag when the registry lacks the API.
    */
   async push(descriptor: Descriptor, content: Readable, signal?: AbortSignal, opts: PushOptions = {}): Promise<void> {
     if (!isManifestType(descriptor.mediaType)) {
-      // Mount from the given repositories, else from where this registry was seen to hold it.
-      const seen = this.blobs.get(descriptor.digest);
-      const mountFrom = opts.mountFrom ?? (this.mountFrom.length > 0 ? this.mountFrom : seen && seen !== this.repository ? [seen] : []);
-      await pushBlob(this, descriptor, content, { ...this.uploadDefaults, ...opts, mountFrom, signal });
-      this.blobs.set(descriptor.digest, this.repository);
+      let opened = false;
+      const open = async (): Promise<Readable> => {
+        opened = true;
+        return content;
+      };
+      try {
+        await this.pushBlob(descriptor, open, signal, opts);
+      } finally {
+        if (!opened) content.destroy();
+      }
       return;
     }
+    await this.putVerifiedManifest(descriptor, content, descriptor.digest, signal);
+  }
+
+  /** Pushes a manifest under a tag: one PUT that stores and tags it (copyGraph's root). */
+  async pushTagged(descriptor: Descriptor, content: Readable, reference: string, signal?: AbortSignal): Promise<void> {
+    if (!TAG_RE.test(reference) || fallbackTagSubject(reference)) {
+      await this.push(descriptor, content, signal);
+      await this.tag(descriptor, reference, signal);
+      return;
+    }
+    await this.putVerifiedManifest(descriptor, content, reference, signal);
+  }
+
+  private async putVerifiedManifest(descriptor: Descriptor, content: Readable, reference: string, signal?: AbortSignal): Promise<void> {
     const what = `manifest ${this.name}@${descriptor.digest}`;
     if (descriptor.size > MAX_MANIFEST_BYTES) {
       content.destroy();
       throw new GadgetError(`${what}: ${descriptor.size} bytes is more than the ${MAX_MANIFEST_BYTES} allowed for a manifest`);
     }
     const bytes = await readVerified(content, descriptor, what);
-    const res = await this.putManifest(descriptor.digest, bytes, descriptor.mediaType, signal);
+    const res = await this.putManifest(reference, bytes, descriptor.mediaType, signal);
     const subject = subjectOf(bytes);
     if (subject && !res.header('oci-subject')) {
       await addToFallbackIndex(this, subject.digest, referrerEntry(descriptor, bytes), signal);

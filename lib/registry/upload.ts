@@ -2,7 +2,8 @@
 // the bytes go in one PUT `?digest=` (monolithic) or as PATCH chunks closed by an empty PUT.
 // Chunks are used when asked for (mode 'chunked'), when the registry names a minimum chunk
 // length (OCI-Chunk-Min-Length), or when a monolithic upload of a blob held in memory fails.
-// A blob the registry has in another repository is mounted instead (`?mount=&from=`).
+// A blob the registry has in another repository is mounted instead (`?mount=&from=`), with
+// the same POST that otherwise opens the upload: no existence check is needed first.
 import type { Readable } from 'node:stream';
 import { GadgetError } from '../errors.js';
 import type { Descriptor } from '../oci/types.js';
@@ -22,7 +23,7 @@ export interface UploadOptions {
    * upload can be sent again or in chunks; larger ones stream straight through.
    */
   bufferLimit?: number;
-  /** Repositories of the same registry to mount the blob from before uploading it. */
+  /** The repository of the same registry to mount the blob from (the first is asked). */
   mountFrom?: string[];
   signal?: AbortSignal;
 }
@@ -36,23 +37,23 @@ const DEFAULT_CHUNK = 8 * 1024 * 1024;
 const DEFAULT_BUFFER_LIMIT = 16 * 1024 * 1024;
 const OCTETS = 'application/octet-stream';
 
-export async function pushBlob(repo: RemoteRepository, desc: Descriptor, content: Readable, opts: UploadOptions = {}): Promise<void> {
+/**
+ * Pushes one blob with as few requests as the registry allows: the first POST asks to mount it
+ * from `opts.mountFrom[0]` (possibly this very repository, which answers "already here") and
+ * becomes an ordinary upload when the registry cannot mount it; `open` is called only then.
+ */
+export async function pushBlob(repo: RemoteRepository, desc: Descriptor, open: () => Promise<Readable>, opts: UploadOptions = {}): Promise<'mounted' | 'uploaded'> {
   const what = `blob ${desc.digest} for ${repo.name}`;
   const { signal } = opts;
   const mode = opts.mode ?? 'auto';
   let session: Session | undefined;
+  let content: Readable | undefined;
   try {
-    for (const from of opts.mountFrom ?? []) {
-      if (from === repo.repository) continue;
-      const started = await startUpload(repo, what, { digest: desc.digest, from }, signal);
-      if (started === 'mounted') {
-        content.destroy();
-        return;
-      }
-      session = started; // the registry opened a normal upload instead
-      break;
-    }
-    session ??= (await startUpload(repo, what, undefined, signal)) as Session;
+    const from = opts.mountFrom?.[0];
+    const started = await startUpload(repo, what, from === undefined ? undefined : { digest: desc.digest, from }, signal);
+    if (started === 'mounted') return 'mounted';
+    session = started; // a plain upload, or the registry opened one instead of mounting
+    content = await open();
     const chunkSize = Math.max(opts.chunkSize ?? DEFAULT_CHUNK, session.minChunk ?? 1);
     const chunked = mode === 'chunked' || (mode === 'auto' && session.minChunk !== undefined);
 
@@ -60,12 +61,12 @@ export async function pushBlob(repo: RemoteRepository, desc: Descriptor, content
       const stream = verified(content, desc, what);
       if (chunked) await uploadChunks(repo, session, desc, stream, chunkSize, what, signal);
       else await putMonolithic(repo, session, desc, stream, what, signal);
-      return;
+      return 'uploaded';
     }
     const bytes = await readVerified(content, desc, what);
     if (chunked) {
       await uploadChunks(repo, session, desc, [bytes], chunkSize, what, signal);
-      return;
+      return 'uploaded';
     }
     try {
       await putMonolithic(repo, session, desc, bytes, what, signal);
@@ -75,8 +76,9 @@ export async function pushBlob(repo: RemoteRepository, desc: Descriptor, content
       session = (await startUpload(repo, what, undefined, signal)) as Session;
       await uploadChunks(repo, session, desc, [bytes], chunkSize, what, signal);
     }
+    return 'uploaded';
   } catch (err) {
-    content.destroy();
+    content?.destroy();
     if (session) await cancelUpload(repo, session);
     throw err;
   }
@@ -98,19 +100,27 @@ function fallbackHelps(err: unknown): boolean {
   return err instanceof GadgetError && /cannot reach/.test(err.message);
 }
 
-/** Opens an upload session, or mounts the blob: 'mounted' when the registry did (201). */
+/**
+ * Opens an upload session, or mounts the blob: 'mounted' when the registry did (201). A
+ * registry that refuses the mount request itself (an error other than access or rate) is
+ * asked again for a plain upload.
+ */
 async function startUpload(repo: RemoteRepository, what: string, mount: { digest: string; from: string } | undefined, signal?: AbortSignal): Promise<Session | 'mounted'> {
   const url = repo.url('blobs/uploads/');
   const scopes: string[] = [];
   if (mount) {
     url.searchParams.set('mount', mount.digest);
     url.searchParams.set('from', mount.from);
-    scopes.push(repositoryScope(mount.from, false));
+    if (mount.from !== repo.repository) scopes.push(repositoryScope(mount.from, false));
   }
   const { res, authSent } = await repo.send({ method: 'POST', url, signal }, { push: true, scopes });
   if (mount && res.status === 201) {
     res.discard();
     return 'mounted';
+  }
+  if (mount && res.status >= 400 && res.status < 500 && ![401, 403, 429].includes(res.status)) {
+    res.discard();
+    return startUpload(repo, what, undefined, signal);
   }
   if (res.status !== 202) await repo.raise(res, authSent, what, 'push');
   res.discard();

@@ -6,7 +6,7 @@ import { GadgetError, isGadgetError, messageOf } from '../../lib/errors.js';
 import { copyGraph, CopySession } from '../../lib/oci/copy.js';
 import type { Target } from '../../lib/oci/target.js';
 import type { Descriptor } from '../../lib/oci/types.js';
-import { RegistryError, type RegistryPool } from '../../lib/registry/index.js';
+import { RegistryError, type LocationRecords, type RegistryPool } from '../../lib/registry/index.js';
 import type { Logger, Progress } from '../../lib/runner/plugin.js';
 import type { Store } from '../../store/store.js';
 import { BatchedStore } from './batched.js';
@@ -142,9 +142,32 @@ async function transfer(item: PlanItem, opts: RunOptions, session: CopySession, 
   result.bytes = stats.bytes;
 }
 
+const LOCATIONS = 'registry-blob-locations';
+
+/**
+ * Where blobs were seen on registries, kept in the store's cache between runs: a later push of
+ * the same blob to another repository mounts it; a manifest never seen there is pushed without
+ * asking. Losing it costs requests only.
+ */
+function storeLocations(store: Store): LocationRecords {
+  const key = (registry: string, digest: string): string => `${registry} ${digest}`;
+  const recall = (registry: string, digest: string): string[] => store.cacheGet<string[]>(LOCATIONS, key(registry, digest)) ?? [];
+  return {
+    recall,
+    record(registry, learnt) {
+      const entries = [...learnt].map(([digest, repos]) => {
+        const merged = [...new Set([...repos, ...recall(registry, digest)])].slice(0, 4);
+        return { key: key(registry, digest), value: merged };
+      });
+      store.cachePut(LOCATIONS, entries);
+    },
+  };
+}
+
 /** Runs the items (bundle destinations are written at the end) and sums them up. */
 export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<SyncSummary> {
   const started = process.hrtime.bigint();
+  if (opts.store) opts.pool.keepLocations(storeLocations(opts.store));
   const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 8));
   const session = new CopySession(concurrency);
   const bundles = new Bundles();
@@ -189,6 +212,11 @@ export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<Sync
     } finally {
       // What was copied completely is tagged, even when the run was interrupted.
       for (const b of batches.values()) await b.flush();
+      try {
+        opts.pool.saveLocations();
+      } catch (err) {
+        opts.log?.debug(`the store could not record where blobs were seen: ${messageOf(err)}`);
+      }
     }
     opts.signal?.throwIfAborted();
     const written = await bundles.finish(items, results, opts.signal);

@@ -48,6 +48,8 @@ export interface BuildGadgetOptions {
   include?: string[];
   /** Where the spec came from, for messages (e.g. "gadget.config.ts"). */
   source?: string;
+  /** What the build is doing now ("compiling program.bpf.c for amd64, arm64"), for progress on a TTY. */
+  onStage?: (stage: string) => void;
 }
 
 type EbpfMode = 'compile' | 'prebuilt' | 'none';
@@ -203,6 +205,7 @@ async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadge
   ctx.signal.throwIfAborted();
   if (g.wasmSource) {
     ctx.log.info(`${g.name}: building ${shown(g.wasmSource.file)} to wasm with ${inputs.wasmToolchain!.version}`);
+    opts.onStage?.(`building ${shown(g.wasmSource.file)} to wasm`);
     inputs.wasm = await buildWasm(g.wasmSource, inputs.wasmToolchain!, shown(g.wasmSource.file), ctx.signal);
   }
   checkInputs(ctx, g, inputs, shown);
@@ -210,6 +213,7 @@ async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadge
   let ebpf: Partial<Record<Arch, Buffer>> | undefined;
   let deps: string[] = [];
   if (inputs.mode === 'compile') {
+    opts.onStage?.(`compiling ${shown(g.ebpfsource!)} for ${ARCHS.join(', ')}`);
     const compiled = await compileEbpf({ dir: g.dir, source: g.ebpfsource!, shownSource: shown(g.ebpfsource!), cflags: g.cflags, includeRoots, signal: ctx.signal });
     ebpf = compiled.objects;
     deps = compiled.deps;
@@ -221,6 +225,7 @@ async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadge
 
   let btfgen: Partial<Record<Arch, Buffer>> | undefined;
   if (g.btfhub && ebpf) {
+    opts.onStage?.(`minimising kernel BTF from ${shown(g.btfhub)}`);
     const result = await generateBtfgen({ btfhub: g.btfhub, objects: ebpf, signal: ctx.signal, onKernel: (arch, kernel) => ctx.log.debug(`${g.name}: btfgen ${arch} ${kernel}`) });
     if (result.missing.length > 0) ctx.log.warn(`${g.name}: no ${result.missing.join(', ')} kernel BTF in ${shown(g.btfhub)}; those manifests get no btfgen layer`);
     btfgen = result.layers;
@@ -264,7 +269,13 @@ async function commit(ctx: PluginContext, cache: BuildCache, built: BuiltImage[]
 /** Builds one gadget into the store and tags it. */
 export async function buildGadget(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadgetOptions = {}): Promise<Artifact & { cached: boolean; inputs: string[] }> {
   const cache = new BuildCache(ctx.store);
-  const built = await buildImage(ctx, spec, opts, cache);
+  const bar = ctx.progress.start(1, 'build');
+  let built: BuiltImage;
+  try {
+    built = await buildImage(ctx, spec, { onStage: (stage) => bar.tick(0, stage), ...opts }, cache);
+  } finally {
+    bar.done();
+  }
   await commit(ctx, cache, [built]);
   return { ref: built.ref, descriptor: built.descriptor, cached: built.cached, inputs: built.inputs };
 }
@@ -293,7 +304,8 @@ export function build(options: BuildOptions = {}): Plugin {
           const i = next++;
           const spec = gadgets[i]!;
           try {
-            const built = await buildImage(ctx, spec, { igVersion: options.igVersion, annotations: options.annotations, noCache: options.noCache, include: options.include, source: source && `${source} (gadget ${spec.name ?? spec.dir})` }, cache);
+            const onStage = (stage: string): void => bar.tick(0, `${spec.name ?? spec.dir}: ${stage}`);
+            const built = await buildImage(ctx, spec, { onStage, igVersion: options.igVersion, annotations: options.annotations, noCache: options.noCache, include: options.include, source: source && `${source} (gadget ${spec.name ?? spec.dir})` }, cache);
             results[i] = built;
             ctx.emit({ type: 'build', ref: built.ref, digest: built.descriptor.digest, cached: built.cached, inputs: built.inputs });
           } catch (err) {

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { openStore } from '../store/store.js';
 import { CLI, gadget } from './helpers/cli.js';
 import { putImage } from './helpers/images.js';
-import { scratch } from './helpers/paths.js';
+import { REPO, scratch } from './helpers/paths.js';
 
 const run = promisify(execFile);
 
@@ -69,4 +69,14 @@ test('colour on a TTY only, and never with NO_COLOR', async () => {
   assert.ok(!(await onTTY({ NO_COLOR: '1' })).includes('\x1b['), 'no escape codes with NO_COLOR');
   const piped = await gadget(['frobnicate'], { env: { NO_COLOR: '' } });
   assert.ok(piped.stderr.startsWith('error:'), 'plain "error:" on a pipe');
+});
+
+test('a build on a TTY says what it is compiling; on a pipe it does not', async () => {
+  const store = join(scratch(), 'store');
+  const args = ['--store', store, 'build', join(REPO, 'examples', 'trace_open'), '-t', 'example.com/progress:v1', '--no-cache'];
+  const tty = await run('script', ['-qec', [process.execPath, CLI, ...args].join(' '), '/dev/null'], { env: { ...process.env, NO_COLOR: '1' } });
+  assert.match(tty.stdout, /compiling examples\/trace_open\/program\.bpf\.c for amd64, arm64|compiling \S*program\.bpf\.c for amd64, arm64/);
+  const piped = await gadget(args);
+  assert.equal(piped.code, 0, piped.stderr);
+  assert.doesNotMatch(piped.stderr + piped.stdout, /compiling/);
 });

@@ -34,7 +34,7 @@ export function createProgress(opts: OutputOptions): Progress {
       const draw = (current: string): void => {
         const width = 30;
         const filled = total > 0 ? Math.round((done / total) * width) : width;
-        err.write(`\r\x1b[K${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${current}`.slice(0, (err.columns ?? 100) + 8));
+        err.write(`\r\x1b[K${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${current}`.slice(0, (err.columns || 100) + 8)); // a pseudo-terminal without a size says 0 columns
       };
       return {
         tick(n = 1, current = '') {

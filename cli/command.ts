@@ -5,7 +5,7 @@ import type { CommandEnv } from './env.js';
 
 export interface Command {
   name: string;
-  /** Other names, ig's and docker's (`remove`, `ls`). */
+  /** Other names: ig's and docker's (`remove`, `ls`), `discover` for referrers. */
   aliases?: string[];
   usage: string;
   summary: string;

@@ -13,6 +13,8 @@ export interface GlobalFlags {
   json: boolean;
   verbose: boolean;
   quiet: boolean;
+  /** Progress bars even when stderr is not a terminal. */
+  progress?: boolean;
 }
 
 /** ig's own store: /var/lib/ig/oci-store for root, ~/.ig/oci-store otherwise. */
@@ -31,12 +33,14 @@ export class CommandEnv {
   private store?: Store;
   private loaded?: LoadedConfig;
   private fresh = false;
+  /** Whether the command's one JSON document was written (an error then adds none). */
+  printedJSON = false;
 
   constructor(
     readonly flags: GlobalFlags,
     readonly cwd = process.cwd(),
   ) {
-    const out = { json: flags.json, verbose: flags.verbose, quiet: flags.quiet };
+    const out = { json: flags.json, verbose: flags.verbose, quiet: flags.quiet, progress: flags.progress };
     this.log = createLogger(out);
     this.progress = createProgress(out);
   }
@@ -60,30 +64,45 @@ export class CommandEnv {
     return this.loaded;
   }
 
+  /** -v: which config file is in use (the store is named when it is opened). */
+  async describeConfig(): Promise<void> {
+    if (!this.flags.verbose) return;
+    const { findConfig } = await import('../lib/runner/config.js');
+    const file = findConfig(this.cwd, this.flags.config);
+    this.log.debug(file ? `config: ${file}` : `config: none (no gadget.config.ts in ${this.cwd})`);
+  }
+
   /**
    * --store, else $GADGET_STORE, else the config's `store` (remembered per version of the
    * config's bytes, so the config is compiled once, not on every command), else ig's store.
    */
   async storeDir(): Promise<string> {
-    if (this.flags.store) return resolve(this.cwd, this.flags.store);
-    if (process.env.GADGET_STORE) return resolve(this.cwd, process.env.GADGET_STORE);
+    return (await this.storeChoice()).dir;
+  }
+
+  /** The store folder and where that choice came from (for -v). */
+  private async storeChoice(): Promise<{ dir: string; from: string }> {
+    if (this.flags.store) return { dir: resolve(this.cwd, this.flags.store), from: '--store' };
+    if (process.env.GADGET_STORE) return { dir: resolve(this.cwd, process.env.GADGET_STORE), from: '$GADGET_STORE' };
     const { findConfig } = await import('../lib/runner/config.js');
     const file = findConfig(this.cwd, this.flags.config);
     if (file) {
       const { cachedStore, rememberStore } = await import('../lib/runner/store-cache.js');
       const cached = cachedStore(file);
-      if (cached !== undefined) return cached === null ? defaultStoreDir() : resolve(dirname(file), cached);
+      if (cached !== undefined) return cached === null ? { dir: defaultStoreDir(), from: "ig's default" } : { dir: resolve(dirname(file), cached), from: file };
       const { config, dir } = await this.config();
       rememberStore(file, config.store);
-      if (typeof config.store === 'string') return resolve(dir, config.store);
+      if (typeof config.store === 'string') return { dir: resolve(dir, config.store), from: file };
     }
-    return defaultStoreDir();
+    return { dir: defaultStoreDir(), from: "ig's default" };
   }
 
   async openStore(): Promise<Store> {
     if (!this.store) {
       const { openStore } = await import('../store/store.js');
-      this.store = await openStore(await this.storeDir());
+      const { dir, from } = await this.storeChoice();
+      this.log.debug(`store: ${dir} (from ${from})`);
+      this.store = await openStore(dir);
     }
     return this.store;
   }
@@ -107,14 +126,16 @@ export class CommandEnv {
     };
   }
 
-  /** A result for scripts (with --json) or people. */
+  /** The command's one result document for scripts (--json; printed even with -q). */
   printJSON(value: unknown): void {
     if (this.muted) return;
+    this.printedJSON = true;
     process.stdout.write(encodeJSON(value) + '\n');
   }
 
+  /** A result line for people; -q silences it. */
   print(line = ''): void {
-    if (this.muted) return;
+    if (this.muted || this.flags.quiet) return;
     process.stdout.write(line + '\n');
   }
 

@@ -5,24 +5,27 @@ import { parseArgs, type Options } from './args.js';
 import { commandHelp, mainHelp } from './help.js';
 import type { Command } from './command.js';
 import { CommandEnv, type GlobalFlags } from './env.js';
-import { painter } from '../lib/colour.js';
-import { isGadgetError, usageError } from '../lib/errors.js';
 import { closest } from '../lib/suggest.js';
+import { usageError } from '../lib/errors.js';
 import { packageVersion } from '../lib/version.js';
 import { exitQuietly, finish, guardProcess } from './process-guard.js';
+import { reportError, wantsJSON } from './report-error.js';
 
 const GLOBAL_OPTIONS: Options = {
   store: { type: 'string', value: 'DIR', description: 'the store (else $GADGET_STORE, the config\'s store, or ig\'s store)' },
   config: { type: 'string', value: 'FILE', description: 'the config file (default ./gadget.config.ts)' },
   json: { type: 'boolean', description: 'machine-readable output on stdout' },
   verbose: { type: 'boolean', short: 'v', description: 'more detail on stderr' },
-  quiet: { type: 'boolean', short: 'q', description: 'no progress or information lines' },
+  quiet: { type: 'boolean', short: 'q', description: 'print nothing but errors (and the --json document)' },
+  progress: { type: 'boolean', description: 'progress bars even when stderr is not a terminal' },
   help: { type: 'boolean', short: 'h', description: 'show help' },
   version: { type: 'boolean', description: 'print the version' },
 };
 
 async function loadCommands(): Promise<Command[]> {
   const store = await import('./store-commands.js');
+  const look = await import('./inspect-commands.js');
+  const remote = await import('./remote-commands.js');
   const run = await import('./run-commands.js');
   const { annotateCommand } = await import('./annotate-command.js');
   const { verifyCommand } = await import('./verify-command.js');
@@ -35,7 +38,10 @@ async function loadCommands(): Promise<Command[]> {
     run.tasksCommand,
     run.buildCommand,
     store.listCommand,
-    store.inspectCommand,
+    look.inspectCommand,
+    look.referrersCommand,
+    remote.tagsCommand,
+    remote.reposCommand,
     store.tagCommand,
     store.rmCommand,
     store.gcCommand,
@@ -93,15 +99,19 @@ export async function main(argv: string[]): Promise<number> {
     const { globals, rest } = splitGlobals(argv);
     verbose = Boolean(globals.verbose);
     if (globals.version) {
-      process.stdout.write(`gadget-oci ${packageVersion()}\n`);
+      process.stdout.write(globals.json ? `${JSON.stringify({ version: packageVersion() })}\n` : `gadget-oci ${packageVersion()}\n`);
       return 0;
     }
     const commands = await loadCommands();
     // `gadget image build ...` as `ig image build ...`.
     const [name, ...args] = rest[0] === 'image' ? rest.slice(1) : rest;
     if (!name) {
-      process.stdout.write(mainHelp(commands, GLOBAL_OPTIONS) + '\n');
-      return globals.help ? 0 : 2;
+      if (globals.help) {
+        process.stdout.write(mainHelp(commands, GLOBAL_OPTIONS) + '\n');
+        return 0;
+      }
+      if (!globals.json && !globals.quiet) process.stderr.write(mainHelp(commands, GLOBAL_OPTIONS) + '\n\n');
+      throw usageError('no COMMAND given', 'run `gadget --help` for the list of commands');
     }
     const command = findCommand(commands, name);
     if (globals.help) {
@@ -114,25 +124,15 @@ export async function main(argv: string[]): Promise<number> {
       json: Boolean(globals.json),
       verbose: Boolean(globals.verbose),
       quiet: Boolean(globals.quiet),
+      progress: Boolean(globals.progress),
     };
     env = new CommandEnv(flags);
+    await env.describeConfig();
     const { controller } = env;
     guardProcess(command.name, () => controller.abort(new Error('interrupted')));
     return await command.run(env, parseArgs(args, command.options, command.name, Object.keys(GLOBAL_OPTIONS)));
   } catch (err) {
-    if (isGadgetError(err)) {
-      const paint = painter(process.stderr);
-      process.stderr.write(`${paint.red('error:')} ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`);
-      const cause = (err as { cause?: unknown }).cause;
-      if (verbose && cause instanceof Error && cause.stack) process.stderr.write(`debug: caused by ${cause.stack}\n`);
-      return err.exitCode;
-    }
-    if (env?.signal.aborted) {
-      process.stderr.write('error: interrupted\n');
-      return 130;
-    }
-    process.stderr.write(`error: unexpected failure (a bug in gadget-oci, please report it): ${(err as Error)?.stack ?? String(err)}\n`);
-    return 2;
+    return reportError(err, { json: env?.flags.json ?? wantsJSON(argv), verbose, printedJSON: env?.printedJSON ?? false, aborted: env?.signal.aborted ?? false });
   } finally {
     env?.close();
   }

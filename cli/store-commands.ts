@@ -1,4 +1,4 @@
-// Commands on the store itself: list, inspect, tag, rm, gc, fsck, import, export.
+// Commands on the store itself: list, tag, rm, gc, fsck, import, export (inspect-commands.ts: inspect).
 import { usageError } from '../lib/errors.js';
 import { ANN_REF_NAME } from '../lib/oci/mediatypes.js';
 import type { Command } from './command.js';
@@ -24,39 +24,6 @@ export const listCommand: Command = {
         images.map((i) => [i.ref, shortDigest(i.digest), i.platforms.map((p) => p.replace('linux/', '')).join(',') || '-', formatSize(i.size), i.created ?? '-']),
       ),
     );
-    return 0;
-  },
-};
-
-export const inspectCommand: Command = {
-  name: 'inspect',
-  usage: 'inspect REF',
-  summary: 'Show an image: its index, per-platform manifests, config, layers, annotations and signatures.',
-  options: {},
-  async run(env, { positionals }) {
-    if (positionals.length !== 1) throw usageError('inspect takes exactly one REF');
-    const { inspectImage } = await import('../store/inspect.js');
-    const info = await inspectImage(await env.openStore(), positionals[0]!);
-    if (env.flags.json) {
-      env.printJSON(info);
-      return 0;
-    }
-    env.print(`${info.ref}`);
-    env.print(`  digest      ${info.descriptor.digest}`);
-    env.print(`  media type  ${info.descriptor.mediaType}`);
-    for (const [k, v] of Object.entries(info.annotations).sort()) if (k !== ANN_REF_NAME) env.print(`  ${k}: ${v}`);
-    for (const m of info.manifests) {
-      env.print(`  ${m.platform ?? 'manifest'}  ${m.descriptor.digest}${m.missing ? '  (MISSING)' : ''}`);
-      if (m.artifactType) env.print(`    artifactType  ${m.artifactType}`);
-      if (m.config) env.print(`    config  ${m.config.mediaType}  ${shortDigest(m.config.digest)}  ${formatSize(m.config.size)}`);
-      for (const l of m.layers) env.print(`    layer   ${l.mediaType}  ${shortDigest(l.digest)}  ${formatSize(l.size)}`);
-    }
-    if (info.referrers.length) {
-      env.print('  signatures and referrers:');
-      for (const r of info.referrers) env.print(`    ${r.tag ?? '(referrer)'}  ${r.descriptor.digest}  ${r.artifactType ?? r.descriptor.mediaType}`);
-    } else {
-      env.print('  signatures: none');
-    }
     return 0;
   },
 };

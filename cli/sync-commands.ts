@@ -33,6 +33,18 @@ export async function syncConfig(env: CommandEnv, required: boolean): Promise<Sy
   return readSyncConfig(config, dir, file);
 }
 
+/** The registries of a command that only reads them (tags, repos, inspect --remote). */
+export async function readerPool(env: CommandEnv, flags: ParsedArgs['flags']): Promise<{ pool: import('../lib/registry/index.js').RegistryPool; config: SyncConfig }> {
+  const { createPool } = await import('../plugins/sync.js');
+  const config = await syncConfig(env, false);
+  const pool = createPool({
+    registries: config.registries,
+    insecure: flags['insecure-registry'] as string[] | undefined,
+    authfile: typeof flags.authfile === 'string' ? resolve(env.cwd, flags.authfile) : undefined,
+  });
+  return { pool, config };
+}
+
 function options(env: CommandEnv, flags: ParsedArgs['flags'], config: SyncConfig): SyncOptions {
   let concurrency: number | undefined;
   if (flags.concurrency !== undefined) {

@@ -13,7 +13,7 @@ import { findSignatures } from '../lib/signature/find.js';
 import type { SignatureKind } from '../lib/signature/types.js';
 import type { Artifact, Plugin, PluginContext } from '../lib/runner/plugin.js';
 import { storeKey, type Store } from '../store/store.js';
-import { asUsage, LEVELS, mergeChange, parseLevels, parsePlatform, validateChange, type AnnotationChange, type Arch, type Level, type ResolvedChange } from './annotate/change.js';
+import { LEVELS, mergeChange, parseLevels, parsePlatform, validateChange, type AnnotationChange, type Arch, type Level, type ResolvedChange } from './annotate/change.js';
 import { storeSignatureSource } from './verify/signatures.js';
 import { parseDocument, rewriteImage, rewriteTagEntry, type AnnotationDiff, type ManifestOutcome, type RewriteResult } from './annotate/rewrite.js';
 
@@ -119,12 +119,8 @@ async function staleSignatures(store: Store, rewrite: RewriteResult): Promise<St
  */
 async function planImage(store: Store, input: string, explicit: ResolvedChange, fromMetadata: boolean, opts: AnnotateImageOptions, strict: boolean): Promise<Plan> {
   if (isSignatureTag(input)) throw usageError(`${input} is a signature tag, not an image`, 'annotate the image it signs');
-  let entry: Descriptor;
-  try {
-    entry = store.resolveRef(input);
-  } catch (err) {
-    asUsage(err);
-  }
+  // A missing image is a failure found (exit 1), as for inspect and verify.
+  const entry: Descriptor = store.resolveRef(input);
   const byDigest = isDigest(input) || parseRef(input).digest !== undefined;
   const ref = isDigest(input) ? input : storeKey(input);
   if (byDigest && !opts.tag && !opts.dryRun) throw usageError(`${input} names a digest, so there is no tag to move to the annotated image`, 'give -t NEWREF to tag the result');

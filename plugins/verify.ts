@@ -45,18 +45,11 @@ export function storeArtifacts(store: Store): Artifact[] {
     .sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
 }
 
-/** The user's references as stored artifacts; an unknown reference is a usage error. */
+/** The user's references as stored artifacts; an unknown one fails (GadgetError, exit 1). */
 export function resolveArtifacts(store: Store, refs: string[]): Artifact[] {
-  return refs.map((input) => {
-    let descriptor: Descriptor;
-    try {
-      descriptor = store.resolveRef(input);
-    } catch (err) {
-      if (err instanceof GadgetError) throw new GadgetError(err.message, { exitCode: 2, hint: err.hint ?? 'see `gadget list`' });
-      throw err;
-    }
-    return { ref: isDigest(input) ? input : storeKey(input), descriptor };
-  });
+  // A missing image is a failure found (exit 1), as for `gadget inspect`; a malformed
+  // reference stays a usage error (2).
+  return refs.map((input) => ({ ref: isDigest(input) ? input : storeKey(input), descriptor: store.resolveRef(input) }));
 }
 
 /** Verifies stored images by reference, or the whole store with 'all'; one report per image. */

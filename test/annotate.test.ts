@@ -371,7 +371,6 @@ test('bad input is refused with a usage error and changes nothing', async (t) =>
     ['created date', () => annotateImage(store, 'example.com/a:v1', { set: { [ANN_CREATED]: '2026-02-30T10:00:00Z' } }), /RFC 3339/],
     ['set and unset', () => annotateImage(store, 'example.com/a:v1', { set: { k: 'v' }, unset: ['k'] }), /both set and unset/],
     ['nothing', () => annotateImage(store, 'example.com/a:v1', {}), /nothing to change/],
-    ['missing ref', () => annotateImage(store, 'example.com/missing:v1', { set: { k: 'v' } }), /is not in store/],
     ['unknown platform', () => annotateImage(store, 'example.com/a:v1', { set: { k: 'v' } }, { platform: 'riscv64' as 'amd64' }), /unknown platform/],
     ['unknown level', () => annotateImage(store, 'example.com/a:v1', { set: { k: 'v' } }, { levels: ['layers' as 'index'] }), /unknown level/],
     ['absent platform', () => annotateImage(store, 'example.com/amd64-only:v1', { set: { k: 'v' } }, { platform: 'arm64' }), /has no arm64 manifest/],
@@ -390,6 +389,8 @@ test('bad input is refused with a usage error and changes nothing', async (t) =>
       return true;
     });
   }
+  // A missing image is a failure found (1), not a usage error, as for inspect and verify.
+  await assert.rejects(annotateImage(store, 'example.com/missing:v1', { set: { k: 'v' } }), (e: unknown) => e instanceof GadgetError && e.exitCode === 1 && /is not in store/.test(e.message));
   assert.deepEqual(readFileSync(join(dir, 'index.json')), indexJson, 'index.json is untouched');
   assert.equal(blobCount(dir), blobs, 'no blob was written');
 });
@@ -575,7 +576,6 @@ test('gadget annotate: each bad input exits 2 with a clear error and leaves inde
     [[ref, '--set', `${ANN_CREATED}=2026-01-02`], /RFC 3339/],
     [[ref, '--set', 'k=v', '--level', 'layer'], /--level "layer": unknown level/],
     [[ref, '--set', 'k=v', '--platform', 's390x'], /--platform "s390x": unknown platform/],
-    [['example.com/nothing:v1', '--set', 'k=v'], /example\.com\/nothing:v1 is not in store/],
     [[ref, '--set', 'k=v', '--unset', 'k'], /k is both set and unset/],
     [[ref, '--set', 'k=v', '--set', 'k=w'], /given twice/],
     [[ref], /nothing to change/],
@@ -591,6 +591,9 @@ test('gadget annotate: each bad input exits 2 with a clear error and leaves inde
     noStack(r.stderr);
     assert.deepEqual(readFileSync(join(dir, 'index.json')), indexJson, `${args.join(' ')}: index.json is untouched`);
   }
+  const missing = await gadget(['--store', dir, 'annotate', 'example.com/nothing:v1', '--set', 'k=v']);
+  assert.equal(missing.code, 1, 'a missing image is a failure found');
+  assert.match(missing.stderr, /^error: example\.com\/nothing:v1 is not in store/);
   assert.equal(blobCount(dir), blobs);
 });
 

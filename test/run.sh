@@ -38,6 +38,7 @@ TESTS=(
   test/transfer.test.ts
   test/cli.test.ts
   test/cli-help.test.ts
+  test/cli-contract.test.ts
   test/runner.test.ts
   test/init.test.ts
   test/config-store.test.ts
@@ -69,6 +70,7 @@ TESTS=(
   test/sync-bundles.test.ts
   test/sync-requests.test.ts
   test/verify-remote.test.ts
+  test/remote-read.test.ts
 )
 for f in "${TESTS[@]}"; do [ -f "$f" ] || { echo "test: listed file $f does not exist" >&2; exit 2; }; done
 for f in test/*.test.ts; do

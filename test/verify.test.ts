@@ -167,8 +167,8 @@ describe('ig-signed-store: profiles', () => {
     assert.equal(byDigest.ref, byRef.digest);
     assert.deepEqual(rules(byDigest), rules(byRef));
   });
-  fixtureTest('an unknown reference is a usage error (exit code 2)', async (_t, s) => {
-    await assert.rejects(verifyImages(s, ['ttl.sh/not-there:v1']), (err: unknown) => err instanceof GadgetError && err.exitCode === 2);
+  fixtureTest('an unknown reference is a missing image (exit code 1, as for inspect)', async (_t, s) => {
+    await assert.rejects(verifyImages(s, ['ttl.sh/not-there:v1']), (err: unknown) => err instanceof GadgetError && err.exitCode === 1 && /ttl\.sh\/not-there:v1 is not in/.test(err.message));
   });
   fixtureTest('the JSON document has one result per image with every finding', async (_t, s) => {
     const reports = await verifyImages(s, 'all', { profile: 'spec' });
@@ -339,12 +339,15 @@ describe('gadget verify (CLI)', () => {
   });
   fixtureTest('usage errors exit 2 without a stack trace', async (t) => {
     const store = path.join(dir, 'store');
-    for (const args of [['verify'], ['verify', '--all', UNSIGNED], ['verify', '--profile', 'strict', '--all'], ['verify', '--all', '--require-signature'], ['verify', 'ttl.sh/absent:v1'], ['verify', '--all', '--key', path.join(dir, 'no-such.pub')]]) {
+    for (const args of [['verify'], ['verify', '--all', UNSIGNED], ['verify', '--profile', 'strict', '--all'], ['verify', '--all', '--require-signature'], ['verify', '--all', '--key', path.join(dir, 'no-such.pub')]]) {
       const r = await cli(t, ['--store', store, ...args]);
       if (!r) return;
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /^error: /m);
     }
+    const absent = await cli(t, ['--store', store, 'verify', 'ttl.sh/absent:v1']);
+    assert.equal(absent?.code, 1, 'a missing image is a failure found, not a usage error');
+    assert.match(absent!.stderr, /^error: ttl\.sh\/absent:v1 is not in /m);
   });
   test('--rules lists every rule with its severities', async (t) => {
     const r = await cli(t, ['verify', '--rules']);

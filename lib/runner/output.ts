@@ -7,6 +7,8 @@ export interface OutputOptions {
   json: boolean;
   verbose: boolean;
   quiet: boolean;
+  /** Draw progress even when stderr is not a terminal (--progress). */
+  progress?: boolean;
   stderr?: NodeJS.WriteStream;
 }
 
@@ -17,7 +19,9 @@ export function createLogger(opts: OutputOptions): Logger {
     info: (m) => {
       if (!opts.quiet) err.write(`${m}\n`);
     },
-    warn: (m) => err.write(`${paint.yellow('warning:')} ${m}\n`),
+    warn: (m) => {
+      if (!opts.quiet) err.write(`${paint.yellow('warning:')} ${m}\n`);
+    },
     debug: (m) => {
       if (opts.verbose) err.write(`debug: ${m}\n`);
     },
@@ -26,7 +30,7 @@ export function createLogger(opts: OutputOptions): Logger {
 
 export function createProgress(opts: OutputOptions): Progress {
   const err = opts.stderr ?? process.stderr;
-  const tty = Boolean(err.isTTY) && !opts.quiet;
+  const tty = (Boolean(err.isTTY) || Boolean(opts.progress)) && !opts.quiet;
   return {
     start(total: number, label: string): ProgressBar {
       let done = 0;

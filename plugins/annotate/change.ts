@@ -1,7 +1,7 @@
 // What an annotate request may say, checked before anything is read or written: the keys and
 // values to set or unset, the levels, and the platform. Every problem is a usage error (exit 2).
 import { isRFC3339 } from '../../lib/oci/time.js';
-import { GadgetError, usageError } from '../../lib/errors.js';
+import { usageError } from '../../lib/errors.js';
 import { ANN_CREATED, ANN_REF_NAME } from '../../lib/oci/mediatypes.js';
 import { ARCHS, type Arch } from '../build/spec.js';
 
@@ -113,8 +113,3 @@ export function mergeChange(derived: Record<string, string>, explicit: ResolvedC
   return { set: Object.fromEntries(set), unset: explicit.unset };
 }
 
-/** Rethrows a GadgetError as a usage error (exit 2), keeping its message and hint. */
-export function asUsage(err: unknown): never {
-  if (err instanceof GadgetError && err.exitCode !== 2) throw new GadgetError(err.message, { hint: err.hint, exitCode: 2, cause: err });
-  throw err;
-}

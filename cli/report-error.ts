@@ -1,0 +1,39 @@
+// How a failed command ends, the same for every command: one `error:` sentence and a `hint:`
+// line on stderr (never a stack trace for an expected failure) and, with --json, the error as
+// the one JSON document on stdout, so that `gadget --json ... | jq` always has input.
+import { painter } from '../lib/colour.js';
+import { isGadgetError } from '../lib/errors.js';
+import { encodeJSON } from '../lib/oci/json.js';
+
+export interface ErrorDocument {
+  error: { message: string; hint?: string; code: number };
+}
+
+/** Prints `err` and returns the exit code: the error's own (1 or 2), 130 when interrupted, else 2. */
+export function reportError(err: unknown, opts: { json: boolean; verbose: boolean; printedJSON: boolean; aborted: boolean }): number {
+  let doc: ErrorDocument;
+  if (isGadgetError(err)) {
+    doc = { error: { message: err.message, hint: err.hint, code: err.exitCode } };
+    const paint = painter(process.stderr);
+    process.stderr.write(`${paint.red('error:')} ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`);
+    const cause = (err as { cause?: unknown }).cause;
+    if (opts.verbose && cause instanceof Error && cause.stack) process.stderr.write(`debug: caused by ${cause.stack}\n`);
+  } else if (opts.aborted) {
+    doc = { error: { message: 'interrupted', code: 130 } };
+    process.stderr.write('error: interrupted\n');
+  } else {
+    const message = `unexpected failure (a bug in gadget-oci, please report it): ${(err as Error)?.message ?? String(err)}`;
+    doc = { error: { message, hint: 'run it again with -v, and report the error with the stack trace above', code: 2 } };
+    process.stderr.write(`error: unexpected failure (a bug in gadget-oci, please report it): ${(err as Error)?.stack ?? String(err)}\n`);
+  }
+  if (doc.error.hint === undefined) delete doc.error.hint;
+  // A command that already wrote its document (and then failed) keeps stdout one document.
+  if (opts.json && !opts.printedJSON) process.stdout.write(encodeJSON(doc) + '\n');
+  return doc.error.code;
+}
+
+/** Whether --json is among the global flags, for errors thrown before they are parsed. */
+export function wantsJSON(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+}

@@ -54,7 +54,7 @@ async function openImage(env: CommandEnv, input: string, flags: ParsedArgs['flag
 export const inspectCommand: Command = {
   name: 'inspect',
   usage: 'inspect REF [--remote]',
-  summary: 'Show an image: its index, per-platform manifests, config, layers, annotations and signatures; from the store, or from its registry with --remote.',
+  summary: 'Show an image: its index, per-platform manifests, config, layers, annotations and signatures. From the store, or from its registry with --remote (nothing is stored).',
   options: LOOK_OPTIONS,
   async run(env, { positionals, flags }) {
     if (positionals.length !== 1) throw usageError('inspect takes exactly one REF');
@@ -95,7 +95,7 @@ export const referrersCommand: Command = {
   name: 'referrers',
   aliases: ['discover'],
   usage: 'referrers REF [--remote]',
-  summary: 'Show the tree of signatures, attestations and other referrers of an image (referrers API, fallback tag sha256-<hex>, cosign .sig/.att tags); from the store, or from its registry with --remote.',
+  summary: 'Show the tree of signatures, attestations and other referrers of an image. Found through the referrers API, the fallback tag sha256-<hex> and cosign\'s .sig/.att tags; in the store, or in its registry with --remote.',
   options: LOOK_OPTIONS,
   async run(env, { positionals, flags }) {
     if (positionals.length !== 1) throw usageError('referrers takes exactly one REF');

@@ -7,7 +7,7 @@ import { readerPool, REGISTRY_OPTIONS } from './sync-commands.js';
 export const tagsCommand: Command = {
   name: 'tags',
   usage: 'tags REPOSITORY [--all]',
-  summary: 'List the tags of a remote repository (every page), sorted; signature tags (sha256-<hex>[.sig|.att|.sbom]) only with --all.',
+  summary: 'List the tags of a remote repository. Every page, sorted; signature tags (sha256-<hex>[.sig|.att|.sbom]) only with --all.',
   options: {
     all: { type: 'boolean', description: 'also list signature and referrer tags' },
     ...REGISTRY_OPTIONS,
@@ -30,7 +30,7 @@ export const tagsCommand: Command = {
 export const reposCommand: Command = {
   name: 'repos',
   usage: 'repos REGISTRY[/PREFIX]',
-  summary: 'List the repositories of a registry from its catalog (every page), or those under PREFIX (PREFIX itself and PREFIX/...).',
+  summary: 'List the repositories of a registry, or those under PREFIX. From the catalog, every page; PREFIX means PREFIX itself and PREFIX/....',
   options: REGISTRY_OPTIONS,
   async run(env, { positionals, flags }) {
     if (positionals.length !== 1) throw usageError('repos takes exactly one REGISTRY[/PREFIX]', 'e.g. gadget repos registry.internal:5000/mirror');

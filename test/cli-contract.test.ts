@@ -94,6 +94,8 @@ describe('the script contract of every command', { skip: why }, () => {
       { args: ['tasks'], code: 2, error: true },
       { args: ['login', reg.host, '-u', 'me'], code: 2, error: true },
       { args: ['logout', reg.host], code: 0 },
+      { args: ['init', join(dir, 'project-@V')], code: 0 }, // @V: one folder per run (init writes over nothing)
+      { args: ['init', 'one', 'two'], code: 2, error: true },
     ];
   });
   after(() => reg?.stop());
@@ -123,12 +125,13 @@ describe('the script contract of every command', { skip: why }, () => {
   test('every command: the exit code, the --json document and -q of a success and a failure', async () => {
     for (const row of rows) {
       const what = `gadget ${row.args.join(' ')}`;
-      const plain = await gadget([...base, ...row.args], { cwd: dir, env });
+      const args = (variant: string): string[] => row.args.map((a) => a.replace('@V', variant));
+      const plain = await gadget([...base, ...args('plain')], { cwd: dir, env });
       assert.equal(plain.code, row.code, `${what}: ${plain.stdout}${plain.stderr}`);
       noStack(plain, what);
       if (row.error) assert.match(plain.stderr, /^error: .+/m, what);
 
-      const json = await gadget([...base, '--json', ...row.args], { cwd: dir, env });
+      const json = await gadget([...base, '--json', ...args('json')], { cwd: dir, env });
       assert.equal(json.code, row.code, `${what} --json: ${json.stderr}`);
       const doc = oneDocument(json, `${what} --json`);
       if (row.error) {
@@ -141,7 +144,7 @@ describe('the script contract of every command', { skip: why }, () => {
         assert.equal(doc.error, undefined, `${what}: a result, not an error`);
       }
 
-      const quiet = await gadget([...base, '-q', ...row.args], { cwd: dir, env });
+      const quiet = await gadget([...base, '-q', ...args('quiet')], { cwd: dir, env });
       assert.equal(quiet.code, row.code, `${what} -q`);
       assert.equal(quiet.stdout, '', `${what} -q: nothing on stdout`);
       if (row.code === 0) assert.equal(quiet.stderr, '', `${what} -q: nothing on stderr either`);

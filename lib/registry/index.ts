@@ -6,7 +6,7 @@ import { readCredentials, type Credential } from './credentials.js';
 import { registryError } from './errors.js';
 import { HttpClient, hostnameOf, isLoopbackHost, type RetryOptions } from './http.js';
 import { BlobLocations } from './locations.js';
-import { RemoteRepository } from './repository.js';
+import { RemoteRepository, type RegistryFacts } from './repository.js';
 import type { UploadOptions } from './upload.js';
 
 export { AuthClient, mergeScopes, parseWWWAuthenticate, repositoryScope, type Challenge } from './auth.js';
@@ -17,7 +17,7 @@ export { listRepositories } from './catalog.js';
 export { RegistryPool, type Role } from './pool.js';
 export { fallbackTag, fallbackTagSubject } from './referrers.js';
 export { BlobLocations, type LocationRecords } from './locations.js';
-export { RemoteRepository, manifestMediaType, type PushOptions } from './repository.js';
+export { RemoteRepository, manifestMediaType, type PushOptions, type RegistryFacts } from './repository.js';
 export type { UploadOptions } from './upload.js';
 
 export interface OpenOptions {
@@ -56,6 +56,8 @@ export interface RegistryClient {
   scheme: 'https:' | 'http:';
   /** Blobs known to be in a repository of this registry: pushes elsewhere mount them from there. */
   blobs: BlobLocations;
+  /** What was learnt about the registry (its referrers API), shared by its repositories. */
+  facts: RegistryFacts;
 }
 
 /**
@@ -76,13 +78,13 @@ export function registryClient(registry: string, opts: OpenOptions = {}): Regist
     ? () => Promise.resolve(opts.credentials)
     : () => readCredentials(registry, { authfile: opts.authfile, env: opts.env });
   const auth = new AuthClient({ host: registry, origin: new URL(`${scheme}//${registry}`).origin, http, credentials, allowHttp });
-  return { auth, scheme, blobs: new BlobLocations() };
+  return { auth, scheme, blobs: new BlobLocations(), facts: {} };
 }
 
 /** The repository of `ref` (its tag or digest is ignored) as a Target. */
 export function openRepository(ref: Reference, opts: OpenOptions & { client?: RegistryClient } = {}): RemoteRepository {
-  const { auth, scheme, blobs } = opts.client ?? registryClient(ref.registry, opts);
-  return new RemoteRepository(ref, { scheme, client: auth, upload: opts.upload, maxResumes: opts.maxResumes, blobs });
+  const { auth, scheme, blobs, facts } = opts.client ?? registryClient(ref.registry, opts);
+  return new RemoteRepository(ref, { scheme, client: auth, upload: opts.upload, maxResumes: opts.maxResumes, blobs, facts });
 }
 
 /**

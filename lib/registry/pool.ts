@@ -23,7 +23,10 @@ export class RegistryPool {
     const key = `${role} ${registry}`;
     let client = this.clients.get(key);
     if (!client) {
-      client = { ...registryClient(registry, this.options), blobs: this.locationsOf(registry) };
+      // Both roles share what is known of the registry: a blob read from a repository can be
+      // mounted from it, and the referrers API is probed once.
+      const sibling = this.clients.get(`${role === 'source' ? 'destination' : 'source'} ${registry}`);
+      client = { ...registryClient(registry, this.options), blobs: this.locationsOf(registry), facts: sibling?.facts ?? {} };
       this.clients.set(key, client);
     }
     return client;

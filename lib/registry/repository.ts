@@ -40,6 +40,13 @@ export interface RepositoryConfig {
   maxResumes?: number;
   /** Shared by the repositories of one registry (see locations.ts). */
   blobs?: BlobLocations;
+  /** What was learnt about the registry, shared by its repositories. */
+  facts?: RegistryFacts;
+}
+
+/** What a registry was found to do, shared by the repositories of one registry. */
+export interface RegistryFacts {
+  referrersApi?: boolean;
 }
 
 export class RemoteRepository implements Target {
@@ -49,8 +56,14 @@ export class RemoteRepository implements Target {
   readonly origin: string;
   /** Repositories of the same registry that blobs may be mounted from (push tries them first). */
   mountFrom: string[];
-  /** Whether the registry answers the referrers API; learnt on first use. */
-  referrersApi: boolean | undefined;
+  /** Whether the registry answers the referrers API; learnt on first use, for the whole registry. */
+  get referrersApi(): boolean | undefined {
+    return this.facts.referrersApi;
+  }
+
+  set referrersApi(answers: boolean | undefined) {
+    this.facts.referrersApi = answers;
+  }
   /**
    * The tags as listTags() last saw them: referrers are then looked up only under the
    * signature tags that exist (a sync lists tags first), instead of one GET per possible tag.
@@ -60,6 +73,7 @@ export class RemoteRepository implements Target {
   private readonly uploadDefaults: UploadOptions;
   private readonly maxResumes: number;
   private readonly blobs: BlobLocations;
+  private readonly facts: RegistryFacts;
   private readonly manifests = new Map<string, ManifestBytes>();
   /** Serialises updates of one fallback tag index within this process. */
   readonly fallbackLocks = new Map<string, Promise<void>>();
@@ -77,6 +91,7 @@ export class RemoteRepository implements Target {
     this.mountFrom = [...(config.upload?.mountFrom ?? [])];
     this.maxResumes = config.maxResumes ?? 5;
     this.blobs = config.blobs ?? new BlobLocations();
+    this.facts = config.facts ?? {};
   }
 
   // --- plumbing shared with upload.ts and referrers.ts --------------------------------------

@@ -139,9 +139,11 @@ async function registryItems(name: string, set: MirrorSet, source: ParsedSource,
   } else {
     return [];
   }
+  // Every repository's tags asked for at once (the registry client bounds requests in flight).
+  const lists = await Promise.all(repositories.map((repo) => ctx.pool.repository(repo, 'source').listTags(ctx.signal)));
   const items: PlanItem[] = [];
-  for (const repo of repositories) {
-    const tags = filterTags(await ctx.pool.repository(repo, 'source').listTags(ctx.signal), set.tags);
+  for (const [i, repo] of repositories.entries()) {
+    const tags = filterTags(lists[i]!, set.tags);
     for (const tag of tags) {
       const ref = repo.withTag(tag);
       items.push(item(name, set, { kind: 'registry', ref }, ref));

@@ -9,7 +9,7 @@ export type { Target, Referrer } from './lib/oci/target.js';
 export { copyGraph, CopySession, type CopyOptions, type CopyStats } from './lib/oci/copy.js';
 export { openStore, Store, storeKey, type ImageRecord } from './store/store.js';
 export { importImages, exportImages } from './store/transfer.js';
-export { gc, fsck, type FsckProblem } from './store/maintenance.js';
+export { gc, fsck, fsckReport, type FsckProblem, type FsckNotice } from './store/maintenance.js';
 export { inspectImage, type Inspection } from './store/inspect.js';
 export { LayoutSource } from './store/layout-source.js';
 export { BundleSource } from './store/bundle-source.js';

@@ -78,7 +78,10 @@ export const gcCommand: Command = {
     const { gc } = await import('../store/maintenance.js');
     const result = await gc(await env.openStore(), { graceSeconds: grace, dryRun: Boolean(flags['dry-run']) });
     if (env.flags.json) env.printJSON(result);
-    else env.print(`${flags['dry-run'] ? 'would remove' : 'removed'} ${result.removedBlobs.length} blobs (${formatSize(result.freedBytes)}) and ${result.removedEntries.length} untagged entries`);
+    else {
+      env.print(`${flags['dry-run'] ? 'would remove' : 'removed'} ${result.removedBlobs.length} blobs (${formatSize(result.freedBytes)}) and ${result.removedEntries.length} untagged entries`);
+      if (result.removedTemps.length) env.print(`removed ${result.removedTemps.length} temporary files of interrupted writers`);
+    }
     return 0;
   },
 };
@@ -86,7 +89,7 @@ export const gcCommand: Command = {
 export const fsckCommand: Command = {
   name: 'fsck',
   usage: 'fsck [--repair] [--reindex]',
-  summary: 'Re-hash every blob; find dangling tags, missing children and stray temporary files. Exit 1 when anything is wrong.',
+  summary: 'Re-hash every blob; find dangling tags and missing children (exit 1), and temporary files of interrupted writers (a notice).',
   options: {
     repair: { type: 'boolean', description: 'remove what is broken and say what was removed' },
     reindex: { type: 'boolean', description: 'rebuild the SQLite index from the layout first' },
@@ -94,16 +97,19 @@ export const fsckCommand: Command = {
   async run(env, { flags }) {
     const store = await env.openStore();
     if (flags.reindex) store.reindex();
-    const { fsck } = await import('../store/maintenance.js');
+    const { fsckReport } = await import('../store/maintenance.js');
     let bar: ReturnType<typeof env.progress.start> | undefined;
-    const problems = await fsck(store, {
+    const { problems, notices } = await fsckReport(store, {
       repair: Boolean(flags.repair),
       onProgress: (_done, total) => (bar ??= env.progress.start(total, 'fsck: hashing blobs')).tick(),
     });
     bar?.done();
-    if (env.flags.json) env.printJSON({ store: store.root, problems });
-    else if (problems.length === 0) env.print(`${store.root}: no problems found`);
-    else for (const p of problems) env.print(`${p.kind}: ${p.message}${p.repaired ? ` -- ${p.repaired}` : ''}`);
+    if (env.flags.json) env.printJSON({ store: store.root, problems, notices });
+    else {
+      for (const n of notices) env.print(`notice: ${n.message}${n.repaired ? ` -- ${n.repaired}` : ''}`);
+      if (problems.length === 0) env.print(`${store.root}: no problems found`);
+      else for (const p of problems) env.print(`${p.kind}: ${p.message}${p.repaired ? ` -- ${p.repaired}` : ''}`);
+    }
     return problems.length && !flags.repair ? 1 : 0;
   },
 };

@@ -22,12 +22,13 @@ export function initLayout(root: string): void {
   mkdirSync(join(root, 'blobs', 'sha256'), { recursive: true });
   mkdirSync(join(root, OWN_DIR, 'tmp'), { recursive: true });
   const layoutFile = join(root, LAYOUT_FILE);
-  if (!existsSync(layoutFile)) writeFileAtomicSync(layoutFile, '{"imageLayoutVersion":"1.0.0"}');
+  if (!existsSync(layoutFile)) writeFileAtomicSync(layoutFile, '{"imageLayoutVersion":"1.0.0"}', join(root, OWN_DIR, 'tmp'));
   const indexFile = join(root, INDEX_FILE);
   if (!existsSync(indexFile)) writeIndexFile(root, []);
 }
 
-export function checkLayoutFile(root: string): void {
+/** Checks oci-layout. `label` names the layout in messages (a tar's name for an extracted tar). */
+export function checkLayoutFile(root: string, label = root): void {
   const file = join(root, LAYOUT_FILE);
   let bytes: Buffer | undefined;
   try {
@@ -35,7 +36,7 @@ export function checkLayoutFile(root: string): void {
   } catch {
     bytes = undefined;
   }
-  checkLayoutBytes(bytes, file, root);
+  checkLayoutBytes(bytes, label === root ? file : `${label}: ${LAYOUT_FILE}`, label);
 }
 
 /** Checks the bytes of an oci-layout file (undefined: missing) of the layout `where`. */
@@ -54,22 +55,29 @@ export function checkLayoutBytes(bytes: Buffer | undefined, file: string, where:
   }
 }
 
-/** Reads and checks index.json; every entry must be a descriptor with a sha256 digest. */
-export function readIndexFile(root: string): { entries: Descriptor[]; bytes: Buffer } {
-  const file = join(root, INDEX_FILE);
+/**
+ * Reads and checks index.json (see parseIndexBytes). `label` names the layout in messages (a
+ * tar's name for an extracted tar).
+ */
+export function readIndexFile(root: string, label = root): { entries: Descriptor[]; bytes: Buffer } {
+  const file = label === root ? join(root, INDEX_FILE) : `${label}: ${INDEX_FILE}`;
   let bytes: Buffer;
   try {
-    bytes = readFileSync(file);
+    bytes = readFileSync(join(root, INDEX_FILE));
   } catch {
     throw new GadgetError(`${file} is missing`, { exitCode: 2, hint: 'restore index.json from a backup (its blobs are still in blobs/sha256), or point --store at an OCI layout' });
   }
   return { entries: parseIndexBytes(bytes, file), bytes };
 }
 
-/** The entries of an index.json's bytes (`file` names it in errors). */
+/**
+ * The entries of an index.json's bytes (`file` names it in errors): a JSON object with a
+ * "manifests" list whose every entry is a descriptor with a sha256 digest.
+ */
 export function parseIndexBytes(bytes: Buffer, file: string): Descriptor[] {
   let doc: unknown;
   try {
+    // V8's JSON.parse is not recursive: deeply nested input parses (and is refused below).
     doc = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
     throw new GadgetError(`${file} is not valid JSON (${(err as Error).message})`, {
@@ -77,14 +85,22 @@ export function parseIndexBytes(bytes: Buffer, file: string): Descriptor[] {
       hint: 'restore it from a backup; the blobs are untouched, and `gadget import` of an exported tar restores tags too',
     });
   }
-  const manifests = (doc as { manifests?: unknown })?.manifests;
-  if (typeof doc !== 'object' || doc === null || !(manifests === undefined || Array.isArray(manifests))) {
-    throw new GadgetError(`${file} is not an OCI index (no "manifests" list)`, { exitCode: 2 });
+  const manifests = (doc as { manifests?: unknown } | null)?.manifests;
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc) || !Array.isArray(manifests)) {
+    const what = Array.isArray(doc) ? 'a JSON array' : typeof doc !== 'object' || doc === null ? `a JSON ${doc === null ? 'null' : typeof doc}` : 'an object without a "manifests" list';
+    throw new GadgetError(`${file} is not an OCI index: it is ${what}`, { exitCode: 2, hint: 'an OCI index is {"schemaVersion": 2, "manifests": [...]}' });
   }
-  const entries = (manifests ?? []) as Descriptor[];
+  const schemaVersion = (doc as { schemaVersion?: unknown }).schemaVersion;
+  if (schemaVersion !== undefined && schemaVersion !== 2) {
+    throw new GadgetError(`${file} is not an OCI index: schemaVersion is ${JSON.stringify(schemaVersion)}, not 2`, { exitCode: 2 });
+  }
+  const entries = manifests as Descriptor[];
   entries.forEach((d, i) => {
     if (typeof d !== 'object' || d === null || !isDigest(String(d.digest)) || typeof d.mediaType !== 'string' || !Number.isSafeInteger(d.size) || d.size < 0) {
       throw new GadgetError(`${file}: entry ${i} is not a valid descriptor (mediaType, sha256 digest and size are required)`, { exitCode: 2 });
+    }
+    if (d.annotations !== undefined && (typeof d.annotations !== 'object' || d.annotations === null || Array.isArray(d.annotations))) {
+      throw new GadgetError(`${file}: entry ${i} has annotations that are not an object of strings`, { exitCode: 2 });
     }
   });
   return entries;

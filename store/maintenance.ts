@@ -2,48 +2,45 @@
 import { createReadStream, readdirSync, rmSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { INDEX_TYPES, isManifestType } from '../lib/oci/mediatypes.js';
-import type { Descriptor, Index, Manifest } from '../lib/oci/types.js';
-import { descriptorOfEntry } from './db.js';
+import { isManifestType } from '../lib/oci/mediatypes.js';
+import type { Descriptor } from '../lib/oci/types.js';
+import { descriptorOfEntry, statement } from './db.js';
 import { parseTempName } from './files.js';
-import { OWN_DIR } from './layout.js';
+import { readChildrenSync } from './graph.js';
 import type { Store } from './store.js';
+import { removeStaleTemps, staleTemps } from './temps.js';
 
 /** Reads a manifest's children straight from its blob (no trust in the index). */
 async function childrenFromBlob(store: Store, d: Descriptor): Promise<Descriptor[] | undefined> {
-  if (!isManifestType(d.mediaType) || !store.hasBlob(d.digest)) return undefined;
-  try {
-    const doc = await store.readJSON<Manifest & Index>(d);
-    if (INDEX_TYPES.has(doc.mediaType ?? d.mediaType)) return doc.manifests ?? [];
-    return [...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])];
-  } catch {
-    return undefined;
-  }
+  if (!isManifestType(d.mediaType)) return undefined;
+  return readChildrenSync(store.root, d);
 }
 
-/** Every digest reached from the tagged entries and from signatures of what they reach. */
-async function reachable(store: Store): Promise<Set<string>> {
-  const seen = new Set<string>();
-  const visit = async (d: Descriptor): Promise<void> => {
-    if (seen.has(d.digest)) return;
-    seen.add(d.digest);
-    for (const child of (await childrenFromBlob(store, d)) ?? []) await visit(child);
+/**
+ * Adds to `keep` every digest reached from the tagged entries and from the untagged entries
+ * (signatures) whose subject is kept. Digests already in `keep` are not walked again, so a
+ * second call under the lock costs only what was tagged since the first.
+ */
+function markReachable(store: Store, keep: Set<string>): void {
+  const visit = (d: Descriptor): void => {
+    if (keep.has(d.digest)) return;
+    keep.add(d.digest);
+    if (isManifestType(d.mediaType)) for (const child of readChildrenSync(store.root, d) ?? []) visit(child);
   };
   const entries = store.allEntries();
-  for (const row of entries) if (row.ref !== null) await visit(descriptorOfEntry(row));
+  for (const row of entries) if (row.ref !== null) visit(descriptorOfEntry(row));
   // Untagged entries are kept when they refer (through `subject`) to something kept.
   for (let grew = true; grew; ) {
     grew = false;
     for (const row of entries) {
-      if (row.ref !== null || seen.has(row.digest)) continue;
+      if (row.ref !== null || keep.has(row.digest)) continue;
       const subject = store.manifestRow(row.digest)?.subject;
-      if (subject && seen.has(subject)) {
-        await visit(descriptorOfEntry(row));
+      if (subject && keep.has(subject)) {
+        visit(descriptorOfEntry(row));
         grew = true;
       }
     }
   }
-  return seen;
 }
 
 function blobFiles(store: Store): string[] {
@@ -53,44 +50,87 @@ function blobFiles(store: Store): string[] {
 export interface GcResult {
   removedBlobs: string[];
   removedEntries: string[];
+  /** Temporary files of dead writers. */
+  removedTemps: string[];
   freedBytes: number;
 }
 
 /**
  * Removes every blob and untagged index.json entry that no tag and no signature reaches.
- * Blobs younger than `graceSeconds` stay: another process may be about to tag them.
+ *
+ * Safe against concurrent writers (which copy without the lock and tag under it): the mark
+ * runs once without the lock, then again under the store's write lock from the tags as they
+ * are then, and the sweep happens under that same lock. A tag written before gc takes the
+ * lock is seen and its graph kept; one written after finds its content gone and is refused
+ * (Store.tagMany checks the whole graph under the lock). Blobs younger than `graceSeconds`
+ * stay, and so does everything a young manifest refers to: a writer that reuses old blobs
+ * under a new manifest then finds them still there.
  */
 export async function gc(store: Store, opts: { graceSeconds?: number; dryRun?: boolean } = {}): Promise<GcResult> {
+  const removedTemps = opts.dryRun ? [] : removeStaleTemps(store.root);
   store.refreshIfChanged();
-  const keep = await reachable(store);
-  const result: GcResult = { removedBlobs: [], removedEntries: [], freedBytes: 0 };
-  const dropped = new Set(store.allEntries().filter((e) => e.ref === null && !keep.has(e.digest)).map((e) => e.digest));
-  result.removedEntries = [...dropped];
-  if (!opts.dryRun && dropped.size) store.removeEntries((e) => e.ref === null && dropped.has(e.descriptor.digest));
+  const keep = new Set<string>();
+  markReachable(store, keep);
   const cutoff = Date.now() - (opts.graceSeconds ?? 0) * 1000;
-  for (const file of blobFiles(store)) {
-    if (!/^[a-f0-9]{64}$/.test(file) || keep.has(`sha256:${file}`)) continue;
-    const path = join(store.root, 'blobs', 'sha256', file);
-    const st = statSync(path);
-    if (st.mtimeMs > cutoff) continue;
-    result.removedBlobs.push(`sha256:${file}`);
-    result.freedBytes += st.size;
-    if (!opts.dryRun) rmSync(path, { force: true });
-  }
-  if (!opts.dryRun && result.removedBlobs.length) {
-    const del = store.db.transaction((digests: string[]) => {
-      for (const d of digests) {
-        store.db.prepare('DELETE FROM manifests WHERE digest = ?').run(d);
-        store.db.prepare('DELETE FROM children WHERE parent = ?').run(d);
-        store.db.prepare('DELETE FROM annotations WHERE digest = ?').run(d);
+  return store.withWriteLock(() => {
+    markReachable(store, keep);
+    const result: GcResult = { removedBlobs: [], removedEntries: [], removedTemps, freedBytes: 0 };
+    const dropped = new Set(store.allEntries().filter((e) => e.ref === null && !keep.has(e.digest)).map((e) => e.digest));
+    result.removedEntries = [...dropped];
+    if (!opts.dryRun && dropped.size) store.removeEntries((e) => e.ref === null && dropped.has(e.descriptor.digest));
+    const candidates: Array<{ digest: string; path: string; size: number }> = [];
+    const young: string[] = [];
+    for (const file of blobFiles(store)) {
+      if (!/^[a-f0-9]{64}$/.test(file) || keep.has(`sha256:${file}`)) continue;
+      const path = join(store.root, 'blobs', 'sha256', file);
+      const st = statSync(path, { throwIfNoEntry: false });
+      if (!st) continue;
+      if (st.mtimeMs > cutoff) young.push(`sha256:${file}`);
+      else candidates.push({ digest: `sha256:${file}`, path, size: st.size });
+    }
+    for (const digest of young) {
+      const row = store.manifestRow(digest);
+      if (!row) continue;
+      const visit = (d: Descriptor): void => {
+        if (keep.has(d.digest)) return;
+        keep.add(d.digest);
+        if (isManifestType(d.mediaType)) for (const child of readChildrenSync(store.root, d) ?? []) visit(child);
+      };
+      visit({ mediaType: row.media_type, digest, size: row.size });
+    }
+    for (const c of candidates) {
+      if (keep.has(c.digest)) continue;
+      result.removedBlobs.push(c.digest);
+      result.freedBytes += c.size;
+    }
+    if (!opts.dryRun && result.removedBlobs.length) {
+      // The rows go in the same transaction; a kill in the middle of the unlinks leaves rows of
+      // removed blobs, which only describe content (Store.exists and tags check the files).
+      for (const d of result.removedBlobs) {
+        statement(store.db, 'DELETE FROM manifests WHERE digest = ?').run(d);
+        statement(store.db, 'DELETE FROM children WHERE parent = ?').run(d);
+        statement(store.db, 'DELETE FROM annotations WHERE digest = ?').run(d);
       }
-    });
-    del(result.removedBlobs);
-  }
-  return result;
+      for (const d of result.removedBlobs) rmSync(store.blobPath(d), { force: true });
+    }
+    return result;
+  });
 }
 
-export type ProblemKind = 'corrupt-blob' | 'dangling-tag' | 'missing-entry-blob' | 'missing-child' | 'stray-temp' | 'stray-file';
+export type ProblemKind = 'corrupt-blob' | 'dangling-tag' | 'missing-entry-blob' | 'missing-child' | 'stray-file';
+
+/** Not damage: what a killed writer left, removed by the next writer, gc or `fsck --repair`. */
+export interface FsckNotice {
+  kind: 'stale-temp';
+  subject: string;
+  message: string;
+  repaired?: string;
+}
+
+export interface FsckReport {
+  problems: FsckProblem[];
+  notices: FsckNotice[];
+}
 
 export interface FsckProblem {
   kind: ProblemKind;
@@ -98,15 +138,6 @@ export interface FsckProblem {
   subject: string;
   message: string;
   repaired?: string;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function hashFile(path: string): Promise<string> {
@@ -120,17 +151,22 @@ async function hashFile(path: string): Promise<string> {
  * tags and entries whose content is missing, and stray temporary files, saying what it did.
  */
 export async function fsck(store: Store, opts: { repair?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<FsckProblem[]> {
+  return (await fsckReport(store, opts)).problems;
+}
+
+/** fsck with its notices: temporary files of dead writers (not damage; see temps.ts). */
+export async function fsckReport(store: Store, opts: { repair?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<FsckReport> {
   store.refreshIfChanged();
   const problems: FsckProblem[] = [];
+  const notices: FsckNotice[] = staleTemps(store.root).map((path) => ({ kind: 'stale-temp', subject: path, message: `stale temporary file ${path} (its writer is gone; the next write or gc removes it)` }));
   const blobDir = join(store.root, 'blobs', 'sha256');
   const files = blobFiles(store);
   const corrupt = new Set<string>();
   let done = 0;
   for (const file of files) {
     const path = join(blobDir, file);
-    const temp = parseTempName(file);
-    if (temp) {
-      if (!processAlive(temp.pid)) problems.push({ kind: 'stray-temp', subject: path, message: `stray temporary file ${path} (left by an interrupted write)` });
+    if (parseTempName(file)) {
+      // a writer's temporary file (old versions wrote them here): a notice above, or live
     } else if (!/^[a-f0-9]{64}$/.test(file)) {
       problems.push({ kind: 'stray-file', subject: path, message: `${path} is not named after a sha256 digest` });
     } else if ((await hashFile(path)) !== `sha256:${file}`) {
@@ -138,11 +174,6 @@ export async function fsck(store: Store, opts: { repair?: boolean; onProgress?: 
       problems.push({ kind: 'corrupt-blob', subject: `sha256:${file}`, message: `blob sha256:${file} is corrupt: its content has another digest` });
     }
     opts.onProgress?.(++done, files.length);
-  }
-  const tmpDir = join(store.root, OWN_DIR, 'tmp');
-  for (const file of safeList(tmpDir)) {
-    const temp = parseTempName(file);
-    if (!temp || !processAlive(temp.pid)) problems.push({ kind: 'stray-temp', subject: join(tmpDir, file), message: `stray temporary file ${join(tmpDir, file)} (left by an interrupted write)` });
   }
 
   const present = (d: Descriptor): boolean => store.hasBlob(d.digest) && !corrupt.has(d.digest);
@@ -195,8 +226,12 @@ export async function fsck(store: Store, opts: { repair?: boolean; onProgress?: 
     const under = new Map<FsckProblem, number>();
     for (const [p, root] of roots) under.set(p, (await incompleteUnder(store, root, incomplete)).size);
     for (const digest of incomplete) rmSync(store.blobPath(digest), { force: true });
+    for (const n of notices) {
+      rmSync(n.subject, { force: true, recursive: true });
+      n.repaired = `removed ${n.subject}`;
+    }
     for (const p of problems) {
-      if (p.kind === 'stray-temp' || p.kind === 'stray-file') {
+      if (p.kind === 'stray-file') {
         rmSync(p.subject, { force: true, recursive: true });
         p.repaired = `removed ${p.subject}`;
       } else if (p.kind === 'corrupt-blob') {
@@ -215,7 +250,7 @@ export async function fsck(store: Store, opts: { repair?: boolean; onProgress?: 
     }
     store.reindex();
   }
-  return problems;
+  return { problems, notices };
 }
 
 /** The incomplete manifests in the graph under `d` (read before any of them is removed). */
@@ -224,12 +259,4 @@ async function incompleteUnder(store: Store, d: Descriptor, incomplete: Set<stri
   out.add(d.digest);
   for (const child of (await childrenFromBlob(store, d)) ?? []) await incompleteUnder(store, child, incomplete, out);
   return out;
-}
-
-function safeList(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
 }

@@ -2,7 +2,16 @@
 // Blobs are written without a lock (content-addressed, atomic rename); every change of
 // index.json happens inside an IMMEDIATE SQLite transaction, which is the lock that several
 // gadget processes share, and which the OS releases if a process dies.
-import { accessSync, constants, createReadStream, existsSync, readdirSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+//
+// gc against concurrent writers: a writer copies blobs without the lock, then tags under it;
+// gc deletes only under the same lock. So the one check that matters is made under the lock:
+// tagMany refuses a root whose whole graph is not present (IncompleteGraphError) instead of
+// writing a dangling tag, and gc re-reads the tags under the lock before it deletes anything.
+// Either the tag is written first (gc then sees it and keeps its graph) or gc deletes first
+// (the tag then fails, and import re-copies what is missing). Blob age (--grace) only spares
+// writers that re-copy: exists() refreshes a reused blob's mtime, and gc keeps everything a
+// young manifest refers to. See maintenance.ts for gc's side.
+import { accessSync, constants, createReadStream, existsSync, readdirSync, mkdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -15,7 +24,9 @@ import { MAX_MANIFEST_BYTES, type Referrer, type Target } from '../lib/oci/targe
 import type { Descriptor } from '../lib/oci/types.js';
 import { descriptorOfEntry, getMeta, openDatabase, setMeta, statement, type DB, type EntryRow, type ManifestRow } from './db.js';
 import { fsyncDirSync, writeFileAtomicSync, writeVerifiedFile } from './files.js';
+import { graphGaps } from './graph.js';
 import { Indexer } from './indexer.js';
+import { removeStaleTemps } from './temps.js';
 import { blobPath, checkLayoutFile, indexFingerprint, initLayout, OWN_DIR, readIndexFile, writeIndexFile } from './layout.js';
 
 export interface ImageRecord {
@@ -39,6 +50,20 @@ export async function openStore(dir: string, opts: OpenStoreOptions = {}): Promi
   return Store.open(dir, opts);
 }
 
+/** A tag refused because the content it would point at is not all in the store. */
+export class IncompleteGraphError extends GadgetError {
+  constructor(
+    readonly incomplete: Array<{ ref: string; digest: string; missing: string[] }>,
+    storeName: string,
+  ) {
+    const first = incomplete[0]!;
+    const more = incomplete.length > 1 ? ` (and ${incomplete.length - 1} more: ${incomplete.slice(1).map((i) => i.ref).join(', ')})` : '';
+    super(`cannot tag ${first.ref}: the content of ${first.digest} is not all in ${storeName} (${first.missing[0]} is missing${first.missing.length > 1 ? `, and ${first.missing.length - 1} more` : ''})${more}; nothing was tagged`, {
+      hint: 'the content was removed (by gc) or never copied: pull or import the image again',
+    });
+  }
+}
+
 /** The key under which an entry's ref is looked up: full refs normalised, signature tags bare. */
 export function storeKey(reference: string): string {
   if (isSignatureTag(reference)) return reference;
@@ -49,6 +74,7 @@ export class Store implements Target {
   readonly name: string;
   private readonly indexer: Indexer;
   private blobsDirty = false;
+  private writing = false;
 
   private constructor(
     readonly root: string,
@@ -60,6 +86,7 @@ export class Store implements Target {
 
   static open(dir: string, opts: OpenStoreOptions = {}): Store {
     const root = resolve(dir);
+    checkIsFolder(root);
     // A layout without index.json is new (or its creation was interrupted): create what is missing.
     const fresh = !existsSync(join(root, 'index.json')) && !hasBlobs(root);
     if (fresh) {
@@ -98,19 +125,51 @@ export class Store implements Target {
     return createReadStream(file, { highWaterMark: 1 << 20 });
   }
 
+  /**
+   * Whether the blob is here with its size; for a manifest or index, whether its whole graph
+   * is (as a registry's "manifest exists" implies its children), so a copy heals what is
+   * missing. A blob found here is touched: gc's --grace then spares it while the writer that
+   * reuses it gets to its tag (the tag's check under the lock is what guarantees it).
+   */
   async exists(descriptor: Descriptor): Promise<boolean> {
-    try {
-      return statSync(this.blobPath(descriptor.digest)).size === descriptor.size;
-    } catch {
-      return false;
-    }
+    const present = isManifestType(descriptor.mediaType)
+      ? graphGaps(this.db, this.root, descriptor).length === 0
+      : statSync(this.blobPath(descriptor.digest), { throwIfNoEntry: false })?.size === descriptor.size;
+    if (present) touch(this.blobPath(descriptor.digest));
+    return present;
+  }
+
+  /** The digests under `descriptor` that are not in the store (empty when its whole graph is). */
+  missingFrom(descriptor: Descriptor): string[] {
+    return graphGaps(this.db, this.root, descriptor);
+  }
+
+  /**
+   * Before this process's first write: the temporary folder exists, and what dead writers left
+   * in it is removed (their pid is in the name; see temps.ts).
+   */
+  private beginWrite(): void {
+    if (this.writing) return;
+    mkdirSync(this.tmpDir, { recursive: true });
+    removeStaleTemps(this.root);
+    this.writing = true;
+  }
+
+  /** Runs `work` under the store's write lock (the IMMEDIATE transaction), index up to date. */
+  withWriteLock<T>(work: () => T): T {
+    this.beginWrite();
+    return this.db.transaction(() => {
+      if (getMeta(this.db, 'index_fingerprint') !== indexFingerprint(this.root)) this.reloadEntries();
+      return work();
+    }).immediate();
   }
 
   async push(descriptor: Descriptor, content: Readable, signal?: AbortSignal): Promise<void> {
-    if (await this.exists(descriptor)) {
+    if (statSync(this.blobPath(descriptor.digest), { throwIfNoEntry: false })?.size === descriptor.size) {
+      touch(this.blobPath(descriptor.digest));
       content.resume();
     } else {
-      mkdirSync(this.tmpDir, { recursive: true });
+      this.beginWrite();
       await writeVerifiedFile(this.blobPath(descriptor.digest), this.tmpDir, descriptor, content, `${descriptor.digest}`, signal);
       this.blobsDirty = true;
     }
@@ -121,7 +180,7 @@ export class Store implements Target {
   async putBytes(bytes: Buffer, mediaType: string): Promise<Descriptor> {
     const descriptor: Descriptor = { mediaType, digest: sha256(bytes), size: bytes.length };
     if (!this.hasBlob(descriptor.digest)) {
-      mkdirSync(this.tmpDir, { recursive: true });
+      this.beginWrite();
       writeFileAtomicSync(this.blobPath(descriptor.digest), bytes, this.tmpDir);
       this.blobsDirty = true;
     }
@@ -163,7 +222,12 @@ export class Store implements Target {
     if (row?.subject && !this.entriesOf(descriptor.digest).length) {
       const entry: Descriptor = { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size };
       if (row.artifact_type) entry.artifactType = row.artifact_type;
-      this.mutateEntries((entries) => entries.push({ ref: null, descriptor: entry }));
+      this.mutateEntries((entries) => {
+        // Under the lock, as for a tag: an untagged root whose graph gc just removed would dangle.
+        const missing = graphGaps(this.db, this.root, entry);
+        if (missing.length) throw new IncompleteGraphError([{ ref: `the referrer ${entry.digest}`, digest: entry.digest, missing }], this.name);
+        entries.push({ ref: null, descriptor: entry });
+      });
     }
   }
 
@@ -209,8 +273,7 @@ export class Store implements Target {
    * file, apply `change` to the entry list, write the file atomically, record its fingerprint.
    */
   private mutateEntries(change: (entries: Array<{ ref: string | null; descriptor: Descriptor }>) => void): void {
-    this.db.transaction(() => {
-      if (getMeta(this.db, 'index_fingerprint') !== indexFingerprint(this.root)) this.reloadEntries();
+    this.withWriteLock(() => {
       const rows = statement(this.db, 'SELECT * FROM entries ORDER BY seq').all() as EntryRow[];
       const entries = rows.map((row) => ({ ref: row.ref, descriptor: descriptorOfEntry(row) }));
       change(entries);
@@ -229,8 +292,6 @@ export class Store implements Target {
         else delete d.annotations;
         return d;
       });
-      // ig's own store has no gadget-oci/tmp yet; the temporary index.json is written there.
-      mkdirSync(this.tmpDir, { recursive: true });
       // A change that changes nothing (a retag to the same digest) writes nothing.
       if (rows.length === descriptors.length && descriptors.every((d, i) => rows[i]!.descriptor === JSON.stringify(d) && rows[i]!.ref === kept[i]!.ref)) return;
       writeIndexFile(this.root, descriptors);
@@ -239,7 +300,7 @@ export class Store implements Target {
       descriptors.forEach((d, i) => insert.run(kept[i]!.ref, d.digest, d.mediaType, d.size, JSON.stringify(d)));
       setMeta(this.db, 'index_hash', sha256(readFileSync(join(this.root, 'index.json'))));
       setMeta(this.db, 'index_fingerprint', indexFingerprint(this.root));
-    }).immediate();
+    });
   }
 
   async tag(descriptor: Descriptor, reference: string): Promise<void> {
@@ -249,15 +310,21 @@ export class Store implements Target {
   /**
    * Points every ref at its descriptor in one index.json update. With `expected`, a ref is
    * moved only if it still points at that digest (checked under the lock): nothing is tagged
-   * when another process moved it meanwhile.
+   * when another process moved it meanwhile. Nothing is tagged either when the whole graph of
+   * any root is not in the store (checked under the lock, which gc also holds to delete):
+   * IncompleteGraphError names them all.
    */
   async tagMany(items: Array<{ descriptor: Descriptor; ref: string; expected?: string }>): Promise<void> {
     const keyed = items.map(({ descriptor, ref, expected }) => {
-      if (!this.hasBlob(descriptor.digest)) throw new GadgetError(`cannot tag ${ref}: ${descriptor.digest} is not in ${this.name}`);
       this.indexer.index(descriptor);
       return { descriptor, key: storeKey(ref), expected };
     });
     this.mutateEntries((entries) => {
+      const incomplete = keyed.flatMap(({ descriptor, key }) => {
+        const missing = graphGaps(this.db, this.root, descriptor);
+        return missing.length ? [{ ref: key, digest: descriptor.digest, missing }] : [];
+      });
+      if (incomplete.length) throw new IncompleteGraphError(incomplete, this.name);
       for (const { key, expected } of keyed) {
         const current = entries.find((e) => e.ref === key)?.descriptor.digest;
         if (expected !== undefined && current !== expected) {
@@ -410,6 +477,30 @@ export class Store implements Target {
       if (r.title) record.title = r.title;
       return record;
     });
+  }
+}
+
+/** A store path that is a file (or under one) is a usage error, not a crash. */
+function checkIsFolder(root: string): void {
+  let st;
+  try {
+    st = statSync(root, { throwIfNoEntry: false });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new GadgetError(`the store ${root} cannot be used: ${code === 'ENOTDIR' ? 'a part of its path is a file' : (err as Error).message}`, { exitCode: 2, hint: 'point --store (or $GADGET_STORE) at an OCI layout folder, or at a new folder to create one' });
+  }
+  if (st && !st.isDirectory()) {
+    throw new GadgetError(`the store ${root} is a file, not a folder`, { exitCode: 2, hint: 'point --store (or $GADGET_STORE) at an OCI layout folder, or at a new folder to create one' });
+  }
+}
+
+/** Marks a blob as just used (for gc's --grace); a read-only store is left as it is. */
+function touch(file: string): void {
+  try {
+    const now = new Date();
+    utimesSync(file, now, now);
+  } catch {
+    // Not ours to touch (ig's store read by another user): the lock check still protects the tag.
   }
 }
 

@@ -3,16 +3,17 @@ import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { checkEntryPath, readTar } from '../lib/archive/tar.js';
+import { checkEntryPath, describeEntryType, readTar } from '../lib/archive/tar.js';
 import { GadgetError, messageOf } from '../lib/errors.js';
 import { copyGraph, CopySession, type CopyStats } from '../lib/oci/copy.js';
-import { ANN_REF_NAME } from '../lib/oci/mediatypes.js';
+import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
+import type { Descriptor } from '../lib/oci/types.js';
 
 import { tempName, writeVerifiedFile } from './files.js';
 import { readIndexFile } from './layout.js';
 import { LayoutSource } from './layout-source.js';
 import { writeLayoutTar } from './layout-tar.js';
-import { openStore, storeKey, type Store } from './store.js';
+import { IncompleteGraphError, openStore, storeKey, type Store } from './store.js';
 
 export interface ImportResult {
   tags: string[];
@@ -34,45 +35,106 @@ function workDir(store: Store, what: string): string {
 
 /** Imports every entry of an OCI layout folder or tar: tags, signatures and untagged roots. */
 export async function importImages(store: Store, source: string, opts: { signal?: AbortSignal; concurrency?: number } = {}): Promise<ImportResult> {
-  if (!existsSync(source)) throw new GadgetError(`${source} does not exist`, { exitCode: 2 });
-  if (statSync(source).isDirectory()) return importLayout(store, source, opts);
+  const st = statSync(source, { throwIfNoEntry: false });
+  if (!st) throw new GadgetError(`${source} does not exist`, { exitCode: 2 });
+  if (st.isDirectory()) return importLayout(store, new LayoutSource(source), opts);
+  if (!st.isFile()) throw new GadgetError(`${source} is neither a folder nor a tar file`, { exitCode: 2 });
   const tmp = workDir(store, 'import');
   try {
     await extractLayoutTar(source, tmp);
-    return await importLayout(store, tmp, opts);
+    // Messages name the tar, never the temporary folder it was unpacked to.
+    return await importLayout(store, new LayoutSource(tmp, source), opts);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-async function importLayout(store: Store, dir: string, opts: { signal?: AbortSignal; concurrency?: number }): Promise<ImportResult> {
-  const layout = new LayoutSource(dir);
+/** Copies that find their content removed (by a concurrent gc) before the tag are re-run this often. */
+const TAG_ATTEMPTS = 4;
+
+async function importLayout(store: Store, layout: LayoutSource, opts: { signal?: AbortSignal; concurrency?: number }): Promise<ImportResult> {
+  // Bad input is refused before anything is written (tags, blobs).
+  const refs = checkLayout(layout);
   const session = new CopySession(opts.concurrency ?? 8);
   const result: ImportResult = { tags: [], skipped: [], failed: [], stats: session.stats };
-  const tagged: Array<{ descriptor: (typeof layout.entries)[number]; ref: string }> = [];
-  // Every entry's graph is copied at once; the session bounds the blob transfers.
-  const outcomes = await Promise.all(
-    layout.entries.map(async (entry) => {
-      const ref = entry.annotations?.[ANN_REF_NAME];
-      if (!ref && !layout.has(entry.digest)) return { skipped: entry.digest };
-      try {
-        if (ref) storeKey(ref); // a malformed reference fails before anything is copied
-        await copyGraph(layout, store, entry, [], { session, signal: opts.signal });
-        return ref ? { tagged: { descriptor: entry, ref } } : {};
-      } catch (err) {
-        return { failed: { entry: ref ?? entry.digest, error: messageOf(err) } };
+  const copyEntries = async (entries: Descriptor[]): Promise<Array<{ descriptor: Descriptor; ref: string }>> => {
+    // Every entry's graph is copied at once; the session bounds the blob transfers.
+    const outcomes = await Promise.all(
+      entries.map(async (entry) => {
+        const ref = refs.get(entry);
+        if (!ref && !layout.has(entry.digest)) return { skipped: entry.digest };
+        try {
+          await copyGraph(layout, store, entry, [], { session, signal: opts.signal });
+          return ref ? { tagged: { descriptor: entry, ref } } : {};
+        } catch (err) {
+          return { failed: { entry: ref ?? entry.digest, error: messageOf(err) } };
+        }
+      }),
+    );
+    const tagged: Array<{ descriptor: Descriptor; ref: string }> = [];
+    for (const o of outcomes) {
+      if (o.skipped) result.skipped.push(o.skipped);
+      if (o.failed) result.failed.push(o.failed);
+      if (o.tagged) tagged.push(o.tagged);
+    }
+    return tagged;
+  };
+  let tagged = await copyEntries(layout.entries);
+  // One index.json update for all tags, so an interrupted import leaves no half of them. The
+  // store checks under its lock that each graph is whole; content a concurrent gc removed
+  // since the copy is copied again (Store.exists sees the gap), then the tags are retried.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await store.tagMany(tagged);
+      break;
+    } catch (err) {
+      if (!(err instanceof IncompleteGraphError)) throw err;
+      const incomplete = new Set(err.incomplete.map((i) => i.ref));
+      const redo = tagged.filter((t) => incomplete.has(storeKey(t.ref)));
+      if (attempt >= TAG_ATTEMPTS) {
+        for (const t of redo) result.failed.push({ entry: t.ref, error: `its content was removed from ${store.name} (by a concurrent gc) after it was copied, ${attempt} times; it was not tagged` });
+        tagged = tagged.filter((t) => !incomplete.has(storeKey(t.ref)));
+        await store.tagMany(tagged);
+        break;
       }
-    }),
-  );
-  for (const o of outcomes) {
-    if (o.skipped) result.skipped.push(o.skipped);
-    if (o.failed) result.failed.push(o.failed);
-    if (o.tagged) tagged.push(o.tagged);
+      const recopied = await copyEntries(redo.map((t) => t.descriptor));
+      tagged = [...tagged.filter((t) => !incomplete.has(storeKey(t.ref))), ...recopied];
+    }
   }
-  // One index.json update for all tags, so an interrupted import leaves no half of them.
-  await store.tagMany(tagged);
   result.tags = tagged.map((t) => storeKey(t.ref));
   return result;
+}
+
+/**
+ * Refuses a layout that is not what it claims before anything is copied: two digests under
+ * one ref name (both named), malformed references, and manifests whose content disagrees with
+ * their media type or cannot be followed. Returns each entry's store key (tagged entries).
+ */
+function checkLayout(layout: LayoutSource): Map<Descriptor, string> {
+  const refs = new Map<Descriptor, string>();
+  const byRef = new Map<string, string>();
+  for (const entry of layout.entries) {
+    const ref = entry.annotations?.[ANN_REF_NAME];
+    if (ref === undefined) continue;
+    if (typeof ref !== 'string') throw new GadgetError(`${layout.name}: index.json has a ref name that is not a string`);
+    const key = storeKey(ref); // a malformed reference fails before anything is copied
+    const other = byRef.get(key);
+    if (other !== undefined && other !== entry.digest) {
+      throw new GadgetError(`${layout.name}: index.json names ${ref} twice, with two digests (${other} and ${entry.digest}); nothing was imported`, {
+        hint: 'keep one of the two entries in index.json',
+      });
+    }
+    byRef.set(key, entry.digest);
+    refs.set(entry, ref);
+  }
+  const checked = new Set<string>();
+  const visit = (d: Descriptor, path: string): void => {
+    if (checked.has(d.digest) || !isManifestType(d.mediaType) || !layout.has(d.digest)) return;
+    checked.add(d.digest);
+    for (const [i, child] of layout.checkedChildren(d, path).entries()) visit(child, `${path}/${i}`);
+  };
+  for (const [i, entry] of layout.entries.entries()) visit(entry, `index.json entry ${i}`);
+  return refs;
 }
 
 /** Unpacks a layout tar into `dir`, refusing anything but the layout's own files. */
@@ -87,10 +149,10 @@ async function extractLayoutTar(file: string, dir: string): Promise<void> {
       if (!['blobs', 'blobs/sha256'].includes(path)) throw new GadgetError(`${where}: unexpected folder "${path}" in an OCI layout tar`);
       continue;
     }
-    if (entry.type !== 'file') throw new GadgetError(`${where}: entry "${path}" is a ${entry.type}; links and devices are not accepted`);
+    if (entry.type !== 'file') throw new GadgetError(`${where}: entry "${path}" is ${describeEntryType(entry)}; an OCI layout tar holds only files and folders`);
     const blob = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(path);
     if (path === 'oci-layout' || path === 'index.json') {
-      if (entry.size > 64 * 1024 * 1024) throw new GadgetError(`${where}: ${path} is too large`);
+      if (entry.size > 64 * 1024 * 1024) throw new GadgetError(`${where}: ${path} is too large (${entry.size} bytes)`);
       await pipeline(entry.body, createWriteStream(join(dir, path)));
     } else if (blob) {
       // Verified while extracting: a tampered blob fails before the store is touched.

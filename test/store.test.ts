@@ -82,11 +82,11 @@ test('gc keeps what tags and signatures reach and removes the rest', async () =>
   await store.tag(dropped, 'dropped');
   // An OCI 1.1 referrer (a signature) of the kept image, without a tag.
   const sigLayer = await store.putBytes(Buffer.from('signature'), 'application/octet-stream');
+  await store.putBytes(Buffer.from('{}'), 'application/vnd.oci.empty.v1+json'); // children before the manifest
   const sig = await store.putBytes(
     encodeJSONBytes({ schemaVersion: 2, mediaType: MT_MANIFEST, artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json', config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256('{}'), size: 2 }, layers: [sigLayer], subject: kept }),
     MT_MANIFEST,
   );
-  await store.putBytes(Buffer.from('{}'), 'application/vnd.oci.empty.v1+json');
   assert.deepEqual((await store.referrers(kept)).map((r) => r.descriptor.digest), [sig.digest]);
   await store.untag(['dropped']);
   const result = await gc(store);

@@ -24,8 +24,21 @@ export interface TarEntry {
   type: 'file' | 'directory' | 'symlink' | 'hardlink' | 'other';
   size: number;
   mode: number;
+  /** The header's type flag ('0' file, '2' symlink, '6' FIFO...), for messages. */
+  typeflag: string;
   linkpath?: string;
   body: Readable;
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  '0': 'a regular file', '\0': 'a regular file', '7': 'a regular file', '1': 'a hard link', '2': 'a symbolic link',
+  '3': 'a character device', '4': 'a block device', '5': 'a folder', '6': 'a FIFO',
+};
+
+/** An entry's type in words, for messages: "a FIFO", "a symbolic link to x". */
+export function describeEntryType(entry: Pick<TarEntry, 'typeflag' | 'linkpath'>): string {
+  const words = TYPE_WORDS[entry.typeflag] ?? `an entry of unknown type ${JSON.stringify(entry.typeflag)}`;
+  return entry.linkpath && (entry.typeflag === '1' || entry.typeflag === '2') ? `${words} to "${entry.linkpath}"` : words;
 }
 
 /** A normalised relative path, or a GadgetError when the entry would leave its folder. */
@@ -246,7 +259,7 @@ class ExtendedHeaders {
     this.pax = {};
     this.longName = this.longLink = undefined;
     const type = TYPES[typeflag] ?? 'other';
-    return { path, type, size, mode: number(h, 100, 8, where), linkpath: type === 'file' ? undefined : linkpath };
+    return { path, type, size, mode: number(h, 100, 8, where), typeflag, linkpath: type === 'file' ? undefined : linkpath };
   }
 }
 
@@ -273,6 +286,18 @@ async function peekGzip(input: Readable): Promise<{ gzip: boolean; stream: Async
   return { gzip: head[0] === 0x1f && head[1] === 0x8b, stream: rest() };
 }
 
+/** The input's own errors (a cut gzip stream, an unreadable file) as one sentence naming it. */
+async function* failClearly(source: AsyncIterable<Buffer>, where: string): AsyncGenerator<Buffer> {
+  try {
+    yield* source;
+  } catch (err) {
+    if (err instanceof GadgetError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code?.startsWith('Z_') || /unexpected end of file|incorrect header check|invalid/.test(e.message) ? `its gzip stream is damaged or cut short (${e.message})` : e.message;
+    throw new GadgetError(`${where}: cannot read the archive: ${why}`);
+  }
+}
+
 /**
  * Streams the entries of a tar (plain or gzip). Each entry's body must be consumed (or
  * resumed) before the next entry is produced. Throws GadgetError on a corrupt archive.
@@ -292,7 +317,7 @@ export async function* readTar(input: Readable, opts: { gzip?: 'auto' | boolean;
       source = peeked.stream;
     }
   }
-  const reader = new ByteReader(source);
+  const reader = new ByteReader(failClearly(source, where));
   const extended = new ExtendedHeaders();
   for (;;) {
     const h = await reader.read(BLOCK);

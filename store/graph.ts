@@ -1,0 +1,72 @@
+// "Is this whole graph in the store?": the check that tagging makes under the store's lock,
+// and that Store.exists answers for a manifest (so a copy into the store heals what is
+// missing, as a registry's "manifest exists" implies its children). Synchronous, so that it
+// can run inside an SQLite transaction.
+import { readFileSync, statSync } from 'node:fs';
+import { sha256 } from '../lib/oci/digest.js';
+import { INDEX_TYPES, isManifestType } from '../lib/oci/mediatypes.js';
+import { MAX_MANIFEST_BYTES } from '../lib/oci/target.js';
+import { isValidDescriptor, type Descriptor, type Index, type Manifest } from '../lib/oci/types.js';
+import { statement, type ChildRow, type DB } from './db.js';
+import { blobPath } from './layout.js';
+
+/** A blob's size on disk, or undefined when it is absent. */
+export function blobSize(root: string, digest: string): number | undefined {
+  try {
+    return statSync(blobPath(root, digest)).size;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The children of a manifest or index read from its blob, verified against its digest.
+ * Undefined when the blob is absent, too large, corrupt or not a document we can follow.
+ */
+export function readChildrenSync(root: string, d: Descriptor): Descriptor[] | undefined {
+  let bytes: Buffer;
+  try {
+    if (statSync(blobPath(root, d.digest)).size > MAX_MANIFEST_BYTES) return undefined;
+    bytes = readFileSync(blobPath(root, d.digest));
+  } catch {
+    return undefined;
+  }
+  if (sha256(bytes) !== d.digest) return undefined;
+  let doc: Manifest & Index;
+  try {
+    doc = JSON.parse(bytes.toString('utf8')) as Manifest & Index;
+  } catch {
+    return undefined;
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return undefined;
+  const children = INDEX_TYPES.has(typeof doc.mediaType === 'string' ? doc.mediaType : d.mediaType)
+    ? doc.manifests ?? []
+    : [...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])];
+  return Array.isArray(children) && children.every(isValidDescriptor) ? children : undefined;
+}
+
+/** A manifest's children: from the index database when it was parsed before, else from its blob. */
+function childrenOf(db: DB, root: string, d: Descriptor): Descriptor[] | undefined {
+  const indexed = statement(db, 'SELECT 1 FROM manifests WHERE digest = ?').pluck().get(d.digest) !== undefined;
+  if (indexed) {
+    const rows = statement(db, 'SELECT * FROM children WHERE parent = ? ORDER BY position').all(d.digest) as ChildRow[];
+    return rows.map((r) => ({ mediaType: r.media_type, digest: r.digest, size: r.size }));
+  }
+  return readChildrenSync(root, d);
+}
+
+/**
+ * The digests under `d` (itself included) that are absent, have the wrong size, or (for a
+ * manifest) cannot be read; empty when the whole graph is there. Blobs are not re-hashed
+ * (fsck does that); sizes are compared.
+ */
+export function graphGaps(db: DB, root: string, d: Descriptor, seen = new Set<string>()): string[] {
+  if (seen.has(d.digest)) return [];
+  seen.add(d.digest);
+  const size = blobSize(root, d.digest);
+  if (size === undefined || size !== d.size) return [d.digest];
+  if (!isManifestType(d.mediaType)) return [];
+  const children = childrenOf(db, root, d);
+  if (!children) return [d.digest];
+  return children.flatMap((child) => graphGaps(db, root, child, seen));
+}

@@ -55,9 +55,10 @@ const TAG_ATTEMPTS = 4;
 async function importLayout(store: Store, layout: LayoutSource, opts: { signal?: AbortSignal; concurrency?: number }): Promise<ImportResult> {
   // Bad input is refused before anything is written (tags, blobs).
   const refs = checkLayout(layout);
-  const session = new CopySession(opts.concurrency ?? 8);
-  const result: ImportResult = { tags: [], skipped: [], failed: [], stats: session.stats };
+  const result: ImportResult = { tags: [], skipped: [], failed: [], stats: { copied: 0, skipped: 0, bytes: 0 } };
   const copyEntries = async (entries: Descriptor[]): Promise<Array<{ descriptor: Descriptor; ref: string }>> => {
+    // A session per round: a session remembers what it copied, and a re-copy must look again.
+    const session = new CopySession(opts.concurrency ?? 8);
     // Every entry's graph is copied at once; the session bounds the blob transfers.
     const outcomes = await Promise.all(
       entries.map(async (entry) => {
@@ -71,6 +72,9 @@ async function importLayout(store: Store, layout: LayoutSource, opts: { signal?:
         }
       }),
     );
+    result.stats.copied += session.stats.copied;
+    result.stats.skipped += session.stats.skipped;
+    result.stats.bytes += session.stats.bytes;
     const tagged: Array<{ descriptor: Descriptor; ref: string }> = [];
     for (const o of outcomes) {
       if (o.skipped) result.skipped.push(o.skipped);

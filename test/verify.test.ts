@@ -299,17 +299,11 @@ describe('verify plugin', () => {
 
 // ---- the command line -------------------------------------------------------------------
 
-/** Runs `gadget verify` through the compiled CLI; skips while the lead has not registered it. */
-async function cli(t: TestContext, args: string[]): Promise<Awaited<ReturnType<typeof gadget>> | undefined> {
-  if (!existsSync(CLI)) {
-    t.skip(`${CLI} is not built (npm run build)`);
-    return undefined;
-  }
+/** Runs `gadget verify` through the compiled CLI; a missing command is a failure, never a skip. */
+async function cli(_t: TestContext, args: string[]): Promise<Awaited<ReturnType<typeof gadget>> | undefined> {
+  assert.ok(existsSync(CLI), `${CLI} is not built (npm run build)`);
   const r = await gadget(args);
-  if (/unknown command "verify"/.test(r.stderr)) {
-    t.skip('`verify` is not registered in cli/gadget.ts yet');
-    return undefined;
-  }
+  assert.doesNotMatch(r.stderr, /unknown command "verify"/, '`verify` must be registered in cli/gadget.ts');
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   return r;
 }

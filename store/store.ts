@@ -183,6 +183,8 @@ export class Store implements Target {
       this.beginWrite();
       writeFileAtomicSync(this.blobPath(descriptor.digest), bytes, this.tmpDir);
       this.blobsDirty = true;
+    } else {
+      touch(this.blobPath(descriptor.digest)); // reused: young again for gc's --grace
     }
     if (isManifestType(mediaType)) this.afterManifestPush(descriptor);
     return descriptor;

@@ -73,3 +73,14 @@ export function parsePairs(values: string[] | undefined, flag: string): Record<s
   }
   return out;
 }
+
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/** --tag values (push, copy, tag): plain tags, checked before anything is done. */
+export function parseTags(values: unknown, command: string): string[] {
+  const tags = (values as string[] | undefined) ?? [];
+  for (const t of tags) {
+    if (!TAG.test(t)) throw usageError(`${command}: --tag ${t} is not a tag`, 'a tag is letters, digits, "_", "." and "-" (at most 128), e.g. --tag v1.2.3 --tag latest');
+  }
+  return [...new Set(tags)];
+}

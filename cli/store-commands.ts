@@ -1,6 +1,7 @@
 // Commands on the store itself: list, tag, rm, gc, fsck, import, export (inspect-commands.ts: inspect).
 import { usageError } from '../lib/errors.js';
 import { ANN_REF_NAME } from '../lib/oci/mediatypes.js';
+import { parseTags } from './args.js';
 import type { Command } from './command.js';
 import { formatSize, shortDigest, table } from '../lib/format.js';
 
@@ -30,21 +31,31 @@ export const listCommand: Command = {
 
 export const tagCommand: Command = {
   name: 'tag',
-  usage: 'tag SRC DST',
-  summary: 'Give a stored image another reference.',
-  options: {},
-  async run(env, { positionals }) {
-    if (positionals.length !== 2) throw usageError('tag takes SRC and DST');
-    const store = await env.openStore();
+  usage: 'tag SRC [DST] [--tag TAG]...',
+  summary: 'Give a stored image another reference: DST, and TAG in DST\'s repository (else SRC\'s) for each --tag. All in one index.json update.',
+  options: { tag: { type: 'list', value: 'TAG', description: 'also tag the image TAG in DST\'s repository (or SRC\'s without DST)' } },
+  async run(env, { positionals, flags }) {
+    const tags = parseTags(flags.tag, 'tag');
+    if (positionals.length < 1 || positionals.length > 2 || (positionals.length === 1 && tags.length === 0)) {
+      throw usageError('tag takes SRC and DST, or SRC and --tag TAG', 'e.g. gadget tag myorg/x:v1 registry.internal:5000/x:v1 --tag latest');
+    }
     const { storeKey } = await import('../store/store.js');
-    const descriptor = store.resolveRef(positionals[0]!);
-    const dst = storeKey(positionals[1]!);
+    const { parseRef } = await import('../lib/oci/reference.js');
+    const [src, dst] = positionals as [string, string | undefined];
+    // The repository the --tag values name: DST's, else SRC's (a digest has none).
+    const base = dst ?? src;
+    if (!dst && /^sha256:/.test(src)) throw usageError(`tag ${src}: a bare digest has no repository for --tag; give DST`);
+    const repository = parseRef(base);
+    const refs = [...new Set([...(dst ? [storeKey(dst)] : []), ...tags.map((t) => storeKey(repository.withTag(t).toString()))])];
+    const store = await env.openStore();
+    const descriptor = store.resolveRef(src);
     const { annotations, ...rest } = descriptor;
     const kept = { ...(annotations ?? {}) };
     delete kept[ANN_REF_NAME];
-    await store.tag(Object.keys(kept).length ? { ...rest, annotations: kept } : rest, dst);
-    if (env.flags.json) env.printJSON({ ref: dst, digest: descriptor.digest });
-    else env.print(`${dst} -> ${descriptor.digest}`);
+    const plain = Object.keys(kept).length ? { ...rest, annotations: kept } : rest;
+    await store.tagMany(refs.map((ref) => ({ ref, descriptor: plain })));
+    if (env.flags.json) env.printJSON({ ref: refs[0], refs, digest: descriptor.digest });
+    else for (const ref of refs) env.print(`${ref} -> ${descriptor.digest}`);
     return 0;
   },
 };

@@ -3,7 +3,7 @@
 // --json), every failure is named, and the exit code is 1 when anything failed.
 import { resolve } from 'node:path';
 import { usageError } from '../lib/errors.js';
-import type { Options, ParsedArgs } from './args.js';
+import { parseTags, type Options, type ParsedArgs } from './args.js';
 import type { Command } from './command.js';
 import type { CommandEnv } from './env.js';
 import type { MirrorSet, PlanItem, SyncConfig, SyncDestination, SyncOptions, SyncSource, SyncSummary } from '../plugins/sync.js';
@@ -83,7 +83,8 @@ async function print(env: CommandEnv, summary: SyncSummary, verb: string, dryRun
     return 0;
   }
   for (const i of summary.items) {
-    if (i.status === 'copied') env.print(`${verb} ${i.source} -> ${i.destination}${i.via ? ` (via ${i.via})` : ''}  ${i.digest}`);
+    const also = i.tags && i.tags.length > 1 ? ` (tags ${i.tags.join(', ')})` : '';
+    if (i.status === 'copied') env.print(`${verb} ${i.source} -> ${i.destination}${also}${i.via ? ` (via ${i.via})` : ''}  ${i.digest}`);
     else if (i.status === 'skipped') env.log.debug(`up to date: ${i.source} -> ${i.destination}  ${i.digest}`);
   }
   for (const b of summary.bundles) env.print(`wrote ${b}`);
@@ -93,6 +94,16 @@ async function print(env: CommandEnv, summary: SyncSummary, verb: string, dryRun
 }
 
 /** push, pull and copy: one planned item through the one plan executor. */
+const TAG_OPTION: Options = {
+  tag: { type: 'list', value: 'TAG', description: 'also tag the image TAG in the destination repository' },
+};
+
+/** --tag: more tags in the destination repository. */
+function withTags(item: PlanItem, flags: ParsedArgs['flags'], command: string): PlanItem {
+  const tags = parseTags(flags.tag, command);
+  return tags.length ? { ...item, tags } : item;
+}
+
 async function runOne(
   env: CommandEnv,
   flags: ParsedArgs['flags'],
@@ -103,7 +114,7 @@ async function runOne(
 ): Promise<number> {
   const lib = await import('../plugins/sync.js');
   const config = await syncConfig(env, false);
-  const item = withPlatforms(plan(lib), flags);
+  const item = withTags(withPlatforms(plan(lib), flags), flags, label);
   const opts = options(env, flags, config);
   const store = usesStore ? { store: await env.openStore() } : {};
   return print(env, await lib.executePlan([item], { ...opts, ...store, label }), verb, Boolean(opts.dryRun));
@@ -111,9 +122,9 @@ async function runOne(
 
 export const pushCommand: Command = {
   name: 'push',
-  usage: 'push REF [DEST]',
-  summary: 'Push a stored image with its signatures to its registry, or to DEST (a DEST without a tag keeps the image\'s tag).',
-  options: COPY_OPTIONS,
+  usage: 'push REF [DEST] [--tag TAG]...',
+  summary: 'Push a stored image with its signatures to its registry, or to DEST (a DEST without a tag keeps the image\'s tag); --tag adds more tags there.',
+  options: { ...COPY_OPTIONS, ...TAG_OPTION },
   async run(env, { positionals, flags }) {
     if (positionals.length < 1 || positionals.length > 2) throw usageError('push takes REF and an optional DEST');
     return runOne(env, flags, (lib) => lib.planPush(positionals[0]!, positionals[1]), 'push', 'pushed', true);
@@ -133,9 +144,9 @@ export const pullCommand: Command = {
 
 export const copyCommand: Command = {
   name: 'copy',
-  usage: 'copy SRC DST',
-  summary: 'Copy an image with its signatures from one registry to another, streamed (nothing is written to the store); within one registry, blobs are mounted.',
-  options: COPY_OPTIONS,
+  usage: 'copy SRC DST [--tag TAG]...',
+  summary: 'Copy an image with its signatures from one registry to another, streamed (nothing is written to the store); within one registry, blobs are mounted. --tag adds more tags to DST\'s repository.',
+  options: { ...COPY_OPTIONS, ...TAG_OPTION },
   async run(env, { positionals, flags }) {
     if (positionals.length !== 2) throw usageError('copy takes SRC and DST');
     return runOne(env, flags, (lib) => lib.planCopy(positionals[0]!, positionals[1]!), 'copy', 'copied', false);

@@ -91,6 +91,7 @@ TESTS=(
   test/sync-requests.test.ts
   test/verify-remote.test.ts
   test/remote-read.test.ts
+  test/multi-tag.test.ts
 )
 for f in "${TESTS[@]}"; do [ -f "$f" ] || { echo "test: listed file $f does not exist" >&2; exit 2; }; done
 for f in test/*.test.ts; do

@@ -35,6 +35,8 @@ export interface PlanItem {
   allowPlatformSubset?: boolean;
   /** Copy signatures and other referrers (default true). */
   signatures?: boolean;
+  /** More tags for a registry destination, beside its reference's own (`push --tag`). */
+  tags?: string[];
 }
 
 export interface PlanContext {

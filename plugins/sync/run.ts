@@ -20,6 +20,8 @@ export interface ItemResult {
   set?: string;
   source: string;
   destination: string;
+  /** Every tag the destination got, when more than its reference's own were asked for. */
+  tags?: string[];
   /** The mirror it was read from, when a registry mirror served it. */
   via?: string;
   /** 'copied': something was transferred; 'skipped': the destination had everything. */
@@ -110,7 +112,7 @@ async function openEnds(item: PlanItem, opts: RunOptions, bundles: Bundles, batc
     const [host, ...path] = sourceRepository?.split('/') ?? [];
     const mount = host === to.ref.registry && path.join('/') !== to.ref.repository ? path.join('/') : undefined;
     destination = pool.repository(to.ref, 'destination', mount);
-    tags = to.ref.tag === undefined ? [] : [to.ref.tag];
+    tags = [...new Set([...(to.ref.tag === undefined ? [] : [to.ref.tag]), ...(item.tags ?? [])])];
   } else if (to.kind === 'store') {
     if (!opts.store) throw new GadgetError(`${to.key}: no store is open to write it to`, { exitCode: 2 });
     destination = batched(opts.store);
@@ -125,6 +127,7 @@ async function openEnds(item: PlanItem, opts: RunOptions, bundles: Bundles, batc
 async function transfer(item: PlanItem, opts: RunOptions, session: CopySession, bundles: Bundles, batched: (store: Store) => BatchedStore, result: ItemResult): Promise<void> {
   const ends = await openEnds(item, opts, bundles, batched);
   if (ends.via) result.via = ends.via;
+  if (item.tags?.length) result.tags = ends.tags;
   result.digest = ends.root.digest;
   const what = describeSource(item.source);
   const chosen = await selectPlatforms(ends.source, ends.root, item.platforms, item.allowPlatformSubset ?? false, what, opts.signal);
@@ -229,7 +232,7 @@ export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<Sync
 
 /** The result with its fields in one order (JSON output). */
 function ordered(r: ItemResult): ItemResult {
-  const out: ItemResult = { set: r.set, source: r.source, destination: r.destination, via: r.via, status: r.status, digest: r.digest, copied: r.copied, bytes: r.bytes, error: r.error, hint: r.hint };
+  const out: ItemResult = { set: r.set, source: r.source, destination: r.destination, tags: r.tags, via: r.via, status: r.status, digest: r.digest, copied: r.copied, bytes: r.bytes, error: r.error, hint: r.hint };
   for (const k of Object.keys(out) as Array<keyof ItemResult>) if (out[k] === undefined) delete out[k];
   return out;
 }

@@ -46,7 +46,7 @@ export const tasksCommand: Command = {
 
 export const buildCommand: Command = {
   name: 'build',
-  usage: 'build [DIR] -t REF [--include DIR]... [--btfgen --btfhub DIR] [--annotation K=V]... [--ig-version V] [--no-cache]',
+  usage: 'build [DIR] -t REF [--include DIR]... [--btfgen --btfhub DIR] [--no-validate-metadata] [--annotation K=V]... [--ig-version V] [--no-cache]',
   summary: 'Build one gadget for amd64 and arm64 from DIR (build.yaml, or program.bpf.c / gadget.yaml / *.wasm) into the store.',
   options: {
     tag: { type: 'string', short: 't', value: 'REF', description: 'the reference to tag the image with' },
@@ -57,6 +57,7 @@ export const buildCommand: Command = {
     include: { type: 'list', value: 'DIR', description: "a header folder like ig's /usr/include: adds -I DIR and -I DIR/gadget/<arch> (also $GADGET_INCLUDE, DIR:DIR)" },
     btfgen: { type: 'boolean', description: 'add a btfgen layer of minimised kernel BTF (needs --btfhub)' },
     btfhub: { type: 'string', value: 'DIR', description: 'a btfhub-archive-like folder for --btfgen' },
+    'no-validate-metadata': { type: 'boolean', description: 'skip checking gadget.yaml against the eBPF object (params, maps, structs)' },
   },
   async run(env, { positionals, flags }) {
     if (positionals.length > 1) throw usageError('build takes at most one DIR');
@@ -69,6 +70,7 @@ export const buildCommand: Command = {
     const spec = { dir: resolve(env.cwd, positionals[0] ?? '.'), ref: flags.tag, ...(flags.btfgen ? { btfhub: resolve(env.cwd, flags.btfhub as string) } : {}) };
     const result = await buildGadget(ctx, spec, {
       include: (flags.include as string[] | undefined)?.map((d) => resolve(env.cwd, d)),
+      validateMetadata: !flags['no-validate-metadata'],
       igVersion: typeof flags['ig-version'] === 'string' ? flags['ig-version'] : ctx.config.igVersion,
       annotations: parsePairs(flags.annotation as string[] | undefined, 'annotation'),
       noCache: Boolean(flags['no-cache']),

@@ -11,6 +11,7 @@ import { checkWasm } from '../lib/content/wasm.js';
 import { GadgetError, messageOf } from '../lib/errors.js';
 import { packageVersion } from '../lib/version.js';
 import { metadataAnnotations, readMetadata, type GadgetMetadata } from '../lib/gadget/metadata.js';
+import { checkMetadataAgainstObject } from '../lib/gadget/object-check.js';
 import type { Descriptor, Index, Manifest } from '../lib/oci/types.js';
 import type { Artifact, Plugin, PluginContext } from '../lib/runner/plugin.js';
 import type { Store } from '../store/store.js';
@@ -37,6 +38,8 @@ export interface BuildOptions {
   noCache?: boolean;
   /** Include roots searched first (like `--include DIR`), relative to the working folder. */
   include?: string[];
+  /** Check gadget.yaml against the eBPF objects, as ig's build does (default true). */
+  validateMetadata?: boolean;
 }
 
 export interface BuildGadgetOptions {
@@ -46,6 +49,8 @@ export interface BuildGadgetOptions {
   noCache?: boolean;
   /** Include roots searched first (`--include DIR`), before the spec's, the config's and $GADGET_INCLUDE. */
   include?: string[];
+  /** Check gadget.yaml against the eBPF objects, as ig's build does (default true; `--no-validate-metadata`). */
+  validateMetadata?: boolean;
   /** Where the spec came from, for messages (e.g. "gadget.config.ts"). */
   source?: string;
   /** What the build is doing now ("compiling program.bpf.c for amd64, arm64"), for progress on a TTY. */
@@ -133,8 +138,10 @@ function checkInputs(ctx: PluginContext, g: ResolvedGadget, inputs: Inputs, show
   }
 }
 
-async function cacheKey(g: ResolvedGadget, inputs: Inputs, builderVersion: string, extra: Record<string, string>[], includeRoots: string[]): Promise<string> {
+async function cacheKey(g: ResolvedGadget, inputs: Inputs, builderVersion: string, extra: Record<string, string>[], includeRoots: string[], validate: boolean): Promise<string> {
   const key = new KeyBuilder().add('format', 'gadget-oci build 1').add('version', packageVersion()).add('mode', inputs.mode);
+  // An image built without the metadata check must not satisfy a build that asks for it.
+  key.add('validate-metadata', String(validate));
   key.add('builder', builderVersion);
   key.add('metadata', inputs.metadataBytes ?? '<none>');
   key.add('wasm', inputs.wasm ?? '<none>');
@@ -162,6 +169,18 @@ async function cacheKey(g: ResolvedGadget, inputs: Inputs, builderVersion: strin
   const epoch = sourceDateEpoch();
   key.add('created', epoch === undefined ? '<now>' : String(epoch));
   return key.digest();
+}
+
+/** gadget.yaml against each arch's object; a problem both objects share is said once for both. */
+function metadataObjectProblems(meta: GadgetMetadata, objects: Partial<Record<Arch, Buffer>>): string[] {
+  const PLACEHOLDER = '\u0000object\u0000';
+  const archsOf = new Map<string, Arch[]>();
+  for (const arch of ARCHS) {
+    const bytes = objects[arch];
+    if (!bytes) continue;
+    for (const p of checkMetadataAgainstObject(meta, bytes, PLACEHOLDER)) archsOf.set(p, [...(archsOf.get(p) ?? []), arch]);
+  }
+  return [...archsOf].map(([p, archs]) => p.split(PLACEHOLDER).join(`the ${archs.join(' and ')} eBPF object${archs.length > 1 ? 's' : ''}`));
 }
 
 /** True when the index and everything it points at are still in the store. */
@@ -196,7 +215,8 @@ async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadge
   const created = createdAnnotation();
 
   const includeRoots = await resolveIncludeRoots({ cli: opts.include, gadget: g.include, config: ctx.config.include, env: process.env.GADGET_INCLUDE }, ctx.cwd);
-  const key = await cacheKey(g, inputs, builderVersion, extra, includeRoots);
+  const validate = opts.validateMetadata !== false;
+  const key = await cacheKey(g, inputs, builderVersion, extra, includeRoots, validate);
   const hit = opts.noCache ? undefined : cache.get(key);
   if (hit && (await imageComplete(ctx.store, hit.index)) && (await depsUnchanged(hit.deps))) {
     ctx.log.info(`${g.name}: unchanged, reusing ${hit.index.digest} as ${g.ref}`);
@@ -221,6 +241,15 @@ async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadge
     for (const w of warnings) ctx.log.warn(`clang warnings for ${shown(g.ebpfsource!)}:\n${w}`);
   } else if (inputs.mode === 'prebuilt') {
     ebpf = inputs.objects;
+  }
+
+  if (validate && ebpf && inputs.meta) {
+    const problems = metadataObjectProblems(inputs.meta, ebpf);
+    if (problems.length > 0) {
+      throw new GadgetError(`${shown(g.metadata!)} does not match the eBPF object (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n${problems.map((p) => `  ${p}`).join('\n')}`, {
+        hint: 'fix gadget.yaml or the program; --no-validate-metadata builds anyway, as ig image build --validate-metadata=false does',
+      });
+    }
   }
 
   let btfgen: Partial<Record<Arch, Buffer>> | undefined;
@@ -305,7 +334,7 @@ export function build(options: BuildOptions = {}): Plugin {
           const spec = gadgets[i]!;
           try {
             const onStage = (stage: string): void => bar.tick(0, `${spec.name ?? spec.dir}: ${stage}`);
-            const built = await buildImage(ctx, spec, { onStage, igVersion: options.igVersion, annotations: options.annotations, noCache: options.noCache, include: options.include, source: source && `${source} (gadget ${spec.name ?? spec.dir})` }, cache);
+            const built = await buildImage(ctx, spec, { onStage, igVersion: options.igVersion, annotations: options.annotations, noCache: options.noCache, include: options.include, validateMetadata: options.validateMetadata, source: source && `${source} (gadget ${spec.name ?? spec.dir})` }, cache);
             results[i] = built;
             ctx.emit({ type: 'build', ref: built.ref, digest: built.descriptor.digest, cached: built.cached, inputs: built.inputs });
           } catch (err) {

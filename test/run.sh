@@ -65,6 +65,7 @@ TESTS=(
   test/watch.test.ts
   test/config-hostile.test.ts
   test/metadata.test.ts
+  test/metadata-object.test.ts
   test/content.test.ts
   test/build-image.test.ts
   test/build.test.ts

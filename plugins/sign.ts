@@ -22,7 +22,7 @@ import {
   blob, bundleReferrerManifest, cosignLayer, cosignSignatureManifest, dsseBundle, EMPTY_CONFIG, imageStatement, signBytes, simpleSigningPayload, type Blob,
 } from '../lib/signature/sign.js';
 import { COSIGN_SIGNATURE_ANNOTATION, INTOTO_PAYLOAD_TYPE, MAX_SIGNATURE_BYTES } from '../lib/signature/types.js';
-import type { Store } from '../store/store.js';
+import { Store } from '../store/store.js';
 import type { X509Certificate } from 'node:crypto';
 
 export type SignFormat = 'legacy' | 'bundle';
@@ -102,12 +102,14 @@ async function write(target: Target, items: Blob[]): Promise<void> {
   }
 }
 
+/**
+ * What `tag` points at, undefined only when it is absent: any other failure (a registry
+ * error) propagates, since writing a new `.sig` manifest over an unread one would drop the
+ * signatures it holds.
+ */
 async function existing(target: Target, tag: string): Promise<Descriptor | undefined> {
-  try {
-    return target.peek ? await target.peek(tag) : await target.resolve(tag);
-  } catch {
-    return undefined;
-  }
+  if (!target.peek) throw new GadgetError(`${target.name} cannot say whether ${tag} exists, so nothing is signed there`);
+  return target.peek(tag);
 }
 
 async function signLegacy(target: Target, subject: Descriptor, repository: string, key: SigningKey, annotations: Record<string, string>): Promise<Pick<SignResult, 'signature' | 'action'>> {
@@ -126,7 +128,10 @@ async function signLegacy(target: Target, subject: Descriptor, repository: strin
   const layer = cosignLayer(payload, signBytes(key, payload));
   const { config, manifest } = cosignSignatureManifest([...layers, layer]);
   await write(target, [{ descriptor: layer, bytes: payload }, config, manifest]);
-  await target.tag(manifest.descriptor, tag);
+  // In the store the tag moves only if no other process re-signed meanwhile (checked under
+  // its lock), so no appended layer is lost; a registry offers no such check.
+  if (target instanceof Store) await target.tagMany([{ descriptor: manifest.descriptor, ref: tag, expected: current?.digest ?? null }]);
+  else await target.tag(manifest.descriptor, tag);
   return { signature: manifest.descriptor.digest, action: 'signed' };
 }
 

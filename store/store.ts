@@ -311,12 +311,12 @@ export class Store implements Target {
 
   /**
    * Points every ref at its descriptor in one index.json update. With `expected`, a ref is
-   * moved only if it still points at that digest (checked under the lock): nothing is tagged
-   * when another process moved it meanwhile. Nothing is tagged either when the whole graph of
-   * any root is not in the store (checked under the lock, which gc also holds to delete):
-   * IncompleteGraphError names them all.
+   * moved only if it still points at that digest (`null`: only if it is still absent), checked
+   * under the lock: nothing is tagged when another process moved it meanwhile. Nothing is
+   * tagged either when the whole graph of any root is not in the store (checked under the
+   * lock, which gc also holds to delete): IncompleteGraphError names them all.
    */
-  async tagMany(items: Array<{ descriptor: Descriptor; ref: string; expected?: string }>): Promise<void> {
+  async tagMany(items: Array<{ descriptor: Descriptor; ref: string; expected?: string | null }>): Promise<void> {
     const keyed = items.map(({ descriptor, ref, expected }) => {
       this.indexer.index(descriptor);
       return { descriptor, key: storeKey(ref), expected };
@@ -329,8 +329,8 @@ export class Store implements Target {
       if (incomplete.length) throw new IncompleteGraphError(incomplete, this.name);
       for (const { key, expected } of keyed) {
         const current = entries.find((e) => e.ref === key)?.descriptor.digest;
-        if (expected !== undefined && current !== expected) {
-          throw new GadgetError(`${key} was changed by another program meanwhile (it points at ${current ?? 'nothing'}, not ${expected}); nothing was tagged`, { hint: 'run the command again' });
+        if (expected !== undefined && current !== (expected ?? undefined)) {
+          throw new GadgetError(`${key} was changed by another program meanwhile (it points at ${current ?? 'nothing'}, not ${expected ?? 'nothing'}); nothing was tagged`, { hint: 'run the command again' });
         }
       }
       for (const { descriptor, key } of keyed) {
@@ -379,6 +379,13 @@ export class Store implements Target {
 
   manifestRow(digest: string): ManifestRow | undefined {
     return statement(this.db, 'SELECT * FROM manifests WHERE digest = ?').get(digest) as ManifestRow | undefined;
+  }
+
+  /** Target.peek: what a tag (full reference or bare signature tag) points at, or undefined when absent. */
+  async peek(reference: string): Promise<Descriptor | undefined> {
+    this.refreshIfChanged();
+    const entry = this.entryByRef(storeKey(reference)) ?? this.entryByRef(reference);
+    return entry ? descriptorOfEntry(entry) : undefined;
   }
 
   /** Target.resolve: a full reference, bare signature tag, or digest. */

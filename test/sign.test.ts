@@ -161,6 +161,22 @@ test('legacy .sig: sign, verify, same key twice is idempotent, another key appen
   assert.equal(tampered.report.images[0]!.findings[0]!.rule, 'GADGET-SIGNATURE-INVALID');
 });
 
+test('two processes signing one store at once never lose a signature', async () => {
+  const { store } = await builtStore('race-store');
+  const keys: Array<[string, string]> = [[f('ec-pkcs8.pem'), f('ec-sec1.pub')], [f('ed25519.pem'), f('ed25519.pub')], [f('other.pem'), f('other.pub')]];
+  const runs = await Promise.all(keys.map(([key]) => gadget(['--store', store, 'sign', IMAGE, '--key', key])));
+  for (const [i, run] of runs.entries()) {
+    // Each either signed, or refused because another process moved the tag meanwhile.
+    if (run.code !== 0) {
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(run.stderr, /changed by another program meanwhile/);
+      continue;
+    }
+    assert.equal((await verifyJSON(store, '--key', keys[i]![1])).code, 0, `${keys[i]![0]} signed and its signature is kept`);
+  }
+  assert.ok(runs.some((r) => r.code === 0));
+});
+
 /** @sigstore/verify, independently: the bundle against a trust material holding only this key. */
 function sigstoreVerifies(bundleJSON: unknown, pubFile: string): boolean {
   const spki = createPublicKey(readFileSync(pubFile, 'utf8')).export({ type: 'spki', format: 'der' });

@@ -18,12 +18,18 @@ interface ParsedNode {
   annotations?: Record<string, string>;
 }
 
-/** Reads a manifest or index blob if it is present, intact and small enough; else undefined. */
-function readNode(root: string, desc: Descriptor): ParsedNode | undefined {
-  const file = blobPath(root, desc.digest);
-  if (!existsSync(file) || statSync(file).size > MAX_MANIFEST_BYTES) return undefined;
-  const bytes = readFileSync(file);
-  if (sha256(bytes) !== desc.digest) return undefined;
+/**
+ * Reads a manifest or index blob if it is present, intact and small enough; else undefined.
+ * `written`: its bytes, verified, when the caller just stored them (no second read).
+ */
+function readNode(root: string, desc: Descriptor, written?: Buffer): ParsedNode | undefined {
+  let bytes = written;
+  if (!bytes) {
+    const file = blobPath(root, desc.digest);
+    if (!existsSync(file) || statSync(file).size > MAX_MANIFEST_BYTES) return undefined;
+    bytes = readFileSync(file);
+    if (sha256(bytes) !== desc.digest) return undefined;
+  }
   try {
     const doc = JSON.parse(bytes.toString('utf8')) as Manifest & Index;
     if (typeof doc !== 'object' || doc === null) return undefined;
@@ -67,11 +73,12 @@ export class Indexer {
   /**
    * Indexes a manifest or index and, for an index, its children. Returns false when the
    * content is missing or unreadable (fsck reports that; the index simply lacks the node).
+   * `written` is the node's verified bytes when the caller has just stored them.
    */
-  index(desc: Descriptor): boolean {
+  index(desc: Descriptor, written?: Buffer): boolean {
     if (!isManifestType(desc.mediaType)) return true;
     if (this.isIndexed(desc.digest)) return true;
-    const node = readNode(this.root, desc);
+    const node = readNode(this.root, desc, written);
     if (!node) return false;
     const isIndex = INDEX_TYPES.has(node.mediaType);
     const children = isIndex ? node.manifests ?? [] : [...(node.config ? [node.config] : []), ...(node.layers ?? [])];

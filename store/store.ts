@@ -15,8 +15,9 @@ import { accessSync, constants, createReadStream, existsSync, readdirSync, mkdir
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { GadgetError } from '../lib/errors.js';
+import { readAll } from '../lib/oci/copy.js';
 import { isDigest, sha256 } from '../lib/oci/digest.js';
 import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
 import { isSignatureTag, parseRef } from '../lib/oci/reference.js';
@@ -170,8 +171,11 @@ export class Store implements Target {
       content.resume();
     } else {
       this.beginWrite();
-      await writeVerifiedFile(this.blobPath(descriptor.digest), this.tmpDir, descriptor, content, `${descriptor.digest}`, signal);
+      // A manifest is kept in memory while written: it is indexed from these bytes, not re-read.
+      const manifest = isManifestType(descriptor.mediaType) && descriptor.size <= MAX_MANIFEST_BYTES ? await readAll(content, descriptor.size, descriptor.digest) : undefined;
+      await writeVerifiedFile(this.blobPath(descriptor.digest), this.tmpDir, descriptor, manifest ? Readable.from([manifest]) : content, `${descriptor.digest}`, signal);
       this.blobsDirty = true;
+      if (manifest) return this.afterManifestPush(descriptor, manifest);
     }
     if (isManifestType(descriptor.mediaType)) this.afterManifestPush(descriptor);
   }
@@ -216,8 +220,9 @@ export class Store implements Target {
     }
   }
 
-  private afterManifestPush(descriptor: Descriptor): void {
-    this.indexer.index(descriptor);
+  /** `written`: the manifest's verified bytes, when they were just stored. */
+  private afterManifestPush(descriptor: Descriptor, written?: Buffer): void {
+    this.indexer.index(descriptor, written);
     // An OCI 1.1 referrer (a signature) has no tag: an untagged index.json entry keeps it
     // rooted, as oras and ig keep it.
     const row = this.manifestRow(descriptor.digest);

@@ -16,7 +16,7 @@ import { GADGET_ARTIFACT_TYPE, GADGET_BTFGEN, GADGET_CONFIG, GADGET_EBPF, GADGET
 import { parseRef } from '../lib/oci/reference.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { openRepository } from '../lib/registry/index.js';
-import { executePlan, planPush } from '../plugins/sync.js';
+import { executePlan, planPush, readSyncConfig, syncSets } from '../plugins/sync.js';
 import { openStore, type Store } from '../store/store.js';
 import { startCountingProxy, type CountedRequest, type CountingProxy } from './helpers/counting-proxy.js';
 import { registryAvailable, startRegistry, type TestRegistry } from './helpers/registry.js';
@@ -134,6 +134,26 @@ describe('what a push costs in requests (counting proxy in front of docker-regis
     const summary = await push(images.map((i) => i.ref), cold);
     assert.equal(summary.images.skipped, 3);
     assert.deepEqual(proxy.requests.map((r) => r.kind), ['HEAD manifest', 'HEAD manifest', 'HEAD manifest']);
+  });
+
+  test('a registry mirror without change: the catalog, one tag list per repository, one GET of the source tag and one HEAD of the destination tag per image', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const sets = readSyncConfig({ mirrors: { m: { source: `${proxy.host}/cold/`, destination: { registry: `${proxy.host}/mirrored` } } } }, tmpdir());
+    const first = await syncSets(sets, [], FAST_RETRY);
+    assert.equal(first.images.copied, 3, JSON.stringify(first.items));
+    proxy.reset();
+    const again = await syncSets(sets, [], FAST_RETRY);
+    assert.equal(again.images.skipped, 3);
+    const kinds = proxy.requests.map((r) => `${r.kind} ${/\/v2\/(.*?)\/(manifests|tags|referrers)/.exec(r.path)?.[1] ?? ''}`.trim()).sort();
+    // Without the referrers API (docker-registry has none) its probe is made once per registry.
+    const probes = kinds.filter((k) => k.startsWith('GET referrers'));
+    assert.ok(probes.length <= 1, `referrers probes: ${probes.length}`);
+    assert.deepEqual(kinds.filter((k) => !k.startsWith('GET referrers')), [
+      'GET catalog',
+      'GET manifest cold/req/one', 'GET manifest cold/req/one', 'GET manifest cold/req/two',
+      'GET tag list cold/req/one', 'GET tag list cold/req/two',
+      'HEAD manifest mirrored/cold/req/one', 'HEAD manifest mirrored/cold/req/one', 'HEAD manifest mirrored/cold/req/two',
+    ]);
   });
 
   test('the same image pushed to a second repository of the registry, in a later run, is mounted, not uploaded', async (t) => {

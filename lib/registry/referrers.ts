@@ -98,9 +98,20 @@ export async function listReferrers(repo: RemoteRepository, desc: Descriptor, si
   const add = (r: Referrer): void => {
     if (!found.has(r.descriptor.digest)) found.set(r.descriptor.digest, r);
   };
-  if (repo.referrersApi !== false) {
-    const api = await fromApi(repo, desc.digest, signal);
-    repo.referrersApi = api !== undefined;
+  // The first lookup on a registry finds out whether it has the API; the others wait for it.
+  const facts = repo.facts;
+  while (facts.referrersApi === undefined && facts.referrersProbe) await facts.referrersProbe;
+  if (facts.referrersApi !== false) {
+    const lookup = fromApi(repo, desc.digest, signal);
+    if (facts.referrersApi === undefined) {
+      const probe = lookup.then(() => undefined, () => undefined);
+      facts.referrersProbe = probe;
+      void probe.then(() => {
+        if (facts.referrersProbe === probe) facts.referrersProbe = undefined;
+      });
+    }
+    const api = await lookup;
+    facts.referrersApi = api !== undefined;
     for (const d of api ?? []) add({ descriptor: d });
   }
   const base = fallbackTag(desc.digest);

@@ -47,6 +47,8 @@ export interface RepositoryConfig {
 /** What a registry was found to do, shared by the repositories of one registry. */
 export interface RegistryFacts {
   referrersApi?: boolean;
+  /** The first referrers lookup while it finds out whether the API exists. */
+  referrersProbe?: Promise<void>;
 }
 
 export class RemoteRepository implements Target {
@@ -73,7 +75,7 @@ export class RemoteRepository implements Target {
   private readonly uploadDefaults: UploadOptions;
   private readonly maxResumes: number;
   private readonly blobs: BlobLocations;
-  private readonly facts: RegistryFacts;
+  readonly facts: RegistryFacts;
   private readonly manifests = new Map<string, ManifestBytes>();
   /** Serialises updates of one fallback tag index within this process. */
   readonly fallbackLocks = new Map<string, Promise<void>>();

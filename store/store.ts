@@ -123,7 +123,8 @@ export class Store implements Target {
   async fetch(descriptor: Descriptor): Promise<Readable> {
     const file = this.blobPath(descriptor.digest);
     if (!existsSync(file)) throw new GadgetError(`${this.name}: blob ${descriptor.digest} is missing`, { hint: 'run `gadget fsck` to see what is damaged' });
-    return createReadStream(file, { highWaterMark: 1 << 20 });
+    // Reads of a blob's size at most: a 16 KiB blob does not take a 1 MiB buffer.
+    return createReadStream(file, { highWaterMark: Math.min(1 << 20, Math.max(descriptor.size, 1)) });
   }
 
   /**

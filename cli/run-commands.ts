@@ -49,7 +49,7 @@ export const buildCommand: Command = {
   usage: 'build [DIR] -t REF [--include DIR]... [--btfgen --btfhub DIR] [--no-validate-metadata] [--annotation K=V]... [--ig-version V] [--no-cache]',
   summary: 'Build one gadget for amd64 and arm64 from DIR (build.yaml, or program.bpf.c / gadget.yaml / *.wasm) into the store.',
   options: {
-    tag: { type: 'string', short: 't', value: 'REF', description: 'the reference to tag the image with' },
+    tag: { type: 'list', short: 't', value: 'REF', description: 'a reference to tag the image with (a tag, not a digest)' },
     annotation: { type: 'list', value: 'K=V', description: 'an extra annotation, applied last' },
     'ig-version': { type: 'string', value: 'V', description: 'the ig version the gadget targets (builder.version annotation)' },
     'no-cache': { type: 'boolean', description: 'rebuild even when the inputs have not changed' },
@@ -62,13 +62,15 @@ export const buildCommand: Command = {
   async run(env, { positionals, flags }) {
     if (positionals.length > 1) throw usageError('build takes at most one DIR');
     if (flags.watch) return watching(env, () => buildCommand.run(env, { positionals, flags: { ...flags, watch: undefined } }), [resolve(env.cwd, positionals[0] ?? '.')]);
-    if (typeof flags.tag !== 'string') throw usageError('build needs -t REF', 'e.g. gadget build examples/trace_open -t myorg/trace_open:v1');
+    const tags = (flags.tag as string[] | undefined) ?? [];
+    if (tags.length === 0) throw usageError('build needs -t REF', 'e.g. gadget build examples/trace_open -t myorg/trace_open:v1');
     if (flags.btfgen && typeof flags.btfhub !== 'string') throw usageError('--btfgen needs --btfhub DIR', 'e.g. gadget build . -t x --btfgen --btfhub ../btfhub-archive');
     if (!flags.btfgen && typeof flags.btfhub === 'string') throw usageError('--btfhub is used only with --btfgen', 'add --btfgen to make the btfgen layer');
     const { buildGadget } = await import('../plugins/build.js');
     const ctx = await env.pluginContext();
-    const spec = { dir: resolve(env.cwd, positionals[0] ?? '.'), ref: flags.tag, ...(flags.btfgen ? { btfhub: resolve(env.cwd, flags.btfhub as string) } : {}) };
+    const spec = { dir: resolve(env.cwd, positionals[0] ?? '.'), ref: tags[0]!, ...(flags.btfgen ? { btfhub: resolve(env.cwd, flags.btfhub as string) } : {}) };
     const result = await buildGadget(ctx, spec, {
+      alsoTag: tags.slice(1),
       include: (flags.include as string[] | undefined)?.map((d) => resolve(env.cwd, d)),
       validateMetadata: !flags['no-validate-metadata'],
       igVersion: typeof flags['ig-version'] === 'string' ? flags['ig-version'] : ctx.config.igVersion,
@@ -77,7 +79,7 @@ export const buildCommand: Command = {
     });
     ctx.emit({ type: 'build', ref: result.ref, digest: result.descriptor.digest, cached: result.cached, inputs: result.inputs });
     if (env.flags.json) env.printJSON(result);
-    else env.print(`${result.ref}  ${result.descriptor.digest}${result.cached ? '  (unchanged, reused)' : ''}`);
+    else for (const ref of result.refs ?? [result.ref]) env.print(`${ref}  ${result.descriptor.digest}${result.cached ? '  (unchanged, reused)' : ''}`);
     return 0;
   },
 };

@@ -3,25 +3,26 @@
 // input is valid), look the inputs up in the build cache, else compile (or take the prebuilt
 // objects when clang is missing), run btfgen, assemble the image (build/image.ts), store its
 // blobs children first; then tag every index at once and remember them in the cache.
-import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { checkEbpfElf } from '../lib/content/elf.js';
 import { checkWasm } from '../lib/content/wasm.js';
 import { GadgetError, messageOf } from '../lib/errors.js';
 import { packageVersion } from '../lib/version.js';
-import { metadataAnnotations, readMetadata, type GadgetMetadata } from '../lib/gadget/metadata.js';
+import { MAX_METADATA_BYTES, metadataAnnotations, readMetadata, type GadgetMetadata } from '../lib/gadget/metadata.js';
 import { checkMetadataAgainstObject } from '../lib/gadget/object-check.js';
+import { sha256 } from '../lib/oci/digest.js';
 import type { Descriptor, Index, Manifest } from '../lib/oci/types.js';
 import type { Artifact, Plugin, PluginContext } from '../lib/runner/plugin.js';
 import type { Store } from '../store/store.js';
 import { btfhubFingerprint, generateBtfgen } from './build/btfgen.js';
 import { BuildCache, depsUnchanged, hashFiles, KeyBuilder, type CacheEntry } from './build/cache.js';
+import { hashCapped, MAX_OBJECT_BYTES, MAX_SOURCE_BYTES, MAX_WASM_BYTES, readCapped } from './build/read.js';
 import { compileEbpf, findTool, missingTool, toolVersion } from './build/compile.js';
 import { resolveIncludeRoots } from './build/include.js';
 import { buildWasm, checkWasmToolchain, hashWasmSources, type WasmToolchain } from './build/wasm-source.js';
 import { assembleImage, createdAnnotation, gadgetAnnotations, sourceDateEpoch } from './build/image.js';
-import { ARCHS, resolveGadget, type Arch, type GadgetSpec, type ResolvedGadget } from './build/spec.js';
+import { ARCHS, buildRef, checkAnnotations, resolveGadget, type Arch, type GadgetSpec, type ResolvedGadget } from './build/spec.js';
 
 export type { GadgetSpec } from './build/spec.js';
 
@@ -55,6 +56,8 @@ export interface BuildGadgetOptions {
   source?: string;
   /** What the build is doing now ("compiling program.bpf.c for amd64, arm64"), for progress on a TTY. */
   onStage?: (stage: string) => void;
+  /** More refs to tag the image with (`-t` given several times). */
+  alsoTag?: string[];
 }
 
 type EbpfMode = 'compile' | 'prebuilt' | 'none';
@@ -62,20 +65,22 @@ type EbpfMode = 'compile' | 'prebuilt' | 'none';
 interface Inputs {
   metadataBytes?: Buffer;
   meta?: GadgetMetadata;
+  /** sha256 of the big inputs, streamed: enough for the cache key. */
+  hashes: { source?: string; wasm?: string; objects: Partial<Record<Arch, string>> };
+  /** Read on a cache miss only (loadInputs). */
   wasm?: Buffer;
   /** For wasm from source: the toolchain and a hash list of the sources (the cache key). */
   wasmToolchain?: WasmToolchain;
   wasmSources?: string;
-  source?: Buffer;
   objects: Partial<Record<Arch, Buffer>>;
   mode: EbpfMode;
 }
 
-/** Reads the inputs (cheap: enough for the cache key); checkInputs parses them on a miss. */
+/** Reads what the cache key needs (gadget.yaml, hashes of the rest); loadInputs reads the rest on a miss. */
 async function readInputs(ctx: PluginContext, g: ResolvedGadget, shown: (f: string) => string): Promise<Inputs> {
-  const inputs: Inputs = { objects: {}, mode: 'none' };
-  if (g.metadata) inputs.metadataBytes = await readFile(g.metadata);
-  if (g.wasm) inputs.wasm = await readFile(g.wasm);
+  const inputs: Inputs = { hashes: { objects: {} }, objects: {}, mode: 'none' };
+  if (g.metadata) inputs.metadataBytes = await readCapped(g.metadata, shown(g.metadata), 'metadata', MAX_METADATA_BYTES);
+  if (g.wasm) inputs.hashes.wasm = await hashCapped(g.wasm, shown(g.wasm), 'wasm', MAX_WASM_BYTES);
   if (g.wasmSource) {
     // A missing or old toolchain is known before anything is compiled (exit 2, one sentence).
     inputs.wasmToolchain = await checkWasmToolchain(g.wasmSource, shown(g.wasmSource.file));
@@ -83,11 +88,11 @@ async function readInputs(ctx: PluginContext, g: ResolvedGadget, shown: (f: stri
   }
   for (const arch of ARCHS) {
     const file = g.objects[arch];
-    if (file !== undefined) inputs.objects[arch] = await readFile(file);
+    if (file !== undefined) inputs.hashes.objects[arch] = await hashCapped(file, shown(file), `objects.${arch}`, MAX_OBJECT_BYTES);
   }
-  const hasObjects = Object.keys(inputs.objects).length > 0;
+  const hasObjects = Object.keys(inputs.hashes.objects).length > 0;
   if (g.ebpfsource) {
-    inputs.source = await readFile(g.ebpfsource);
+    inputs.hashes.source = await hashCapped(g.ebpfsource, shown(g.ebpfsource), 'ebpfsource', MAX_SOURCE_BYTES);
     const clang = await findTool('clang');
     const strip = await findTool('llvm-strip');
     if (clang && strip) {
@@ -106,6 +111,21 @@ async function readInputs(ctx: PluginContext, g: ResolvedGadget, shown: (f: stri
     throw new GadgetError(`${g.name}: btfgen needs an eBPF program, but the gadget has none`, { hint: 'drop "btfhub" or add the eBPF source', exitCode: 2 });
   }
   return inputs;
+}
+
+/** Reads the wasm module and prebuilt objects (capped); they must still have the hashes the key was made of. */
+async function loadInputs(g: ResolvedGadget, inputs: Inputs, shown: (f: string) => string): Promise<void> {
+  const load = async (file: string, what: string, max: number, hash: string): Promise<Buffer> => {
+    const bytes = await readCapped(file, shown(file), what, max);
+    if (sha256(bytes) !== hash) throw new GadgetError(`${shown(file)} (${what}) changed while the build read it`, { exitCode: 2, hint: 'run the build again once it is written' });
+    return bytes;
+  };
+  if (g.wasm) inputs.wasm = await load(g.wasm, 'wasm', MAX_WASM_BYTES, inputs.hashes.wasm!);
+  if (inputs.mode !== 'prebuilt') return;
+  for (const arch of ARCHS) {
+    const file = g.objects[arch];
+    if (file !== undefined) inputs.objects[arch] = await load(file, `objects.${arch}`, MAX_OBJECT_BYTES, inputs.hashes.objects[arch]!);
+  }
 }
 
 /**
@@ -144,20 +164,20 @@ async function cacheKey(g: ResolvedGadget, inputs: Inputs, builderVersion: strin
   key.add('validate-metadata', String(validate));
   key.add('builder', builderVersion);
   key.add('metadata', inputs.metadataBytes ?? '<none>');
-  key.add('wasm', inputs.wasm ?? '<none>');
+  key.add('wasm', inputs.hashes.wasm ?? '<none>');
   if (g.wasmSource) {
     key.add('wasm-source', `${g.wasmSource.lang} ${path.relative(g.dir, g.wasmSource.file)}`).add('wasm-sources', inputs.wasmSources!);
     key.add('wasm-toolchain', inputs.wasmToolchain!.version);
   }
   if (inputs.mode === 'compile') {
     // The source's name ends up in the object's line info.
-    key.add('source-name', path.relative(g.dir, g.ebpfsource!)).add('source', inputs.source!);
+    key.add('source-name', path.relative(g.dir, g.ebpfsource!)).add('source', inputs.hashes.source!);
     key.add('cflags', JSON.stringify(g.cflags));
     // Which folders are searched decides which header is found; the headers read are deps.
     key.add('include', JSON.stringify(includeRoots));
     key.add('clang', await toolVersion('clang')).add('llvm-strip', await toolVersion('llvm-strip'));
   } else if (inputs.mode === 'prebuilt') {
-    for (const arch of ARCHS) key.add(`object-${arch}`, inputs.objects[arch] ?? '<none>');
+    for (const arch of ARCHS) key.add(`object-${arch}`, inputs.hashes.objects[arch] ?? '<none>');
   }
   if (g.btfhub) {
     key.add('bpftool', await toolVersion((await findTool('bpftool')) ?? 'bpftool', ['version']));
@@ -207,11 +227,12 @@ async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadge
     return rel !== '' && !rel.startsWith('..') ? rel : file;
   };
   if (g.unknownKeys.length > 0 && g.buildFile) {
-    ctx.log.warn(`${shown(g.buildFile)}: unknown field${g.unknownKeys.length > 1 ? 's' : ''} ${g.unknownKeys.join(', ')} ignored`);
+    const listed = g.unknownKeys.slice(0, 10).join(', ') + (g.unknownKeys.length > 10 ? ` and ${g.unknownKeys.length - 10} more` : '');
+    ctx.log.warn(`${shown(g.buildFile)}: unknown field${g.unknownKeys.length > 1 ? 's' : ''} ${listed} ignored`);
   }
   const inputs = await readInputs(ctx, g, shown);
   const builderVersion = g.igVersion ?? opts.igVersion ?? ctx.config.igVersion ?? `gadget-oci/${packageVersion()}`;
-  const extra = [g.annotations, opts.annotations ?? {}];
+  const extra = [g.annotations, checkAnnotations(opts.annotations, '--annotation')];
   const created = createdAnnotation();
 
   const includeRoots = await resolveIncludeRoots({ cli: opts.include, gadget: g.include, config: ctx.config.include, env: process.env.GADGET_INCLUDE }, ctx.cwd);
@@ -223,6 +244,7 @@ async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadge
     return { ref: g.ref, descriptor: hit.index, cached: true, inputs: Object.keys(hit.deps) };
   }
   ctx.signal.throwIfAborted();
+  await loadInputs(g, inputs, shown);
   if (g.wasmSource) {
     ctx.log.info(`${g.name}: building ${shown(g.wasmSource.file)} to wasm with ${inputs.wasmToolchain!.version}`);
     opts.onStage?.(`building ${shown(g.wasmSource.file)} to wasm`);
@@ -296,8 +318,9 @@ async function commit(ctx: PluginContext, cache: BuildCache, built: BuiltImage[]
 }
 
 /** Builds one gadget into the store and tags it. */
-export async function buildGadget(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadgetOptions = {}): Promise<Artifact & { cached: boolean; inputs: string[] }> {
+export async function buildGadget(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadgetOptions = {}): Promise<Artifact & { cached: boolean; inputs: string[]; refs?: string[] }> {
   const cache = new BuildCache(ctx.store);
+  const more = (opts.alsoTag ?? []).map((ref) => buildRef(ref, '-t'));
   const bar = ctx.progress.start(1, 'build');
   let built: BuiltImage;
   try {
@@ -305,8 +328,8 @@ export async function buildGadget(ctx: PluginContext, spec: GadgetSpec, opts: Bu
   } finally {
     bar.done();
   }
-  await commit(ctx, cache, [built]);
-  return { ref: built.ref, descriptor: built.descriptor, cached: built.cached, inputs: built.inputs };
+  await commit(ctx, cache, [built, ...more.map((ref) => ({ ...built, ref, cacheEntry: undefined }))]);
+  return { ref: built.ref, descriptor: built.descriptor, cached: built.cached, inputs: built.inputs, ...(more.length ? { refs: [built.ref, ...more] } : {}) };
 }
 
 /** The build plugin: builds every gadget (in parallel up to `concurrency`) and returns their images. */

@@ -10,6 +10,8 @@ import { GADGET_METADATA_SCHEMA, METADATA_TOP_LEVEL_KEYS } from './metadata-sche
 
 /** gadget.yaml files are a few KiB; anything above this is refused before parsing. */
 export const MAX_METADATA_BYTES = 1024 * 1024;
+/** Unknown keys worded one by one in the warnings; the rest are counted. */
+const MAX_WORDED_WARNINGS = 20;
 /** Alias expansions allowed while building the value ("billion laughs" guard). */
 export const MAX_METADATA_ALIASES = 100;
 
@@ -88,6 +90,7 @@ export function readMetadata(bytes: Buffer, file: string): { meta: GadgetMetadat
     throw new GadgetError(`${file}: the metadata file could not be parsed as YAML`, { hint: 'check for runaway nesting', cause: err });
   }
   const ctx: Context = { file, text, doc, lines };
+  checkControlCharacters(ctx);
   const syntax = doc.errors[0];
   if (syntax) throw yamlSyntaxError(ctx, syntax);
 
@@ -109,7 +112,13 @@ export function readMetadata(bytes: Buffer, file: string): { meta: GadgetMetadat
   const all = validate(value);
   const errors = all.filter((e) => e.keyword !== 'additionalProperties');
   if (errors.length) throw schemaError(ctx, errors[0]!, errors);
-  const warnings = all.map((e) => schemaError(ctx, e, [e])).map((e) => ({ message: e.message, hint: e.hint ?? '' }));
+  // Locating a key is linear in its mapping: only the first few warnings are worded, so that
+  // a file of 60 000 unknown keys stays linear; the count says the rest.
+  const unknown = all.filter((e) => e.keyword === 'additionalProperties');
+  const warnings = unknown.slice(0, MAX_WORDED_WARNINGS).map((e) => schemaError(ctx, e, [e])).map((e) => ({ message: e.message, hint: e.hint ?? '' }));
+  if (unknown.length > MAX_WORDED_WARNINGS) {
+    warnings.push({ message: `${file}: ${unknown.length - MAX_WORDED_WARNINGS} more unknown keys`, hint: 'ig ignores keys it does not know' });
+  }
   return { meta: typedMetadata(ctx, value as Record<string, unknown>), warnings };
 }
 
@@ -150,6 +159,12 @@ function typedMetadata(ctx: Context, value: Record<string, unknown>): GadgetMeta
     const node = entries.get('annotations');
     const resolved = node && isAlias(node) ? node.resolve(ctx.doc) : node;
     if (resolved && isMap(resolved)) {
+      for (const pair of resolved.items) {
+        const key = pair.key as Node | null;
+        if (key && !isScalar(key) && !isAlias(key)) {
+          throw new GadgetError(`${ctx.file}:${lineOf(ctx, key)}: annotations has a key that is ${describeNode(key)}, not a string`, { hint: 'annotation keys are plain strings such as "io.inspektor-gadget.foo"' });
+        }
+      }
       for (const [key, val] of mapEntries(ctx.doc, resolved)) setOwn(annotations, key, goText(ctx.doc, val));
     }
     meta.annotations = annotations;
@@ -384,6 +399,18 @@ function yamlSyntaxError(ctx: Context, err: YAMLError): GadgetError {
   }
   return new GadgetError(`${ctx.file}:${lineAt(ctx, offset)}: invalid YAML${where}: ${err.message}`, {
     hint: 'fix the indentation, quotes or brackets at that line',
+  });
+}
+
+/** Go's YAML reader refuses control characters (but tab, CR, LF) anywhere in the file; so does this one. */
+function checkControlCharacters(ctx: Context): void {
+  // eslint-disable-next-line no-control-regex
+  const m = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.exec(ctx.text);
+  if (!m) return;
+  const path = pathAt(ctx, m.index);
+  const code = `U+${m[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+  throw new GadgetError(`${ctx.file}:${lineAt(ctx, m.index)}: the control character ${code} is not allowed in YAML${path ? ` (in ${path})` : ''}`, {
+    hint: 'remove it; write escapes such as "\\t" inside a double-quoted string instead',
   });
 }
 

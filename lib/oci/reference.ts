@@ -90,6 +90,8 @@ export function parseRef(input: string): Reference {
     registry = first;
     repository = rest.slice(slash + 1);
     if (!DOMAIN_RE.test(registry)) throw malformed(input, `"${registry}" is not a valid registry host`);
+    const port = /:(\d+)$/.exec(registry)?.[1];
+    if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) throw malformed(input, `${port} is not a port (1-65535)`);
   }
   if (registry === DEFAULT_REGISTRY && !repository.includes('/')) repository = OFFICIAL_PREFIX + repository;
   if (!REPOSITORY_RE.test(repository)) {

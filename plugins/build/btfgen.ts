@@ -4,9 +4,9 @@
 // deterministic gzip tarball per architecture with the same folder structure (what ig's
 // Makefile.build.btfgen does with find/tar/bpftool).
 import { execFile, spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { createWriteStream, existsSync, type Stats } from 'node:fs';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -17,6 +17,7 @@ import { btfArchDir } from '../../lib/content/btf.js';
 import { GadgetError, messageOf } from '../../lib/errors.js';
 import { missingTool, requireTool } from './compile.js';
 import type { Arch } from './spec.js';
+import { makeWorkDir, removeStaleWorkDirs, toolEnv } from './workdir.js';
 
 const run = promisify(execFile);
 
@@ -33,14 +34,42 @@ export interface KernelBtf {
   mtimeMs: number;
 }
 
-async function subdirs(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  const out: string[] = [];
-  for (const e of entries) {
-    if (e.name.startsWith('.')) continue;
-    if (e.isDirectory() || (e.isSymbolicLink() && (await stat(path.join(dir, e.name))).isDirectory())) out.push(e.name);
+function btfhubError(message: string): GadgetError {
+  return new GadgetError(message, { exitCode: 2, hint: 'a btfhub folder holds <distro>/<version>/<x86_64|arm64>/<kernel>.btf[.tar.xz] files with UTF-8 names' });
+}
+
+/** The entry names of `dir` (they become paths inside the layer, so they must be UTF-8). */
+async function names(dir: string): Promise<string[]> {
+  let raw: Buffer[];
+  try {
+    raw = await readdir(dir, { encoding: 'buffer' });
+  } catch (err) {
+    throw btfhubError(`cannot read the btfhub folder ${dir}: ${messageOf(err)}`);
   }
-  return out.sort();
+  return raw.map((name) => {
+    const text = name.toString('utf8');
+    if (!Buffer.from(text, 'utf8').equals(name)) throw btfhubError(`${dir} holds a file whose name is not UTF-8 (${JSON.stringify(name.toString('latin1'))})`);
+    return text;
+  }).sort();
+}
+
+/** stat that follows symlinks; a dangling one is a clear error. */
+async function statIn(file: string): Promise<Stats> {
+  try {
+    return await stat(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw btfhubError(code === 'ENOENT' ? `${file} is a symbolic link to nothing` : `cannot read ${file}: ${messageOf(err)}`);
+  }
+}
+
+async function subdirs(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of await names(dir)) {
+    if (name.startsWith('.')) continue;
+    if ((await statIn(path.join(dir, name))).isDirectory()) out.push(name);
+  }
+  return out;
 }
 
 /** Every kernel BTF of `arch` in a btfhub-archive-like folder, sorted by layer path. */
@@ -50,19 +79,15 @@ export async function findKernelBtfs(btfhub: string, arch: Arch): Promise<Kernel
   for (const distro of await subdirs(btfhub)) {
     for (const version of await subdirs(path.join(btfhub, distro))) {
       const dir = path.join(btfhub, distro, version, archDir);
-      let names: string[];
-      try {
-        names = await readdir(dir);
-      } catch {
-        continue;
-      }
-      for (const name of names.sort()) {
+      if (!existsSync(dir)) continue;
+      for (const name of await names(dir)) {
         const compressed = name.endsWith('.btf.tar.xz');
         if (!compressed && !name.endsWith('.btf')) continue;
         const file = path.join(dir, name);
-        const info = await stat(file);
-        if (!info.isFile()) continue;
         const kernel = compressed ? name.slice(0, -'.tar.xz'.length) : name;
+        if (kernel === '.btf') throw btfhubError(`${file} has no kernel name (the file name is the kernel release, e.g. 5.15.0-1-generic.btf)`);
+        const info = await statIn(file);
+        if (!info.isFile()) continue;
         out.push({ path: `${distro}/${version}/${archDir}/${kernel}`, file, compressed, size: info.size, mtimeMs: info.mtimeMs });
       }
     }
@@ -161,18 +186,30 @@ export interface BtfgenResult {
   bpftoolVersion?: string;
 }
 
+/** Runs `work` on every item, `width` at once; after a failure no new item starts, and it throws once all have ended. */
 async function pool<T>(items: T[], width: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failed = false;
   const workers = Array.from({ length: Math.min(width, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]!);
+    while (next < items.length && !failed) {
+      try {
+        await work(items[next++]!);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
   });
-  await Promise.all(workers);
+  const settled = await Promise.allSettled(workers);
+  const error = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (error) throw error.reason;
 }
 
 /** Minimises every kernel BTF of each arch against that arch's object and packs the layers. */
 export async function generateBtfgen(input: BtfgenInput): Promise<BtfgenResult> {
   const bpftool = await requireTool('bpftool', `generate the btfgen layer from ${input.btfhub}`);
-  const tmp = await mkdtemp(path.join(tmpdir(), 'gadget-btfgen-'));
+  await removeStaleWorkDirs();
+  const tmp = await makeWorkDir('btfgen');
   const result: BtfgenResult = { layers: {}, missing: [] };
   try {
     for (const arch of Object.keys(input.objects).sort() as Arch[]) {
@@ -193,7 +230,7 @@ export async function generateBtfgen(input: BtfgenInput): Promise<BtfgenResult> 
         try {
           if (k.compressed) await extractBtf(k.file, input_, input.signal);
           try {
-            await run(bpftool, ['gen', 'min_core_btf', input_, out, objFile], { signal: input.signal, maxBuffer: 4 << 20 });
+            await run(bpftool, ['gen', 'min_core_btf', input_, out, objFile], { signal: input.signal, maxBuffer: 4 << 20, env: toolEnv(tmp) });
           } catch (err) {
             const e = err as NodeJS.ErrnoException & { stderr?: string };
             if (e.code === 'ENOENT') throw missingTool('bpftool', 'generate the btfgen layer');

@@ -3,8 +3,7 @@
 // The entry also lists every header clang read, with its hash, so a changed system header
 // (say, a libbpf-dev upgrade) is a miss too. Kept in the store's SQLite index.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { sha256 } from '../../lib/oci/digest.js';
+import { createReadStream } from 'node:fs';
 import type { Descriptor } from '../../lib/oci/types.js';
 import type { Store } from '../../store/store.js';
 
@@ -33,25 +32,40 @@ export class KeyBuilder {
   }
 }
 
-/** Hashes of the given files (a missing file maps to "missing"). */
-export async function hashFiles(files: string[]): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  await Promise.all(
-    files.map(async (f) => {
-      try {
-        out[f] = sha256(await readFile(f));
-      } catch {
-        out[f] = 'missing';
-      }
-    }),
-  );
-  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : 1)));
+/** A dependency's path as a JSON-safe key: the path itself, or "b64:" + base64 when its bytes are not UTF-8. */
+export function depKey(file: Buffer): string {
+  const text = file.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(file) && !text.startsWith('b64:') ? text : 'b64:' + file.toString('base64');
 }
 
-/** True when every dependency still has the hash it had. */
+function depPath(key: string): string | Buffer {
+  return key.startsWith('b64:') ? Buffer.from(key.slice(4), 'base64') : key;
+}
+
+/** What a dependency that cannot be read hashes to: never equal to anything, so never a hit. */
+const UNREADABLE = 'unreadable';
+
+/** sha256 of a file, streamed; UNREADABLE when it cannot be read. */
+async function hashFile(file: string | Buffer): Promise<string> {
+  try {
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+    return 'sha256:' + hash.digest('hex');
+  } catch {
+    return UNREADABLE;
+  }
+}
+
+/** Hashes of the given dependency keys (see depKey). */
+export async function hashFiles(keys: string[]): Promise<Record<string, string>> {
+  const hashes = await Promise.all(keys.map((k) => hashFile(depPath(k))));
+  return Object.fromEntries(keys.map((k, i) => [k, hashes[i]!] as const).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/** True when every dependency can still be read and has the hash it had; anything else is a miss. */
 export async function depsUnchanged(deps: Record<string, string>): Promise<boolean> {
   const now = await hashFiles(Object.keys(deps));
-  return Object.entries(deps).every(([f, h]) => now[f] === h);
+  return Object.entries(deps).every(([f, h]) => h !== UNREADABLE && now[f] === h);
 }
 
 const NAMESPACE = 'build';

@@ -4,15 +4,18 @@
 // mapped to "." in debug info, so that the same sources give the same bytes wherever they are
 // checked out; and clang writes a dependency file, so the build cache knows every header.
 import { execFile } from 'node:child_process';
-import { access, constants, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { machine, tmpdir } from 'node:os';
+import { access, constants, readFile, rm, stat } from 'node:fs/promises';
+import { machine } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { checkEbpfElf } from '../../lib/content/elf.js';
 import { GadgetError, messageOf } from '../../lib/errors.js';
 import { includeArgs } from './include.js';
 import { olderToolchainReason } from './toolchain.js';
+import { depKey } from './cache.js';
+import { parseDepfile } from './depfile.js';
 import { ARCHS, type Arch } from './spec.js';
+import { makeWorkDir, removeStaleWorkDirs, toolEnv } from './workdir.js';
 
 const run = promisify(execFile);
 
@@ -115,22 +118,11 @@ export function clangArgs(i: ClangArgsInput): string[] {
     `-fdebug-prefix-map=${i.dir}=.`,
     ...i.cflags,
     '-MD', '-MF', i.depfile,
+    // A clang crash writes MBs of reproducers into TMPDIR: not wanted from a build.
+    '-fno-crash-diagnostics',
     '-c', source,
     '-o', i.out,
   ];
-}
-
-/** Paths listed in a make-style dependency file (`out.o: a.c b.h \`), absolute. */
-export function parseDepfile(text: string, cwd: string): string[] {
-  const body = text.replace(/\\\r?\n/g, ' ');
-  const colon = body.search(/:(\s|$)/);
-  const list = colon >= 0 ? body.slice(colon + 1) : body;
-  const out: string[] = [];
-  for (const m of list.matchAll(/((?:\\.|[^\s\\])+)/g)) {
-    // make syntax: "\ " is a space, "$$" a dollar sign.
-    out.push(path.resolve(cwd, m[1]!.replace(/\\(.)/g, '$1').replace(/\$\$/g, '$')));
-  }
-  return [...new Set(out)].sort();
 }
 
 let compileRuns = 0;
@@ -157,7 +149,7 @@ export interface CompileResult {
   objects: Partial<Record<Arch, Buffer>>;
   /** clang's warnings (stderr of successful runs), per arch. */
   warnings: Partial<Record<Arch, string>>;
-  /** Every file clang read (source and headers), absolute and sorted. */
+  /** Every file clang read (source and headers), absolute and sorted, as cache.ts depKey()s. */
   deps: string[];
 }
 
@@ -166,15 +158,22 @@ function trimOutput(text: string): string {
   return t.length > 8000 ? t.slice(0, 8000) + '\n[... output cut]' : t;
 }
 
-async function runTool(tool: string, name: string, args: string[], opts: { cwd?: string; signal?: AbortSignal }): Promise<{ stderr: string }> {
+async function runTool(tool: string, name: string, args: string[], opts: { cwd?: string; signal?: AbortSignal; tmp: string }): Promise<{ stderr: string }> {
   try {
-    const { stderr } = await run(tool, args, { cwd: opts.cwd, signal: opts.signal, maxBuffer: 16 << 20, env: { ...process.env, LC_ALL: 'C' } });
+    const { stderr } = await run(tool, args, { cwd: opts.cwd, signal: opts.signal, maxBuffer: 16 << 20, env: toolEnv(opts.tmp) });
     return { stderr };
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string; code?: string | number };
     if (e.code === 'ENOENT') throw missingTool(name, 'build eBPF objects');
+    if (e.code === 'E2BIG') {
+      throw new GadgetError(`the command line of ${name} is too long for the system (argument list too long): the cflags hold ${args.join(' ').length} bytes`, {
+        hint: 'shorten the cflags (a long -D value belongs in a header file that the source includes)',
+        exitCode: 2,
+      });
+    }
     if (e.name === 'AbortError') throw new GadgetError(`${name} was cancelled`, { exitCode: 2, cause: err });
-    throw Object.assign(new Error(trimOutput(e.stderr ?? '') || messageOf(err)), { failed: true });
+    const stderr = e.stderr ?? '';
+    throw Object.assign(new Error(trimOutput(stderr) || messageOf(err)), { failed: true, crashed: /PLEASE submit a bug report|Stack dump:/.test(stderr) });
   }
 }
 
@@ -183,10 +182,15 @@ export async function compileEbpf(input: CompileInput): Promise<CompileResult> {
   const clang = await requireTool('clang', `compile ${input.shownSource}`);
   const strip = await requireTool('llvm-strip', `strip the eBPF objects of ${input.shownSource}`);
   const include = await multiarchInclude();
-  const tmp = await mkdtemp(path.join(tmpdir(), 'gadget-build-'));
+  await removeStaleWorkDirs();
+  const tmp = await makeWorkDir('build');
+  // The first failure stops the other arch's tools; the folder is removed only once every
+  // tool has exited (removing it under a running clang fails with ENOTEMPTY).
+  const stop = new AbortController();
+  const signal = input.signal ? AbortSignal.any([input.signal, stop.signal]) : stop.signal;
   try {
     const archs = input.archs ?? ARCHS;
-    const results = await Promise.all(
+    const settled = await Promise.allSettled(
       archs.map(async (arch) => {
         const out = path.join(tmp, `${arch}.bpf.o`);
         const depfile = path.join(tmp, `${arch}.d`);
@@ -203,8 +207,9 @@ export async function compileEbpf(input: CompileInput): Promise<CompileResult> {
         compileRuns++;
         let warnings: string;
         try {
-          warnings = (await runTool(clang, 'clang', args, { cwd: input.dir, signal: input.signal })).stderr;
+          warnings = (await runTool(clang, 'clang', args, { cwd: input.dir, signal, tmp })).stderr;
         } catch (err) {
+          stop.abort();
           if (err instanceof GadgetError) throw err;
           const older = await olderToolchainReason(messageOf(err), await toolVersion(clang));
           if (older) {
@@ -215,12 +220,17 @@ export async function compileEbpf(input: CompileInput): Promise<CompileResult> {
               cause: err,
             });
           }
+          if ((err as { crashed?: boolean }).crashed) {
+            throw new GadgetError(`clang crashed compiling ${input.shownSource} for ${arch}:\n${messageOf(err)}`, {
+              hint: `this is a bug of clang; change the construct it names in ${input.shownSource}, or try another clang version`,
+            });
+          }
           throw new GadgetError(`clang could not compile ${input.shownSource} for ${arch}:\n${messageOf(err)}`, {
             hint: `fix the errors above in ${input.shownSource}`,
           });
         }
         try {
-          await runTool(strip, 'llvm-strip', ['-g', out], { signal: input.signal });
+          await runTool(strip, 'llvm-strip', ['-g', out], { signal, tmp });
         } catch (err) {
           if (err instanceof GadgetError) throw err;
           throw new GadgetError(`llvm-strip failed on the ${arch} object of ${input.shownSource}: ${messageOf(err)}`, {
@@ -230,10 +240,14 @@ export async function compileEbpf(input: CompileInput): Promise<CompileResult> {
         const bytes = await readFile(out);
         const problem = checkEbpfElf(bytes, arch).find((p) => p.severity === 'error');
         if (problem) throw new GadgetError(`clang's ${arch} object for ${input.shownSource} is not a usable eBPF object: ${problem.message}`);
-        const deps = parseDepfile(await readFile(depfile, 'utf8'), input.dir);
+        const deps = parseDepfile(await readFile(depfile), input.dir).map(depKey);
         return { arch, bytes, warnings: warnings.trim(), deps };
       }),
     );
+    // The first real failure, not the "cancelled" of the arch it stopped.
+    const failed = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+    if (failed.length > 0) throw failed.find((e) => !(e instanceof GadgetError && /was cancelled$/.test(e.message))) ?? failed[0];
+    const results = settled.map((r) => (r as PromiseFulfilledResult<{ arch: Arch; bytes: Buffer; warnings: string; deps: string[] }>).value);
     const result: CompileResult = { objects: {}, warnings: {}, deps: [] };
     const deps = new Set<string>();
     for (const r of results) {

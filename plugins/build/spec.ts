@@ -4,12 +4,15 @@
 // inside the gadget's folder after symlinks are followed (include folders, -I in cflags and
 // the btfhub archive are outside inputs by nature), and cflags must be plain compiler options
 // (they end up on clang's command line, as arguments, never through a shell).
-import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { access, lstat, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYAML } from 'yaml';
 import { GadgetError, messageOf } from '../../lib/errors.js';
+import { ANN_REF_NAME } from '../../lib/oci/mediatypes.js';
 import { parseRef } from '../../lib/oci/reference.js';
 import type { WasmSource } from './wasm-source.js';
+import { cannotRead, MAX_BUILD_FILE_BYTES, readCapped } from './read.js';
 
 export type Arch = 'amd64' | 'arm64';
 /** The architectures ig builds, in the order its index lists them. */
@@ -140,12 +143,15 @@ function isInside(folder: string, file: string): boolean {
   return rel === '' || (!rel.startsWith('..' + path.sep) && rel !== '..' && !path.isAbsolute(rel));
 }
 
-async function exists(file: string): Promise<boolean> {
+/** Whether `file` exists; a file that cannot be looked at (permission denied) is an error, not an absence. */
+async function exists(file: string, shown = file): Promise<boolean> {
   try {
     await lstat(file);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+    throw cannotRead(err, shown, 'a gadget file');
   }
 }
 
@@ -191,11 +197,16 @@ async function resolveInside(
       'keep every file of a gadget inside its folder (copy it there instead of pointing at it or symlinking it)',
     );
   }
-  if (!(await exists(real))) {
+  if (!(await exists(real, path.join(g.shownDir, value)))) {
     if (!required) return undefined;
     throw badInput(`${where}: field "${field}" names ${value}, which does not exist in ${g.shownDir}`, `create it, or fix "${field}"`);
   }
-  const info = await stat(real);
+  let info: Stats;
+  try {
+    info = await stat(real);
+  } catch (err) {
+    throw cannotRead(err, path.join(g.shownDir, value), field);
+  }
   if (kind === 'file' ? !info.isFile() : !info.isDirectory()) {
     throw badInput(`${where}: field "${field}" names ${value}, which is not a ${kind}`, `point "${field}" at a ${kind}`);
   }
@@ -250,7 +261,17 @@ async function checkCflags(g: { dir: string; shownDir: string }, flags: string[]
   return out;
 }
 
-function checkAnnotations(value: unknown, where: string): Record<string, string> {
+/** The ref a build tags: parsed and completed, never a digest (a digest names content, it cannot be given to new content). */
+export function buildRef(input: string, where: string): string {
+  const ref = parseRef(input);
+  if (ref.digest !== undefined) {
+    throw badInput(`${where}: "${input}" names a digest; a build can only be tagged`, `use a tag, e.g. ${ref.name}:${ref.tag ?? 'v1'}`);
+  }
+  return ref.toString();
+}
+
+/** Extra annotations (config `annotations`, `--annotation`): string values, plain keys, and never the layout's tag. */
+export function checkAnnotations(value: unknown, where: string): Record<string, string> {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw badInput(`${where}: "annotations" must map names to strings`, 'e.g. annotations: {"org.example.team": "net"}');
@@ -258,6 +279,9 @@ function checkAnnotations(value: unknown, where: string): Record<string, string>
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
     if (k === '' || typeof v !== 'string') throw badInput(`${where}: annotation "${k}" must have a non-empty name and a string value`, 'quote the value');
+    if (k === ANN_REF_NAME) throw badInput(`${where}: annotation ${k} holds the tag of an image in an OCI layout and cannot be set`, 'use -t REF (or `gadget tag`) to give the image a reference');
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(k) || v.includes('\0')) throw badInput(`${where}: annotation ${JSON.stringify(k)} contains a control character`, 'annotation keys are plain text, values have no NUL byte');
     out[k] = v;
   }
   return out;
@@ -284,19 +308,25 @@ export async function resolveGadget(spec: GadgetSpec, opts: ResolveOptions): Pro
   } catch {
     throw badInput(`${source}: gadget folder ${shownDir} does not exist or is not a folder`, 'fix "dir"');
   }
+  try {
+    // Without this, an unreadable folder would look empty ("nothing to build").
+    await access(dir, constants.R_OK | constants.X_OK);
+  } catch (err) {
+    throw cannotRead(err, shownDir, 'the gadget folder');
+  }
   if (typeof spec.ref !== 'string' || spec.ref === '') {
     throw badInput(`${source}: gadget ${shownDir} has no image reference ("ref")`, 'e.g. ref: "ghcr.io/myorg/mygadget:latest" (or -t REF)');
   }
-  const ref = parseRef(spec.ref).toString();
+  const ref = buildRef(spec.ref, source);
   const g = { dir, shownDir };
 
   const buildPath = path.join(dir, BUILD_FILE);
   let file: BuildFile = { unknownKeys: [] };
   let buildFile: string | undefined;
   const shownBuild = path.join(shownDir, BUILD_FILE);
-  if (await exists(buildPath)) {
+  if (await exists(buildPath, shownBuild)) {
     buildFile = await resolveInside(g, BUILD_FILE, shownBuild, 'build file', true);
-    file = parseBuildFile(await readFile(buildFile!), shownBuild);
+    file = parseBuildFile(await readCapped(buildFile!, shownBuild, 'build file', MAX_BUILD_FILE_BYTES), shownBuild);
   }
 
   // Spec fields win over build.yaml; each path is checked against the file that named it.

@@ -2,7 +2,7 @@
 // line on stderr (never a stack trace for an expected failure) and, with --json, the error as
 // the one JSON document on stdout, so that `gadget --json ... | jq` always has input.
 import { painter } from '../lib/colour.js';
-import { isGadgetError } from '../lib/errors.js';
+import { fileSystemError, isGadgetError } from '../lib/errors.js';
 import { encodeJSON } from '../lib/oci/json.js';
 
 export interface ErrorDocument {
@@ -10,7 +10,9 @@ export interface ErrorDocument {
 }
 
 /** Prints `err` and returns the exit code: the error's own (1 or 2), 130 when interrupted, else 2. */
-export function reportError(err: unknown, opts: { json: boolean; verbose: boolean; printedJSON: boolean; aborted: boolean }): number {
+export function reportError(caught: unknown, opts: { json: boolean; verbose: boolean; printedJSON: boolean; aborted: boolean }): number {
+  // The environment refusing a file operation (permission, read-only, full disk) is one sentence too.
+  const err = isGadgetError(caught) ? caught : fileSystemError(caught) ?? caught;
   let doc: ErrorDocument;
   if (isGadgetError(err)) {
     doc = { error: { message: err.message, hint: err.hint, code: err.exitCode } };

@@ -29,3 +29,33 @@ export function isGadgetError(err: unknown): err is GadgetError {
 export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+const FILE_SYSTEM_CODES: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'the disk quota is exceeded',
+  EMFILE: 'too many open files',
+  ENAMETOOLONG: 'the name is too long',
+  ELOOP: 'too many symbolic links',
+  ERR_FS_FILE_TOO_LARGE: 'the file is larger than 2 GiB',
+  SQLITE_READONLY: 'the store\'s index is read-only',
+  SQLITE_CANTOPEN: 'the store\'s index cannot be opened',
+  SQLITE_FULL: 'no space left on the device',
+};
+
+/**
+ * The environment's refusal of a file operation (permission denied, a read-only or full file
+ * system) as one sentence with exit code 2, or undefined for any other error. Whatever code
+ * path met it, the person can act on it the same way.
+ */
+export function fileSystemError(err: unknown): GadgetError | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const e = err as NodeJS.ErrnoException;
+  const code = typeof e.code === 'string' ? e.code.replace(/^(SQLITE_[A-Z]+)_.*$/, '$1') : '';
+  const reason = FILE_SYSTEM_CODES[code];
+  if (!reason) return undefined;
+  const what = e.path ? `${e.syscall ? `${e.syscall} ` : ''}${e.path}` : code.startsWith('SQLITE') ? 'the store\'s index' : 'a file';
+  return new GadgetError(`cannot ${what}: ${reason}`, { exitCode: 2, cause: err, hint: 'check the permissions and free space of the store and of the folders the command reads and writes' });
+}

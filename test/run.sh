@@ -72,6 +72,7 @@ TESTS=(
   test/build-sources.test.ts
   test/build-crash.test.ts
   test/build-folders.test.ts
+  test/build-hostile.test.ts
   test/verify.test.ts
   test/verify-corpus.test.ts
   test/annotate.test.ts

@@ -91,10 +91,13 @@ function parseElf(bytes: Buffer, arch: GadgetArch): Parsed {
   const u16 = (off: number): number => (little ? bytes.readUInt16LE(off) : bytes.readUInt16BE(off));
   const u32 = (off: number): number => (little ? bytes.readUInt32LE(off) : bytes.readUInt32BE(off));
   // Offsets beyond 2^53 cannot be inside any file we hold: Infinity keeps the bounds checks simple.
+  const big = (off: number): bigint => (little ? bytes.readBigUInt64LE(off) : bytes.readBigUInt64BE(off));
   const u64 = (off: number): number => {
-    const v = little ? bytes.readBigUInt64LE(off) : bytes.readBigUInt64BE(off);
+    const v = big(off);
     return v > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(v);
   };
+  // For messages: the value as written, never "Infinity".
+  const text64 = (off: number): string => big(off).toString();
 
   summary.type = u16(16);
   summary.typeName = TYPES[summary.type] ?? null;
@@ -109,7 +112,7 @@ function parseElf(bytes: Buffer, arch: GadgetArch): Parsed {
   }
   if (u32(20) !== 1) problems.push(contentError('ELF-VERSION', `unknown ELF version ${u32(20)} in e_version (expected 1)`));
 
-  readSections(bytes, { u16, u32, u64 }, problems, summary);
+  readSections(bytes, { u16, u32, u64, text64 }, problems, summary);
   return done();
 }
 
@@ -117,6 +120,7 @@ interface Readers {
   u16(off: number): number;
   u32(off: number): number;
   u64(off: number): number;
+  text64(off: number): string;
 }
 
 function readSections(bytes: Buffer, r: Readers, problems: ContentProblem[], summary: ElfSummary): void {
@@ -136,25 +140,26 @@ function readSections(bytes: Buffer, r: Readers, problems: ContentProblem[], sum
     return;
   }
   if (shoff + SHDR_SIZE > size) {
-    sections(`the section header table (offset ${shoff}) lies outside the file (${size} bytes)`);
+    sections(`the section header table (offset ${r.text64(40)}) lies outside the file (${size} bytes)`);
     return;
   }
   // Extended numbering: with 0 / SHN_XINDEX the real values live in section 0.
+  const shnumText = shnum === 0 ? r.text64(shoff + 32) : String(shnum);
   if (shnum === 0) shnum = r.u64(shoff + 32);
   if (shstrndx === SHN_XINDEX) shstrndx = r.u32(shoff + 40);
   if (shoff + shnum * SHDR_SIZE > size) {
-    sections(`the section header table (${shnum} entries at offset ${shoff}) lies outside the file (${size} bytes)`);
+    sections(`the section header table (${shnumText} entries at offset ${shoff}) lies outside the file (${size} bytes)`);
     return;
   }
 
   const table = Array.from({ length: shnum }, (_, i) => {
     const at = shoff + i * SHDR_SIZE;
-    return { name: r.u32(at), type: r.u32(at + 4), offset: r.u64(at + 24), size: r.u64(at + 32) };
+    return { name: r.u32(at), type: r.u32(at + 4), offset: r.u64(at + 24), size: r.u64(at + 32), shown: `offset ${r.text64(at + 24)}, ${r.text64(at + 32)} bytes` };
   });
   let outside = 0;
   table.forEach((s, i) => {
     if (s.type === SHT_NULL || s.type === SHT_NOBITS || s.offset + s.size <= size) return;
-    if (++outside <= MAX_SECTION_PROBLEMS) sections(`section ${i} (offset ${s.offset}, ${s.size} bytes) lies outside the file (${size} bytes)`);
+    if (++outside <= MAX_SECTION_PROBLEMS) sections(`section ${i} (${s.shown}) lies outside the file (${size} bytes)`);
   });
   if (outside > MAX_SECTION_PROBLEMS) sections(`${outside - MAX_SECTION_PROBLEMS} more sections lie outside the file`);
 

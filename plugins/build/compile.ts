@@ -173,7 +173,10 @@ async function runTool(tool: string, name: string, args: string[], opts: { cwd?:
     }
     if (e.name === 'AbortError') throw new GadgetError(`${name} was cancelled`, { exitCode: 2, cause: err });
     const stderr = e.stderr ?? '';
-    throw Object.assign(new Error(trimOutput(stderr) || messageOf(err)), { failed: true, crashed: /PLEASE submit a bug report|Stack dump:/.test(stderr) });
+    // A crashed clang prints its own backtrace after the error: the error is what matters.
+    const crash = stderr.search(/^PLEASE submit a bug report/m);
+    const shown = crash >= 0 ? stderr.slice(0, crash) : stderr;
+    throw Object.assign(new Error(trimOutput(shown) || messageOf(err)), { failed: true, crashed: crash >= 0 });
   }
 }
 

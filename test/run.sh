@@ -73,6 +73,7 @@ TESTS=(
   test/build-crash.test.ts
   test/build-folders.test.ts
   test/build-hostile.test.ts
+  test/build-cache.test.ts
   test/verify.test.ts
   test/verify-corpus.test.ts
   test/annotate.test.ts

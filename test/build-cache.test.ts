@@ -1,0 +1,155 @@
+// The build cache: every input of the key is covered (a change to any of them rebuilds; the
+// test for an input fails if that input is dropped from the key), clang's depfile is read as
+// make reads it (`$$`, escaped spaces, non-UTF-8 names), and a dependency that cannot be read
+// is a miss, never a hit. Real clang, bpftool and store.
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import type { PluginContext } from '../lib/runner/plugin.js';
+import { buildGadget, type GadgetSpec } from '../plugins/build.js';
+import { depsUnchanged, hashFiles } from '../plugins/build/cache.js';
+import { parseDepfile } from '../plugins/build/depfile.js';
+import { openStore } from '../store/store.js';
+import { REPO, scratch } from './helpers/paths.js';
+
+const EXAMPLE = path.join(REPO, 'examples', 'trace_open');
+const VMLINUX = '/sys/kernel/btf/vmlinux';
+
+async function context(t: TestContext, cwd: string): Promise<PluginContext> {
+  const store = await openStore(path.join(cwd, 'store'));
+  t.after(() => store.close());
+  return {
+    store,
+    cwd,
+    config: {},
+    signal: new AbortController().signal,
+    log: { info: () => undefined, warn: () => undefined, debug: () => undefined },
+    progress: { start: () => ({ tick: () => undefined, done: () => undefined }) },
+    emit: () => undefined,
+  };
+}
+
+/** Builds with a fixed creation time, so that only the inputs decide the key. */
+async function built(ctx: PluginContext, spec: GadgetSpec, opts: Parameters<typeof buildGadget>[2] = {}): Promise<{ cached: boolean; digest: string }> {
+  const old = process.env.SOURCE_DATE_EPOCH;
+  process.env.SOURCE_DATE_EPOCH = '1700000000';
+  try {
+    const r = await buildGadget(ctx, spec, opts);
+    return { cached: r.cached, digest: r.descriptor.digest };
+  } finally {
+    if (old === undefined) delete process.env.SOURCE_DATE_EPOCH;
+    else process.env.SOURCE_DATE_EPOCH = old;
+  }
+}
+
+/** Build, rebuild unchanged (a hit), change one input, rebuild (a miss with another image). */
+async function changeRebuilds(ctx: PluginContext, spec: GadgetSpec, change: () => void | Promise<void>, opts: { before?: Parameters<typeof buildGadget>[2]; after?: Parameters<typeof buildGadget>[2]; after2?: GadgetSpec } = {}): Promise<void> {
+  const first = await built(ctx, spec, opts.before);
+  const again = await built(ctx, spec, opts.before);
+  assert.equal(again.cached, true, 'unchanged inputs reuse the image');
+  await change();
+  const changed = await built(ctx, opts.after2 ?? spec, opts.after ?? opts.before);
+  assert.equal(changed.cached, false, 'a changed input rebuilds');
+  assert.notEqual(changed.digest, first.digest, 'into another image');
+}
+
+test('depfiles are read as make reads them: $$, escaped spaces and #, continuations, non-UTF-8 bytes', () => {
+  const text = Buffer.concat([
+    Buffer.from('/tmp/b/amd64.bpf.o: program.bpf.c a$$b.h with\\ space.h \\\n  /usr/include/x\\#y.h back\\\\slash.h \\\r\n  '),
+    Buffer.from([0x6b, 0xff, 0x2e, 0x68]), // k\xff.h
+    Buffer.from(' two\\\\\\ words.h\n'),
+  ]);
+  const deps = parseDepfile(text, '/src');
+  assert.deepEqual(deps.map((d) => d.toString('latin1')).sort(), [
+    '/src/a$b.h',
+    '/src/back\\\\slash.h',
+    '/src/k\xff.h',
+    '/src/program.bpf.c',
+    '/src/two\\ words.h',
+    '/src/with space.h',
+    '/usr/include/x#y.h',
+  ].sort());
+});
+
+test('a dependency that cannot be read is a miss, never a hit', async () => {
+  const dir = scratch('gadget-cache-');
+  const header = path.join(dir, 'h.h');
+  writeFileSync(header, '#define A 1\n');
+  const deps = await hashFiles([header, path.join(dir, 'gone.h')]);
+  assert.equal(await depsUnchanged(deps), false, 'a dependency that was missing at build time never matches');
+  const readable = await hashFiles([header]);
+  assert.equal(await depsUnchanged(readable), true);
+  rmSync(header);
+  assert.equal(await depsUnchanged(readable), false, 'a dependency that is gone now is a miss');
+});
+
+test('headers whose names hold $, spaces or non-UTF-8 bytes: editing them rebuilds', async (t) => {
+  const dir = scratch('gadget-cache-');
+  const ctx = await context(t, dir);
+  const g = path.join(dir, 'g');
+  mkdirSync(g);
+  const names = [Buffer.from('a$b.h'), Buffer.from('with space.h'), Buffer.from([0x6b, 0xff, 0x2e, 0x68])];
+  names.forEach((n, i) => writeFileSync(Buffer.concat([Buffer.from(g + '/'), n]), `#define V${i} 1\n`));
+  writeFileSync(
+    path.join(g, 'program.bpf.c'),
+    Buffer.concat([...names.map((n) => Buffer.concat([Buffer.from('#include "'), n, Buffer.from('"\n')])), Buffer.from('int value(void) { return V0 + V1 + V2; }\n')]),
+  );
+  const spec: GadgetSpec = { dir: g, ref: 'test/dollar:1' };
+  for (const [i, name] of names.entries()) {
+    await t.test(name.toString('latin1'), () => changeRebuilds(ctx, spec, () => writeFileSync(Buffer.concat([Buffer.from(g + '/'), name]), `#define V${i} ${i + 10}\n`)));
+  }
+});
+
+test('every input of the build-cache key rebuilds when it changes', async (t) => {
+  const dir = scratch('gadget-cache-');
+  const ctx = await context(t, dir);
+  const g = path.join(dir, 'g');
+  mkdirSync(g);
+  copyFileSync(path.join(EXAMPLE, 'program.bpf.c'), path.join(g, 'program.bpf.c'));
+  writeFileSync(path.join(g, 'gadget.yaml'), 'name: cache\ndescription: one\n');
+  const spec: GadgetSpec = { dir: g, ref: 'test/cache:1' };
+
+  await t.test('cflags', async () => {
+    const source = readFileSync(path.join(EXAMPLE, 'program.bpf.c'), 'utf8');
+    writeFileSync(path.join(g, 'program.bpf.c'), `${source}\n#ifdef EXTRA_FLAG\nint extra_flag(void) { return 7; }\n#endif\n`);
+    await changeRebuilds(ctx, spec, () => undefined, { after2: { ...spec, cflags: ['-DEXTRA_FLAG'] } });
+  });
+  await t.test('headers', async () => {
+    writeFileSync(path.join(g, 'extra.h'), '#define EXTRA 1\n');
+    const source = readFileSync(path.join(EXAMPLE, 'program.bpf.c'), 'utf8');
+    writeFileSync(path.join(g, 'program.bpf.c'), `#include "extra.h"\n${source}\nint extra_value(void) { return EXTRA; }\n`);
+    await changeRebuilds(ctx, spec, () => writeFileSync(path.join(g, 'extra.h'), '#define EXTRA 2\n'));
+  });
+  await t.test('metadata', () => changeRebuilds(ctx, spec, () => writeFileSync(path.join(g, 'gadget.yaml'), 'name: cache\ndescription: two\n')));
+  await t.test('builder version', () => changeRebuilds(ctx, spec, () => undefined, { before: { igVersion: 'v0.45.0' }, after: { igVersion: 'v0.46.0' } }));
+
+  await t.test('wasm', async () => {
+    const w = path.join(dir, 'w');
+    mkdirSync(w);
+    const wasm = readFileSync(path.join(REPO, 'examples', 'hello_wasm', 'program.wasm'));
+    writeFileSync(path.join(w, 'program.wasm'), wasm);
+    writeFileSync(path.join(w, 'build.yaml'), 'wasm: program.wasm\n');
+    // A custom section (id 0, name "x") appended: still a valid module, other bytes.
+    await changeRebuilds(ctx, { dir: w, ref: 'test/wasm:1' }, () => writeFileSync(path.join(w, 'program.wasm'), Buffer.concat([wasm, Buffer.from([0, 2, 1, 0x78])])));
+  });
+
+  await t.test('objects', async () => {
+    const o = path.join(dir, 'o');
+    mkdirSync(o);
+    const prebuilt = path.join(EXAMPLE, 'prebuilt');
+    copyFileSync(path.join(prebuilt, 'amd64.o'), path.join(o, 'amd64.o'));
+    writeFileSync(path.join(o, 'build.yaml'), 'objects: {amd64: amd64.o}\n');
+    // Another valid eBPF object in its place (the arm64 build of the same program).
+    await changeRebuilds(ctx, { dir: o, ref: 'test/objects:1' }, () => copyFileSync(path.join(prebuilt, 'arm64.o'), path.join(o, 'amd64.o')));
+  });
+
+  await t.test('btfhub', async () => {
+    assert.ok(existsSync(VMLINUX), `${VMLINUX} is needed for real kernel BTF (a kernel built with CONFIG_DEBUG_INFO_BTF)`);
+    const hub = path.join(dir, 'hub', 'ubuntu', '22.04', 'x86_64');
+    mkdirSync(hub, { recursive: true });
+    copyFileSync(VMLINUX, path.join(hub, '5.15.0-1-generic.btf'));
+    const btfSpec: GadgetSpec = { ...spec, btfhub: path.join(dir, 'hub') };
+    await changeRebuilds(ctx, btfSpec, () => copyFileSync(VMLINUX, path.join(hub, '5.15.0-2-generic.btf')));
+  });
+});

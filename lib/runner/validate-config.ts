@@ -4,6 +4,7 @@
 // a ref. Messages name the key's path (`gadgets[0].ref`). The keys known are all in SCHEMA.
 import { GadgetError } from '../errors.js';
 import { parseRef } from '../oci/reference.js';
+import { closest } from '../suggest.js';
 
 type Check = (value: unknown, path: string) => void;
 
@@ -114,31 +115,6 @@ export const SCHEMA: Record<string, Check> = {
   registries: settings('see "Syncing" in the README'),
   mirrors: settings('see "Syncing" in the README'),
 };
-
-/** Edit distance, for "did you mean". */
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diag + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
-      diag = up;
-    }
-  }
-  return row[b.length]!;
-}
-
-export function closest(name: string, known: string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const k of known) {
-    const d = distance(name, k);
-    if (d < bestDistance) [best, bestDistance] = [k, d];
-  }
-  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
-}
 
 function checkKeys(value: Record<string, unknown>, path: string, fields: Record<string, unknown>): void {
   const known = Object.keys(fields);

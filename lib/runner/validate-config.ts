@@ -74,6 +74,8 @@ const plugin: Check = (v, p) => {
 const GADGET_HINT = 'e.g. gadgets: [{ dir: "examples/trace_open", ref: "myorg/trace_open:v1" }]';
 const PATH_HINT = 'a path relative to the gadget folder';
 
+const INCLUDE_HINT = 'include roots: folders such as "ig/include"';
+
 const GADGET_FIELDS: Record<string, Check> = {
   name: text('a short name for messages'),
   dir: text('the gadget folder, relative to gadget.config.ts'),
@@ -84,6 +86,7 @@ const GADGET_FIELDS: Record<string, Check> = {
   objects: object({ amd64: text(PATH_HINT), arm64: text(PATH_HINT) }, { what: 'a mapping of architectures to object files', hint: 'e.g. objects: { amd64: "prebuilt/amd64.o", arm64: "prebuilt/arm64.o" }' }),
   btfhub: text('a folder laid out like btfhub-archive'),
   cflags: stringOrList('e.g. cflags: ["-DDEBUG"]'),
+  include: listOf(text(INCLUDE_HINT), INCLUDE_HINT),
   annotations: stringMap('e.g. annotations: { "org.example.team": "net" }'),
   igVersion: text('e.g. igVersion: "v0.45.0"'),
 };
@@ -108,6 +111,7 @@ export const SCHEMA: Record<string, Check> = {
   gadgets: listOf(object(GADGET_FIELDS, { required: ['dir', 'ref'], what: 'a gadget ({ dir, ref, ... })', hint: GADGET_HINT }), GADGET_HINT),
   igVersion: text('e.g. igVersion: "v0.45.0"'),
   concurrency: positiveInteger('e.g. concurrency: 4 (gadgets built at once)'),
+  include: listOf(text(INCLUDE_HINT), INCLUDE_HINT),
   tasks: (v, p) => {
     if (!isObject(v)) throw invalid(p, 'a mapping of task names to tasks', v, TASK_HINT);
     for (const [name, def] of Object.entries(v)) task(def, `${p}.${name}`);

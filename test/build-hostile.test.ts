@@ -214,7 +214,8 @@ test('a clang crash leaves nothing behind (no reproducers, no build folder); C s
   // clang 14's BPF backend crashes on this builtin flag (TOOLCHAIN.md).
   gadgetDir(p, 'crash', { 'program.bpf.c': 'struct s { int a; };\nint f(struct s *x) { return __builtin_preserve_type_info(*x, 2); }\n' });
   const crash = await cli(p, ['build', 'crash', '-t', 'test/crash:1']);
-  assertOneSentence(crash, 1, /clang crashed compiling crash\/program\.bpf\.c/);
+  // On clang 14 this is the older toolchain's fault (ig builds with clang 18): exit 2, saying so.
+  assertOneSentence(crash, 2, /clang could not compile crash\/program\.bpf\.c for (amd64|arm64): clang's BPF backend failed/);
   assert.doesNotMatch(crash.stderr, /Stack dump|PLEASE submit/, 'clang\'s own backtrace is left out');
   assert.deepEqual(leftInTmp(p), [], 'no program-*.c / program-*.sh reproducers, no gadget-build-* folder');
 

@@ -5,13 +5,13 @@
 // .wasm from the target folder. Child processes get argument arrays, never a shell.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { GadgetError, messageOf } from '../../lib/errors.js';
 import { sha256 } from '../../lib/oci/digest.js';
 import { findTool } from './compile.js';
+import { makeWorkDir, removeStaleWorkDirs } from './workdir.js';
 
 const run = promisify(execFile);
 
@@ -122,7 +122,8 @@ export async function hashWasmSources(src: WasmSource): Promise<string> {
 
 /** Compiles the module as ig does; returns its bytes. */
 export async function buildWasm(src: WasmSource, toolchain: WasmToolchain, shown: string, signal?: AbortSignal): Promise<Buffer> {
-  const out = await mkdtemp(path.join(tmpdir(), 'gadget-wasm-'));
+  await removeStaleWorkDirs();
+  const out = await makeWorkDir('wasm');
   try {
     if (src.lang === 'go') {
       const module = path.join(out, 'program.wasm');

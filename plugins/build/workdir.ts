@@ -1,4 +1,4 @@
-// The build's own scratch folders (clang's objects and depfiles, btfgen's kernels), in the
+// The build's own scratch folders (clang's objects and depfiles, btfgen's kernels, wasm), in the
 // system temp folder under names that carry the owner's pid: gadget-build-<pid>-XXXXXX. A
 // build that is SIGKILLed cannot remove its folder, so every build first removes the folders
 // whose owner is dead. Tools run inside get TMPDIR pointing into the folder, so that nothing
@@ -7,9 +7,9 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-export type WorkDirKind = 'build' | 'btfgen';
+export type WorkDirKind = 'build' | 'btfgen' | 'wasm';
 
-const STALE = /^gadget-(?:build|btfgen)-(\d+)-[A-Za-z0-9]{6}$/;
+const STALE = /^gadget-(?:build|btfgen|wasm)-(\d+)-[A-Za-z0-9]{6}$/;
 
 function alive(pid: number): boolean {
   try {

@@ -7,18 +7,22 @@ import { formatSize, shortDigest, table } from '../lib/format.js';
 
 export const listCommand: Command = {
   name: 'list',
-  aliases: ['ls'],
-  usage: 'list [PATTERN]',
-  summary: 'List the images in the store, optionally those whose reference matches a glob (e.g. "*trace*").',
-  options: {},
-  async run(env, { positionals }) {
+  usage: 'list [PATTERN] [--jsonl]',
+  summary: 'List the images in the store, optionally those whose reference matches a glob (e.g. "*trace*"). With --json (one array) or --jsonl (a line each), records are written as they are read.',
+  options: {
+    jsonl: { type: 'boolean', description: 'JSON lines: one record per line, streamed' },
+  },
+  async run(env, { positionals, flags }) {
     if (positionals.length > 1) throw usageError('list takes at most one PATTERN');
+    if (flags.jsonl && env.flags.json) throw usageError('give --json (one array) or --jsonl (one record per line), not both');
     const store = await env.openStore();
-    const images = store.list(positionals[0]);
-    if (env.flags.json) {
-      env.printJSON(images);
+    if (env.flags.json || flags.jsonl) {
+      const { jsonArray, jsonLines, writePieces } = await import('./stream-output.js');
+      const records = store.listRecords(positionals[0]);
+      await writePieces(flags.jsonl ? jsonLines(records) : jsonArray(records));
       return 0;
     }
+    const images = store.list(positionals[0]);
     env.print(
       table(
         ['REFERENCE', 'DIGEST', 'PLATFORMS', 'SIZE', 'CREATED'],

@@ -86,7 +86,10 @@ export const verifyCommand: Command = {
       }
     }
     if (env.flags.json) {
-      env.printJSON(lib.reportsJSON(reports, profile));
+      // Written a report at a time: one encoded string of 10 000 reports costs tens of MB.
+      const { summary, images } = lib.reportsJSON(reports, profile);
+      const { jsonWithArray, writePieces } = await import('./stream-output.js');
+      await writePieces(jsonWithArray({ summary }, 'images', images));
     } else {
       if (reports.length === 0) env.log.info(`no images in ${where}`);
       const paint = painter(process.stdout);

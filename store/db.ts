@@ -6,7 +6,13 @@ import type { Descriptor } from '../lib/oci/types.js';
 
 export type DB = Database.Database;
 
-const SCHEMA_VERSION = '2';
+const SCHEMA_VERSION = '3';
+
+/**
+ * Covers `gadget list`: its rows in reference order straight from the index, without a
+ * lookup in the table per row (the bulk writers drop it and build it again).
+ */
+export const ENTRIES_LIST_INDEX = 'CREATE INDEX IF NOT EXISTS entries_list ON entries (ref, digest, media_type, size)';
 
 export function openDatabase(file: string): DB {
   const db = new Database(file);
@@ -33,6 +39,7 @@ export function openDatabase(file: string): DB {
         CREATE TABLE entries (seq INTEGER PRIMARY KEY AUTOINCREMENT, ref TEXT UNIQUE, digest TEXT NOT NULL,
           media_type TEXT NOT NULL, size INTEGER NOT NULL, descriptor TEXT NOT NULL);
         CREATE INDEX entries_digest ON entries (digest);
+        ${ENTRIES_LIST_INDEX};
         -- every manifest or index that has been parsed (content-addressed, never changes)
         CREATE TABLE manifests (digest TEXT PRIMARY KEY, media_type TEXT NOT NULL, artifact_type TEXT,
           config_media_type TEXT, subject TEXT, size INTEGER NOT NULL, graph_size INTEGER, created TEXT, title TEXT);

@@ -23,7 +23,7 @@ import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
 import { isSignatureTag, parseRef } from '../lib/oci/reference.js';
 import { MAX_MANIFEST_BYTES, type Referrer, type Target } from '../lib/oci/target.js';
 import type { Descriptor } from '../lib/oci/types.js';
-import { descriptorOfEntry, getMeta, openDatabase, setMeta, statement, type DB, type EntryRow, type ManifestRow } from './db.js';
+import { descriptorOfEntry, ENTRIES_LIST_INDEX, getMeta, openDatabase, setMeta, statement, type DB, type EntryRow, type ManifestRow } from './db.js';
 import { fsyncDirSync, writeFileAtomicSync, writeVerifiedFile } from './files.js';
 import { graphGaps } from './graph.js';
 import { Indexer } from './indexer.js';
@@ -39,6 +39,16 @@ export interface ImageRecord {
   size: number;
   created?: string;
   title?: string;
+}
+
+/** What list() shows of a tagged manifest or index (one row per manifest). */
+interface ManifestSummary {
+  artifact_type: string | null;
+  graph_size: number | null;
+  created: string | null;
+  title: string | null;
+  /** `os/arch,os/arch` of an index's entries. */
+  platforms: string | null;
 }
 
 export interface OpenStoreOptions {
@@ -262,18 +272,33 @@ export class Store implements Target {
     const { entries, bytes } = readIndexFile(this.root);
     const hash = sha256(bytes);
     if (getMeta(this.db, 'index_hash') !== hash) {
-      statement(this.db, 'DELETE FROM entries').run();
-      const insert = statement(this.db, 'INSERT INTO entries (ref, digest, media_type, size, descriptor) VALUES (?, ?, ?, ?, ?)');
-      const clear = statement(this.db, 'UPDATE entries SET ref = NULL WHERE ref = ?');
-      for (const d of entries) {
-        const ref = d.annotations?.[ANN_REF_NAME] ?? null;
-        if (ref !== null) clear.run(ref); // a later duplicate wins, as in other tools
-        insert.run(ref, d.digest, d.mediaType, d.size, JSON.stringify(d));
-      }
-      for (const d of entries) this.indexer.index(d);
+      // A later duplicate of a ref wins, as in other tools; the earlier entries stay untagged.
+      const last = new Map<string, number>();
+      entries.forEach((d, i) => {
+        const ref = d.annotations?.[ANN_REF_NAME];
+        if (ref !== undefined) last.set(ref, i);
+      });
+      this.replaceEntryRows(entries.map((d, i) => {
+        const ref = d.annotations?.[ANN_REF_NAME];
+        return { ref: ref !== undefined && last.get(ref) === i ? ref : null, descriptor: d };
+      }));
+      const indexed = new Set<string>();
+      // Many tags share a manifest (100 000 tags of a few images): each is indexed once.
+      for (const d of entries) if (!indexed.has(d.digest) && indexed.add(d.digest)) this.indexer.index(d);
       setMeta(this.db, 'index_hash', hash);
     }
     setMeta(this.db, 'index_fingerprint', fingerprint);
+  }
+
+  /**
+   * Replaces the entries table (inside the caller's transaction). The listing index is
+   * dropped and built again after: one sort is much cheaper than 100 000 ordered inserts.
+   */
+  private replaceEntryRows(rows: Array<{ ref: string | null; descriptor: Descriptor }>): void {
+    this.db.exec('DROP INDEX IF EXISTS entries_list; DELETE FROM entries;');
+    const insert = statement(this.db, 'INSERT INTO entries (ref, digest, media_type, size, descriptor) VALUES (?, ?, ?, ?, ?)');
+    for (const { ref, descriptor: d } of rows) insert.run(ref, d.digest, d.mediaType, d.size, JSON.stringify(d));
+    this.db.exec(ENTRIES_LIST_INDEX);
   }
 
   /**
@@ -303,9 +328,7 @@ export class Store implements Target {
       // A change that changes nothing (a retag to the same digest) writes nothing.
       if (rows.length === descriptors.length && descriptors.every((d, i) => rows[i]!.descriptor === JSON.stringify(d) && rows[i]!.ref === kept[i]!.ref)) return;
       writeIndexFile(this.root, descriptors);
-      statement(this.db, 'DELETE FROM entries').run();
-      const insert = statement(this.db, 'INSERT INTO entries (ref, digest, media_type, size, descriptor) VALUES (?, ?, ?, ?, ?)');
-      descriptors.forEach((d, i) => insert.run(kept[i]!.ref, d.digest, d.mediaType, d.size, JSON.stringify(d)));
+      this.replaceEntryRows(descriptors.map((d, i) => ({ ref: kept[i]!.ref, descriptor: d })));
       setMeta(this.db, 'index_hash', sha256(readFileSync(join(this.root, 'index.json'))));
       setMeta(this.db, 'index_fingerprint', indexFingerprint(this.root));
     });
@@ -377,6 +400,11 @@ export class Store implements Target {
 
   entriesOf(digest: string): EntryRow[] {
     return statement(this.db, 'SELECT * FROM entries WHERE digest = ? ORDER BY seq').all(digest) as EntryRow[];
+  }
+
+  /** Every entry without its descriptor JSON (cheaper for checks over 100 000 tags). */
+  entrySummaries(): Array<Omit<EntryRow, 'descriptor'>> {
+    return statement(this.db, 'SELECT seq, ref, digest, media_type, size FROM entries ORDER BY seq').all() as Array<Omit<EntryRow, 'descriptor'>>;
   }
 
   allEntries(): EntryRow[] {
@@ -455,43 +483,48 @@ export class Store implements Target {
 
   /** Tagged images (not signature tags), optionally filtered by a glob on the reference. */
   list(pattern?: string): ImageRecord[] {
+    return [...this.listRecords(pattern)];
+  }
+
+  /**
+   * list() one record at a time, as SQLite reads them (sorted by reference), so that 100 000
+   * tags are never all in memory. The connection is busy until the iteration ends.
+   */
+  *listRecords(pattern?: string): Generator<ImageRecord> {
     this.refreshIfChanged();
     // A pattern without '/' matches the repository's last part: 'trace_*' finds
     // ghcr.io/inspektor-gadget/gadget/trace_exec:latest (one GLOB per row: fast at 100 000 tags).
     const glob = pattern && !pattern.includes('/') ? `*/${pattern}` : pattern;
-    const where = glob ? 'AND e.ref GLOB @p' : '';
-    const rows = this.db
+    const where = `e.ref NOT GLOB 'sha256-*' ${glob ? 'AND e.ref GLOB @p' : ''}`;
+    const params = glob ? { p: glob } : {};
+    // What the images are, once per manifest (many tags share one), before the tags stream:
+    // a join per tag costs more than the whole scan of the listing index.
+    const details = new Map<string, ManifestSummary>();
+    const manifests = this.db
       .prepare(
-        `SELECT e.ref, e.digest, e.media_type, e.size, m.artifact_type, m.graph_size, m.created, m.title,
-           (SELECT group_concat(c.os || '/' || c.arch) FROM children c WHERE c.parent = e.digest AND c.role = 'manifest') AS platforms
-         FROM entries e LEFT JOIN manifests m ON m.digest = e.digest
-         WHERE e.ref NOT GLOB 'sha256-*' ${where}
-         ORDER BY e.ref`,
+        `SELECT m.digest, m.artifact_type, m.graph_size, m.created, m.title,
+           (SELECT group_concat(c.os || '/' || c.arch) FROM children c WHERE c.parent = m.digest AND c.role = 'manifest') AS platforms
+         FROM manifests m WHERE m.digest IN (SELECT e.digest FROM entries e WHERE ${where})`,
       )
-      .all(glob ? { p: glob } : {}) as Array<{
-      ref: string;
-      digest: string;
-      media_type: string;
-      size: number;
-      artifact_type: string | null;
-      graph_size: number | null;
-      created: string | null;
-      title: string | null;
-      platforms: string | null;
-    }>;
-    return rows.map((r) => {
+      .all(params) as Array<ManifestSummary & { digest: string }>;
+    for (const m of manifests) details.set(m.digest, m);
+    const rows = this.db
+      .prepare(`SELECT e.ref, e.digest, e.media_type, e.size FROM entries e WHERE ${where} ORDER BY e.ref`)
+      .iterate(params) as IterableIterator<{ ref: string; digest: string; media_type: string; size: number }>;
+    for (const r of rows) {
+      const m = details.get(r.digest);
       const record: ImageRecord = {
         ref: r.ref,
         digest: r.digest,
         mediaType: r.media_type,
-        platforms: r.platforms ? [...new Set(r.platforms.split(','))] : [],
-        size: r.graph_size ?? r.size,
+        platforms: m?.platforms ? [...new Set(m.platforms.split(','))] : [],
+        size: m?.graph_size ?? r.size,
       };
-      if (r.artifact_type) record.artifactType = r.artifact_type;
-      if (r.created) record.created = r.created;
-      if (r.title) record.title = r.title;
-      return record;
-    });
+      if (m?.artifact_type) record.artifactType = m.artifact_type;
+      if (m?.created) record.created = m.created;
+      if (m?.title) record.title = m.title;
+      yield record;
+    }
   }
 }
 

@@ -55,6 +55,7 @@ TESTS=(
   test/store-safety.test.ts
   test/store-crash.test.ts
   test/store-crash-writers.test.ts
+  test/list-stream.test.ts
   test/transfer.test.ts
   test/cli.test.ts
   test/cli-help.test.ts

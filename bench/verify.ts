@@ -47,7 +47,7 @@ interface Measurement {
 
 // ------------------------------------------------------------------ generation
 
-function writeBlob(root: string, bytes: Buffer, mediaType: string): Descriptor {
+export function writeBlob(root: string, bytes: Buffer, mediaType: string): Descriptor {
   const digest = sha256(bytes);
   const file = blobPath(root, digest);
   if (!existsSync(file)) writeFileSync(file, bytes);
@@ -104,7 +104,7 @@ function writeImage(root: string, name: string, layers: Record<'amd64' | 'arm64'
 }
 
 /** `count` images, each with its own gadget.yaml and eBPF objects; wasm and btfgen shared. */
-async function generateSmall(root: string, count: number): Promise<void> {
+export async function generateSmall(root: string, count: number): Promise<void> {
   const objects = { amd64: readFileSync(path.join(ROOT, 'examples/trace_open/prebuilt/amd64.o')), arm64: readFileSync(path.join(ROOT, 'examples/trace_open/prebuilt/arm64.o')) };
   const wasm = writeBlob(root, readFileSync(path.join(ROOT, 'examples/hello_wasm/program.wasm')), GADGET_WASM);
   const btfgen = {
@@ -178,7 +178,7 @@ async function generateBigBtfgen(root: string, mib: number): Promise<void> {
 }
 
 /** Creates (or reuses) the store for `kind` and returns its folder. */
-async function ensureStore(kind: string, generate: (root: string) => Promise<void>): Promise<string> {
+export async function ensureStore(kind: string, generate: (root: string) => Promise<void>): Promise<string> {
   const root = path.join(DATA, kind);
   const marker = path.join(root, '.bench-recipe');
   if (existsSync(marker) && readFileSync(marker, 'utf8') === RECIPE) return root;

@@ -5,13 +5,13 @@ import { painter } from '../lib/colour.js';
 import { usageError } from '../lib/errors.js';
 import type { Command } from './command.js';
 import { table } from '../lib/format.js';
-import { REGISTRY_OPTIONS, syncConfig } from './sync-commands.js';
+import { readerPool, REGISTRY_OPTIONS } from './sync-commands.js';
 import type { VerifyReport } from '../plugins/verify.js';
 import { KEYLESS_OPTIONS, keylessFlags } from './keyless-options.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
-  usage: 'verify [REF... | --all | --remote REF...] [--profile spec|ig] [--key FILE]... [--trusted-root FILE --certificate-identity ID --certificate-oidc-issuer URL] [--notation-cert FILE]... [--require-signature] [--allow PATTERN]... [--rules]',
+  usage: 'verify [REF... | --all | --remote REF|REPOSITORY|HOST/PREFIX/...] [--profile spec|ig] [--key FILE]... [--trusted-root FILE --certificate-identity ID --certificate-oidc-issuer URL] [--notation-cert FILE]... [--require-signature] [--allow PATTERN]... [--rules]',
   summary: 'Check images against the gadget artifact spec, their content, digests and signatures. Exit 1 when any image fails; `--rules` lists the rules.',
   options: {
     all: { type: 'boolean', description: 'verify every image of the store' },
@@ -23,7 +23,7 @@ export const verifyCommand: Command = {
     'require-signature': { type: 'boolean', description: 'a missing signature is an error, not a warning' },
     allow: { type: 'list', value: 'PATTERN', description: 'allowed images, as ig\'s --allowed-gadgets: name@sha256:..., name:tag, or a prefix ending in *' },
     rules: { type: 'boolean', description: 'list every rule with its severity per profile, and exit' },
-    remote: { type: 'boolean', description: 'REF... are in a registry: fetch each (with its signatures) into a temporary store, never the user\'s' },
+    remote: { type: 'boolean', description: 'verify images in registries: an image, a repository (every tag) or HOST/PREFIX/ (every repository of the catalog under it); each is fetched with its signatures into a temporary store and deleted after' },
     ...REGISTRY_OPTIONS,
   },
   async run(env, { positionals, flags }) {
@@ -58,21 +58,19 @@ export const verifyCommand: Command = {
     const reports: VerifyReport[] = [];
     let where: string;
     if (flags.remote) {
-      const { fetchToTemporaryStore } = await import('../plugins/sync.js');
-      const config = await syncConfig(env, false);
-      where = 'the registries';
-      for (const ref of positionals) {
-        const fetched = await fetchToTemporaryStore(ref, {
-          registries: config.registries,
-          insecure: flags['insecure-registry'] as string[] | undefined,
-          authfile: typeof flags.authfile === 'string' ? resolve(env.cwd, flags.authfile) : undefined,
-          signal: env.signal,
-        });
-        try {
-          reports.push(...(await lib.verifyArtifacts(fetched.store, lib.resolveArtifacts(fetched.store, [fetched.ref]), options)));
-        } finally {
-          await fetched.cleanup();
-        }
+      const { verifyRemote } = await import('../plugins/verify/remote.js');
+      const { pool } = await readerPool(env, flags);
+      where = positionals.join(', ');
+      let bar: ReturnType<typeof env.progress.start> | undefined;
+      try {
+        reports.push(...(await verifyRemote(positionals, {
+          ...options,
+          pool,
+          onPlanned: (total) => (bar = total > 1 ? env.progress.start(total, 'verify') : undefined),
+          onReport: (report) => bar?.tick(1, report.ref),
+        })));
+      } finally {
+        bar?.done();
       }
     } else {
       const store = await env.openStore();

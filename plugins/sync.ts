@@ -18,7 +18,7 @@ export { renameRepository, type RenameRule } from './sync/rename.js';
 export { filterTags, planCopy, planPull, planPush, planSets, planMirrorSet, describeSource, describeDestination, type PlanItem } from './sync/plan.js';
 export { runPlan, type ItemResult, type SyncSummary } from './sync/run.js';
 export { mirrorRoute, resolveThroughMirrors } from './sync/resolve.js';
-export { fetchToTemporaryStore, type TemporaryImage } from './sync/remote.js';
+export { fetchToTemporaryStore, RemoteFetchError, type TemporaryImage } from './sync/remote.js';
 export { parseRange, parseVersion, satisfies } from './sync/semver.js';
 
 export interface SyncOptions extends RegistrySettings {

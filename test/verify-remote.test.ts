@@ -3,7 +3,7 @@
 // the user's store is never written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gadget } from './helpers/cli.js';
 import { registryAvailable, startRegistry } from './helpers/registry.js';
@@ -35,7 +35,67 @@ test('verify --remote checks a registry image and its signature without touching
   assert.match(wrong.stdout, /GADGET-SIGNATURE-INVALID/);
 
   const missing = await gadget(['--store', mine, 'verify', '--remote', `${reg.host}/nothing/here:v1`]);
-  assert.equal(missing.code === 1 || missing.code === 2, true, missing.stderr);
-  assert.match(missing.stderr, /nothing\/here/);
+  assert.equal(missing.code, 1, missing.stderr);
+  assert.match(missing.stdout, /^FAIL  .*nothing\/here:v1/m);
+  assert.match(missing.stdout, /GADGET-BLOB-MISSING .*nothing\/here/);
   assert.ok(!existsSync(mine) || readdirSync(mine).length === 0, "the user's store was not written");
+});
+
+test('verify --remote over a prefix: ten images, one tampered in the registry, exit 1 naming it', async (t) => {
+  const why = sharedMissing() ?? ((await registryAvailable()) ? undefined : 'docker-registry is not installed');
+  if (why) return t.skip(why);
+  const reg = await startRegistry();
+  t.after(() => reg.stop());
+  const dir = scratch();
+  const source = join(dir, 'source');
+  assert.equal((await gadget(['--store', source, 'import', FIXTURE_LAYOUT])).code, 0);
+  // Ten distinct images (each its own index and manifests) from one of ig's, in two repositories
+  // each under the prefix, plus one outside it.
+  const refs: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    const ref = `${reg.host}/fleet/${i < 5 ? 'a' : 'b'}/img${i}:v1`;
+    const annotated = await gadget(['--store', source, 'annotate', 'ttl.sh/signed_with_cosign_legacy:latest', '--set', `org.example.n=${i}`, '-t', ref]);
+    assert.equal(annotated.code, 0, annotated.stderr);
+    const pushed = await gadget(['--store', source, 'push', ref]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    refs.push(ref);
+  }
+  assert.equal((await gadget(['--store', source, 'push', 'ghcr.io/inspektor-gadget/gadget/unsigned:francis-signature-unit-tests', `${reg.host}/elsewhere/x:v1`])).code, 0);
+
+  // The temporary stores go to a folder of this test's own, checked empty at the end.
+  const tmp = join(dir, 'tmp');
+  mkdirSync(tmp);
+  const clean = await gadget(['--json', 'verify', '--remote', `${reg.host}/fleet/`, '--profile', 'ig'], { env: { TMPDIR: tmp } });
+  assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+  const all = JSON.parse(clean.stdout);
+  assert.deepEqual(all.images.map((i: { ref: string }) => i.ref).sort(), [...refs].sort(), 'every tag of every repository under the prefix, nothing else');
+  assert.equal(all.summary.images, 10);
+
+  // Tamper with img7's amd64 manifest where the registry keeps it: the registry still serves it
+  // under its digest, the bytes no longer match.
+  const inspected = JSON.parse((await gadget(['--json', 'inspect', '--remote', refs[7]!])).stdout);
+  const victim = inspected.manifests[0].descriptor.digest.slice('sha256:'.length);
+  const file = join(reg.dataDir, 'docker', 'registry', 'v2', 'blobs', 'sha256', victim.slice(0, 2), victim, 'data');
+  const bytes = readFileSync(file);
+  writeFileSync(file, Buffer.from(bytes.toString('utf8').replace('"org.example.n":"7"', '"org.example.n":"X"')));
+  assert.notDeepEqual(readFileSync(file), bytes, 'the manifest was changed on the registry\'s disk');
+
+  const tampered = await gadget(['--json', 'verify', '--remote', `${reg.host}/fleet/`, '--profile', 'ig'], { env: { TMPDIR: tmp } });
+  assert.equal(tampered.code, 1, tampered.stderr);
+  const doc = JSON.parse(tampered.stdout);
+  const failed = doc.images.filter((i: { passed: boolean }) => !i.passed);
+  assert.deepEqual(failed.map((i: { ref: string }) => i.ref), [refs[7]], 'that one image is named, the other nine pass');
+  assert.equal(failed[0].findings[0].rule, 'GADGET-BLOB-DIGEST');
+  assert.match(failed[0].findings[0].message, new RegExp(victim));
+  assert.equal(doc.images.length, 10);
+
+  const human = await gadget(['verify', '--remote', `${reg.host}/fleet/b/`, '--profile', 'ig']);
+  assert.equal(human.code, 1);
+  assert.match(human.stdout, new RegExp(`^FAIL  ${refs[7]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'));
+  assert.equal((human.stdout.match(/^PASS /gm) ?? []).length, 4, 'the other images under fleet/b/ pass');
+  const repository = await gadget(['--json', 'verify', '--remote', `${reg.host}/fleet/a/img1`, '--profile', 'ig']);
+  assert.equal(repository.code, 0, repository.stderr);
+  assert.deepEqual(JSON.parse(repository.stdout).images.map((i: { ref: string }) => i.ref), [refs[1]], 'a repository: every tag');
+  assert.match(human.stderr, /5 images/);
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('gadget-remote-')), [], 'every temporary store was removed');
 });

@@ -5,12 +5,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GadgetError } from '../../lib/errors.js';
 import { openStore, type Store } from '../../store/store.js';
+import type { RegistryPool } from '../../lib/registry/index.js';
 import { createPool, type RegistrySettings } from './config.js';
 import { planPull } from './plan.js';
 import { runPlan } from './run.js';
 
 export interface RemoteFetchOptions extends RegistrySettings {
   signal?: AbortSignal;
+  /** Shared by the fetches of one command (connections, tokens); default: one of its own. */
+  pool?: RegistryPool;
+}
+
+/** A fetch that failed, with the image's digest when it was resolved. */
+export class RemoteFetchError extends GadgetError {
+  constructor(message: string, readonly digest: string | undefined, hint?: string) {
+    super(message, { hint });
+  }
 }
 
 export interface TemporaryImage {
@@ -36,9 +46,9 @@ export async function fetchToTemporaryStore(ref: string, opts: RemoteFetchOption
   };
   try {
     store = await openStore(join(dir, 'store'));
-    const summary = await runPlan([item], { store, pool: createPool(opts), mirrors: opts.registries?.mirrors, concurrency: opts.concurrency, signal: opts.signal, label: 'fetch' });
+    const summary = await runPlan([item], { store, pool: opts.pool ?? createPool(opts), mirrors: opts.registries?.mirrors, concurrency: opts.concurrency, signal: opts.signal, label: 'fetch' });
     const result = summary.items[0]!;
-    if (result.status === 'failed') throw new GadgetError(`cannot fetch ${ref}: ${result.error}`, { hint: result.hint });
+    if (result.status === 'failed') throw new RemoteFetchError(`cannot fetch ${ref}: ${result.error}`, result.digest, result.hint);
     const key = item.destination.kind === 'store' ? item.destination.key : ref;
     return { store, ref: key, digest: result.digest!, via: result.via, cleanup };
   } catch (err) {

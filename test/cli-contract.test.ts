@@ -48,7 +48,7 @@ describe('the script contract of every command', { skip: why }, () => {
     dir = scratch('gadget-contract-');
     const store = join(dir, 'store');
     base = ['--store', store];
-    env = { DOCKER_CONFIG: join(dir, 'docker'), HOME: dir };
+    env = { DOCKER_CONFIG: join(dir, 'docker'), HOME: dir, COSIGN_PASSWORD: 'contract' };
     assert.equal((await gadget([...base, 'import', FIXTURE_LAYOUT], { cwd: dir })).code, 0);
     const empty = join(dir, 'empty-gadget');
     mkdirSync(empty);
@@ -95,6 +95,11 @@ describe('the script contract of every command', { skip: why }, () => {
       { args: ['login', reg.host, '-u', 'me'], code: 2, error: true },
       { args: ['logout', reg.host], code: 0 },
       { args: ['init', join(dir, 'project-@V')], code: 0 }, // @V: one folder per run (init writes over nothing)
+      { args: ['generate-key-pair', '--output-key-prefix', join(dir, 'key-@V')], code: 0 },
+      { args: ['generate-key-pair', '--output-key-prefix', join(dir, 'key-plain')], code: 2, error: true }, // exists by now
+      { args: ['sign', 'example.com/contract:v1', '--key', join(dir, 'key-plain.key')], code: 0 },
+      { args: ['sign', 'nope:v1', '--key', join(dir, 'key-plain.key')], code: 1, error: true },
+      { args: ['verify-blob', join(dir, 'no-such-file'), '--bundle', join(dir, 'no-such.sigstore.json'), '--key', join(dir, 'key-plain.pub')], code: 2, error: true },
       { args: ['init', 'one', 'two'], code: 2, error: true },
     ];
   });
@@ -102,7 +107,7 @@ describe('the script contract of every command', { skip: why }, () => {
 
   test('every command: a bad option exits 2, with one JSON error document under --json and nothing but the error under -q', async () => {
     const help = await gadget(['--help'], { cwd: dir });
-    const commands = [...help.stdout.split('\ncommands:\n')[1]!.matchAll(/^ {2}([a-z]+)/gm)].map((m) => m[1]!);
+    const commands = [...help.stdout.split('\ncommands:\n')[1]!.matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((m) => m[1]!);
     assert.ok(commands.length >= 20, `the commands of --help: ${commands.join(' ')}`);
     for (const c of commands) {
       const json = await gadget([...base, '--json', c, '--no-such-option'], { cwd: dir, env });

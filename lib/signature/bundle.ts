@@ -12,7 +12,7 @@ import { messageOf } from '../errors.js';
 import { findVerifyingKey, noKeyVerifies } from './cosign.js';
 import { readChecked } from './find.js';
 import { decodeBase64, type PublicKeyEntry } from './keys.js';
-import { parseBundle, verifyKeyless, type KeylessTrust } from './sigstore.js';
+import type { KeylessTrust } from './sigstore.js';
 import { INTOTO_PAYLOAD_TYPE, MAX_SIGNATURE_BYTES, type SignatureSource, type Verdict } from './types.js';
 
 const BUNDLE_MEDIA_TYPE = /^application\/vnd\.dev\.sigstore\.bundle(?:\.v0\.[123]\+json|\+json;\s*version=0\.[123])$/;
@@ -107,6 +107,8 @@ async function verifyMessageSignature(src: SignatureSource, bundle: Bundle, dige
 
 /** A keyless bundle of the image `digest`: @sigstore/verify, then the subject. */
 async function verifyKeylessBundle(src: SignatureSource, json: unknown, digest: string, trust: KeylessTrust): Promise<Verdict> {
+  // Loaded on first use: Sigstore's libraries cost more start-up time than the rest of verify.
+  const { parseBundle, verifyKeyless } = await import('./sigstore.js');
   const parsed = parseBundle(json);
   if (!('bundle' in parsed)) return parsed;
   const content = parsed.bundle.content;

@@ -8,7 +8,7 @@ import { messageOf } from '../errors.js';
 import { readChecked } from './find.js';
 import { isKeylessLayer, legacyLayerToBundle } from './cosign-keyless.js';
 import { cosignAlgorithm, decodeBase64, verifyWith, type PublicKeyEntry } from './keys.js';
-import { parseBundle, verifyKeyless, type KeylessTrust } from './sigstore.js';
+import type { KeylessTrust } from './sigstore.js';
 import { COSIGN_PAYLOAD_TYPE, COSIGN_SIGNATURE_ANNOTATION, MAX_SIGNATURE_BYTES, type SignatureSource, type Verdict } from './types.js';
 
 /** Why the key list fails, in one phrase. */
@@ -45,7 +45,9 @@ export function checkSimpleSigningPayload(payload: Buffer, digest: string): stri
 }
 
 /** A keyless layer: the annotations as a Sigstore bundle, verified against the trusted root. */
-function verifyKeylessLayer(layer: Descriptor, payload: Buffer, digest: string, trust: KeylessTrust): Verdict {
+async function verifyKeylessLayer(layer: Descriptor, payload: Buffer, digest: string, trust: KeylessTrust): Promise<Verdict> {
+  // Loaded on first use: Sigstore's libraries cost more start-up time than the rest of verify.
+  const { parseBundle, verifyKeyless } = await import('./sigstore.js');
   const converted = legacyLayerToBundle(layer, payload);
   if ('problem' in converted) return { ok: false, reason: `The keyless cosign signature cannot be read: ${converted.problem}.` };
   const parsed = parseBundle(converted.json);

@@ -10,7 +10,7 @@ import { verifyCosign } from './cosign.js';
 import { findSignatures, signatureTags, type SignatureCandidate } from './find.js';
 import { loadCertificates, loadPublicKeys, type PublicKeyEntry } from './keys.js';
 import { verifyNotation } from './notation.js';
-import { loadKeylessTrust, type KeylessOptions, type KeylessTrust } from './sigstore.js';
+import type { KeylessOptions, KeylessTrust } from './sigstore.js';
 import { defaultTrustPolicy, loadTrustPolicy, type TrustPolicyDocument } from './trustpolicy.js';
 import type { SignatureKind, SignatureRule, SignatureSource, Verdict } from './types.js';
 import type { TrustedCert } from './keys.js';
@@ -88,7 +88,7 @@ function summary(digest: string, found: FoundSignature[], unreadable: string[]):
 export async function createSignatureVerifier(opts: SignatureOptions): Promise<SignatureVerifier> {
   const keys = await loadPublicKeys(opts.cosignKeys ?? []);
   const certs = await loadCertificates(opts.notationCerts ?? []);
-  const keyless = opts.keyless ? await loadKeylessTrust(opts.keyless) : undefined;
+  const keyless = opts.keyless ? await (await import('./sigstore.js')).loadKeylessTrust(opts.keyless) : undefined;
   if (keys.length === 0 && certs.length === 0 && !keyless) {
     throw usageError(
       'No cosign public key and no notation certificate (nor a trusted root for keyless signatures) was given, so no signature can be verified.',

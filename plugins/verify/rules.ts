@@ -67,7 +67,7 @@ export const RULES = [
   { id: 'GADGET-BLOB-SIZE', area: 'integrity', severity: both('error'), description: 'Every blob has the size its descriptor says.' },
   { id: 'GADGET-BLOB-DIGEST', area: 'integrity', severity: both('error'), description: 'Every blob, re-hashed, has the sha256 digest its descriptor says.' },
   // ---- signatures (checked on the index digest, as ig does)
-  { id: 'GADGET-SIGNATURE-MISSING', area: 'signature', severity: both('warning'), errorWithRequireSignature: true, description: 'With --key or --notation-cert: the image has a cosign or notation signature (an error with --require-signature).' },
+  { id: 'GADGET-SIGNATURE-MISSING', area: 'signature', severity: both('warning'), errorWithRequireSignature: true, description: 'With --key, --trusted-root or --notation-cert: the image has a cosign or notation signature (an error with --require-signature).' },
   { id: 'GADGET-SIGNATURE-INVALID', area: 'signature', severity: both('error'), description: 'With --key, --trusted-root or --notation-cert: at least one signature of the image verifies with a given key or certificate (reported when no more specific rule below applies).' },
   { id: 'GADGET-SIGNATURE-IDENTITY', area: 'signature', severity: both('error'), description: 'Keyless: the signing certificate names the identity and OIDC issuer given with --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp].' },
   { id: 'GADGET-SIGNATURE-UNTRUSTED', area: 'signature', severity: both('error'), description: 'Keyless: the signing certificate chains to a certificate authority of the trusted root, and its signed certificate timestamp verifies with a CT log of it.' },

@@ -24,3 +24,5 @@ export { push, pull, copy, sync, pushImage, pullImage, copyImage, syncSets, exec
 export { sign, signImages, signDescriptor, loadSigners, type SignOptions, type SignResult } from './plugins/sign.js';
 export { verifyBlob, type BlobVerdict } from './lib/signature/blob.js';
 export { generateCosignKeyPair, loadSigningKey } from './lib/signature/private-keys.js';
+export { serve, type ServeOptions } from './plugins/serve.js';
+export { startServer, type RunningServer } from './serve/server.js';

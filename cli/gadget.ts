@@ -31,6 +31,7 @@ async function loadCommands(): Promise<Command[]> {
   const { verifyCommand } = await import('./verify-command.js');
   const sync = await import('./sync-commands.js');
   const { initCommand } = await import('./init-command.js');
+  const { serveCommand } = await import('./serve-command.js');
   const signing = await import('./sign-commands.js');
   return [
     initCommand,
@@ -54,6 +55,7 @@ async function loadCommands(): Promise<Command[]> {
     signing.generateKeyPairCommand,
     annotateCommand,
     ...sync.syncCommands,
+    serveCommand,
   ];
 }
 

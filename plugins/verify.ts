@@ -3,6 +3,7 @@
 // signatures (signatures.ts) and an allow-list (policy.ts). One image or ten thousand: blobs
 // are hashed once per run and results shared between images (graph.ts), a few images at a
 // time. Every finding has a stable rule id (rules.ts) and a severity set by the profile.
+import { rememberResults } from './verify/last-result.js';
 import path from 'node:path';
 import { GadgetError, usageError } from '../lib/errors.js';
 import { isDigest } from '../lib/oci/digest.js';
@@ -97,6 +98,7 @@ export async function verifyArtifacts(store: Store, artifacts: Artifact[], optio
     }
   };
   await Promise.all(Array.from({ length: width }, worker));
+  rememberResults(store, reports);
   return reports;
 }
 

@@ -11,6 +11,7 @@
 // (the tag then fails, and import re-copies what is missing). Blob age (--grace) only spares
 // writers that re-copy: exists() refreshes a reused blob's mtime, and gc keeps everything a
 // young manifest refers to. See maintenance.ts for gc's side.
+import { BlobUpload } from './upload.js';
 import { accessSync, constants, createReadStream, existsSync, readdirSync, mkdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -189,6 +190,12 @@ export class Store implements Target {
       if (manifest) return this.afterManifestPush(descriptor, manifest);
     }
     if (isManifestType(descriptor.mediaType)) this.afterManifestPush(descriptor);
+  }
+
+  /** A blob that arrives in pieces (gadget serve's chunked uploads); see upload.ts. */
+  createUpload(): BlobUpload {
+    this.beginWrite();
+    return new BlobUpload(this);
   }
 
   /** Writes bytes as a blob of `mediaType` and returns its descriptor. */

@@ -94,6 +94,7 @@ TESTS=(
   test/sync-bundles.test.ts
   test/sync-requests.test.ts
   test/verify-remote.test.ts
+  test/serve-conformance.test.ts
   test/remote-read.test.ts
   test/multi-tag.test.ts
 )

@@ -1,0 +1,240 @@
+// The distribution spec's pull, push, content-discovery and content-management workflows,
+// walked against `gadget serve` and, in the same run, against Debian's docker-registry 2.8 for
+// the parts it implements (it has no referrers API, ignores n/last, refuses DELETE by tag and
+// answers a monolithic POST with 202). Each check asserts status codes, headers and error codes.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { startRegistry, type TestRegistry } from './helpers/registry.js';
+import { startServe, type TestServe } from './helpers/serve.js';
+import { scratch } from './helpers/paths.js';
+import { join } from 'node:path';
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+const ACCEPT = `${OCI_INDEX}, ${OCI_MANIFEST}`;
+
+interface Parts {
+  monolithicPost: boolean;
+  /** A PATCH whose Content-Range does not continue the upload is refused (416). */
+  rangeCheck: boolean;
+  pagination: boolean;
+  referrers: boolean;
+  deleteByTag: boolean;
+}
+
+const digestOf = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+async function errorCode(res: Response): Promise<string | undefined> {
+  const body = (await res.json().catch(() => undefined)) as { errors?: Array<{ code: string }> } | undefined;
+  return body?.errors?.[0]?.code;
+}
+
+function conformance(name: string, base: () => string, parts: Parts): void {
+  const repo = 'example.com/conformance/one';
+  const other = 'example.com/conformance/two';
+  const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
+  const layerA = Buffer.from('first chunk of a layer|');
+  const layerB = Buffer.from('second chunk of a layer');
+  const layer = Buffer.concat([layerA, layerB]);
+  const url = (path: string): string => `${base()}${path}`;
+  const abs = (location: string): string => (location.startsWith('http') ? location : url(location));
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: OCI_MANIFEST,
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: digestOf(layer), size: layer.length }],
+  }));
+
+  describe(`${name}: pull and push`, () => {
+    test('GET /v2/ answers 200', async () => {
+      assert.equal((await fetch(url('/v2/'))).status, 200);
+    });
+
+    test('monolithic upload: POST, then PUT with the body and the digest', async () => {
+      const post = await fetch(url(`/v2/${repo}/blobs/uploads/`), { method: 'POST' });
+      assert.equal(post.status, 202);
+      const location = post.headers.get('location');
+      assert.ok(location, 'Location');
+      const put = await fetch(`${abs(location!)}${location!.includes('?') ? '&' : '?'}digest=${digestOf(config)}`, { method: 'PUT', body: config, headers: { 'Content-Type': 'application/octet-stream' } });
+      assert.equal(put.status, 201);
+      assert.equal(put.headers.get('docker-content-digest'), digestOf(config));
+      assert.ok(put.headers.get('location'));
+    });
+
+    if (parts.monolithicPost) {
+      test('monolithic upload in one POST with the digest', async () => {
+        const blob = Buffer.from('one POST');
+        const res = await fetch(url(`/v2/${repo}/blobs/uploads/?digest=${digestOf(blob)}`), { method: 'POST', body: blob, headers: { 'Content-Type': 'application/octet-stream' } });
+        assert.equal(res.status, 201);
+        assert.equal((await fetch(url(`/v2/${repo}/blobs/${digestOf(blob)}`), { method: 'HEAD' })).status, 200);
+      });
+    }
+
+    test(`chunked upload: POST, PATCH, PATCH, PUT${parts.rangeCheck ? '; a chunk out of order is 416' : ''}`, async () => {
+      const post = await fetch(url(`/v2/${repo}/blobs/uploads/`), { method: 'POST' });
+      assert.equal(post.status, 202);
+      let location = abs(post.headers.get('location')!);
+      const first = await fetch(location, { method: 'PATCH', body: layerA, headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `0-${layerA.length - 1}` } });
+      assert.equal(first.status, 202);
+      assert.equal(first.headers.get('range'), `0-${layerA.length - 1}`);
+      location = abs(first.headers.get('location')!);
+      if (parts.rangeCheck) {
+        const wrong = await fetch(location, { method: 'PATCH', body: layerB, headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `0-${layerB.length - 1}` } });
+        assert.equal(wrong.status, 416);
+      }
+      const status = await fetch(location);
+      assert.equal(status.status, 204);
+      assert.equal(status.headers.get('range'), `0-${layerA.length - 1}`, 'the rejected chunk changed nothing');
+      const second = await fetch(abs(status.headers.get('location') ?? location), { method: 'PATCH', body: layerB, headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${layerA.length}-${layer.length - 1}` } });
+      assert.equal(second.status, 202);
+      location = abs(second.headers.get('location')!);
+      const put = await fetch(`${location}${location.includes('?') ? '&' : '?'}digest=${digestOf(layer)}`, { method: 'PUT' });
+      assert.equal(put.status, 201);
+      assert.equal(put.headers.get('docker-content-digest'), digestOf(layer));
+    });
+
+    test('an upload whose bytes do not match the digest is refused with DIGEST_INVALID', async () => {
+      const post = await fetch(url(`/v2/${repo}/blobs/uploads/`), { method: 'POST' });
+      const location = abs(post.headers.get('location')!);
+      const put = await fetch(`${location}${location.includes('?') ? '&' : '?'}digest=${digestOf('something else')}`, { method: 'PUT', body: Buffer.from('these bytes'), headers: { 'Content-Type': 'application/octet-stream' } });
+      assert.equal(put.status, 400);
+      assert.equal(await errorCode(put), 'DIGEST_INVALID');
+      assert.equal((await fetch(url(`/v2/${repo}/blobs/${digestOf('something else')}`), { method: 'HEAD' })).status, 404);
+    });
+
+    test('blobs: HEAD and GET with headers, Range, and BLOB_UNKNOWN', async () => {
+      const head = await fetch(url(`/v2/${repo}/blobs/${digestOf(layer)}`), { method: 'HEAD' });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get('content-length'), String(layer.length));
+      assert.equal(head.headers.get('docker-content-digest'), digestOf(layer));
+      const get = await fetch(url(`/v2/${repo}/blobs/${digestOf(layer)}`));
+      assert.deepEqual(Buffer.from(await get.arrayBuffer()), layer);
+      const ranged = await fetch(url(`/v2/${repo}/blobs/${digestOf(layer)}`), { headers: { Range: 'bytes=6-10' } });
+      assert.equal(ranged.status, 206);
+      assert.equal(ranged.headers.get('content-range'), `bytes 6-10/${layer.length}`);
+      assert.equal(Buffer.from(await ranged.arrayBuffer()).toString(), layer.subarray(6, 11).toString());
+      const missing = await fetch(url(`/v2/${repo}/blobs/${digestOf('absent')}`));
+      assert.equal(missing.status, 404);
+      assert.equal(await errorCode(missing), 'BLOB_UNKNOWN');
+    });
+
+    test('cross-repository mount answers 201 with the blob\'s location', async () => {
+      const res = await fetch(url(`/v2/${other}/blobs/uploads/?mount=${digestOf(layer)}&from=${repo}`), { method: 'POST' });
+      assert.equal(res.status, 201);
+      assert.equal(res.headers.get('docker-content-digest'), digestOf(layer));
+      assert.equal((await fetch(url(`/v2/${other}/blobs/${digestOf(layer)}`), { method: 'HEAD' })).status, 200);
+    });
+
+    test('manifests: PUT by tag, GET by tag and digest, MANIFEST_UNKNOWN, MANIFEST_BLOB_UNKNOWN', async () => {
+      const put = await fetch(url(`/v2/${repo}/manifests/v1`), { method: 'PUT', body: manifest, headers: { 'Content-Type': OCI_MANIFEST } });
+      assert.equal(put.status, 201);
+      assert.equal(put.headers.get('docker-content-digest'), digestOf(manifest));
+      for (const ref of ['v1', digestOf(manifest)]) {
+        const get = await fetch(url(`/v2/${repo}/manifests/${ref}`), { headers: { Accept: ACCEPT } });
+        assert.equal(get.status, 200);
+        assert.equal(get.headers.get('content-type'), OCI_MANIFEST);
+        assert.equal(get.headers.get('docker-content-digest'), digestOf(manifest));
+        assert.deepEqual(Buffer.from(await get.arrayBuffer()), manifest);
+      }
+      const head = await fetch(url(`/v2/${repo}/manifests/v1`), { method: 'HEAD', headers: { Accept: ACCEPT } });
+      assert.equal(head.headers.get('content-length'), String(manifest.length));
+      const unknown = await fetch(url(`/v2/${repo}/manifests/nope`), { headers: { Accept: ACCEPT } });
+      assert.equal(unknown.status, 404);
+      assert.equal(await errorCode(unknown), 'MANIFEST_UNKNOWN');
+      const dangling = Buffer.from(JSON.stringify({ ...JSON.parse(manifest.toString()), layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: digestOf('never pushed'), size: 12 }] }));
+      const bad = await fetch(url(`/v2/${repo}/manifests/dangling`), { method: 'PUT', body: dangling, headers: { 'Content-Type': OCI_MANIFEST } });
+      assert.equal(bad.status, 400);
+      assert.equal(await errorCode(bad), 'MANIFEST_BLOB_UNKNOWN');
+    });
+
+    test('an index of the manifest is served as an index', async () => {
+      const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: digestOf(manifest), size: manifest.length, platform: { architecture: 'amd64', os: 'linux' } }] }));
+      assert.equal((await fetch(url(`/v2/${repo}/manifests/multi`), { method: 'PUT', body: index, headers: { 'Content-Type': OCI_INDEX } })).status, 201);
+      const get = await fetch(url(`/v2/${repo}/manifests/multi`), { headers: { Accept: ACCEPT } });
+      assert.equal(get.headers.get('content-type'), OCI_INDEX);
+    });
+  });
+
+  describe(`${name}: content discovery`, () => {
+    test('tags/list lists the repository\'s tags', async () => {
+      const res = await fetch(url(`/v2/${repo}/tags/list`));
+      assert.equal(res.status, 200);
+      const body = (await res.json()) as { tags: string[] };
+      assert.ok(['multi', 'v1'].every((t) => body.tags.includes(t)), JSON.stringify(body));
+    });
+
+    if (parts.pagination) {
+      test('tags/list and the catalog page with n, last and Link', async () => {
+        const first = await fetch(url(`/v2/${repo}/tags/list?n=1`));
+        assert.deepEqual(((await first.json()) as { tags: string[] }).tags, ['multi']);
+        const link = first.headers.get('link');
+        assert.match(link ?? '', /<\/v2\/.+\/tags\/list\?n=1&last=multi>; rel="next"/);
+        const second = await fetch(url(/<([^>]+)>/.exec(link!)![1]!));
+        assert.deepEqual(((await second.json()) as { tags: string[] }).tags, ['v1']);
+        assert.equal((await fetch(url(`/v2/${other}/manifests/listed`), { method: 'PUT', body: manifest, headers: { 'Content-Type': OCI_MANIFEST } })).status, 201);
+        const catalog = await fetch(url('/v2/_catalog?n=1'));
+        assert.equal(((await catalog.json()) as { repositories: string[] }).repositories.length, 1);
+        assert.match(catalog.headers.get('link') ?? '', /rel="next"/);
+      });
+    }
+
+    test('the catalog lists the repositories', async () => {
+      const body = (await (await fetch(url('/v2/_catalog'))).json()) as { repositories: string[] };
+      assert.ok(body.repositories.includes(repo), JSON.stringify(body));
+    });
+
+    if (parts.referrers) {
+      test('referrers: a manifest with a subject is listed, filtered by artifactType', async () => {
+        const empty = Buffer.from('{}');
+        assert.equal((await fetch(url(`/v2/${repo}/blobs/uploads/?digest=${digestOf(empty)}`), { method: 'POST', body: empty })).status, 201);
+        const sig = Buffer.from(JSON.stringify({
+          schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: 'application/vnd.example.signature',
+          config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: digestOf(empty), size: 2 }, layers: [],
+          subject: { mediaType: OCI_MANIFEST, digest: digestOf(manifest), size: manifest.length },
+          annotations: { 'org.example.kind': 'test' },
+        }));
+        const put = await fetch(url(`/v2/${repo}/manifests/${digestOf(sig)}`), { method: 'PUT', body: sig, headers: { 'Content-Type': OCI_MANIFEST } });
+        assert.equal(put.status, 201);
+        assert.equal(put.headers.get('oci-subject'), digestOf(manifest));
+        const all = await fetch(url(`/v2/${repo}/referrers/${digestOf(manifest)}`));
+        assert.equal(all.status, 200);
+        assert.equal(all.headers.get('content-type'), OCI_INDEX);
+        const listed = ((await all.json()) as { manifests: Array<{ digest: string; artifactType: string; annotations: Record<string, string> }> }).manifests;
+        assert.deepEqual(listed.map((m) => [m.digest, m.artifactType, m.annotations['org.example.kind']]), [[digestOf(sig), 'application/vnd.example.signature', 'test']]);
+        const filtered = await fetch(url(`/v2/${repo}/referrers/${digestOf(manifest)}?artifactType=application/vnd.other`));
+        assert.equal(filtered.headers.get('oci-filters-applied'), 'artifactType');
+        assert.deepEqual(((await filtered.json()) as { manifests: unknown[] }).manifests, []);
+      });
+    }
+  });
+
+  describe(`${name}: content management`, () => {
+    if (parts.deleteByTag) {
+      test('DELETE of a tag removes the tag', async () => {
+        assert.equal((await fetch(url(`/v2/${repo}/manifests/multi`), { method: 'DELETE' })).status, 202);
+        assert.equal((await fetch(url(`/v2/${repo}/manifests/multi`), { headers: { Accept: ACCEPT } })).status, 404);
+      });
+    }
+
+    test('DELETE of a manifest by digest: its tag no longer resolves', async () => {
+      for (const blob of [config, layer]) assert.equal((await fetch(url(`/v2/${other}/blobs/uploads/?mount=${digestOf(blob)}&from=${repo}`), { method: 'POST' })).status, 201);
+      const put = await fetch(url(`/v2/${other}/manifests/gone`), { method: 'PUT', body: manifest, headers: { 'Content-Type': OCI_MANIFEST } });
+      assert.equal(put.status, 201);
+      assert.equal((await fetch(url(`/v2/${other}/manifests/${digestOf(manifest)}`), { method: 'DELETE' })).status, 202);
+      assert.equal((await fetch(url(`/v2/${other}/manifests/gone`), { headers: { Accept: ACCEPT } })).status, 404);
+    });
+  });
+}
+
+let serve: TestServe;
+let registry: TestRegistry;
+before(async () => {
+  [serve, registry] = await Promise.all([startServe(join(scratch('gadget-serve-conf-'), 'store')), startRegistry()]);
+});
+after(async () => {
+  await serve?.stop();
+  await registry?.stop();
+});
+
+conformance('gadget serve', () => serve.url, { monolithicPost: true, rangeCheck: true, pagination: true, referrers: true, deleteByTag: true });
+conformance('docker-registry 2.8', () => registry.url, { monolithicPost: false, rangeCheck: false, pagination: false, referrers: false, deleteByTag: false });

@@ -95,6 +95,7 @@ TESTS=(
   test/sync-requests.test.ts
   test/verify-remote.test.ts
   test/serve-conformance.test.ts
+  test/serve.test.ts
   test/remote-read.test.ts
   test/multi-tag.test.ts
 )

@@ -1,0 +1,243 @@
+// `gadget serve` with real clients: skopeo copies gadget images in and out byte for byte;
+// gadget itself moves ig's signed images docker-registry -> gadget serve -> docker-registry
+// with their signatures (cosign legacy, OCI 1.1 referrers, Sigstore bundle, notation) and
+// verifies them remotely against the server; safe defaults, htpasswd, TLS, read-only, a
+// SIGTERM in the middle of an upload, and a SIGKILL in the middle of 8 transfers.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import { openStore } from '../store/store.js';
+import { gadget } from './helpers/cli.js';
+import { SHARED, scratch } from './helpers/paths.js';
+import { startRegistry, type TestRegistry } from './helpers/registry.js';
+import { startServe, type TestServe } from './helpers/serve.js';
+import { EXAMPLES, exampleStore, fixtureStore, SIGNED } from './helpers/sync.js';
+
+const run = promisify(execFile);
+const KEYS = join(SHARED, 'fixtures', 'ig-signed-store', 'keys');
+const ACCEPT = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json';
+
+async function skopeo(args: string[]): Promise<void> {
+  await run('skopeo', ['--insecure-policy', ...args], { maxBuffer: 1 << 24 });
+}
+
+function indexDigest(layout: string, ref: string): string {
+  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string; annotations?: Record<string, string> }> };
+  return index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === ref)!.digest;
+}
+
+describe('gadget serve with real clients', () => {
+  let dir: string;
+  let examples: string;
+  let serve: TestServe;
+
+  before(async () => {
+    dir = scratch('gadget-serve-');
+    (await exampleStore(dir)).close();
+    examples = join(dir, 'examples-store');
+    serve = await startServe(join(dir, 'served'));
+  });
+  after(async () => serve?.stop());
+
+  test('skopeo copies gadget images into and out of the server byte for byte', async () => {
+    for (const ref of [EXAMPLES.traceOpen, EXAMPLES.helloWasm]) {
+      await skopeo(['copy', '--all', '--dest-tls-verify=false', `oci:${examples}:${ref}`, `docker://${serve.host}/${ref}`]);
+      const out = join(dir, `out-${ref.split('/').pop()!.replace(':', '-')}`);
+      await skopeo(['copy', '--all', '--src-tls-verify=false', `docker://${serve.host}/${ref}`, `oci:${out}:${ref}`]);
+      const digest = indexDigest(examples, ref);
+      assert.equal(indexDigest(out, ref), digest, 'the same index digest after the round trip');
+      for (const blob of readdirSync(join(out, 'blobs', 'sha256'))) {
+        assert.deepEqual(readFileSync(join(out, 'blobs', 'sha256', blob)), readFileSync(join(examples, 'blobs', 'sha256', blob)), `blob ${blob}`);
+      }
+    }
+    const listed = await gadget(['--store', join(dir, 'served'), 'list', '--json']);
+    assert.deepEqual((JSON.parse(listed.stdout) as { ref: string }[]).map((i) => i.ref).sort(), [EXAMPLES.helloWasm, EXAMPLES.traceOpen].sort(), 'pushes are in the store at once');
+  });
+
+  test('containerd\'s mirror requests (?ns=ghcr.io) find the store\'s ghcr.io images', async () => {
+    const path = EXAMPLES.traceOpen.replace('ghcr.io/', '').replace(':v1', '');
+    const res = await fetch(`${serve.url}/v2/${path}/manifests/v1?ns=ghcr.io`, { headers: { Accept: ACCEPT } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('docker-content-digest'), indexDigest(examples, EXAMPLES.traceOpen));
+  });
+
+  test('the last gadget verify of an image is on its page', async () => {
+    const verified = await gadget(['--store', join(dir, 'served'), 'verify', EXAMPLES.traceOpen]);
+    assert.equal(verified.code, 0, verified.stdout);
+    const page = await (await fetch(`${serve.url}/image?ref=${encodeURIComponent(EXAMPLES.traceOpen)}`)).text();
+    assert.match(page, /<span class="pass">PASS<\/span>/);
+  });
+});
+
+describe('signatures through gadget serve and docker-registry, both ways', () => {
+  let dir: string;
+  let registry: TestRegistry;
+  let serve: TestServe;
+
+  before(async () => {
+    dir = scratch('gadget-serve-sig-');
+    (await fixtureStore(dir))!.close();
+    [registry, serve] = await Promise.all([startRegistry(), startServe(join(dir, 'served'))]);
+  });
+  after(async () => {
+    await serve?.stop();
+    await registry?.stop();
+  });
+
+  test('store -> docker-registry -> gadget serve -> docker-registry, then verified remotely with their signatures', async () => {
+    const fixture = join(dir, 'fixture-store');
+    for (const ref of SIGNED) {
+      const path = ref.replace(':latest', '');
+      const pushed = await gadget(['--store', fixture, 'push', ref, `${registry.host}/in/${path}:latest`]);
+      assert.equal(pushed.code, 0, pushed.stderr);
+      const toServe = await gadget(['copy', `${registry.host}/in/${path}:latest`, `${serve.host}/${path}:latest`]);
+      assert.equal(toServe.code, 0, toServe.stderr);
+      const back = await gadget(['copy', `${serve.host}/${path}:latest`, `${registry.host}/out/${path}:latest`]);
+      assert.equal(back.code, 0, back.stderr);
+    }
+    for (const target of [serve.host, `${registry.host}/out`]) {
+      for (const ref of SIGNED) {
+        const remote = `${target}/${ref}`;
+        const keys = ref.includes('notation')
+          ? ['--notation-cert', join(KEYS, 'notation-good.crt'), '--notation-policy', join(KEYS, 'notation-policy.json')]
+          : ['--key', join(KEYS, 'cosign-good.pub')];
+        const verified = await gadget(['--store', join(dir, 'scratch-store'), 'verify', '--remote', remote, '--profile', 'ig', '--require-signature', ...keys]);
+        assert.equal(verified.code, 0, `${remote}: ${verified.stdout}${verified.stderr}`);
+      }
+    }
+  });
+
+  test('the referrers API lists the notation and cosign OCI 1.1 signatures', async () => {
+    const found = new Set<string>();
+    for (const ref of SIGNED) {
+      const path = ref.replace(':latest', '');
+      const digest = (await fetch(`${serve.url}/v2/${path}/manifests/latest`, { method: 'HEAD', headers: { Accept: ACCEPT } })).headers.get('docker-content-digest');
+      const body = (await (await fetch(`${serve.url}/v2/${path}/referrers/${digest}`)).json()) as { manifests: Array<{ artifactType?: string }> };
+      for (const m of body.manifests) found.add(m.artifactType ?? '');
+    }
+    for (const type of ['application/vnd.cncf.notary.signature', 'application/vnd.dev.cosign.artifact.sig.v1+json', 'application/vnd.dev.sigstore.bundle.v0.3+json']) {
+      assert.ok(found.has(type), `${type} among ${[...found].join(', ')}`);
+    }
+  });
+});
+
+describe('safe defaults, authentication, TLS, read-only, stopping', () => {
+  test('another address than loopback needs TLS (or --insecure), and writes there need --htpasswd', async () => {
+    const store = join(scratch(), 's');
+    const tls = await gadget(['--store', store, 'serve', '--address', '0.0.0.0', '--port', '0']);
+    assert.equal(tls.code, 2);
+    assert.match(tls.stderr, /serving on 0\.0\.0\.0 needs TLS/);
+    const auth = await gadget(['--store', store, 'serve', '--address', '0.0.0.0', '--port', '0', '--insecure']);
+    assert.equal(auth.code, 2);
+    assert.match(auth.stderr, /writes on 0\.0\.0\.0 need authentication/);
+  });
+
+  test('--htpasswd: no credentials is 401 with a Basic challenge; skopeo with them pushes', async () => {
+    const dir = scratch();
+    const { stdout } = await run('htpasswd', ['-Bbn', 'ci', 'secret-pw']);
+    writeFileSync(join(dir, 'htpasswd'), stdout);
+    const serve = await startServe(join(dir, 's'), ['--htpasswd', join(dir, 'htpasswd')]);
+    try {
+      const anonymous = await fetch(`${serve.url}/v2/`);
+      assert.equal(anonymous.status, 401);
+      assert.match(anonymous.headers.get('www-authenticate') ?? '', /^Basic realm=/);
+      const wrong = await fetch(`${serve.url}/v2/`, { headers: { Authorization: `Basic ${Buffer.from('ci:nope').toString('base64')}` } });
+      assert.equal(wrong.status, 401);
+      const ok = await fetch(`${serve.url}/v2/`, { headers: { Authorization: `Basic ${Buffer.from('ci:secret-pw').toString('base64')}` } });
+      assert.equal(ok.status, 200);
+      const examples = scratch();
+      (await exampleStore(examples)).close();
+      await skopeo(['copy', '--all', '--dest-tls-verify=false', '--dest-creds', 'ci:secret-pw', `oci:${join(examples, 'examples-store')}:${EXAMPLES.helloWasm}`, `docker://${serve.host}/${EXAMPLES.helloWasm}`]);
+      assert.doesNotMatch(serve.stderr(), /secret-pw/, 'the password never reaches the log');
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  test('--tls-cert/--tls-key serve HTTPS', async () => {
+    const dir = scratch();
+    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
+    const serve = await startServe(join(dir, 's'), ['--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem')]);
+    try {
+      assert.match(serve.url, /^https:/);
+      const status = await new Promise<number>((resolve, reject) => {
+        request(`${serve.url}/v2/`, { ca: readFileSync(join(dir, 'cert.pem')) }, (res) => resolve(res.statusCode ?? 0)).on('error', reject).end();
+      });
+      assert.equal(status, 200);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  test('--read-only serves pulls and refuses pushes with UNSUPPORTED', async () => {
+    const dir = scratch();
+    (await exampleStore(dir)).close();
+    const serve = await startServe(join(dir, 'examples-store'), ['--read-only']);
+    try {
+      const path = EXAMPLES.traceOpen.replace(':v1', '');
+      assert.equal((await fetch(`${serve.url}/v2/${path}/manifests/v1`, { headers: { Accept: ACCEPT } })).status, 200);
+      const push = await fetch(`${serve.url}/v2/${path}/blobs/uploads/`, { method: 'POST' });
+      assert.equal(push.status, 405);
+      assert.equal(((await push.json()) as { errors: Array<{ code: string }> }).errors[0]!.code, 'UNSUPPORTED');
+      assert.equal((await fetch(`${serve.url}/v2/${path}/manifests/v1`, { method: 'DELETE' })).status, 405);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  test('SIGTERM during an upload: exit 0, the upload\'s temporary file removed, fsck clean', async () => {
+    const dir = scratch();
+    const store = join(dir, 's');
+    const serve = await startServe(store);
+    const post = await fetch(`${serve.url}/v2/example.com/x/blobs/uploads/`, { method: 'POST' });
+    const location = post.headers.get('location')!;
+    assert.equal((await fetch(`${serve.url}${location}`, { method: 'PATCH', body: Buffer.alloc(1 << 20, 7), headers: { 'Content-Type': 'application/octet-stream' } })).status, 202);
+    assert.ok(readdirSync(join(store, 'gadget-oci', 'tmp')).some((f) => f.includes('upload-')), 'the upload is in progress');
+    assert.equal(await serve.stop(), 0);
+    assert.deepEqual(readdirSync(join(store, 'gadget-oci', 'tmp')).filter((f) => f.includes('upload-')), []);
+    const fsck = await gadget(['--store', store, 'fsck']);
+    assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+  });
+
+  test('a SIGKILL in the middle of 8 pushes and pulls leaves the store fsck-clean, and the next server finishes them', async () => {
+    const dir = scratch();
+    (await exampleStore(dir)).close();
+    const source = join(dir, 'examples-store');
+    const store = join(dir, 'served');
+    let serve = await startServe(store);
+    const transfers = (host: string): Array<Promise<unknown>> =>
+      Array.from({ length: 8 }, (_, i) =>
+        i % 2 === 0
+          ? skopeo(['copy', '--all', '--dest-tls-verify=false', `oci:${source}:${i % 4 === 0 ? EXAMPLES.traceOpen : EXAMPLES.helloWasm}`, `docker://${host}/example.com/k/g${i}:v1`]).catch((e: Error) => e)
+          : skopeo(['copy', '--all', '--src-tls-verify=false', `docker://${host}/${EXAMPLES.traceOpen}`, `oci:${join(dir, `pulled-${i}`)}:x`]).catch((e: Error) => e),
+      );
+    await skopeo(['copy', '--all', '--dest-tls-verify=false', `oci:${source}:${EXAMPLES.traceOpen}`, `docker://${serve.host}/${EXAMPLES.traceOpen}`]);
+    const first = transfers(serve.host);
+    await new Promise((r) => setTimeout(r, 150));
+    serve.child.kill('SIGKILL');
+    await serve.stop();
+    assert.ok((await Promise.all(first)).some((r) => r instanceof Error), 'the kill interrupted transfers');
+    const afterKill = await gadget(['--store', store, 'fsck']);
+    assert.equal(afterKill.code, 0, afterKill.stdout + afterKill.stderr);
+    serve = await startServe(store);
+    try {
+      const again = await Promise.all(transfers(serve.host));
+      assert.deepEqual(again.filter((r) => r instanceof Error), [], 'every transfer completes on the next server');
+    } finally {
+      await serve.stop();
+    }
+    const fsck = await gadget(['--store', store, 'fsck']);
+    assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+    const s = await openStore(store);
+    try {
+      assert.equal(s.list('example.com/k/*').length, 4);
+    } finally {
+      s.close();
+    }
+    assert.ok(existsSync(join(dir, 'pulled-1', 'index.json')));
+  });
+});

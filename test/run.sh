@@ -96,6 +96,7 @@ TESTS=(
   test/verify-remote.test.ts
   test/serve-conformance.test.ts
   test/serve.test.ts
+  test/serve-page.test.ts
   test/remote-read.test.ts
   test/multi-tag.test.ts
 )

@@ -1,0 +1,68 @@
+// The page of `gadget serve` in a real headless browser (Debian's chromium driven by
+// playwright-core): the list shows the images, an image's page shows its signatures and its
+// last verification, and a gadget.yaml description holding <script> is shown as text, never run.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium, type Browser } from 'playwright-core';
+import { gadget } from './helpers/cli.js';
+import { FIXTURE_LAYOUT, scratch } from './helpers/paths.js';
+import { startServe, type TestServe } from './helpers/serve.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const HOSTILE = 'ghcr.io/example/hostile:v1';
+const SIGNED = 'ttl.sh/signed_with_cosign_oci11:latest';
+
+let serve: TestServe;
+let browser: Browser;
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (test/run.sh installs it)`);
+  const dir = scratch('gadget-serve-page-');
+  const store = join(dir, 'store');
+  assert.equal((await gadget(['--store', store, 'import', FIXTURE_LAYOUT])).code, 0);
+  const hostile = join(dir, 'hostile');
+  mkdirSync(hostile);
+  writeFileSync(join(hostile, 'gadget.yaml'), 'name: hostile\ndescription: "<script>window.pwned = true</script><b>bold</b>"\n');
+  assert.equal((await gadget(['--store', store, 'build', hostile, '-t', HOSTILE])).code, 0);
+  await gadget(['--store', store, 'verify', '--profile', 'ig', HOSTILE]);
+  serve = await startServe(store, ['--read-only']);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+after(async () => {
+  await browser?.close();
+  await serve?.stop();
+});
+
+test('the list shows the store\'s images and filters them by name, with JavaScript off', async () => {
+  const page = await browser.newPage({ javaScriptEnabled: false });
+  await page.goto(`${serve.url}/`);
+  const refs = await page.locator('tbody tr td:first-child a').allTextContents();
+  assert.ok(refs.includes(HOSTILE) && refs.includes(SIGNED), refs.join(', '));
+  await page.fill('input[name=q]', 'hostile');
+  await page.click('button');
+  assert.deepEqual(await page.locator('tbody tr td:first-child a').allTextContents(), [HOSTILE]);
+  assert.match(page.url(), /\?q=hostile$/, 'a filtered list is a link that can be shared');
+});
+
+test('an image page shows its signatures and the last verification', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${serve.url}/`);
+  await page.click(`a:text-is("${SIGNED}")`);
+  assert.match(await page.locator('h1').textContent() ?? '', /signed_with_cosign_oci11/);
+  const referrers = await page.locator('h2:text-is("Signatures and other referrers") + ul').textContent();
+  assert.match(referrers ?? '', /application\/vnd\.dev\.cosign\.artifact\.sig\.v1\+json/);
+  await page.goto(`${serve.url}/image?ref=${encodeURIComponent(HOSTILE)}`);
+  assert.match(await page.locator('h2:text-is("Last verification") + p').textContent() ?? '', /PASS/);
+});
+
+test('a <script> in gadget.yaml is shown as text and never runs', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${serve.url}/image?ref=${encodeURIComponent(HOSTILE)}`);
+  assert.equal(await page.evaluate(() => (window as unknown as { pwned?: boolean }).pwned), undefined);
+  assert.equal(await page.locator('b').count(), 0, 'no markup from the store is rendered');
+  assert.match(await page.locator('pre').first().textContent() ?? '', /<script>window\.pwned = true<\/script>/);
+});

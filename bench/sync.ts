@@ -35,7 +35,7 @@ function refsFor(n: number, perRepository: number): string[] {
   return Array.from({ length: n }, (_, i) => `bench.local/sync/gadget${Math.floor(i / perRepository)}:v1.${i % perRepository}.0`);
 }
 
-async function generate(n: number, perRepository: number): Promise<string> {
+export async function generate(n: number, perRepository: number): Promise<string> {
   const dir = join(DATA, `store-${n}-${perRepository}`);
   const marker = join(dir, 'gadget-oci', 'bench-recipe');
   if (existsSync(marker) && readFileSync(marker, 'utf8') === RECIPE) return dir;

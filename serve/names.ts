@@ -37,7 +37,8 @@ export function splitKey(key: string): { repository: string; tag: string } | und
   if (isSignatureTag(key)) return undefined;
   try {
     const ref = parseRef(key);
-    if (!ref.tag) return undefined;
+    // A port is not valid in a repository name: such a reference cannot be named through us.
+    if (!ref.tag || ref.registry.includes(':')) return undefined;
     return { repository: `${ref.registry}/${ref.repository}`, tag: ref.tag };
   } catch {
     return undefined;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (`npm test`): provisions the real tools the tests use, compiles the
 # package, and runs every test file, listed explicitly (Node 20 expands no globs and passes
-# when it finds no test). Servers (docker-registry, token issuer, fault proxy) are started by
+# when it finds no test). Servers (docker-registry, gadget serve, token issuer, fault proxy) are started by
 # the tests themselves on 127.0.0.1 at free ports, and stopped by them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 declare -A NEEDS=(
   [clang]=clang [llvm-strip]=llvm [bpftool]=bpftool [wat2wasm]=wabt
   [skopeo]=skopeo [docker-registry]=docker-registry [htpasswd]=apache2-utils
-  [umoci]=umoci [openssl]=openssl [xz]=xz-utils
+  [umoci]=umoci [openssl]=openssl [xz]=xz-utils [chromium]=chromium [script]=bsdutils
 )
 missing=()
 for cmd in "${!NEEDS[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEEDS[$cmd]}"); done

@@ -20,6 +20,9 @@ const COPY_OPTIONS: Options = {
   'dry-run': { type: 'boolean', description: 'print what would be copied, copy nothing' },
   platform: { type: 'list', value: 'PLATFORM', description: 'copy only this platform (amd64, linux/arm64)' },
   'allow-subset': { type: 'boolean', description: 'allow copying a subset of the platforms (a new, unsigned index)' },
+  'connect-timeout': { type: 'string', value: 'SECONDS', description: 'give up connecting after SECONDS (default 30; registries.timeouts.connect)' },
+  'idle-timeout': { type: 'string', value: 'SECONDS', description: 'give up on a connection silent for SECONDS, also mid-download (default 60; registries.timeouts.idle)' },
+  'request-timeout': { type: 'string', value: 'SECONDS', description: 'give up when a request has no answer after SECONDS (default 120; registries.timeouts.request)' },
 };
 
 export async function syncConfig(env: CommandEnv, required: boolean): Promise<SyncConfig> {
@@ -45,14 +48,22 @@ export async function readerPool(env: CommandEnv, flags: ParsedArgs['flags']): P
   return { pool, config };
 }
 
-function options(env: CommandEnv, flags: ParsedArgs['flags'], config: SyncConfig): SyncOptions {
+type SyncLib = typeof import('../plugins/sync.js');
+
+function options(env: CommandEnv, flags: ParsedArgs['flags'], config: SyncConfig, lib: SyncLib): SyncOptions {
   let concurrency: number | undefined;
   if (flags.concurrency !== undefined) {
     concurrency = Number(flags.concurrency);
     if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 256) throw usageError(`--concurrency ${String(flags.concurrency)}: expected a whole number from 1 to 256`);
   }
+  const timeouts: NonNullable<SyncOptions['timeouts']> = {};
+  for (const k of ['connect', 'idle', 'request'] as const) {
+    const flag = flags[`${k}-timeout`];
+    if (flag !== undefined) timeouts[k] = lib.checkSeconds(flag, `--${k}-timeout`);
+  }
   return {
     registries: config.registries,
+    timeouts,
     insecure: flags['insecure-registry'] as string[] | undefined,
     authfile: typeof flags.authfile === 'string' ? resolve(env.cwd, flags.authfile) : undefined,
     concurrency,
@@ -115,7 +126,7 @@ async function runOne(
   const lib = await import('../plugins/sync.js');
   const config = await syncConfig(env, false);
   const item = withTags(withPlatforms(plan(lib), flags), flags, label);
-  const opts = options(env, flags, config);
+  const opts = options(env, flags, config, lib);
   const store = usesStore ? { store: await env.openStore() } : {};
   return print(env, await lib.executePlan([item], { ...opts, ...store, label }), verb, Boolean(opts.dryRun));
 }
@@ -198,7 +209,7 @@ export const syncCommand: Command = {
       for (const f of ['include', 'exclude', 'semver', 'newest', 'platform', 'strip-prefix', 'rename'] as const) if (flags[f] !== undefined) throw usageError(`--${f} goes with --from/--to; a mirror set of the config has its own filters`);
       if (flags['allow-subset']) for (const set of Object.values(config.mirrors)) set.allowPlatformSubset = true;
     }
-    const opts = options(env, flags, config);
+    const opts = options(env, flags, config, lib);
     // The store is opened only when a set reads or writes it.
     const { parseSource } = await import('../plugins/sync/plan.js');
     const chosen = positionals.length ? positionals : Object.keys(config.mirrors);

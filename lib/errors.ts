@@ -6,13 +6,24 @@ export type ExitCode = 1 | 2;
 export class GadgetError extends Error {
   readonly exitCode: ExitCode;
   readonly hint?: string;
+  /**
+   * True when trying again may succeed: content damaged on the way (a body that is cut short,
+   * not JSON, or does not match its digest). Copies retry such failures a bounded number of times.
+   */
+  readonly transient: boolean;
 
-  constructor(message: string, opts: { hint?: string; exitCode?: ExitCode; cause?: unknown } = {}) {
+  constructor(message: string, opts: { hint?: string; exitCode?: ExitCode; cause?: unknown; transient?: boolean } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'GadgetError';
     this.exitCode = opts.exitCode ?? 1;
     this.hint = opts.hint;
+    this.transient = opts.transient ?? false;
   }
+}
+
+/** Whether another try may succeed (see GadgetError.transient). */
+export function isTransient(err: unknown): boolean {
+  return isGadgetError(err) && err.transient === true;
 }
 
 /** A usage or environment error (exit code 2). */

@@ -13,7 +13,7 @@ import type { RegistryPool } from '../lib/registry/index.js';
 import { formatSize } from '../lib/format.js';
 
 export type { MirrorSet, RegistriesConfig, RegistryMirror, SyncConfig, SyncDestination, SyncSource, TagFilter } from './sync/config.js';
-export { readSyncConfig, createPool, type RegistrySettings } from './sync/config.js';
+export { readSyncConfig, createPool, checkSeconds, type RegistrySettings } from './sync/config.js';
 export { renameRepository, type RenameRule } from './sync/rename.js';
 export { filterTags, planCopy, planPull, planPush, planSets, planMirrorSet, describeSource, describeDestination, type PlanItem } from './sync/plan.js';
 export { runPlan, type ItemResult, type SyncSummary } from './sync/run.js';

@@ -4,7 +4,7 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'n
 import { open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { DigestVerifier } from '../lib/oci/digest.js';
 
 /** A temporary name that says which process made it, so fsck can tell live from stray. */
@@ -66,8 +66,10 @@ export async function writeVerifiedFile(
   const handle = await open(tmp, 'w', 0o644);
   const verifier = new DigestVerifier(expected, what);
   try {
-    content.on('error', (err) => verifier.destroy(err));
-    content.pipe(verifier);
+    // pipeline, not pipe: content that failed or closed before this point (a small download
+    // whose digest check already failed while the store was opening the file) must fail the
+    // verifier too, or the loop below would wait forever and the process end with it unsettled.
+    pipeline(content, verifier, () => undefined);
     for await (const chunk of verifier) {
       signal?.throwIfAborted();
       let off = 0;

@@ -1,15 +1,18 @@
 // The one graph copy. push, pull, copy, mirror, import and export are all this function with
 // different ends: it walks a graph from `source` to `destination`, children before parents,
-// skipping whatever the destination already has (a present manifest implies its children, a
-// tag pointing at the root implies the whole graph), with a bound on concurrent transfers.
+// skipping whatever the destination already has, with a bound on concurrent transfers. On a
+// registry a present manifest implies its children and a tag pointing at the root the whole
+// graph; on the store every node is checked and what is missing or damaged is copied again.
 // It asks as few questions as the destination allows: blobs go through pushBlob when the
 // destination answers "already here" with the request that starts a transfer, manifests the
 // destination cannot hold (mayHave) are pushed without an existence check, and the root is
 // pushed once, under its first tag, where the destination can (pushTagged).
 // The destination's push verifies every digest while streaming; manifests are verified here
-// before they are parsed.
+// before they are parsed. A transfer that fails transiently (content damaged on the way) is
+// tried again a bounded number of times.
 import { Readable } from 'node:stream';
 import { GadgetError, messageOf } from '../errors.js';
+import { retryTransient } from '../retry.js';
 import { sha256 } from './digest.js';
 import { INDEX_TYPES, isManifestType } from './mediatypes.js';
 import { MAX_MANIFEST_BYTES, type Target } from './target.js';
@@ -86,7 +89,7 @@ export async function fetchManifest(source: Target, descriptor: Descriptor, sign
   const what = `${source.name}: ${descriptor.digest}`;
   const bytes = await readAll(await source.fetch(descriptor, signal), MAX_MANIFEST_BYTES, what);
   if (bytes.length !== descriptor.size || sha256(bytes) !== descriptor.digest) {
-    throw new GadgetError(`${what}: the manifest's content does not match its digest or size`);
+    throw new GadgetError(`${what}: the manifest's content does not match its digest or size`, { transient: true });
   }
   try {
     return { bytes, doc: JSON.parse(bytes.toString('utf8')) as Manifest & Index };
@@ -113,6 +116,39 @@ function addStats(into: CopyStats, event: CopyEvent): void {
   }
 }
 
+/** Waits for every promise to settle, then throws the first failure: no work outlives a failed copy. */
+async function settleAll(work: Array<Promise<unknown>>): Promise<void> {
+  const failed = (await Promise.allSettled(work)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** Runs one transfer in a session slot, again while it fails transiently (damaged on the way). */
+function transfer<T>(session: CopySession, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  return retryTransient(() => session.withSlot(work), { signal });
+}
+
+/**
+ * Whether `descriptor` is in `destination` with its whole graph, as far as the destination
+ * vouches for it: on a registry a present manifest is a whole graph (keepsGraphsWhole); on the
+ * store only the node itself is known to be there, and its children are checked by the walk.
+ */
+export async function presentWhole(destination: Target, descriptor: Descriptor, signal?: AbortSignal): Promise<'whole' | 'node' | 'absent'> {
+  if (!(await destination.exists(descriptor, signal))) return 'absent';
+  return destination.keepsGraphsWhole || !isManifestType(descriptor.mediaType) ? 'whole' : 'node';
+}
+
+/** The children of a manifest the destination holds: its own copy, else the source's (if damaged). */
+async function childrenHeld(source: Target, destination: Target, descriptor: Descriptor, signal?: AbortSignal): Promise<Descriptor[]> {
+  let manifest: { doc: Manifest & Index };
+  try {
+    manifest = await fetchManifest(destination, descriptor, signal);
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    manifest = await retryTransient(() => fetchManifest(source, descriptor, signal), { signal });
+  }
+  return childrenOf(descriptor, manifest.doc);
+}
+
 /**
  * Copies one node (children first); a manifest is pushed under `tag` where the destination can
  * do that in one step. The node is counted in the session's stats and in `local` by the call
@@ -132,24 +168,33 @@ function copyNode(source: Target, destination: Target, descriptor: Descriptor, o
         opts.onNode?.(event);
         return { action, tagged };
       };
+      const { signal } = opts;
       const manifest = isManifestType(descriptor.mediaType);
       if (!manifest && destination.pushBlob) {
-        const open = (): Promise<Readable> => source.fetch(descriptor, opts.signal);
-        return done(await session.withSlot(() => destination.pushBlob!(descriptor, open, opts.signal)));
+        const open = (): Promise<Readable> => source.fetch(descriptor, signal);
+        return done(await transfer(session, () => destination.pushBlob!(descriptor, open, signal), signal));
       }
       const mayHave = destination.mayHave?.(descriptor) ?? true;
-      if (mayHave && (await destination.exists(descriptor, opts.signal))) return done('skipped');
+      const present = mayHave ? await presentWhole(destination, descriptor, signal) : 'absent';
+      if (present === 'whole') return done('skipped');
+      const copyChildren = (children: Descriptor[]): Promise<void> =>
+        settleAll(children.map((child) => copyNode(source, destination, child, opts, session, local)));
+      if (present === 'node') {
+        // The manifest is there; its children may not be (the store heals what was deleted).
+        await copyChildren(await childrenHeld(source, destination, descriptor, signal));
+        return done('skipped');
+      }
       if (!manifest) {
-        await session.withSlot(async () => destination.push(descriptor, await source.fetch(descriptor, opts.signal), opts.signal));
+        await transfer(session, async () => destination.push(descriptor, await source.fetch(descriptor, signal), signal), signal);
         return done('copied');
       }
-      const { bytes, doc } = await fetchManifest(source, descriptor, opts.signal);
-      await Promise.all(childrenOf(descriptor, doc).map((child) => copyNode(source, destination, child, opts, session, local)));
+      const { bytes, doc } = await retryTransient(() => fetchManifest(source, descriptor, signal), { signal });
+      await copyChildren(childrenOf(descriptor, doc));
       if (tag !== undefined && destination.pushTagged) {
-        await session.withSlot(() => destination.pushTagged!(descriptor, Readable.from([bytes]), tag, opts.signal));
+        await transfer(session, () => destination.pushTagged!(descriptor, Readable.from([bytes]), tag, signal), signal);
         return done('copied', tag);
       }
-      await session.withSlot(() => destination.push(descriptor, Readable.from([bytes]), opts.signal));
+      await transfer(session, () => destination.push(descriptor, Readable.from([bytes]), signal), signal);
       return done('copied');
     })();
     session.inflight.set(key, pending);
@@ -185,9 +230,10 @@ async function copyTree(
   depth: number,
 ): Promise<void> {
   const copiedBefore = local.copied;
-  // Tags that already point at the root mean the root and its graph are there: nothing to move.
+  // On a registry, tags that already point at the root mean the root and its graph are there:
+  // nothing to move. The store checks the graph (copyNode) even then.
   const current = await Promise.all(tags.map((tag) => tagPointsAt(destination, tag, root.digest, opts.signal)));
-  if (tags.length > 0 && current.every(Boolean)) {
+  if (tags.length > 0 && current.every(Boolean) && destination.keepsGraphsWhole) {
     const event: CopyEvent = { descriptor: root, action: 'skipped' };
     addStats(session.stats, event);
     addStats(local, event);

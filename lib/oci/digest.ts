@@ -44,7 +44,7 @@ export class DigestVerifier extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.expected.size) {
-      cb(new GadgetError(`${this.what}: more than the ${this.expected.size} bytes its descriptor says`));
+      cb(new GadgetError(`${this.what}: more than the ${this.expected.size} bytes its descriptor says`, { transient: true }));
       return;
     }
     this.hash.update(chunk);
@@ -54,9 +54,9 @@ export class DigestVerifier extends Transform {
   override _flush(cb: TransformCallback): void {
     const actual = 'sha256:' + this.hash.digest('hex');
     if (this.bytes !== this.expected.size) {
-      cb(new GadgetError(`${this.what}: got ${this.bytes} bytes, its descriptor says ${this.expected.size}`));
+      cb(new GadgetError(`${this.what}: got ${this.bytes} bytes, its descriptor says ${this.expected.size}`, { transient: true }));
     } else if (actual !== this.expected.digest) {
-      cb(new GadgetError(`${this.what}: content has digest ${actual}, expected ${this.expected.digest}`));
+      cb(new GadgetError(`${this.what}: content has digest ${actual}, expected ${this.expected.digest}`, { transient: true }));
     } else {
       cb();
     }

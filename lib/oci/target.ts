@@ -38,6 +38,12 @@ export interface Target {
   /** Signatures and other artifacts that refer to `descriptor`. */
   referrers(descriptor: Descriptor, signal?: AbortSignal): Promise<Referrer[]>;
   /**
+   * True when a manifest present here implies that its whole graph is (a registry refuses a
+   * manifest whose children are missing). Otherwise (the store, whose blobs can be deleted one
+   * by one) copyGraph checks every node of a present graph and re-copies what is missing.
+   */
+  readonly keepsGraphsWhole?: boolean;
+  /**
    * Optional: what a tag points at, cheaply (a HEAD on a registry), or undefined when the tag
    * does not exist. copyGraph uses it to skip an image whose tags already point at it.
    */

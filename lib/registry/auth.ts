@@ -4,7 +4,7 @@
 // cached per scope set until shortly before they expire.
 import { GadgetError } from '../errors.js';
 import type { Credential } from './credentials.js';
-import { redactUrl, registryError, sanitizeRemoteText } from './errors.js';
+import { redactUrl, registryError } from './errors.js';
 import type { HttpClient, HttpRequest, HttpResponse } from './http.js';
 
 export interface Challenge {
@@ -143,6 +143,11 @@ export class AuthClient {
     return { res, authSent: auth.withCredentials };
   }
 
+  /** Runs `work` again while it fails transiently (HttpClient.retrying). */
+  retrying<T>(work: (attempt: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return this.opts.http.retrying(work, signal);
+  }
+
   private credentials(): Promise<Credential | undefined> {
     this.credentialsPromise ??= this.opts.credentials();
     return this.credentialsPromise;
@@ -225,23 +230,22 @@ export class AuthClient {
       }
       req = { method: 'GET', url, headers, signal };
     }
-    const res = await this.opts.http.send(req);
     const what = `token for ${host} from ${redactUrl(realm)}`;
-    if (res.status < 200 || res.status >= 300) {
-      const body = await res.errorBody();
-      if (res.status === 401 || res.status === 403) {
-        const access = scopes.length > 0 ? scopes.join(' ') : 'the registry';
-        throw registryError(401, body, { what: `getting a token for ${access} from ${redactUrl(realm)}`, host, authSent: cred !== undefined });
+    // A token answer damaged on the way (cut short, not JSON) is asked for again.
+    const parsed = await this.opts.http.retrying(async () => {
+      const res = await this.opts.http.send(req);
+      if (res.status < 200 || res.status >= 300) {
+        const body = await res.errorBody();
+        if (res.status === 401 || res.status === 403) {
+          const access = scopes.length > 0 ? scopes.join(' ') : 'the registry';
+          throw registryError(401, body, { what: `getting a token for ${access} from ${redactUrl(realm)}`, host, authSent: cred !== undefined });
+        }
+        throw registryError(res.status, body, { what, host: realm.host });
       }
-      throw registryError(res.status, body, { what, host: realm.host });
-    }
-    const body = await res.read(MAX_TOKEN_RESPONSE, what);
-    let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
-    try {
-      parsed = JSON.parse(body.toString('utf8')) as typeof parsed;
-    } catch {
-      throw new GadgetError(`${what}: the answer is not JSON (${sanitizeRemoteText(body.subarray(0, 80).toString('utf8'))})`);
-    }
+      const doc = (await res.readJSON(MAX_TOKEN_RESPONSE, what)) as { token?: unknown; access_token?: unknown; expires_in?: unknown } | null;
+      if (typeof doc !== 'object' || doc === null) throw new GadgetError(`${what}: the answer is not a JSON object`, { transient: true });
+      return doc;
+    }, signal);
     const token = typeof parsed.token === 'string' && parsed.token ? parsed.token : typeof parsed.access_token === 'string' ? parsed.access_token : '';
     if (!token) throw new GadgetError(`${what}: the answer holds no token`);
     const expiresIn = typeof parsed.expires_in === 'number' && parsed.expires_in > 0 ? parsed.expires_in : 60;

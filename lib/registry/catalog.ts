@@ -1,44 +1,38 @@
 // The registry's catalog (`GET /v2/_catalog`): the repositories it holds, for mirror sets that
-// name a registry and a repository prefix. Paged with `n`/`last` and the Link header, like
-// tags/list. Many public registries (ghcr.io, Docker Hub) refuse it: the caller then needs an
-// explicit list of repositories.
+// name a registry and a repository prefix. Paged like tags/list (pages.ts). Many public
+// registries (ghcr.io, Docker Hub) refuse it: the caller then needs an explicit list of
+// repositories.
 import { GadgetError } from '../errors.js';
 import { registryError } from './errors.js';
-import { nextLink, type HttpResponse } from './http.js';
 import type { RegistryClient } from './index.js';
+import { listAllPages } from './pages.js';
 
-const MAX_PAGES = 10_000;
+const REPOSITORY_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 
 /** Every repository of the registry whose name starts with `prefix` (all when empty). */
-export async function listRepositories(client: RegistryClient, registry: string, prefix = '', signal?: AbortSignal, pageSize = 1000): Promise<string[]> {
+export async function listRepositories(client: RegistryClient, registry: string, prefix = '', signal?: AbortSignal, pageSize = 1000, maxPages?: number): Promise<string[]> {
   const origin = new URL(`${client.scheme}//${registry}`).origin;
   const what = `the repository list (catalog) of ${registry}`;
-  const seen = new Set<string>();
-  let url: URL | undefined = new URL(`${origin}/v2/_catalog?n=${pageSize}`);
-  for (let page = 0; url && page < MAX_PAGES; page++) {
-    const { res, authSent }: { res: HttpResponse; authSent: boolean } = await client.auth.send({ method: 'GET', url, signal }, ['registry:catalog:*']);
-    if (res.status !== 200) {
+  const names = await listAllPages({
+    what,
+    origin,
+    first: new URL(`${origin}/v2/_catalog?n=${pageSize}`),
+    after: (last) => new URL(`${origin}/v2/_catalog?n=${pageSize}&last=${encodeURIComponent(last)}`),
+    key: 'repositories',
+    valid: (name) => name.length <= 255 && REPOSITORY_RE.test(name),
+    pageSize,
+    maxPages,
+    get: async (url) => {
+      const { res, authSent } = await client.auth.send({ method: 'GET', url, signal }, ['registry:catalog:*']);
+      if (res.status === 200) return res;
       const body = await res.errorBody();
       const err = registryError(res.status, body, { what, host: registry, authSent });
       throw new GadgetError(err.message, {
         exitCode: err.exitCode,
         hint: `${err.hint ? `${err.hint}; ` : ''}if ${registry} does not list its repositories, name them in the mirror set (repositories: [...])`,
       });
-    }
-    const body = await res.read(16 * 1024 * 1024, what);
-    let list: unknown;
-    try {
-      list = (JSON.parse(body.toString('utf8')) as { repositories?: unknown }).repositories;
-    } catch {
-      throw new GadgetError(`${what}: the registry answered something that is not JSON`);
-    }
-    const names = Array.isArray(list) ? list.filter((r): r is string => typeof r === 'string') : [];
-    const before = seen.size;
-    for (const name of names) seen.add(name);
-    const next = nextLink(res.header('link'), url);
-    if (next && next.origin === origin) url = next;
-    else if (names.length >= pageSize && seen.size > before) url = new URL(`${origin}/v2/_catalog?n=${pageSize}&last=${encodeURIComponent(names[names.length - 1]!)}`);
-    else url = undefined;
-  }
-  return [...seen].filter((name) => name.startsWith(prefix)).sort();
+    },
+    retrying: (work) => client.auth.retrying(work, signal),
+  });
+  return names.filter((name) => name.startsWith(prefix)).sort();
 }

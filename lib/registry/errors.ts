@@ -16,8 +16,8 @@ export class RegistryError extends GadgetError {
   readonly status: number;
   readonly codes: string[];
 
-  constructor(message: string, opts: { hint?: string; exitCode?: ExitCode; status: number; codes: string[] }) {
-    super(message, { hint: opts.hint, exitCode: opts.exitCode });
+  constructor(message: string, opts: { hint?: string; exitCode?: ExitCode; status: number; codes: string[]; transient?: boolean }) {
+    super(message, { hint: opts.hint, exitCode: opts.exitCode, transient: opts.transient });
     this.status = opts.status;
     this.codes = opts.codes;
   }
@@ -81,8 +81,8 @@ export function registryError(status: number, body: Buffer | undefined, ctx: Err
   const has = (code: string): boolean => codes.includes(code);
   const remote = details.length > 0 ? sanitizeRemoteText(details.map((d) => d.message || d.code).join('; ')) : '';
   const { what, host } = ctx;
-  const make = (message: string, hint: string | undefined, exitCode: ExitCode): RegistryError =>
-    new RegistryError(message, { hint, exitCode, status, codes });
+  const make = (message: string, hint: string | undefined, exitCode: ExitCode, transient = false): RegistryError =>
+    new RegistryError(message, { hint, exitCode, status, codes, transient });
 
   if (status === 401 || has('UNAUTHORIZED')) {
     return ctx.authSent
@@ -113,10 +113,11 @@ export function registryError(status: number, body: Buffer | undefined, ctx: Err
     return make(`${what}: ${host} refused it as invalid${remote ? ` (${remote})` : ''}`, 'check the manifest media type and content', 1);
   }
   if (has('DIGEST_INVALID') || has('SIZE_INVALID')) {
-    return make(`${what}: ${host} found that the uploaded content does not match its digest or size`, 'the content changed while it was sent; try again', 1);
+    // Damaged on the way, or a session lost (e.g. its last answer never arrived): a new upload may work.
+    return make(`${what}: ${host} found that the uploaded content does not match its digest or size`, 'the content changed while it was sent; try again', 1, true);
   }
   if (has('BLOB_UPLOAD_UNKNOWN') || has('BLOB_UPLOAD_INVALID') || has('RANGE_INVALID')) {
-    return make(`${what}: ${host} lost or refused the upload session${remote ? ` (${remote})` : ''}`, 'try again; the upload starts from the beginning', 1);
+    return make(`${what}: ${host} lost or refused the upload session${remote ? ` (${remote})` : ''}`, 'try again; the upload starts from the beginning', 1, true);
   }
   if (status === 404) {
     return make(`${what}: not found on ${host} (HTTP 404)`, 'check the reference', 1);
@@ -131,24 +132,38 @@ export function registryError(status: number, body: Buffer | undefined, ctx: Err
   return make(`${what}: ${host} answered HTTP ${status}${code}${remote ? ` (${remote})` : ''}`, undefined, 1);
 }
 
+/** A request that got no HTTP answer at all, after its retries. */
+export class ConnectionError extends GadgetError {
+  /** The connection failed in a way a later try may not (reset, refused); not TLS, DNS or a timeout. */
+  readonly flaky: boolean;
+
+  constructor(message: string, opts: { hint?: string; exitCode?: ExitCode; flaky: boolean }) {
+    super(message, { hint: opts.hint, exitCode: opts.exitCode });
+    this.flaky = opts.flaky;
+  }
+}
+
 /** The error for a request that got no HTTP answer at all. */
-export function connectionError(err: unknown, url: URL, attempts: number): GadgetError {
+export function connectionError(err: unknown, url: URL, attempts: number): ConnectionError {
   const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
   const host = url.host;
   const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
   if (/^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED)/.test(code) || code === 'EPROTO') {
-    return new GadgetError(`cannot reach the registry ${host}: TLS failed (${code})`, {
+    return new ConnectionError(`cannot reach the registry ${host}: TLS failed (${code})`, {
       exitCode: 2,
+      flaky: false,
       hint: `if ${host} serves plain HTTP, name it with --insecure-registry ${host} (or registries.insecure in gadget.config.ts); otherwise check its certificate`,
     });
   }
   const why = code === 'ECONNREFUSED' ? 'connection refused'
     : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'the host name does not resolve'
-    : code === 'ETIMEDOUT' || code === 'GADGET_TIMEOUT' ? 'the connection timed out'
+    : code === 'GADGET_TIMEOUT' ? (err as Error).message
+    : code === 'ETIMEDOUT' ? 'the connection timed out'
     : code === 'ECONNRESET' ? 'the connection was reset'
     : code ? code : 'the connection failed';
-  return new GadgetError(`cannot reach the registry ${host} (${redactUrl(url)}): ${why}${tries}`, {
+  return new ConnectionError(`cannot reach the registry ${host} (${redactUrl(url)}): ${why}${tries}`, {
     exitCode: 2,
+    flaky: ['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE'].includes(code) || code === '',
     hint: 'check the registry address and your network, then try again',
   });
 }

@@ -1,13 +1,15 @@
 // The HTTP transport of the registry client: node:http/https with keep-alive agents, a limit on
-// requests in flight, retries (connection errors, 408, 429 with Retry-After, 5xx) with
-// exponential backoff and jitter, an idle timeout, and redirects followed by hand so that an
-// Authorization header never travels to another origin.
+// requests in flight, retries (connection errors, timeouts, 408, 429 with Retry-After, 5xx)
+// with exponential backoff and jitter, three timeouts (connecting, a silent connection, the
+// answer to a request), and redirects followed by hand so that an Authorization header never
+// travels to another origin. Bodies read whole (readJSON) fail as transient when damaged.
 import { setMaxListeners } from 'node:events';
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import type { Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GadgetError } from '../errors.js';
+import { GadgetError, messageOf } from '../errors.js';
+import { backoffDelay, DEFAULT_ATTEMPTS, retryTransient } from '../retry.js';
 import { connectionError, redactUrl } from './errors.js';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -38,13 +40,25 @@ export interface RetryOptions {
   maxRetryAfterMs?: number;
 }
 
+/** Timeouts in milliseconds; a request that times out is retried like a dropped connection. */
+export interface Timeouts {
+  /** Opening a connection (TCP and TLS), default 30 s. */
+  connectMs?: number;
+  /** A connection on which nothing arrives or leaves, also while a body streams; default 60 s. */
+  idleMs?: number;
+  /** From sending a request to the answer's headers, default 120 s. */
+  requestMs?: number;
+}
+
+export const DEFAULT_TIMEOUTS: Required<Timeouts> = { connectMs: 30_000, idleMs: 60_000, requestMs: 120_000 };
+
 export interface HttpClientOptions {
   /** Requests in flight at once (default 8); a streamed response holds its slot until read. */
   concurrency?: number;
   userAgent?: string;
   retry?: RetryOptions;
-  /** Socket idle timeout (default 60 s). */
-  timeoutMs?: number;
+  /** Timeouts (DEFAULT_TIMEOUTS for what is not given). */
+  timeouts?: Timeouts;
   /** Hosts (host[:port]) that may be reached over plain HTTP, for redirects. */
   allowHttp?: (host: string) => boolean;
 }
@@ -65,7 +79,10 @@ export class HttpResponse {
     return Array.isArray(v) ? v.join(', ') : v;
   }
 
-  /** The whole body, refusing more than `max` bytes. `what` names the content for errors. */
+  /**
+   * The whole body, refusing more than `max` bytes. `what` names the content for errors. A
+   * body that breaks off is a transient GadgetError (asking again may work).
+   */
   async read(max: number, what: string): Promise<Buffer> {
     const declared = Number(this.header('content-length'));
     if (Number.isFinite(declared) && declared > max) {
@@ -74,15 +91,28 @@ export class HttpResponse {
     }
     const chunks: Buffer[] = [];
     let total = 0;
-    for await (const chunk of this.body as AsyncIterable<Buffer>) {
-      total += chunk.length;
-      if (total > max) {
-        this.body.destroy();
-        throw new GadgetError(`${what}: the registry sent more than the ${max} bytes this program accepts`);
+    try {
+      for await (const chunk of this.body as AsyncIterable<Buffer>) {
+        total += chunk.length;
+        if (total > max) {
+          this.body.destroy();
+          throw new GadgetError(`${what}: the registry sent more than the ${max} bytes this program accepts`);
+        }
+        chunks.push(chunk);
       }
-      chunks.push(chunk);
+    } catch (err) {
+      if (err instanceof GadgetError) throw err;
+      throw new GadgetError(`${what}: the answer broke off after ${total} bytes (${messageOf(err)})`, { transient: true, cause: err });
     }
     return Buffer.concat(chunks, total);
+  }
+
+  /**
+   * The body as JSON (strict UTF-8, at most `max` bytes). A body that is not JSON, or whose
+   * bytes are not UTF-8, was damaged on the way: a transient GadgetError.
+   */
+  async readJSON(max: number, what: string): Promise<unknown> {
+    return parseJSONBody(await this.read(max, what), what);
   }
 
   /** Reads a small error body (at most 64 KiB) for its error codes; never throws. */
@@ -149,6 +179,15 @@ const AGENTS = {
   'https:': new https.Agent({ keepAlive: true, maxSockets: 64 }),
 };
 
+/** JSON from a registry body; a transient GadgetError when it is not (damaged on the way). */
+export function parseJSONBody(body: Buffer, what: string): unknown {
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+  } catch {
+    throw new GadgetError(`${what}: the registry answered something that is not JSON (${body.length} bytes)`, { transient: true });
+  }
+}
+
 const RETRY_CODES = new Set([
   'ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENETUNREACH', 'EHOSTUNREACH', 'EAI_AGAIN',
   'ECONNABORTED', 'GADGET_TIMEOUT', 'ERR_STREAM_PREMATURE_CLOSE',
@@ -196,18 +235,27 @@ export class HttpClient {
   private readonly baseDelay: number;
   private readonly maxDelay: number;
   private readonly maxRetryAfter: number;
-  private readonly timeoutMs: number;
+  readonly timeouts: Required<Timeouts>;
   private readonly allowHttp: (host: string) => boolean;
 
   constructor(opts: HttpClientOptions = {}) {
     this.slots = new Semaphore(opts.concurrency ?? 8);
     this.userAgent = opts.userAgent ?? 'gadget-oci';
-    this.attempts = Math.max(1, opts.retry?.attempts ?? 5);
+    this.attempts = Math.max(1, opts.retry?.attempts ?? DEFAULT_ATTEMPTS);
     this.baseDelay = opts.retry?.baseDelayMs ?? 250;
     this.maxDelay = opts.retry?.maxDelayMs ?? 10_000;
     this.maxRetryAfter = opts.retry?.maxRetryAfterMs ?? 60_000;
-    this.timeoutMs = opts.timeoutMs ?? 60_000;
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...definedOnly(opts.timeouts ?? {}) };
     this.allowHttp = opts.allowHttp ?? isLoopbackHost;
+  }
+
+  /**
+   * Runs `work` (a request and the reading of its answer) again, with this client's attempts
+   * and backoff, while it fails with a transient error: a body cut short, not JSON, or not
+   * matching its digest. Connection errors and statuses are retried by send() itself.
+   */
+  retrying<T>(work: (attempt: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return retryTransient(work, { attempts: this.attempts, baseDelayMs: this.baseDelay, maxDelayMs: this.maxDelay, signal });
   }
 
   /**
@@ -303,8 +351,7 @@ export class HttpClient {
   }
 
   private backoff(attempt: number): number {
-    const ceiling = Math.min(this.maxDelay, this.baseDelay * 2 ** (attempt - 1));
-    return ceiling / 2 + Math.random() * (ceiling / 2);
+    return backoffDelay(attempt, { baseDelayMs: this.baseDelay, maxDelayMs: this.maxDelay });
   }
 
   private once(method: HttpMethod, url: URL, headers: Record<string, string>, body: HttpBody | undefined, signal?: AbortSignal): Promise<IncomingMessage> {
@@ -315,17 +362,31 @@ export class HttpClient {
       else if (body === undefined && (method === 'PUT' || method === 'POST' || method === 'PATCH')) h['content-length'] = '0';
       let bodyError: unknown;
       let settled = false;
+      const { connectMs, idleMs, requestMs } = this.timeouts;
       const req = mod.request(url, { method, headers: h, agent: AGENTS[url.protocol as 'http:' | 'https:'], signal });
-      req.setTimeout(this.timeoutMs, () => {
-        req.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'GADGET_TIMEOUT' }));
+      const timeout = (message: string) => () => req.destroy(Object.assign(new Error(message), { code: 'GADGET_TIMEOUT' }));
+      // The silent-connection timeout stays on the socket while the body streams.
+      req.setTimeout(idleMs, timeout(`the connection was silent for ${seconds(idleMs)}`));
+      const answerTimer = setTimeout(timeout(`no answer within ${seconds(requestMs)}`), requestMs);
+      let connectTimer: NodeJS.Timeout | undefined;
+      req.once('socket', (socket) => {
+        if (!(socket as { connecting?: boolean }).connecting) return; // a kept-alive connection
+        connectTimer = setTimeout(timeout(`could not connect within ${seconds(connectMs)}`), connectMs);
+        socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
       });
+      const clearTimers = (): void => {
+        clearTimeout(answerTimer);
+        clearTimeout(connectTimer);
+      };
       req.on('response', (res) => {
         settled = true;
+        clearTimers();
         // Errors after the answer (e.g. the server closes while we still send) surface on res.
         req.on('error', () => {});
         resolve(res);
       });
       req.on('error', (err) => {
+        clearTimers();
         if (settled) return;
         settled = true;
         reject(bodyError ?? err);
@@ -333,7 +394,10 @@ export class HttpClient {
       if (body === undefined || Buffer.isBuffer(body)) {
         req.end(body);
       } else {
-        body.on('error', (err) => {
+        // finished() also reports a body that failed or closed before it was handed over here,
+        // which a plain 'error' listener would never hear of (the request would never end).
+        finished(body, (err) => {
+          if (!err) return;
           bodyError = err;
           req.destroy(err);
         });
@@ -348,6 +412,14 @@ function holdUntilDone(res: IncomingMessage, release: () => void): void {
   res.once('end', release);
   res.once('close', release);
   res.once('error', release);
+}
+
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function lowerKeys(h: Record<string, string>): Record<string, string> {

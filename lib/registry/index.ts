@@ -4,15 +4,15 @@ import type { Reference } from '../oci/reference.js';
 import { AuthClient } from './auth.js';
 import { readCredentials, type Credential } from './credentials.js';
 import { registryError } from './errors.js';
-import { HttpClient, hostnameOf, isLoopbackHost, type RetryOptions } from './http.js';
+import { HttpClient, hostnameOf, isLoopbackHost, type RetryOptions, type Timeouts } from './http.js';
 import { BlobLocations } from './locations.js';
 import { RemoteRepository, type RegistryFacts } from './repository.js';
 import type { UploadOptions } from './upload.js';
 
 export { AuthClient, mergeScopes, parseWWWAuthenticate, repositoryScope, type Challenge } from './auth.js';
 export { dockerConfigPath, login, logout, normalizeRegistryHost, readCredentials, type Credential, type CredentialOptions, type LoginResult } from './credentials.js';
-export { RegistryError, isNotFound, parseErrorBody, redactUrl, registryError } from './errors.js';
-export { HttpClient, HttpResponse, Semaphore, isLoopbackHost, isRetryableStatus, nextLink, parseRetryAfter, type HttpRequest, type RetryOptions } from './http.js';
+export { ConnectionError, RegistryError, isNotFound, parseErrorBody, redactUrl, registryError } from './errors.js';
+export { DEFAULT_TIMEOUTS, HttpClient, HttpResponse, Semaphore, isLoopbackHost, isRetryableStatus, nextLink, parseRetryAfter, type HttpRequest, type RetryOptions, type Timeouts } from './http.js';
 export { listRepositories } from './catalog.js';
 export { RegistryPool, type Role } from './pool.js';
 export { fallbackTag, fallbackTagSubject } from './referrers.js';
@@ -33,11 +33,14 @@ export interface OpenOptions {
   /** Environment for DOCKER_CONFIG, HOME and credential helpers (default process.env). */
   env?: NodeJS.ProcessEnv;
   retry?: RetryOptions;
-  timeoutMs?: number;
+  /** Connect, silent-connection and answer timeouts (DEFAULT_TIMEOUTS otherwise). */
+  timeouts?: Timeouts;
   /** Blob upload defaults: mode, chunk size, repositories to mount from. */
   upload?: UploadOptions;
   /** How often a broken blob download is resumed (default 5). */
   maxResumes?: number;
+  /** Pages of a tag list or catalog followed at most (default 1000); more is an error. */
+  maxPages?: number;
 }
 
 export const DEFAULT_USER_AGENT = 'gadget-oci/0.1';
@@ -58,6 +61,7 @@ export interface RegistryClient {
   blobs: BlobLocations;
   /** What was learnt about the registry (its referrers API), shared by its repositories. */
   facts: RegistryFacts;
+  maxPages?: number;
 }
 
 /**
@@ -71,20 +75,20 @@ export function registryClient(registry: string, opts: OpenOptions = {}): Regist
     concurrency: opts.concurrency,
     userAgent: opts.userAgent ?? DEFAULT_USER_AGENT,
     retry: opts.retry,
-    timeoutMs: opts.timeoutMs,
+    timeouts: opts.timeouts,
     allowHttp,
   });
   const credentials = opts.credentials
     ? () => Promise.resolve(opts.credentials)
     : () => readCredentials(registry, { authfile: opts.authfile, env: opts.env });
   const auth = new AuthClient({ host: registry, origin: new URL(`${scheme}//${registry}`).origin, http, credentials, allowHttp });
-  return { auth, scheme, blobs: new BlobLocations(), facts: {} };
+  return { auth, scheme, blobs: new BlobLocations(), facts: {}, maxPages: opts.maxPages };
 }
 
 /** The repository of `ref` (its tag or digest is ignored) as a Target. */
 export function openRepository(ref: Reference, opts: OpenOptions & { client?: RegistryClient } = {}): RemoteRepository {
-  const { auth, scheme, blobs, facts } = opts.client ?? registryClient(ref.registry, opts);
-  return new RemoteRepository(ref, { scheme, client: auth, upload: opts.upload, maxResumes: opts.maxResumes, blobs, facts });
+  const { auth, scheme, blobs, facts, maxPages } = opts.client ?? registryClient(ref.registry, opts);
+  return new RemoteRepository(ref, { scheme, client: auth, upload: opts.upload, maxResumes: opts.maxResumes, blobs, facts, maxPages });
 }
 
 /**

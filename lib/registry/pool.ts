@@ -72,6 +72,6 @@ export class RegistryPool {
 
   /** The repositories of `registry` under `prefix`, from its catalog. */
   catalog(registry: string, prefix = '', signal?: AbortSignal): Promise<string[]> {
-    return listRepositories(this.client(registry, 'source'), registry, prefix, signal);
+    return listRepositories(this.client(registry, 'source'), registry, prefix, signal, undefined, this.options.maxPages);
   }
 }

@@ -60,19 +60,31 @@ async function fromApi(repo: RemoteRepository, digest: string, signal?: AbortSig
   let url: URL | undefined = repo.url(`referrers/${digest}`);
   for (let page = 0; url && page < MAX_REFERRER_PAGES; page++) {
     const what = `the referrers of ${repo.name}@${digest}`;
-    const { res, authSent }: Awaited<ReturnType<RemoteRepository['send']>> = await repo.send({ method: 'GET', url, headers: { accept: MT_INDEX }, signal });
-    if ([400, 404, 405, 406, 501].includes(res.status)) {
-      res.discard();
+    const pageUrl: URL = url;
+    // A page damaged on the way (cut short, not JSON although it says it is) is asked for again.
+    const answer = await repo.retrying(async () => {
+      const { res, authSent } = await repo.send({ method: 'GET', url: pageUrl, headers: { accept: MT_INDEX }, signal });
+      if ([400, 404, 405, 406, 501].includes(res.status)) {
+        res.discard();
+        return undefined;
+      }
+      if (res.status !== 200) await repo.raise(res, authSent, what);
+      const contentType = (res.header('content-type') ?? '').split(';')[0]!.trim();
+      const body = await res.read(4 * 1024 * 1024, what);
+      const saysJSON = contentType === MT_INDEX || contentType === 'application/json';
+      try {
+        return { res, contentType, doc: JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body)) as { manifests?: unknown; mediaType?: unknown } };
+      } catch {
+        if (saysJSON) throw new GadgetError(`${what}: a page of the answer is not JSON`, { transient: true });
+        return { res, contentType, doc: undefined };
+      }
+    }, signal);
+    if (!answer) {
       if (page === 0) return undefined;
       break;
     }
-    if (res.status !== 200) await repo.raise(res, authSent, what);
-    const contentType = (res.header('content-type') ?? '').split(';')[0]!.trim();
-    const body = await res.read(4 * 1024 * 1024, what);
-    let doc: { manifests?: unknown; mediaType?: unknown };
-    try {
-      doc = JSON.parse(body.toString('utf8')) as typeof doc;
-    } catch {
+    const { res, contentType, doc } = answer;
+    if (!doc) {
       if (page === 0) return undefined; // not an index: no API (some proxies answer HTML)
       throw new GadgetError(`${what}: a page of the answer is not JSON`);
     }

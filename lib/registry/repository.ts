@@ -12,15 +12,15 @@ import type { AuthClient } from './auth.js';
 import { repositoryScope } from './auth.js';
 import { resumableBody } from './download.js';
 import { registryError } from './errors.js';
-import { nextLink, type HttpRequest, type HttpResponse } from './http.js';
+import { parseJSONBody, type HttpRequest, type HttpResponse } from './http.js';
 import { BlobLocations } from './locations.js';
+import { listAllPages } from './pages.js';
 import { addToFallbackIndex, fallbackTagSubject, listReferrers, mergeFallbackIndex, referrerEntry } from './referrers.js';
 import { pushBlob, type UploadOptions } from './upload.js';
 import { readVerified, verified } from './verify.js';
 
 const TAG_RE = /^[\w][\w.-]{0,127}$/;
 const MANIFEST_CACHE_ENTRIES = 64;
-const MANIFEST_READ_ATTEMPTS = 4;
 
 export interface PushOptions extends UploadOptions {}
 
@@ -42,6 +42,8 @@ export interface RepositoryConfig {
   blobs?: BlobLocations;
   /** What was learnt about the registry, shared by its repositories. */
   facts?: RegistryFacts;
+  /** Pages of a tag list followed at most (default DEFAULT_MAX_PAGES); more is an error. */
+  maxPages?: number;
 }
 
 /** What a registry was found to do, shared by the repositories of one registry. */
@@ -53,6 +55,8 @@ export interface RegistryFacts {
 
 export class RemoteRepository implements Target {
   readonly name: string;
+  /** A registry refuses a manifest whose children it lacks: a present manifest means a whole graph. */
+  readonly keepsGraphsWhole = true;
   readonly host: string;
   readonly repository: string;
   readonly origin: string;
@@ -76,6 +80,7 @@ export class RemoteRepository implements Target {
   private readonly maxResumes: number;
   private readonly blobs: BlobLocations;
   readonly facts: RegistryFacts;
+  private readonly maxPages: number | undefined;
   private readonly manifests = new Map<string, ManifestBytes>();
   /** Serialises updates of one fallback tag index within this process. */
   readonly fallbackLocks = new Map<string, Promise<void>>();
@@ -94,6 +99,7 @@ export class RemoteRepository implements Target {
     this.maxResumes = config.maxResumes ?? 5;
     this.blobs = config.blobs ?? new BlobLocations();
     this.facts = config.facts ?? {};
+    this.maxPages = config.maxPages;
   }
 
   // --- plumbing shared with upload.ts and referrers.ts --------------------------------------
@@ -106,6 +112,11 @@ export class RemoteRepository implements Target {
   /** Sends with the authorization for pull (or pull+push) on this repository plus `scopes`. */
   send(req: HttpRequest, opts: { push?: boolean; scopes?: string[] } = {}): Promise<{ res: HttpResponse; authSent: boolean }> {
     return this.client.send(req, [repositoryScope(this.repository, opts.push ?? false), ...(opts.scopes ?? [])]);
+  }
+
+  /** Runs `work` again while it fails transiently (a damaged answer), with the client's backoff. */
+  retrying<T>(work: (attempt: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return this.client.retrying(work, signal);
   }
 
   /** Throws the error for a failed answer. */
@@ -126,38 +137,31 @@ export class RemoteRepository implements Target {
     const cached = isDigest(reference) ? this.manifests.get(reference) : undefined;
     if (cached) return cached;
     const what = `manifest ${this.describe(reference)}`;
-    let res: HttpResponse;
-    let bytes: Buffer | undefined;
-    // A body that breaks off (a dropped connection) is asked for again: manifests are small.
-    for (let attempt = 1; ; attempt++) {
-      const sent = await this.send({ method: 'GET', url: this.url(`manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT }, signal });
-      res = sent.res;
+    // Manifests are small: a body that breaks off, is cut short or altered on the way (it does
+    // not match the digest asked for or announced, or is not JSON) is asked for again.
+    const manifest = await this.client.retrying(async () => {
+      const { res, authSent } = await this.send({ method: 'GET', url: this.url(`manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT }, signal });
       if (res.status === 404 && !required) {
         res.discard();
         return undefined;
       }
-      if (res.status !== 200) await this.raise(res, sent.authSent, what);
-      try {
-        bytes = await res.read(MAX_MANIFEST_BYTES, what);
-        break;
-      } catch (err) {
-        if (err instanceof GadgetError || signal?.aborted) throw err;
-        if (attempt >= MANIFEST_READ_ATTEMPTS) {
-          throw new GadgetError(`${what}: the connection broke off ${attempt} times while the manifest was read`, { hint: 'check the network and try again', cause: err });
-        }
-      }
+      if (res.status !== 200) await this.raise(res, authSent, what);
+      const bytes = await res.read(MAX_MANIFEST_BYTES, what);
+      const digest = sha256(bytes);
+      const damaged = (message: string): GadgetError => new GadgetError(`${what}: ${message}`, { hint: 'the registry or a proxy altered the manifest', transient: true });
+      if (isDigest(reference) && digest !== reference) throw damaged(`the registry sent content with digest ${digest}`);
+      const announced = res.header('docker-content-digest');
+      if (announced?.startsWith('sha256:') && announced !== digest) throw damaged(`the registry says its digest is ${announced} but the content has digest ${digest}`);
+      const declared = Number(res.header('content-length'));
+      if (Number.isSafeInteger(declared) && declared !== bytes.length) throw damaged(`the registry announced ${declared} bytes and sent ${bytes.length}`);
+      // By tag, without a digest to check, the JSON must at least parse.
+      if (!isDigest(reference) && !announced) parseJSONBody(bytes, what);
+      return { bytes, mediaType: manifestMediaType(res.header('content-type'), bytes), digest };
+    }, signal);
+    if (manifest) {
+      this.remember(manifest);
+      this.blobs.set(manifest.digest, this.repository);
     }
-    const digest = sha256(bytes);
-    if (isDigest(reference) && digest !== reference) {
-      throw new GadgetError(`${what}: the registry sent content with digest ${digest}`, { hint: 'the registry or a proxy altered the manifest' });
-    }
-    const announced = res.header('docker-content-digest');
-    if (announced?.startsWith('sha256:') && announced !== digest) {
-      throw new GadgetError(`${what}: the registry says its digest is ${announced} but the content has digest ${digest}`, { hint: 'the registry or a proxy altered the manifest' });
-    }
-    const manifest = { bytes, mediaType: manifestMediaType(res.header('content-type'), bytes), digest };
-    this.remember(manifest);
-    this.blobs.set(digest, this.repository);
     return manifest;
   }
 
@@ -370,34 +374,29 @@ export class RemoteRepository implements Target {
   // --- beyond Target --------------------------------------------------------------------------
 
   /**
-   * Every tag of the repository. Follows `Link: <...>; rel="next"`; a registry that pages
-   * without Link is asked again with `last=`; one that ignores `n`/`last` (Debian's 2.8)
-   * answers everything at once and the repeat adds nothing, which ends the loop.
+   * Every tag of the repository, through every page (pages.ts): Link, `last=`, a bound on
+   * pages; a damaged page is asked for again.
    */
   async listTags(signal?: AbortSignal, pageSize = 1000): Promise<string[]> {
-    const seen = new Set<string>();
-    let url: URL | undefined = this.url(`tags/list?n=${pageSize}`);
-    for (let page = 0; url && page < 10_000; page++) {
-      const what = `the tags of ${this.name}`;
-      const { res, authSent }: { res: HttpResponse; authSent: boolean } = await this.send({ method: 'GET', url, signal });
-      if (res.status !== 200) await this.raise(res, authSent, what);
-      const body = await res.read(16 * 1024 * 1024, what);
-      let tags: unknown;
-      try {
-        tags = (JSON.parse(body.toString('utf8')) as { tags?: unknown }).tags;
-      } catch {
-        throw new GadgetError(`${what}: the registry answered something that is not JSON`);
-      }
-      const list = Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [];
-      const before = seen.size;
-      for (const t of list) seen.add(t);
-      const next = nextLink(res.header('link'), url);
-      if (next && next.origin === this.origin) url = next;
-      else if (list.length >= pageSize && seen.size > before) url = this.url(`tags/list?n=${pageSize}&last=${encodeURIComponent(list[list.length - 1]!)}`);
-      else url = undefined;
-    }
-    this.tagSnapshot = seen;
-    return [...seen];
+    const what = `the tags of ${this.name}`;
+    const tags = await listAllPages({
+      what,
+      origin: this.origin,
+      first: this.url(`tags/list?n=${pageSize}`),
+      after: (last) => this.url(`tags/list?n=${pageSize}&last=${encodeURIComponent(last)}`),
+      key: 'tags',
+      valid: (tag) => TAG_RE.test(tag),
+      pageSize,
+      maxPages: this.maxPages,
+      get: async (url) => {
+        const { res, authSent } = await this.send({ method: 'GET', url, signal });
+        if (res.status !== 200) await this.raise(res, authSent, what);
+        return res;
+      },
+      retrying: (work) => this.client.retrying(work, signal),
+    });
+    this.tagSnapshot = new Set(tags);
+    return tags;
   }
 
   /** Deletes a manifest by digest (registries refuse deleting by tag). */

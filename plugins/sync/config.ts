@@ -9,7 +9,7 @@
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { usageError } from '../../lib/errors.js';
-import { RegistryPool, type RetryOptions } from '../../lib/registry/index.js';
+import { RegistryPool, type RetryOptions, type Timeouts } from '../../lib/registry/index.js';
 import type { GadgetConfig } from '../../lib/runner/config.js';
 import { checkRename, type RenameRule } from './rename.js';
 
@@ -28,6 +28,12 @@ export interface RegistriesConfig {
   authfile?: string;
   /** Key: a registry (`ghcr.io`) or a repository prefix (`ghcr.io/inspektor-gadget`). */
   mirrors?: Record<string, RegistryMirror>;
+  /** Seconds: `connect` (default 30), `idle` (a silent connection, 60), `request` (until the answer, 120). */
+  timeouts?: { connect?: number; idle?: number; request?: number };
+  /** Tries per request (default 5): connection errors, timeouts, 408, 429, 5xx, damaged bodies. */
+  retries?: number;
+  /** Pages of a tag list or catalog followed at most (default 1000); more is an error. */
+  maxPages?: number;
 }
 
 export interface TagFilter {
@@ -150,6 +156,30 @@ function checkSet(name: string, value: unknown, file: string): MirrorSet {
   };
 }
 
+function wholeNumber(value: unknown, where: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isSafeInteger(value) || (value as number) < min || (value as number) > max) throw usageError(`${where} must be a whole number from ${min} to ${max}`);
+  return value as number;
+}
+
+/** A timeout in seconds (a flag or config value): positive, at most a day. */
+export function checkSeconds(value: unknown, where: string): number {
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0 || n > 86_400) throw usageError(`${where} must be a number of seconds above 0 (at most 86400)`);
+  return n;
+}
+
+function checkTimeouts(value: unknown, where: string): RegistriesConfig['timeouts'] {
+  if (value === undefined) return undefined;
+  if (!isObject(value)) throw usageError(`${where} must be an object { connect, idle, request } in seconds`);
+  const out: NonNullable<RegistriesConfig['timeouts']> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (k !== 'connect' && k !== 'idle' && k !== 'request') throw usageError(`${where}.${k} is not a timeout`, 'use connect, idle, request');
+    out[k] = checkSeconds(v, `${where}.${k}`);
+  }
+  return out;
+}
+
 function expandHome(file: string, dir: string): string {
   if (file === '~' || file.startsWith('~/')) return resolve(homedir(), file.slice(2));
   return resolve(dir, file);
@@ -159,8 +189,9 @@ function expandHome(file: string, dir: string): string {
 export function readSyncConfig(config: GadgetConfig, dir: string, file = 'gadget.config.ts'): SyncConfig {
   const reg: unknown = config.registries ?? {};
   if (!isObject(reg)) throw usageError(`${file}: registries must be an object { insecure, authfile, mirrors }`);
+  const knownKeys = ['insecure', 'authfile', 'mirrors', 'timeouts', 'retries', 'maxPages'];
   for (const k of Object.keys(reg)) {
-    if (!['insecure', 'authfile', 'mirrors'].includes(k)) throw usageError(`${file}: registries.${k} is not a registry setting`, 'use insecure, authfile, mirrors');
+    if (!knownKeys.includes(k)) throw usageError(`${file}: registries.${k} is not a registry setting`, `use ${knownKeys.join(', ')}`);
   }
   if (reg.authfile !== undefined && (typeof reg.authfile !== 'string' || reg.authfile === '')) throw usageError(`${file}: registries.authfile must be a file name`);
   const mirrors: Record<string, RegistryMirror> = {};
@@ -179,6 +210,9 @@ export function readSyncConfig(config: GadgetConfig, dir: string, file = 'gadget
     insecure: stringList(reg.insecure, `${file}: registries.insecure`),
     authfile: typeof reg.authfile === 'string' ? expandHome(reg.authfile, dir) : undefined,
     mirrors,
+    timeouts: checkTimeouts(reg.timeouts, `${file}: registries.timeouts`),
+    retries: wholeNumber(reg.retries, `${file}: registries.retries`, 1, 100),
+    maxPages: wholeNumber(reg.maxPages, `${file}: registries.maxPages`, 1, 1_000_000),
   };
   const sets: Record<string, MirrorSet> = {};
   const raw: unknown = config.mirrors ?? {};
@@ -206,16 +240,22 @@ export interface RegistrySettings {
   /** For DOCKER_CONFIG, HOME and credential helpers (default process.env). */
   env?: NodeJS.ProcessEnv;
   retry?: RetryOptions;
-  timeoutMs?: number;
+  /** Timeouts in seconds from the command line (--connect-timeout, ...), over the config's. */
+  timeouts?: { connect?: number; idle?: number; request?: number };
 }
 
 export function createPool(settings: RegistrySettings = {}): RegistryPool {
+  const seconds = { ...settings.registries?.timeouts, ...settings.timeouts };
+  const ms = (s: number | undefined): number | undefined => (s === undefined ? undefined : Math.round(s * 1000));
+  const timeouts: Timeouts = { connectMs: ms(seconds.connect), idleMs: ms(seconds.idle), requestMs: ms(seconds.request) };
+  const attempts = settings.retry?.attempts ?? settings.registries?.retries;
   return new RegistryPool({
     insecure: [...(settings.registries?.insecure ?? []), ...(settings.insecure ?? [])],
     authfile: settings.authfile ?? settings.registries?.authfile,
     concurrency: settings.concurrency,
     env: settings.env,
-    retry: settings.retry,
-    timeoutMs: settings.timeoutMs,
+    retry: { ...settings.retry, attempts },
+    timeouts,
+    maxPages: settings.registries?.maxPages,
   });
 }

@@ -6,7 +6,7 @@ import { GadgetError, isGadgetError, messageOf } from '../../lib/errors.js';
 import { copyGraph, CopySession } from '../../lib/oci/copy.js';
 import type { Target } from '../../lib/oci/target.js';
 import type { Descriptor } from '../../lib/oci/types.js';
-import { RegistryError, type LocationRecords, type RegistryPool } from '../../lib/registry/index.js';
+import { ConnectionError, RegistryError, type LocationRecords, type RegistryPool } from '../../lib/registry/index.js';
 import type { Logger, Progress } from '../../lib/runner/plugin.js';
 import type { Store } from '../../store/store.js';
 import { BatchedStore } from './batched.js';
@@ -63,9 +63,14 @@ export interface RunOptions {
   onItem?: (result: ItemResult) => void;
 }
 
-/** Whether trying the same image again could help. */
+/**
+ * Whether trying the same image again could help: the registry was failing or the connection
+ * kept breaking. Not a timeout (the registry does not answer: trying again only doubles the
+ * wait), and not a usage or access error.
+ */
 function worthRetrying(err: unknown): boolean {
-  if (err instanceof RegistryError) return err.status >= 500 || err.status === 408 || err.status === 429;
+  if (err instanceof RegistryError) return err.status >= 500 || err.status === 408 || err.status === 429 || err.transient;
+  if (err instanceof ConnectionError) return err.flaky;
   return !isGadgetError(err) || err.exitCode === 1;
 }
 

@@ -1,7 +1,8 @@
 // Small gadget-like images written through the store's API, for tests that need content.
+import { randomBytes } from 'node:crypto';
 import type { Store } from '../../store/store.js';
 import { encodeJSONBytes } from '../../lib/oci/json.js';
-import { MT_INDEX, MT_MANIFEST, GADGET_ARTIFACT_TYPE, GADGET_CONFIG, GADGET_EBPF } from '../../lib/oci/mediatypes.js';
+import { MT_INDEX, MT_MANIFEST, GADGET_ARTIFACT_TYPE, GADGET_BTFGEN, GADGET_CONFIG, GADGET_EBPF, GADGET_WASM } from '../../lib/oci/mediatypes.js';
 import type { Descriptor } from '../../lib/oci/types.js';
 
 /** A small two-platform gadget-like image written through the store's API. */
@@ -18,3 +19,29 @@ export async function putImage(store: Store, seed: string): Promise<Descriptor> 
   return store.putBytes(encodeJSONBytes(index), MT_INDEX);
 }
 
+
+/**
+ * `refs.length` generated multi-arch gadget images (as bench/sync.ts makes them, smaller):
+ * per image a config, a wasm layer and two eBPF layers of random bytes, plus one btfgen blob
+ * per architecture shared by all. Tagged in one index.json update; returns the index descriptors.
+ */
+export async function generatedImages(store: Store, refs: string[], layerBytes = 4096): Promise<Descriptor[]> {
+  const btfgen: Record<string, Descriptor> = {};
+  for (const arch of ['amd64', 'arm64']) btfgen[arch] = await store.putBytes(randomBytes(4 * layerBytes), GADGET_BTFGEN);
+  const tags: Array<{ descriptor: Descriptor; ref: string }> = [];
+  for (const [i, ref] of refs.entries()) {
+    const config = await store.putBytes(Buffer.from(`name: gadget${i}\ndescription: generated gadget ${i} for ${ref}\n`), GADGET_CONFIG);
+    const wasm = await store.putBytes(randomBytes(2 * layerBytes), GADGET_WASM);
+    const manifests: Descriptor[] = [];
+    for (const architecture of ['amd64', 'arm64']) {
+      const ebpf = await store.putBytes(randomBytes(layerBytes), GADGET_EBPF);
+      const manifest = { schemaVersion: 2, mediaType: MT_MANIFEST, artifactType: GADGET_ARTIFACT_TYPE, config, layers: [ebpf, wasm, btfgen[architecture]!] };
+      const d = await store.putBytes(encodeJSONBytes(manifest), MT_MANIFEST);
+      manifests.push({ ...d, platform: { architecture, os: 'linux' } });
+    }
+    const index = await store.putBytes(encodeJSONBytes({ schemaVersion: 2, mediaType: MT_INDEX, manifests }), MT_INDEX);
+    tags.push({ descriptor: index, ref });
+  }
+  await store.tagMany(tags);
+  return tags.map((t) => t.descriptor);
+}

@@ -192,6 +192,8 @@ export interface ProxyRecord {
   range?: string;
   status: number;
   injected: boolean;
+  /** The kind of fault chaos() injected, if any. */
+  fault?: string;
 }
 
 export interface FaultProxy {
@@ -209,6 +211,15 @@ export interface FaultProxy {
   flip(match: ProxyMatch, opts?: { times?: number; offset?: number }): void;
   /** Drops the connection of the next `times` matching requests without any answer. */
   reset(match: ProxyMatch, opts?: { times?: number }): void;
+  /**
+   * From now on, a `rate` share of all requests (0..1) meets a random fault, drawn from a PRNG
+   * seeded with `seed` (the same seed gives the same sequence of decisions): a reset before or
+   * after the registry answered, 500, 503, 429 with Retry-After, a body cut off mid-way, a body
+   * shortened with a matching Content-Length (a wrong length), one byte flipped. `rate: 0` stops.
+   */
+  chaos(opts: { rate: number; seed: number; retryAfter?: string }): void;
+  /** How many faults chaos() injected since it was last started, by kind. */
+  chaosCounts: Record<string, number>;
   /** Forgets the rules not used up yet. */
   clear(): void;
   close(): Promise<void>;
@@ -228,6 +239,21 @@ interface Rule {
 
 type RuleKind = 'fail' | 'cut' | 'headers' | 'flip' | 'reset';
 
+/** A small seeded PRNG (mulberry32): reproducible fault sequences. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const CHAOS_KINDS = ['reset-before', 'reset-after', '500', '503', '429', 'cut', 'short', 'flip'] as const;
+type ChaosKind = (typeof CHAOS_KINDS)[number];
+
 /**
  * An HTTP proxy in front of `target` (host:port) that injects faults: a stand-in for a
  * flaky network or an overloaded registry. It keeps the Host header, so the registry's
@@ -245,11 +271,70 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     if (rule) rule.times--;
     return rule;
   };
+  let chaos: { rate: number; random: () => number; retryAfter: string } | undefined;
+  const chaosCounts: Record<string, number> = {};
   const server = http.createServer((req, res) => {
     const method = req.method ?? 'GET';
     const p = req.url ?? '/';
     const record: ProxyRecord = { method, path: p, range: req.headers.range, status: 0, injected: false };
     requests.push(record);
+    let fault: ChaosKind | undefined;
+    if (chaos && chaos.random() < chaos.rate) {
+      fault = CHAOS_KINDS[Math.floor(chaos.random() * CHAOS_KINDS.length)]!;
+      record.injected = true;
+      record.fault = fault;
+      chaosCounts[fault] = (chaosCounts[fault] ?? 0) + 1;
+    }
+    if (fault === 'reset-before') {
+      req.socket.destroy();
+      return;
+    }
+    if (fault === '500' || fault === '503' || fault === '429') {
+      req.resume();
+      req.on('end', () => {
+        record.status = Number(fault);
+        res.writeHead(record.status, { 'content-type': 'text/plain', ...(fault === '429' ? { 'retry-after': chaos!.retryAfter } : {}) });
+        res.end(`injected ${fault}`);
+      });
+      return;
+    }
+    if (fault) {
+      const at = chaos!.random();
+      const upstream = http.request({ host: targetHost, port: targetPort, method, path: p, headers: req.headers, agent: false }, (up) => {
+        record.status = up.statusCode ?? 0;
+        const chunks: Buffer[] = [];
+        up.on('data', (c: Buffer) => chunks.push(c));
+        up.on('error', () => res.destroy());
+        up.on('end', () => {
+          let body = Buffer.concat(chunks);
+          const headers = { ...up.headers };
+          if (fault === 'reset-after' || (body.length === 0 && fault !== 'flip')) {
+            // The registry did the work; the client never learns it.
+            res.socket?.destroy();
+            return;
+          }
+          if (fault === 'flip' && body.length > 0) {
+            body = Buffer.from(body);
+            const i = Math.floor(at * body.length);
+            body[i] = body[i]! ^ 0xff;
+          } else if (fault === 'short') {
+            body = body.subarray(0, Math.floor(at * body.length));
+            headers['content-length'] = String(body.length);
+            delete headers['transfer-encoding'];
+          } else if (fault === 'cut') {
+            res.writeHead(up.statusCode ?? 502, headers);
+            res.write(body.subarray(0, Math.floor(at * body.length)));
+            setImmediate(() => res.socket?.destroy());
+            return;
+          }
+          res.writeHead(up.statusCode ?? 502, headers);
+          res.end(method === 'HEAD' ? undefined : body);
+        });
+      });
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+      return;
+    }
     if (take(method, p, 'reset')) {
       record.injected = true;
       req.socket.destroy();
@@ -329,6 +414,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     reset(match, opts = {}) {
       rules.push({ match, times: opts.times ?? 1, reset: true });
     },
+    chaos(opts) {
+      if (opts.rate > 0) for (const k of Object.keys(chaosCounts)) delete chaosCounts[k];
+      chaos = opts.rate > 0 ? { rate: opts.rate, random: seededRandom(opts.seed), retryAfter: opts.retryAfter ?? '1' } : undefined;
+    },
+    chaosCounts,
     clear() {
       rules.length = 0;
     },

@@ -16,6 +16,11 @@ export const listCommand: Command = {
     if (positionals.length > 1) throw usageError('list takes at most one PATTERN');
     if (flags.jsonl && env.flags.json) throw usageError('give --json (one array) or --jsonl (one record per line), not both');
     const store = await env.openStore();
+    const pattern = positionals[0];
+    if (pattern !== undefined && !store.matchesAny(pattern)) {
+      const { matchedNothing } = await import('../plugins/sync/plan.js');
+      throw matchedNothing(pattern);
+    }
     if (env.flags.json || flags.jsonl) {
       const { jsonArray, jsonLines, writePieces } = await import('./stream-output.js');
       const records = store.listRecords(positionals[0]);

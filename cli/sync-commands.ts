@@ -85,13 +85,20 @@ async function print(env: CommandEnv, summary: SyncSummary, verb: string, dryRun
   const { formatSyncSummary } = await import('../plugins/sync.js');
   const failed = summary.items.filter((i) => i.status === 'failed');
   if (env.flags.json) {
-    env.printJSON(dryRun ? { dryRun: true, items: summary.items.map(({ set, source, destination }) => ({ set, source, destination })) } : summary);
+    const planned = summary.items.map(({ set, source, destination, status, error, hint }) => ({ set, source, destination, ...(status === 'failed' ? { refused: error, hint } : {}) }));
+    env.printJSON(dryRun ? { dryRun: true, items: planned } : summary);
     return failed.length ? 1 : 0;
   }
   if (dryRun) {
-    for (const i of summary.items) env.print(`${i.set ? `[${i.set}] ` : ''}${i.source} -> ${i.destination}`);
-    env.print(`${summary.items.length} image${summary.items.length === 1 ? '' : 's'} planned (dry run: nothing copied)`);
-    return 0;
+    // Exactly what the run would do: the refused items are listed as the run would fail them.
+    for (const i of summary.items) {
+      const line = `${i.set ? `[${i.set}] ` : ''}${i.source} -> ${i.destination}`;
+      env.print(i.status === 'failed' ? `refused: ${line}: ${i.error}` : line);
+    }
+    const n = summary.items.length - failed.length;
+    env.print(`${n} image${n === 1 ? '' : 's'} planned, ${failed.length} refused (dry run: nothing copied)`);
+    for (const f of failed) process.stderr.write(`refused: ${f.source} -> ${f.destination}: ${f.error}\n${f.hint ? `hint: ${f.hint}\n` : ''}`);
+    return failed.length ? 1 : 0;
   }
   for (const i of summary.items) {
     const also = i.tags && i.tags.length > 1 ? ` (tags ${i.tags.join(', ')})` : '';

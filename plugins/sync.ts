@@ -7,7 +7,7 @@ import type { Artifact, Plugin, PluginContext } from '../lib/runner/plugin.js';
 import type { Store } from '../store/store.js';
 import { createPool, readSyncConfig, type RegistrySettings, type SyncConfig } from './sync/config.js';
 import { describeDestination, describeSource, destinationFor, planCopy, planPull, planPush, planSets, type PlanItem } from './sync/plan.js';
-import { runPlan, type RunOptions, type SyncSummary } from './sync/run.js';
+import { previewPlan, runPlan, type RunOptions, type SyncSummary } from './sync/run.js';
 import { parseRef } from '../lib/oci/reference.js';
 import type { RegistryPool } from '../lib/registry/index.js';
 import { formatSize } from '../lib/format.js';
@@ -15,7 +15,7 @@ import { formatSize } from '../lib/format.js';
 export type { MirrorSet, RegistriesConfig, RegistryMirror, SyncConfig, SyncDestination, SyncSource, TagFilter } from './sync/config.js';
 export { readSyncConfig, createPool, checkSeconds, type RegistrySettings } from './sync/config.js';
 export { renameRepository, type RenameRule } from './sync/rename.js';
-export { filterTags, planCopy, planPull, planPush, planSets, planMirrorSet, describeSource, describeDestination, type PlanItem } from './sync/plan.js';
+export { checkCollisions, filterTags, matchedNothing, planCopy, planPull, planPush, planSets, planMirrorSet, describeSource, describeDestination, type PlanItem } from './sync/plan.js';
 export { runPlan, type ItemResult, type SyncSummary } from './sync/run.js';
 export { mirrorRoute, resolveThroughMirrors } from './sync/resolve.js';
 export { fetchToTemporaryStore, RemoteFetchError, type TemporaryImage } from './sync/remote.js';
@@ -32,22 +32,12 @@ export interface SyncOptions extends RegistrySettings {
   onItem?: RunOptions['onItem'];
 }
 
-/** A dry run's summary: every item planned, nothing copied. */
-function planned(items: PlanItem[]): SyncSummary {
-  return {
-    images: { copied: 0, skipped: 0, failed: 0 },
-    blobs: { copied: 0, skipped: 0 },
-    bytes: 0,
-    seconds: 0,
-    items: items.map((i) => ({ ...(i.set ? { set: i.set } : {}), source: describeSource(i.source), destination: describeDestination(i.destination), status: 'skipped', copied: 0, bytes: 0 })),
-    bundles: [],
-  };
-}
-
-/** Runs plan items with the registries of `opts` (or, with dryRun, only lists them). */
+/**
+ * Runs plan items with the registries of `opts`; with dryRun, only says what the run would do
+ * and refuse (previewPlan): nothing is written.
+ */
 export async function executePlan(items: PlanItem[], opts: SyncOptions & { label?: string; pool?: RegistryPool }): Promise<SyncSummary> {
-  if (opts.dryRun) return planned(items);
-  return runPlan(items, {
+  return (opts.dryRun ? previewPlan : runPlan)(items, {
     store: opts.store,
     pool: opts.pool ?? createPool(opts),
     mirrors: opts.registries?.mirrors,

@@ -488,9 +488,22 @@ export class Store implements Target {
 
   // ------------------------------------------------------------- queries
 
-  /** Tagged images (not signature tags), optionally filtered by a glob on the reference. */
+  /**
+   * Tagged images (not signature tags), optionally filtered by a glob (`*`, `?`, `[...]`) on
+   * the reference as stored: the whole of it (`ghcr.io/x/trace_exec:latest`, or a bare tag
+   * `g0001` as skopeo and umoci write them), or, for a pattern without '/', the last part of
+   * the name with or without its tag: 'trace_*', 'trace_exec' and 'trace_exec:latest' all
+   * find ghcr.io/inspektor-gadget/gadget/trace_exec:latest.
+   */
   list(pattern?: string): ImageRecord[] {
     return [...this.listRecords(pattern)];
+  }
+
+  /** Whether any tagged image matches `pattern` (as list() matches it), without listing them. */
+  matchesAny(pattern: string): boolean {
+    this.refreshIfChanged();
+    const { where, params } = refFilter(pattern);
+    return this.db.prepare(`SELECT 1 FROM entries e WHERE ${where} LIMIT 1`).get(params) !== undefined;
   }
 
   /**
@@ -499,11 +512,7 @@ export class Store implements Target {
    */
   *listRecords(pattern?: string): Generator<ImageRecord> {
     this.refreshIfChanged();
-    // A pattern without '/' matches the repository's last part: 'trace_*' finds
-    // ghcr.io/inspektor-gadget/gadget/trace_exec:latest (one GLOB per row: fast at 100 000 tags).
-    const glob = pattern && !pattern.includes('/') ? `*/${pattern}` : pattern;
-    const where = `e.ref NOT GLOB 'sha256-*' ${glob ? 'AND e.ref GLOB @p' : ''}`;
-    const params = glob ? { p: glob } : {};
+    const { where, params } = refFilter(pattern);
     // What the images are, once per manifest (many tags share one), before the tags stream:
     // a join per tag costs more than the whole scan of the listing index.
     const details = new Map<string, ManifestSummary>();
@@ -533,6 +542,16 @@ export class Store implements Target {
       yield record;
     }
   }
+}
+
+/**
+ * The WHERE clause of list() for `pattern` (see list()): a few GLOBs per row, fast at 100 000
+ * tags. Signature tags are never images.
+ */
+function refFilter(pattern: string | undefined): { where: string; params: { p?: string } } {
+  if (pattern === undefined) return { where: "e.ref NOT GLOB 'sha256-*'", params: {} };
+  const match = pattern.includes('/') ? 'e.ref GLOB @p' : "(e.ref GLOB @p OR e.ref GLOB '*/' || @p OR e.ref GLOB '*/' || @p || ':*')";
+  return { where: `e.ref NOT GLOB 'sha256-*' AND ${match}`, params: { p: pattern } };
 }
 
 /** A store path that is a file (or under one) is a usage error, not a crash. */

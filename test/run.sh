@@ -89,6 +89,8 @@ TESTS=(
   test/sync-auth.test.ts
   test/push-step.test.ts
   test/sync-faults.test.ts
+  test/sync-chaos.test.ts
+  test/sync-plan.test.ts
   test/sync-interop.test.ts
   test/sync-config.test.ts
   test/sync-bundles.test.ts

@@ -1,8 +1,11 @@
 // What a sync will copy: mirror sets (and push, pull, copy) become plan items, one per image,
 // each a source end and a destination end. Sources: a repository (its tags, filtered), a
 // registry with a repository prefix (repositories from the catalog or a list), or images of
-// the store. Nothing is copied here; `--dry-run` prints the plan.
-import { usageError } from '../../lib/errors.js';
+// the store. The plan is checked before anything is written: two sources for one destination
+// refuse the whole plan (checkCollisions); an item that must not be copied (a repository whose
+// tags could not be listed) carries its refusal, which the run reports as a failure. Nothing
+// is copied here; `--dry-run` prints the plan.
+import { GadgetError, isGadgetError, messageOf, usageError } from '../../lib/errors.js';
 import { isDigest } from '../../lib/oci/digest.js';
 import { isSignatureTag, parseRef, Reference } from '../../lib/oci/reference.js';
 import type { RegistryPool } from '../../lib/registry/index.js';
@@ -37,6 +40,8 @@ export interface PlanItem {
   signatures?: boolean;
   /** More tags for a registry destination, beside its reference's own (`push --tag`). */
   tags?: string[];
+  /** Why the plan refuses this item: the run reports it as failed and copies nothing for it. */
+  refused?: { error: string; hint?: string };
 }
 
 export interface PlanContext {
@@ -142,11 +147,19 @@ async function registryItems(name: string, set: MirrorSet, source: ParsedSource,
     return [];
   }
   // Every repository's tags asked for at once (the registry client bounds requests in flight).
-  const lists = await Promise.all(repositories.map((repo) => ctx.pool.repository(repo, 'source').listTags(ctx.signal)));
+  const lists = await Promise.allSettled(repositories.map((repo) => ctx.pool.repository(repo, 'source').listTags(ctx.signal)));
   const items: PlanItem[] = [];
   for (const [i, repo] of repositories.entries()) {
-    const tags = filterTags(lists[i]!, set.tags);
-    for (const tag of tags) {
+    const listed = lists[i]!;
+    if (listed.status === 'rejected') {
+      // One repository whose tags cannot be listed (after retries) fails alone, named; a
+      // usage or access problem (exit code 2) stops the plan.
+      const err: unknown = listed.reason;
+      if (ctx.signal?.aborted || !isGadgetError(err) || err.exitCode !== 1) throw err;
+      items.push({ ...item(name, set, { kind: 'registry', ref: repo }, repo), refused: { error: messageOf(err), hint: err.hint } });
+      continue;
+    }
+    for (const tag of filterTags(listed.value, set.tags)) {
       const ref = repo.withTag(tag);
       items.push(item(name, set, { kind: 'registry', ref }, ref));
     }
@@ -158,6 +171,7 @@ function storeItems(name: string, set: MirrorSet, pattern: string, ctx: PlanCont
   if (!ctx.store) throw usageError(`mirror set ${name} reads the store, but no store is open`);
   if (set.destination === 'store') throw usageError(`mirror set ${name} copies from the store to the store`, 'give it a registry or bundle destination');
   const records = ctx.store.list(pattern);
+  if (records.length === 0) throw matchedNothing(`store:${pattern}`, `mirror set ${name}`);
   const kept = new Set(filterTags([...new Set(records.map((r) => parseRef(r.ref).tag ?? ''))], set.tags));
   const entries = new Map(ctx.store.allEntries().map((e) => [e.ref, e]));
   return records
@@ -194,6 +208,13 @@ function item(name: string, set: MirrorSet, source: SourceEnd, ref: Reference): 
   };
 }
 
+/** The error for a pattern that matches no image (exit 1). */
+export function matchedNothing(pattern: string, where?: string): GadgetError {
+  return new GadgetError(`${where ? `${where}: ` : ''}the pattern "${pattern}" matched no image`, {
+    hint: 'a pattern is a glob on the whole reference (host/path/name:tag, or a bare tag); without "/" it also matches the last part of the name, with or without its tag; `gadget list` shows the references',
+  });
+}
+
 /** The items of one mirror set: its sources listed and filtered. */
 export async function planMirrorSet(name: string, set: MirrorSet, ctx: PlanContext): Promise<PlanItem[]> {
   const items: PlanItem[] = [];
@@ -203,7 +224,11 @@ export async function planMirrorSet(name: string, set: MirrorSet, ctx: PlanConte
     else if (source.kind === 'bundle') items.push(...(await bundleItems(name, set, source.file)));
     else items.push(...(await registryItems(name, set, source, ctx)));
   }
-  // One image listed twice (two sources overlapping) is copied once.
+  return withoutRepeats(items);
+}
+
+/** One image listed twice (two sources overlapping, or two sets) is copied once. */
+function withoutRepeats(items: PlanItem[]): PlanItem[] {
   const seen = new Set<string>();
   return items.filter((i) => {
     const key = `${describeSource(i.source)}\0${describeDestination(i.destination)}`;
@@ -223,8 +248,9 @@ export async function planSets(sets: Record<string, MirrorSet>, names: string[],
   }
   const items: PlanItem[] = [];
   for (const n of chosen) items.push(...(await planMirrorSet(n, sets[n]!, ctx)));
-  checkCollisions(items);
-  return items;
+  const planned = withoutRepeats(items);
+  checkCollisions(planned);
+  return planned;
 }
 
 /**

@@ -82,7 +82,16 @@ interface Ends {
   tags: string[];
 }
 
-async function openEnds(item: PlanItem, opts: RunOptions, bundles: Bundles, batched: (store: Store) => BatchedStore): Promise<Ends> {
+interface SourceEnd {
+  source: Target;
+  root: Descriptor;
+  via?: string;
+  /** host/repository of a registry source (blobs may be mounted from it). */
+  sourceRepository?: string;
+}
+
+/** The source of an item, opened and resolved (reads only). */
+async function openSource(item: PlanItem, opts: RunOptions, bundles: Bundles): Promise<SourceEnd> {
   const { pool, signal } = opts;
   let source: Target;
   let root: Descriptor;
@@ -109,6 +118,11 @@ async function openEnds(item: PlanItem, opts: RunOptions, bundles: Bundles, batc
     root = await repository.resolve(from.ref.digest ?? from.ref.tag ?? 'latest', signal);
     sourceRepository = `${from.ref.registry}/${from.ref.repository}`;
   }
+  return { source, root, via, sourceRepository };
+}
+
+async function openEnds(item: PlanItem, opts: RunOptions, bundles: Bundles, batched: (store: Store) => BatchedStore): Promise<Ends> {
+  const { source, root, via, sourceRepository } = await openSource(item, opts, bundles);
   const to = item.destination;
   let destination: Target;
   let tags: string[];
@@ -116,7 +130,7 @@ async function openEnds(item: PlanItem, opts: RunOptions, bundles: Bundles, batc
     // Same registry: blobs are mounted from the source repository, not uploaded.
     const [host, ...path] = sourceRepository?.split('/') ?? [];
     const mount = host === to.ref.registry && path.join('/') !== to.ref.repository ? path.join('/') : undefined;
-    destination = pool.repository(to.ref, 'destination', mount);
+    destination = opts.pool.repository(to.ref, 'destination', mount);
     tags = [...new Set([...(to.ref.tag === undefined ? [] : [to.ref.tag]), ...(item.tags ?? [])])];
   } else if (to.kind === 'store') {
     if (!opts.store) throw new GadgetError(`${to.key}: no store is open to write it to`, { exitCode: 2 });
@@ -193,7 +207,11 @@ export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<Sync
       const i = next++;
       const item = items[i]!;
       const result: ItemResult = { set: item.set, source: describeSource(item.source), destination: describeDestination(item.destination), status: 'failed', copied: 0, bytes: 0 };
-      for (let attempt = 1; ; attempt++) {
+      if (item.refused) {
+        result.error = item.refused.error;
+        result.hint = item.refused.hint;
+      }
+      for (let attempt = 1; !item.refused; attempt++) {
         try {
           await transfer(item, opts, session, bundles, batched, result);
           break;
@@ -233,6 +251,37 @@ export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<Sync
     bar?.done();
     bundles.close();
   }
+}
+
+/**
+ * What the run would do, without writing anything: every item with the plan's refusals, and
+ * the platform-subset refusals the run would make (the source's index is read for them).
+ * Refused items are 'failed' with their reason; the others 'skipped' (nothing copied).
+ */
+export async function previewPlan(items: PlanItem[], opts: RunOptions): Promise<SyncSummary> {
+  const started = process.hrtime.bigint();
+  const results: ItemResult[] = [];
+  const bundles = new Bundles(); // bundle sources are read in place; nothing is written
+  try {
+    for (const item of items) {
+      const result: ItemResult = { set: item.set, source: describeSource(item.source), destination: describeDestination(item.destination), status: 'skipped', copied: 0, bytes: 0 };
+      let refusal = item.refused;
+      if (!refusal && item.platforms?.length) {
+        try {
+          const { source, root } = await openSource(item, opts, bundles);
+          await selectPlatforms(source, root, item.platforms, item.allowPlatformSubset ?? false, result.source, opts.signal);
+        } catch (err) {
+          if (opts.signal?.aborted) throw err;
+          refusal = { error: messageOf(err), hint: isGadgetError(err) ? err.hint : undefined };
+        }
+      }
+      if (refusal) Object.assign(result, { status: 'failed', error: refusal.error, hint: refusal.hint });
+      results.push(ordered(result));
+    }
+  } finally {
+    bundles.close();
+  }
+  return summarize(results, new CopySession(1), [], started);
 }
 
 /** The result with its fields in one order (JSON output). */

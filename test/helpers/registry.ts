@@ -194,6 +194,8 @@ export interface ProxyRecord {
   injected: boolean;
   /** The kind of fault chaos() injected, if any. */
   fault?: string;
+  /** When the request arrived (Date.now()). */
+  at: number;
 }
 
 export interface FaultProxy {
@@ -276,7 +278,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const server = http.createServer((req, res) => {
     const method = req.method ?? 'GET';
     const p = req.url ?? '/';
-    const record: ProxyRecord = { method, path: p, range: req.headers.range, status: 0, injected: false };
+    const record: ProxyRecord = { method, path: p, range: req.headers.range, status: 0, injected: false, at: Date.now() };
     requests.push(record);
     let fault: ChaosKind | undefined;
     if (chaos && chaos.random() < chaos.rate) {

@@ -128,25 +128,22 @@ function transfer<T>(session: CopySession, work: () => Promise<T>, signal?: Abor
 }
 
 /**
- * Whether `descriptor` is in `destination` with its whole graph, as far as the destination
- * vouches for it: on a registry a present manifest is a whole graph (keepsGraphsWhole); on the
- * store only the node itself is known to be there, and its children are checked by the walk.
+ * What `destination` holds of `descriptor`: 'whole' (it and its graph, as far as the
+ * destination vouches: a registry's present manifest, keepsGraphsWhole), 'node' (a manifest
+ * whose own bytes are there, intact, but whose children must be checked: the store, whose
+ * blobs can go one by one), or 'absent'. With 'node', `children` are the manifest's children.
  */
-export async function presentWhole(destination: Target, descriptor: Descriptor, signal?: AbortSignal): Promise<'whole' | 'node' | 'absent'> {
-  if (!(await destination.exists(descriptor, signal))) return 'absent';
-  return destination.keepsGraphsWhole || !isManifestType(descriptor.mediaType) ? 'whole' : 'node';
-}
-
-/** The children of a manifest the destination holds: its own copy, else the source's (if damaged). */
-async function childrenHeld(source: Target, destination: Target, descriptor: Descriptor, signal?: AbortSignal): Promise<Descriptor[]> {
-  let manifest: { doc: Manifest & Index };
+export async function presentWhole(destination: Target, descriptor: Descriptor, signal?: AbortSignal): Promise<{ held: 'whole' | 'absent' } | { held: 'node'; children: Descriptor[] }> {
+  const manifest = isManifestType(descriptor.mediaType);
+  const exists = await destination.exists(descriptor, signal);
+  if (exists && (destination.keepsGraphsWhole || !manifest)) return { held: 'whole' };
+  if (!manifest || destination.keepsGraphsWhole) return { held: 'absent' };
   try {
-    manifest = await fetchManifest(destination, descriptor, signal);
+    return { held: 'node', children: childrenOf(descriptor, (await fetchManifest(destination, descriptor, signal)).doc) };
   } catch (err) {
     if (signal?.aborted) throw err;
-    manifest = await retryTransient(() => fetchManifest(source, descriptor, signal), { signal });
+    return { held: 'absent' }; // missing or damaged here: copied again from the source
   }
-  return childrenOf(descriptor, manifest.doc);
 }
 
 /**
@@ -175,13 +172,13 @@ function copyNode(source: Target, destination: Target, descriptor: Descriptor, o
         return done(await transfer(session, () => destination.pushBlob!(descriptor, open, signal), signal));
       }
       const mayHave = destination.mayHave?.(descriptor) ?? true;
-      const present = mayHave ? await presentWhole(destination, descriptor, signal) : 'absent';
-      if (present === 'whole') return done('skipped');
+      const present = mayHave ? await presentWhole(destination, descriptor, signal) : { held: 'absent' as const };
+      if (present.held === 'whole') return done('skipped');
       const copyChildren = (children: Descriptor[]): Promise<void> =>
         settleAll(children.map((child) => copyNode(source, destination, child, opts, session, local)));
-      if (present === 'node') {
-        // The manifest is there; its children may not be (the store heals what was deleted).
-        await copyChildren(await childrenHeld(source, destination, descriptor, signal));
+      if (present.held === 'node') {
+        // The manifest is here; its children may not be (the store heals what was deleted).
+        await copyChildren(present.children);
         return done('skipped');
       }
       if (!manifest) {

@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { GadgetError } from '../lib/errors.js';
-import { GADGET_WASM } from '../lib/oci/mediatypes.js';
+import { GADGET_BTFGEN, GADGET_EBPF, GADGET_WASM } from '../lib/oci/mediatypes.js';
 import type { Index, Manifest } from '../lib/oci/types.js';
 import { build, buildGadget } from '../plugins/build.js';
 import { compileCount, compileEbpf, findTool } from '../plugins/build/compile.js';
@@ -245,4 +245,27 @@ test('a wasm value that is neither .wasm, .go nor .rs is refused; a Go file outs
   const ctx = await buildContext(t, base);
   await assert.rejects(buildGadget(ctx, { dir: 'g', ref: 'x', wasm: 'main.c' }), /neither a \.wasm module nor a Go \(\.go\) or Rust \(\.rs\) source/);
   await assert.rejects(buildGadget(ctx, { dir: 'g', ref: 'x', wasm: 'program.go' }), /no go\.mod was found above it/);
+});
+
+test('gadget build --btfgen --btfhub DIR adds the btfgen layer; either flag alone is a usage error', async (t) => {
+  const { CLI, gadget } = await import('./helpers/cli.js');
+  if (!existsSync(CLI)) return t.skip(`${CLI} is not built (npm run build)`);
+  if (!clang || !existsSync('/sys/kernel/btf/vmlinux') || !(await findTool('bpftool'))) return t.skip('clang, bpftool or /sys/kernel/btf/vmlinux is missing');
+  const base = await tempDir(t, 'btfgen-cli');
+  const hub = path.join(base, 'hub/debian/12/x86_64');
+  await mkdir(hub, { recursive: true });
+  await writeFile(path.join(hub, '6.1.0-test.btf'), await readFile('/sys/kernel/btf/vmlinux'));
+  const env = { GADGET_STORE: path.join(base, 'store') };
+  const example = path.join(REPO, 'examples/trace_open');
+  const alone = await gadget(['build', example, '-t', 'b:1', '--btfgen'], { env });
+  assert.equal(alone.code, 2);
+  assert.match(alone.stderr, /^error: --btfgen needs --btfhub DIR$/m);
+  assert.equal((await gadget(['build', example, '-t', 'b:1', '--btfhub', path.join(base, 'hub')], { env })).code, 2);
+  const r = await gadget(['--json', 'build', example, '-t', 'b:1', '--btfgen', '--btfhub', path.join(base, 'hub')], { env });
+  assert.equal(r.code, 0, r.stderr);
+  const v = await gadget(['--json', 'verify', 'b:1'], { env });
+  assert.equal(v.code, 0, v.stdout);
+  const inspect = JSON.parse((await gadget(['--json', 'inspect', 'b:1'], { env })).stdout) as { manifests: Array<{ platform: string; layers: Array<{ mediaType: string }> }> };
+  const amd64 = inspect.manifests.find((m) => m.platform === 'linux/amd64')!;
+  assert.deepEqual(amd64.layers.map((l) => l.mediaType), [GADGET_EBPF, GADGET_BTFGEN]);
 });

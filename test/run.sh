@@ -71,6 +71,7 @@ TESTS=(
   test/build-image.test.ts
   test/build.test.ts
   test/build-sources.test.ts
+  test/ig-gadgets.test.ts
   test/build-crash.test.ts
   test/build-folders.test.ts
   test/build-hostile.test.ts

@@ -112,7 +112,7 @@ before(async () => {
     good.layer[arch] = { ebpf: await layer(GADGET_EBPF), wasm: await layer(GADGET_WASM), btfgen: await layer(GADGET_BTFGEN) };
     good.config = await readBlob(store, m.config.digest);
   }
-  for await (const entry of readTar(await store.fetch({ mediaType: GADGET_BTFGEN, digest: good.manifests.amd64.layers[2]!.digest, size: 0 }))) {
+  for await (const entry of readTar(await store.fetch({ mediaType: GADGET_BTFGEN, digest: good.manifests.amd64.layers[2]!.digest, size: good.manifests.amd64.layers[2]!.size }))) {
     const chunks: Buffer[] = [];
     for await (const c of entry.body) chunks.push(c as Buffer);
     if (entry.type === 'file' && !good.btf.length) good.btf = Buffer.concat(chunks);

@@ -108,8 +108,6 @@ export function clangArgs(i: ClangArgsInput): string[] {
   return [
     '-target', 'bpf',
     '-Wall', '-g', '-O2',
-    // A crashing backend would otherwise leave MBs of reproducers in /tmp.
-    '-fno-crash-diagnostics',
     `-D__TARGET_ARCH_${TARGET_ARCH[i.arch]}`,
     `-I${i.multiarchInclude}`,
     `-I${i.dir}`,
@@ -214,7 +212,7 @@ export async function compileEbpf(input: CompileInput): Promise<CompileResult> {
         } catch (err) {
           stop.abort();
           if (err instanceof GadgetError) throw err;
-          const older = await olderToolchainReason(messageOf(err), await toolVersion(clang));
+          const older = await olderToolchainReason(messageOf(err), await toolVersion(clang), Boolean((err as { crashed?: boolean }).crashed));
           if (older) {
             // The source is fine for ig; this machine's toolchain is the problem (exit 2: environment).
             throw new GadgetError(`clang could not compile ${input.shownSource} for ${arch}: ${older}`, {

@@ -67,7 +67,7 @@ async function libbpfDefines(name: string, stderr: string): Promise<boolean> {
  * One sentence when clang's failure comes from a toolchain older than ig's, else undefined.
  * `clangVersion` is clang's first --version line.
  */
-export async function olderToolchainReason(stderr: string, clangVersion: string): Promise<string | undefined> {
+export async function olderToolchainReason(stderr: string, clangVersion: string, crashed = false): Promise<string | undefined> {
   const clang = /clang version (\d+(?:\.\d+)*)/.exec(clangVersion)?.[1];
   const here = async (): Promise<string> => `this machine has clang ${clang ?? '(unknown version)'} and libbpf ${(await libbpfVersion(stderr)) ?? '(unknown version)'} headers`;
   const missing: string[] = [];
@@ -76,7 +76,7 @@ export async function olderToolchainReason(stderr: string, clangVersion: string)
     const list = missing.slice(0, 3).join(', ');
     return `it uses ${list}, which the libbpf headers here do not define: ig builds with ${IG_TOOLCHAIN}, ${await here()}`;
   }
-  if (backendFailed(stderr) && clang && Number(clang.split('.')[0]) < 18) {
+  if ((crashed || backendFailed(stderr)) && clang && Number(clang.split('.')[0]) < 18) {
     return `clang's BPF backend failed on it: ig builds with ${IG_TOOLCHAIN}, ${await here()}`;
   }
   return undefined;

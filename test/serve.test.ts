@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { openStore } from '../store/store.js';
-import { gadget } from './helpers/cli.js';
-import { SHARED, scratch } from './helpers/paths.js';
+import { gadget, spawnGadget } from './helpers/cli.js';
+import { REPO, SHARED, scratch } from './helpers/paths.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 import { startServe, type TestServe } from './helpers/serve.js';
 import { EXAMPLES, exampleStore, fixtureStore, SIGNED } from './helpers/sync.js';
@@ -197,6 +197,8 @@ describe('safe defaults, authentication, TLS, read-only, stopping', () => {
     const location = post.headers.get('location')!;
     assert.equal((await fetch(`${serve.url}${location}`, { method: 'PATCH', body: Buffer.alloc(1 << 20, 7), headers: { 'Content-Type': 'application/octet-stream' } })).status, 202);
     assert.ok(readdirSync(join(store, 'gadget-oci', 'tmp')).some((f) => f.includes('upload-')), 'the upload is in progress');
+    assert.equal((await gadget(['--store', store, 'gc', '--grace', '0'])).code, 0);
+    assert.ok(readdirSync(join(store, 'gadget-oci', 'tmp')).some((f) => f.includes('upload-')), 'gc leaves an upload in progress alone');
     assert.equal(await serve.stop(), 0);
     assert.deepEqual(readdirSync(join(store, 'gadget-oci', 'tmp')).filter((f) => f.includes('upload-')), []);
     const fsck = await gadget(['--store', store, 'fsck']);
@@ -240,4 +242,36 @@ describe('safe defaults, authentication, TLS, read-only, stopping', () => {
     }
     assert.ok(existsSync(join(dir, 'pulled-1', 'index.json')));
   });
+});
+
+test('serve() as a task step: build, then serve until Ctrl-C', async () => {
+  const dir = scratch('gadget-serve-step-');
+  writeFileSync(
+    join(dir, 'gadget.config.ts'),
+    `import { defineConfig, build, serve } from '${join(REPO, 'index.ts')}';
+export default defineConfig({
+  store: 'store',
+  gadgets: [{ dir: '${join(REPO, 'examples', 'hello_wasm')}', ref: 'example.com/step/hello:v1' }],
+  tasks: { demo: { steps: [build(), serve({ port: 0 })] } },
+});
+`,
+  );
+  const child = spawnGadget(['--json', 'run', 'demo'], { cwd: dir, env: { XDG_CACHE_HOME: join(dir, 'cache') } });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no serve line: ${stderr}`)), 60_000);
+    child.stderr!.on('data', () => {
+      const m = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+  });
+  const catalog = (await (await fetch(`${url}/v2/_catalog`)).json()) as { repositories: string[] };
+  assert.deepEqual(catalog.repositories, ['example.com/step/hello']);
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  assert.equal(code, 0, `a clean stop: ${stderr}`);
 });

@@ -23,7 +23,10 @@ export interface IncludeSources {
 /** The folder ig's builder image keeps its per-arch headers in; searched last, as a default. */
 export const SYSTEM_INCLUDE_ROOT = '/usr/include';
 
-/** Every include root, absolute and real, each once; a missing folder is an error naming its source. */
+/**
+ * Every include root, absolute and real, each once; a missing folder is an error naming its
+ * source. `cwd` is the config's folder (gadget and config roots are relative to it).
+ */
 export async function resolveIncludeRoots(sources: IncludeSources, cwd: string): Promise<string[]> {
   const listed: Array<{ dir: string; where: string }> = [];
   const add = (dirs: readonly string[] | undefined, where: string): void => {
@@ -36,7 +39,8 @@ export async function resolveIncludeRoots(sources: IncludeSources, cwd: string):
   add(sources.cli, '--include');
   add(sources.gadget, 'the gadget\'s "include"');
   add(sources.config, 'gadget.config.ts "include"');
-  if (sources.env) add(sources.env.split(path.delimiter).filter((d) => d !== ''), '$GADGET_INCLUDE');
+  // The environment belongs to the shell the command runs in: relative to its working folder.
+  if (sources.env) add(sources.env.split(path.delimiter).filter((d) => d !== '').map((d) => path.resolve(d)), '$GADGET_INCLUDE');
   const out: string[] = [];
   for (const { dir, where } of listed) {
     if (dir.includes('\0')) throw new GadgetError(`${where}: include folder contains a NUL byte`, { exitCode: 2 });

@@ -30,8 +30,14 @@ fi
 
 # A skip is not a pass: on CI (CI=true) the fixtures and the kernel file the suite needs must
 # be there, and the run fails when any test skipped. Locally, a missing one is said and skipped.
+# ../shared beside the repository, or (in a git worktree) beside the main checkout, as the tests
+# find it (test/helpers/paths.ts).
+shared=../shared
+if [ ! -d "$shared" ] && common=$(git rev-parse --git-common-dir 2>/dev/null) && [ -d "$(dirname "$common")/../shared" ]; then
+  shared="$(dirname "$common")/../shared"
+fi
 absent=()
-for f in ../shared/fixtures/ig-signed-store/layout/index.json ../shared/fixtures/ig-gadget-metadata; do
+for f in "$shared/fixtures/ig-signed-store/layout/index.json" "$shared/fixtures/ig-gadget-metadata"; do
   [ -e "$f" ] || absent+=("$f: Inspektor Gadget's fixtures; check out the project's shared folder beside this repository as ../shared (see ../shared/fixtures/README.md)")
 done
 [ -r /sys/kernel/btf/vmlinux ] || absent+=("/sys/kernel/btf/vmlinux: the kernel's BTF; run on a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian's and most distributions' kernels are), or in a container on such a host")

@@ -5,7 +5,7 @@
 // can be replayed; each try's report says when it was killed.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { gadget } from './cli.js';
@@ -73,15 +73,6 @@ export async function assertFsckClean(store: string, what: string): Promise<void
   const r = await gadget(['--store', store, '--json', 'fsck']);
   assert.equal(r.code, 0, `${what}: fsck exits 0: ${r.stdout}${r.stderr}`);
   assert.deepEqual((JSON.parse(r.stdout) as { problems: unknown[] }).problems, [], `${what}: fsck finds no problem`);
-}
-
-/** The number of blob files in a store (a cheap progress signal). */
-export function blobCount(store: string): number {
-  try {
-    return readdirSync(join(store, 'blobs', 'sha256')).length;
-  } catch {
-    return 0;
-  }
 }
 
 export interface CampaignRow {

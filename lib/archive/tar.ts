@@ -272,9 +272,14 @@ const padded = (size: number): number => size + ((BLOCK - (size % BLOCK)) % BLOC
 
 async function peekGzip(input: Readable): Promise<{ gzip: boolean; stream: AsyncIterable<Buffer> }> {
   const iterator = input[Symbol.asyncIterator]();
-  const first = await iterator.next();
   const asBuffer = (chunk: unknown): Buffer => (Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
-  const head: Buffer = first.done ? Buffer.alloc(0) : asBuffer(first.value);
+  // The two magic bytes may arrive in separate chunks (a stream with a tiny highWaterMark).
+  let head: Buffer = Buffer.alloc(0);
+  while (head.length < 2) {
+    const next = await iterator.next();
+    if (next.done) break;
+    head = Buffer.concat([head, asBuffer(next.value)]);
+  }
   async function* rest(): AsyncGenerator<Buffer> {
     if (head.length) yield head;
     for (;;) {

@@ -77,11 +77,13 @@ test('gc racing `gadget tag sha256:<index>` on old unreferenced blobs: the tag f
     // Old and unreferenced: gc's default --grace (300 s) does not protect them.
     for (const d of graphOf(dir, image)) utimesSync(join(dir, 'blobs', 'sha256', d.slice(7)), DAY_AGO, DAY_AGO);
     const ref = `example.com/rescued:v${round}`;
-    const gc = gadget(['--store', dir, 'gc']);
-    // Stagger the tag a little differently each round, so it lands before, during and after gc.
-    await new Promise((r) => setTimeout(r, (round % 4) * 60));
-    const tag = await gadget(['--store', dir, 'tag', image.digest, ref]);
-    const collected = await gc;
+    // Even rounds start gc first, odd rounds the tag, each staggered a little differently, so
+    // the tag lands before, during and after gc's sweep.
+    const stagger = (): Promise<void> => new Promise((r) => setTimeout(r, (round % 4) * 40));
+    const first = round % 2 ? gadget(['--store', dir, 'tag', image.digest, ref]) : gadget(['--store', dir, 'gc']);
+    await stagger();
+    const second = round % 2 ? gadget(['--store', dir, 'gc']) : gadget(['--store', dir, 'tag', image.digest, ref]);
+    const [tag, collected] = round % 2 ? [await first, await second] : [await second, await first];
     assert.equal(collected.code, 0, collected.stderr);
     noStack(tag.stderr, 'tag');
     const tags = checkLayout(dir); // every blob a tag reaches is present and intact

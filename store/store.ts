@@ -24,7 +24,7 @@ import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
 import { isSignatureTag, parseRef } from '../lib/oci/reference.js';
 import { MAX_MANIFEST_BYTES, type Referrer, type Target } from '../lib/oci/target.js';
 import type { Descriptor } from '../lib/oci/types.js';
-import { descriptorOfEntry, ENTRIES_LIST_INDEX, getMeta, openDatabase, setMeta, statement, type DB, type EntryRow, type ManifestRow } from './db.js';
+import { descriptorOfEntry, ENTRIES_INDEXES, ENTRIES_TABLE, getMeta, openDatabase, setMeta, statement, type DB, type EntryRow, type ManifestRow } from './db.js';
 import { fsyncDirSync, writeFileAtomicSync, writeVerifiedFile } from './files.js';
 import { graphGaps } from './graph.js';
 import { Indexer } from './indexer.js';
@@ -298,14 +298,14 @@ export class Store implements Target {
   }
 
   /**
-   * Replaces the entries table (inside the caller's transaction). The listing index is
-   * dropped and built again after: one sort is much cheaper than 100 000 ordered inserts.
+   * Replaces the entries table (inside the caller's transaction; refs already unique): a new
+   * table, the rows, then its indexes, each built with one sort.
    */
   private replaceEntryRows(rows: Array<{ ref: string | null; descriptor: Descriptor }>): void {
-    this.db.exec('DROP INDEX IF EXISTS entries_list; DELETE FROM entries;');
-    const insert = statement(this.db, 'INSERT INTO entries (ref, digest, media_type, size, descriptor) VALUES (?, ?, ?, ?, ?)');
+    this.db.exec(`DROP TABLE entries; ${ENTRIES_TABLE};`);
+    const insert = this.db.prepare('INSERT INTO entries (ref, digest, media_type, size, descriptor) VALUES (?, ?, ?, ?, ?)');
     for (const { ref, descriptor: d } of rows) insert.run(ref, d.digest, d.mediaType, d.size, JSON.stringify(d));
-    this.db.exec(ENTRIES_LIST_INDEX);
+    this.db.exec(`${ENTRIES_INDEXES};`);
   }
 
   /**

@@ -3,7 +3,7 @@
 // Every case runs the real CLI: one sentence, the right exit code, no stack trace, nothing left
 // in the (private) temp folder, and nothing run.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
@@ -11,9 +11,12 @@ import { gadget, spawnGadget } from './helpers/cli.js';
 import { exited } from './helpers/crash.js';
 import { scratch } from './helpers/paths.js';
 
+// One scratch folder (removed at exit) for the many projects below.
+const BASE = scratch('gadget-config-');
+
 /** A project folder with `config` as its gadget.config.ts (an ES module) and a private TMPDIR. */
 function project(config: string): { dir: string; env: NodeJS.ProcessEnv; tmp: string } {
-  const dir = scratch('gadget-config-');
+  const dir = mkdtempSync(join(BASE, 'p-'));
   const tmp = join(dir, 'tmp');
   mkdirSync(tmp);
   mkdirSync(join(dir, 'g'));

@@ -142,7 +142,7 @@ export const importCommand: Command = {
   async run(env, { positionals }) {
     if (positionals.length !== 1) throw usageError('import takes exactly one SRC (a folder or a .tar)');
     const { importImages } = await import('../store/transfer.js');
-    const result = await importImages(await env.openStore(), positionals[0]!, { signal: env.signal });
+    const result = await importImages(await env.openStore(), positionals[0]!, { signal: env.signal, progress: env.progress });
     if (env.flags.json) env.printJSON(result);
     else {
       for (const t of result.tags) env.print(`imported ${t}`);
@@ -163,7 +163,7 @@ export const exportCommand: Command = {
     if (typeof flags.output !== 'string') throw usageError('export needs -o FILE.tar');
     if (positionals.length === 0) throw usageError('export needs at least one REF');
     const { exportImages } = await import('../store/transfer.js');
-    const result = await exportImages(await env.openStore(), positionals, flags.output, { signal: env.signal });
+    const result = await exportImages(await env.openStore(), positionals, flags.output, { signal: env.signal, progress: env.progress });
     if (env.flags.json) env.printJSON(result);
     else env.print(`wrote ${result.file}: ${result.tags.join(', ')}`);
     return 0;

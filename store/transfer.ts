@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { checkEntryPath, describeEntryType, readTar } from '../lib/archive/tar.js';
 import { GadgetError, messageOf } from '../lib/errors.js';
-import { copyGraph, CopySession, type CopyStats } from '../lib/oci/copy.js';
+import { copyGraph, counted, CopySession, type CopyStats } from '../lib/oci/copy.js';
 import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
+import type { Progress, ProgressBar } from '../lib/runner/plugin.js';
 
 import { tempName, writeVerifiedFile } from './files.js';
 import { readIndexFile } from './layout.js';
@@ -34,7 +35,14 @@ function workDir(store: Store, what: string): string {
 }
 
 /** Imports every entry of an OCI layout folder or tar: tags, signatures and untagged roots. */
-export async function importImages(store: Store, source: string, opts: { signal?: AbortSignal; concurrency?: number } = {}): Promise<ImportResult> {
+export interface TransferOptions {
+  signal?: AbortSignal;
+  concurrency?: number;
+  /** Progress: images done and bytes moved. */
+  progress?: Progress;
+}
+
+export async function importImages(store: Store, source: string, opts: TransferOptions = {}): Promise<ImportResult> {
   const st = statSync(source, { throwIfNoEntry: false });
   if (!st) throw new GadgetError(`${source} does not exist`, { exitCode: 2 });
   if (st.isDirectory()) return importLayout(store, new LayoutSource(source), opts);
@@ -52,9 +60,18 @@ export async function importImages(store: Store, source: string, opts: { signal?
 /** Copies that find their content removed (by a concurrent gc) before the tag are re-run this often. */
 const TAG_ATTEMPTS = 4;
 
-async function importLayout(store: Store, layout: LayoutSource, opts: { signal?: AbortSignal; concurrency?: number }): Promise<ImportResult> {
+async function importLayout(store: Store, layout: LayoutSource, opts: TransferOptions): Promise<ImportResult> {
   // Bad input is refused before anything is written (tags, blobs).
   const refs = checkLayout(layout);
+  const bar = opts.progress?.start(layout.entries.length, 'import');
+  try {
+    return await importEntries(store, layout, refs, opts, bar);
+  } finally {
+    bar?.done();
+  }
+}
+
+async function importEntries(store: Store, layout: LayoutSource, refs: ReturnType<typeof checkLayout>, opts: TransferOptions, bar: ProgressBar | undefined): Promise<ImportResult> {
   const result: ImportResult = { tags: [], skipped: [], failed: [], stats: { copied: 0, skipped: 0, bytes: 0 } };
   const copyEntries = async (entries: Descriptor[]): Promise<Array<{ descriptor: Descriptor; ref: string }>> => {
     // A session per round: a session remembers what it copied, and a re-copy must look again.
@@ -65,7 +82,8 @@ async function importLayout(store: Store, layout: LayoutSource, opts: { signal?:
         const ref = refs.get(entry);
         if (!ref && !layout.has(entry.digest)) return { skipped: entry.digest };
         try {
-          await copyGraph(layout, store, entry, [], { session, signal: opts.signal });
+          await copyGraph(layout, store, entry, [], { session, signal: opts.signal, onBytes: bar?.bytes && ((n) => bar.bytes!(n)) });
+          bar?.tick(1, ref ?? entry.digest);
           return ref ? { tagged: { descriptor: entry, ref } } : {};
         } catch (err) {
           return { failed: { entry: ref ?? entry.digest, error: messageOf(err) } };
@@ -178,16 +196,19 @@ export interface ExportResult {
  * Writes the images (with their signatures) as an OCI layout tar. The same images give the
  * same bytes: tags in sorted order, blobs sorted by digest, fixed tar metadata.
  */
-export async function exportImages(store: Store, refs: string[], outFile: string, opts: { signal?: AbortSignal } = {}): Promise<ExportResult> {
+export async function exportImages(store: Store, refs: string[], outFile: string, opts: TransferOptions = {}): Promise<ExportResult> {
   if (refs.length === 0) throw new GadgetError('export needs at least one reference', { exitCode: 2 });
   const roots = [...new Set(refs.map((r) => storeKey(r)))].sort().map((key) => ({ key, descriptor: store.resolveRef(key) }));
   const tmp = workDir(store, 'export');
   try {
     const staging = await openStore(join(tmp, 'layout'));
     const session = new CopySession(8);
+    const bar = opts.progress?.start(roots.length, 'export');
+    const onBytes = bar?.bytes && ((n: number) => bar.bytes!(n));
     try {
       for (const { key, descriptor } of roots) {
         await copyGraph(store, staging, descriptor, [key], { session, referrers: true, signal: opts.signal });
+        bar?.tick(1, key);
       }
     } finally {
       staging.close();
@@ -196,9 +217,13 @@ export async function exportImages(store: Store, refs: string[], outFile: string
     const hexes = readdirSync(join(layoutDir, 'blobs', 'sha256')).filter((f) => /^[a-f0-9]{64}$/.test(f));
     const blobs = hexes.map((hex) => {
       const file = join(layoutDir, 'blobs', 'sha256', hex);
-      return { digest: `sha256:${hex}`, size: statSync(file).size, open: () => createReadStream(file) };
+      return { digest: `sha256:${hex}`, size: statSync(file).size, open: () => counted(createReadStream(file), onBytes) };
     });
-    await writeLayoutTar(outFile, readIndexFile(layoutDir).entries, blobs, opts.signal);
+    try {
+      await writeLayoutTar(outFile, readIndexFile(layoutDir).entries, blobs, opts.signal);
+    } finally {
+      bar?.done();
+    }
     return { file: outFile, tags: roots.map((r) => r.key), stats: session.stats };
   } finally {
     rmSync(tmp, { recursive: true, force: true });

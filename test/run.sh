@@ -108,6 +108,7 @@ TESTS=(
   test/serve-page.test.ts
   test/remote-read.test.ts
   test/multi-tag.test.ts
+  test/progress.test.ts
 )
 for f in "${TESTS[@]}"; do [ -f "$f" ] || { echo "test: listed file $f does not exist" >&2; exit 2; }; done
 for f in test/*.test.ts; do

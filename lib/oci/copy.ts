@@ -32,6 +32,8 @@ export interface CopyOptions {
   referrers?: boolean;
   /** Called once per node when it has been copied or skipped. */
   onNode?: (event: CopyEvent) => void;
+  /** Called as blob bytes stream from the source (for progress). */
+  onBytes?: (n: number) => void;
   /** Shared between calls so a blob used by several graphs is moved once. */
   session?: CopySession;
 }
@@ -82,6 +84,20 @@ export async function readAll(stream: Readable, limit: number, what: string): Pr
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
+}
+
+/** The stream, reporting the size of each chunk as it passes (unchanged without `onBytes`). */
+export function counted(stream: Readable, onBytes: ((n: number) => void) | undefined): Readable {
+  if (!onBytes) return stream;
+  return Readable.from(
+    (async function* () {
+      for await (const chunk of stream) {
+        onBytes((chunk as Buffer).length);
+        yield chunk as Buffer;
+      }
+    })(),
+    { objectMode: false },
+  );
 }
 
 /** Fetches a manifest or index and checks it against its descriptor before parsing it. */
@@ -168,7 +184,7 @@ function copyNode(source: Target, destination: Target, descriptor: Descriptor, o
       const { signal } = opts;
       const manifest = isManifestType(descriptor.mediaType);
       if (!manifest && destination.pushBlob) {
-        const open = (): Promise<Readable> => source.fetch(descriptor, signal);
+        const open = async (): Promise<Readable> => counted(await source.fetch(descriptor, signal), opts.onBytes);
         return done(await transfer(session, () => destination.pushBlob!(descriptor, open, signal), signal));
       }
       const mayHave = destination.mayHave?.(descriptor) ?? true;
@@ -182,7 +198,7 @@ function copyNode(source: Target, destination: Target, descriptor: Descriptor, o
         return done('skipped');
       }
       if (!manifest) {
-        await transfer(session, async () => destination.push(descriptor, await source.fetch(descriptor, signal), signal), signal);
+        await transfer(session, async () => destination.push(descriptor, counted(await source.fetch(descriptor, signal), opts.onBytes), signal), signal);
         return done('copied');
       }
       const { bytes, doc } = await retryTransient(() => fetchManifest(source, descriptor, signal), { signal });

@@ -1,6 +1,7 @@
 // Where people and scripts read from: results go to stdout (JSON lines with --json), logs and
-// progress to stderr; a progress bar only on a TTY, plain lines otherwise.
+// progress to stderr; a progress bar only on a TTY (or with --progress, plain lines).
 import { painter } from '../colour.js';
+import { formatSize } from '../format.js';
 import type { Logger, Progress, ProgressBar } from './plugin.js';
 
 export interface OutputOptions {
@@ -28,30 +29,56 @@ export function createLogger(opts: OutputOptions): Logger {
   };
 }
 
+/**
+ * The one progress mechanism: items done of a total (many small images) and bytes moved with
+ * the rate (large blobs). On a terminal one line redrawn in place; elsewhere nothing, unless
+ * --progress asks for it, then a plain line at most once a second and a last one at the end.
+ */
 export function createProgress(opts: OutputOptions): Progress {
   const err = opts.stderr ?? process.stderr;
-  const tty = (Boolean(err.isTTY) || Boolean(opts.progress)) && !opts.quiet;
+  const tty = Boolean(err.isTTY) && !opts.quiet;
+  const lines = !tty && Boolean(opts.progress) && !opts.quiet;
   return {
     start(total: number, label: string): ProgressBar {
+      const started = Date.now();
       let done = 0;
+      let moved = 0;
       let last = 0;
-      const draw = (current: string): void => {
-        const width = 30;
-        const filled = total > 0 ? Math.round((done / total) * width) : width;
-        err.write(`\r\x1b[K${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${current}`.slice(0, (err.columns || 100) + 8)); // a pseudo-terminal without a size says 0 columns
+      let current = '';
+      const status = (): string => {
+        const seconds = (Date.now() - started) / 1000;
+        const rate = moved > 0 && seconds > 0 ? `  ${formatSize(Math.round(moved / seconds))}/s` : '';
+        return `${done}/${total}${moved > 0 ? `  ${formatSize(moved)}${rate}` : ''}`;
+      };
+      const draw = (force: boolean): void => {
+        const now = Date.now();
+        if (!force && now - last < (tty ? 100 : 1000)) return;
+        last = now;
+        if (tty) {
+          const width = 30;
+          const filled = total > 0 ? Math.min(width, Math.round((done / total) * width)) : width;
+          // A pseudo-terminal without a size says 0 columns.
+          err.write(`\r\x1b[K${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${status()} ${current}`.slice(0, (err.columns || 100) + 8));
+        } else if (lines) {
+          err.write(`${label} ${status()}${current ? `  ${current}` : ''}\n`);
+        }
       };
       return {
-        tick(n = 1, current = '') {
+        tick(n = 1, label = '') {
           done += n;
-          if (!tty) return;
-          const now = Date.now();
-          if (now - last > 50 || done >= total) {
-            last = now;
-            draw(current);
-          }
+          current = label;
+          draw(done >= total);
+        },
+        bytes(n) {
+          moved += n;
+          draw(false);
         },
         done() {
           if (tty) err.write('\r\x1b[K');
+          else if (lines) {
+            current = '';
+            draw(true);
+          }
         },
       };
     },

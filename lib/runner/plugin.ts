@@ -17,7 +17,10 @@ export interface Logger {
 }
 
 export interface ProgressBar {
+  /** `n` more items done; `label` names the current one. */
   tick(n?: number, label?: string): void;
+  /** `n` more bytes moved (shown with the rate; optional for third-party implementations). */
+  bytes?(n: number): void;
   done(): void;
 }
 

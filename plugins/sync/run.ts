@@ -61,6 +61,8 @@ export interface RunOptions {
   /** Tries per image (default 2): a corrupted download or a dropped connection is tried again. */
   attempts?: number;
   onItem?: (result: ItemResult) => void;
+  /** Blob bytes as they stream (the progress bar's byte count and rate). */
+  onBytes?: (n: number) => void;
 }
 
 /**
@@ -158,6 +160,7 @@ async function transfer(item: PlanItem, opts: RunOptions, session: CopySession, 
     session,
     referrers: (item.signatures ?? true) && !chosen.subset,
     signal: opts.signal,
+    onBytes: opts.onBytes,
   });
   result.status = stats.copied > 0 ? 'copied' : 'skipped';
   result.copied = stats.copied;
@@ -201,6 +204,7 @@ export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<Sync
   };
   const results: ItemResult[] = new Array(items.length);
   const bar = items.length > 0 ? opts.progress?.start(items.length, opts.label ?? 'sync') : undefined;
+  const withBytes: RunOptions = bar?.bytes ? { ...opts, onBytes: (n) => bar.bytes!(n) } : opts;
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length && !opts.signal?.aborted) {
@@ -213,7 +217,7 @@ export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<Sync
       }
       for (let attempt = 1; !item.refused; attempt++) {
         try {
-          await transfer(item, opts, session, bundles, batched, result);
+          await transfer(item, withBytes, session, bundles, batched, result);
           break;
         } catch (err) {
           if (opts.signal?.aborted) throw err;

@@ -7,6 +7,7 @@ import { formatSize, shortDigest, table } from '../lib/format.js';
 
 export const listCommand: Command = {
   name: 'list',
+  aliases: ['ls'],
   usage: 'list [PATTERN] [--jsonl]',
   summary: 'List the images in the store, optionally those whose reference matches a glob (e.g. "*trace*"). With --json (one array) or --jsonl (a line each), records are written as they are read.',
   options: {

@@ -134,8 +134,9 @@ export class Store implements Target {
   async fetch(descriptor: Descriptor): Promise<Readable> {
     const file = this.blobPath(descriptor.digest);
     if (!existsSync(file)) throw new GadgetError(`${this.name}: blob ${descriptor.digest} is missing`, { hint: 'run `gadget fsck` to see what is damaged' });
-    // Reads of a blob's size at most: a 16 KiB blob does not take a 1 MiB buffer.
-    return createReadStream(file, { highWaterMark: Math.min(1 << 20, Math.max(descriptor.size, 1)) });
+    // Reads of 64 KiB to 1 MiB, by the blob's size: a 16 KiB blob does not take a 1 MiB
+    // buffer, and a descriptor that understates the size does not make tiny reads.
+    return createReadStream(file, { highWaterMark: Math.min(1 << 20, Math.max(descriptor.size, 64 * 1024)) });
   }
 
   /**

@@ -88,14 +88,14 @@ describe('signatures through gadget serve and docker-registry, both ways', () =>
     await registry?.stop();
   });
 
-  test('store -> docker-registry -> gadget serve -> docker-registry, then verified remotely with their signatures', async () => {
+  test('store -> docker-registry -(gadget sync)-> gadget serve -(gadget copy)-> docker-registry, then verified remotely with their signatures', async () => {
     const fixture = join(dir, 'fixture-store');
     for (const ref of SIGNED) {
       const path = ref.replace(':latest', '');
       const pushed = await gadget(['--store', fixture, 'push', ref, `${registry.host}/in/${path}:latest`]);
       assert.equal(pushed.code, 0, pushed.stderr);
-      const toServe = await gadget(['copy', `${registry.host}/in/${path}:latest`, `${serve.host}/${path}:latest`]);
-      assert.equal(toServe.code, 0, toServe.stderr);
+      const toServe = await gadget(['--store', join(dir, 'sync-store'), 'sync', '--from', `${registry.host}/in/${path}`, '--to', serve.host, '--strip-prefix', 'in/']);
+      assert.equal(toServe.code, 0, toServe.stdout + toServe.stderr);
       const back = await gadget(['copy', `${serve.host}/${path}:latest`, `${registry.host}/out/${path}:latest`]);
       assert.equal(back.code, 0, back.stderr);
     }

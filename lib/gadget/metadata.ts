@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit, type Document, type Node, type YAMLError } from 'yaml';
 import { GadgetError } from '../errors.js';
+import { editDistance } from '../suggest.js';
 import { ANN_DESCRIPTION, ANN_DOCUMENTATION, ANN_SOURCE, ANN_TITLE, ANN_URL } from '../oci/mediatypes.js';
 import { GADGET_METADATA_SCHEMA, METADATA_TOP_LEVEL_KEYS } from './metadata-schema.js';
 
@@ -329,23 +330,10 @@ function topLevelHint(name: string): string {
   const lower = name.toLowerCase();
   const close =
     METADATA_TOP_LEVEL_KEYS.find((k) => k.toLowerCase() === lower) ??
-    METADATA_TOP_LEVEL_KEYS.find((k) => editDistance(k.toLowerCase(), lower) <= Math.min(2, Math.floor(k.length / 4)));
+    // Lengths more than 2 apart are never near enough, so a hostile long key costs nothing.
+    METADATA_TOP_LEVEL_KEYS.find((k) => Math.abs(k.length - name.length) <= 2 && editDistance(k, name) <= Math.min(2, Math.floor(k.length / 4)));
   if (close) return `did you mean "${close}"? ig ignores keys it does not know, so this value would be lost`;
   return `known keys: ${METADATA_TOP_LEVEL_KEYS.join(', ')}`;
-}
-
-/** Edits (insert, delete, substitute, swap two neighbours) from a to b; short keys only. */
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 2 || a.length > 64 || b.length > 64) return Infinity;
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
-    }
-  }
-  return d[a.length]![b.length]!;
 }
 
 /** The path to the deepest node around a byte offset, for syntax errors. */

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { gadget } from './cli.js';
 import { exited, hasExited } from './crash.js';
+import { seededRandom } from './random.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const MANIFEST_TYPES = new Set([
@@ -24,18 +25,6 @@ interface Desc {
   digest: string;
   size: number;
   annotations?: Record<string, string>;
-}
-
-/** A small deterministic generator (mulberry32), for replayable kill moments. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
@@ -102,7 +91,7 @@ export interface Campaign {
  * really interrupted a running command.
  */
 export async function runCampaign(c: Campaign, log: (line: string) => void): Promise<CampaignRow> {
-  const next = random(c.seed);
+  const next = seededRandom(c.seed);
   const row: CampaignRow = { test: c.name, tried: 0, killed: 0, clean: 0, failed: 0 };
   const failures: string[] = [];
   let duration = c.durationMs;

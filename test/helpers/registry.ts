@@ -13,6 +13,7 @@ import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { seededRandom } from './random.js';
 import { makeSigningKey, startTokenServer, type TokenServer } from './token-server.js';
 
 const execFileP = promisify(execFile);
@@ -240,18 +241,6 @@ interface Rule {
 }
 
 type RuleKind = 'fail' | 'cut' | 'headers' | 'flip' | 'reset';
-
-/** A small seeded PRNG (mulberry32): reproducible fault sequences. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const CHAOS_KINDS = ['reset-before', 'reset-after', '500', '503', '429', 'cut', 'short', 'flip'] as const;
 type ChaosKind = (typeof CHAOS_KINDS)[number];

@@ -32,6 +32,7 @@ import { fsck } from '../store/maintenance.js';
 import { openStore, type Store } from '../store/store.js';
 import { importImages } from '../store/transfer.js';
 import { CLI, gadget, spawnGadget } from './helpers/cli.js';
+import { quietContext } from './helpers/context.js';
 import { exited, freezeWhen, killAt, type KillPoint } from './helpers/crash.js';
 import { putImage } from './helpers/images.js';
 import { FIXTURE_LAYOUT, REPO, sharedMissing } from './helpers/paths.js';
@@ -56,16 +57,7 @@ async function newStore(t: TestContext): Promise<{ store: Store; dir: string }> 
 
 function context(store: Store): PluginContext & { records: object[] } {
   const records: object[] = [];
-  return {
-    store,
-    cwd: REPO,
-    config: {},
-    signal: new AbortController().signal,
-    log: { info: () => undefined, warn: () => undefined, debug: () => undefined },
-    progress: { start: () => ({ tick: () => undefined, done: () => undefined }) },
-    emit: (r) => records.push(r),
-    records,
-  };
+  return { ...quietContext(store, REPO, { emit: (r) => records.push(r) }), records };
 }
 
 /** Runs `fn` with SOURCE_DATE_EPOCH set, so that two builds of one gadget are equal. */

@@ -11,6 +11,7 @@ import { buildGadget, type GadgetSpec } from '../plugins/build.js';
 import { depsUnchanged, hashFiles } from '../plugins/build/cache.js';
 import { parseDepfile } from '../plugins/build/depfile.js';
 import { openStore } from '../store/store.js';
+import { quietContext } from './helpers/context.js';
 import { REPO, scratch } from './helpers/paths.js';
 
 const EXAMPLE = path.join(REPO, 'examples', 'trace_open');
@@ -19,15 +20,7 @@ const VMLINUX = '/sys/kernel/btf/vmlinux';
 async function context(t: TestContext, cwd: string): Promise<PluginContext> {
   const store = await openStore(path.join(cwd, 'store'));
   t.after(() => store.close());
-  return {
-    store,
-    cwd,
-    config: {},
-    signal: new AbortController().signal,
-    log: { info: () => undefined, warn: () => undefined, debug: () => undefined },
-    progress: { start: () => ({ tick: () => undefined, done: () => undefined }) },
-    emit: () => undefined,
-  };
+  return quietContext(store, cwd);
 }
 
 /** Builds with a fixed creation time, so that only the inputs decide the key. */

@@ -9,6 +9,7 @@ import type { Artifact, Plugin, PluginContext } from '../lib/runner/plugin.js';
 import { openStore } from '../store/store.js';
 import { GadgetError } from '../lib/errors.js';
 import { gadget } from './helpers/cli.js';
+import { quietContext } from './helpers/context.js';
 import { REPO, scratch } from './helpers/paths.js';
 
 const step = (name: string, log: string[]): Plugin => ({
@@ -20,15 +21,7 @@ const step = (name: string, log: string[]): Plugin => ({
 });
 
 async function context(config: GadgetConfig): Promise<PluginContext> {
-  return {
-    store: await openStore(join(scratch(), 's')),
-    log: { info() {}, warn() {}, debug() {} },
-    progress: { start: () => ({ tick() {}, done() {} }) },
-    signal: new AbortController().signal,
-    cwd: REPO,
-    config,
-    emit() {},
-  };
+  return quietContext(await openStore(join(scratch(), 's')), REPO, { config });
 }
 
 test('tasks run their dependencies first, each once, and pass artifacts along', async () => {

@@ -22,6 +22,7 @@ import { CONTENT_CAP } from '../plugins/verify/content.js';
 import { formatReport } from '../plugins/verify/report.js';
 import { IncompleteGraphError, openStore, type Store } from '../store/store.js';
 import { CLI, gadget } from './helpers/cli.js';
+import { quietContext } from './helpers/context.js';
 import { REPO } from './helpers/paths.js';
 
 const run = promisify(execFile);
@@ -59,18 +60,6 @@ const good = {
   btf: Buffer.alloc(0) as Buffer,
 };
 const objects: Record<'x86' | 'bpfeb', Buffer> = { x86: Buffer.alloc(0) as Buffer, bpfeb: Buffer.alloc(0) as Buffer };
-
-function quietContext(s: Store, cwd: string): PluginContext {
-  return {
-    store: s,
-    log: { info: () => undefined, warn: () => undefined, debug: () => undefined },
-    progress: { start: () => ({ tick: () => undefined, done: () => undefined }) },
-    signal: new AbortController().signal,
-    cwd,
-    config: {},
-    emit: () => undefined,
-  };
-}
 
 async function readBlob(s: Store, digest: string): Promise<Buffer> {
   return s.readBytes(digest, 64 << 20);

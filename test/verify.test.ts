@@ -16,6 +16,7 @@ import { isRFC3339 } from '../plugins/verify/spec.js';
 import { openStore, type Store } from '../store/store.js';
 import { importImages } from '../store/transfer.js';
 import { gadget, CLI } from './helpers/cli.js';
+import { quietContext } from './helpers/context.js';
 import { FIXTURE_LAYOUT, SHARED, sharedMissing } from './helpers/paths.js';
 
 const KEYS = path.join(SHARED, 'fixtures', 'ig-signed-store', 'keys');
@@ -258,15 +259,8 @@ describe('rule catalogue', () => {
 // ---- the plugin -------------------------------------------------------------------------
 
 function pluginContext(s: Store, records: object[], warnings: string[]): PluginContext {
-  return {
-    store: s,
-    log: { info: () => undefined, warn: (m) => void warnings.push(m), debug: () => undefined },
-    progress: { start: () => ({ tick: () => undefined, done: () => undefined }) },
-    signal: new AbortController().signal,
-    cwd: KEYS,
-    config: {},
-    emit: (r) => void records.push(r),
-  };
+  const log = { info: () => undefined, warn: (m: string) => void warnings.push(m), debug: () => undefined };
+  return quietContext(s, KEYS, { log, emit: (r) => void records.push(r) });
 }
 
 describe('verify plugin', () => {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import type { PluginContext } from '../../lib/runner/plugin.js';
 import { openStore } from '../../store/store.js';
+import { quietContext } from './context.js';
 import { REPO } from './paths.js';
 
 export async function tempDir(t: TestContext, name: string): Promise<string> {
@@ -24,17 +25,8 @@ export async function buildContext(t: TestContext, cwd = REPO): Promise<BuildTes
   t.after(() => store.close());
   const logs: string[] = [];
   const records: object[] = [];
-  return {
-    store,
-    cwd,
-    config: {},
-    signal: new AbortController().signal,
-    log: { info: (m) => logs.push(`info: ${m}`), warn: (m) => logs.push(`warn: ${m}`), debug: () => undefined },
-    progress: { start: () => ({ tick: () => undefined, done: () => undefined }) },
-    emit: (r) => records.push(r),
-    logs,
-    records,
-  };
+  const log = { info: (m: string) => logs.push(`info: ${m}`), warn: (m: string) => logs.push(`warn: ${m}`), debug: () => undefined };
+  return { ...quietContext(store, cwd, { log, emit: (r) => records.push(r) }), logs, records };
 }
 
 /** Runs `fn` with the environment variable set (or unset), restoring the old value after. */

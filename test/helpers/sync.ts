@@ -5,11 +5,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import type { PluginContext } from '../../lib/runner/plugin.js';
 import { buildGadget } from '../../plugins/build.js';
 import { openStore, type Store } from '../../store/store.js';
 import { importImages } from '../../store/transfer.js';
 import { gadget, type CliResult } from './cli.js';
+import { quietContext } from './context.js';
 import { FIXTURE_LAYOUT, REPO, sharedMissing } from './paths.js';
 
 export const FAST_RETRY = { retry: { attempts: 4, baseDelayMs: 5, maxDelayMs: 20 } };
@@ -35,17 +35,8 @@ export async function tempDir(t: TestContext | { after(fn: () => unknown): void 
   return dir;
 }
 
-export function quietContext(store: Store, cwd = REPO): PluginContext {
-  return {
-    store,
-    cwd,
-    config: {},
-    signal: new AbortController().signal,
-    log: { info: () => undefined, warn: () => undefined, debug: () => undefined },
-    progress: { start: () => ({ tick: () => undefined, done: () => undefined }) },
-    emit: () => undefined,
-  };
-}
+/** The sync tests take the shared quiet plugin context from here too. */
+export { quietContext };
 
 /** A store holding the two example gadgets, built by the project from examples/. */
 export async function exampleStore(dir: string): Promise<Store> {

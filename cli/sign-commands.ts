@@ -151,14 +151,9 @@ export const verifyBlobCommand: Command = {
     if (positionals.length !== 1) throw usageError('verify-blob takes exactly one FILE', 'e.g. gadget verify-blob sbom.json --bundle sbom.sigstore.json --key cosign.pub');
     if (typeof flags.bundle !== 'string') throw usageError('verify-blob needs --bundle FILE');
     const { verifyBlob } = await import('../lib/signature/blob.js');
-    const keyless = keylessFlags(env.cwd, flags);
     const verdict = await verifyBlob(resolve(env.cwd, positionals[0]!), resolve(env.cwd, flags.bundle), {
       keys: (flags.key as string[] | undefined)?.map((k) => resolve(env.cwd, k)),
-      trustedRoot: keyless?.trustedRoot,
-      identity: keyless?.identity,
-      identityRegexp: keyless?.identityRegexp,
-      issuer: keyless?.issuer,
-      issuerRegexp: keyless?.issuerRegexp,
+      ...keylessFlags(env.cwd, flags),
     });
     if (env.flags.json) env.printJSON(verdict);
     else if (verdict.verified) env.print(`Verified OK: ${verdict.reason}`);

@@ -12,15 +12,12 @@ import { loadPublicKeys } from './keys.js';
 import { loadKeylessTrust, parseBundle, verifyKeyless, verifyWithKeys, type KeylessOptions, type SigstoreOutcome } from './sigstore.js';
 import { MAX_SIGNATURE_BYTES, type SignatureRule } from './types.js';
 
-export interface BlobVerifyOptions {
+/** Public keys, or the keyless trust of KeylessOptions (whose trusted root is optional with keys). */
+export interface BlobVerifyOptions extends Partial<KeylessOptions> {
   /** Public keys (PEM files); any that verifies is enough. */
   keys?: string[];
   /** A trusted root: with keys, the log entry is checked too; without keys, keyless verification. */
   trustedRoot?: string;
-  identity?: string;
-  identityRegexp?: string;
-  issuer?: string;
-  issuerRegexp?: string;
 }
 
 export interface BlobVerdict {

@@ -60,7 +60,7 @@ export const annotateCommand: Command = {
     set: { type: 'list', value: 'K=V', description: 'set an annotation' },
     unset: { type: 'list', value: 'K', description: 'remove an annotation' },
     level: { type: 'list', value: 'L', description: 'index, manifest (the manifest and its index entry) or config (its descriptor); default: all three (manifest and config with --platform)' },
-    platform: { type: 'string', value: 'ARCH', description: 'change only the amd64 or arm64 manifest' },
+    platform: { type: 'string', value: 'ARCH', description: 'change only the amd64 or arm64 manifest', default: 'both' },
     'from-metadata': { type: 'boolean', description: "set title, description, url, documentation and source from the image's gadget.yaml" },
     all: { type: 'string', value: 'PATTERN', description: 'every stored image whose reference matches the glob (as `gadget list PATTERN`)' },
     tag: { type: 'string', short: 't', value: 'NEWREF', description: 'tag the new image NEWREF and leave REF where it was' },

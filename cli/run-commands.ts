@@ -51,7 +51,7 @@ export const buildCommand: Command = {
   options: {
     tag: { type: 'list', short: 't', value: 'REF', description: 'a reference to tag the image with (a tag, not a digest)' },
     annotation: { type: 'list', value: 'K=V', description: 'an extra annotation, applied last' },
-    'ig-version': { type: 'string', value: 'V', description: 'the ig version the gadget targets (builder.version annotation)' },
+    'ig-version': { type: 'string', value: 'V', description: 'the ig version the gadget targets (builder.version annotation)', default: "the config's igVersion, else gadget-oci/<version>" },
     'no-cache': { type: 'boolean', description: 'rebuild even when the inputs have not changed' },
     watch: { type: 'boolean', description: 'build again whenever a source, header, gadget.yaml or build.yaml changes; Ctrl-C ends it' },
     include: { type: 'list', value: 'DIR', description: "a header folder like ig's /usr/include: adds -I DIR and -I DIR/gadget/<arch> (also $GADGET_INCLUDE, DIR:DIR)" },

@@ -11,14 +11,14 @@ import { renameFromFlags } from '../plugins/sync/rename.js';
 
 export const REGISTRY_OPTIONS: Options = {
   'insecure-registry': { type: 'list', value: 'HOST', description: 'reach HOST over plain HTTP (loopback registries always are)' },
-  authfile: { type: 'string', value: 'FILE', description: 'credentials file (docker config.json format), as ig\'s --authfile' },
+  authfile: { type: 'string', value: 'FILE', description: 'credentials file (docker config.json format), as ig\'s --authfile', default: '$DOCKER_CONFIG/config.json or ~/.docker/config.json' },
 };
 
 const COPY_OPTIONS: Options = {
   ...REGISTRY_OPTIONS,
   concurrency: { type: 'string', value: 'N', description: 'transfers at once (default 8)' },
   'dry-run': { type: 'boolean', description: 'print what would be copied, copy nothing' },
-  platform: { type: 'list', value: 'PLATFORM', description: 'copy only this platform (amd64, linux/arm64)' },
+  platform: { type: 'list', value: 'PLATFORM', description: 'copy only this platform (amd64, linux/arm64)', default: 'every platform' },
   'allow-subset': { type: 'boolean', description: 'allow copying a subset of the platforms (a new, unsigned index)' },
   'connect-timeout': { type: 'string', value: 'SECONDS', description: 'give up connecting after SECONDS (default 30; registries.timeouts.connect)' },
   'idle-timeout': { type: 'string', value: 'SECONDS', description: 'give up on a connection silent for SECONDS, also mid-download (default 60; registries.timeouts.idle)' },
@@ -198,7 +198,7 @@ export const syncCommand: Command = {
     ...COPY_OPTIONS,
     from: { type: 'list', value: 'SOURCE', description: 'a repository, a "registry/prefix/", store:GLOB, or FILE.tar (a bundle) (instead of the config\'s sets)' },
     to: { type: 'string', value: 'DEST', description: '"store", a registry "host[:port][/prefix]", or FILE.tar (a bundle)' },
-    include: { type: 'list', value: 'GLOB', description: 'with --from: copy the tags matching GLOB' },
+    include: { type: 'list', value: 'GLOB', description: 'with --from: copy the tags matching GLOB', default: 'every tag' },
     exclude: { type: 'list', value: 'GLOB', description: 'with --from: skip the tags matching GLOB' },
     semver: { type: 'string', value: 'RANGE', description: 'with --from: copy the versions in RANGE (">=0.40.0 <1", "^0.45")' },
     newest: { type: 'string', value: 'N', description: 'with --from: copy the N highest versions' },

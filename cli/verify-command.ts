@@ -21,7 +21,7 @@ export const verifyCommand: Command = {
     'notation-cert': { type: 'list', value: 'FILE', description: 'notation trusted certificate (PEM or DER)' },
     'notation-policy': { type: 'string', value: 'FILE', description: 'notation trust policy (JSON); default: strict, any identity the certificates vouch for' },
     'require-signature': { type: 'boolean', description: 'a missing signature is an error, not a warning' },
-    allow: { type: 'list', value: 'PATTERN', description: 'allowed images, as ig\'s --allowed-gadgets: name@sha256:..., name:tag, or a prefix ending in *' },
+    allow: { type: 'list', value: 'PATTERN', description: 'allowed images, as ig\'s --allowed-gadgets: name@sha256:..., name:tag, or a prefix ending in *', default: 'every image' },
     rules: { type: 'boolean', description: 'list every rule with its severity per profile, and exit' },
     remote: { type: 'boolean', description: 'verify images in registries: an image, a repository (every tag) or HOST/PREFIX/ (every repository of the catalog under it); each is fetched with its signatures into a temporary store and deleted after' },
     ...REGISTRY_OPTIONS,

@@ -1,13 +1,12 @@
 // The build plugin against the real tools (clang, llvm-strip, bpftool, xz) and a real store.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { test, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { readTar, writeTar } from '../lib/archive/tar.js';
 import { checkBtfTarball } from '../lib/content/btf.js';
@@ -15,59 +14,16 @@ import { EM_BPF } from '../lib/content/elf.js';
 import { GadgetError } from '../lib/errors.js';
 import { EMPTY_DIGEST, GADGET_BTFGEN, GADGET_CONFIG, GADGET_EBPF, GADGET_WASM } from '../lib/oci/mediatypes.js';
 import type { Index, Manifest } from '../lib/oci/types.js';
-import type { PluginContext } from '../lib/runner/plugin.js';
 import { build, buildGadget, type GadgetSpec } from '../plugins/build.js';
 import { generateBtfgen } from '../plugins/build/btfgen.js';
 import { compileCount, compileEbpf, missingTool, toolVersion } from '../plugins/build/compile.js';
-import { openStore, type Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import { buildContext as context, tempDir, withEnv } from './helpers/build-context.js';
+import { REPO } from './helpers/paths.js';
 
 const run = promisify(execFile);
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const examples = path.join(root, 'examples');
+const examples = path.join(REPO, 'examples');
 const VMLINUX = '/sys/kernel/btf/vmlinux';
-
-async function tempDir(t: TestContext, name: string): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), `gadget-${name}-`));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-interface TestCtx extends PluginContext {
-  logs: string[];
-  records: object[];
-}
-
-async function context(t: TestContext, cwd = root): Promise<TestCtx> {
-  const dir = await tempDir(t, 'store');
-  const store = await openStore(path.join(dir, 'store'));
-  t.after(() => store.close());
-  const logs: string[] = [];
-  const records: object[] = [];
-  return {
-    store,
-    cwd,
-    config: {},
-    signal: new AbortController().signal,
-    log: { info: (m) => logs.push(`info: ${m}`), warn: (m) => logs.push(`warn: ${m}`), debug: () => undefined },
-    progress: { start: () => ({ tick: () => undefined, done: () => undefined }) },
-    emit: (r) => records.push(r),
-    logs,
-    records,
-  };
-}
-
-/** Runs `fn` with SOURCE_DATE_EPOCH (or PATH) set, restoring the old value after. */
-async function withEnv<T>(name: string, value: string | undefined, fn: () => Promise<T>): Promise<T> {
-  const old = process.env[name];
-  if (value === undefined) delete process.env[name];
-  else process.env[name] = value;
-  try {
-    return await fn();
-  } finally {
-    if (old === undefined) delete process.env[name];
-    else process.env[name] = old;
-  }
-}
 
 const elfMachine = (b: Buffer) => b.readUInt16LE(18);
 
@@ -100,7 +56,7 @@ test('clang compiles the example for amd64 and arm64 into stripped eBPF objects'
   assert.ok(!amd64.equals(arm64), 'the kprobe reads arguments through a per-arch register layout');
   assert.ok(!amd64.includes(Buffer.from('.debug_info')), 'llvm-strip -g removed DWARF');
   assert.ok(amd64.includes(Buffer.from('.BTF')), 'BTF stays for CO-RE');
-  assert.ok(!amd64.includes(Buffer.from(root)), 'no absolute checkout path in the object');
+  assert.ok(!amd64.includes(Buffer.from(REPO)), 'no absolute checkout path in the object');
   assert.ok(result.deps.includes(path.join(dir, 'program.bpf.c')));
   assert.ok(result.deps.some((d) => d.endsWith('/bpf/bpf_helpers.h')), 'system headers are tracked for the cache');
   // The committed prebuilt objects come from this same step; with the same clang they match.

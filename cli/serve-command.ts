@@ -11,10 +11,10 @@ function size(value: unknown, flag: string): number | undefined {
   return Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1);
 }
 
-function count(value: unknown, flag: string): number | undefined {
+function count(value: unknown, flag: string, { min = 1, max = Number.MAX_SAFE_INTEGER, expected = 'positive whole number' } = {}): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < (flag === 'port' ? 0 : 1) || (flag === 'port' && n > 65535)) throw usageError(`--${flag} ${String(value)}: expected a ${flag === 'port' ? 'port number' : 'positive whole number'}`);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw usageError(`--${flag} ${String(value)}: expected a ${expected}`);
   return n;
 }
 
@@ -41,7 +41,7 @@ export const serveCommand: Command = {
     const path = (v: unknown): string | undefined => (typeof v === 'string' ? resolve(env.cwd, v) : undefined);
     const server = await startServer(store, {
       address: flags.address as string | undefined,
-      port: count(flags.port, 'port'),
+      port: count(flags.port, 'port', { min: 0, max: 65535, expected: 'port number' }),
       readOnly: Boolean(flags['read-only']),
       htpasswd: path(flags.htpasswd),
       tlsCert: path(flags['tls-cert']),

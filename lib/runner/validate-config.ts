@@ -116,8 +116,8 @@ export const SCHEMA: Record<string, Check> = {
     if (!isObject(v)) throw invalid(p, 'a mapping of task names to tasks', v, TASK_HINT);
     for (const [name, def] of Object.entries(v)) task(def, `${p}.${name}`);
   },
-  registries: settings('see "Syncing" in the README'),
-  mirrors: settings('see "Syncing" in the README'),
+  registries: settings('see "Push, pull, copy and mirror" in the README'),
+  mirrors: settings('see "Push, pull, copy and mirror" in the README'),
 };
 
 function checkKeys(value: Record<string, unknown>, path: string, fields: Record<string, unknown>): void {

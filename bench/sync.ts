@@ -17,10 +17,11 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeJSONBytes } from '../lib/oci/json.js';
-import { GADGET_ARTIFACT_TYPE, GADGET_BTFGEN, GADGET_CONFIG, GADGET_EBPF, GADGET_WASM, MT_INDEX, MT_MANIFEST } from '../lib/oci/mediatypes.js';
+import { GADGET_ARTIFACT_TYPE, GADGET_CONFIG, GADGET_EBPF, MT_INDEX, MT_MANIFEST } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { openStore } from '../store/store.js';
 import { startCountingProxy, type CountingProxy } from '../test/helpers/counting-proxy.js';
+import { generatedImages } from '../test/helpers/images.js';
 import { startRegistry, type TestRegistry } from '../test/helpers/registry.js';
 import { CLI, printTable, ROOT } from './measure.js';
 
@@ -42,23 +43,7 @@ export async function generate(n: number, perRepository: number): Promise<string
   rmSync(dir, { recursive: true, force: true });
   const store = await openStore(dir);
   try {
-    const btfgen: Record<string, Descriptor> = {};
-    for (const arch of ['amd64', 'arm64']) btfgen[arch] = await store.putBytes(randomBytes(512 * KIB), GADGET_BTFGEN);
-    const tags: Array<{ descriptor: Descriptor; ref: string }> = [];
-    for (const [i, ref] of refsFor(n, perRepository).entries()) {
-      const config = await store.putBytes(Buffer.from(`name: gadget${i}\ndescription: benchmark gadget ${i}\n`), GADGET_CONFIG);
-      const wasm = await store.putBytes(randomBytes(32 * KIB), GADGET_WASM);
-      const manifests: Descriptor[] = [];
-      for (const architecture of ['amd64', 'arm64']) {
-        const ebpf = await store.putBytes(randomBytes(16 * KIB), GADGET_EBPF);
-        const manifest = { schemaVersion: 2, mediaType: MT_MANIFEST, artifactType: GADGET_ARTIFACT_TYPE, config, layers: [ebpf, wasm, btfgen[architecture]!] };
-        const d = await store.putBytes(encodeJSONBytes(manifest), MT_MANIFEST);
-        manifests.push({ ...d, platform: { architecture, os: 'linux' } });
-      }
-      const index = await store.putBytes(encodeJSONBytes({ schemaVersion: 2, mediaType: MT_INDEX, manifests }), MT_INDEX);
-      tags.push({ descriptor: index, ref });
-    }
-    await store.tagMany(tags);
+    await generatedImages(store, refsFor(n, perRepository), { ebpf: 16 * KIB, wasm: 32 * KIB, btfgen: 512 * KIB });
   } finally {
     store.close();
   }

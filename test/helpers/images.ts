@@ -20,21 +20,30 @@ export async function putImage(store: Store, seed: string): Promise<Descriptor> 
 }
 
 
+/** Layer sizes of generated images: eBPF per architecture, wasm per image, btfgen per architecture shared by all. */
+export interface GeneratedSizes {
+  ebpf: number;
+  wasm: number;
+  btfgen: number;
+}
+
 /**
- * `refs.length` generated multi-arch gadget images (as bench/sync.ts makes them, smaller):
- * per image a config, a wasm layer and two eBPF layers of random bytes, plus one btfgen blob
- * per architecture shared by all. Tagged in one index.json update; returns the index descriptors.
+ * `refs.length` generated multi-arch gadget images (bench/sync.ts makes them larger): per
+ * image a config, a wasm layer and two eBPF layers of random bytes, plus one btfgen blob per
+ * architecture shared by all. `sizes` as a number is the eBPF size, wasm twice and btfgen four
+ * times that. Tagged in one index.json update; returns the index descriptors.
  */
-export async function generatedImages(store: Store, refs: string[], layerBytes = 4096): Promise<Descriptor[]> {
+export async function generatedImages(store: Store, refs: string[], sizes: number | GeneratedSizes = 4096): Promise<Descriptor[]> {
+  const size = typeof sizes === 'number' ? { ebpf: sizes, wasm: 2 * sizes, btfgen: 4 * sizes } : sizes;
   const btfgen: Record<string, Descriptor> = {};
-  for (const arch of ['amd64', 'arm64']) btfgen[arch] = await store.putBytes(randomBytes(4 * layerBytes), GADGET_BTFGEN);
+  for (const arch of ['amd64', 'arm64']) btfgen[arch] = await store.putBytes(randomBytes(size.btfgen), GADGET_BTFGEN);
   const tags: Array<{ descriptor: Descriptor; ref: string }> = [];
   for (const [i, ref] of refs.entries()) {
     const config = await store.putBytes(Buffer.from(`name: gadget${i}\ndescription: generated gadget ${i} for ${ref}\n`), GADGET_CONFIG);
-    const wasm = await store.putBytes(randomBytes(2 * layerBytes), GADGET_WASM);
+    const wasm = await store.putBytes(randomBytes(size.wasm), GADGET_WASM);
     const manifests: Descriptor[] = [];
     for (const architecture of ['amd64', 'arm64']) {
-      const ebpf = await store.putBytes(randomBytes(layerBytes), GADGET_EBPF);
+      const ebpf = await store.putBytes(randomBytes(size.ebpf), GADGET_EBPF);
       const manifest = { schemaVersion: 2, mediaType: MT_MANIFEST, artifactType: GADGET_ARTIFACT_TYPE, config, layers: [ebpf, wasm, btfgen[architecture]!] };
       const d = await store.putBytes(encodeJSONBytes(manifest), MT_MANIFEST);
       manifests.push({ ...d, platform: { architecture, os: 'linux' } });

@@ -4,7 +4,7 @@
 // repositories.
 import { GadgetError } from '../errors.js';
 import { registryError } from './errors.js';
-import type { RegistryClient } from './index.js';
+import type { RegistryClient } from './client.js';
 import { listAllPages } from './pages.js';
 
 const REPOSITORY_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;

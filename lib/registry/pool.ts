@@ -4,7 +4,7 @@
 // and one shared request limit could then be exhausted by downloads waiting for uploads.
 import type { Reference } from '../oci/reference.js';
 import { listRepositories } from './catalog.js';
-import { openRepository, registryClient, type OpenOptions, type RegistryClient } from './index.js';
+import { openRepository, registryClient, type OpenOptions, type RegistryClient } from './client.js';
 import { BlobLocations, type LocationRecords } from './locations.js';
 import type { RemoteRepository } from './repository.js';
 

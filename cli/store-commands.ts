@@ -24,7 +24,7 @@ export const listCommand: Command = {
     }
     if (env.flags.json || flags.jsonl) {
       const { jsonArray, jsonLines, writePieces } = await import('./stream-output.js');
-      const records = store.listRecords(positionals[0]);
+      const records = store.listJSON(positionals[0]);
       await writePieces(flags.jsonl ? jsonLines(records) : jsonArray(records));
       return 0;
     }

@@ -19,31 +19,36 @@ export async function writePieces(pieces: Iterable<string>, out: Writable = proc
   await flush();
 }
 
-/** A JSON array, an element per line: `[\n{...},\n{...}\n]` (`[]` when empty). */
-function* arrayPieces(items: Iterable<unknown>): Generator<string> {
+/** Values as JSON texts, one at a time. */
+export function* stringified(items: Iterable<unknown>): Generator<string> {
+  for (const item of items) yield JSON.stringify(item);
+}
+
+/** JSON texts as one array, an element per line: `[\n{...},\n{...}\n]` (`[]` when empty). */
+function* arrayPieces(texts: Iterable<string>): Generator<string> {
   let first = true;
-  for (const item of items) {
-    yield `${first ? '[\n' : ',\n'}${JSON.stringify(item)}`;
+  for (const text of texts) {
+    yield `${first ? '[\n' : ',\n'}${text}`;
     first = false;
   }
   yield first ? '[]' : '\n]';
 }
 
-/** One JSON array as a whole answer. */
-export function* jsonArray(items: Iterable<unknown>): Generator<string> {
-  yield* arrayPieces(items);
+/** JSON texts as one JSON array, the whole answer. */
+export function* jsonArray(texts: Iterable<string>): Generator<string> {
+  yield* arrayPieces(texts);
   yield '\n';
 }
 
-/** JSON lines: one document per line. */
-export function* jsonLines(items: Iterable<unknown>): Generator<string> {
-  for (const item of items) yield `${JSON.stringify(item)}\n`;
+/** JSON texts as JSON lines: one document per line. */
+export function* jsonLines(texts: Iterable<string>): Generator<string> {
+  for (const text of texts) yield `${text}\n`;
 }
 
 /** A JSON object whose last member is a long array, written an element at a time. */
 export function* jsonWithArray(head: Record<string, unknown>, key: string, items: Iterable<unknown>): Generator<string> {
   const members = Object.entries(head).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)},`).join('');
   yield `{${members}${JSON.stringify(key)}:`;
-  yield* arrayPieces(items);
+  yield* arrayPieces(stringified(items));
   yield '}\n';
 }

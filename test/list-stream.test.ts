@@ -40,6 +40,9 @@ test('list --json is one valid array and --jsonl one record per line, for a stor
   const lines = jsonl.stdout.slice(0, -1).split('\n');
   assert.equal(lines.length, TAGS);
   assert.deepEqual(lines.map((l) => JSON.parse(l)), expected);
+  // Byte for byte what JSON.stringify gives (member order included): the store serializes
+  // what tags share once per manifest, and that must not show.
+  assert.deepEqual(lines, expected.map((r) => JSON.stringify(r)));
 
   const filtered = await gadget(['--store', dir, 'list', '--jsonl', 'registry.example.com/team3/*']);
   assert.deepEqual(filtered.stdout.trim().split('\n').map((l) => JSON.parse(l)), expected.filter((r) => r.ref.startsWith('registry.example.com/team3/')));

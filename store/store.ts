@@ -179,18 +179,40 @@ export class Store implements Target {
   }
 
   async push(descriptor: Descriptor, content: Readable, signal?: AbortSignal): Promise<void> {
-    if (statSync(this.blobPath(descriptor.digest), { throwIfNoEntry: false })?.size === descriptor.size) {
-      touch(this.blobPath(descriptor.digest));
+    if (this.holdsBlob(descriptor)) {
       content.resume();
     } else {
-      this.beginWrite();
       // A manifest is kept in memory while written: it is indexed from these bytes, not re-read.
       const manifest = isManifestType(descriptor.mediaType) && descriptor.size <= MAX_MANIFEST_BYTES ? await readAll(content, descriptor.size, descriptor.digest) : undefined;
-      await writeVerifiedFile(this.blobPath(descriptor.digest), this.tmpDir, descriptor, manifest ? Readable.from([manifest]) : content, `${descriptor.digest}`, signal);
-      this.blobsDirty = true;
+      await this.writeBlob(descriptor, manifest ? Readable.from([manifest]) : content, signal);
       if (manifest) return this.afterManifestPush(descriptor, manifest);
     }
     if (isManifestType(descriptor.mediaType)) this.afterManifestPush(descriptor);
+  }
+
+  /**
+   * A blob unless the store holds it, found out with the one stat the write needs anyway
+   * (copyGraph then asks no existence question first; see Target.pushBlob). `open` is called
+   * only when the bytes are needed.
+   */
+  async pushBlob(descriptor: Descriptor, open: () => Promise<Readable>, signal?: AbortSignal): Promise<'copied' | 'skipped'> {
+    if (this.holdsBlob(descriptor)) return 'skipped';
+    await this.writeBlob(descriptor, await open(), signal);
+    return 'copied';
+  }
+
+  /** Whether the blob is here with its size; one that is, is touched (young again for gc's --grace). */
+  private holdsBlob(descriptor: Descriptor): boolean {
+    const file = this.blobPath(descriptor.digest);
+    if (statSync(file, { throwIfNoEntry: false })?.size !== descriptor.size) return false;
+    touch(file);
+    return true;
+  }
+
+  private async writeBlob(descriptor: Descriptor, content: Readable, signal?: AbortSignal): Promise<void> {
+    this.beginWrite();
+    await writeVerifiedFile(this.blobPath(descriptor.digest), this.tmpDir, descriptor, content, descriptor.digest, signal);
+    this.blobsDirty = true;
   }
 
   /** A blob that arrives in pieces (gadget serve's chunked uploads); see upload.ts. */

@@ -60,6 +60,29 @@ test('push verifies the digest while streaming and leaves nothing on a mismatch'
   store.close();
 });
 
+test('pushBlob opens the source only for a blob the store lacks, and verifies what it writes', async () => {
+  const store = await openStore(join(scratch(), 's'));
+  const data = Buffer.from('an ebpf object');
+  const desc = { mediaType: GADGET_EBPF, digest: sha256(data), size: data.length };
+  const bad = Buffer.from(data);
+  bad[0] ^= 1;
+  let opened = 0;
+  const open = (bytes: Buffer) => async () => (opened++, Readable.from([bytes]));
+  await assert.rejects(store.pushBlob(desc, open(bad)), /content has digest/);
+  assert.equal(store.hasBlob(desc.digest), false);
+  assert.deepEqual(readdirSync(store.tmpDir), [], 'no temporary file is left behind');
+  assert.equal(await store.pushBlob(desc, open(data)), 'copied');
+  assert.ok(store.hasBlob(desc.digest));
+  assert.equal(opened, 2);
+  assert.equal(await store.pushBlob(desc, open(data)), 'skipped');
+  assert.equal(opened, 2, 'a blob the store holds is not fetched again');
+  // A file of another size under the digest's name is not the blob: it is written again.
+  writeFileSync(store.blobPath(desc.digest), 'short');
+  assert.equal(await store.pushBlob(desc, open(data)), 'copied');
+  assert.deepEqual(readFileSync(store.blobPath(desc.digest)), data);
+  store.close();
+});
+
 test('tags move, rm untags, unknown refs change nothing', async () => {
   const store = await openStore(join(scratch(), 's'));
   const a = await putImage(store, 'a');

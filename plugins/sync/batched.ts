@@ -30,6 +30,10 @@ export class BatchedStore implements Target {
     return this.store.push(descriptor, content, signal);
   }
 
+  pushBlob(descriptor: Descriptor, open: () => Promise<Readable>, signal?: AbortSignal): Promise<'copied' | 'skipped'> {
+    return this.store.pushBlob(descriptor, open, signal);
+  }
+
   async resolve(reference: string): Promise<Descriptor> {
     return this.pending.get(reference) ?? this.store.resolve(reference);
   }

@@ -1,5 +1,5 @@
 // gc and fsck: what the tags and signatures reach, and what is damaged.
-import { createReadStream, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { isManifestType } from '../lib/oci/mediatypes.js';
@@ -146,6 +146,24 @@ async function hashFile(path: string): Promise<string> {
   return 'sha256:' + hash.digest('hex');
 }
 
+/** hashFile for use under the store's lock (an SQLite transaction: no awaiting); undefined when absent. */
+function hashFileSync(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const hash = createHash('sha256');
+    const buffer = Buffer.allocUnsafe(1 << 20);
+    for (let n: number; (n = readSync(fd, buffer, 0, buffer.length, null)) > 0; ) hash.update(buffer.subarray(0, n));
+    return 'sha256:' + hash.digest('hex');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Re-hashes every blob and checks every entry's graph. With `repair`, removes corrupt blobs,
  * tags and entries whose content is missing, and stray temporary files, saying what it did.
@@ -185,7 +203,7 @@ export async function fsckReport(store: Store, opts: { repair?: boolean; onProgr
   };
   const broken = new Set<number>();
   const checked = new Map<string, string | undefined>(); // digest -> first missing descendant
-  const incomplete = new Set<string>(); // present manifests with a missing or corrupt descendant
+  const incomplete = new Map<string, Descriptor>(); // present manifests with a missing or corrupt descendant
   const firstMissing = async (d: Descriptor): Promise<string | undefined> => {
     if (checked.has(d.digest)) return checked.get(d.digest);
     checked.set(d.digest, undefined);
@@ -201,7 +219,7 @@ export async function fsckReport(store: Store, opts: { repair?: boolean; onProgr
       }
     }
     checked.set(d.digest, missing);
-    if (missing && missing !== d.digest) incomplete.add(d.digest);
+    if (missing && missing !== d.digest) incomplete.set(d.digest, d);
     return missing;
   };
   const roots = new Map<FsckProblem, Descriptor>(); // dangling tags whose root is incomplete
@@ -231,36 +249,53 @@ export async function fsckReport(store: Store, opts: { repair?: boolean; onProgr
     // missing blob: those manifests go too (counted before anything is removed).
     const under = new Map<FsckProblem, number>();
     for (const [p, root] of roots) under.set(p, (await incompleteUnder(store, root, incomplete)).size);
-    for (const digest of incomplete) rmSync(store.blobPath(digest), { force: true });
     for (const n of notices) {
       rmSync(n.subject, { force: true, recursive: true });
       n.repaired = `removed ${n.subject}`;
     }
-    for (const p of problems) {
-      if (p.kind === 'stray-file') {
-        rmSync(p.subject, { force: true, recursive: true });
-        p.repaired = `removed ${p.subject}`;
-      } else if (p.kind === 'corrupt-blob') {
-        rmSync(store.blobPath(p.subject), { force: true });
-        p.repaired = `removed corrupt blob ${p.subject}`;
+    // Removals happen under the store's write lock, each checked again there: a writer working
+    // meanwhile may have replaced a corrupt blob or completed an image (writers copy without
+    // the lock and tag under it, so what is removed here no later tag can rely on unseen).
+    store.withWriteLock(() => {
+      for (const p of problems) {
+        if (p.kind === 'stray-file') {
+          rmSync(p.subject, { force: true, recursive: true });
+          p.repaired = `removed ${p.subject}`;
+        } else if (p.kind === 'corrupt-blob') {
+          if (hashFileSync(store.blobPath(p.subject)) === p.subject) {
+            p.repaired = `kept ${p.subject}: a writer stored it again meanwhile, intact`;
+            continue;
+          }
+          rmSync(store.blobPath(p.subject), { force: true });
+          p.repaired = `removed corrupt blob ${p.subject}`;
+        }
       }
-    }
-    const brokenRows = store.allEntries().filter((r) => broken.has(r.seq));
-    const brokenDigests = new Set(brokenRows.map((r) => `${r.ref}\0${r.digest}`));
-    store.removeEntries((e) => brokenDigests.has(`${e.ref}\0${e.descriptor.digest}`));
-    for (const p of problems) {
-      if (p.kind === 'dangling-tag') p.repaired = `removed tag ${p.subject}`;
-      const n = under.get(p);
-      if (n) p.repaired += ` and the ${n} incomplete manifest${n > 1 ? 's' : ''} of its image (import or pull it again to restore it)`;
-      if (p.kind === 'missing-entry-blob') p.repaired = `removed index.json entry ${p.subject}`;
-    }
+      for (const d of incomplete.values()) if (store.missingFrom(d).length) rmSync(store.blobPath(d.digest), { force: true });
+      const brokenRows = store.allEntries().filter((r) => broken.has(r.seq));
+      const brokenKeys = new Set(brokenRows.map((r) => `${r.ref}\0${r.digest}`));
+      const healed = new Set<string>();
+      store.removeEntries((e) => {
+        if (!brokenKeys.has(`${e.ref}\0${e.descriptor.digest}`)) return false;
+        if (store.missingFrom(e.descriptor).length) return true;
+        healed.add(e.ref ?? e.descriptor.digest);
+        return false;
+      });
+      for (const p of problems) {
+        const entry = p.kind === 'dangling-tag' || p.kind === 'missing-entry-blob';
+        if (entry && healed.has(p.subject)) p.repaired = `kept ${p.subject}: a writer completed its image meanwhile`;
+        else if (p.kind === 'dangling-tag') p.repaired = `removed tag ${p.subject}`;
+        else if (p.kind === 'missing-entry-blob') p.repaired = `removed index.json entry ${p.subject}`;
+        const n = under.get(p);
+        if (n && !healed.has(p.subject)) p.repaired += ` and the ${n} incomplete manifest${n > 1 ? 's' : ''} of its image (import or pull it again to restore it)`;
+      }
+    });
     store.reindex();
   }
   return { problems, notices };
 }
 
 /** The incomplete manifests in the graph under `d` (read before any of them is removed). */
-async function incompleteUnder(store: Store, d: Descriptor, incomplete: Set<string>, out = new Set<string>()): Promise<Set<string>> {
+async function incompleteUnder(store: Store, d: Descriptor, incomplete: Map<string, Descriptor>, out = new Set<string>()): Promise<Set<string>> {
   if (!incomplete.has(d.digest) || out.has(d.digest)) return out;
   out.add(d.digest);
   for (const child of (await childrenFromBlob(store, d)) ?? []) await incompleteUnder(store, child, incomplete, out);

@@ -83,6 +83,33 @@ test('pushBlob opens the source only for a blob the store lacks, and verifies wh
   store.close();
 });
 
+test('fsck --repair checks again under the lock: a blob a writer restored meanwhile, and its tag, are kept', async () => {
+  const store = await openStore(join(scratch(), 's'));
+  await store.tag(await putImage(store, 'kept'), 'myorg/kept:v1');
+  const layer = Buffer.from('ebpf kept arm64'); // putImage's arm64 layer
+  const digest = sha256(layer);
+  const damaged = Buffer.from(layer);
+  damaged[0] ^= 1;
+  writeFileSync(store.blobPath(digest), damaged);
+  // The scan hashes every blob first; when it is done, a writer (a pull of the same image)
+  // puts the intact blob back, before fsck's repair starts.
+  const problems = await fsck(store, {
+    repair: true,
+    onProgress: (done, total) => {
+      if (done === total) writeFileSync(store.blobPath(digest), layer);
+    },
+  });
+  const corrupt = problems.find((p) => p.kind === 'corrupt-blob');
+  assert.equal(corrupt?.subject, digest, JSON.stringify(problems));
+  assert.match(corrupt!.repaired ?? '', /^kept .*a writer stored it again meanwhile, intact$/);
+  const tag = problems.find((p) => p.kind === 'dangling-tag');
+  assert.match(tag?.repaired ?? '', /^kept ghcr\.io\/myorg\/kept:v1: a writer completed its image meanwhile$/, JSON.stringify(problems));
+  assert.deepEqual(readFileSync(store.blobPath(digest)), layer);
+  assert.equal(store.resolveRef('myorg/kept:v1').mediaType, MT_INDEX, 'the tag is still there');
+  assert.deepEqual(await fsck(store), [], 'and the store is whole');
+  store.close();
+});
+
 test('tags move, rm untags, unknown refs change nothing', async () => {
   const store = await openStore(join(scratch(), 's'));
   const a = await putImage(store, 'a');

@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { openStore, type Store } from '../store/store.js';
 import { fsck, gc } from '../store/maintenance.js';
 import { encodeJSONBytes } from '../lib/oci/json.js';
-import { sha256 } from '../lib/oci/digest.js';
+import { DigestVerifier, sha256 } from '../lib/oci/digest.js';
+import { writeVerifiedFile } from '../store/files.js';
 import { MT_INDEX, MT_MANIFEST, GADGET_ARTIFACT_TYPE, GADGET_CONFIG, GADGET_EBPF, ANN_REF_NAME } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { scratch } from './helpers/paths.js';
@@ -108,6 +109,25 @@ test('fsck --repair checks again under the lock: a blob a writer restored meanwh
   assert.equal(store.resolveRef('myorg/kept:v1').mediaType, MT_INDEX, 'the tag is still there');
   assert.deepEqual(await fsck(store), [], 'and the store is whole');
   store.close();
+});
+
+test('a download already checked against the same digest is stored without a second hash; any other is checked', async () => {
+  const dir = scratch();
+  const tmp = join(dir, 'tmp');
+  mkdirSync(tmp);
+  const good = Buffer.from('the layer'.repeat(200_000)); // written in several batches
+  const other = Buffer.from('another layer');
+  const desc = (b: Buffer) => ({ digest: sha256(b), size: b.length });
+  const checked = (b: Buffer, as: Buffer) => Readable.from([b]).pipe(new DigestVerifier(desc(as), 'download'));
+  // Checked as the same digest: stored, byte for byte.
+  await writeVerifiedFile(join(dir, 'a'), tmp, desc(good), checked(good, good), 'a');
+  assert.deepEqual(readFileSync(join(dir, 'a')), good);
+  // Checked as the same digest, but the bytes are wrong: the download's own check fails it.
+  await assert.rejects(writeVerifiedFile(join(dir, 'b'), tmp, desc(good), checked(other, good), 'b'), /content has digest|got \d+ bytes/);
+  // Checked against another digest: the store checks it against what it was asked to store.
+  await assert.rejects(writeVerifiedFile(join(dir, 'c'), tmp, desc(good), checked(other, other), 'c'), /content has digest|got \d+ bytes/);
+  assert.ok(!existsSync(join(dir, 'b')) && !existsSync(join(dir, 'c')), 'nothing stored on a mismatch');
+  assert.deepEqual(readdirSync(tmp), [], 'no temporary file left');
 });
 
 test('tags move, rm untags, unknown refs change nothing', async () => {

@@ -41,6 +41,11 @@ export class DigestVerifier extends Transform {
     super();
   }
 
+  /** Whether this stream checks exactly `expected` (its reader then need not hash it again). */
+  checks(expected: { digest: string; size: number }): boolean {
+    return expected.digest === this.expected.digest && expected.size === this.expected.size;
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.expected.size) {

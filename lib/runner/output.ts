@@ -69,10 +69,14 @@ export function createProgress(opts: OutputOptions): Progress {
           current = label;
           draw(done >= total);
         },
-        bytes(n) {
-          moved += n;
-          draw(false);
-        },
+        // Only a bar that is drawn counts bytes: a counted stream costs a wrapper per blob,
+        // and hides the download's own digest check from the store, which then hashes again.
+        bytes: tty || lines
+          ? (n: number) => {
+              moved += n;
+              draw(false);
+            }
+          : undefined,
         done() {
           if (tty) err.write('\r\x1b[K');
           else if (lines) {

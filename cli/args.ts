@@ -74,6 +74,14 @@ export function parsePairs(values: string[] | undefined, flag: string): Record<s
   return out;
 }
 
+/** A whole-number flag (--port, --concurrency, ...) in [min, max]; undefined when not given. */
+export function wholeNumberFlag(value: unknown, flag: string, { min = 1, max = Number.MAX_SAFE_INTEGER, expected = 'positive whole number' } = {}): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw usageError(`--${flag} ${String(value)}: expected a ${expected}`);
+  return n;
+}
+
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /** --tag values (push, copy, tag): plain tags, checked before anything is done. */

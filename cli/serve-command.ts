@@ -1,6 +1,7 @@
 // `gadget serve`: the store as an OCI registry with the referrers API, and a page to look at it.
 import { resolve } from 'node:path';
 import { usageError } from '../lib/errors.js';
+import { wholeNumberFlag } from './args.js';
 import type { Command } from './command.js';
 
 function size(value: unknown, flag: string): number | undefined {
@@ -9,13 +10,6 @@ function size(value: unknown, flag: string): number | undefined {
   if (!m) throw usageError(`--${flag} ${String(value)}: expected a size such as 512MiB or 2GiB`);
   const unit = (m[2] ?? '').toLowerCase()[0];
   return Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1);
-}
-
-function count(value: unknown, flag: string, { min = 1, max = Number.MAX_SAFE_INTEGER, expected = 'positive whole number' } = {}): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw usageError(`--${flag} ${String(value)}: expected a ${expected}`);
-  return n;
 }
 
 export const serveCommand: Command = {
@@ -41,13 +35,13 @@ export const serveCommand: Command = {
     const path = (v: unknown): string | undefined => (typeof v === 'string' ? resolve(env.cwd, v) : undefined);
     const server = await startServer(store, {
       address: flags.address as string | undefined,
-      port: count(flags.port, 'port', { min: 0, max: 65535, expected: 'port number' }),
+      port: wholeNumberFlag(flags.port, 'port', { min: 0, max: 65535, expected: 'port number' }),
       readOnly: Boolean(flags['read-only']),
       htpasswd: path(flags.htpasswd),
       tlsCert: path(flags['tls-cert']),
       tlsKey: path(flags['tls-key']),
       insecure: Boolean(flags.insecure),
-      limits: { uploadBytes: size(flags['max-upload-size'], 'max-upload-size'), manifestBytes: size(flags['max-manifest-size'], 'max-manifest-size'), uploads: count(flags['max-uploads'], 'max-uploads') },
+      limits: { uploadBytes: size(flags['max-upload-size'], 'max-upload-size'), manifestBytes: size(flags['max-manifest-size'], 'max-manifest-size'), uploads: wholeNumberFlag(flags['max-uploads'], 'max-uploads') },
       log: env.log,
     });
     if (env.flags.json) env.printJSON({ url: server.url, store: store.root, readOnly: Boolean(flags['read-only']) });

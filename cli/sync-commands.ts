@@ -3,7 +3,7 @@
 // --json), every failure is named, and the exit code is 1 when anything failed.
 import { resolve } from 'node:path';
 import { usageError } from '../lib/errors.js';
-import { parseTags, type Options, type ParsedArgs } from './args.js';
+import { parseTags, wholeNumberFlag, type Options, type ParsedArgs } from './args.js';
 import type { Command } from './command.js';
 import type { CommandEnv } from './env.js';
 import type { MirrorSet, PlanItem, SyncConfig, SyncDestination, SyncOptions, SyncSource, SyncSummary } from '../plugins/sync.js';
@@ -51,11 +51,7 @@ export async function readerPool(env: CommandEnv, flags: ParsedArgs['flags']): P
 type SyncLib = typeof import('../plugins/sync.js');
 
 function options(env: CommandEnv, flags: ParsedArgs['flags'], config: SyncConfig, lib: SyncLib): SyncOptions {
-  let concurrency: number | undefined;
-  if (flags.concurrency !== undefined) {
-    concurrency = Number(flags.concurrency);
-    if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 256) throw usageError(`--concurrency ${String(flags.concurrency)}: expected a whole number from 1 to 256`);
-  }
+  const concurrency = wholeNumberFlag(flags.concurrency, 'concurrency', { max: 256, expected: 'whole number from 1 to 256' });
   const timeouts: NonNullable<SyncOptions['timeouts']> = {};
   for (const k of ['connect', 'idle', 'request'] as const) {
     const flag = flags[`${k}-timeout`];
@@ -176,8 +172,7 @@ function adHocSet(flags: ParsedArgs['flags'], cwd: string): MirrorSet {
   const from = (flags.from as string[] | undefined) ?? [];
   const to = flags.to;
   if (from.length === 0 || typeof to !== 'string') throw usageError('sync needs --from SOURCE and --to DESTINATION together', 'e.g. gadget sync --from ghcr.io/inspektor-gadget/gadget/trace_exec --to registry.internal:5000/mirror');
-  const newest = flags.newest === undefined ? undefined : Number(flags.newest);
-  if (newest !== undefined && !(Number.isSafeInteger(newest) && newest > 0)) throw usageError(`--newest ${String(flags.newest)}: expected a positive whole number`);
+  const newest = wholeNumberFlag(flags.newest, 'newest');
   const destination: SyncDestination = to === 'store' ? 'store' : /\.tar$/.test(to) ? { bundle: resolve(cwd, to) } : { registry: to };
   const source = (f: string): SyncSource => (f.startsWith('store:') ? { store: f.slice('store:'.length) || '*' } : /\.tar$/.test(f) ? { bundle: resolve(cwd, f) } : f);
   return {

@@ -501,6 +501,11 @@ export class Store implements Target {
     return typeof row === 'string' ? (JSON.parse(row) as T) : undefined;
   }
 
+  /** Drops a plugin's cached values last written before `before`; returns how many. */
+  cacheForget(namespace: string, before: Date): number {
+    return statement(this.db, 'DELETE FROM cache WHERE namespace = ? AND time < ?').run(namespace, before.toISOString()).changes;
+  }
+
   cachePut(namespace: string, entries: Array<{ key: string; value: unknown }>): void {
     const put = statement(this.db, 'INSERT OR REPLACE INTO cache (namespace, key, value, time) VALUES (?, ?, ?, ?)');
     const now = new Date().toISOString();

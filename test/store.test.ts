@@ -130,6 +130,18 @@ test('a download already checked against the same digest is stored without a sec
   assert.deepEqual(readdirSync(tmp), [], 'no temporary file left');
 });
 
+test('cached values older than a date are forgotten, in their namespace only', async () => {
+  const store = await openStore(join(scratch(), 's'));
+  store.cachePut('locations', [{ key: 'a', value: ['repo/a'] }]);
+  store.cachePut('build', [{ key: 'b', value: 1 }]);
+  assert.equal(store.cacheForget('locations', new Date(Date.now() - 60_000)), 0, 'a fresh value is kept');
+  assert.deepEqual(store.cacheGet('locations', 'a'), ['repo/a']);
+  assert.equal(store.cacheForget('locations', new Date(Date.now() + 60_000)), 1);
+  assert.equal(store.cacheGet('locations', 'a'), undefined);
+  assert.equal(store.cacheGet('build', 'b'), 1, 'another namespace is untouched');
+  store.close();
+});
+
 test('tags move, rm untags, unknown refs change nothing', async () => {
   const store = await openStore(join(scratch(), 's'));
   const a = await putImage(store, 'a');

@@ -168,6 +168,7 @@ async function transfer(item: PlanItem, opts: RunOptions, session: CopySession, 
 }
 
 const LOCATIONS = 'registry-blob-locations';
+const LOCATIONS_KEPT_MS = 90 * 24 * 3600 * 1000;
 
 /**
  * Where blobs were seen on registries, kept in the store's cache between runs: a later push of
@@ -185,6 +186,9 @@ function storeLocations(store: Store): LocationRecords {
         return { key: key(registry, digest), value: merged };
       });
       store.cachePut(LOCATIONS, entries);
+      // Locations not seen again for a while are forgotten, so the records do not grow
+      // forever: a blob that is still there is then uploaded instead of mounted, once.
+      store.cacheForget(LOCATIONS, new Date(Date.now() - LOCATIONS_KEPT_MS));
     },
   };
 }

@@ -7,7 +7,8 @@
 // registries' CPU seconds (/proc/PID/stat). This project (one `gadget sync` command) against
 // skopeo as its users run it: `skopeo copy --all` once per tag for push and pull, one
 // `skopeo sync --all` for registry to registry. Push and pull use 10 tags per repository; the
-// registry mirror N repositories of one tag. Then the peak RSS of a push of a 1 GiB layer.
+// registry mirror N repositories of one tag. Then one image with a 1 GiB layer: push, pull, export
+// to a tar and import of that tar, each with its peak RSS.
 //
 //   node --import tsx bench/sync.ts [IMAGES...] [--no-skopeo] [--big MIB]   (default: 100 --big 1024)
 import { spawn } from 'node:child_process';
@@ -111,6 +112,13 @@ async function ours(args: string[], expect: { copied?: number; skipped?: number 
   for (const [k, v] of Object.entries(expect)) {
     if (summary.images[k as 'copied'] !== v) throw new Error(`gadget ${args.join(' ')}: ${JSON.stringify(summary.images)}, expected ${k} ${v}`);
   }
+  return { seconds: m.seconds, rssMB: rss ? Number(rss[1]) / 1024 : NaN };
+}
+
+/** A whole `gadget ARGS` command (exit 0 required) with its peak RSS. */
+async function whole(args: string[]): Promise<{ seconds: number; rssMB: number }> {
+  const m = await run(process.execPath, ['--import', PROBE, CLI, '--quiet', ...args]);
+  const rss = /bench-maxrss-kb=(\d+)/.exec(m.stderr);
   return { seconds: m.seconds, rssMB: rss ? Number(rss[1]) / 1024 : NaN };
 }
 
@@ -256,9 +264,17 @@ async function benchBig(mib: number): Promise<Array<Array<string | number>>> {
     rmSync(empty, { recursive: true, force: true });
     const pull = await ours(['--store', empty, 'pull', `${reg.host}/big/image:${mib}mib`], { copied: 1 });
     rmSync(empty, { recursive: true, force: true });
+    // A plain tar is imported in place (checked, then copied): no unpacked copy.
+    const tar = join(DATA, 'big.tar');
+    const exported = await whole(['--store', dir, 'export', ref, '-o', tar]);
+    const imported = await whole(['--store', empty, 'import', tar]);
+    rmSync(empty, { recursive: true, force: true });
+    rmSync(tar, { force: true });
     return [
       [`push, ${mib} MiB layer`, push.seconds, mib / push.seconds, push.rssMB],
       [`pull, ${mib} MiB layer`, pull.seconds, mib / pull.seconds, pull.rssMB],
+      [`export to a tar, ${mib} MiB layer`, exported.seconds, mib / exported.seconds, exported.rssMB],
+      [`import of that tar, ${mib} MiB layer`, imported.seconds, mib / imported.seconds, imported.rssMB],
     ];
   } finally {
     await reg.stop();

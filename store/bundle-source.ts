@@ -2,10 +2,12 @@
 // as a Target without unpacking it: its headers are indexed once (an offset per entry), then
 // every blob is a ranged read of the file. Only the layout's own files are accepted (no links,
 // no other paths), and nothing is ever written to the file system from it, so no entry can
-// escape. Digests are verified by whoever stores the bytes (the destination's push).
+// escape. Digests are verified by whoever stores the bytes (the destination's push), and by
+// checkBlobs for all of them at once (import, before it writes anything).
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { checkEntryPath, indexTarFile } from '../lib/archive/tar.js';
+import { checkEntryPath, describeEntryType, indexTarFile } from '../lib/archive/tar.js';
 import { GadgetError } from '../lib/errors.js';
 import { readAll } from '../lib/oci/copy.js';
 import { sha256 } from '../lib/oci/digest.js';
@@ -14,6 +16,7 @@ import { isSignatureTag } from '../lib/oci/reference.js';
 import { MAX_MANIFEST_BYTES, type Referrer, type Target } from '../lib/oci/target.js';
 import type { Descriptor, Manifest } from '../lib/oci/types.js';
 import { checkLayoutBytes, parseIndexBytes } from './layout.js';
+import { checkManifestSize, checkedChildrenOf } from './layout-check.js';
 
 interface Span {
   offset: number;
@@ -61,7 +64,7 @@ export class BundleSource implements Target {
         if (!['blobs', 'blobs/sha256'].includes(path)) throw new GadgetError(`${file}: unexpected folder "${path}" in an OCI layout tar`);
         continue;
       }
-      if (entry.type !== 'file') throw new GadgetError(`${file}: entry "${path}" is a ${entry.type}; links and devices are not accepted`);
+      if (entry.type !== 'file') throw new GadgetError(`${file}: entry "${path}" is ${describeEntryType(entry)}; an OCI layout tar holds only files and folders`);
       const span = { offset: entry.offset, size: entry.size };
       const blob = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(path);
       if (blob) blobs.set(`sha256:${blob[1]}`, span);
@@ -104,6 +107,29 @@ export class BundleSource implements Target {
   /** The entry a tag points at, if any. */
   lookup(reference: string): Descriptor | undefined {
     return this.byRef.get(reference);
+  }
+
+  /**
+   * Reads every blob once, in file order, and checks it against the digest it is named after:
+   * what `gadget import` does before it writes anything, so a tampered tar changes nothing.
+   */
+  async checkBlobs(opts: { signal?: AbortSignal; onBlob?: (size: number) => void } = {}): Promise<void> {
+    const spans = [...this.blobs].sort((a, b) => a[1].offset - b[1].offset);
+    for (const [digest, span] of spans) {
+      opts.signal?.throwIfAborted();
+      const hash = createHash('sha256');
+      for await (const chunk of rangeStream(this.file, span)) hash.update(chunk as Buffer);
+      const actual = `sha256:${hash.digest('hex')}`;
+      if (actual !== digest) throw new GadgetError(`${this.file}: blobs/sha256/${digest.slice(7)}: content has digest ${actual}, expected ${digest}`);
+      opts.onBlob?.(span.size);
+    }
+  }
+
+  /** The children of a manifest or index of the bundle, checked (see checkedChildrenOf). `where` locates it in messages. */
+  async checkedChildren(d: Descriptor, where: string): Promise<Descriptor[]> {
+    const what = `${this.file}: ${d.digest} (${where})`;
+    checkManifestSize(this.sizeOf(d.digest) ?? 0, what);
+    return checkedChildrenOf(await readAll(await this.fetch(d), MAX_MANIFEST_BYTES, what), d, what);
   }
 
   async fetch(descriptor: Descriptor): Promise<Readable> {

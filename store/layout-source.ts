@@ -3,11 +3,11 @@
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { GadgetError } from '../lib/errors.js';
-import { sha256 } from '../lib/oci/digest.js';
-import { ANN_REF_NAME, INDEX_TYPES, MANIFEST_TYPES } from '../lib/oci/mediatypes.js';
-import { MAX_MANIFEST_BYTES, type Referrer, type Target } from '../lib/oci/target.js';
-import { isValidDescriptor, type Descriptor, type Index, type Manifest } from '../lib/oci/types.js';
+import { ANN_REF_NAME } from '../lib/oci/mediatypes.js';
+import type { Referrer, Target } from '../lib/oci/target.js';
+import type { Descriptor } from '../lib/oci/types.js';
 import { blobPath, checkLayoutFile, readIndexFile } from './layout.js';
+import { checkManifestSize, checkedChildrenOf } from './layout-check.js';
 
 export class LayoutSource implements Target {
   readonly name: string;
@@ -23,39 +23,12 @@ export class LayoutSource implements Target {
     this.entries = readIndexFile(root, label).entries;
   }
 
-  /**
-   * The children of a manifest or index of this layout, after checking that its content is
-   * what its descriptor says: its digest and size, JSON, and the kind of document its media
-   * type names (a "manifest" that is an index is refused). `where` locates it in messages.
-   */
+  /** The children of a manifest or index of this layout, checked (see checkedChildrenOf). `where` locates it in messages. */
   checkedChildren(d: Descriptor, where: string): Descriptor[] {
     const what = `${this.name}: ${d.digest} (${where})`;
     const file = blobPath(this.root, d.digest);
-    if (statSync(file).size > MAX_MANIFEST_BYTES) throw new GadgetError(`${what} is larger than ${MAX_MANIFEST_BYTES} bytes, too large for a manifest`);
-    const bytes = readFileSync(file);
-    if (bytes.length !== d.size || sha256(bytes) !== d.digest) throw new GadgetError(`${what}: the content does not match its digest or size`);
-    let doc: Manifest & Index;
-    try {
-      doc = JSON.parse(bytes.toString('utf8')) as Manifest & Index;
-    } catch {
-      throw new GadgetError(`${what} is labelled ${d.mediaType} but is not valid JSON`);
-    }
-    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new GadgetError(`${what} is labelled ${d.mediaType} but is not a JSON object`);
-    const wantIndex = INDEX_TYPES.has(d.mediaType);
-    const looksIndex = Array.isArray(doc.manifests) && doc.config === undefined;
-    const looksManifest = doc.config !== undefined && doc.manifests === undefined;
-    if (typeof doc.mediaType === 'string' ? doc.mediaType !== d.mediaType : wantIndex ? !looksIndex : !looksManifest) {
-      const is = typeof doc.mediaType === 'string' ? doc.mediaType : looksIndex ? 'an index' : looksManifest ? 'a manifest' : 'neither a manifest nor an index';
-      throw new GadgetError(`${what} is labelled ${wantIndex ? 'an index' : 'a manifest'} (${d.mediaType}) but its content is ${is}`, {
-        hint: 'the descriptor that names it must carry the media type of its content',
-      });
-    }
-    const children = wantIndex ? doc.manifests : [doc.config, ...(Array.isArray(doc.layers) ? doc.layers : [])];
-    if (!MANIFEST_TYPES.has(d.mediaType) && !wantIndex) return [];
-    if (!Array.isArray(children) || !children.every(isValidDescriptor) || (!wantIndex && !Array.isArray(doc.layers))) {
-      throw new GadgetError(`${what}: a child is not a valid descriptor (media type, sha256 digest and size are required)`);
-    }
-    return children;
+    checkManifestSize(statSync(file).size, what);
+    return checkedChildrenOf(readFileSync(file), d, what);
   }
 
   has(digest: string): boolean {

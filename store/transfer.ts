@@ -1,5 +1,5 @@
 // import and export: the graph copy between the store and an OCI layout (a folder or a tar).
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -12,6 +12,7 @@ import type { Progress, ProgressBar } from '../lib/runner/plugin.js';
 
 import { tempName, writeVerifiedFile } from './files.js';
 import { readIndexFile } from './layout.js';
+import { BundleSource } from './bundle-source.js';
 import { LayoutSource } from './layout-source.js';
 import { writeLayoutTar } from './layout-tar.js';
 import { IncompleteGraphError, openStore, storeKey, type Store } from './store.js';
@@ -47,6 +48,19 @@ export async function importImages(store: Store, source: string, opts: TransferO
   if (!st) throw new GadgetError(`${source} does not exist`, { exitCode: 2 });
   if (st.isDirectory()) return importLayout(store, new LayoutSource(source), opts);
   if (!st.isFile()) throw new GadgetError(`${source} is neither a folder nor a tar file`, { exitCode: 2 });
+  if (!isGzip(source)) {
+    // A plain tar is read in place: every blob checked in one pass before anything is written
+    // (a tampered tar changes nothing), then copied from the file; no unpacked copy.
+    const bundle = await BundleSource.open(source);
+    const bar = opts.progress?.start(bundle.digests().length, 'check');
+    try {
+      await bundle.checkBlobs({ signal: opts.signal, onBlob: (size) => (bar?.bytes?.(size), bar?.tick(1)) });
+    } finally {
+      bar?.done();
+    }
+    return importLayout(store, bundle, opts);
+  }
+  // A gzip stream cannot be read in place: it is unpacked (and checked) first.
   const tmp = workDir(store, 'import');
   try {
     await extractLayoutTar(source, tmp);
@@ -60,9 +74,22 @@ export async function importImages(store: Store, source: string, opts: TransferO
 /** Copies that find their content removed (by a concurrent gc) before the tag are re-run this often. */
 const TAG_ATTEMPTS = 4;
 
-async function importLayout(store: Store, layout: LayoutSource, opts: TransferOptions): Promise<ImportResult> {
+/** What import reads: a layout folder, or a tar (read in place, or unpacked when gzip). */
+type ImportSource = LayoutSource | BundleSource;
+
+function isGzip(file: string): boolean {
+  const head = Buffer.alloc(2);
+  const fd = openSync(file, 'r');
+  try {
+    return readSync(fd, head, 0, 2, 0) === 2 && head[0] === 0x1f && head[1] === 0x8b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function importLayout(store: Store, layout: ImportSource, opts: TransferOptions): Promise<ImportResult> {
   // Bad input is refused before anything is written (tags, blobs).
-  const refs = checkLayout(layout);
+  const refs = await checkLayout(layout);
   const bar = opts.progress?.start(layout.entries.length, 'import');
   try {
     return await importEntries(store, layout, refs, opts, bar);
@@ -71,7 +98,7 @@ async function importLayout(store: Store, layout: LayoutSource, opts: TransferOp
   }
 }
 
-async function importEntries(store: Store, layout: LayoutSource, refs: ReturnType<typeof checkLayout>, opts: TransferOptions, bar: ProgressBar | undefined): Promise<ImportResult> {
+async function importEntries(store: Store, layout: ImportSource, refs: Map<Descriptor, string>, opts: TransferOptions, bar: ProgressBar | undefined): Promise<ImportResult> {
   const result: ImportResult = { tags: [], skipped: [], failed: [], stats: { copied: 0, skipped: 0, bytes: 0 } };
   const copyEntries = async (entries: Descriptor[]): Promise<Array<{ descriptor: Descriptor; ref: string }>> => {
     // A session per round: a session remembers what it copied, and a re-copy must look again.
@@ -132,7 +159,7 @@ async function importEntries(store: Store, layout: LayoutSource, refs: ReturnTyp
  * one ref name (both named), malformed references, and manifests whose content disagrees with
  * their media type or cannot be followed. Returns each entry's store key (tagged entries).
  */
-function checkLayout(layout: LayoutSource): Map<Descriptor, string> {
+async function checkLayout(layout: ImportSource): Promise<Map<Descriptor, string>> {
   const refs = new Map<Descriptor, string>();
   const byRef = new Map<string, string>();
   for (const entry of layout.entries) {
@@ -150,16 +177,16 @@ function checkLayout(layout: LayoutSource): Map<Descriptor, string> {
     refs.set(entry, ref);
   }
   const checked = new Set<string>();
-  const visit = (d: Descriptor, path: string): void => {
+  const visit = async (d: Descriptor, path: string): Promise<void> => {
     if (checked.has(d.digest) || !isManifestType(d.mediaType) || !layout.has(d.digest)) return;
     checked.add(d.digest);
-    for (const [i, child] of layout.checkedChildren(d, path).entries()) visit(child, `${path}/${i}`);
+    for (const [i, child] of (await layout.checkedChildren(d, path)).entries()) await visit(child, `${path}/${i}`);
   };
-  for (const [i, entry] of layout.entries.entries()) visit(entry, `index.json entry ${i}`);
+  for (const [i, entry] of layout.entries.entries()) await visit(entry, `index.json entry ${i}`);
   return refs;
 }
 
-/** Unpacks a layout tar into `dir`, refusing anything but the layout's own files. */
+/** Unpacks a (gzip) layout tar into `dir`, refusing anything but the layout's own files. */
 async function extractLayoutTar(file: string, dir: string): Promise<void> {
   const where = file;
   await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });

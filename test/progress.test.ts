@@ -51,6 +51,8 @@ describe('progress', { skip: why }, () => {
     assert.match(exported.stderr, withBytes('export', 2));
     const imported = await gadget(['--progress', '--store', join(dir, 'imported'), 'import', join(dir, 'two.tar')]);
     assert.match(imported.stderr, /^import \d+\/\d+ {2}[\d.]+ k?B {2}[\d.]+ [kMG]?B\/s/m);
+    // A plain tar is read in place: its blobs are checked in one pass before anything is written.
+    assert.match(imported.stderr, /^check (\d+)\/\1 {2}[\d.]+ k?B/m);
     const verified = await gadget(['--progress', '--store', store, 'verify', '--all', '--profile', 'ig']);
     assert.match(verified.stderr, /^verify 6\/6$/m);
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { pathToFileURL } from 'node:url';
 import { openStore } from '../store/store.js';
 import { fsck as fsckStore } from '../store/maintenance.js';
@@ -153,7 +154,7 @@ function tempsOf(store: string, pid: number): string[] {
 }
 
 /** Where to kill an import; with `freeze`, first stop it there and fsck the live store. */
-type CrashPoint = { label: string; tar?: boolean; freeze?: boolean; at: (dst: string, pid: number, baseBlobs: number) => KillPoint };
+type CrashPoint = { label: string; tar?: 'plain' | 'gzip'; freeze?: boolean; at: (dst: string, pid: number, baseBlobs: number) => KillPoint };
 
 const blobCount = (store: string): number => readdirSync(join(store, 'blobs', 'sha256')).length;
 const afterBlobs = (n: number): CrashPoint => ({ label: `after ${n} new blobs`, at: (dst, _pid, base) => ({ label: `${n} new blobs`, when: () => blobCount(dst) >= base + n }) });
@@ -161,17 +162,19 @@ const CRASH_POINTS: CrashPoint[] = [
   ...[5, 100, 300, 1000].map((ms): CrashPoint => ({ label: `after ${ms} ms`, at: () => ({ delayMs: ms }) })),
   ...[5, 25, 50, IMAGES * 6].map(afterBlobs),
   { label: 'while writing a blob', freeze: true, at: (dst, pid) => ({ label: 'a temporary blob', when: () => tempsOf(dst, pid).some((f) => f.endsWith('-blob')) }) },
-  { label: 'while unpacking a tar', tar: true, freeze: true, at: (dst, pid) => ({ label: 'an unpacking folder', when: () => tempsOf(dst, pid).some((f) => f.endsWith('-import')) }) },
+  // A plain tar is read in place (nothing unpacked); a gzip one is unpacked first.
+  { label: 'while writing a blob from a plain tar', tar: 'plain', freeze: true, at: (dst, pid) => ({ label: 'a temporary blob', when: () => tempsOf(dst, pid).some((f) => f.endsWith('-blob')) }) },
+  { label: 'while unpacking a gzip tar', tar: 'gzip', freeze: true, at: (dst, pid) => ({ label: 'an unpacking folder', when: () => tempsOf(dst, pid).some((f) => f.endsWith('-import')) }) },
 ];
 
-type CrashSetup = { dir: string; source: string; tar: string; sourceRefs: string[]; base: string; baseRefs: string[]; baseImages: string[]; baseBlobs: number };
+type CrashSetup = { dir: string; source: string; tar: string; tarGz: string; sourceRefs: string[]; base: string; baseRefs: string[]; baseImages: string[]; baseBlobs: number };
 
 /** One import into a copy of the base store, killed at `point`, checked, re-run. Returns whether temporary files were left. */
 async function crashAndRecover(c: CrashSetup, point: CrashPoint, n: number): Promise<boolean> {
   const what = `kill ${point.label}`;
   const dst = join(c.dir, `dst${n}`);
   cpSync(c.base, dst, { recursive: true });
-  const src = point.tar ? c.tar : c.source;
+  const src = point.tar === 'plain' ? c.tar : point.tar === 'gzip' ? c.tarGz : c.source;
   const child = spawnGadget(['--store', dst, 'import', src]);
   child.stdout!.resume();
   child.stderr!.resume();
@@ -234,12 +237,14 @@ test('SIGKILL during import at many points: fsck finds only the dead import\'s t
   const tar = join(dir, 'src.tar');
   const exported = await gadget(['--store', source, 'export', ...sourceRefs, '-o', tar]);
   assert.equal(exported.code, 0, exported.stderr);
+  const tarGz = join(dir, 'src.tar.gz');
+  writeFileSync(tarGz, gzipSync(readFileSync(tar)));
   const base = join(dir, 'base');
   await importInto(base, FIXTURE_LAYOUT);
   const baseRefs = indexRefs(base);
   const baseImages = (await list(base)).map((r) => r.ref);
 
-  const setup: CrashSetup = { dir, source, tar, sourceRefs, base, baseRefs, baseImages, baseBlobs: blobCount(base) };
+  const setup: CrashSetup = { dir, source, tar, tarGz, sourceRefs, base, baseRefs, baseImages, baseBlobs: blobCount(base) };
   let strays = 0;
   // Two at a time: each works on its own copy of the store.
   for (let i = 0; i < CRASH_POINTS.length; i += 2) {

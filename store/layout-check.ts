@@ -1,0 +1,43 @@
+// What `gadget import` accepts as a manifest or index of a layout it reads (a folder, or a tar
+// read in place): checked before anything is copied, so bad input changes nothing.
+import { GadgetError } from '../lib/errors.js';
+import { sha256 } from '../lib/oci/digest.js';
+import { INDEX_TYPES, MANIFEST_TYPES } from '../lib/oci/mediatypes.js';
+import { MAX_MANIFEST_BYTES } from '../lib/oci/target.js';
+import { isValidDescriptor, type Descriptor, type Index, type Manifest } from '../lib/oci/types.js';
+
+/** Refuses a manifest too large to read, before it is read. `what` names it. */
+export function checkManifestSize(size: number, what: string): void {
+  if (size > MAX_MANIFEST_BYTES) throw new GadgetError(`${what} is larger than ${MAX_MANIFEST_BYTES} bytes, too large for a manifest`);
+}
+
+/**
+ * The children of a manifest or index, after checking that its bytes are what its descriptor
+ * says: its digest and size, JSON, and the kind of document its media type names (a
+ * "manifest" that is an index is refused). `what` names it in messages.
+ */
+export function checkedChildrenOf(bytes: Buffer, d: Descriptor, what: string): Descriptor[] {
+  if (bytes.length !== d.size || sha256(bytes) !== d.digest) throw new GadgetError(`${what}: the content does not match its digest or size`);
+  let doc: Manifest & Index;
+  try {
+    doc = JSON.parse(bytes.toString('utf8')) as Manifest & Index;
+  } catch {
+    throw new GadgetError(`${what} is labelled ${d.mediaType} but is not valid JSON`);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new GadgetError(`${what} is labelled ${d.mediaType} but is not a JSON object`);
+  const wantIndex = INDEX_TYPES.has(d.mediaType);
+  const looksIndex = Array.isArray(doc.manifests) && doc.config === undefined;
+  const looksManifest = doc.config !== undefined && doc.manifests === undefined;
+  if (typeof doc.mediaType === 'string' ? doc.mediaType !== d.mediaType : wantIndex ? !looksIndex : !looksManifest) {
+    const is = typeof doc.mediaType === 'string' ? doc.mediaType : looksIndex ? 'an index' : looksManifest ? 'a manifest' : 'neither a manifest nor an index';
+    throw new GadgetError(`${what} is labelled ${wantIndex ? 'an index' : 'a manifest'} (${d.mediaType}) but its content is ${is}`, {
+      hint: 'the descriptor that names it must carry the media type of its content',
+    });
+  }
+  const children = wantIndex ? doc.manifests : [doc.config, ...(Array.isArray(doc.layers) ? doc.layers : [])];
+  if (!MANIFEST_TYPES.has(d.mediaType) && !wantIndex) return [];
+  if (!Array.isArray(children) || !children.every(isValidDescriptor) || (!wantIndex && !Array.isArray(doc.layers))) {
+    throw new GadgetError(`${what}: a child is not a valid descriptor (media type, sha256 digest and size are required)`);
+  }
+  return children;
+}

@@ -54,7 +54,11 @@ export async function importImages(store: Store, source: string, opts: TransferO
     const bundle = await BundleSource.open(source);
     const bar = opts.progress?.start(bundle.digests().length, 'check');
     try {
-      await bundle.checkBlobs({ signal: opts.signal, onBlob: (size) => (bar?.bytes?.(size), bar?.tick(1)) });
+      const onBlob = (size: number): void => {
+        bar?.bytes?.(size);
+        bar?.tick(1);
+      };
+      await bundle.checkBlobs({ signal: opts.signal, onBlob });
     } finally {
       bar?.done();
     }

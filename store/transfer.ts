@@ -1,9 +1,9 @@
 // import and export: the graph copy between the store and an OCI layout (a folder or a tar).
-import { closeSync, createReadStream, createWriteStream, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { checkEntryPath, describeEntryType, readTar } from '../lib/archive/tar.js';
+import { checkEntryPath, describeEntryType, isGzipFile, readTar } from '../lib/archive/tar.js';
 import { GadgetError, messageOf } from '../lib/errors.js';
 import { copyGraph, counted, CopySession, type CopyStats } from '../lib/oci/copy.js';
 import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
@@ -48,7 +48,7 @@ export async function importImages(store: Store, source: string, opts: TransferO
   if (!st) throw new GadgetError(`${source} does not exist`, { exitCode: 2 });
   if (st.isDirectory()) return importLayout(store, new LayoutSource(source), opts);
   if (!st.isFile()) throw new GadgetError(`${source} is neither a folder nor a tar file`, { exitCode: 2 });
-  if (!isGzip(source)) {
+  if (!isGzipFile(source)) {
     // A plain tar is read in place: every blob checked in one pass before anything is written
     // (a tampered tar changes nothing), then copied from the file; no unpacked copy.
     const bundle = await BundleSource.open(source);
@@ -80,16 +80,6 @@ const TAG_ATTEMPTS = 4;
 
 /** What import reads: a layout folder, or a tar (read in place, or unpacked when gzip). */
 type ImportSource = LayoutSource | BundleSource;
-
-function isGzip(file: string): boolean {
-  const head = Buffer.alloc(2);
-  const fd = openSync(file, 'r');
-  try {
-    return readSync(fd, head, 0, 2, 0) === 2 && head[0] === 0x1f && head[1] === 0x8b;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 async function importLayout(store: Store, layout: ImportSource, opts: TransferOptions): Promise<ImportResult> {
   // Bad input is refused before anything is written (tags, blobs).

@@ -1,6 +1,7 @@
 // The one tar implementation: a deterministic writer (same entries, same bytes) and a
 // streaming reader that reports every entry as it is. Policy (which entries are allowed)
 // belongs to the caller; checkEntryPath is the shared guard against escaping a folder.
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -270,6 +271,22 @@ function bodySizeOf(entry: Omit<TarEntry, 'body'>): number {
 
 const padded = (size: number): number => size + ((BLOCK - (size % BLOCK)) % BLOCK);
 
+/** Whether bytes begin with gzip's magic number. */
+function startsGzip(head: Uint8Array): boolean {
+  return head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+}
+
+/** Whether a file is gzip-compressed (a tar that cannot be read in place). */
+export function isGzipFile(file: string): boolean {
+  const head = Buffer.alloc(2);
+  const fd = openSync(file, 'r');
+  try {
+    return startsGzip(head.subarray(0, readSync(fd, head, 0, 2, 0)));
+  } finally {
+    closeSync(fd);
+  }
+}
+
 async function peekGzip(input: Readable): Promise<{ gzip: boolean; stream: AsyncIterable<Buffer> }> {
   const iterator = input[Symbol.asyncIterator]();
   const asBuffer = (chunk: unknown): Buffer => (Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
@@ -288,7 +305,7 @@ async function peekGzip(input: Readable): Promise<{ gzip: boolean; stream: Async
       yield asBuffer(next.value);
     }
   }
-  return { gzip: head[0] === 0x1f && head[1] === 0x8b, stream: rest() };
+  return { gzip: startsGzip(head), stream: rest() };
 }
 
 /** The input's own errors (a cut gzip stream, an unreadable file) as one sentence naming it. */
@@ -402,7 +419,7 @@ export async function indexTarFile(file: string, where = file): Promise<TarIndex
     const extended = new ExtendedHeaders();
     for (let position = 0; ; ) {
       const h = await read(position, BLOCK);
-      if (position === 0 && h[0] === 0x1f && h[1] === 0x8b) {
+      if (position === 0 && startsGzip(h)) {
         throw new GadgetError(`${where} is compressed (gzip)`, { exitCode: 2, hint: `decompress it first (gunzip), or \`gadget import\` it` });
       }
       if (h.length === 0) throw new GadgetError(`${where}: the archive ends without an end-of-archive marker`);

@@ -8,9 +8,11 @@
 // skopeo as its users run it: `skopeo copy --all` once per tag for push and pull, one
 // `skopeo sync --all` for registry to registry. Push and pull use 10 tags per repository; the
 // registry mirror N repositories of one tag. Then one image with a 1 GiB layer: push, pull, export
-// to a tar and import of that tar, each with its peak RSS.
+// to a tar and import of that tar, each with its peak RSS. With --profile, cold push, pull and
+// the no-change mirror run once more under CPU profilers (the registries' pprof, node's
+// --cpu-prof), and a second table shows where each side's CPU went (bench/profiles.ts).
 //
-//   node --import tsx bench/sync.ts [IMAGES...] [--no-skopeo] [--big MIB]   (default: 100 --big 1024)
+//   node --import tsx bench/sync.ts [IMAGES...] [--no-skopeo] [--big MIB] [--profile]   (default: 100 --big 1024)
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -25,6 +27,7 @@ import { startCountingProxy, type CountingProxy } from '../test/helpers/counting
 import { generatedImages } from '../test/helpers/images.js';
 import { startRegistry, type TestRegistry } from '../test/helpers/registry.js';
 import { CLI, printTable, ROOT } from './measure.js';
+import { breakdown, CLIENT_CATEGORIES, goProfile, nodeSamplesIn, REGISTRY_CATEGORIES, type Share } from './profiles.js';
 
 const DATA = join(ROOT, 'bench', '.data', 'sync');
 const PROBE = join(ROOT, 'bench', 'rss-probe.mjs');
@@ -105,8 +108,8 @@ function run(cmd: string, args: string[], cwd = DATA): Promise<{ seconds: number
 }
 
 /** `gadget ARGS --json` in a folder without a config; the summary must show `expect` images. */
-async function ours(args: string[], expect: { copied?: number; skipped?: number }): Promise<{ seconds: number; rssMB: number }> {
-  const m = await run(process.execPath, ['--import', PROBE, CLI, '--json', '--quiet', ...args]);
+async function ours(args: string[], expect: { copied?: number; skipped?: number }, nodeFlags: string[] = []): Promise<{ seconds: number; rssMB: number }> {
+  const m = await run(process.execPath, [...nodeFlags, '--import', PROBE, CLI, '--json', '--quiet', ...args]);
   const rss = /bench-maxrss-kb=(\d+)/.exec(m.stderr);
   const summary = JSON.parse(m.stdout) as { images: { copied: number; skipped: number; failed: number } };
   for (const [k, v] of Object.entries(expect)) {
@@ -165,6 +168,29 @@ async function measure(proxies: CountingProxy[], registries: TestRegistry[], wor
   };
 }
 
+interface Profiled {
+  what: string;
+  client: Share[];
+  registry: Share[];
+}
+
+/**
+ * `work` (one `gadget` command, given the node flags to pass) once more, profiled: our CLI with
+ * --cpu-prof, every registry's pprof over a window long enough for it (`seconds` measured before).
+ */
+async function profiled(what: string, registries: TestRegistry[], seconds: number, work: (nodeFlags: string[]) => Promise<unknown>): Promise<Profiled> {
+  const dir = join(DATA, 'profile');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir);
+  const window = Math.ceil(seconds * 2) + 1;
+  const registrySamples = registries.map((r) => goProfile(r.debugHost!, window));
+  await work(['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+  const registry = breakdown((await Promise.all(registrySamples)).flat(), REGISTRY_CATEGORIES);
+  const client = breakdown(nodeSamplesIn(dir), CLIENT_CATEGORIES);
+  rmSync(dir, { recursive: true, force: true });
+  return { what, client, registry };
+}
+
 interface Row {
   n: number;
   what: string;
@@ -193,14 +219,14 @@ function skopeoSyncYaml(host: string, repositories: string[]): string {
   return file;
 }
 
-async function benchSize(n: number, withSkopeo: boolean, rows: Row[]): Promise<void> {
+async function benchSize(n: number, withSkopeo: boolean, rows: Row[], profiles?: Profiled[]): Promise<void> {
   const storeDir = await generate(n, 10);
   const reposDir = await generate(n, 1);
   const refs = refsFor(n, 10);
   const registries: TestRegistry[] = [];
   const proxies: CountingProxy[] = [];
   const started = async (): Promise<{ reg: TestRegistry; proxy: CountingProxy }> => {
-    const reg = await startRegistry();
+    const reg = await startRegistry({ debug: profiles !== undefined });
     registries.push(reg);
     const proxy = await startCountingProxy(reg.host);
     proxies.push(proxy);
@@ -244,6 +270,14 @@ async function benchSize(n: number, withSkopeo: boolean, rows: Row[]): Promise<v
       const sMirrorWarm = await measure([src.proxy, theirMirror.proxy], [src.reg, theirMirror.reg], sync);
       theirs = { cold: sCold, warm: sWarm, pull: sPull, mirrorCold: sMirrorCold, mirrorWarm: sMirrorWarm };
     }
+    if (profiles) {
+      const fresh = await started();
+      profiles.push(await profiled('cold push', [fresh.reg], cold.seconds, (flags) => ours(['--store', storeDir, 'sync', '--from', store, '--to', `${fresh.reg.host}/ours`], { copied: n }, flags)));
+      profiles.push(await profiled('pull into an empty store', [src.reg], pull.seconds, (flags) => ours(['--store', empty, 'sync', '--from', `${src.reg.host}/ours/`, '--to', 'store'], { copied: n }, flags)));
+      rmSync(empty, { recursive: true, force: true });
+      profiles.push(await profiled(`registry mirror, ${n} repositories, no change`, [src.reg, ourMirror.reg], mirrorWarm.seconds, (flags) =>
+        ours(['sync', '--from', `${src.reg.host}/mirror-src/`, '--to', `${ourMirror.reg.host}/mirror`], {}, flags)));
+    }
     add('cold push', cold, theirs?.cold);
     add('no-change re-push', warm, theirs?.warm);
     add('pull into an empty store', pull, theirs?.pull);
@@ -286,9 +320,10 @@ export async function main(argv: string[] = []): Promise<void> {
   const big = bigAt >= 0 ? Number(argv[bigAt + 1]) : 1024;
   const sizes = argv.filter((a, i) => /^\d+$/.test(a) && i !== bigAt + 1).map(Number);
   const withSkopeo = !argv.includes('--no-skopeo') && existsSync('/usr/bin/skopeo');
+  const profiles = argv.includes('--profile') ? [] as Profiled[] : undefined;
   mkdirSync(DATA, { recursive: true });
   const rows: Row[] = [];
-  for (const n of sizes.length ? sizes : [100]) await benchSize(n, withSkopeo, rows);
+  for (const n of sizes.length ? sizes : [100]) await benchSize(n, withSkopeo, rows, profiles);
   printTable(
     `sync, requests counted by a proxy in front of each local docker-registry (load average ${loadavg().map((l) => l.toFixed(2)).join(' ')})`,
     ['images', 'operation', 'tool', 's', 'speed-up', 'requests / image', 'kinds / image', 'client CPU s', 'client idle', 'registry CPU s'],
@@ -298,6 +333,16 @@ export async function main(argv: string[] = []): Promise<void> {
       `${Math.max(0, Math.round(100 * (1 - r.m.clientCpu / r.m.seconds)))}%`, r.m.registryCpu,
     ]),
   );
+  if (profiles) {
+    printTable(
+      'where the CPU went in a profiled repetition (registries: pprof; gadget: node --cpu-prof, idle left out)',
+      ['operation', 'process', 'spent on', 'CPU s', 'share'],
+      profiles.flatMap((p) => [
+        ...p.registry.map((c) => [p.what, 'docker-registry', c.name, c.seconds, `${Math.round(100 * c.share)}%`]),
+        ...p.client.map((c) => [p.what, 'gadget', c.name, c.seconds, `${Math.round(100 * c.share)}%`]),
+      ]),
+    );
+  }
   if (big > 0) printTable('one image with a large layer (whole `gadget` command, peak RSS of the process)', ['operation', 'seconds', 'MiB/s', 'peak RSS MB'], await benchBig(big));
 }
 

@@ -25,6 +25,8 @@ export interface StartRegistryOptions {
   auth?: 'none' | 'basic' | 'token';
   /** User -> password (default: one user "gadget" with a random password). */
   users?: Record<string, string>;
+  /** Serve Go's pprof on a second port (bench/sync.ts --profile reads the registry's CPU profile). */
+  debug?: boolean;
   /** Token lifetime in seconds (token auth). */
   tokenExpiresIn?: number;
   /** OAuth2 refresh tokens the issuer accepts, and their users (token auth). */
@@ -39,6 +41,8 @@ export interface TestRegistry {
   dataDir: string;
   /** The registry's process id (bench/sync.ts reads its CPU time from /proc). */
   pid: number;
+  /** 127.0.0.1:PORT of the debug server (/debug/pprof/), with `debug`. */
+  debugHost?: string;
   /** The first user and its password (basic and token auth). */
   username?: string;
   password?: string;
@@ -132,13 +136,14 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
     let lastError = '';
     for (let attempt = 0; attempt < 5; attempt++) {
       const port = await freePort();
+      const debugHost = opts.debug ? `127.0.0.1:${await freePort()}` : undefined;
       const config = path.join(tmp, 'config.yml');
       await fs.writeFile(
         config,
         'version: 0.1\n' +
           'log: {level: error, accesslog: {disabled: true}}\n' +
           `storage: {filesystem: {rootdirectory: ${JSON.stringify(dataDir)}}, delete: {enabled: true}}\n` +
-          `http: {addr: "127.0.0.1:${port}", secret: ${JSON.stringify(randomBytes(16).toString('hex'))}}\n` +
+          `http: {addr: "127.0.0.1:${port}", secret: ${JSON.stringify(randomBytes(16).toString('hex'))}${debugHost ? `, debug: {addr: "${debugHost}"}` : ''}}\n` +
           authYaml,
       );
       const child = spawn(REGISTRY_BIN, ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -161,6 +166,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
         url: `http://${host}`,
         dataDir,
         pid: child.pid!,
+        debugHost,
         username,
         password: mode === 'none' ? undefined : password,
         tokenServer,

@@ -6,7 +6,7 @@
 // next pull completes.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,6 +145,28 @@ describe('faults between the client and docker-registry', () => {
     for (const layer of other.layers) assert.ok(await fresh.exists(layer), layer.digest);
     proxy.clear();
   });
+
+  // A small blob is read whole and a large one streamed (Store.fetch): both are checked.
+  for (const [kind, size] of [['small', 40_000], ['large', 3 << 20]] as const) {
+    test(`a ${kind} blob damaged in the store is never pushed: the image fails naming it`, async (t) => {
+      if (!available) return t.skip(SKIP);
+      const local = await openStore(join(await tempDir(t), 's'));
+      t.after(() => local.close());
+      const ref = `example.com/faults/damaged-${kind}:v1`;
+      const damaged = await randomImage(local, ref, size);
+      const amd = damaged.layers[1]!;
+      const file = local.blobPath(amd.digest);
+      const bytes = readFileSync(file);
+      bytes[bytes.length >> 1] ^= 0xff; // same size, other content
+      writeFileSync(file, bytes);
+      const summary = await pushImage(local, ref, `${reg.host}/faults/damaged-${kind}:v1`, FAST_RETRY);
+      assert.equal(summary.images.failed, 1, JSON.stringify(summary.items));
+      assert.match(summary.items[0]!.error!, new RegExp(amd.digest));
+      const remote = openRepository(parseRef(`${reg.host}/faults/damaged-${kind}`));
+      assert.equal(await remote.exists(amd), false, 'the damaged blob is not on the registry');
+      assert.equal(await remote.peek('v1'), undefined, 'nor is the tag');
+    });
+  }
 
   test('SIGKILL during a pull: fsck is clean once the dead temporary files are removed, and the next pull completes', async (t) => {
     if (!available) return t.skip(SKIP);

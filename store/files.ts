@@ -1,10 +1,11 @@
 // Crash-safe file operations: everything becomes visible by rename only after it is complete,
 // fsynced and (for blobs) verified.
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { finished, pipeline, type Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { DigestVerifier } from '../lib/oci/digest.js';
 
 /** A temporary name that says which process made it, so fsck can tell live from stray. */
@@ -51,6 +52,9 @@ export function writeFileAtomicSync(file: string, data: Buffer | string, tmpDir 
 }
 
 const WRITE_BATCH = 1 << 20;
+/** Blobs up to this size are collected and written in one go (see writeWhole). */
+const WHOLE_FILE_BYTES = 1 << 20;
+const fsyncFd = promisify(fsync);
 
 /**
  * Streams `content` into `dest` through a digest check. The bytes land in a temporary file
@@ -75,6 +79,7 @@ export async function writeVerifiedFile(
   if (reuse) finished(verifier, () => undefined);
   else pipeline(content, verifier, () => undefined);
   const tmp = tempName(tmpDir, 'blob');
+  if (expected.size <= WHOLE_FILE_BYTES) return writeWhole(dest, tmp, content, verifier, signal);
   let handle: FileHandle;
   try {
     handle = await open(tmp, 'w', 0o644);
@@ -109,6 +114,39 @@ export async function writeVerifiedFile(
     content.destroy();
     await handle.close().catch(() => undefined);
     await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * A small blob: collected through its check (a wrong one never reaches the disk), then written
+ * with synchronous calls around one fsync in the thread pool. As a stream it would take five
+ * trips through the pool (open, write, fsync, close, rename), each costing more CPU than its
+ * system call; the fsync, which waits for the disk, stays off the event loop.
+ */
+async function writeWhole(dest: string, tmp: string, content: Readable, verifier: DigestVerifier, signal?: AbortSignal): Promise<void> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of verifier) {
+      signal?.throwIfAborted();
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    content.destroy();
+    throw err;
+  }
+  const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  const fd = openSync(tmp, 'w', 0o644);
+  let fdOpen = true;
+  try {
+    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+    await fsyncFd(fd);
+    fdOpen = false;
+    closeSync(fd);
+    renameSync(tmp, dest);
+  } catch (err) {
+    if (fdOpen) closeSync(fd);
+    rmSync(tmp, { force: true });
     throw err;
   }
 }

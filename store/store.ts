@@ -25,6 +25,7 @@ import { isSignatureTag, parseRef } from '../lib/oci/reference.js';
 import { MAX_MANIFEST_BYTES, type Referrer, type Target } from '../lib/oci/target.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { descriptorOfEntry, ENTRIES_INDEXES, ENTRIES_TABLE, getMeta, openDatabase, setMeta, statement, type DB, type EntryRow, type ManifestRow } from './db.js';
+import { indexEntry, referrerEntry, setTag } from './entries.js';
 import { fsyncDirSync, writeFileAtomicSync, writeVerifiedFile } from './files.js';
 import { graphGaps } from './graph.js';
 import { Indexer } from './indexer.js';
@@ -276,8 +277,7 @@ export class Store implements Target {
     // rooted, as oras and ig keep it.
     const row = this.manifestRow(descriptor.digest);
     if (row?.subject && !this.entriesOf(descriptor.digest).length) {
-      const entry: Descriptor = { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size };
-      if (row.artifact_type) entry.artifactType = row.artifact_type;
+      const entry = referrerEntry(descriptor, row.artifact_type);
       this.mutateEntries((entries) => {
         // Under the lock, as for a tag: an untagged root whose graph gc just removed would dangle.
         const missing = graphGaps(this.db, this.root, entry);
@@ -354,15 +354,7 @@ export class Store implements Target {
       }
       const seen = new Set<string>();
       const kept = entries.filter((e) => e.ref === null || (!seen.has(e.ref) && seen.add(e.ref)));
-      const descriptors = kept.map((e) => {
-        const d = { ...e.descriptor };
-        const annotations = { ...(d.annotations ?? {}) };
-        delete annotations[ANN_REF_NAME];
-        if (e.ref !== null) annotations[ANN_REF_NAME] = e.ref;
-        if (Object.keys(annotations).length) d.annotations = annotations;
-        else delete d.annotations;
-        return d;
-      });
+      const descriptors = kept.map((e) => indexEntry(e.descriptor, e.ref));
       // A change that changes nothing (a retag to the same digest) writes nothing.
       if (rows.length === descriptors.length && descriptors.every((d, i) => rows[i]!.descriptor === JSON.stringify(d) && rows[i]!.ref === kept[i]!.ref)) return;
       writeIndexFile(this.root, descriptors);
@@ -400,15 +392,7 @@ export class Store implements Target {
           throw new GadgetError(`${key} was changed by another program meanwhile (it points at ${current ?? 'nothing'}, not ${expected ?? 'nothing'}); nothing was tagged`, { hint: 'run the command again' });
         }
       }
-      for (const { descriptor, key } of keyed) {
-        const d: Descriptor = { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size };
-        if (descriptor.annotations) d.annotations = { ...descriptor.annotations };
-        if (descriptor.platform) d.platform = descriptor.platform;
-        if (descriptor.artifactType) d.artifactType = descriptor.artifactType;
-        const existing = entries.find((e) => e.ref === key);
-        if (existing) existing.descriptor = d;
-        else entries.push({ ref: key, descriptor: d });
-      }
+      for (const { descriptor, key } of keyed) setTag(entries, descriptor, key);
     });
   }
 

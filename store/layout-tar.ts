@@ -40,7 +40,8 @@ export async function writeLayoutTar(outFile: string, entries: Descriptor[], blo
     await rename(partial, outFile);
   } catch (err) {
     await rm(partial, { force: true });
-    if (signal?.aborted) throw err;
+    // Our own errors (a blob missing or damaged in the source) say what failed themselves.
+    if (signal?.aborted || err instanceof GadgetError) throw err;
     throw new GadgetError(`cannot write ${outFile}: ${messageOf(err)}`, { exitCode: 2 });
   }
 }

@@ -1,21 +1,20 @@
 // import and export: the graph copy between the store and an OCI layout (a folder or a tar).
-import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { checkEntryPath, describeEntryType, isGzipFile, readTar } from '../lib/archive/tar.js';
 import { GadgetError, messageOf } from '../lib/errors.js';
-import { copyGraph, counted, CopySession, type CopyStats } from '../lib/oci/copy.js';
+import { copyGraph, CopySession, type CopyStats } from '../lib/oci/copy.js';
 import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import type { Progress, ProgressBar } from '../lib/runner/plugin.js';
 
 import { tempName, writeVerifiedFile } from './files.js';
-import { readIndexFile } from './layout.js';
 import { BundleSource } from './bundle-source.js';
 import { LayoutSource } from './layout-source.js';
-import { writeLayoutTar } from './layout-tar.js';
-import { IncompleteGraphError, openStore, storeKey, type Store } from './store.js';
+import { ExportPlan } from './export-plan.js';
+import { IncompleteGraphError, storeKey, type Store } from './store.js';
 
 export interface ImportResult {
   tags: string[];
@@ -215,39 +214,24 @@ export interface ExportResult {
 
 /**
  * Writes the images (with their signatures) as an OCI layout tar. The same images give the
- * same bytes: tags in sorted order, blobs sorted by digest, fixed tar metadata.
+ * same bytes: tags in sorted order, blobs sorted by digest, fixed tar metadata. The tar is
+ * written straight from the store (ExportPlan), each blob checked on the way.
  */
 export async function exportImages(store: Store, refs: string[], outFile: string, opts: TransferOptions = {}): Promise<ExportResult> {
   if (refs.length === 0) throw new GadgetError('export needs at least one reference', { exitCode: 2 });
   const roots = [...new Set(refs.map((r) => storeKey(r)))].sort().map((key) => ({ key, descriptor: store.resolveRef(key) }));
-  const tmp = workDir(store, 'export');
+  const plan = new ExportPlan(store, outFile);
+  const session = new CopySession(8);
+  const bar = opts.progress?.start(roots.length, 'export');
   try {
-    const staging = await openStore(join(tmp, 'layout'));
-    const session = new CopySession(8);
-    const bar = opts.progress?.start(roots.length, 'export');
-    const onBytes = bar?.bytes && ((n: number) => bar.bytes!(n));
-    try {
-      for (const { key, descriptor } of roots) {
-        await copyGraph(store, staging, descriptor, [key], { session, referrers: true, signal: opts.signal });
-        bar?.tick(1, key);
-      }
-    } finally {
-      staging.close();
+    for (const { key, descriptor } of roots) {
+      await copyGraph(store, plan, descriptor, [key], { session, referrers: true, signal: opts.signal });
+      bar?.tick(1, key);
     }
-    const layoutDir = join(tmp, 'layout');
-    const hexes = readdirSync(join(layoutDir, 'blobs', 'sha256')).filter((f) => /^[a-f0-9]{64}$/.test(f));
-    const blobs = hexes.map((hex) => {
-      const file = join(layoutDir, 'blobs', 'sha256', hex);
-      return { digest: `sha256:${hex}`, size: statSync(file).size, open: () => counted(createReadStream(file), onBytes) };
-    });
-    try {
-      await writeLayoutTar(outFile, readIndexFile(layoutDir).entries, blobs, opts.signal);
-    } finally {
-      bar?.done();
-    }
-    return { file: outFile, tags: roots.map((r) => r.key), stats: session.stats };
+    session.stats.bytes = await plan.write(bar?.bytes && ((n: number) => bar.bytes!(n)), opts.signal);
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
+    bar?.done();
   }
+  return { file: outFile, tags: roots.map((r) => r.key), stats: session.stats };
 }
 

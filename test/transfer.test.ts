@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStore } from '../store/store.js';
 import { exportImages, importImages } from '../store/transfer.js';
@@ -65,6 +65,37 @@ test('export is byte-for-byte deterministic and round-trips through import', asy
   assert.deepEqual(await fsck(fresh), []);
   store.close();
   fresh.close();
+});
+
+test('export checks every blob it writes: a damaged or missing one fails naming it, and the old tar stays', async (t) => {
+  const why = sharedMissing();
+  if (why) return t.skip(why);
+  const dir = scratch();
+  const store = await openStore(join(dir, 's'));
+  t.after(() => store.close());
+  await importImages(store, FIXTURE_LAYOUT);
+  const ref = 'ttl.sh/signed_with_cosign_legacy:latest';
+  const index = await store.readJSON<{ manifests: Descriptor[] }>(store.resolveRef(ref));
+  // ig's fixture images have no layers: their config blob is the one damaged.
+  const layer = (await store.readJSON<{ config: Descriptor }>(index.manifests[0]!)).config;
+  const out = join(dir, 'out.tar');
+  writeFileSync(out, 'an earlier export');
+  const file = store.blobPath(layer.digest);
+  const good = readFileSync(file);
+  const bad = Buffer.from(good);
+  bad[bad.length >> 1]! ^= 0xff;
+  writeFileSync(file, bad);
+  await assert.rejects(exportImages(store, [ref], out), (err: Error) => err.message.includes(layer.digest) && /digest/.test(err.message));
+  rmSync(file);
+  await assert.rejects(exportImages(store, [ref], out), (err: Error) => err.message.includes(layer.digest) && /missing/.test(err.message));
+  assert.equal(readFileSync(out, 'utf8'), 'an earlier export', 'the earlier tar is untouched');
+  assert.deepEqual(readdirSync(dir).sort(), ['out.tar', 's'], 'no partial file is left');
+  writeFileSync(file, good);
+  await exportImages(store, [ref], out);
+  const fresh = await openStore(join(dir, 'fresh'));
+  t.after(() => fresh.close());
+  assert.deepEqual((await importImages(fresh, out)).failed, []);
+  assert.equal(fresh.resolveRef(ref).digest, store.resolveRef(ref).digest);
 });
 
 test('a tar with unsafe or tampered entries is refused and changes nothing', async () => {

@@ -335,8 +335,8 @@ export async function main(argv: string[] = []): Promise<void> {
   );
   if (profiles) {
     printTable(
-      'where the CPU went in a profiled repetition (registries: pprof; gadget: node --cpu-prof, idle left out)',
-      ['operation', 'process', 'spent on', 'CPU s', 'share'],
+      'where the CPU went in a profiled repetition (docker-registry: pprof CPU samples; gadget: node --cpu-prof samples of its main thread, idle left out)',
+      ['operation', 'process', 'spent on', 'sampled s', 'share'],
       profiles.flatMap((p) => [
         ...p.registry.map((c) => [p.what, 'docker-registry', c.name, c.seconds, `${Math.round(100 * c.share)}%`]),
         ...p.client.map((c) => [p.what, 'gadget', c.name, c.seconds, `${Math.round(100 * c.share)}%`]),

@@ -1,5 +1,5 @@
 // Temporary files and folders of writers (blobs being written, index.json being replaced,
-// import and export work folders). Their names carry the writer's pid (files.ts tempName):
+// import work folders). Their names carry the writer's pid (files.ts tempName):
 // once that process is gone, nothing can own them, so the next writer or gc removes them and
 // fsck reports them as a notice, not as damage. A live pid (or a pid reused by another live
 // process) keeps them: removing a live writer's file is the one thing never done.

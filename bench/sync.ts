@@ -8,7 +8,7 @@
 // skopeo as its users run it: `skopeo copy --all` once per tag for push and pull, one
 // `skopeo sync --all` for registry to registry. Push and pull use 10 tags per repository; the
 // registry mirror N repositories of one tag. Then one image with a 1 GiB layer: push, pull, export
-// to a tar and import of that tar, each with its peak RSS. With --profile, cold push, pull and
+// to a tar, import of that tar and a sync from the store to a bundle, each with its peak RSS. With --profile, cold push, pull and
 // the no-change mirror run once more under CPU profilers (the registries' pprof, node's
 // --cpu-prof), and a second table shows where each side's CPU went (bench/profiles.ts).
 //
@@ -304,11 +304,14 @@ async function benchBig(mib: number): Promise<Array<Array<string | number>>> {
     const imported = await whole(['--store', empty, 'import', tar]);
     rmSync(empty, { recursive: true, force: true });
     rmSync(tar, { force: true });
+    const bundled = await whole(['--store', dir, 'sync', '--from', `store:${ref}`, '--to', tar]);
+    rmSync(tar, { force: true });
     return [
       [`push, ${mib} MiB layer`, push.seconds, mib / push.seconds, push.rssMB],
       [`pull, ${mib} MiB layer`, pull.seconds, mib / pull.seconds, pull.rssMB],
       [`export to a tar, ${mib} MiB layer`, exported.seconds, mib / exported.seconds, exported.rssMB],
       [`import of that tar, ${mib} MiB layer`, imported.seconds, mib / imported.seconds, imported.rssMB],
+      [`sync from the store to a bundle, ${mib} MiB layer`, bundled.seconds, mib / bundled.seconds, bundled.rssMB],
     ];
   } finally {
     await reg.stop();

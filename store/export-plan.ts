@@ -3,15 +3,13 @@
 // shaped as the store shapes them, entries.ts), then the tar is streamed from the store, every
 // blob checked against its digest on the way. Each byte is read once and written once: no
 // staging copy of the images.
-import { finished, pipeline, Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import { GadgetError } from '../lib/errors.js';
-import { counted } from '../lib/oci/copy.js';
-import { DigestVerifier } from '../lib/oci/digest.js';
 import { isManifestType } from '../lib/oci/mediatypes.js';
 import type { Referrer, Target } from '../lib/oci/target.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { indexEntry, referrerEntry, setTag } from './entries.js';
-import { writeLayoutTar, type LayoutTarBlob } from './layout-tar.js';
+import { checkedStoreBlob, writeLayoutTar } from './layout-tar.js';
 import type { Store } from './store.js';
 
 export class ExportPlan implements Target {
@@ -71,15 +69,7 @@ export class ExportPlan implements Target {
 
   /** Writes the tar (atomically); returns the bytes of blobs written. */
   async write(onBytes?: (n: number) => void, signal?: AbortSignal): Promise<number> {
-    const blobs: LayoutTarBlob[] = [...this.blobs.values()].map((d) => ({
-      digest: d.digest,
-      size: d.size,
-      open: async () => {
-        const verifier = new DigestVerifier(d, `${this.store.name}: blob ${d.digest}`);
-        pipeline(await this.store.fetch(d), verifier, () => undefined);
-        return counted(verifier, onBytes);
-      },
-    }));
+    const blobs = [...this.blobs.values()].map((d) => checkedStoreBlob(this.store, d, onBytes));
     await writeLayoutTar(this.file, this.entries.map((e) => indexEntry(e.descriptor, e.ref)), blobs, signal);
     return blobs.reduce((sum, b) => sum + b.size, 0);
   }

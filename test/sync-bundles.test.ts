@@ -164,6 +164,37 @@ describe('bundles as sync sources and destinations, with renames', async () => {
     assert.deepEqual(await fsck(far), []);
   });
 
+  test('store -> bundle reads the store when it writes the tar, nothing staged: a damaged blob fails, named, and the old bundle stays', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const work = await tempDir(t);
+    const store = await openStore(join(work, 'store'));
+    t.after(() => store.close());
+    const first = await smallImage(store, 'registry.example.com/team/first:v1');
+    const bundle = join(work, 'b.tar');
+    const sync = (): ReturnType<typeof cli.gadget> => cli.gadget(['--store', store.root, '--json', 'sync', '--from', 'store:*', '--to', bundle]);
+    assert.equal((await sync()).code, 0);
+    const before = readFileSync(bundle);
+    const second = await smallImage(store, 'registry.example.com/team/second:v1');
+    const layer = (await store.readJSON<{ layers: Descriptor[] }>(second)).layers[0]!;
+    const file = store.blobPath(layer.digest);
+    const good = readFileSync(file);
+    writeFileSync(file, Buffer.from(good.toString('utf8').toUpperCase())); // same size, other bytes
+    const failed = await sync();
+    assert.equal(failed.code, 1, failed.stderr);
+    // The damage is found as the tar is written: the bundle cannot be, so each of its images fails.
+    const report = JSON.parse(failed.stdout);
+    assert.deepEqual(report.images, { copied: 0, skipped: 0, failed: 2 });
+    for (const item of report.items) assert.match(item.error, new RegExp(`writing the bundle .*${layer.digest}`));
+    assert.ok(readFileSync(bundle).equals(before), 'the bundle is as it was');
+    assert.ok(!existsSync(stagingDir(bundle)), 'nothing of the store was staged');
+    writeFileSync(file, good);
+    const repaired = await sync();
+    assert.equal(repaired.code, 0, repaired.stderr);
+    const written = await BundleSource.open(bundle);
+    assert.equal(written.lookup('registry.example.com/team/second:v1')?.digest, second.digest);
+    assert.equal(written.lookup('registry.example.com/team/first:v1')?.digest, first.digest);
+  });
+
   test('two sources renamed onto one destination are refused before anything is written', async (t) => {
     if (!available) return t.skip(SKIP);
     const work = await tempDir(t);

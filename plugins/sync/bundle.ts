@@ -6,17 +6,20 @@
 // staging store beside it (`.NAME.tar.staging/`) and new tags are kept in memory; at the end
 // the tar is written again, old and new together, only when something is new. So a re-run
 // that finds nothing new leaves the file untouched, byte for byte (its mtime too). The staging
-// store stays when something failed, so that the next run only copies what is missing.
+// store stays when something failed, so that the next run only copies what is missing. What
+// the local store being copied from holds is not staged: the tar reads it from there (checked
+// on the way), so a store-to-bundle sync writes each byte once.
 import { existsSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { GadgetError, messageOf } from '../../lib/errors.js';
 import { childrenOf, fetchManifest } from '../../lib/oci/copy.js';
 import { ANN_REF_NAME, isManifestType } from '../../lib/oci/mediatypes.js';
+import { referrerEntry } from '../../store/entries.js';
 import type { Referrer, Target } from '../../lib/oci/target.js';
 import type { Descriptor } from '../../lib/oci/types.js';
 import { BundleSource } from '../../store/bundle-source.js';
-import { writeLayoutTar, type LayoutTarBlob } from '../../store/layout-tar.js';
+import { checkedStoreBlob, writeLayoutTar, type LayoutTarBlob } from '../../store/layout-tar.js';
 import { openStore, type Store } from '../../store/store.js';
 import type { PlanItem } from './plan.js';
 import type { ItemResult } from './run.js';
@@ -31,6 +34,9 @@ export class BundleDestination implements Target {
   /** Tags set in this run (copyGraph tags only what does not already point right). */
   private readonly tags = new Map<string, Descriptor>();
   private staging?: Promise<Store>;
+  /** The local store this run copies from, and what of it the tar will read from there. */
+  private local?: Store;
+  private readonly fromLocal = new Map<string, Descriptor>();
 
   private constructor(
     readonly file: string,
@@ -49,18 +55,39 @@ export class BundleDestination implements Target {
     return (this.staging ??= openStore(stagingDir(this.file)));
   }
 
+  /** Content this local store holds is read from it when the tar is written, not staged. */
+  readsFrom(store: Store): void {
+    this.local = store;
+  }
+
+  /** Whether the local store holds `descriptor` (a manifest: its whole graph); if so, noted. */
+  private async inLocal(descriptor: Descriptor): Promise<boolean> {
+    if (!this.local || !(await this.local.exists(descriptor))) return false;
+    this.fromLocal.set(descriptor.digest, descriptor);
+    return true;
+  }
+
   async fetch(descriptor: Descriptor): Promise<Readable> {
     if (this.existing?.has(descriptor.digest)) return this.existing.fetch(descriptor);
-    return (await this.stage()).fetch(descriptor);
+    if (this.fromLocal.has(descriptor.digest)) return this.local!.fetch(descriptor);
+    // Asked (by copyGraph's graph check) before anything was staged: nothing to open a store for.
+    if (!this.staging) throw new GadgetError(`${descriptor.digest} is not in ${this.name}`);
+    return (await this.staging).fetch(descriptor);
   }
 
   async exists(descriptor: Descriptor): Promise<boolean> {
-    if (this.existing?.has(descriptor.digest, descriptor.size)) return true;
+    if (this.existing?.has(descriptor.digest, descriptor.size) || this.fromLocal.has(descriptor.digest)) return true;
     return this.staging ? (await this.staging).exists(descriptor) : false;
   }
 
+  async pushBlob(descriptor: Descriptor, open: () => Promise<Readable>, signal?: AbortSignal): Promise<'copied' | 'skipped'> {
+    if (this.existing?.has(descriptor.digest, descriptor.size)) return 'skipped';
+    if (await this.inLocal(descriptor)) return 'copied';
+    return (await this.stage()).pushBlob(descriptor, open, signal);
+  }
+
   async push(descriptor: Descriptor, content: Readable, signal?: AbortSignal): Promise<void> {
-    if (this.existing?.has(descriptor.digest, descriptor.size)) {
+    if (this.existing?.has(descriptor.digest, descriptor.size) || (await this.inLocal(descriptor))) {
       content.resume();
       return;
     }
@@ -100,12 +127,15 @@ export class BundleDestination implements Target {
       const size = existing!.sizeOf(digest)!;
       blobs.set(digest, { digest, size, open: () => existing!.fetch({ mediaType: '', digest, size }) });
     }
+    const local = this.local;
     const walk = async (d: Descriptor): Promise<void> => {
       if (blobs.has(d.digest)) return; // a manifest already in the bundle brought its children
-      if (!staging || !(await staging.exists(d))) throw new GadgetError(`${this.name}: ${d.digest} was neither in the bundle nor copied`);
-      blobs.set(d.digest, { digest: d.digest, size: d.size, open: () => staging.fetch(d) });
+      const from = local && this.fromLocal.has(d.digest) ? local : staging && (await staging.exists(d)) ? staging : undefined;
+      if (!from) throw new GadgetError(`${this.name}: ${d.digest} was neither in the bundle nor copied`);
+      // Staged blobs were checked as they were staged; the local store's are checked now.
+      blobs.set(d.digest, from === local ? checkedStoreBlob(local, d) : { digest: d.digest, size: d.size, open: () => from.fetch(d) });
       if (isManifestType(d.mediaType)) {
-        const { doc } = await fetchManifest(staging, d, signal);
+        const { doc } = await fetchManifest(from, d, signal);
         for (const child of childrenOf(d, doc)) await walk(child);
       }
     };
@@ -123,12 +153,18 @@ export class BundleDestination implements Target {
       else entries[at] = entry;
       changed = true;
     }
+    // OCI 1.1 referrers copied without a tag are rooted by untagged entries, as in a store.
     const present = new Set(entries.map((e) => e.digest));
-    const untagged = (staging?.allEntries() ?? []).filter((e) => e.ref === null && !present.has(e.digest)).sort((a, b) => (a.digest < b.digest ? -1 : 1));
-    for (const row of untagged) {
-      const subject = staging!.manifestRow(row.digest)?.subject;
-      if (!subject || !blobs.has(subject)) continue; // a referrer of an image this bundle does not hold
-      const descriptor = JSON.parse(row.descriptor) as Descriptor;
+    const untagged = new Map<string, { descriptor: Descriptor; subject: string | null | undefined }>();
+    for (const row of staging?.allEntries() ?? []) {
+      if (row.ref === null) untagged.set(row.digest, { descriptor: JSON.parse(row.descriptor) as Descriptor, subject: staging!.manifestRow(row.digest)?.subject });
+    }
+    for (const d of this.fromLocal.values()) {
+      const row = isManifestType(d.mediaType) ? local!.manifestRow(d.digest) : undefined;
+      if (row?.subject) untagged.set(d.digest, { descriptor: referrerEntry(d, row.artifact_type), subject: row.subject });
+    }
+    for (const [digest, { descriptor, subject }] of [...untagged].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      if (present.has(digest) || !subject || !blobs.has(subject)) continue; // tagged, or a referrer of an image this bundle does not hold
       await walk(descriptor);
       entries.push(descriptor);
       changed = true;

@@ -139,7 +139,9 @@ async function openEnds(item: PlanItem, opts: RunOptions, bundles: Bundles, batc
     destination = batched(opts.store);
     tags = [to.key];
   } else {
-    destination = await bundles.destination(to.file);
+    const bundle = await bundles.destination(to.file);
+    if (source === opts.store) bundle.readsFrom(opts.store);
+    destination = bundle;
     tags = [to.key];
   }
   return { source, root, via, destination, tags };

@@ -7,10 +7,11 @@
 // registries' CPU seconds (/proc/PID/stat). This project (one `gadget sync` command) against
 // skopeo as its users run it: `skopeo copy --all` once per tag for push and pull, one
 // `skopeo sync --all` for registry to registry. Push and pull use 10 tags per repository; the
-// registry mirror N repositories of one tag. Then one image with a 1 GiB layer: push, pull, export
-// to a tar, import of that tar and a sync from the store to a bundle, each with its peak RSS. With --profile, cold push, pull and
-// the no-change mirror run once more under CPU profilers (the registries' pprof, node's
-// --cpu-prof), and a second table shows where each side's CPU went (bench/profiles.ts).
+// registry mirror N repositories of one tag. Then one image with a 1 GiB layer: push, pull,
+// export to a tar, import of that tar and a sync from the store to a bundle, each with its peak
+// RSS. With --profile, cold push, pull and the no-change mirror run once more under CPU
+// profilers (the registries' pprof, node's --cpu-prof), and a second table shows where each
+// side's CPU went (bench/profiles.ts).
 //
 //   node --import tsx bench/sync.ts [IMAGES...] [--no-skopeo] [--big MIB] [--profile]   (default: 100 --big 1024)
 import { spawn } from 'node:child_process';

@@ -1,5 +1,5 @@
-// The shape of index.json entries, in one place: the store writes them, and `gadget export`
-// plans the same entries for a tar without a store in between (export-plan.ts).
+// The shape of index.json entries, in one place: the store writes them, and a bundle
+// (bundle-destination.ts) roots the OCI 1.1 referrers it reads from a store the same way.
 import { ANN_REF_NAME } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
 

@@ -13,7 +13,7 @@ import type { Progress, ProgressBar } from '../lib/runner/plugin.js';
 import { tempName, writeVerifiedFile } from './files.js';
 import { BundleSource } from './bundle-source.js';
 import { LayoutSource } from './layout-source.js';
-import { ExportPlan } from './export-plan.js';
+import { BundleDestination } from './bundle-destination.js';
 import { IncompleteGraphError, storeKey, type Store } from './store.js';
 
 export interface ImportResult {
@@ -213,23 +213,26 @@ export interface ExportResult {
 }
 
 /**
- * Writes the images (with their signatures) as an OCI layout tar. The same images give the
- * same bytes: tags in sorted order, blobs sorted by digest, fixed tar metadata. The tar is
- * written straight from the store (ExportPlan), each blob checked on the way.
+ * Writes the images (with their signatures) as an OCI layout tar: the bundle a sync from the
+ * store to a new file writes, so the same images give the same bytes (tags in sorted order,
+ * blobs sorted by digest, fixed tar metadata). The tar is read from the store as it is
+ * written, each blob checked on the way; an earlier file is replaced only when all went well.
  */
 export async function exportImages(store: Store, refs: string[], outFile: string, opts: TransferOptions = {}): Promise<ExportResult> {
   if (refs.length === 0) throw new GadgetError('export needs at least one reference', { exitCode: 2 });
   const roots = [...new Set(refs.map((r) => storeKey(r)))].sort().map((key) => ({ key, descriptor: store.resolveRef(key) }));
-  const plan = new ExportPlan(store, outFile);
+  const bundle = await BundleDestination.open(outFile, { replace: true });
+  bundle.readsFrom(store);
   const session = new CopySession(8);
   const bar = opts.progress?.start(roots.length, 'export');
   try {
     for (const { key, descriptor } of roots) {
-      await copyGraph(store, plan, descriptor, [key], { session, referrers: true, signal: opts.signal });
+      await copyGraph(store, bundle, descriptor, [key], { session, referrers: true, signal: opts.signal });
       bar?.tick(1, key);
     }
-    session.stats.bytes = await plan.write(bar?.bytes && ((n: number) => bar.bytes!(n)), opts.signal);
+    await bundle.write(opts.signal, bar?.bytes && ((n: number) => bar.bytes!(n)));
   } finally {
+    bundle.close();
     bar?.done();
   }
   return { file: outFile, tags: roots.map((r) => r.key), stats: session.stats };

@@ -15,7 +15,7 @@ import { parseRef } from '../lib/oci/reference.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { openRepository } from '../lib/registry/index.js';
 import { readSyncConfig, renameRepository } from '../plugins/sync.js';
-import { stagingDir } from '../plugins/sync/bundle.js';
+import { stagingDir } from '../store/bundle-destination.js';
 import { BundleSource } from '../store/bundle-source.js';
 import { fsck } from '../store/maintenance.js';
 import { openStore, type Store } from '../store/store.js';

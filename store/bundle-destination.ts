@@ -11,15 +11,16 @@
 // on the way), so a copy from the store writes each byte once.
 import { existsSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { GadgetError } from '../lib/errors.js';
-import { childrenOf, fetchManifest } from '../lib/oci/copy.js';
+import { childrenOf, counted, fetchManifest } from '../lib/oci/copy.js';
+import { DigestVerifier } from '../lib/oci/digest.js';
 import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
 import type { Referrer, Target } from '../lib/oci/target.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { BundleSource } from './bundle-source.js';
 import { referrerEntry } from './entries.js';
-import { checkedStoreBlob, writeLayoutTar, type LayoutTarBlob } from './layout-tar.js';
+import { writeLayoutTar, type LayoutTarBlob } from './layout-tar.js';
 import { openStore, type Store } from './store.js';
 
 export function stagingDir(file: string): string {
@@ -190,4 +191,17 @@ export class BundleDestination implements Target {
     this.staging = undefined;
     rmSync(stagingDir(this.file), { recursive: true, force: true });
   }
+}
+
+/** A blob of `store` for a tar, checked against its digest as it is written. */
+function checkedStoreBlob(store: Store, d: Descriptor, onBytes?: (n: number) => void): LayoutTarBlob {
+  return {
+    digest: d.digest,
+    size: d.size,
+    open: async () => {
+      const verifier = new DigestVerifier(d, `${store.name}: blob ${d.digest}`);
+      pipeline(await store.fetch(d), verifier, () => undefined);
+      return counted(verifier, onBytes);
+    },
+  };
 }

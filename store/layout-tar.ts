@@ -3,34 +3,18 @@
 // metadata), and atomic: a temporary file beside the target, fsynced, then renamed over it.
 import { createWriteStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
-import { pipeline as pipe, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { writeTar, type TarInput } from '../lib/archive/tar.js';
 import { GadgetError, messageOf } from '../lib/errors.js';
-import { counted } from '../lib/oci/copy.js';
-import { DigestVerifier } from '../lib/oci/digest.js';
 import { encodeJSONBytes } from '../lib/oci/json.js';
 import { MT_INDEX } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
-import type { Store } from './store.js';
 
 export interface LayoutTarBlob {
   digest: string;
   size: number;
   open: () => Readable | Promise<Readable>;
-}
-
-/** A blob of `store` for a tar, checked against its digest as it is written. */
-export function checkedStoreBlob(store: Store, d: Descriptor, onBytes?: (n: number) => void): LayoutTarBlob {
-  return {
-    digest: d.digest,
-    size: d.size,
-    open: async () => {
-      const verifier = new DigestVerifier(d, `${store.name}: blob ${d.digest}`);
-      pipe(await store.fetch(d), verifier, () => undefined);
-      return counted(verifier, onBytes);
-    },
-  };
 }
 
 export const LAYOUT_BYTES = Buffer.from('{"imageLayoutVersion":"1.0.0"}');

@@ -66,6 +66,9 @@ export async function openStore(dir: string, opts: OpenStoreOptions = {}): Promi
   return Store.open(dir, opts);
 }
 
+/** How many times a writer copies again what a concurrent gc removed before it tags, then gives up. */
+export const TAG_ATTEMPTS = 4;
+
 /** A tag refused because the content it would point at is not all in the store. */
 export class IncompleteGraphError extends GadgetError {
   constructor(

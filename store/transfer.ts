@@ -14,7 +14,7 @@ import { tempName, writeVerifiedFile } from './files.js';
 import { BundleSource } from './bundle-source.js';
 import { LayoutSource } from './layout-source.js';
 import { BundleDestination } from './bundle-destination.js';
-import { IncompleteGraphError, storeKey, type Store } from './store.js';
+import { IncompleteGraphError, storeKey, TAG_ATTEMPTS, type Store } from './store.js';
 
 export interface ImportResult {
   tags: string[];
@@ -75,7 +75,6 @@ export async function importImages(store: Store, source: string, opts: TransferO
 }
 
 /** Copies that find their content removed (by a concurrent gc) before the tag are re-run this often. */
-const TAG_ATTEMPTS = 4;
 
 /** What import reads: a layout folder, or a tar (read in place, or unpacked when gzip). */
 type ImportSource = LayoutSource | BundleSource;

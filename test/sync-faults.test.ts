@@ -17,7 +17,7 @@ import { parseRef } from '../lib/oci/reference.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { openRepository } from '../lib/registry/index.js';
 import { pullImage, pushImage } from '../plugins/sync.js';
-import { fsck } from '../store/maintenance.js';
+import { fsck, gc } from '../store/maintenance.js';
 import { openStore, type Store } from '../store/store.js';
 import { spawnGadget } from './helpers/cli.js';
 import { exited, freezeWhen } from './helpers/crash.js';
@@ -145,6 +145,37 @@ describe('faults between the client and docker-registry', () => {
     for (const layer of other.layers) assert.ok(await fresh.exists(layer), layer.digest);
     proxy.clear();
   });
+
+  // The wrapped tagMany stands in for another process's `gc --grace 0` that lands between a
+  // pull's copy and its tag (a real one cannot be timed to that moment).
+  for (const [gcs, outcome] of [[1, 'copied again and tagged'], [100, 'fails by name after 4 tries']] as const) {
+    test(`a gc that empties a pulled image before its tag (${gcs === 1 ? 'once' : 'every time'}): ${outcome}`, async (t) => {
+      if (!available) return t.skip(SKIP);
+      const store = await openStore(join(await tempDir(t), 's'));
+      t.after(() => store.close());
+      const tagMany = store.tagMany.bind(store);
+      let collected = 0;
+      store.tagMany = async (items) => {
+        if (collected < gcs && items.length > 0) {
+          collected++;
+          assert.ok((await gc(store, { graceSeconds: 0 })).removedBlobs.length > 0, 'the gc removed the copied content');
+        }
+        return tagMany(items);
+      };
+      const ref = `${reg.host}/faults/image:v1`;
+      const summary = await pullImage(store, ref, FAST_RETRY);
+      if (gcs === 1) {
+        assert.equal(summary.images.failed, 0, JSON.stringify(summary.items));
+        assert.equal(store.resolveRef(ref).digest, image.index.digest);
+        assert.deepEqual(await fsck(store), [], 'the whole image is there');
+      } else {
+        assert.equal(collected, 4, 'four tries');
+        assert.equal(summary.images.failed, 1);
+        assert.match(summary.items[0]!.error!, /removed from .* \(by a concurrent gc\) after it was copied, 4 times/);
+        assert.deepEqual(store.list(), [], 'nothing was tagged');
+      }
+    });
+  }
 
   // A small blob is read whole and a large one streamed (Store.fetch): both are checked.
   for (const [kind, size] of [['small', 40_000], ['large', 3 << 20]] as const) {

@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { Referrer, Target } from '../../lib/oci/target.js';
 import type { Descriptor } from '../../lib/oci/types.js';
-import type { Store } from '../../store/store.js';
+import { IncompleteGraphError, type Store } from '../../store/store.js';
 
 const BATCH = 500;
 
@@ -50,22 +50,46 @@ export class BatchedStore implements Target {
 
   async tag(descriptor: Descriptor, reference: string): Promise<void> {
     this.pending.set(reference, descriptor);
-    if (this.pending.size >= BATCH) await this.flush();
+    if (this.pending.size < BATCH) return;
+    // Images of the batch that a concurrent gc emptied stay pending for the run's last flush.
+    await this.flush().catch((err: unknown) => {
+      if (!(err instanceof IncompleteGraphError)) throw err;
+    });
   }
 
   referrers(descriptor: Descriptor): Promise<Referrer[]> {
     return this.store.referrers(descriptor);
   }
 
-  /** Writes the pending tags in one index.json update (one at a time). */
+  /**
+   * Writes the pending tags in one index.json update (one at a time). When a concurrent gc
+   * removed content of some images after they were copied, the others are tagged, those stay
+   * pending, and the IncompleteGraphError names them.
+   */
   flush(): Promise<void> {
     const items = [...this.pending].map(([ref, descriptor]) => ({ ref, descriptor }));
     const run = this.writing.then(async () => {
       if (items.length === 0) return;
-      await this.store.tagMany(items);
-      for (const { ref, descriptor } of items) if (this.pending.get(ref) === descriptor) this.pending.delete(ref);
+      let whole = items;
+      let incomplete: IncompleteGraphError | undefined;
+      try {
+        await this.store.tagMany(items);
+      } catch (err) {
+        if (!(err instanceof IncompleteGraphError)) throw err;
+        incomplete = err;
+        const emptied = new Set(err.incomplete.map((i) => i.ref));
+        whole = items.filter((i) => !emptied.has(i.ref));
+        if (whole.length) await this.store.tagMany(whole);
+      }
+      for (const { ref, descriptor } of whole) if (this.pending.get(ref) === descriptor) this.pending.delete(ref);
+      if (incomplete) throw incomplete;
     });
     this.writing = run.catch(() => undefined);
     return run;
+  }
+
+  /** Drops pending tags (of images that failed after all). */
+  forget(refs: string[]): void {
+    for (const ref of refs) this.pending.delete(ref);
   }
 }

@@ -8,7 +8,7 @@ import type { Target } from '../../lib/oci/target.js';
 import type { Descriptor } from '../../lib/oci/types.js';
 import { ConnectionError, RegistryError, type LocationRecords, type RegistryPool } from '../../lib/registry/index.js';
 import type { Logger, Progress } from '../../lib/runner/plugin.js';
-import type { Store } from '../../store/store.js';
+import { IncompleteGraphError, TAG_ATTEMPTS, type Store } from '../../store/store.js';
 import { BatchedStore } from './batched.js';
 import { Bundles } from './bundle.js';
 import type { RegistryMirror } from './config.js';
@@ -211,6 +211,38 @@ export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<Sync
   const results: ItemResult[] = new Array(items.length);
   const bar = items.length > 0 ? opts.progress?.start(items.length, opts.label ?? 'sync') : undefined;
   const withBytes: RunOptions = bar?.bytes ? { ...opts, onBytes: (n) => bar.bytes!(n) } : opts;
+  /**
+   * Tags what a store's batch holds. Images whose content a concurrent gc removed after they
+   * were copied are copied again (the store's graph check finds the gaps) and tagged, up to
+   * TAG_ATTEMPTS times; then they fail, named, and the others stay tagged.
+   */
+  const tagAll = async (b: BatchedStore): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await b.flush();
+      } catch (err) {
+        if (!(err instanceof IncompleteGraphError)) throw err;
+        const emptied = err.incomplete.map((i) => i.ref);
+        const giveUp = attempt >= TAG_ATTEMPTS || opts.signal?.aborted;
+        for (const [i, item] of items.entries()) {
+          const to = item.destination;
+          if (to.kind !== 'store' || !emptied.includes(to.key) || !results[i]) continue;
+          try {
+            if (giveUp) throw new GadgetError(`its content was removed from ${b.name} (by a concurrent gc) after it was copied, ${attempt} times; it was not tagged`);
+            // A session remembers what it copied: the copy again needs one that looks again.
+            const fresh = new CopySession(concurrency);
+            await transfer(item, withBytes, fresh, bundles, batched, results[i]!);
+            session.stats.copied += fresh.stats.copied;
+            session.stats.bytes += fresh.stats.bytes;
+          } catch (failure) {
+            results[i] = ordered({ ...results[i]!, status: 'failed', error: messageOf(failure) });
+            b.forget([to.key]);
+          }
+        }
+        if (giveUp) b.forget(emptied);
+      }
+    }
+  };
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length && !opts.signal?.aborted) {
@@ -247,7 +279,7 @@ export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<Sync
       await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
     } finally {
       // What was copied completely is tagged, even when the run was interrupted.
-      for (const b of batches.values()) await b.flush();
+      for (const b of batches.values()) await tagAll(b);
       try {
         opts.pool.saveLocations();
       } catch (err) {

@@ -121,9 +121,9 @@ export class BundleDestination implements Target {
 
   /**
    * Writes the bundle when this run added anything: the old index.json entries (tags moved
-   * where this run moved them), new tags, and the OCI 1.1 referrers that the staging store
-   * keeps as untagged entries; the old blobs and the new ones reachable from them. Returns
-   * whether the file was written.
+   * where this run moved them), new tags, and untagged entries for the OCI 1.1 referrers this
+   * run copied (staged, or read from the local store); the old blobs and the new ones reachable
+   * from them. Returns whether the file was written. `onBytes` counts the local store's bytes.
    */
   async write(signal?: AbortSignal, onBytes?: (n: number) => void): Promise<boolean> {
     const staging = this.staging ? await this.staging : undefined;

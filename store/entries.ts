@@ -4,7 +4,7 @@ import { ANN_REF_NAME } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
 
 /** What a tag keeps of a descriptor: its own fields, nothing a caller may have added. */
-export function taggedDescriptor(descriptor: Descriptor): Descriptor {
+function taggedDescriptor(descriptor: Descriptor): Descriptor {
   const d: Descriptor = { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size };
   if (descriptor.annotations) d.annotations = { ...descriptor.annotations };
   if (descriptor.platform) d.platform = descriptor.platform;

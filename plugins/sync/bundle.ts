@@ -5,7 +5,7 @@ import { messageOf } from '../../lib/errors.js';
 import { BundleDestination } from '../../store/bundle-destination.js';
 import { BundleSource } from '../../store/bundle-source.js';
 import type { PlanItem } from './plan.js';
-import type { ItemResult } from './run.js';
+import type { ItemResult } from './results.js';
 
 /** The bundles of one run: read (sources) and written (destinations), each opened once. */
 export class Bundles {

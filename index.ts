@@ -13,8 +13,9 @@ export { gc, fsck, fsckReport, type FsckProblem, type FsckNotice } from './store
 export { inspectImage, type Inspection } from './store/inspect.js';
 export { LayoutSource } from './store/layout-source.js';
 export { BundleSource } from './store/bundle-source.js';
-export { defineConfig, loadConfig, type GadgetConfig, type TaskDefinition } from './lib/runner/config.js';
-export type { Plugin, PluginContext, Artifact, Logger, Progress } from './lib/runner/plugin.js';
+export { defineConfig, loadConfig } from './lib/runner/config.js';
+export type { GadgetConfig, TaskDefinition, Plugin, PluginContext, Artifact } from './lib/runner/types.js';
+export type { Logger, Progress } from './lib/progress.js';
 export { runTask, runSteps } from './lib/runner/tasks.js';
 export { build, buildGadget } from './plugins/build.js';
 export type { GadgetSpec } from './plugins/build/spec.js';

@@ -3,9 +3,10 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { encodeJSON } from '../lib/oci/json.js';
 import type { Store } from '../store/store.js';
-import type { GadgetConfig, LoadedConfig } from '../lib/runner/config.js';
+import type { LoadedConfig } from '../lib/runner/config.js';
 import { createLogger, createProgress } from '../lib/runner/output.js';
-import type { Logger, PluginContext, Progress } from '../lib/runner/plugin.js';
+import type { Logger, Progress } from '../lib/progress.js';
+import type { GadgetConfig, PluginContext } from '../lib/runner/types.js';
 
 export interface GlobalFlags {
   store?: string;

@@ -11,7 +11,7 @@ import { isSignatureTag, parseRef } from '../lib/oci/reference.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { findSignatures } from '../lib/signature/find.js';
 import type { SignatureKind } from '../lib/signature/types.js';
-import type { Artifact, Plugin, PluginContext } from '../lib/runner/plugin.js';
+import type { Artifact, Plugin, PluginContext } from '../lib/runner/types.js';
 import { storeKey, type Store } from '../store/store.js';
 import { LEVELS, mergeChange, parseLevels, parsePlatform, validateChange, type AnnotationChange, type Arch, type Level, type ResolvedChange } from './annotate/change.js';
 import { storeSignatureSource } from './verify/signatures.js';

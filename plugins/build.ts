@@ -13,7 +13,7 @@ import { MAX_METADATA_BYTES, metadataAnnotations, readMetadata, type GadgetMetad
 import { checkMetadataAgainstObject } from '../lib/gadget/object-check.js';
 import { sha256 } from '../lib/oci/digest.js';
 import type { Descriptor, Index, Manifest } from '../lib/oci/types.js';
-import type { Artifact, Plugin, PluginContext } from '../lib/runner/plugin.js';
+import type { Artifact, Plugin, PluginContext } from '../lib/runner/types.js';
 import type { Store } from '../store/store.js';
 import { btfhubFingerprint, generateBtfgen } from './build/btfgen.js';
 import { BuildCache, depsUnchanged, hashFiles, KeyBuilder, type CacheEntry } from './build/cache.js';
@@ -22,7 +22,8 @@ import { compileEbpf, findTool, missingTool, toolVersion } from './build/compile
 import { resolveIncludeRoots } from './build/include.js';
 import { buildWasm, checkWasmToolchain, hashWasmSources, type WasmToolchain } from './build/wasm-source.js';
 import { assembleImage, createdAnnotation, gadgetAnnotations, sourceDateEpoch } from './build/image.js';
-import { ARCHS, buildRef, checkAnnotations, resolveGadget, type Arch, type GadgetSpec, type ResolvedGadget } from './build/spec.js';
+import { ARCHS, type Arch } from './build/arch.js';
+import { buildRef, checkAnnotations, resolveGadget, type GadgetSpec, type ResolvedGadget } from './build/spec.js';
 
 export type { GadgetSpec } from './build/spec.js';
 

@@ -1,6 +1,6 @@
 // The serve step for gadget.config.ts (`steps: [build(), serve({ port: 5000 })]`): serves the
 // store until the task is interrupted (Ctrl-C), then stops cleanly and passes its input on.
-import type { Artifact, Plugin, PluginContext } from '../lib/runner/plugin.js';
+import type { Artifact, Plugin, PluginContext } from '../lib/runner/types.js';
 import { startServer, type ServeOptions } from '../serve/server.js';
 
 export type { ServeOptions } from '../serve/server.js';

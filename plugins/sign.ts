@@ -12,7 +12,7 @@ import { parseRef } from '../lib/oci/reference.js';
 import { INDEX_TYPES, SIGSTORE_BUNDLE } from '../lib/oci/mediatypes.js';
 import { MAX_MANIFEST_BYTES, type Target } from '../lib/oci/target.js';
 import type { Descriptor, Manifest } from '../lib/oci/types.js';
-import type { Plugin } from '../lib/runner/plugin.js';
+import type { Plugin } from '../lib/runner/types.js';
 import { signatureTags } from '../lib/signature/find.js';
 import { cosignAlgorithm, verifyWith } from '../lib/signature/keys.js';
 import { loadCertificateChain, notationSignature } from '../lib/signature/notation-sign.js';

@@ -3,11 +3,12 @@
 // registry, or a bundle tar. Registry access follows the config's `registries` (plain-HTTP
 // hosts, authfile, mirrors) and the command's flags.
 import { GadgetError } from '../lib/errors.js';
-import type { Artifact, Plugin, PluginContext } from '../lib/runner/plugin.js';
+import type { Artifact, Plugin, PluginContext } from '../lib/runner/types.js';
 import type { Store } from '../store/store.js';
 import { createPool, readSyncConfig, type RegistrySettings, type SyncConfig } from './sync/config.js';
 import { describeDestination, describeSource, destinationFor, planCopy, planPull, planPush, planSets, type PlanItem } from './sync/plan.js';
-import { previewPlan, runPlan, type RunOptions, type SyncSummary } from './sync/run.js';
+import { previewPlan, runPlan, type RunOptions } from './sync/run.js';
+import type { SyncSummary } from './sync/results.js';
 import { parseRef } from '../lib/oci/reference.js';
 import type { RegistryPool } from '../lib/registry/index.js';
 import { formatSize } from '../lib/format.js';
@@ -16,7 +17,8 @@ export type { MirrorSet, RegistriesConfig, RegistryMirror, SyncConfig, SyncDesti
 export { readSyncConfig, createPool, checkSeconds, type RegistrySettings } from './sync/config.js';
 export { renameRepository, type RenameRule } from './sync/rename.js';
 export { checkCollisions, filterTags, matchedNothing, planCopy, planPull, planPush, planSets, planMirrorSet, describeSource, describeDestination, type PlanItem } from './sync/plan.js';
-export { runPlan, type ItemResult, type SyncSummary } from './sync/run.js';
+export { runPlan } from './sync/run.js';
+export type { ItemResult, SyncSummary } from './sync/results.js';
 export { mirrorRoute, resolveThroughMirrors } from './sync/resolve.js';
 export { fetchToTemporaryStore, RemoteFetchError, type TemporaryImage } from './sync/remote.js';
 export { parseRange, parseVersion, satisfies } from './sync/semver.js';

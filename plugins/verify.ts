@@ -9,7 +9,7 @@ import { GadgetError, usageError } from '../lib/errors.js';
 import { isDigest } from '../lib/oci/digest.js';
 import { isSignatureTag } from '../lib/oci/reference.js';
 import type { Descriptor } from '../lib/oci/types.js';
-import type { Artifact, Plugin, PluginContext } from '../lib/runner/plugin.js';
+import type { Artifact, Plugin, PluginContext } from '../lib/runner/types.js';
 import { storeKey, type Store } from '../store/store.js';
 import { GraphVerifier } from './verify/graph.js';
 import { checkPolicy, parseAllowPatterns } from './verify/policy.js';

@@ -9,7 +9,7 @@ import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { GadgetError, messageOf, usageError } from '../lib/errors.js';
 import { MAX_MANIFEST_BYTES } from '../lib/oci/target.js';
-import type { Logger } from '../lib/runner/plugin.js';
+import type { Logger } from '../lib/progress.js';
 import type { Store } from '../store/store.js';
 import { Htpasswd } from './auth.js';
 import { RegistryError, send, sendError } from './http.js';

@@ -8,7 +8,7 @@ import { GadgetError, messageOf } from '../lib/errors.js';
 import { copyGraph, CopySession, type CopyStats } from '../lib/oci/copy.js';
 import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
-import type { Progress, ProgressBar } from '../lib/runner/plugin.js';
+import type { Progress, ProgressBar } from '../lib/progress.js';
 
 import { tempName, writeVerifiedFile } from './files.js';
 import { BundleSource } from './bundle-source.js';

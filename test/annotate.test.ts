@@ -23,7 +23,7 @@ import {
   MT_MANIFEST,
 } from '../lib/oci/mediatypes.js';
 import type { Descriptor, Index, Manifest } from '../lib/oci/types.js';
-import type { PluginContext } from '../lib/runner/plugin.js';
+import type { PluginContext } from '../lib/runner/types.js';
 import { runSteps } from '../lib/runner/tasks.js';
 import { annotate, annotateAll, annotateImage, isRFC3339, parseLevels, parsePlatform } from '../plugins/annotate.js';
 import { build, buildGadget } from '../plugins/build.js';

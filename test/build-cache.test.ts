@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import type { PluginContext } from '../lib/runner/plugin.js';
+import type { PluginContext } from '../lib/runner/types.js';
 import { buildGadget, type GadgetSpec } from '../plugins/build.js';
 import { depsUnchanged, hashFiles } from '../plugins/build/cache.js';
 import { parseDepfile } from '../plugins/build/depfile.js';

@@ -14,7 +14,7 @@ import { readTar } from '../lib/archive/tar.js';
 import { encodeJSONBytes } from '../lib/oci/json.js';
 import { ANN_CREATED, ANN_TITLE, GADGET_BTFGEN, GADGET_EBPF, GADGET_WASM, MT_INDEX, MT_MANIFEST } from '../lib/oci/mediatypes.js';
 import type { Descriptor, Index, Manifest } from '../lib/oci/types.js';
-import type { PluginContext } from '../lib/runner/plugin.js';
+import type { PluginContext } from '../lib/runner/types.js';
 import { buildGadget } from '../plugins/build.js';
 import { multiarchInclude } from '../plugins/build/compile.js';
 import { verifyArtifacts, verifyImages, type VerifyReport } from '../plugins/verify.js';

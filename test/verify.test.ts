@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { GadgetError } from '../lib/errors.js';
-import type { PluginContext } from '../lib/runner/plugin.js';
+import type { PluginContext } from '../lib/runner/types.js';
 import { verify, verifyImages, RULES, storeArtifacts, type VerifyReport } from '../plugins/verify.js';
 import { isAllowed, parseAllowPatterns } from '../plugins/verify/policy.js';
 import { formatReport, reportsJSON } from '../plugins/verify/report.js';

@@ -4,39 +4,8 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { GadgetError, messageOf } from '../errors.js';
-import type { Plugin } from './plugin.js';
+import type { GadgetConfig } from './types.js';
 import { validateConfig } from './validate-config.js';
-import type { GadgetSpec } from '../../plugins/build/spec.js';
-
-/** A named task: steps that run in order, after the tasks it depends on. */
-export interface TaskDefinition {
-  /** One line shown by `gadget tasks`. */
-  description?: string;
-  /** Tasks that run first (each once per `gadget run`), as in `deno task`. */
-  dependsOn?: string[];
-  /** The plugins to run, in order; each gets the images the previous one returned. */
-  steps: Plugin[];
-}
-
-/**
- * What gadget.config.ts exports through `defineConfig`. Every key is listed: a misspelt key
- * is a type error in the editor and an error at run time. Plugins add their own keys by
- * augmenting this interface (the sync plugin adds `registries` and `mirrors`).
- */
-export interface GadgetConfig {
-  /** The store folder, relative to the config file (default: ig's store, `~/.ig/oci-store` or `/var/lib/ig/oci-store` for root). */
-  store?: string;
-  /** The gadgets that the `build()` step builds. */
-  gadgets?: GadgetSpec[];
-  /** The ig version the gadgets target: the `io.inspektor-gadget.builder.version` annotation (default `gadget-oci/<version>`). */
-  igVersion?: string;
-  /** How many gadgets build at once: a positive integer (default: the number of CPUs). */
-  concurrency?: number;
-  /** Include roots for every gadget, like `gadget build --include DIR` (each adds DIR and DIR/gadget/<arch>); relative to this file. */
-  include?: string[];
-  /** Named tasks for `gadget run NAME`: a definition, or just a list of steps. */
-  tasks?: Record<string, TaskDefinition | Plugin[]>;
-}
 
 /** Types the config for editors (every key checked, documented on hover); returns it unchanged. */
 export function defineConfig(config: GadgetConfig): GadgetConfig {

@@ -2,7 +2,7 @@
 // progress to stderr; a progress bar only on a TTY (or with --progress, plain lines).
 import { painter } from '../colour.js';
 import { formatSize } from '../format.js';
-import type { Logger, Progress, ProgressBar } from './plugin.js';
+import type { Logger, Progress, ProgressBar } from '../progress.js';
 
 export interface OutputOptions {
   json: boolean;

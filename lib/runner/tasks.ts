@@ -1,7 +1,6 @@
 // Named tasks: lists of plugin steps that may depend on other tasks (each runs once).
 import { GadgetError, isGadgetError, messageOf, usageError } from '../errors.js';
-import type { GadgetConfig, TaskDefinition } from './config.js';
-import type { Artifact, Plugin, PluginContext } from './plugin.js';
+import type { Artifact, GadgetConfig, Plugin, PluginContext, TaskDefinition } from './types.js';
 
 export function taskDefinition(config: GadgetConfig, name: string): TaskDefinition {
   const raw = config.tasks?.[name];

@@ -3,7 +3,7 @@
 import { isRFC3339 } from '../../lib/oci/time.js';
 import { usageError } from '../../lib/errors.js';
 import { ANN_CREATED, ANN_REF_NAME } from '../../lib/oci/mediatypes.js';
-import { ARCHS, type Arch } from '../build/spec.js';
+import { ARCHS, type Arch } from '../build/arch.js';
 
 /**
  * Where annotations live, named after the object they describe. ig writes one map at all of
@@ -15,7 +15,7 @@ import { ARCHS, type Arch } from '../build/spec.js';
 export type Level = 'index' | 'manifest' | 'config';
 export const LEVELS: readonly Level[] = ['index', 'manifest', 'config'];
 
-export type { Arch } from '../build/spec.js';
+export type { Arch } from '../build/arch.js';
 
 /** An annotation change as a caller states it. */
 export interface AnnotationChange {

@@ -16,7 +16,7 @@ import { checkEntryPath, readTar, writeTar, type TarInput } from '../../lib/arch
 import { btfArchDir } from '../../lib/content/btf.js';
 import { GadgetError, messageOf } from '../../lib/errors.js';
 import { missingTool, requireTool } from './compile.js';
-import type { Arch } from './spec.js';
+import type { Arch } from './arch.js';
 import { makeWorkDir, removeStaleWorkDirs, toolEnv } from './workdir.js';
 
 const run = promisify(execFile);

@@ -14,7 +14,7 @@ import { includeArgs } from './include.js';
 import { olderToolchainReason } from './toolchain.js';
 import { depKey } from './cache.js';
 import { parseDepfile } from './depfile.js';
-import { ARCHS, type Arch } from './spec.js';
+import { ARCHS, type Arch } from './arch.js';
 import { makeWorkDir, removeStaleWorkDirs, toolEnv } from './workdir.js';
 
 const run = promisify(execFile);

@@ -25,7 +25,7 @@ import {
   MT_MANIFEST,
 } from '../../lib/oci/mediatypes.js';
 import type { Annotations, Descriptor, Index, Manifest } from '../../lib/oci/types.js';
-import { ARCHS, type Arch } from './spec.js';
+import { ARCHS, type Arch } from './arch.js';
 
 export interface ImageInput {
   /** The raw gadget.yaml; absent -> the OCI empty config. */

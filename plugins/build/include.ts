@@ -6,7 +6,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { GadgetError } from '../../lib/errors.js';
-import type { Arch } from './spec.js';
+import type { Arch } from './arch.js';
 
 /** Where include roots come from, in the order clang searches them. */
 export interface IncludeSources {

@@ -11,12 +11,9 @@ import { parse as parseYAML } from 'yaml';
 import { GadgetError, messageOf } from '../../lib/errors.js';
 import { ANN_REF_NAME } from '../../lib/oci/mediatypes.js';
 import { parseRef } from '../../lib/oci/reference.js';
+import { ARCHS, type Arch } from './arch.js';
 import type { WasmSource } from './wasm-source.js';
 import { cannotRead, MAX_BUILD_FILE_BYTES, readCapped } from './read.js';
-
-export type Arch = 'amd64' | 'arm64';
-/** The architectures ig builds, in the order its index lists them. */
-export const ARCHS: readonly Arch[] = ['amd64', 'arm64'];
 
 export const BUILD_FILE = 'build.yaml';
 export const DEFAULT_EBPF_SOURCE = 'program.bpf.c';
@@ -48,6 +45,13 @@ export interface GadgetSpec {
   annotations?: Record<string, string>;
   /** Overrides the config's `igVersion` for this gadget. */
   igVersion?: string;
+}
+
+declare module '../../lib/runner/types.js' {
+  interface GadgetConfig {
+    /** The gadgets that the `build()` step builds. */
+    gadgets?: GadgetSpec[];
+  }
 }
 
 /** A spec with build.yaml merged in and every path checked and made absolute. */

@@ -10,7 +10,7 @@ import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { usageError } from '../../lib/errors.js';
 import { RegistryPool, type RetryOptions, type Timeouts } from '../../lib/registry/index.js';
-import type { GadgetConfig } from '../../lib/runner/config.js';
+import type { GadgetConfig } from '../../lib/runner/types.js';
 import { checkRename, type RenameRule } from './rename.js';
 
 /** Where to read a registry (or a repository prefix of it) from first. */
@@ -90,7 +90,7 @@ export interface SyncConfig {
   mirrors: Record<string, MirrorSet>;
 }
 
-declare module '../../lib/runner/config.js' {
+declare module '../../lib/runner/types.js' {
   interface GadgetConfig {
     registries?: RegistriesConfig;
     mirrors?: Record<string, MirrorSet>;

@@ -7,7 +7,7 @@ import { copyGraph, CopySession } from '../../lib/oci/copy.js';
 import type { Target } from '../../lib/oci/target.js';
 import type { Descriptor } from '../../lib/oci/types.js';
 import { ConnectionError, RegistryError, type LocationRecords, type RegistryPool } from '../../lib/registry/index.js';
-import type { Logger, Progress } from '../../lib/runner/plugin.js';
+import type { Logger, Progress } from '../../lib/progress.js';
 import { IncompleteGraphError, TAG_ATTEMPTS, type Store } from '../../store/store.js';
 import { BatchedStore } from './batched.js';
 import { Bundles } from './bundle.js';
@@ -15,35 +15,7 @@ import type { RegistryMirror } from './config.js';
 import { describeDestination, describeSource, type PlanItem } from './plan.js';
 import { selectPlatforms } from './platforms.js';
 import { resolveThroughMirrors } from './resolve.js';
-
-export interface ItemResult {
-  set?: string;
-  source: string;
-  destination: string;
-  /** Every tag the destination got, when more than its reference's own were asked for. */
-  tags?: string[];
-  /** The mirror it was read from, when a registry mirror served it. */
-  via?: string;
-  /** 'copied': something was transferred; 'skipped': the destination had everything. */
-  status: 'copied' | 'skipped' | 'failed';
-  digest?: string;
-  /** Blobs and manifests transferred for this image. */
-  copied: number;
-  bytes: number;
-  error?: string;
-  hint?: string;
-}
-
-export interface SyncSummary {
-  images: { copied: number; skipped: number; failed: number };
-  /** Blobs and manifests transferred, and found already there. */
-  blobs: { copied: number; skipped: number };
-  bytes: number;
-  seconds: number;
-  items: ItemResult[];
-  /** Bundle files written. */
-  bundles: string[];
-}
+import type { ItemResult, SyncSummary } from './results.js';
 
 export interface RunOptions {
   /** The store, for items whose source or destination is the store. */

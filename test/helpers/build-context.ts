@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import type { PluginContext } from '../../lib/runner/plugin.js';
+import type { PluginContext } from '../../lib/runner/types.js';
 import { openStore } from '../../store/store.js';
 import { quietContext } from './context.js';
 import { REPO } from './paths.js';

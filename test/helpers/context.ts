@@ -1,6 +1,6 @@
 // A plugin context over a store for tests: logs and progress go nowhere, records are dropped;
 // `more` replaces any part (a logger or emit that keeps what it gets, another config).
-import type { PluginContext } from '../../lib/runner/plugin.js';
+import type { PluginContext } from '../../lib/runner/types.js';
 import type { Store } from '../../store/store.js';
 import { REPO } from './paths.js';
 

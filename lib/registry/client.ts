@@ -7,7 +7,8 @@ import { readCredentials, type Credential } from './credentials.js';
 import { registryError } from './errors.js';
 import { HttpClient, hostnameOf, isLoopbackHost, type RetryOptions, type Timeouts } from './http.js';
 import { BlobLocations } from './locations.js';
-import { RemoteRepository, type RegistryFacts } from './repository.js';
+import type { RegistryFacts } from './plumbing.js';
+import { RemoteRepository } from './repository.js';
 import type { UploadOptions } from './upload.js';
 
 export interface OpenOptions {

@@ -9,6 +9,7 @@ export { listRepositories } from './catalog.js';
 export { RegistryPool, type Role } from './pool.js';
 export { fallbackTag, fallbackTagSubject } from './referrers.js';
 export { BlobLocations, type LocationRecords } from './locations.js';
-export { RemoteRepository, manifestMediaType, type PushOptions, type RegistryFacts } from './repository.js';
+export { RemoteRepository, manifestMediaType, type PushOptions } from './repository.js';
+export type { RegistryFacts } from './plumbing.js';
 export type { UploadOptions } from './upload.js';
 export { DEFAULT_USER_AGENT, openRepository, pingRegistry, plainHttpAllowed, registryClient, type OpenOptions, type RegistryClient } from './client.js';

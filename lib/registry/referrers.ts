@@ -10,7 +10,7 @@ import { INDEX_TYPES, MT_INDEX } from '../oci/mediatypes.js';
 import type { Referrer } from '../oci/target.js';
 import type { Descriptor, Index } from '../oci/types.js';
 import { nextLink } from './http.js';
-import type { RemoteRepository } from './repository.js';
+import type { RepositoryPlumbing } from './plumbing.js';
 
 const MAX_REFERRER_PAGES = 100;
 
@@ -55,7 +55,7 @@ function checkEntries(value: unknown, where: string): Descriptor[] {
 }
 
 /** The referrers API's answer, or undefined when the registry does not have the API. */
-async function fromApi(repo: RemoteRepository, digest: string, signal?: AbortSignal): Promise<Descriptor[] | undefined> {
+async function fromApi(repo: RepositoryPlumbing, digest: string, signal?: AbortSignal): Promise<Descriptor[] | undefined> {
   const out: Descriptor[] = [];
   let url: URL | undefined = repo.url(`referrers/${digest}`);
   for (let page = 0; url && page < MAX_REFERRER_PAGES; page++) {
@@ -105,7 +105,7 @@ async function fromApi(repo: RemoteRepository, digest: string, signal?: AbortSig
  * and cosign's `.sig` / `.att` manifests (tagged). A tag is given only when it points at the
  * returned descriptor, so a copy can re-create it as it is.
  */
-export async function listReferrers(repo: RemoteRepository, desc: Descriptor, signal?: AbortSignal): Promise<Referrer[]> {
+export async function listReferrers(repo: RepositoryPlumbing, desc: Descriptor, signal?: AbortSignal): Promise<Referrer[]> {
   const found = new Map<string, Referrer>();
   const add = (r: Referrer): void => {
     if (!found.has(r.descriptor.digest)) found.set(r.descriptor.digest, r);
@@ -154,7 +154,7 @@ function parseIndex(bytes: Buffer, where: string): Index {
 }
 
 /** Runs `work` after the earlier updates of `subject`'s fallback index in this process. */
-async function serialised(repo: RemoteRepository, subject: string, work: () => Promise<void>): Promise<void> {
+async function serialised(repo: RepositoryPlumbing, subject: string, work: () => Promise<void>): Promise<void> {
   const previous = repo.fallbackLocks.get(subject) ?? Promise.resolve();
   const run = previous.then(work);
   const settled = run.then(() => {}, () => {});
@@ -172,7 +172,7 @@ async function serialised(repo: RemoteRepository, subject: string, work: () => P
  * when the current index lists nothing that `incoming` lacks, `incoming` is put as it is (so a
  * copy stays byte-identical); otherwise the missing entries are appended to it.
  */
-export async function mergeFallbackIndex(repo: RemoteRepository, subject: string, incoming: Buffer, signal?: AbortSignal): Promise<void> {
+export async function mergeFallbackIndex(repo: RepositoryPlumbing, subject: string, incoming: Buffer, signal?: AbortSignal): Promise<void> {
   await serialised(repo, subject, async () => {
     const tag = fallbackTag(subject);
     const where = `${repo.name}:${tag}`;
@@ -197,11 +197,11 @@ export async function mergeFallbackIndex(repo: RemoteRepository, subject: string
  * Updates of one subject are serialised within this process; the registry offers no lock
  * across processes (the spec accepts that race).
  */
-export async function addToFallbackIndex(repo: RemoteRepository, subject: string, entry: Descriptor, signal?: AbortSignal): Promise<void> {
+export async function addToFallbackIndex(repo: RepositoryPlumbing, subject: string, entry: Descriptor, signal?: AbortSignal): Promise<void> {
   await serialised(repo, subject, () => updateIndex(repo, subject, entry, signal));
 }
 
-async function updateIndex(repo: RemoteRepository, subject: string, entry: Descriptor, signal?: AbortSignal): Promise<void> {
+async function updateIndex(repo: RepositoryPlumbing, subject: string, entry: Descriptor, signal?: AbortSignal): Promise<void> {
   const tag = fallbackTag(subject);
   const where = `${repo.name}:${tag}`;
   const current = await repo.getManifest(tag, signal);

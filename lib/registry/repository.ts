@@ -13,6 +13,7 @@ import { repositoryScope } from './auth.js';
 import { resumableBody } from './download.js';
 import { registryError } from './errors.js';
 import { parseJSONBody, type HttpRequest, type HttpResponse } from './http.js';
+import type { ManifestBytes, RegistryFacts, RepositoryPlumbing } from './plumbing.js';
 import { BlobLocations } from './locations.js';
 import { listAllPages } from './pages.js';
 import { addToFallbackIndex, fallbackTagSubject, listReferrers, mergeFallbackIndex, referrerEntry } from './referrers.js';
@@ -23,12 +24,6 @@ const TAG_RE = /^[\w][\w.-]{0,127}$/;
 const MANIFEST_CACHE_ENTRIES = 64;
 
 export interface PushOptions extends UploadOptions {}
-
-export interface ManifestBytes {
-  bytes: Buffer;
-  mediaType: string;
-  digest: string;
-}
 
 export interface RepositoryConfig {
   /** `https:` or `http:`. */
@@ -46,14 +41,7 @@ export interface RepositoryConfig {
   maxPages?: number;
 }
 
-/** What a registry was found to do, shared by the repositories of one registry. */
-export interface RegistryFacts {
-  referrersApi?: boolean;
-  /** The first referrers lookup while it finds out whether the API exists. */
-  referrersProbe?: Promise<void>;
-}
-
-export class RemoteRepository implements Target {
+export class RemoteRepository implements Target, RepositoryPlumbing {
   readonly name: string;
   /** A registry refuses a manifest whose children it lacks: a present manifest means a whole graph. */
   readonly keepsGraphsWhole = true;

@@ -10,7 +10,7 @@ import type { Descriptor } from '../oci/types.js';
 import { repositoryScope } from './auth.js';
 import { RegistryError } from './errors.js';
 import type { HttpBody, HttpResponse } from './http.js';
-import type { RemoteRepository } from './repository.js';
+import type { RepositoryPlumbing } from './plumbing.js';
 import { readVerified, verified } from './verify.js';
 
 export interface UploadOptions {
@@ -42,7 +42,7 @@ const OCTETS = 'application/octet-stream';
  * from `opts.mountFrom[0]` (possibly this very repository, which answers "already here") and
  * becomes an ordinary upload when the registry cannot mount it; `open` is called only then.
  */
-export async function pushBlob(repo: RemoteRepository, desc: Descriptor, open: () => Promise<Readable>, opts: UploadOptions = {}): Promise<'mounted' | 'uploaded'> {
+export async function pushBlob(repo: RepositoryPlumbing, desc: Descriptor, open: () => Promise<Readable>, opts: UploadOptions = {}): Promise<'mounted' | 'uploaded'> {
   const what = `blob ${desc.digest} for ${repo.name}`;
   const { signal } = opts;
   const mode = opts.mode ?? 'auto';
@@ -85,7 +85,7 @@ export async function pushBlob(repo: RemoteRepository, desc: Descriptor, open: (
 }
 
 /** Best effort: tells the registry to drop an upload session that will not be finished. */
-async function cancelUpload(repo: RemoteRepository, session: Session): Promise<void> {
+async function cancelUpload(repo: RepositoryPlumbing, session: Session): Promise<void> {
   try {
     const { res } = await repo.send({ method: 'DELETE', url: session.location, noRetry: true }, { push: true });
     res.discard();
@@ -105,7 +105,7 @@ function fallbackHelps(err: unknown): boolean {
  * registry that refuses the mount request itself (an error other than access or rate) is
  * asked again for a plain upload.
  */
-async function startUpload(repo: RemoteRepository, what: string, mount: { digest: string; from: string } | undefined, signal?: AbortSignal): Promise<Session | 'mounted'> {
+async function startUpload(repo: RepositoryPlumbing, what: string, mount: { digest: string; from: string } | undefined, signal?: AbortSignal): Promise<Session | 'mounted'> {
   const url = repo.url('blobs/uploads/');
   const scopes: string[] = [];
   if (mount) {
@@ -129,7 +129,7 @@ async function startUpload(repo: RemoteRepository, what: string, mount: { digest
 }
 
 /** The Location of an upload answer, refused when it points at another origin. */
-function uploadLocation(repo: RemoteRepository, res: HttpResponse, what: string): URL {
+function uploadLocation(repo: RepositoryPlumbing, res: HttpResponse, what: string): URL {
   const location = res.header('location');
   if (!location) throw new GadgetError(`${what}: the registry ${repo.host} opened an upload without a Location`, { hint: 'the registry is not OCI-compliant' });
   const url = new URL(location, res.url);
@@ -147,14 +147,14 @@ function withDigest(location: URL, digest: string): URL {
   return url;
 }
 
-async function putMonolithic(repo: RemoteRepository, session: Session, desc: Descriptor, body: HttpBody, what: string, signal?: AbortSignal): Promise<void> {
+async function putMonolithic(repo: RepositoryPlumbing, session: Session, desc: Descriptor, body: HttpBody, what: string, signal?: AbortSignal): Promise<void> {
   const headers: Record<string, string> = { 'content-type': OCTETS, 'content-length': String(desc.size) };
   const { res, authSent } = await repo.send({ method: 'PUT', url: withDigest(session.location, desc.digest), headers, body, signal }, { push: true });
   await finish(repo, res, authSent, desc, what);
 }
 
 async function uploadChunks(
-  repo: RemoteRepository,
+  repo: RepositoryPlumbing,
   session: Session,
   desc: Descriptor,
   source: AsyncIterable<Buffer> | Iterable<Buffer>,
@@ -181,7 +181,7 @@ async function uploadChunks(
   await finish(repo, res, authSent, desc, what);
 }
 
-async function finish(repo: RemoteRepository, res: HttpResponse, authSent: boolean, desc: Descriptor, what: string): Promise<void> {
+async function finish(repo: RepositoryPlumbing, res: HttpResponse, authSent: boolean, desc: Descriptor, what: string): Promise<void> {
   if (res.status !== 201) await repo.raise(res, authSent, what, 'push');
   res.discard();
   const announced = res.header('docker-content-digest');

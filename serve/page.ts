@@ -4,7 +4,7 @@
 import { GADGET_CONFIG, MT_INDEX } from '../lib/oci/mediatypes.js';
 import type { Descriptor, Index, Manifest } from '../lib/oci/types.js';
 import { formatSize, shortDigest } from '../lib/format.js';
-import { lastResult, type LastVerification } from '../plugins/verify/last-result.js';
+import { lastVerification, type LastVerification } from '../store/verifications.js';
 import type { Store } from '../store/store.js';
 
 export function escapeHTML(value: unknown): string {
@@ -35,7 +35,7 @@ export function listPage(store: Store, filter: string): string {
       (i) =>
         `<tr><td><a href="${escapeHTML(imageLink(i.ref))}">${escapeHTML(i.ref)}</a></td><td><code>${escapeHTML(shortDigest(i.digest))}</code></td>` +
         `<td>${escapeHTML(i.platforms.map((p) => p.replace('linux/', '')).join(', ') || '-')}</td><td>${escapeHTML(formatSize(i.size))}</td>` +
-        `<td>${escapeHTML(i.created ?? '-')}</td><td>${verdict(lastResult(store, i.digest))}</td></tr>`,
+        `<td>${escapeHTML(i.created ?? '-')}</td><td>${verdict(lastVerification(store, i.digest))}</td></tr>`,
     )
     .join('');
   return layout(
@@ -88,7 +88,7 @@ export async function imagePage(store: Store, ref: string): Promise<string | und
   );
   const body =
     `<p><a href="/">all images</a></p><h1>${escapeHTML(ref)}</h1><p><code>${escapeHTML(index.digest)}</code></p>` +
-    `<h2>Last verification</h2><p>${verdict(lastResult(store, index.digest))}</p>` +
+    `<h2>Last verification</h2><p>${verdict(lastVerification(store, index.digest))}</p>` +
     `<h2>Signatures and other referrers</h2>${await referrerTree(store, index, 0)}` +
     `<h2>Annotations</h2>${annotationsTable(doc.annotations)}` +
     `<h2>gadget.yaml</h2>${gadgetYaml === undefined ? '<p class="muted">none (the OCI empty config)</p>' : `<pre>${escapeHTML(gadgetYaml)}</pre>`}` +

@@ -66,6 +66,7 @@ TESTS=(
   test/cli.test.ts
   test/cli-help.test.ts
   test/cli-contract.test.ts
+  test/architecture.test.ts
   test/runner.test.ts
   test/init.test.ts
   test/config-store.test.ts

@@ -1,8 +1,11 @@
 // Writes an OCI layout tar (oci-layout, index.json, blobs/sha256/*): what `gadget export` and
 // sync bundle destinations produce. Deterministic (blobs sorted by digest, fixed tar
 // metadata), and atomic: a temporary file beside the target, fsynced, then renamed over it.
+// The temporary file's name carries the writer's pid: one left by a writer killed midway is
+// removed by the next write of the same target.
 import { createWriteStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { open, readdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { writeTar, type TarInput } from '../lib/archive/tar.js';
@@ -10,6 +13,7 @@ import { GadgetError, messageOf } from '../lib/errors.js';
 import { encodeJSONBytes } from '../lib/oci/json.js';
 import { MT_INDEX } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
+import { processAlive } from './temps.js';
 
 export interface LayoutTarBlob {
   digest: string;
@@ -29,6 +33,7 @@ export async function writeLayoutTar(outFile: string, entries: Descriptor[], blo
     ...sorted.map((b) => ({ path: `blobs/sha256/${b.digest.slice(7)}`, size: b.size, open: b.open })),
   ];
   const partial = `${outFile}.partial-${process.pid}`;
+  await removeDeadPartials(outFile);
   try {
     await pipeline(writeTar(inputs), createWriteStream(partial), { signal });
     const handle = await open(partial, 'r');
@@ -43,5 +48,15 @@ export async function writeLayoutTar(outFile: string, entries: Descriptor[], blo
     // Our own errors (a blob missing or damaged in the source) say what failed themselves.
     if (signal?.aborted || err instanceof GadgetError) throw err;
     throw new GadgetError(`cannot write ${outFile}: ${messageOf(err)}`, { exitCode: 2 });
+  }
+}
+
+/** Removes `FILE.partial-PID` files beside `outFile` whose writer is no longer running. */
+async function removeDeadPartials(outFile: string): Promise<void> {
+  const prefix = `${basename(outFile)}.partial-`;
+  const names = await readdir(dirname(outFile)).catch(() => [] as string[]);
+  for (const name of names) {
+    const pid = name.startsWith(prefix) ? Number(name.slice(prefix.length)) : NaN;
+    if (Number.isSafeInteger(pid) && pid > 0 && !processAlive(pid)) await rm(join(dirname(outFile), name), { force: true });
   }
 }

@@ -1,3 +1,4 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -96,6 +97,24 @@ test('export checks every blob it writes: a damaged or missing one fails naming 
   t.after(() => fresh.close());
   assert.deepEqual((await importImages(fresh, out)).failed, []);
   assert.equal(fresh.resolveRef(ref).digest, store.resolveRef(ref).digest);
+});
+
+test('a partial tar left by a killed export is removed by the next export of that file; a running writer\'s stays', async (t) => {
+  const why = sharedMissing();
+  if (why) return t.skip(why);
+  const dir = scratch();
+  const store = await openStore(join(dir, 's'));
+  t.after(() => store.close());
+  await importImages(store, FIXTURE_LAYOUT);
+  // What a SIGKILLed writer leaves: its partial file under its (now dead) pid.
+  const dead = spawnSync('true').pid!;
+  const live = spawn('sleep', ['60']);
+  t.after(() => live.kill());
+  writeFileSync(join(dir, `out.tar.partial-${dead}`), 'half a tar');
+  writeFileSync(join(dir, `out.tar.partial-${live.pid}`), 'a tar being written');
+  writeFileSync(join(dir, `other.tar.partial-${dead}`), 'another target\'s');
+  await exportImages(store, ['ttl.sh/signed_with_cosign_legacy:latest'], join(dir, 'out.tar'));
+  assert.deepEqual(readdirSync(dir).sort(), [`other.tar.partial-${dead}`, 'out.tar', `out.tar.partial-${live.pid}`, 's'].sort());
 });
 
 test('a tar with unsafe or tampered entries is refused and changes nothing', async () => {

@@ -1,9 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openStore } from '../store/store.js';
+import { openStore, type Store } from '../store/store.js';
 import { exportImages, importImages } from '../store/transfer.js';
 import { fsck } from '../store/maintenance.js';
 import { writeTar } from '../lib/archive/tar.js';
@@ -19,6 +19,15 @@ async function tarBytes(entries: Parameters<typeof writeTar>[0]): Promise<Buffer
   const chunks: Buffer[] = [];
   for await (const c of writeTar(entries)) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** A scratch folder with a store `s` holding ig's signed images, closed after the test. */
+async function fixtureStore(t: TestContext): Promise<{ dir: string; store: Store }> {
+  const dir = scratch();
+  const store = await openStore(join(dir, 's'));
+  t.after(() => store.close());
+  await importImages(store, FIXTURE_LAYOUT);
+  return { dir, store };
 }
 
 test("importing ig's signed store keeps every digest, tag and signature", async (t) => {
@@ -71,10 +80,7 @@ test('export is byte-for-byte deterministic and round-trips through import', asy
 test('export checks every blob it writes: a damaged or missing one fails naming it, and the old tar stays', async (t) => {
   const why = sharedMissing();
   if (why) return t.skip(why);
-  const dir = scratch();
-  const store = await openStore(join(dir, 's'));
-  t.after(() => store.close());
-  await importImages(store, FIXTURE_LAYOUT);
+  const { dir, store } = await fixtureStore(t);
   const ref = 'ttl.sh/signed_with_cosign_legacy:latest';
   const index = await store.readJSON<{ manifests: Descriptor[] }>(store.resolveRef(ref));
   // ig's fixture images have no layers: their config blob is the one damaged.
@@ -102,10 +108,7 @@ test('export checks every blob it writes: a damaged or missing one fails naming 
 test('a partial tar left by a killed export is removed by the next export of that file; a running writer\'s stays', async (t) => {
   const why = sharedMissing();
   if (why) return t.skip(why);
-  const dir = scratch();
-  const store = await openStore(join(dir, 's'));
-  t.after(() => store.close());
-  await importImages(store, FIXTURE_LAYOUT);
+  const { dir, store } = await fixtureStore(t);
   // What a SIGKILLed writer leaves: its partial file under its (now dead) pid.
   const dead = spawnSync('true').pid!;
   const live = spawn('sleep', ['60']);

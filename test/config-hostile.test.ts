@@ -105,6 +105,22 @@ test('a command exits when its work is done, even when the config leaves a timer
   assert.deepEqual(JSON.parse(r.stdout).artifacts, [], 'the output was flushed before the exit');
 });
 
+test('an interrupted command never exits 0, even when its last step ignores the abort and returns', { timeout: 60_000 }, async () => {
+  const p = project(`import { writeFileSync } from 'node:fs';\nexport default { tasks: { default: [{ name: 'deaf', run: async (_c, input) => { writeFileSync('started', ''); await new Promise((r) => setTimeout(r, 1500)); return input; } }] } };\n`);
+  const child = spawnGadget(['run', 'default', '--json'], { cwd: p.dir, env: p.env });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  while (!existsSync(join(p.dir, 'started'))) await sleep(20);
+  child.kill('SIGINT');
+  const end = await exited(child);
+  assert.equal(end.code, 130, stderr);
+  assert.match(stderr, /^error: interrupted$/m);
+  assert.deepEqual(JSON.parse(stdout), { error: { message: 'interrupted', code: 130 } });
+  noStack(stderr);
+});
+
 test('a busy config does not make SIGINT ineffective; a second SIGINT ends a running command at once', { timeout: 60_000 }, async () => {
   // The config blocks the event loop forever: no JS handler could run, the default action must.
   const busy = project(`import { writeFileSync } from 'node:fs';\nwriteFileSync('started', '');\nfor (;;) {}\nexport default {};\n`);

@@ -49,6 +49,8 @@ export async function runSteps(ctx: PluginContext, steps: Plugin[], input: Artif
     }
     artifacts = checkArtifacts(out, step.name);
   }
+  // A step that ignored the abort and returned has not necessarily finished its work.
+  ctx.signal.throwIfAborted();
   return artifacts;
 }
 

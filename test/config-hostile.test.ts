@@ -98,6 +98,16 @@ test('a config or plugin that never settles is an error, not a silent exit 0', a
   await fails(`export default { tasks: { default: [{ name: 'stuck', run: () => new Promise(() => {}) }] } };`, /gadget run stopped before it finished/);
 });
 
+test('a top-level await in a CommonJS project says how to make the config an ES module', async () => {
+  const p = project(`await Promise.resolve();\nexport default { tasks: { default: [] } };\n`);
+  writeFileSync(join(p.dir, 'package.json'), '{}\n');
+  const r = await gadget(['run', 'default'], { cwd: p.dir, env: p.env });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /^error: cannot load .*gadget\.config\.ts/m);
+  assert.match(r.stderr, /^hint: top-level await needs an ES module: add "type": "module" to the package\.json beside gadget\.config\.ts$/m);
+  noStack(r.stderr);
+});
+
 test('a command exits when its work is done, even when the config leaves a timer running', { timeout: 60_000 }, async () => {
   const p = project(`setInterval(() => {}, 1000);\nexport default { tasks: { default: [{ name: 'ok', async run(_c, input) { setTimeout(() => {}, 600_000); return input; } }] } };\n`);
   const r = await gadget(['run', 'default', '--json'], { cwd: p.dir, env: p.env });

@@ -41,7 +41,9 @@ export async function loadConfig(cwd: string, explicit?: string, opts: { fresh?:
     cjs.register();
     mod = (await import(pathToFileURL(file).href + (opts.fresh ? `?v=${Date.now()}` : ''))) as Record<string, unknown>;
   } catch (err) {
-    throw new GadgetError(`cannot load ${file}${lineIn(err, file)}: ${messageOf(err)}`, { exitCode: 2, hint: 'fix the error in the config file' });
+    // Outside a "type": "module" package tsx compiles the config to CommonJS, which has no top-level await.
+    const hint = /top-level await/i.test(messageOf(err)) ? `top-level await needs an ES module: add "type": "module" to the package.json beside ${CONFIG_FILE}` : 'fix the error in the config file';
+    throw new GadgetError(`cannot load ${file}${lineIn(err, file)}: ${messageOf(err)}`, { exitCode: 2, hint });
   }
   // Outside a "type": "module" package tsx compiles the config to CommonJS: the import's
   // default is then module.exports, marked __esModule, with the real default export inside.

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { checkEntryPath, describeEntryType, indexTarFile } from '../lib/archive/tar.js';
+import { checkEntryPath, describeEntryType, isArchiveRoot, indexTarFile } from '../lib/archive/tar.js';
 import { GadgetError } from '../lib/errors.js';
 import { readAll } from '../lib/oci/copy.js';
 import { sha256 } from '../lib/oci/digest.js';
@@ -59,6 +59,7 @@ export class BundleSource implements Target {
     let layout: Span | undefined;
     let index: Span | undefined;
     for (const entry of entries) {
+      if (entry.type === 'directory' && isArchiveRoot(entry.path)) continue; // `tar cf x.tar -C LAYOUT .`
       const path = checkEntryPath(entry.path, file);
       if (entry.type === 'directory') {
         if (!['blobs', 'blobs/sha256'].includes(path)) throw new GadgetError(`${file}: unexpected folder "${path}" in an OCI layout tar`);

@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream, mkdirSync, rmSync, statSync } from
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { checkEntryPath, describeEntryType, isGzipFile, readTar } from '../lib/archive/tar.js';
+import { checkEntryPath, describeEntryType, isArchiveRoot, isGzipFile, readTar } from '../lib/archive/tar.js';
 import { GadgetError, messageOf } from '../lib/errors.js';
 import { copyGraph, CopySession, type CopyStats } from '../lib/oci/copy.js';
 import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
@@ -185,6 +185,7 @@ async function extractLayoutTar(file: string, dir: string): Promise<void> {
   const tmp = join(dir, '.partial');
   await mkdir(tmp);
   for await (const entry of readTar(createReadStream(file), { where })) {
+    if (entry.type === 'directory' && isArchiveRoot(entry.path)) continue; // `tar cf x.tar -C LAYOUT .`
     const path = checkEntryPath(entry.path, where);
     if (entry.type === 'directory') {
       if (!['blobs', 'blobs/sha256'].includes(path)) throw new GadgetError(`${where}: unexpected folder "${path}" in an OCI layout tar`);

@@ -5,6 +5,7 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStore, type Store } from '../store/store.js';
 import { exportImages, importImages } from '../store/transfer.js';
+import { BundleSource } from '../store/bundle-source.js';
 import { fsck } from '../store/maintenance.js';
 import { writeTar } from '../lib/archive/tar.js';
 import { ANN_REF_NAME } from '../lib/oci/mediatypes.js';
@@ -118,6 +119,24 @@ test('a partial tar left by a killed export is removed by the next export of tha
   writeFileSync(join(dir, `other.tar.partial-${dead}`), 'another target\'s');
   await exportImages(store, ['ttl.sh/signed_with_cosign_legacy:latest'], join(dir, 'out.tar'));
   assert.deepEqual(readdirSync(dir).sort(), [`other.tar.partial-${dead}`, 'out.tar', `out.tar.partial-${live.pid}`, 's'].sort());
+});
+
+test('a layout tar made with `tar cf x.tar -C LAYOUT .` (entries under "./") imports and opens as a bundle', async (t) => {
+  const why = sharedMissing();
+  if (why) return t.skip(why);
+  const dir = scratch();
+  const tar = join(dir, 'dot.tar');
+  const made = spawnSync('tar', ['cf', tar, '-C', FIXTURE_LAYOUT, '.']);
+  assert.equal(made.status, 0, String(made.stderr));
+  assert.match(spawnSync('tar', ['tf', tar], { encoding: 'utf8' }).stdout, /^\.\/\n/, 'GNU tar names the folder itself first');
+  const store = await openStore(join(dir, 's'));
+  t.after(() => store.close());
+  const result = await importImages(store, tar);
+  assert.deepEqual(result.failed, []);
+  const tagged = fixtureEntries().filter((e) => e.annotations?.[ANN_REF_NAME]);
+  for (const e of tagged) assert.equal(store.resolveRef(e.annotations![ANN_REF_NAME]!).digest, e.digest);
+  const bundle = await BundleSource.open(tar);
+  for (const e of tagged) assert.equal(bundle.lookup(e.annotations![ANN_REF_NAME]!)?.digest, e.digest);
 });
 
 test('a tar with unsafe or tampered entries is refused and changes nothing', async () => {

@@ -42,6 +42,11 @@ export function describeEntryType(entry: Pick<TarEntry, 'typeflag' | 'linkpath'>
   return entry.linkpath && (entry.typeflag === '1' || entry.typeflag === '2') ? `${words} to "${entry.linkpath}"` : words;
 }
 
+/** Whether an entry names the archive's own folder: `./`, as `tar cf x.tar -C DIR .` starts. */
+export function isArchiveRoot(name: string): boolean {
+  return /^(\.\/?)+$/.test(name);
+}
+
 /** A normalised relative path, or a GadgetError when the entry would leave its folder. */
 export function checkEntryPath(path: string, where: string): string {
   if (path.length === 0 || path.includes('\0')) throw new GadgetError(`${where}: an entry has an empty or invalid name`);

@@ -2,7 +2,7 @@
 // btfhub-archive, `<distro>/<version>/<x86_64|arm64>/<kernel>.btf`, one per kernel. The
 // tarball is streamed: only each file's 24-byte header is kept, never a whole file or layer.
 import type { Readable } from 'node:stream';
-import { checkEntryPath, readTar, type TarEntry } from '../archive/tar.js';
+import { checkEntryPath, isArchiveRoot, readTar, type TarEntry } from '../archive/tar.js';
 import { GadgetError } from '../errors.js';
 import { contentError, contentWarning, hasContentErrors, type ContentProblem, type GadgetArch } from './problem.js';
 
@@ -48,10 +48,6 @@ function checkBtfHeader(head: Buffer, size: number, name: string): ContentProble
     return [contentError('BTF-TRUNCATED', `${where}the BTF type or string section ends after the end of the ${size}-byte file`)];
   }
   return [];
-}
-
-function isArchiveRoot(name: string): boolean {
-  return /^(\.\/?)+$/.test(name);
 }
 
 /** Type and path rules of one tar entry. */

@@ -19,7 +19,7 @@ export const listCommand: Command = {
     const store = await env.openStore();
     const pattern = positionals[0];
     if (pattern !== undefined && !store.matchesAny(pattern)) {
-      const { matchedNothing } = await import('../plugins/sync/plan.js');
+      const { matchedNothing } = await import('../store/patterns.js');
       throw matchedNothing(pattern);
     }
     if (env.flags.json || flags.jsonl) {

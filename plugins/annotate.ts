@@ -12,6 +12,7 @@ import type { Descriptor } from '../lib/oci/types.js';
 import { findSignatures } from '../lib/signature/find.js';
 import type { SignatureKind } from '../lib/signature/types.js';
 import type { Artifact, Plugin, PluginContext } from '../lib/runner/types.js';
+import { matchedNothing } from '../store/patterns.js';
 import { storeKey, type Store } from '../store/store.js';
 import { LEVELS, mergeChange, parseLevels, parsePlatform, validateChange, type AnnotationChange, type Arch, type Level, type ResolvedChange } from './annotate/change.js';
 import { storeSignatureSource } from './verify/signatures.js';
@@ -236,13 +237,13 @@ export async function annotateImage(store: Store, ref: string, change: Annotatio
 /** The same change on every stored image whose reference matches the glob `pattern` (as `gadget list PATTERN`). */
 export async function annotateAll(store: Store, pattern: string, change: AnnotationChange, opts: Omit<AnnotateImageOptions, 'tag'> = {}): Promise<AnnotateResult[]> {
   if ((opts as AnnotateImageOptions).tag !== undefined) throw usageError('annotate --all cannot take -t: one reference cannot name several images');
-  return annotateRefs(store, store.list(pattern).map((r) => r.ref), change, opts, `no stored image matches ${JSON.stringify(pattern)}`);
+  return annotateRefs(store, store.list(pattern).map((r) => r.ref), change, opts, () => matchedNothing(pattern));
 }
 
-async function annotateRefs(store: Store, refs: string[], change: AnnotationChange, opts: AnnotateImageOptions, none: string): Promise<AnnotateResult[]> {
+async function annotateRefs(store: Store, refs: string[], change: AnnotationChange, opts: AnnotateImageOptions, none: () => GadgetError): Promise<AnnotateResult[]> {
   const explicit = validateChange(change);
   checkOptions(opts);
-  if (refs.length === 0) throw usageError(none, 'see `gadget list`');
+  if (refs.length === 0) throw none();
   const plans: Plan[] = [];
   for (const ref of refs) {
     opts.signal?.throwIfAborted();
@@ -287,7 +288,7 @@ export function annotate(options: AnnotateOptions): Plugin {
       };
       let results: AnnotateResult[];
       if (tag === undefined) {
-        results = await annotateRefs(ctx.store, refs, change, opts, options.all !== undefined ? `no stored image matches ${JSON.stringify(options.all)}` : 'annotate: no images to annotate');
+        results = await annotateRefs(ctx.store, refs, change, opts, options.all !== undefined ? () => matchedNothing(options.all!) : () => usageError('annotate: no images to annotate', 'give the step images (a build step before it) or `all`'));
       } else {
         results = [];
         for (const ref of refs) results.push(await annotateImage(ctx.store, ref, change, { ...opts, tag: typeof tag === 'string' ? tag : tag(ref) }));

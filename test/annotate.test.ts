@@ -371,7 +371,6 @@ test('bad input is refused with a usage error and changes nothing', async (t) =>
     ['bad -t', () => annotateImage(store, 'example.com/a:v1', { set: { k: 'v' } }, { tag: 'Not A Ref' }), /not a valid image reference/],
     ['signature -t', () => annotateImage(store, 'example.com/a:v1', { set: { k: 'v' } }, { tag: `sha256-${digest.slice(7)}.sig` }), /how signatures are tagged/],
     ['docker list', () => annotateImage(store, 'example.com/docker:v1', { set: { k: 'v' } }), /Docker media types/],
-    ['no match', () => annotateAll(store, 'nothing*', { set: { k: 'v' } }), /no stored image matches/],
   ];
   for (const [name, fn, message] of cases) {
     await assert.rejects(fn(), (e: unknown) => {
@@ -383,6 +382,8 @@ test('bad input is refused with a usage error and changes nothing', async (t) =>
   }
   // A missing image is a failure found (1), not a usage error, as for inspect and verify.
   await assert.rejects(annotateImage(store, 'example.com/missing:v1', { set: { k: 'v' } }), (e: unknown) => e instanceof GadgetError && e.exitCode === 1 && /is not in store/.test(e.message));
+  // So is a pattern that matches nothing (as for list and sync).
+  await assert.rejects(annotateAll(store, 'nothing*', { set: { k: 'v' } }), (e: unknown) => e instanceof GadgetError && e.exitCode === 1 && /the pattern "nothing\*" matched no image/.test(e.message));
   assert.deepEqual(readFileSync(join(dir, 'index.json')), indexJson, 'index.json is untouched');
   assert.equal(blobCount(dir), blobs, 'no blob was written');
 });
@@ -572,7 +573,6 @@ test('gadget annotate: each bad input exits 2 with a clear error and leaves inde
     [[ref], /nothing to change/],
     [['--all', '*', '--set', 'k=v', '-t', 'example.com/x:v2'], /cannot take -t/],
     [[ref, '--all', '*', '--set', 'k=v'], /either REF or --all/],
-    [['--all', 'nothing*', '--set', 'k=v'], /no stored image matches/],
   ];
   for (const [args, message] of cases) {
     const r = await gadget(['--store', dir, 'annotate', ...args]);
@@ -585,6 +585,10 @@ test('gadget annotate: each bad input exits 2 with a clear error and leaves inde
   const missing = await gadget(['--store', dir, 'annotate', 'example.com/nothing:v1', '--set', 'k=v']);
   assert.equal(missing.code, 1, 'a missing image is a failure found');
   assert.match(missing.stderr, /^error: example\.com\/nothing:v1 is not in store/);
+  const unmatched = await gadget(['--store', dir, 'annotate', '--all', 'nothing*', '--set', 'k=v']);
+  assert.equal(unmatched.code, 1, 'a pattern that matches nothing is a failure found');
+  assert.match(unmatched.stderr, /^error: the pattern "nothing\*" matched no image\nhint: /);
+  assert.deepEqual(readFileSync(join(dir, 'index.json')), indexJson, 'index.json is untouched');
   assert.equal(blobCount(dir), blobs);
 });
 

@@ -12,6 +12,7 @@ import type { RegistryPool } from '../../lib/registry/index.js';
 import type { Descriptor } from '../../lib/oci/types.js';
 import { storeKey, type Store } from '../../store/store.js';
 import { BundleSource } from '../../store/bundle-source.js';
+import { matchedNothing } from '../../store/patterns.js';
 import type { MirrorSet, SyncDestination, SyncSource, TagFilter } from './config.js';
 import { renameRepository, type RenameRule } from './rename.js';
 import { compareVersions, parseRange, parseVersion, satisfies } from './semver.js';
@@ -206,13 +207,6 @@ function item(name: string, set: MirrorSet, source: SourceEnd, ref: Reference): 
     allowPlatformSubset: set.allowPlatformSubset,
     signatures: set.signatures ?? true,
   };
-}
-
-/** The error for a pattern that matches no image (exit 1). */
-export function matchedNothing(pattern: string, where?: string): GadgetError {
-  return new GadgetError(`${where ? `${where}: ` : ''}the pattern "${pattern}" matched no image`, {
-    hint: 'a pattern is a glob on the whole reference (host/path/name:tag, or a bare tag); without "/" it also matches the last part of the name, with or without its tag; `gadget list` shows the references',
-  });
 }
 
 /** The items of one mirror set: its sources listed and filtered. */

@@ -16,10 +16,10 @@ function passwordSource(confirm: boolean): () => Promise<string> {
   return async () => {
     if (process.env.COSIGN_PASSWORD !== undefined) return process.env.COSIGN_PASSWORD;
     if (!process.stdin.isTTY || !process.stderr.isTTY) {
-      throw usageError('The key password is needed and $COSIGN_PASSWORD is not set (no terminal to ask on).', 'set COSIGN_PASSWORD (it may be empty)');
+      throw usageError('the key password is needed and $COSIGN_PASSWORD is not set (no terminal to ask on)', 'set COSIGN_PASSWORD (it may be empty)');
     }
     const first = await prompt('Enter password for private key: ');
-    if (confirm && (await prompt('Enter password for private key again: ')) !== first) throw usageError('The two passwords differ.');
+    if (confirm && (await prompt('Enter password for private key again: ')) !== first) throw usageError('the two passwords differ', 'run it again and type the same password twice');
     return first;
   };
 }
@@ -46,7 +46,7 @@ async function writeNew(file: string, text: string, mode: number): Promise<void>
     handle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw usageError(`${file} already exists; it is not overwritten.`, 'move it away, or write the pair elsewhere with --output-key-prefix');
-    throw new GadgetError(`Cannot create ${file}: ${(err as Error).message}.`, { exitCode: 2, cause: err });
+    throw new GadgetError(`cannot create ${file}: ${(err as Error).message}`, { exitCode: 2, hint: 'write the key pair into a folder that exists and that you may write to', cause: err });
   }
   try {
     await handle.writeFile(text);

@@ -63,7 +63,7 @@ export interface Signers {
 function envPassword(): Promise<string> {
   const value = process.env.COSIGN_PASSWORD;
   if (value === undefined) {
-    return Promise.reject(usageError('The signing key is encrypted and $COSIGN_PASSWORD is not set.', 'set COSIGN_PASSWORD (empty for a key without a password)'));
+    return Promise.reject(usageError('the signing key is encrypted and $COSIGN_PASSWORD is not set', 'set COSIGN_PASSWORD (empty for a key without a password)'));
   }
   return Promise.resolve(value);
 }
@@ -72,8 +72,8 @@ function envPassword(): Promise<string> {
 export async function loadSigners(opts: SignOptions): Promise<Signers> {
   const format = opts.format ?? 'legacy';
   if (format !== 'legacy' && format !== 'bundle') throw usageError(`unknown signature format "${String(format)}"`, 'use "legacy" (the cosign .sig tag) or "bundle" (a Sigstore bundle referrer)');
-  if (!opts.key && !opts.notationKey) throw usageError('Nothing to sign with: give a cosign key and/or a notation key.', 'e.g. --key cosign.key (see `gadget generate-key-pair`), or --notation-key KEY --notation-cert CHAIN');
-  if ((opts.notationKey === undefined) !== (opts.notationCert === undefined)) throw usageError('A notation signature needs both --notation-key and --notation-cert.');
+  if (!opts.key && !opts.notationKey) throw usageError('nothing to sign with: give a cosign key and/or a notation key', 'e.g. --key cosign.key (see `gadget generate-key-pair`), or --notation-key KEY --notation-cert CHAIN');
+  if ((opts.notationKey === undefined) !== (opts.notationCert === undefined)) throw usageError('a notation signature needs both --notation-key and --notation-cert', 'e.g. --notation-key notation.key --notation-cert notation.crt');
   const password = opts.password ?? envPassword;
   let cached: Promise<string> | undefined;
   const once = (): Promise<string> => (cached ??= password());

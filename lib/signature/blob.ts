@@ -38,7 +38,7 @@ async function fileDigest(file: string): Promise<Buffer> {
   try {
     for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   } catch (err) {
-    throw new GadgetError(`Cannot read "${file}": ${messageOf(err)}.`, { exitCode: 2, hint: 'give the file the bundle signs', cause: err });
+    throw new GadgetError(`cannot read "${file}": ${messageOf(err)}`, { exitCode: 2, hint: 'give the file the bundle signs', cause: err });
   }
   return hash.digest();
 }
@@ -49,7 +49,7 @@ async function readBundle(file: string): Promise<unknown> {
     if (bytes.length > MAX_SIGNATURE_BYTES) throw new Error(`larger than ${MAX_SIGNATURE_BYTES} bytes`);
     return JSON.parse(bytes.toString('utf8'));
   } catch (err) {
-    throw new GadgetError(`Cannot read the bundle "${file}": ${messageOf(err).replace(/\.$/, '')}.`, { exitCode: 2, hint: 'give a Sigstore bundle (.sigstore.json), as `cosign sign-blob --bundle` writes it', cause: err });
+    throw new GadgetError(`cannot read the bundle "${file}": ${messageOf(err).replace(/\.$/, '')}`, { exitCode: 2, hint: 'give a Sigstore bundle (.sigstore.json), as `cosign sign-blob --bundle` writes it', cause: err });
   }
 }
 
@@ -57,9 +57,9 @@ async function readBundle(file: string): Promise<unknown> {
 export async function verifyBlob(file: string, bundleFile: string, opts: BlobVerifyOptions): Promise<BlobVerdict> {
   const keyless = opts.identity !== undefined || opts.identityRegexp !== undefined || opts.issuer !== undefined || opts.issuerRegexp !== undefined;
   const keys = opts.keys ?? [];
-  if (keys.length > 0 && keyless) throw usageError('Give --key or the certificate identity flags, not both.');
+  if (keys.length > 0 && keyless) throw usageError('give --key or the certificate identity flags, not both', 'a key verifies a key-signed bundle; the identity flags with --trusted-root verify a keyless one');
   if (keys.length === 0 && !opts.trustedRoot) {
-    throw usageError('Nothing to verify with: give --key FILE, or --trusted-root FILE with --certificate-identity and --certificate-oidc-issuer.');
+    throw usageError('nothing to verify with', 'give --key FILE, or --trusted-root FILE with --certificate-identity and --certificate-oidc-issuer');
   }
   const trust = keys.length === 0 ? await loadKeylessTrust({ ...opts, trustedRoot: opts.trustedRoot! } as KeylessOptions) : undefined;
   const publicKeys = keys.length > 0 ? await loadPublicKeys(keys) : [];

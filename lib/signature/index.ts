@@ -91,13 +91,13 @@ export async function createSignatureVerifier(opts: SignatureOptions): Promise<S
   const keyless = opts.keyless ? await (await import('./sigstore.js')).loadKeylessTrust(opts.keyless) : undefined;
   if (keys.length === 0 && certs.length === 0 && !keyless) {
     throw usageError(
-      'No cosign public key and no notation certificate (nor a trusted root for keyless signatures) was given, so no signature can be verified.',
+      'no cosign public key and no notation certificate (nor a trusted root for keyless signatures) was given, so no signature can be verified',
       'give a cosign public key (PEM), a trusted root with the signer\'s identity and issuer, and/or a notation certificate with its trust policy',
     );
   }
   const policy = opts.notationPolicy !== undefined ? await loadTrustPolicy(opts.notationPolicy) : defaultTrustPolicy();
   return async (src, indexDigest, reference = opts.reference) => {
-    if (!isDigest(indexDigest)) throw usageError(`"${indexDigest}" is not a sha256 digest, so its signatures cannot be looked up.`);
+    if (!isDigest(indexDigest)) throw usageError(`"${indexDigest}" is not a sha256 digest, so its signatures cannot be looked up`, 'give the image by reference or by its sha256:<64 hex> digest');
     const { candidates, unreadable } = await findSignatures(src, indexDigest);
     const found: FoundSignature[] = [];
     for (const c of candidates) {

@@ -34,7 +34,7 @@ async function readInput(input: string, what: string): Promise<Buffer> {
   try {
     return await readFile(input);
   } catch (err) {
-    throw new GadgetError(`Cannot read the ${what} file "${input}": ${messageOf(err)}.`, {
+    throw new GadgetError(`cannot read the ${what} file "${input}": ${messageOf(err)}`, {
       exitCode: 2,
       hint: `give the path of a readable PEM file, or the PEM text itself`,
       cause: err,
@@ -44,7 +44,7 @@ async function readInput(input: string, what: string): Promise<Buffer> {
 
 function badMaterial(input: string, what: string, why: string, cause?: unknown): GadgetError {
   const where = isPemText(input) ? `the PEM text given as ${what}` : `"${input}"`;
-  return new GadgetError(`${where} is not a usable ${what}: ${why}.`, {
+  return new GadgetError(`${where} is not a usable ${what}: ${why}`, {
     exitCode: 2,
     hint: what === 'public key'
       ? 'give a PEM "PUBLIC KEY" (as written by `cosign generate-key-pair`) or a PEM certificate'

@@ -34,12 +34,12 @@ export async function loadCertificateChain(file: string, key: SigningKey): Promi
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new GadgetError(`Cannot read the notation certificate chain "${file}": ${messageOf(err)}.`, { exitCode: 2, hint: 'give the PEM chain: the signing certificate first, then its CAs', cause: err });
+    throw new GadgetError(`cannot read the notation certificate chain "${file}": ${messageOf(err)}`, { exitCode: 2, hint: 'give the PEM chain: the signing certificate first, then its CAs', cause: err });
   }
   const chain = [...text.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)].map((m) => new X509Certificate(m[0]));
-  if (chain.length === 0) throw new GadgetError(`The notation certificate chain "${file}" holds no PEM certificate.`, { exitCode: 2, hint: 'give the PEM chain: the signing certificate first, then its CAs' });
+  if (chain.length === 0) throw new GadgetError(`the notation certificate chain "${file}" holds no PEM certificate`, { exitCode: 2, hint: 'give the PEM chain: the signing certificate first, then its CAs' });
   if (!chain[0]!.checkPrivateKey(key.privateKey)) {
-    throw new GadgetError(`The first certificate of "${file}" is not the certificate of the notation key ${key.label}.`, { exitCode: 2, hint: 'the chain must start with the signing (leaf) certificate of that key' });
+    throw new GadgetError(`the first certificate of "${file}" is not the certificate of the notation key ${key.label}`, { exitCode: 2, hint: 'the chain must start with the signing (leaf) certificate of that key' });
   }
   return chain;
 }
@@ -47,7 +47,7 @@ export async function loadCertificateChain(file: string, key: SigningKey): Promi
 /** The notation signature manifest of `subject` and its envelope blob. */
 export function notationSignature(subject: Descriptor, key: SigningKey, chain: X509Certificate[], at = new Date()): { envelope: Blob; manifest: Blob } {
   const algorithm = algorithmFor(key);
-  if (!algorithm) throw new GadgetError(`The notation key ${key.label} is neither ECDSA P-256/384/521 nor RSA 2048/3072/4096.`, { exitCode: 2, hint: 'notation signs with those keys only' });
+  if (!algorithm) throw new GadgetError(`the notation key ${key.label} is neither ECDSA P-256/384/521 nor RSA 2048/3072/4096`, { exitCode: 2, hint: 'notation signs with those keys only' });
   const b64url = (b: Buffer): string => b.toString('base64url');
   const protectedHeader = b64url(encodeJSONBytes({
     alg: algorithm.alg,

@@ -87,7 +87,7 @@ export function decryptCosignKey(json: Buffer, password: string): KeyObject | st
 }
 
 function keyError(file: string, why: string, hint: string): GadgetError {
-  return new GadgetError(`The signing key "${file}" cannot be used: ${why}.`, { exitCode: 2, hint });
+  return new GadgetError(`the signing key "${file}" cannot be used: ${why}`, { exitCode: 2, hint });
 }
 
 /**
@@ -99,7 +99,7 @@ export async function loadSigningKey(file: string, password: () => Promise<strin
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new GadgetError(`Cannot read the signing key "${file}": ${messageOf(err)}.`, { exitCode: 2, hint: 'give the path of cosign.key (see `gadget generate-key-pair`) or a PEM private key', cause: err });
+    throw new GadgetError(`cannot read the signing key "${file}": ${messageOf(err)}`, { exitCode: 2, hint: 'give the path of cosign.key (see `gadget generate-key-pair`) or a PEM private key', cause: err });
   }
   const block = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/.exec(text);
   if (!block) throw keyError(file, 'it holds no PEM block', 'give cosign.key (see `gadget generate-key-pair`) or a PEM private key');

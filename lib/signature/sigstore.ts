@@ -51,17 +51,17 @@ export async function loadTrustedRoot(file: string, keys?: KeyObject[]): Promise
   try {
     root = TrustedRoot.fromJSON(JSON.parse(await readFile(file, 'utf8')));
   } catch (err) {
-    throw new GadgetError(`The trusted root "${file}" cannot be read: ${messageOf(err).replace(/\.$/, '')}.`, {
+    throw new GadgetError(`the trusted root "${file}" cannot be read: ${messageOf(err).replace(/\.$/, '')}`, {
       exitCode: 2, hint: 'give a Sigstore trusted_root.json (e.g. from `cosign trusted-root create` or the TUF repository), carried across the air gap', cause: err,
     });
   }
   if (root.certificateAuthorities.length === 0 && root.tlogs.length === 0 && !keys?.length) {
-    throw usageError(`The trusted root "${file}" lists no certificate authority and no transparency log.`, 'give a complete Sigstore trusted_root.json');
+    throw usageError(`the trusted root "${file}" lists no certificate authority and no transparency log`, 'give a complete Sigstore trusted_root.json');
   }
   try {
     return toTrustMaterial(root, keys ? keyFinder(keys) : undefined);
   } catch (err) {
-    throw usageError(`The trusted root "${file}" holds an unusable key or certificate: ${messageOf(err).replace(/\.$/, '')}.`, 'give a Sigstore trusted_root.json');
+    throw usageError(`the trusted root "${file}" holds an unusable key or certificate: ${messageOf(err).replace(/\.$/, '')}`, 'give a Sigstore trusted_root.json');
   }
 }
 
@@ -81,7 +81,7 @@ function compile(pattern: string | undefined, flag: string): RegExp | undefined 
   try {
     return new RegExp(pattern);
   } catch (err) {
-    throw usageError(`${flag} "${pattern}" is not a valid regular expression: ${messageOf(err)}.`);
+    throw usageError(`${flag} "${pattern}" is not a valid regular expression: ${messageOf(err).replace(/\.$/, '')}`, 'a JavaScript regular expression, unanchored as in cosign (e.g. ^https://github\\.com/myorg/)');
   }
 }
 

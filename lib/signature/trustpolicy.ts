@@ -78,7 +78,7 @@ export function parseDN(dn: string): Map<string, string> | undefined {
 }
 
 function invalid(source: string, why: string): GadgetError {
-  return new GadgetError(`The notation trust policy ${source} is invalid: ${why}.`, {
+  return new GadgetError(`the notation trust policy ${source} is invalid: ${why}`, {
     exitCode: 2,
     hint: 'see the notaryproject trust policy format: {"version":"1.0","trustPolicies":[{"name","registryScopes","signatureVerification":{"level"},"trustStores","trustedIdentities"}]}',
   });
@@ -135,7 +135,7 @@ export async function loadTrustPolicy(path: string): Promise<TrustPolicyDocument
   try {
     doc = JSON.parse(await readFile(path, 'utf8')) as typeof doc;
   } catch (err) {
-    throw new GadgetError(`Cannot read the notation trust policy "${path}": ${messageOf(err)}.`, {
+    throw new GadgetError(`cannot read the notation trust policy "${path}": ${messageOf(err)}`, {
       exitCode: 2, hint: 'give the path of a notation trustpolicy.json file', cause: err,
     });
   }

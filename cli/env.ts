@@ -1,6 +1,7 @@
 // What every command gets: global flags, lazily opened store and config, output helpers.
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { usageError } from '../lib/errors.js';
 import { encodeJSON } from '../lib/oci/json.js';
 import type { Store } from '../store/store.js';
 import type { LoadedConfig } from '../lib/runner/config.js';
@@ -65,9 +66,16 @@ export class CommandEnv {
     return this.loaded;
   }
 
-  /** -v: which config file is in use (the store is named when it is opened). */
+  /**
+   * Checks the folder and file flags (an empty --store or --config, a --config that does not
+   * exist: usage errors even when the command would not read them), and with -v says which
+   * config file is in use (the store is named when it is opened).
+   */
   async describeConfig(): Promise<void> {
-    if (!this.flags.verbose) return;
+    for (const flag of ['store', 'config'] as const) {
+      if (this.flags[flag] === '') throw usageError(`--${flag} needs a ${flag === 'store' ? 'folder' : 'file'}, but it is empty`, flag === 'store' ? 'e.g. --store ./store (without --store: $GADGET_STORE, the config\'s store, or ig\'s store)' : 'e.g. --config ./gadget.config.ts');
+    }
+    if (!this.flags.verbose && this.flags.config === undefined) return;
     const { findConfig } = await import('../lib/runner/config.js');
     const file = findConfig(this.cwd, this.flags.config);
     this.log.debug(file ? `config: ${file}` : `config: none (no gadget.config.ts in ${this.cwd})`);

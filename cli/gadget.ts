@@ -86,6 +86,11 @@ function splitGlobals(argv: string[]): { globals: Record<string, unknown>; rest:
   return { globals, rest };
 }
 
+/** Whether a command's usage names any argument besides options (`gc [--dry-run]` names none). */
+function takesArguments(command: Command): boolean {
+  return /[A-Z]/.test(command.usage.replace(/\[--[^\]]*\]/g, ''));
+}
+
 /** The command a name stands for: its own name or an alias (ig's `remove`, docker's `ls`). */
 function findCommand(commands: Command[], name: string): Command {
   const command = commands.find((c) => c.name === name || c.aliases?.includes(name));
@@ -97,6 +102,7 @@ function findCommand(commands: Command[], name: string): Command {
 export async function main(argv: string[]): Promise<number> {
   let env: CommandEnv | undefined;
   let verbose = false;
+  let usageHint = 'run `gadget --help` for the commands and their options';
   try {
     const { globals, rest } = splitGlobals(argv);
     verbose = Boolean(globals.verbose);
@@ -116,6 +122,7 @@ export async function main(argv: string[]): Promise<number> {
       throw usageError('no COMMAND given', 'run `gadget --help` for the list of commands');
     }
     const command = findCommand(commands, name);
+    usageHint = `run \`gadget ${command.name} --help\` for its usage`;
     if (globals.help) {
       process.stdout.write(commandHelp(command, GLOBAL_OPTIONS) + '\n');
       return 0;
@@ -132,9 +139,13 @@ export async function main(argv: string[]): Promise<number> {
     await env.describeConfig();
     const { controller } = env;
     guardProcess(command.name, () => controller.abort(new Error('interrupted')));
-    return await command.run(env, parseArgs(args, command.options, command.name, Object.keys(GLOBAL_OPTIONS)));
+    const parsed = parseArgs(args, command.options, command.name, Object.keys(GLOBAL_OPTIONS));
+    if (parsed.positionals.length > 0 && !takesArguments(command)) {
+      throw usageError(`${command.name} takes no arguments, but was given "${parsed.positionals[0]}"`, `run \`gadget ${command.name} --help\` for its options`);
+    }
+    return await command.run(env, parsed);
   } catch (err) {
-    return reportError(err, { json: env?.flags.json ?? wantsJSON(argv), verbose, printedJSON: env?.printedJSON ?? false, aborted: env?.signal.aborted ?? false });
+    return reportError(err, { json: env?.flags.json ?? wantsJSON(argv), verbose, printedJSON: env?.printedJSON ?? false, aborted: env?.signal.aborted ?? false, usageHint });
   } finally {
     env?.close();
   }

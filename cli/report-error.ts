@@ -10,19 +10,22 @@ export interface ErrorDocument {
 }
 
 /** Prints `err` and returns the exit code: the error's own (1 or 2), 130 when interrupted, else 2. */
-export function reportError(caught: unknown, opts: { json: boolean; verbose: boolean; printedJSON: boolean; aborted: boolean }): number {
+export function reportError(caught: unknown, opts: { json: boolean; verbose: boolean; printedJSON: boolean; aborted: boolean; usageHint?: string }): number {
   // The environment refusing a file operation (permission, read-only, full disk) is one sentence too.
   const err = isGadgetError(caught) ? caught : fileSystemError(caught) ?? caught;
   let doc: ErrorDocument;
   if (isGadgetError(err)) {
-    doc = { error: { message: err.message, hint: err.hint, code: err.exitCode } };
+    // A usage error that brings no fix of its own points at the command's help.
+    const hint = err.hint ?? (err.exitCode === 2 ? opts.usageHint : undefined);
+    doc = { error: { message: err.message, hint, code: err.exitCode } };
     const paint = painter(process.stderr);
-    process.stderr.write(`${paint.red('error:')} ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`);
+    process.stderr.write(`${paint.red('error:')} ${err.message}\n${hint ? `hint: ${hint}\n` : ''}`);
     const cause = (err as { cause?: unknown }).cause;
     if (opts.verbose && cause instanceof Error && cause.stack) process.stderr.write(`debug: caused by ${cause.stack}\n`);
   } else if (opts.aborted) {
-    doc = { error: { message: 'interrupted', code: 130 } };
-    process.stderr.write('error: interrupted\n');
+    const hint = 'what was written is whole (every store write is atomic); run the command again to finish';
+    doc = { error: { message: 'interrupted', hint, code: 130 } };
+    process.stderr.write(`error: interrupted\nhint: ${hint}\n`);
   } else {
     const message = `unexpected failure (a bug in gadget-oci, please report it): ${(err as Error)?.message ?? String(err)}`;
     doc = { error: { message, hint: 'run it again with -v, and report the error with the stack trace above', code: 2 } };

@@ -146,7 +146,7 @@ describe('the script contract of every command', { skip: why }, () => {
         const error = doc.error as { message: unknown; hint?: unknown; code: unknown };
         assert.equal(typeof error?.message, 'string', `${what}: {"error": {"message"}}`);
         assert.equal(error.code, row.code, `${what}: error.code is the exit code`);
-        assert.ok(error.hint === undefined || typeof error.hint === 'string', what);
+        assert.ok(typeof error.hint === 'string' && error.hint !== '', `${what}: every error says how to fix it (a hint)`);
         assert.match(json.stderr, /^error: /m, `${what}: the sentence is on stderr too`);
       } else {
         assert.equal(doc.error, undefined, `${what}: a result, not an error`);
@@ -156,7 +156,7 @@ describe('the script contract of every command', { skip: why }, () => {
       assert.equal(quiet.code, row.code, `${what} -q`);
       assert.equal(quiet.stdout, '', `${what} -q: nothing on stdout`);
       if (row.code === 0) assert.equal(quiet.stderr, '', `${what} -q: nothing on stderr either`);
-      else if (row.error) assert.match(quiet.stderr, /^error: /m, `${what} -q: the error is printed`);
+      else if (row.error) assert.match(quiet.stderr, /^error: .*\nhint: /m, `${what} -q: the error and its hint are printed`);
     }
   });
 

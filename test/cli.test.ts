@@ -27,11 +27,18 @@ test('usage errors exit 2 with one clear sentence', async () => {
     [['--store', store, 'tag', 'x'], /tag takes SRC and DST/],
     [['--store', store, 'export', 'x'], /needs -o FILE/],
     [['--store', store, 'import', join(store, 'missing.tar')], /does not exist/],
+    [['--store', '', 'list'], /--store needs a folder, but it is empty/],
+    [['--store', store, '--config', '', 'list'], /--config needs a file, but it is empty/],
+    [['--store', store, '--config', join(store, 'nope.ts'), 'list'], /config file .*nope\.ts does not exist/],
+    [['--store', store, 'gc', 'extra'], /gc takes no arguments, but was given "extra"/],
+    [['--store', store, 'fsck', 'extra'], /fsck takes no arguments/],
+    [['--store', store, 'list', 'a', 'b'], /list takes at most one PATTERN/],
   ];
   for (const [args, message] of cases) {
     const r = await gadget(args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, message);
+    assert.match(r.stderr, /^error: [^\n]+\nhint: \S/, `${args.join(' ')}: one sentence and a hint`);
     noStack(r.stderr);
   }
   const unknown = await gadget(['--store', store, 'inspect', 'nothing/here']);

@@ -108,6 +108,17 @@ test('a top-level await in a CommonJS project says how to make the config an ES 
   noStack(r.stderr);
 });
 
+test('a config whose default export is a promise is the config once it settles', async () => {
+  const p = project(`export default Promise.resolve({ store: './from-promise', tasks: { t: [] } });\n`);
+  const tasks = await gadget(['tasks', '--json'], { cwd: p.dir, env: { TMPDIR: p.tmp } });
+  assert.equal(tasks.code, 0, tasks.stderr);
+  assert.deepEqual((JSON.parse(tasks.stdout) as Array<{ name: string }>).map((t) => t.name), ['t']);
+  const where = await gadget(['-v', 'list'], { cwd: p.dir, env: { TMPDIR: p.tmp } });
+  assert.equal(where.code, 0, where.stderr);
+  assert.ok(where.stderr.includes(`store: ${join(p.dir, 'from-promise')} (from `), where.stderr);
+  await fails(`export default Promise.reject(new Error('no settings'));\n`, /its default export is a promise that failed: no settings/, ['tasks']);
+});
+
 test('a command exits when its work is done, even when the config leaves a timer running', { timeout: 60_000 }, async () => {
   const p = project(`setInterval(() => {}, 1000);\nexport default { tasks: { default: [{ name: 'ok', async run(_c, input) { setTimeout(() => {}, 600_000); return input; } }] } };\n`);
   const r = await gadget(['run', 'default', '--json'], { cwd: p.dir, env: p.env });
@@ -127,7 +138,9 @@ test('an interrupted command never exits 0, even when its last step ignores the 
   const end = await exited(child);
   assert.equal(end.code, 130, stderr);
   assert.match(stderr, /^error: interrupted$/m);
-  assert.deepEqual(JSON.parse(stdout), { error: { message: 'interrupted', code: 130 } });
+  const doc = JSON.parse(stdout) as { error: { message: string; hint: string; code: number } };
+  assert.deepEqual([doc.error.message, doc.error.code], ['interrupted', 130]);
+  assert.match(doc.error.hint, /run the command again/);
   noStack(stderr);
 });
 

@@ -17,7 +17,7 @@ export const CONFIG_FILE = 'gadget.config.ts';
 export function findConfig(cwd: string, explicit?: string): string | undefined {
   if (explicit) {
     const file = resolve(cwd, explicit);
-    if (!existsSync(file)) throw new GadgetError(`config file ${file} does not exist`, { exitCode: 2 });
+    if (!existsSync(file)) throw new GadgetError(`config file ${file} does not exist`, { exitCode: 2, hint: 'give the path of a gadget.config.ts with --config, or leave --config out to use ./gadget.config.ts if there is one' });
     return file;
   }
   const file = resolve(cwd, CONFIG_FILE);
@@ -48,7 +48,15 @@ export async function loadConfig(cwd: string, explicit?: string, opts: { fresh?:
   // Outside a "type": "module" package tsx compiles the config to CommonJS: the import's
   // default is then module.exports, marked __esModule, with the real default export inside.
   const exported = mod.default as { __esModule?: boolean; default?: unknown } | undefined;
-  const config = exported?.__esModule === true ? exported.default : exported;
+  let config = exported?.__esModule === true ? exported.default : exported;
+  // `export default loadSettings()`: a promise of the config is the config once it settles.
+  if (typeof (config as PromiseLike<unknown> | undefined)?.then === 'function') {
+    try {
+      config = await config;
+    } catch (err) {
+      throw new GadgetError(`cannot load ${file}: its default export is a promise that failed: ${messageOf(err)}`, { exitCode: 2, hint: 'fix the error in the config file' });
+    }
+  }
   if (config === undefined) {
     throw new GadgetError(`${file} has no default export`, { exitCode: 2, hint: 'end it with `export default defineConfig({ ... })`' });
   }

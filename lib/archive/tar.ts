@@ -31,6 +31,9 @@ export interface TarEntry {
   body: Readable;
 }
 
+/** What to do about a tar that ends early. */
+const CUT_SHORT = 'the file ends early (an interrupted copy or download?): copy or download it again';
+
 const TYPE_WORDS: Record<string, string> = {
   '0': 'a regular file', '\0': 'a regular file', '7': 'a regular file', '1': 'a hard link', '2': 'a symbolic link',
   '3': 'a character device', '4': 'a block device', '5': 'a folder', '6': 'a FIFO',
@@ -349,7 +352,7 @@ export async function* readTar(input: Readable, opts: { gzip?: 'auto' | boolean;
   for (;;) {
     const h = await reader.read(BLOCK);
     if (h.length === 0) throw new GadgetError(`${where}: the archive ends without an end-of-archive marker`);
-    if (h.length < BLOCK) throw new GadgetError(`${where}: the archive is truncated`);
+    if (h.length < BLOCK) throw new GadgetError(`${where}: the archive is truncated`, { hint: CUT_SHORT });
     if (h.every((b) => b === 0)) {
       // Read what follows the end marker (tar pads to a record size), so that a digest check
       // on the same stream sees every byte.
@@ -360,7 +363,7 @@ export async function* readTar(input: Readable, opts: { gzip?: 'auto' | boolean;
     if (EXTENDED.has(typeflag)) {
       if (size > 1024 * 1024) throw new GadgetError(`${where}: an extended tar header is larger than 1 MiB`);
       const data = await reader.read(padded(size));
-      if (data.length < size) throw new GadgetError(`${where}: the archive is truncated`);
+      if (data.length < size) throw new GadgetError(`${where}: the archive is truncated`, { hint: CUT_SHORT });
       extended.add(typeflag, data.subarray(0, size));
       continue;
     }
@@ -371,7 +374,7 @@ export async function* readTar(input: Readable, opts: { gzip?: 'auto' | boolean;
     async function* body(): AsyncGenerator<Buffer> {
       while (remaining > 0) {
         const chunk = await reader.readSome(Math.min(remaining, 1 << 20));
-        if (chunk.length === 0) throw new GadgetError(`${where}: entry "${path}" is truncated`);
+        if (chunk.length === 0) throw new GadgetError(`${where}: entry "${path}" is truncated`, { hint: CUT_SHORT });
         remaining -= chunk.length;
         yield chunk;
       }
@@ -385,12 +388,12 @@ export async function* readTar(input: Readable, opts: { gzip?: 'auto' | boolean;
       stream.destroy();
       while (remaining > 0) {
         const chunk = await reader.readSome(Math.min(remaining, 1 << 20));
-        if (chunk.length === 0) throw new GadgetError(`${where}: entry "${path}" is truncated`);
+        if (chunk.length === 0) throw new GadgetError(`${where}: entry "${path}" is truncated`, { hint: CUT_SHORT });
         remaining -= chunk.length;
       }
     }
     const padding = (BLOCK - (bodySize % BLOCK)) % BLOCK;
-    if (padding && (await reader.read(padding)).length < padding) throw new GadgetError(`${where}: the archive is truncated`);
+    if (padding && (await reader.read(padding)).length < padding) throw new GadgetError(`${where}: the archive is truncated`, { hint: CUT_SHORT });
   }
 }
 
@@ -428,21 +431,21 @@ export async function indexTarFile(file: string, where = file): Promise<TarIndex
         throw new GadgetError(`${where} is compressed (gzip)`, { exitCode: 2, hint: `decompress it first (gunzip), or \`gadget import\` it` });
       }
       if (h.length === 0) throw new GadgetError(`${where}: the archive ends without an end-of-archive marker`);
-      if (h.length < BLOCK) throw new GadgetError(`${where}: the archive is truncated`);
+      if (h.length < BLOCK) throw new GadgetError(`${where}: the archive is truncated`, { hint: CUT_SHORT });
       if (h.every((b) => b === 0)) return entries;
       const { typeflag, size } = checkHeader(h, where);
       position += BLOCK;
       if (EXTENDED.has(typeflag)) {
         if (size > 1024 * 1024) throw new GadgetError(`${where}: an extended tar header is larger than 1 MiB`);
         const data = await read(position, size);
-        if (data.length < size) throw new GadgetError(`${where}: the archive is truncated`);
+        if (data.length < size) throw new GadgetError(`${where}: the archive is truncated`, { hint: CUT_SHORT });
         extended.add(typeflag, data);
         position += padded(size);
         continue;
       }
       const entry = extended.entry(h, typeflag, size, where);
       const bodySize = bodySizeOf(entry);
-      if (position + bodySize > fileSize) throw new GadgetError(`${where}: entry "${entry.path}" is truncated`);
+      if (position + bodySize > fileSize) throw new GadgetError(`${where}: entry "${entry.path}" is truncated`, { hint: CUT_SHORT });
       entries.push({ ...entry, offset: position });
       position += padded(bodySize);
     }

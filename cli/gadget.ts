@@ -121,6 +121,10 @@ export async function main(argv: string[]): Promise<number> {
       if (!globals.json && !globals.quiet) process.stderr.write(mainHelp(commands, GLOBAL_OPTIONS) + '\n\n');
       throw usageError('no COMMAND given', 'run `gadget --help` for the list of commands');
     }
+    if (name.startsWith('-')) {
+      const near = closest(name.replace(/^-+/, ''), Object.keys(GLOBAL_OPTIONS));
+      throw usageError(`unknown option ${name} before the command`, near ? `did you mean --${near}?` : 'a command\'s own options go after it: `gadget COMMAND --help` lists them');
+    }
     const command = findCommand(commands, name);
     usageHint = `run \`gadget ${command.name} --help\` for its usage`;
     if (globals.help) {

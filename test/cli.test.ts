@@ -33,6 +33,7 @@ test('usage errors exit 2 with one clear sentence', async () => {
     [['--store', store, 'gc', 'extra'], /gc takes no arguments, but was given "extra"/],
     [['--store', store, 'fsck', 'extra'], /fsck takes no arguments/],
     [['--store', store, 'list', 'a', 'b'], /list takes at most one PATTERN/],
+    [['--jsn', 'list'], /unknown option --jsn before the command/],
   ];
   for (const [args, message] of cases) {
     const r = await gadget(args);

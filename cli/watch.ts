@@ -35,6 +35,14 @@ async function watchedPaths(env: CommandEnv, extra: string[]): Promise<string[]>
   return paths;
 }
 
+/** A message of several lines (clang's output) as its first line and its first error line. */
+function oneLine(message: string): string {
+  const lines = message.split('\n').map((l) => l.trim()).filter(Boolean);
+  if (lines.length <= 1) return lines[0] ?? '';
+  const error = lines.slice(1).find((l) => /\berror\b/.test(l)) ?? lines[1]!;
+  return `${lines[0]} ${error} (...)`;
+}
+
 export async function watching(env: CommandEnv, runOnce: () => Promise<number>, extra: string[] = []): Promise<number> {
   const paint = painter(process.stdout);
   const shown = (f: string): string => relative(env.cwd, f) || f;
@@ -57,7 +65,7 @@ export async function watching(env: CommandEnv, runOnce: () => Promise<number>, 
       } catch (err) {
         if (env.signal.aborted) return { paths: [], report: () => undefined };
         const hint = isGadgetError(err) && err.hint ? ` (${err.hint})` : '';
-        line = `${paint.red('failed')} ${cause}${messageOf(err)}${hint}`;
+        line = `${paint.red('failed')} ${cause}${oneLine(messageOf(err))}${hint}`;
       } finally {
         env.muted = false;
       }

@@ -1,6 +1,7 @@
 // Watch mode, as an author uses it: a real `gadget run default --watch` process over two
 // gadgets; each edit must rebuild exactly the gadget it touched, an error must be reported
 // without ending the watch, and Ctrl-C (SIGINT) must end it with exit 0.
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
@@ -74,9 +75,13 @@ test('run --watch rebuilds exactly the gadget an edit touched, survives an error
     const second = await out.next(/gadget\.yaml changed/, 'the gadget.yaml edit');
     assert.match(second, /rebuilt example\.com\/w\/hello_wasm:latest; 1 unchanged/);
 
-    appendFileSync(join(dir, 'gadgets/trace_exec/program.bpf.c'), 'this is not C\n');
-    assert.match(await out.next(/program\.bpf\.c changed/, 'the broken edit'), /failed .*program\.bpf\.c/);
+    // Broken by `sed -i`, which writes a temporary file beside the source and renames it over.
+    assert.equal(spawnSync('sed', ['-i', '$a this is not C', join(dir, 'gadgets/trace_exec/program.bpf.c')]).status, 0);
+    const broken = await out.next(/changed/, 'the broken edit');
+    assert.match(broken, /^\S+ failed gadgets\/trace_exec\/program\.bpf\.c changed: .*error/, 'the source is named, not sed\'s temporary file');
     assert.equal(child.exitCode, null, 'the watch goes on after a failed round');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(out.all.filter((l) => !/^\d\d:\d\d:\d\d (ok|failed) /.test(l)), [], 'every round printed one line, clang\'s output included');
 
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));

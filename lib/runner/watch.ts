@@ -2,7 +2,7 @@
 // any path the round depends on, let the burst of events settle (an editor's save is several
 // events, a `git checkout` hundreds), then run again. A failing round is reported by the round
 // itself and the watch goes on; the loop ends when the signal aborts (Ctrl-C).
-import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 export interface WatchOptions {
@@ -52,11 +52,13 @@ export function nextChange(paths: string[], opts: WatchOptions & { since?: numbe
     const watchers: FSWatcher[] = [];
     const changed = new Set<string>();
     let timer: NodeJS.Timeout | undefined;
+    const named = new Set(paths);
     const finish = (): void => {
       for (const w of watchers) w.close();
       clearTimeout(timer);
       opts.signal.removeEventListener('abort', finish);
-      resolve([...changed]);
+      // A file that came and went within the burst (`sed -i`'s temporary copy) changed nothing.
+      resolve([...changed].filter((f) => named.has(f) || existsSync(f)));
     };
     opts.signal.addEventListener('abort', finish, { once: true });
     // Files are watched through their folder: editors save by writing a new file and renaming

@@ -6,6 +6,8 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
+import { Writable } from 'node:stream';
+import { createLogger, createProgress } from '../lib/runner/output.js';
 import { CLI, gadget } from './helpers/cli.js';
 import { registryAvailable, startRegistry, type TestRegistry } from './helpers/registry.js';
 import { FIXTURE_LAYOUT, scratch, sharedMissing } from './helpers/paths.js';
@@ -73,4 +75,17 @@ describe('progress', { skip: why }, () => {
     assert.match(stdout, /\r\x1b\[Kpull \[[#.]{30}\] 1\/1 {2}[\d.]+ k?B {2}[\d.]+ [kMG]?B\/s/);
     assert.match(stdout, /\r\x1b\[K\r?\n?pulled /, 'the bar is cleared before the result');
   });
+});
+
+test('a log line written while a bar is drawn clears the bar first, and the bar comes back', () => {
+  // A terminal's stderr as the output code sees it (isTTY, columns); script(1) above checks a real one.
+  const chunks: string[] = [];
+  const err = Object.assign(new Writable({ write: (c, _e, cb) => (chunks.push(String(c)), cb()) }), { isTTY: true, columns: 80 }) as unknown as NodeJS.WriteStream;
+  const opts = { json: false, verbose: false, quiet: false, stderr: err };
+  const bar = createProgress(opts).start(1, 'build');
+  bar.tick(0, 'compiling x/program.bpf.c');
+  createLogger(opts).info('x: built sha256:1234');
+  bar.tick(1, 'x');
+  bar.done();
+  assert.match(chunks.join(''), /compiling x\/program\.bpf\.c\r\x1b\[Kx: built sha256:1234\n\r\x1b\[Kbuild \[#{30}\] 1\/1 x\r\x1b\[K$/);
 });

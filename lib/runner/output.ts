@@ -13,18 +13,25 @@ export interface OutputOptions {
   stderr?: NodeJS.WriteStream;
 }
 
+/** Terminals on which a progress bar is drawn now: a log line clears it first (the bar comes back on its next redraw). */
+const barsShown = new WeakSet<NodeJS.WriteStream>();
+
 export function createLogger(opts: OutputOptions): Logger {
   const err = opts.stderr ?? process.stderr;
   const paint = painter(err);
+  const write = (line: string): void => {
+    if (barsShown.delete(err)) err.write('\r\x1b[K');
+    err.write(line);
+  };
   return {
     info: (m) => {
-      if (!opts.quiet) err.write(`${m}\n`);
+      if (!opts.quiet) write(`${m}\n`);
     },
     warn: (m) => {
-      if (!opts.quiet) err.write(`${paint.yellow('warning:')} ${m}\n`);
+      if (!opts.quiet) write(`${paint.yellow('warning:')} ${m}\n`);
     },
     debug: (m) => {
-      if (opts.verbose) err.write(`debug: ${m}\n`);
+      if (opts.verbose) write(`debug: ${m}\n`);
     },
   };
 }
@@ -59,6 +66,7 @@ export function createProgress(opts: OutputOptions): Progress {
           const filled = total > 0 ? Math.min(width, Math.round((done / total) * width)) : width;
           // A pseudo-terminal without a size says 0 columns.
           err.write(`\r\x1b[K${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${status()} ${current}`.slice(0, (err.columns || 100) + 8));
+          barsShown.add(err);
         } else if (lines) {
           err.write(`${label} ${status()}${current ? `  ${current}` : ''}\n`);
         }
@@ -78,7 +86,10 @@ export function createProgress(opts: OutputOptions): Progress {
             }
           : undefined,
         done() {
-          if (tty) err.write('\r\x1b[K');
+          if (tty) {
+            err.write('\r\x1b[K');
+            barsShown.delete(err);
+          }
           else if (lines) {
             current = '';
             draw(true);

@@ -16,8 +16,9 @@ export const tagsCommand: Command = {
     if (positionals.length !== 1) throw usageError('tags takes exactly one REPOSITORY', 'e.g. gadget tags ghcr.io/inspektor-gadget/gadget/trace_exec');
     const { parseRef, isSignatureTag } = await import('../lib/oci/reference.js');
     const { hasExplicitVersion } = await import('../plugins/sync/plan.js');
-    if (hasExplicitVersion(positionals[0]!)) throw usageError(`tags takes a repository, not an image: ${positionals[0]}`, 'leave out the :tag or @digest');
+    // Parsed first: it refuses credentials (user:pass@host) without quoting them.
     const ref = parseRef(positionals[0]!);
+    if (hasExplicitVersion(positionals[0]!)) throw usageError(`tags takes a repository, not an image: ${positionals[0]}`, 'leave out the :tag or @digest');
     const { pool } = await readerPool(env, flags);
     const all = await pool.repository(ref, 'source').listTags(env.signal);
     const tags = all.filter((t) => flags.all || !isSignatureTag(t)).sort();
@@ -34,6 +35,8 @@ export const reposCommand: Command = {
   options: REGISTRY_OPTIONS,
   async run(env, { positionals, flags }) {
     if (positionals.length !== 1) throw usageError('repos takes exactly one REGISTRY[/PREFIX]', 'e.g. gadget repos registry.internal:5000/mirror');
+    const { refuseCredentials } = await import('../lib/oci/reference.js');
+    refuseCredentials(positionals[0]!, 'registry'); // before anything quotes the argument
     const text = positionals[0]!.replace(/^[a-z]+:\/\//i, '');
     const slash = text.indexOf('/');
     const registry = slash < 0 ? text : text.slice(0, slash);

@@ -248,10 +248,11 @@ export const loginCommand: Command = {
   },
   async run(env, { positionals, flags }) {
     if (positionals.length !== 1) throw usageError('login takes exactly one REGISTRY', 'e.g. echo "$TOKEN" | gadget login ghcr.io -u me --password-stdin');
-    if (typeof flags.username !== 'string' || flags.username === '') throw usageError('login needs -u USER');
-    if (!flags['password-stdin']) throw usageError('login reads the password from stdin only', `e.g. echo "$TOKEN" | gadget login ${positionals[0]} -u ${flags.username} --password-stdin`);
     const { normalizeRegistryHost, pingRegistry, login } = await import('../lib/registry/index.js');
+    // Parsed first: a name that carries a password is refused before any message could quote it.
     const registry = normalizeRegistryHost(positionals[0]!);
+    if (typeof flags.username !== 'string' || flags.username === '') throw usageError('login needs -u USER', `e.g. echo "$TOKEN" | gadget login ${registry} -u me --password-stdin`);
+    if (!flags['password-stdin']) throw usageError('login reads the password from stdin only', `e.g. echo "$TOKEN" | gadget login ${registry} -u ${flags.username} --password-stdin`);
     const password = await readPassword();
     if (password === '') throw usageError('the password on stdin is empty');
     const config = await syncConfig(env, false);

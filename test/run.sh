@@ -95,6 +95,7 @@ TESTS=(
   test/registry-auth.test.ts
   test/sync.test.ts
   test/sync-auth.test.ts
+  test/ref-credentials.test.ts
   test/push-step.test.ts
   test/sync-faults.test.ts
   test/sync-chaos.test.ts

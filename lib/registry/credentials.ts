@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { GadgetError, messageOf } from '../errors.js';
+import { refuseCredentials } from '../oci/reference.js';
 
 export interface Credential {
   username?: string;
@@ -48,8 +49,17 @@ export function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(env.HOME || os.homedir(), '.docker', 'config.json');
 }
 
+/**
+ * A registry name as typed (`host`, `host:port`, `https://host/v1/`) as a comparable host name.
+ * One with credentials (`user:pass@host`) is refused with a usage error that never shows them.
+ */
+export function normalizeRegistryHost(name: string): string {
+  refuseCredentials(name, 'registry');
+  return hostKey(name);
+}
+
 /** A config key (`https://host/v1/`, `host`, `host:port`) as a comparable host name. */
-export function normalizeRegistryHost(key: string): string {
+function hostKey(key: string): string {
   let h = key.trim().toLowerCase().replace(/^[a-z]+:\/\//, '');
   const slash = h.indexOf('/');
   if (slash >= 0) h = h.slice(0, slash);
@@ -58,7 +68,7 @@ export function normalizeRegistryHost(key: string): string {
 }
 
 function configKeyFor(host: string): string {
-  return normalizeRegistryHost(host) === 'docker.io' ? DOCKER_HUB_KEY : host;
+  return hostKey(host) === 'docker.io' ? DOCKER_HUB_KEY : host;
 }
 
 async function readConfig(file: string): Promise<ConfigFile | undefined> {
@@ -100,14 +110,14 @@ function fromAuthEntry(entry: AuthEntry): Credential | undefined {
 }
 
 function findAuthKeys(config: ConfigFile, host: string): string[] {
-  const want = normalizeRegistryHost(host);
-  return Object.keys(config.auths ?? {}).filter((k) => normalizeRegistryHost(k) === want);
+  const want = hostKey(host);
+  return Object.keys(config.auths ?? {}).filter((k) => hostKey(k) === want);
 }
 
 function helperFor(config: ConfigFile, host: string): string | undefined {
-  const want = normalizeRegistryHost(host);
+  const want = hostKey(host);
   for (const [k, v] of Object.entries(config.credHelpers ?? {})) {
-    if (normalizeRegistryHost(k) === want && typeof v === 'string' && v !== '') return v;
+    if (hostKey(k) === want && typeof v === 'string' && v !== '') return v;
   }
   return typeof config.credsStore === 'string' && config.credsStore !== '' ? config.credsStore : undefined;
 }
@@ -179,7 +189,7 @@ async function helperGet(name: string, serverUrl: string, file: string, env: Nod
   const { code, stdout } = await runHelper(name, 'get', serverUrl, file, env);
   if (code !== 0) {
     if (/credentials not found/i.test(stdout)) return undefined;
-    throw new GadgetError(`the credential helper docker-credential-${name} failed for ${normalizeRegistryHost(serverUrl)} (exit code ${code})`, {
+    throw new GadgetError(`the credential helper docker-credential-${name} failed for ${hostKey(serverUrl)} (exit code ${code})`, {
       exitCode: 2,
       hint: `check it with: echo ${serverUrl} | docker-credential-${name} get`,
     });
@@ -234,6 +244,7 @@ export interface LoginResult {
  * there is one, else as `auths[registry].auth` in the config file (written atomically, 0600).
  */
 export async function login(registry: string, username: string, password: string, opts: CredentialOptions = {}): Promise<LoginResult> {
+  refuseCredentials(registry, 'registry');
   const env = opts.env ?? process.env;
   const file = opts.authfile ?? dockerConfigPath(env);
   if (username === '' || username.includes(':')) {
@@ -257,6 +268,7 @@ export async function login(registry: string, username: string, password: string
 
 /** Removes the stored credentials for `registry`; false when there were none. */
 export async function logout(registry: string, opts: CredentialOptions = {}): Promise<boolean> {
+  refuseCredentials(registry, 'registry');
   const env = opts.env ?? process.env;
   const file = opts.authfile ?? dockerConfigPath(env);
   const config = await readConfig(file);

@@ -94,6 +94,8 @@ export const verifyCommand: Command = {
       const verdict = (line: string): string => line.replace(/^(PASS|FAIL)\b/, (v) => (v === 'PASS' ? paint.green(v) : paint.red(v)));
       for (const report of reports) for (const line of lib.formatReport(report)) env.print(verdict(line));
       if (reports.length > 1) env.log.info(lib.formatSummary(lib.summarize(reports, profile)));
+      // A failure that is not about an image (a remote input that yields none) says what to do.
+      for (const r of reports) if (r.hint) process.stderr.write(`error: ${r.findings.find((f) => f.severity === 'error')?.message ?? r.ref}\nhint: ${r.hint}\n`);
     }
     return reports.every((r) => r.passed) ? 0 : 1;
   },

@@ -144,21 +144,20 @@ describe('the CLI never shows a password typed into a reference', () => {
     }
   }
 
-  // These leaks are in files outside this change (cli/sync-commands.ts, plugins/sync/plan.ts):
-  // kept visible as todo until they are fixed there.
+  // Paths where a message could quote the argument before the reference parser sees it.
   test('login without --password-stdin does not quote the registry name in its hint', async () => {
     const r = await gadget(['login', `alice:${PW}@127.0.0.1:15002`, '-u', 'alice'], { cwd: scratch, env: ENV });
     assertNoSecret(r.stderr + r.stdout, 'output');
     assert.equal(r.code, 2);
   });
 
-  test('sync --from a prefix whose user name (a token) precedes a host without "." or ":"', { todo: 'plugins/sync/plan.ts parseSource quotes the source before parseRef sees it' }, async () => {
+  test('sync --from a prefix whose user name (a token) precedes a host without "." or ":"', async () => {
     const r = await gadget(['sync', '--from', `tok${PW}@myreg/a/`, '--to', 'store'], { cwd: scratch, env: ENV });
     assertNoSecret(r.stderr + r.stdout, 'output');
     assert.equal(r.code, 2);
   });
 
-  test('sync --to with credentials and a source that yields nothing', { todo: 'plugins/sync/plan.ts reports the raw --to of a set whose source yields nothing' }, async () => {
+  test('sync --to with credentials and a source that yields nothing', async () => {
     for (const json of [false, true]) {
       const args = ['sync', '--from', 'store:nothing-matches-this', '--to', `user:${PW}@127.0.0.1:15001/mirror`];
       const r = await gadget(json ? ['--json', ...args] : args, { cwd: scratch, env: ENV });

@@ -3,16 +3,19 @@
 // registry with a repository prefix (repositories from the catalog or a list), or images of
 // the store. The plan is checked before anything is written: two sources for one destination
 // refuse the whole plan (checkCollisions); an item that must not be copied (a repository whose
-// tags could not be listed) carries its refusal, which the run reports as a failure. Nothing
+// tags could not be listed) carries its refusal, which the run reports as a failure. So does a
+// source that yields no image (a prefix with no repository, a repository without tags, a store
+// pattern that matches nothing, a tag filter that keeps nothing): one refused item for the
+// source as a whole, named with its filter, while the set's other sources still run. Nothing
 // is copied here; `--dry-run` prints the plan.
 import { GadgetError, isGadgetError, messageOf, usageError } from '../../lib/errors.js';
 import { isDigest } from '../../lib/oci/digest.js';
-import { isSignatureTag, parseRef, Reference } from '../../lib/oci/reference.js';
+import { isSignatureTag, parseRef, Reference, refuseCredentials } from '../../lib/oci/reference.js';
 import type { RegistryPool } from '../../lib/registry/index.js';
 import type { Descriptor } from '../../lib/oci/types.js';
 import { storeKey, type Store } from '../../store/store.js';
 import { BundleSource } from '../../store/bundle-source.js';
-import { matchedNothing } from '../../store/patterns.js';
+import { keptNoTag, matchedNothing, noRepositoryUnder } from '../../store/patterns.js';
 import type { MirrorSet, SyncDestination, SyncSource, TagFilter } from './config.js';
 import { renameRepository, type RenameRule } from './rename.js';
 import { compareVersions, parseRange, parseVersion, satisfies } from './semver.js';
@@ -22,12 +25,16 @@ export type SourceEnd =
   | { kind: 'registry'; ref: Reference; mirrors?: boolean }
   /** `descriptor`: what the key pointed at when the plan was made (spares a lookup per image). */
   | { kind: 'store'; key: string; descriptor?: Descriptor }
-  | { kind: 'bundle'; file: string; key: string; descriptor?: Descriptor };
+  | { kind: 'bundle'; file: string; key: string; descriptor?: Descriptor }
+  /** A source of a set that yielded no image, as the set names it (refused items only). */
+  | { kind: 'nothing'; source: string };
 
 export type DestinationEnd =
   | { kind: 'registry'; ref: Reference }
   | { kind: 'store'; key: string }
-  | { kind: 'bundle'; file: string; key: string };
+  | { kind: 'bundle'; file: string; key: string }
+  /** The set's destination as a whole ("store", `host/prefix`, `bundle FILE`), for refused sources. */
+  | { kind: 'set'; destination: string };
 
 export interface PlanItem {
   /** The mirror set it comes from (sync only). */
@@ -52,11 +59,13 @@ export interface PlanContext {
 }
 
 export function describeSource(end: SourceEnd): string {
+  if (end.kind === 'nothing') return end.source;
   if (end.kind === 'bundle') return `bundle ${end.file}: ${end.key}`;
   return end.kind === 'registry' ? end.ref.toString() : end.key;
 }
 
 export function describeDestination(end: DestinationEnd): string {
+  if (end.kind === 'set') return end.destination;
   if (end.kind === 'registry') return end.ref.toString();
   if (end.kind === 'store') return `store ${end.key}`;
   return `bundle ${end.file}: ${end.key}`;
@@ -102,6 +111,7 @@ export type ParsedSource =
 /** `host/a/b` (a repository), `host/a/b:tag`, `host/a/` or `host/a/*` (a prefix), `{ store }`, `{ bundle }`. */
 export function parseSource(source: SyncSource): ParsedSource {
   if (typeof source !== 'string') return 'store' in source ? { kind: 'store', pattern: source.store } : { kind: 'bundle', file: source.bundle };
+  refuseCredentials(source, 'reference'); // before any message quotes it
   if (source.endsWith('/') || source.endsWith('/*')) {
     const text = source.replace(/\*$/, '');
     const slash = text.indexOf('/');
@@ -144,12 +154,15 @@ async function registryItems(name: string, set: MirrorSet, source: ParsedSource,
       ? set.repositories.map((r) => `${source.prefix}${r.replace(/^\/+/, '')}`)
       : await ctx.pool.catalog(source.registry, source.prefix, ctx.signal);
     repositories = names.map((r) => parseRef(`${source.registry}/${r}`));
+    const text = `${source.registry}/${source.prefix}`;
+    if (repositories.length === 0) return [refusedSource(name, set, text, noRepositoryUnder(text, where(name)))];
   } else {
     return [];
   }
   // Every repository's tags asked for at once (the registry client bounds requests in flight).
   const lists = await Promise.allSettled(repositories.map((repo) => ctx.pool.repository(repo, 'source').listTags(ctx.signal)));
   const items: PlanItem[] = [];
+  const seen: string[] = []; // every image tag listed, for naming them when none is kept
   for (const [i, repo] of repositories.entries()) {
     const listed = lists[i]!;
     if (listed.status === 'rejected') {
@@ -160,20 +173,74 @@ async function registryItems(name: string, set: MirrorSet, source: ParsedSource,
       items.push({ ...item(name, set, { kind: 'registry', ref: repo }, repo), refused: { error: messageOf(err), hint: err.hint } });
       continue;
     }
+    const images = listed.value.filter((t) => !isSignatureTag(t)).sort();
+    seen.push(...(source.kind === 'prefix' ? images.map((t) => `${repo.repository.slice(source.prefix.length)}:${t}`) : images));
     for (const tag of filterTags(listed.value, set.tags)) {
       const ref = repo.withTag(tag);
       items.push(item(name, set, { kind: 'registry', ref }, ref));
     }
   }
+  // The source yields no image (and no repository of it failed to list): it fails, named. A
+  // prefix is one source: a repository of it without tags is not a failure by itself.
+  if (items.length === 0) {
+    const n = repositories.length;
+    const [text, what, lister] = source.kind === 'prefix'
+      ? [`${source.registry}/${source.prefix}`, `the ${n} ${n === 1 ? 'repository' : 'repositories'} under ${source.registry}/${source.prefix}`, `\`gadget tags ${repositories[0]!.name}\` (one of them)`]
+      : [repositories[0]!.name, repositories[0]!.name, `\`gadget tags ${repositories[0]!.name}\``];
+    items.push(refusedSource(name, set, text, keptNoTag(what, seen, describeFilter(name, set.tags), lister, where(name))));
+  }
   return items;
+}
+
+/** How the set names itself in a message: mirror sets of the config do, the command line's does not. */
+function where(name: string): string | undefined {
+  return name === COMMAND_LINE ? undefined : `mirror set ${name}`;
+}
+
+/** The name `gadget sync --from ... --to ...` gives its one set. */
+export const COMMAND_LINE = 'command line';
+
+/**
+ * A tag filter as the user wrote it: `--include "v*" --semver ">=1"` for the command line's
+ * set, `tags.include ["v*"], tags.semver ">=1"` for a set of the config; undefined when it
+ * filters nothing.
+ */
+export function describeFilter(name: string, filter: TagFilter | undefined): string | undefined {
+  if (!filter) return undefined;
+  const flags = name === COMMAND_LINE;
+  const parts: string[] = [];
+  for (const key of ['include', 'exclude'] as const) {
+    const globs = filter[key];
+    if (!globs?.length) continue;
+    parts.push(flags ? globs.map((g) => `--${key} ${JSON.stringify(g)}`).join(' ') : `tags.${key} ${JSON.stringify(globs)}`);
+  }
+  if (filter.semver !== undefined) parts.push(flags ? `--semver ${JSON.stringify(filter.semver)}` : `tags.semver ${JSON.stringify(filter.semver)}`);
+  if (filter.newest !== undefined) parts.push(flags ? `--newest ${filter.newest}` : `tags.newest ${filter.newest}`);
+  return parts.length ? parts.join(flags ? ' ' : ', ') : undefined;
+}
+
+/** The set's destination as a whole, for a refused source (which has no image to place). */
+function setDestination(destination: SyncDestination): DestinationEnd {
+  if (destination === 'store') return { kind: 'set', destination: 'store' };
+  if ('bundle' in destination) return { kind: 'set', destination: `bundle ${destination.bundle}` };
+  refuseCredentials(destination.registry, 'registry'); // it is quoted in the set's failures
+  return { kind: 'set', destination: destination.registry.replace(/\/+$/, '') };
+}
+
+/** One refused item for a source that yields no image: the run fails it, named, and copies nothing for it. */
+function refusedSource(name: string, set: MirrorSet, source: string, err: GadgetError): PlanItem {
+  return { set: name, source: { kind: 'nothing', source }, destination: setDestination(set.destination), refused: { error: err.message, hint: err.hint } };
 }
 
 function storeItems(name: string, set: MirrorSet, pattern: string, ctx: PlanContext): PlanItem[] {
   if (!ctx.store) throw usageError(`mirror set ${name} reads the store, but no store is open`);
   if (set.destination === 'store') throw usageError(`mirror set ${name} copies from the store to the store`, 'give it a registry or bundle destination');
   const records = ctx.store.list(pattern);
-  if (records.length === 0) throw matchedNothing(`store:${pattern}`, `mirror set ${name}`);
-  const kept = new Set(filterTags([...new Set(records.map((r) => parseRef(r.ref).tag ?? ''))], set.tags));
+  const text = `store:${pattern}`;
+  if (records.length === 0) return [refusedSource(name, set, text, matchedNothing(text, where(name)))];
+  const tags = [...new Set(records.map((r) => parseRef(r.ref).tag ?? ''))];
+  const kept = new Set(filterTags(tags, set.tags));
+  if (kept.size === 0) return [refusedSource(name, set, text, keptNoTag(text, tags.filter((t) => !isSignatureTag(t)).sort(), describeFilter(name, set.tags), `\`gadget list "${pattern}"\``, where(name)))];
   const entries = new Map(ctx.store.allEntries().map((e) => [e.ref, e]));
   return records
     .filter((r) => kept.has(parseRef(r.ref).tag ?? ''))
@@ -191,7 +258,13 @@ async function bundleItems(name: string, set: MirrorSet, file: string): Promise<
   }
   const bundle = await BundleSource.open(file);
   const images = bundle.images();
-  const kept = new Set(filterTags([...new Set(images.map((i) => parseRef(i.ref).tag ?? ''))], set.tags));
+  const tags = [...new Set(images.map((i) => parseRef(i.ref).tag ?? ''))];
+  const kept = new Set(filterTags(tags, set.tags));
+  if (kept.size === 0) {
+    const text = `bundle ${file}`;
+    const lister = `\`gadget sync --from ${file} --to store --dry-run\``;
+    return [refusedSource(name, set, text, keptNoTag(text, tags.filter((t) => !isSignatureTag(t)).sort(), describeFilter(name, set.tags), lister, where(name)))];
+  }
   return images
     .filter((i) => kept.has(parseRef(i.ref).tag ?? ''))
     .sort((a, b) => (a.ref < b.ref ? -1 : 1))
@@ -255,6 +328,7 @@ export function checkCollisions(items: PlanItem[]): void {
   const sources = new Map<string, string>();
   const clashes: string[] = [];
   for (const i of items) {
+    if (i.refused) continue; // copies nothing, so lands nowhere
     const destination = describeDestination(i.destination);
     const source = describeSource(i.source);
     const earlier = sources.get(destination);

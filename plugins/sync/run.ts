@@ -72,6 +72,7 @@ async function openSource(item: PlanItem, opts: RunOptions, bundles: Bundles): P
   let via: string | undefined;
   let sourceRepository: string | undefined;
   const from = item.source;
+  if (from.kind === 'nothing') throw new GadgetError(`${from.source} yields no image to copy`); // refused by the plan: never opened
   if (from.kind === 'store') {
     if (!opts.store) throw new GadgetError(`${from.key}: no store is open to read it from`, { exitCode: 2 });
     source = opts.store;
@@ -100,6 +101,7 @@ async function openEnds(item: PlanItem, opts: RunOptions, bundles: Bundles, batc
   const to = item.destination;
   let destination: Target;
   let tags: string[];
+  if (to.kind === 'set') throw new GadgetError(`${describeSource(item.source)} has no image to copy to ${to.destination}`); // refused sources only
   if (to.kind === 'registry') {
     // Same registry: blobs are mounted from the source repository, not uploaded.
     const [host, ...path] = sourceRepository?.split('/') ?? [];

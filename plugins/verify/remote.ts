@@ -4,12 +4,14 @@
 // a few temporary stores at a time (fetched with their signatures, verified, deleted), so
 // memory and disk stay bounded however many images there are. An image that cannot be fetched
 // intact (a blob whose bytes do not match its digest, a manifest that is gone) is a failed
-// image in the report, not the end of the run.
+// image in the report, not the end of the run. An input that yields no image at all fails the
+// same way (GADGET-REMOTE-EMPTY, with a hint): verifying nothing is not a pass.
 import { GadgetError, messageOf } from '../../lib/errors.js';
 import type { RegistryPool } from '../../lib/registry/index.js';
 import { fetchToTemporaryStore, RemoteFetchError } from '../sync/remote.js';
 import { filterTags, parseSource } from '../sync/plan.js';
 import type { RegistrySettings } from '../sync/config.js';
+import { keptNoTag, noRepositoryUnder } from '../../store/patterns.js';
 import { makeReport, type VerifyReport } from './report.js';
 import type { VerifyOptions } from '../verify.js';
 
@@ -22,28 +24,63 @@ export interface RemoteVerifyOptions extends VerifyOptions, RegistrySettings {
   onReport?: (report: VerifyReport) => void;
 }
 
-/** The images the inputs name: an image as it is, a repository's tags, a prefix's repositories' tags. */
-export async function remoteImages(inputs: string[], pool: RegistryPool, signal?: AbortSignal): Promise<string[]> {
-  const refs: string[] = [];
+/** What one input names: an image to verify, or the failure of an input that yields none. */
+export type RemoteImage = { ref: string } | { input: string; error: GadgetError };
+
+/**
+ * The images the inputs name, in order: an image as it is, a repository's tags, a prefix's
+ * repositories' tags. An input that yields no image (a prefix the catalog lists nothing
+ * under, a repository without tags) is a failure of its own, never a quiet pass.
+ */
+export async function remoteImages(inputs: string[], pool: RegistryPool, signal?: AbortSignal): Promise<RemoteImage[]> {
+  const out: RemoteImage[] = [];
+  const seen = new Set<string>();
+  const add = (ref: string): void => {
+    if (seen.has(ref)) return;
+    seen.add(ref);
+    out.push({ ref });
+  };
   for (const input of inputs) {
     const source = parseSource(input);
     if (source.kind === 'repository') {
       if (source.pinned) {
-        refs.push(source.ref.toString());
+        add(source.ref.toString());
         continue;
       }
       const tags = filterTags(await pool.repository(source.ref, 'source').listTags(signal));
-      refs.push(...tags.map((t) => source.ref.withTag(t).toString()));
+      if (tags.length === 0) out.push({ input, error: keptNoTag(source.ref.name, [], undefined, `\`gadget tags ${source.ref.name} --all\``) });
+      for (const t of tags) add(source.ref.withTag(t).toString());
     } else if (source.kind === 'prefix') {
       const { parseRef } = await import('../../lib/oci/reference.js');
-      for (const name of await pool.catalog(source.registry, source.prefix, signal)) {
+      const text = `${source.registry}/${source.prefix}`;
+      const names = await pool.catalog(source.registry, source.prefix, signal);
+      if (names.length === 0) {
+        out.push({ input, error: noRepositoryUnder(text) });
+        continue;
+      }
+      let found = 0;
+      for (const name of names) {
         const repository = parseRef(`${source.registry}/${name}`);
         const tags = filterTags(await pool.repository(repository, 'source').listTags(signal));
-        refs.push(...tags.map((t) => repository.withTag(t).toString()));
+        found += tags.length;
+        for (const t of tags) add(repository.withTag(t).toString());
+      }
+      if (found === 0) {
+        const what = `the ${names.length} ${names.length === 1 ? 'repository' : 'repositories'} under ${text}`;
+        out.push({ input, error: keptNoTag(what, [], undefined, `\`gadget tags ${source.registry}/${names[0]!} --all\` (one of them)`) });
       }
     }
   }
-  return [...new Set(refs)];
+  return out;
+}
+
+/** The failed report of an input that yields no image: named, with its hint. */
+function nothingFailure(input: string, err: GadgetError, options: VerifyOptions): VerifyReport {
+  const report = makeReport(input, '', [{ rule: 'GADGET-REMOTE-EMPTY', digest: '', path: '/', message: err.message }], options.profile ?? 'spec', {
+    requireSignature: options.requireSignature,
+  });
+  if (err.hint) report.hint = err.hint;
+  return report;
 }
 
 /** A failed image for a fetch that did not bring the image intact. */
@@ -67,7 +104,13 @@ export async function verifyRemote(inputs: string[], options: RemoteVerifyOption
     while (next < refs.length) {
       options.signal?.throwIfAborted();
       const i = next++;
-      const ref = refs[i]!;
+      const named = refs[i]!;
+      if ('error' in named) {
+        reports[i] = nothingFailure(named.input, named.error, options);
+        options.onReport?.(reports[i]!);
+        continue;
+      }
+      const ref = named.ref;
       let report: VerifyReport;
       try {
         const fetched = await fetchToTemporaryStore(ref, { ...options, pool: options.pool });

@@ -42,6 +42,8 @@ export interface VerifyReport {
   findings: Finding[];
   /** Present when signatures were checked (keys or certificates given). */
   signature?: SignatureSummary;
+  /** What to do about it, for a failure that is not about an image (a remote input that yields none). */
+  hint?: string;
 }
 
 /** Prefixes a problem path found relative to a node (`""` is the node itself). */

@@ -74,6 +74,8 @@ export const RULES = [
   { id: 'GADGET-SIGNATURE-EXPIRED', area: 'signature', severity: both('error'), description: 'Keyless: the signing certificate was valid when the signature was logged or timestamped.' },
   { id: 'GADGET-SIGNATURE-TLOG', area: 'signature', severity: both('error'), description: 'Keyless: the transparency log entry proves inclusion (inclusion proof and signed checkpoint, or signed entry timestamp) with a log key of the trusted root.' },
   { id: 'GADGET-SIGNATURE-DIGEST', area: 'signature', severity: both('error'), description: 'The signed payload (cosign payload, in-toto subject, message digest, log entry) names the image\'s own digest.' },
+  // ---- what verify --remote reads
+  { id: 'GADGET-REMOTE-EMPTY', area: 'integrity', severity: both('error'), description: 'With --remote: every input yields at least one image to verify (a prefix under which the catalog lists no repository, or a repository without tags, fails instead of passing).' },
   // ---- policy
   { id: 'GADGET-NOT-ALLOWED', area: 'policy', severity: both('error'), description: 'With --allow: the image matches one of the patterns (name@sha256:..., name:tag, or a prefix ending in *), as ig\'s --allowed-gadgets.' },
 ] as const satisfies readonly RuleInfo[];

@@ -1,12 +1,12 @@
 // The OCI image layout on disk: oci-layout, index.json and blobs/sha256/<hex>.
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GadgetError } from '../lib/errors.js';
 import { isDigest } from '../lib/oci/digest.js';
 import { encodeJSON } from '../lib/oci/json.js';
 import { MT_INDEX } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
-import { writeFileAtomicSync } from './files.js';
+import { makeFolders, writeFileAtomicSync } from './files.js';
 
 export const LAYOUT_FILE = 'oci-layout';
 export const INDEX_FILE = 'index.json';
@@ -17,10 +17,16 @@ export function blobPath(root: string, digest: string): string {
   return join(root, 'blobs', 'sha256', digest.slice(7));
 }
 
-/** Creates the layout's skeleton where it is missing; leaves an existing layout alone. */
+/** What to do about a store folder that cannot be made (see makeFolders). */
+export const STORE_FOLDER_HINT = 'point --store (or $GADGET_STORE) at an OCI layout folder, or at a new folder on a writable file system to create one';
+
+/**
+ * Creates the layout's skeleton where it is missing; leaves an existing layout alone. A folder
+ * that cannot be made (a read-only file system, /proc) is one sentence naming it, exit 2.
+ */
 export function initLayout(root: string): void {
-  mkdirSync(join(root, 'blobs', 'sha256'), { recursive: true });
-  mkdirSync(join(root, OWN_DIR, 'tmp'), { recursive: true });
+  makeFolders(join(root, 'blobs', 'sha256'), STORE_FOLDER_HINT);
+  makeFolders(join(root, OWN_DIR, 'tmp'), STORE_FOLDER_HINT);
   const layoutFile = join(root, LAYOUT_FILE);
   if (!existsSync(layoutFile)) writeFileAtomicSync(layoutFile, '{"imageLayoutVersion":"1.0.0"}', join(root, OWN_DIR, 'tmp'));
   const indexFile = join(root, INDEX_FILE);

@@ -12,7 +12,7 @@
 // writers that re-copy: exists() refreshes a reused blob's mtime, and gc keeps everything a
 // young manifest refers to. See maintenance.ts for gc's side.
 import { BlobUpload } from './upload.js';
-import { accessSync, constants, createReadStream, existsSync, readdirSync, mkdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { accessSync, constants, createReadStream, existsSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -24,13 +24,13 @@ import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
 import { isSignatureTag, parseRef } from '../lib/oci/reference.js';
 import { MAX_MANIFEST_BYTES, type Referrer, type Target } from '../lib/oci/target.js';
 import type { Descriptor } from '../lib/oci/types.js';
-import { descriptorOfEntry, ENTRIES_INDEXES, ENTRIES_TABLE, getMeta, openDatabase, setMeta, statement, type DB, type EntryRow, type ManifestRow } from './db.js';
+import { damagedError, descriptorOfEntry, discardDamagedDatabase, ENTRIES_INDEXES, ENTRIES_TABLE, getMeta, isDamagedDatabase, openDatabase, setMeta, statement, type DB, type EntryRow, type ManifestRow, type OpenDatabaseOptions } from './db.js';
 import { indexEntry, referrerEntry, setTag } from './entries.js';
-import { fsyncDirSync, writeFileAtomicSync, writeVerifiedFile } from './files.js';
+import { fsyncDirSync, makeFolders, writeFileAtomicSync, writeVerifiedFile } from './files.js';
 import { graphGaps } from './graph.js';
 import { Indexer } from './indexer.js';
 import { removeStaleTemps } from './temps.js';
-import { blobPath, checkLayoutFile, indexFingerprint, initLayout, OWN_DIR, readIndexFile, writeIndexFile } from './layout.js';
+import { blobPath, checkLayoutFile, indexFingerprint, initLayout, OWN_DIR, readIndexFile, STORE_FOLDER_HINT, writeIndexFile } from './layout.js';
 
 export interface ImageRecord {
   ref: string;
@@ -91,16 +91,22 @@ export function storeKey(reference: string): string {
 
 export class Store implements Target {
   readonly name: string;
-  private readonly indexer: Indexer;
+  private indexer: Indexer;
   private blobsDirty = false;
   private writing = false;
 
   private constructor(
     readonly root: string,
-    readonly db: DB,
+    private database: DB,
+    private readonly databasePlace: { file: string } & OpenDatabaseOptions,
   ) {
     this.name = `store ${root}`;
-    this.indexer = new Indexer(db, root);
+    this.indexer = new Indexer(database, root);
+  }
+
+  /** The SQLite index (replaced only by reindex() when its file is damaged). */
+  get db(): DB {
+    return this.database;
   }
 
   static open(dir: string, opts: OpenStoreOptions = {}): Store {
@@ -113,11 +119,31 @@ export class Store implements Target {
       initLayout(root);
     } else {
       checkLayoutFile(root);
-      if (!existsSync(join(root, 'blobs', 'sha256'))) mkdirSync(join(root, 'blobs', 'sha256'), { recursive: true });
+      if (!existsSync(join(root, 'blobs', 'sha256'))) makeFolders(join(root, 'blobs', 'sha256'), STORE_FOLDER_HINT);
     }
-    const store = new Store(root, openDatabase(databaseFile(root)));
-    store.refreshIfChanged();
-    return store;
+    // The index is derived data: a damaged file (found when it is opened, or when it is first
+    // read) is replaced and rebuilt from the layout, as a missing one is (see db.ts).
+    const place = databaseFile(root);
+    for (let attempt = 1; ; attempt++) {
+      const store = new Store(root, openDatabase(place.file, place), place);
+      try {
+        store.refreshIfChanged();
+        return store;
+      } catch (err) {
+        store.closeQuietly();
+        if (!isDamagedDatabase(err)) throw err;
+        if (attempt === 3) throw damagedError(place.file, err, 'stays damaged each time it is made anew');
+        discardDamagedDatabase(place.file, err, place);
+      }
+    }
+  }
+
+  private closeQuietly(): void {
+    try {
+      this.db.close();
+    } catch {
+      // a damaged database is dropped either way
+    }
   }
 
   close(): void {
@@ -176,7 +202,7 @@ export class Store implements Target {
    */
   private beginWrite(): void {
     if (this.writing) return;
-    mkdirSync(this.tmpDir, { recursive: true });
+    makeFolders(this.tmpDir, STORE_FOLDER_HINT);
     removeStaleTemps(this.root);
     this.writing = true;
   }
@@ -299,13 +325,30 @@ export class Store implements Target {
     this.db.transaction(() => this.reloadEntries()).immediate();
   }
 
-  /** Rebuilds the whole database from the layout (`gadget fsck --reindex`). */
+  /**
+   * Rebuilds the whole database from the layout (`gadget fsck --reindex`). A damaged file (every
+   * page is checked first) is replaced by a new one, as Store.open replaces it.
+   */
   reindex(): void {
-    this.db.transaction(() => {
-      this.db.exec('DELETE FROM manifests; DELETE FROM children; DELETE FROM annotations;');
-      setMeta(this.db, 'index_hash', '');
-      this.reloadEntries();
-    }).immediate();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const check = this.db.pragma('quick_check', { simple: true });
+        if (check !== 'ok') throw Object.assign(new Error(`the index failed its check: ${String(check)}`), { code: 'SQLITE_CORRUPT' });
+        this.db.transaction(() => {
+          this.db.exec('DELETE FROM manifests; DELETE FROM children; DELETE FROM annotations;');
+          setMeta(this.db, 'index_hash', '');
+          this.reloadEntries();
+        }).immediate();
+        return;
+      } catch (err) {
+        if (!isDamagedDatabase(err)) throw err;
+        if (attempt === 3) throw damagedError(this.databasePlace.file, err, 'stays damaged each time it is made anew');
+        this.closeQuietly();
+        discardDamagedDatabase(this.databasePlace.file, err, this.databasePlace);
+        this.database = openDatabase(this.databasePlace.file, this.databasePlace);
+        this.indexer = new Indexer(this.database, this.root);
+      }
+    }
   }
 
   private reloadEntries(): void {
@@ -634,16 +677,19 @@ function hasBlobs(root: string): boolean {
   }
 }
 
-/** The index database lives in the layout; a read-only layout gets one in the temp folder. */
-function databaseFile(root: string): string {
+/**
+ * The index database lives in the layout; a read-only layout gets one in the temp folder.
+ * `tmpDir`: where a damaged one is moved before it is removed (see discardDamagedDatabase).
+ */
+function databaseFile(root: string): { file: string } & OpenDatabaseOptions {
   const own = join(root, OWN_DIR);
   try {
-    mkdirSync(own, { recursive: true });
+    makeFolders(own);
     accessSync(own, constants.W_OK);
-    return join(own, 'index.sqlite');
+    return { file: join(own, 'index.sqlite'), tmpDir: join(own, 'tmp') };
   } catch {
     const dir = join(tmpdir(), 'gadget-oci-index');
-    mkdirSync(dir, { recursive: true });
-    return join(dir, createHash('sha256').update(root).digest('hex').slice(0, 24) + '.sqlite');
+    makeFolders(dir, 'the store is read-only, so its index is kept in the temporary folder: check that $TMPDIR is writable');
+    return { file: join(dir, createHash('sha256').update(root).digest('hex').slice(0, 24) + '.sqlite') };
   }
 }

@@ -6,7 +6,8 @@ import { isDigest } from '../lib/oci/digest.js';
 import { encodeJSON } from '../lib/oci/json.js';
 import { MT_INDEX } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
-import { makeFolders, writeFileAtomicSync } from './files.js';
+import { makeFolders } from '../lib/folders.js';
+import { writeFileAtomicSync } from './files.js';
 
 export const LAYOUT_FILE = 'oci-layout';
 export const INDEX_FILE = 'index.json';

@@ -26,7 +26,8 @@ import { MAX_MANIFEST_BYTES, type Referrer, type Target } from '../lib/oci/targe
 import type { Descriptor } from '../lib/oci/types.js';
 import { damagedError, descriptorOfEntry, discardDamagedDatabase, ENTRIES_INDEXES, ENTRIES_TABLE, getMeta, isDamagedDatabase, openDatabase, setMeta, statement, type DB, type EntryRow, type ManifestRow, type OpenDatabaseOptions } from './db.js';
 import { indexEntry, referrerEntry, setTag } from './entries.js';
-import { fsyncDirSync, makeFolders, writeFileAtomicSync, writeVerifiedFile } from './files.js';
+import { makeFolders } from '../lib/folders.js';
+import { fsyncDirSync, writeFileAtomicSync, writeVerifiedFile } from './files.js';
 import { graphGaps } from './graph.js';
 import { Indexer } from './indexer.js';
 import { removeStaleTemps } from './temps.js';

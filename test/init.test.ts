@@ -85,3 +85,11 @@ test('configs with typos fail to type-check on the typo\'s line; a valid one pas
   }
   assert.equal(errors.get('valid'), undefined, `the valid config type-checks:\n${result.stdout}`);
 });
+
+test('gadget init in a folder that cannot be made (/proc) ends with one sentence, not a hang', async () => {
+  // Node's own recursive mkdir retries for ever there (mkdir answers ENOENT although /proc exists).
+  const r = await gadget(['init', '/proc/gadget-init-test/project']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /^error: cannot create the folder \/proc\/gadget-init-test: [^\n]+\nhint: \S/);
+  assert.equal(existsSync('/proc/gadget-init-test'), false);
+});

@@ -2,11 +2,12 @@
 // gadget and optionally a wasm one). Every file is checked first and none is overwritten:
 // either the whole project is written or nothing is.
 import { constants } from 'node:fs';
-import { mkdir, open, stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { GadgetError, usageError } from '../errors.js';
 import { packageVersion } from '../version.js';
 import * as t from './templates.js';
+import { makeFolders } from '../folders.js';
 
 export interface InitOptions {
   wasm?: boolean;
@@ -65,7 +66,7 @@ export async function initProject(dir: string, opts: InitOptions = {}): Promise<
   }
   for (const [rel, content] of files) {
     const file = join(dir, rel);
-    await mkdir(dirname(file), { recursive: true });
+    makeFolders(dirname(file), 'give `gadget init` a folder on a writable file system');
     // O_EXCL: a file that appeared since the check is still never overwritten.
     const handle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644).catch((err: NodeJS.ErrnoException) => {
       throw new GadgetError(`cannot write ${file}: ${err.code === 'EEXIST' ? 'it appeared while writing the project' : err.message}`, { exitCode: 2 });

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { GadgetError, messageOf } from '../errors.js';
 import { refuseCredentials } from '../oci/reference.js';
+import { makeFolders } from '../folders.js';
 
 export interface Credential {
   username?: string;
@@ -210,7 +211,7 @@ async function helperGet(name: string, serverUrl: string, file: string, env: Nod
 
 /** Writes a file atomically with mode 0600: a temporary file in the same folder, fsync, rename. */
 async function writePrivateFile(file: string, content: string): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  makeFolders(path.dirname(file), 'give --authfile a file in a folder you may write to', 0o700);
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await fs.open(tmp, 'wx', 0o600);
   try {

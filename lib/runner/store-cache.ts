@@ -4,9 +4,10 @@
 // plain string literal (`store: '.gadget-store'`): a computed store (an environment variable,
 // an import) is read by loading the config every time.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { makeFolders } from '../folders.js';
 
 interface Entry {
   /** sha256 of the config file's bytes. */
@@ -45,7 +46,7 @@ export function rememberStore(configFile: string, store: unknown): void {
         : store === undefined && !/\bstore\b/.test(text);
     if (!literal) return;
     const file = cacheFile(configFile);
-    mkdirSync(join(file, '..'), { recursive: true });
+    makeFolders(join(file, '..'));
     const tmp = `${file}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify({ hash: hashOf(bytes), store: typeof store === "string" ? store : null } satisfies Entry));
     renameSync(tmp, file);

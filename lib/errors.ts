@@ -50,6 +50,8 @@ const FILE_SYSTEM_CODES: Record<string, string> = {
   EMFILE: 'too many open files',
   ENAMETOOLONG: 'the name is too long',
   ELOOP: 'too many symbolic links',
+  ENOTDIR: 'a part of the path is not a folder',
+  EISDIR: 'it is a folder',
   ERR_FS_FILE_TOO_LARGE: 'the file is larger than 2 GiB',
   SQLITE_READONLY: 'the store\'s index is read-only',
   SQLITE_CANTOPEN: 'the store\'s index cannot be opened',
@@ -62,11 +64,29 @@ const FILE_SYSTEM_CODES: Record<string, string> = {
  * path met it, the person can act on it the same way.
  */
 export function fileSystemError(err: unknown): GadgetError | undefined {
+  const found = fileSystemReason(err);
+  if (!found) return undefined;
+  const e = err as NodeJS.ErrnoException;
+  const what = e.path ? `${e.syscall ? `${e.syscall} ` : ''}${e.path}` : found.code.startsWith('SQLITE') ? 'the store\'s index' : 'a file';
+  return new GadgetError(`cannot ${what}: ${found.reason}`, { exitCode: 2, cause: err, hint: found.hint });
+}
+
+/** Hints for codes about the shape of a path (a file where a folder should be, or the reverse), not the environment. */
+const PATH_SHAPE_HINTS: Record<string, string> = {
+  ENOTDIR: 'check that every folder on the path is a folder, not a file',
+  EISDIR: 'give the path of a file, not of a folder',
+};
+
+/**
+ * What fileSystemError says about `err` (its reason and hint), for callers that name the file
+ * themselves (`cannot write FILE: REASON`); undefined for any other error.
+ */
+export function fileSystemReason(err: unknown): { code: string; reason: string; hint: string } | undefined {
   if (!(err instanceof Error)) return undefined;
   const e = err as NodeJS.ErrnoException;
   const code = typeof e.code === 'string' ? e.code.replace(/^(SQLITE_[A-Z]+)_.*$/, '$1') : '';
   const reason = FILE_SYSTEM_CODES[code];
   if (!reason) return undefined;
-  const what = e.path ? `${e.syscall ? `${e.syscall} ` : ''}${e.path}` : code.startsWith('SQLITE') ? 'the store\'s index' : 'a file';
-  return new GadgetError(`cannot ${what}: ${reason}`, { exitCode: 2, cause: err, hint: 'check the permissions and free space of the store and of the folders the command reads and writes' });
+  const hint = PATH_SHAPE_HINTS[code] ?? 'check the permissions and free space of the store and of the folders the command reads and writes';
+  return { code, reason, hint };
 }

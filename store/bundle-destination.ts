@@ -21,6 +21,7 @@ import type { Descriptor } from '../lib/oci/types.js';
 import { BundleSource } from './bundle-source.js';
 import { referrerEntry } from './entries.js';
 import { writeLayoutTar, type LayoutTarBlob } from './layout-tar.js';
+import { checkOutputFile } from './output-file.js';
 import { openStore, type Store } from './store.js';
 
 export function stagingDir(file: string): string {
@@ -50,9 +51,14 @@ export class BundleDestination implements Target {
 
   /**
    * The bundle at `file`, to add to (and the copies a failed run left); with `replace`
-   * (export), a new one that will replace whatever is there.
+   * (export), a new one that will replace whatever is there. `store`: a store whose folder the
+   * bundle may not be written into.
    */
-  static async open(file: string, opts: { replace?: boolean } = {}): Promise<BundleDestination> {
+  static async open(file: string, opts: { replace?: boolean; store?: Store } = {}): Promise<BundleDestination> {
+    // Before anything is read or staged: a FIFO, device, folder or symbolic link there, or a
+    // path inside the store (`store`, the one an export reads) is refused. A sync creates a
+    // missing folder with its staging store; an export refuses it.
+    await checkOutputFile(file, { store: opts.store?.root, folderMayBeMissing: !opts.replace });
     if (opts.replace) return new BundleDestination(file, undefined, false);
     return new BundleDestination(file, existsSync(file) ? await BundleSource.open(file) : undefined, true);
   }
@@ -177,7 +183,8 @@ export class BundleDestination implements Target {
       changed = true;
     }
     if (!changed) return false;
-    await writeLayoutTar(this.file, entries, [...blobs.values()], signal);
+    // Never into the folder of the store the tar reads from (checked again: it may have changed).
+    await writeLayoutTar(this.file, entries, [...blobs.values()], signal, { store: this.local?.root });
     return true;
   }
 

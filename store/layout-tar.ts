@@ -3,16 +3,18 @@
 // metadata), and atomic: a temporary file beside the target, fsynced, then renamed over it.
 // The temporary file's name carries the writer's pid: one left by a writer killed midway is
 // removed by the next write of the same target.
+// What may be written over is checked first (output-file.ts).
 import { createWriteStream } from 'node:fs';
 import { open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { writeTar, type TarInput } from '../lib/archive/tar.js';
-import { GadgetError, messageOf } from '../lib/errors.js';
+import { fileSystemReason, GadgetError, messageOf } from '../lib/errors.js';
 import { encodeJSONBytes } from '../lib/oci/json.js';
 import { MT_INDEX } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
+import { checkOutputFile, type OutputGuard } from './output-file.js';
 import { processAlive } from './temps.js';
 
 export interface LayoutTarBlob {
@@ -23,7 +25,9 @@ export interface LayoutTarBlob {
 
 export const LAYOUT_BYTES = Buffer.from('{"imageLayoutVersion":"1.0.0"}');
 
-export async function writeLayoutTar(outFile: string, entries: Descriptor[], blobs: LayoutTarBlob[], signal?: AbortSignal): Promise<void> {
+
+export async function writeLayoutTar(outFile: string, entries: Descriptor[], blobs: LayoutTarBlob[], signal?: AbortSignal, guard: OutputGuard = {}): Promise<void> {
+  await checkOutputFile(outFile, { store: guard.store });
   const sorted = [...blobs].sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
   const inputs: TarInput[] = [
     { path: 'oci-layout', content: LAYOUT_BYTES },
@@ -44,10 +48,16 @@ export async function writeLayoutTar(outFile: string, entries: Descriptor[], blo
     }
     await rename(partial, outFile);
   } catch (err) {
-    await rm(partial, { force: true });
+    // The failure to report is the write's, not this clean-up's.
+    await rm(partial, { force: true }).catch(() => undefined);
     // Our own errors (a blob missing or damaged in the source) say what failed themselves.
     if (signal?.aborted || err instanceof GadgetError) throw err;
-    throw new GadgetError(`cannot write ${outFile}: ${messageOf(err)}`, { exitCode: 2 });
+    const fs = fileSystemReason(err);
+    throw new GadgetError(`cannot write ${outFile}: ${fs?.reason ?? messageOf(err)}`, {
+      exitCode: 2,
+      cause: err,
+      hint: fs?.hint ?? 'give the path of a new or regular file in a folder you can write to',
+    });
   }
 }
 

@@ -1,5 +1,5 @@
 // import and export: the graph copy between the store and an OCI layout (a folder or a tar).
-import { createReadStream, createWriteStream, mkdirSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, rmSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -15,6 +15,7 @@ import { BundleSource } from './bundle-source.js';
 import { LayoutSource } from './layout-source.js';
 import { BundleDestination } from './bundle-destination.js';
 import { IncompleteGraphError, storeKey, TAG_ATTEMPTS, type Store } from './store.js';
+import { makeFolders } from '../lib/folders.js';
 
 export interface ImportResult {
   tags: string[];
@@ -30,7 +31,7 @@ export interface ImportResult {
  */
 function workDir(store: Store, what: string): string {
   const dir = tempName(store.tmpDir, what);
-  mkdirSync(dir, { recursive: true });
+  makeFolders(dir);
   return dir;
 }
 
@@ -121,6 +122,8 @@ async function importEntries(store: Store, layout: ImportSource, refs: Map<Descr
     return tagged;
   };
   let tagged = await copyEntries(layout.entries);
+  // Interrupted: what was copied stays (untagged, for gc or the next import); nothing is tagged.
+  opts.signal?.throwIfAborted();
   // One index.json update for all tags, so an interrupted import leaves no half of them. The
   // store checks under its lock that each graph is whole; content a concurrent gc removed
   // since the copy is copied again (Store.exists sees the gap), then the tags are retried.
@@ -181,7 +184,7 @@ async function checkLayout(layout: ImportSource): Promise<Map<Descriptor, string
 /** Unpacks a (gzip) layout tar into `dir`, refusing anything but the layout's own files. */
 async function extractLayoutTar(file: string, dir: string): Promise<void> {
   const where = file;
-  await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+  makeFolders(join(dir, 'blobs', 'sha256'));
   const tmp = join(dir, '.partial');
   await mkdir(tmp);
   for await (const entry of readTar(createReadStream(file), { where })) {
@@ -221,7 +224,7 @@ export interface ExportResult {
 export async function exportImages(store: Store, refs: string[], outFile: string, opts: TransferOptions = {}): Promise<ExportResult> {
   if (refs.length === 0) throw new GadgetError('export needs at least one reference', { exitCode: 2 });
   const roots = [...new Set(refs.map((r) => storeKey(r)))].sort().map((key) => ({ key, descriptor: store.resolveRef(key) }));
-  const bundle = await BundleDestination.open(outFile, { replace: true });
+  const bundle = await BundleDestination.open(outFile, { replace: true, store }); // refuses a non-regular target or one inside the store
   bundle.readsFrom(store);
   const session = new CopySession(8);
   const bar = opts.progress?.start(roots.length, 'export');

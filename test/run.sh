@@ -64,6 +64,7 @@ TESTS=(
   test/store-crash-writers.test.ts
   test/list-stream.test.ts
   test/transfer.test.ts
+  test/export-target.test.ts
   test/cli.test.ts
   test/cli-help.test.ts
   test/cli-contract.test.ts

@@ -1,7 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { openStore, type Store } from '../store/store.js';
 import { exportImages, importImages } from '../store/transfer.js';
@@ -11,6 +12,9 @@ import { writeTar } from '../lib/archive/tar.js';
 import { ANN_REF_NAME } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { FIXTURE_LAYOUT, scratch, sharedMissing } from './helpers/paths.js';
+import { gadget, spawnGadget } from './helpers/cli.js';
+import { exited } from './helpers/crash.js';
+import { generatedImages } from './helpers/images.js';
 
 function fixtureEntries(): Descriptor[] {
   return JSON.parse(readFileSync(join(FIXTURE_LAYOUT, 'index.json'), 'utf8')).manifests;
@@ -172,4 +176,31 @@ test('a tar with unsafe or tampered entries is refused and changes nothing', asy
   }
   assert.equal(store.list().length, 0);
   store.close();
+});
+
+test('an interrupted import exits 130, tags nothing, and the next import completes', { timeout: 120_000 }, async () => {
+  const dir = scratch();
+  const source = await openStore(join(dir, 'source'));
+  const [index] = await generatedImages(source, ['example.com/big:v1'], { ebpf: 96 << 20, wasm: 1024, btfgen: 1024 });
+  source.close();
+  const dest = join(dir, 'dest');
+  const child = spawnGadget(['--store', dest, 'import', join(dir, 'source')]);
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  // Interrupted while a blob is being written (its temporary file exists).
+  const tmp = join(dest, 'gadget-oci', 'tmp');
+  while (!(existsSync(tmp) && readdirSync(tmp).some((f) => f.startsWith('.tmp-'))) && child.exitCode === null) await sleep(5);
+  child.kill('SIGINT');
+  const end = await exited(child);
+  assert.equal(end.code, 130, stderr);
+  assert.match(stderr, /^error: interrupted\nhint: /m);
+  const interrupted = await openStore(dest);
+  assert.deepEqual(interrupted.list(), [], 'nothing tagged');
+  interrupted.close();
+  const again = await gadget(['--store', dest, 'import', join(dir, 'source')]);
+  assert.equal(again.code, 0, again.stderr);
+  const done = await openStore(dest);
+  assert.equal(done.resolveRef('example.com/big:v1').digest, index!.digest, 'the image is whole after the second import');
+  assert.deepEqual(await fsck(done), []);
+  done.close();
 });

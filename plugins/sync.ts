@@ -92,7 +92,10 @@ export function failureError(summary: SyncSummary, what: string): GadgetError | 
 export function formatSyncSummary(summary: SyncSummary, verb = 'copied'): string {
   const { images, blobs, bytes, seconds } = summary;
   const failed = images.failed ? `, ${images.failed} failed` : '';
-  return `${images.copied} image${images.copied === 1 ? '' : 's'} ${verb}, ${images.skipped} already there${failed}; ${blobs.copied} blob${blobs.copied === 1 ? '' : 's'} (${formatSize(bytes)}) moved in ${seconds.toFixed(1)} s`;
+  // An image already there may still have been given new tags (push --tag).
+  const retagged = summary.items.reduce((n, i) => n + (i.status === 'skipped' ? i.tagged ?? 0 : 0), 0);
+  const tagsSet = retagged ? ` (${retagged} tag${retagged === 1 ? '' : 's'} set)` : '';
+  return `${images.copied} image${images.copied === 1 ? '' : 's'} ${verb}, ${images.skipped} already there${tagsSet}${failed}; ${blobs.copied} blob${blobs.copied === 1 ? '' : 's'} (${formatSize(bytes)}) moved in ${seconds.toFixed(1)} s`;
 }
 
 // --- plugin steps for gadget.config.ts ----------------------------------------------------

@@ -121,7 +121,7 @@ export class BundleSource implements Target {
       const hash = createHash('sha256');
       for await (const chunk of rangeStream(this.file, span)) hash.update(chunk as Buffer);
       const actual = `sha256:${hash.digest('hex')}`;
-      if (actual !== digest) throw new GadgetError(`${this.file}: blobs/sha256/${digest.slice(7)}: content has digest ${actual}, expected ${digest}`);
+      if (actual !== digest) throw new GadgetError(`${this.file}: blobs/sha256/${digest.slice(7)}: content has digest ${actual}, expected ${digest}`, { hint: 'the bundle is damaged: copy or write it again' });
       opts.onBlob?.(span.size);
     }
   }

@@ -36,6 +36,7 @@ describe('several tags at once', { skip: why }, () => {
     assert.equal(r.code, 0, r.stderr);
     const doc = JSON.parse(r.stdout);
     assert.deepEqual(doc.items[0].tags, ['v1', 'v1.2.3', 'latest']);
+    assert.equal(doc.items[0].tagged, 3, 'three tags set');
     const tags = await skopeoTags(`${reg.host}/multi/legacy`);
     assert.deepEqual(tags.filter((t) => !t.startsWith('sha256-')), ['latest', 'v1', 'v1.2.3']);
     assert.equal(tags.filter((t) => t.endsWith('.sig')).length, 1, 'the signature travels once');
@@ -44,7 +45,12 @@ describe('several tags at once', { skip: why }, () => {
       assert.equal(inspected.descriptor.digest, DIGEST, tag);
     }
     const again = await gadget(['--store', store, 'push', LEGACY, `${reg.host}/multi/legacy:v1`, '--tag', 'v1.2.3', '--tag', 'latest']);
-    assert.match(again.stdout, /0 images pushed, 1 already there/);
+    assert.match(again.stdout, /0 images pushed, 1 already there;/, 'nothing set when every tag points right');
+    // The image is there; new tags are still work done, and the summary says so.
+    const more = await gadget(['--store', store, '--json', 'push', LEGACY, `${reg.host}/multi/legacy:v1`, '--tag', 'v2', '--tag', 'stable']);
+    assert.equal(JSON.parse(more.stdout).items[0].tagged, 2);
+    const moreText = await gadget(['--store', store, 'push', LEGACY, `${reg.host}/multi/legacy:v1`, '--tag', 'v3']);
+    assert.match(moreText.stdout, /0 images pushed, 1 already there \(1 tag set\);/);
   });
 
   test('copy --tag adds tags to the destination repository', async () => {

@@ -34,6 +34,8 @@ export interface CopyOptions {
   onNode?: (event: CopyEvent) => void;
   /** Called as blob bytes stream from the source (for progress). */
   onBytes?: (n: number) => void;
+  /** Called for each of the root's tags that did not point at it and now does. */
+  onTag?: (tag: string) => void;
   /** Shared between calls so a blob used by several graphs is moved once. */
   session?: CopySession;
 }
@@ -256,6 +258,7 @@ async function copyTree(
     // The root goes up once, under its first tag; a fallback tag index is merged by tag().
     const { tagged } = await copyNode(source, destination, root, opts, session, local, missing.find((t) => !FALLBACK_TAG.test(t)));
     for (const tag of missing) if (tag !== tagged) await destination.tag(root, tag, opts.signal);
+    if (depth === 0) for (const tag of missing) opts.onTag?.(tag);
   }
   if (!opts.referrers || depth >= MAX_REFERRER_DEPTH) return;
   // The root's referrers are always listed (signatures are often added later). Below it, a

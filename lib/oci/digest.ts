@@ -25,6 +25,9 @@ export function digestHex(digest: string): string {
   return digest.slice('sha256:'.length);
 }
 
+/** What to do about bytes that do not match their digest (a registry's are fetched again first). */
+export const DAMAGED_HINT = 'the content is damaged where it was read from: for the store, `gadget fsck` names what is damaged (`--repair` removes it, to fetch again); for a registry or a bundle, copy it again';
+
 /**
  * A pass-through stream that hashes and counts what flows through it, and fails at the end
  * when the bytes do not match the expected digest and size. Nothing downstream may treat the
@@ -49,7 +52,7 @@ export class DigestVerifier extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.expected.size) {
-      cb(new GadgetError(`${this.what}: more than the ${this.expected.size} bytes its descriptor says`, { transient: true }));
+      cb(new GadgetError(`${this.what}: more than the ${this.expected.size} bytes its descriptor says`, { transient: true, hint: DAMAGED_HINT }));
       return;
     }
     this.hash.update(chunk);
@@ -59,9 +62,9 @@ export class DigestVerifier extends Transform {
   override _flush(cb: TransformCallback): void {
     const actual = 'sha256:' + this.hash.digest('hex');
     if (this.bytes !== this.expected.size) {
-      cb(new GadgetError(`${this.what}: got ${this.bytes} bytes, its descriptor says ${this.expected.size}`, { transient: true }));
+      cb(new GadgetError(`${this.what}: got ${this.bytes} bytes, its descriptor says ${this.expected.size}`, { transient: true, hint: DAMAGED_HINT }));
     } else if (actual !== this.expected.digest) {
-      cb(new GadgetError(`${this.what}: content has digest ${actual}, expected ${this.expected.digest}`, { transient: true }));
+      cb(new GadgetError(`${this.what}: content has digest ${actual}, expected ${this.expected.digest}`, { transient: true, hint: DAMAGED_HINT }));
     } else {
       cb();
     }

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { pipeline, type Readable } from 'node:stream';
 import { GadgetError } from '../errors.js';
-import { DigestVerifier } from '../oci/digest.js';
+import { DAMAGED_HINT, DigestVerifier } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 
 /**
@@ -35,6 +35,6 @@ export async function readVerified(content: Readable, descriptor: Descriptor, wh
   }
   if (total !== descriptor.size) throw new GadgetError(`${what}: got ${total} bytes, its descriptor says ${descriptor.size}`);
   const actual = `sha256:${hash.digest('hex')}`;
-  if (actual !== descriptor.digest) throw new GadgetError(`${what}: content has digest ${actual}, expected ${descriptor.digest}`);
+  if (actual !== descriptor.digest) throw new GadgetError(`${what}: content has digest ${actual}, expected ${descriptor.digest}`, { hint: DAMAGED_HINT });
   return Buffer.concat(chunks, total);
 }

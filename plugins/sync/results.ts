@@ -6,6 +6,8 @@ export interface ItemResult {
   destination: string;
   /** Every tag the destination got, when more than its reference's own were asked for. */
   tags?: string[];
+  /** How many of those did not point at the image before this run (set or moved by it). */
+  tagged?: number;
   /** The mirror it was read from, when a registry mirror served it. */
   via?: string;
   /** 'copied': something was transferred; 'skipped': the destination had everything. */

@@ -137,6 +137,7 @@ async function transfer(item: PlanItem, opts: RunOptions, session: CopySession, 
     referrers: (item.signatures ?? true) && !chosen.subset,
     signal: opts.signal,
     onBytes: opts.onBytes,
+    onTag: () => (result.tagged = (result.tagged ?? 0) + 1),
   });
   result.status = stats.copied > 0 ? 'copied' : 'skipped';
   result.copied = stats.copied;
@@ -302,7 +303,7 @@ export async function previewPlan(items: PlanItem[], opts: RunOptions): Promise<
 
 /** The result with its fields in one order (JSON output). */
 function ordered(r: ItemResult): ItemResult {
-  const out: ItemResult = { set: r.set, source: r.source, destination: r.destination, tags: r.tags, via: r.via, status: r.status, digest: r.digest, copied: r.copied, bytes: r.bytes, error: r.error, hint: r.hint };
+  const out: ItemResult = { set: r.set, source: r.source, destination: r.destination, tags: r.tags, tagged: r.tagged, via: r.via, status: r.status, digest: r.digest, copied: r.copied, bytes: r.bytes, error: r.error, hint: r.hint };
   for (const k of Object.keys(out) as Array<keyof ItemResult>) if (out[k] === undefined) delete out[k];
   return out;
 }

@@ -8,6 +8,7 @@ export type { ServeOptions } from '../serve/server.js';
 export function serve(options: Omit<ServeOptions, 'log'> = {}): Plugin {
   return {
     name: 'serve',
+    runsUntilStopped: true,
     async run(ctx: PluginContext, input: Artifact[]): Promise<Artifact[]> {
       const server = await startServer(ctx.store, { ...options, log: ctx.log });
       ctx.log.info(`serve: ${ctx.store.root} at ${server.url}${options.readOnly ? ' (read-only)' : ''}; Ctrl-C stops it`);

@@ -48,9 +48,9 @@ export async function runSteps(ctx: PluginContext, steps: Plugin[], input: Artif
       throw new GadgetError(`step ${step.name} failed: ${messageOf(err)}`, { cause: err, hint: 'the plugin threw this error; run with -v for its stack trace' });
     }
     artifacts = checkArtifacts(out, step.name);
+    // A step that ignored the abort and returned has not necessarily finished its work.
+    if (!step.runsUntilStopped) ctx.signal.throwIfAborted();
   }
-  // A step that ignored the abort and returned has not necessarily finished its work.
-  ctx.signal.throwIfAborted();
   return artifacts;
 }
 

@@ -56,4 +56,9 @@ export interface PluginContext {
 export interface Plugin {
   name: string;
   run(ctx: PluginContext, input: Artifact[]): Promise<Artifact[]>;
+  /**
+   * The step runs until it is stopped (as serve does): Ctrl-C is its normal end, and the task
+   * ends cleanly after it. For any other step, an interrupt fails the task (exit 130).
+   */
+  runsUntilStopped?: boolean;
 }

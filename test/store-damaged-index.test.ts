@@ -6,27 +6,14 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { openStore, type Store } from '../store/store.js';
-import { encodeJSONBytes } from '../lib/oci/json.js';
-import { GADGET_ARTIFACT_TYPE, GADGET_CONFIG, GADGET_EBPF, MT_INDEX, MT_MANIFEST } from '../lib/oci/mediatypes.js';
-import type { Descriptor } from '../lib/oci/types.js';
+import { openStore } from '../store/store.js';
 import { gadget, spawnGadget } from './helpers/cli.js';
+import { writeImage } from './helpers/images.js';
 import { assertFsckClean, checkLayout } from './helpers/campaign.js';
 import { exited } from './helpers/crash.js';
 import { scratch } from './helpers/paths.js';
 
 const noStack = (stderr: string, what: string): void => assert.doesNotMatch(stderr, /\n\s+at .*:\d+:\d+/, `${what}: no stack trace`);
-
-async function writeImage(store: Store, seed: string): Promise<Descriptor> {
-  const config = await store.putBytes(Buffer.from(`name: ${seed}\n`), GADGET_CONFIG);
-  const manifests: Descriptor[] = [];
-  for (const arch of ['amd64', 'arm64']) {
-    const layer = await store.putBytes(Buffer.from(`ebpf ${seed} ${arch}`), GADGET_EBPF);
-    const manifest = { schemaVersion: 2, mediaType: MT_MANIFEST, artifactType: GADGET_ARTIFACT_TYPE, config, layers: [layer] };
-    manifests.push({ ...(await store.putBytes(encodeJSONBytes(manifest), MT_MANIFEST)), platform: { architecture: arch, os: 'linux' } });
-  }
-  return store.putBytes(encodeJSONBytes({ schemaVersion: 2, mediaType: MT_INDEX, manifests }), MT_INDEX);
-}
 
 interface Listed {
   ref: string;

@@ -7,27 +7,17 @@ import { closeSync, cpSync, existsSync, rmSync, fstatSync, mkdirSync, openSync, 
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { IncompleteGraphError, openStore, type Store } from '../store/store.js';
+import { IncompleteGraphError, openStore } from '../store/store.js';
 import { encodeJSONBytes } from '../lib/oci/json.js';
 import { ANN_REF_NAME, GADGET_ARTIFACT_TYPE, GADGET_CONFIG, GADGET_EBPF, MT_INDEX, MT_MANIFEST } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { gadget, spawnGadget } from './helpers/cli.js';
+import { writeImage } from './helpers/images.js';
 import { assertFsckClean, checkLayout } from './helpers/campaign.js';
 import { exited, freezeWhen, run } from './helpers/crash.js';
 import { REPO, scratch } from './helpers/paths.js';
 
 const noStack = (stderr: string, what: string): void => assert.doesNotMatch(stderr, /\n\s+at .*:\d+:\d+/, `${what}: no stack trace`);
-
-async function writeImage(store: Store, seed: string): Promise<Descriptor> {
-  const config = await store.putBytes(Buffer.from(`name: ${seed}\n`), GADGET_CONFIG);
-  const manifests: Descriptor[] = [];
-  for (const arch of ['amd64', 'arm64']) {
-    const layer = await store.putBytes(Buffer.from(`ebpf ${seed} ${arch}`), GADGET_EBPF);
-    const manifest = { schemaVersion: 2, mediaType: MT_MANIFEST, artifactType: GADGET_ARTIFACT_TYPE, config, layers: [layer] };
-    manifests.push({ ...(await store.putBytes(encodeJSONBytes(manifest), MT_MANIFEST)), platform: { architecture: arch, os: 'linux' } });
-  }
-  return store.putBytes(encodeJSONBytes({ schemaVersion: 2, mediaType: MT_INDEX, manifests }), MT_INDEX);
-}
 
 /** Every digest in the graph under `d`, read from the store's blobs. */
 function graphOf(store: string, d: Descriptor, out = new Set<string>()): Set<string> {

@@ -54,3 +54,15 @@ export async function generatedImages(store: Store, refs: string[], sizes: numbe
   await store.tagMany(tags);
   return tags.map((t) => t.descriptor);
 }
+
+/** A small two-architecture gadget image whose bytes depend only on `seed`; returns its index descriptor (untagged). */
+export async function writeImage(store: Store, seed: string): Promise<Descriptor> {
+  const config = await store.putBytes(Buffer.from(`name: ${seed}\n`), GADGET_CONFIG);
+  const manifests: Descriptor[] = [];
+  for (const arch of ['amd64', 'arm64']) {
+    const layer = await store.putBytes(Buffer.from(`ebpf ${seed} ${arch}`), GADGET_EBPF);
+    const manifest = { schemaVersion: 2, mediaType: MT_MANIFEST, artifactType: GADGET_ARTIFACT_TYPE, config, layers: [layer] };
+    manifests.push({ ...(await store.putBytes(encodeJSONBytes(manifest), MT_MANIFEST)), platform: { architecture: arch, os: 'linux' } });
+  }
+  return store.putBytes(encodeJSONBytes({ schemaVersion: 2, mediaType: MT_INDEX, manifests }), MT_INDEX);
+}

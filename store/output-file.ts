@@ -31,13 +31,7 @@ export async function checkOutputFile(outFile: string, guard: OutputGuard = {}):
   if (outFile === '' || outFile.endsWith('/') || outFile.endsWith(sep)) {
     throw new GadgetError(`cannot write "${outFile}": it names a folder, not a file`, { exitCode: 2, hint: `${NEW_OR_REGULAR} (e.g. out/gadgets.tar)` });
   }
-  let st: Stats | undefined;
-  try {
-    st = await lstat(outFile);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw pathError(outFile, err);
-  }
+  const st = await statIfThere(() => lstat(outFile), outFile);
   if (st && !st.isFile()) {
     if (st.isSymbolicLink()) {
       const to = await readlink(outFile).catch(() => '?');
@@ -53,13 +47,7 @@ export async function checkOutputFile(outFile: string, guard: OutputGuard = {}):
     });
   }
   const dir = dirname(outFile);
-  let dirStat: Stats | undefined;
-  try {
-    dirStat = await stat(dir);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw pathError(outFile, err);
-  }
+  const dirStat = await statIfThere(() => stat(dir), outFile);
   if (!dirStat?.isDirectory()) {
     const notFolder = await firstNonFolder(dir);
     if (notFolder !== undefined) {
@@ -86,6 +74,17 @@ export async function checkOutputFile(outFile: string, guard: OutputGuard = {}):
         hint: `${NEW_OR_REGULAR} outside the store's folder`,
       });
     }
+  }
+}
+
+/** What `look` finds, or undefined when nothing is there (a missing path, or a file where a folder should be). */
+async function statIfThere(look: () => Promise<Stats>, outFile: string): Promise<Stats | undefined> {
+  try {
+    return await look();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw pathError(outFile, err);
   }
 }
 

@@ -84,19 +84,20 @@ export interface OpenDatabaseOptions {
 }
 
 /**
- * Opens the index at `file`, creating it (or its schema) when it is missing. A file that is not
- * a database or is damaged is replaced by a new, empty one (see discardDamagedDatabase); one
- * that lacks tables, columns or indexes is given the schema again, under the write lock. Either
- * way the caller finds no index_fingerprint and rebuilds the contents from the layout, as for a
- * new store.
+ * Opens the index at `file` (creating it, or its schema, when it is missing) and runs `use` on
+ * it. A file that is not a database or is damaged, found when it is opened or by `use`, is
+ * closed, replaced by a new, empty one (see discardDamagedDatabase) and `use` runs again, at
+ * most three times; one that lacks tables, columns or indexes is given the schema again, under
+ * the write lock. Either way `use` then finds no index_fingerprint and rebuilds the contents
+ * from the layout, as for a new store. On any failure the connection is closed here.
  */
-export function openDatabase(file: string, opts: OpenDatabaseOptions = {}): DB {
+export function withDatabase<T>(file: string, opts: OpenDatabaseOptions, use: (db: DB) => T): T {
   for (let attempt = 1; ; attempt++) {
     let db: DB | undefined;
     try {
       db = new Database(file);
       prepareDatabase(db);
-      return db;
+      return use(db);
     } catch (err) {
       closeQuietly(db);
       if (!isDamagedDatabase(err)) throw err;
@@ -133,7 +134,7 @@ function prepareDatabase(db: DB): void {
   }
 }
 
-function closeQuietly(db: DB | undefined): void {
+export function closeQuietly(db: DB | undefined): void {
   try {
     db?.close();
   } catch {
@@ -219,7 +220,7 @@ function withRebuildLock(file: string, found: unknown, work: () => void): void {
 }
 
 /** A damaged index that could not be replaced: one sentence, exit 2, with what to do. */
-export function damagedError(file: string, found: unknown, why: string): GadgetError {
+function damagedError(file: string, found: unknown, why: string): GadgetError {
   return new GadgetError(`the store's index ${file} is damaged (${(found as Error)?.message ?? String(found)}) and ${why}`, {
     exitCode: 2,
     cause: found,

@@ -24,7 +24,7 @@ import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
 import { isSignatureTag, parseRef } from '../lib/oci/reference.js';
 import { MAX_MANIFEST_BYTES, type Referrer, type Target } from '../lib/oci/target.js';
 import type { Descriptor } from '../lib/oci/types.js';
-import { damagedError, descriptorOfEntry, discardDamagedDatabase, ENTRIES_INDEXES, ENTRIES_TABLE, getMeta, isDamagedDatabase, openDatabase, setMeta, statement, type DB, type EntryRow, type ManifestRow, type OpenDatabaseOptions } from './db.js';
+import { closeQuietly, descriptorOfEntry, discardDamagedDatabase, ENTRIES_INDEXES, ENTRIES_TABLE, getMeta, isDamagedDatabase, setMeta, withDatabase, statement, type DB, type EntryRow, type ManifestRow, type OpenDatabaseOptions } from './db.js';
 import { indexEntry, referrerEntry, setTag } from './entries.js';
 import { makeFolders } from '../lib/folders.js';
 import { fsyncDirSync, writeFileAtomicSync, writeVerifiedFile } from './files.js';
@@ -125,26 +125,11 @@ export class Store implements Target {
     // The index is derived data: a damaged file (found when it is opened, or when it is first
     // read) is replaced and rebuilt from the layout, as a missing one is (see db.ts).
     const place = databaseFile(root);
-    for (let attempt = 1; ; attempt++) {
-      const store = new Store(root, openDatabase(place.file, place), place);
-      try {
-        store.refreshIfChanged();
-        return store;
-      } catch (err) {
-        store.closeQuietly();
-        if (!isDamagedDatabase(err)) throw err;
-        if (attempt === 3) throw damagedError(place.file, err, 'stays damaged each time it is made anew');
-        discardDamagedDatabase(place.file, err, place);
-      }
-    }
-  }
-
-  private closeQuietly(): void {
-    try {
-      this.db.close();
-    } catch {
-      // a damaged database is dropped either way
-    }
+    return withDatabase(place.file, place, (db) => {
+      const store = new Store(root, db, place);
+      store.refreshIfChanged();
+      return store;
+    });
   }
 
   close(): void {
@@ -331,25 +316,28 @@ export class Store implements Target {
    * page is checked first) is replaced by a new one, as Store.open replaces it.
    */
   reindex(): void {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const check = this.db.pragma('quick_check', { simple: true });
-        if (check !== 'ok') throw Object.assign(new Error(`the index failed its check: ${String(check)}`), { code: 'SQLITE_CORRUPT' });
-        this.db.transaction(() => {
-          this.db.exec('DELETE FROM manifests; DELETE FROM children; DELETE FROM annotations;');
-          setMeta(this.db, 'index_hash', '');
-          this.reloadEntries();
-        }).immediate();
-        return;
-      } catch (err) {
-        if (!isDamagedDatabase(err)) throw err;
-        if (attempt === 3) throw damagedError(this.databasePlace.file, err, 'stays damaged each time it is made anew');
-        this.closeQuietly();
-        discardDamagedDatabase(this.databasePlace.file, err, this.databasePlace);
-        this.database = openDatabase(this.databasePlace.file, this.databasePlace);
-        this.indexer = new Indexer(this.database, this.root);
-      }
+    const rebuild = (): void => {
+      const check = this.db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') throw Object.assign(new Error(`the index failed its check: ${String(check)}`), { code: 'SQLITE_CORRUPT' });
+      this.db.transaction(() => {
+        this.db.exec('DELETE FROM manifests; DELETE FROM children; DELETE FROM annotations;');
+        setMeta(this.db, 'index_hash', '');
+        this.reloadEntries();
+      }).immediate();
+    };
+    try {
+      return rebuild();
+    } catch (err) {
+      if (!isDamagedDatabase(err)) throw err;
+      closeQuietly(this.db);
+      discardDamagedDatabase(this.databasePlace.file, err, this.databasePlace);
     }
+    this.database = withDatabase(this.databasePlace.file, this.databasePlace, (db) => {
+      this.database = db;
+      this.indexer = new Indexer(db, this.root);
+      rebuild();
+      return db;
+    });
   }
 
   private reloadEntries(): void {

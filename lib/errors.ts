@@ -53,9 +53,19 @@ const FILE_SYSTEM_CODES: Record<string, string> = {
   ENOTDIR: 'a part of the path is not a folder',
   EISDIR: 'it is a folder',
   ERR_FS_FILE_TOO_LARGE: 'the file is larger than 2 GiB',
-  SQLITE_READONLY: 'the store\'s index is read-only',
-  SQLITE_CANTOPEN: 'the store\'s index cannot be opened',
-  SQLITE_FULL: 'no space left on the device',
+};
+
+const REINDEX_HINT = 'run `gadget fsck --reindex`: it makes the index again from the OCI layout, which holds everything';
+
+/** SQLite's refusals, whole sentences: they are about the store's index, whatever the query was. */
+const INDEX_CODES: Record<string, { reason: string; hint?: string }> = {
+  SQLITE_READONLY: { reason: 'the store\'s index is read-only' },
+  SQLITE_CANTOPEN: { reason: 'the store\'s index cannot be opened' },
+  SQLITE_FULL: { reason: 'the store\'s index cannot grow: no space left on the device' },
+  // Damage a command meets only in the middle of its work (the first read of every command
+  // replaces an index found damaged; see store/db.ts withDatabase).
+  SQLITE_CORRUPT: { reason: 'the store\'s index is damaged', hint: REINDEX_HINT },
+  SQLITE_NOTADB: { reason: 'the store\'s index is damaged', hint: REINDEX_HINT },
 };
 
 /**
@@ -67,9 +77,15 @@ export function fileSystemError(err: unknown): GadgetError | undefined {
   const found = fileSystemReason(err);
   if (!found) return undefined;
   const e = err as NodeJS.ErrnoException;
-  const what = e.path ? `${e.syscall ? `${e.syscall} ` : ''}${e.path}` : found.code.startsWith('SQLITE') ? 'the store\'s index' : 'a file';
-  return new GadgetError(`cannot ${what}: ${found.reason}`, { exitCode: 2, cause: err, hint: found.hint });
+  const message = found.code.startsWith('SQLITE')
+    ? found.reason
+    : e.path
+      ? `cannot ${e.syscall ? `${e.syscall} ` : 'use '}${e.path}: ${found.reason}`
+      : `a file operation failed: ${found.reason}`;
+  return new GadgetError(message, { exitCode: 2, cause: err, hint: found.hint });
 }
+
+const ENVIRONMENT_HINT = 'check the permissions and free space of the store and of the folders the command reads and writes';
 
 /** Hints for codes about the shape of a path (a file where a folder should be, or the reverse), not the environment. */
 const PATH_SHAPE_HINTS: Record<string, string> = {
@@ -85,8 +101,9 @@ export function fileSystemReason(err: unknown): { code: string; reason: string; 
   if (!(err instanceof Error)) return undefined;
   const e = err as NodeJS.ErrnoException;
   const code = typeof e.code === 'string' ? e.code.replace(/^(SQLITE_[A-Z]+)_.*$/, '$1') : '';
+  const index = INDEX_CODES[code];
+  if (index) return { code, reason: index.reason, hint: index.hint ?? ENVIRONMENT_HINT };
   const reason = FILE_SYSTEM_CODES[code];
   if (!reason) return undefined;
-  const hint = PATH_SHAPE_HINTS[code] ?? 'check the permissions and free space of the store and of the folders the command reads and writes';
-  return { code, reason, hint };
+  return { code, reason, hint: PATH_SHAPE_HINTS[code] ?? ENVIRONMENT_HINT };
 }

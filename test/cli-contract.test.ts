@@ -171,3 +171,25 @@ describe('the script contract of every command', { skip: why }, () => {
     assert.equal(JSON.parse(none.stdout).error.code, 2);
   });
 });
+
+test('the environment refusing a file or the index is one sentence with exit 2, with or without a path', async () => {
+  const { fileSystemError } = await import('../lib/errors.js');
+  const error = (code: string, fields: Record<string, string> = {}): Error => Object.assign(new Error(`raw ${code}`), { code, ...fields });
+  const cases: Array<[Error, RegExp]> = [
+    [error('EACCES', { syscall: 'open', path: '/x/y' }), /^cannot open \/x\/y: permission denied$/],
+    [error('ENOSPC'), /^a file operation failed: no space left on the device$/],
+    [error('SQLITE_READONLY'), /^the store's index is read-only$/],
+    [error('SQLITE_FULL'), /^the store's index cannot grow: no space left on the device$/],
+    [error('SQLITE_CORRUPT_INDEX'), /^the store's index is damaged$/],
+    [error('SQLITE_NOTADB'), /^the store's index is damaged$/],
+  ];
+  for (const [err, message] of cases) {
+    const found = fileSystemError(err);
+    assert.ok(found, `${(err as NodeJS.ErrnoException).code} is the environment's`);
+    assert.match(found.message, message);
+    assert.equal(found.exitCode, 2);
+    assert.ok(found.hint && found.hint.length > 0, 'with a hint');
+  }
+  assert.match(fileSystemError(error('SQLITE_CORRUPT'))!.hint!, /gadget fsck --reindex/);
+  assert.equal(fileSystemError(error('EBADF')), undefined, 'anything else is not the environment');
+});

@@ -3,7 +3,7 @@
 // ends with one sentence instead of spinning forever. Real files, the real CLI.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openStore } from '../store/store.js';
@@ -241,4 +241,43 @@ test('--store /proc import TAR: exit 2 at once, the tar untouched', async (t) =>
   assert.match(lines[0]!, /^error: cannot create the folder \/proc\//);
   assert.match(lines[1]!, /^hint: /);
   assert.equal(statSync(tar).size, size);
+});
+
+/** Overwrites the first bytes of every page of `tables` (found by SQLite's dbstat). */
+function damageTables(file: string, tables: string[]): number {
+  const db = new Database(file, { fileMustExist: true });
+  const pageSize = db.pragma('page_size', { simple: true }) as number;
+  const pages = db.prepare(`SELECT pageno FROM dbstat WHERE name IN (${tables.map(() => '?').join(',')})`).pluck().all(...tables) as number[];
+  db.close(); // the last connection: the WAL is checkpointed into the file and removed
+  assert.ok(!existsSync(`${file}-wal`) || statSync(`${file}-wal`).size === 0, 'the pages are all in the main file');
+  const fd = openSync(file, 'r+');
+  try {
+    for (const page of pages) writeSync(fd, Buffer.alloc(100, 0xff), 0, 100, (page - 1) * pageSize);
+  } finally {
+    closeSync(fd);
+  }
+  return pages.length;
+}
+
+test('damage met in the middle of a command (a table the first read does not touch): exit 2, one sentence, the fsck --reindex hint; fsck --reindex repairs it', async () => {
+  const { dir, db, before } = await storeWithTags();
+  const first = await gadget(['--store', dir, 'verify', '--all']);
+  assert.ok(first.code === 0 || first.code === 1, `verify runs: ${first.stderr}`);
+  assert.ok(damageTables(db, ['cache', 'sqlite_autoindex_cache_1']) > 0, 'the verification cache has pages to damage');
+  assert.equal(readableIndex(db), true, 'the tables the first read uses are whole: only the middle of the command meets the damage');
+
+  for (const json of [false, true]) {
+    const r = await gadget(['--store', dir, ...(json ? ['--json'] : []), 'verify', '--all']);
+    assert.equal(r.code, 2, `exit 2 (the environment): ${r.stderr}`);
+    noStack(r.stderr, 'verify on a damaged cache table');
+    assert.match(r.stderr, /^error: the store's index is damaged\nhint: run `gadget fsck --reindex`/m);
+    assert.doesNotMatch(r.stderr, /unexpected failure/);
+    if (json) assert.equal((JSON.parse(r.stdout) as { error: { code: number; message: string } }).error.message, "the store's index is damaged");
+  }
+
+  const fsck = await gadget(['--store', dir, 'fsck', '--reindex']);
+  assert.equal(fsck.code, 0, fsck.stderr);
+  const again = await gadget(['--store', dir, 'verify', '--all']);
+  assert.equal(again.code, first.code, `verify runs as before the damage: ${again.stderr}`);
+  assert.deepEqual((await list(dir)).images, before, 'every tag is kept');
 });

@@ -49,6 +49,7 @@ test('every Sigstore conformance bundle-verify case behaves as named through gad
     const verdict = JSON.parse(run.stdout) as { verified: boolean; rule?: string; reason: string };
     assert.equal(verdict.verified, run.code === 0, name);
     if (!verdict.verified) assert.match(verdict.rule ?? '', /^GADGET-SIGNATURE-/, `${name}: a failure names its rule`);
+    assert.match(verdict.reason, /^[a-z][^\n]*[^.\s]$/, `${name}: the reason is one lowercase sentence without a full stop: ${verdict.reason}`);
     (verdict.verified === !mustFail ? asNamed : deviating).push(name);
   }
   assert.deepEqual(deviating, Object.keys(EXPECTED_DEVIATIONS).sort(), 'the cases that do not behave as named are exactly the recorded deviations');

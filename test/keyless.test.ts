@@ -218,6 +218,6 @@ test('gadget verify-blob: the keyless attestation over the image manifest verifi
   assert.equal(JSON.parse(other.stdout).rule, 'GADGET-SIGNATURE-DIGEST');
   assert.match(JSON.parse(other.stdout).reason, /digest mismatch/);
   const text = await gadget(args(PRODUCTION, 'cody@soyland.com').slice(0, -1));
-  assert.match(text.stderr, /^error: The signed in-toto statement names sha256:7321.*\(digest mismatch\)\.$/m);
+  assert.match(text.stderr, /^error: the signed in-toto statement names sha256:7321.*\(digest mismatch\)$/m);
   assert.doesNotMatch(text.stderr, /\n\s+at /);
 });

@@ -6,8 +6,8 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { sha256 } from '../lib/oci/digest.js';
-import { ANN_REF_NAME, MT_INDEX, MT_MANIFEST } from '../lib/oci/mediatypes.js';
+import { digestHex, sha256 } from '../lib/oci/digest.js';
+import { ANN_REF_NAME, COSIGN_SIMPLESIGNING, EMPTY_DIGEST, MT_EMPTY, MT_INDEX, MT_MANIFEST, MT_OCI_CONFIG, NOTATION_SIGNATURE } from '../lib/oci/mediatypes.js';
 import type { Descriptor, Index, Manifest } from '../lib/oci/types.js';
 import { GadgetError } from '../lib/errors.js';
 import { createSignatureVerifier, verifySignatures, type SignatureOptions, type SignatureResult, type SignatureSource } from '../lib/signature/index.js';
@@ -155,8 +155,9 @@ async function verifyRef(src: LayoutSource, ref: string, opts: SignatureOptions)
   return verifySignatures(src, src.digestOf(ref), { ...opts, reference: ref });
 }
 
+/** The house style of a reason: one sentence, starting lowercase, without a full stop. */
 function assertOneSentence(reason: string): void {
-  assert.match(reason, /^[A-Z].*\.$/s, `reason is not a sentence: ${reason}`);
+  assert.match(reason, /^[a-z][^\n]*[^.\s]$/, `reason is not one lowercase sentence without a full stop: ${reason}`);
 }
 
 function assertFails(r: SignatureResult, kind: string, pattern: RegExp): void {
@@ -195,7 +196,7 @@ for (const { ref, kind } of COSIGN_IMAGES) {
 
   fixtureTest(`${kind}: a notation certificate alone does not verify ${ref}`, async (_t, src) => {
     const r = await verifyRef(src, ref, NOTATION_OPTS);
-    assertFails(r, kind, /No cosign public key was given/);
+    assertFails(r, kind, /^no cosign public key was given to check this (cosign signature|Sigstore bundle)$/);
   });
 }
 
@@ -238,7 +239,7 @@ for (const ref of NOTATION_IMAGES) {
 
   fixtureTest(`notation: a cosign key alone does not verify ${ref}`, async (_t, src) => {
     const r = await verifyRef(src, ref, { cosignKeys: [GOOD_KEY] });
-    assertFails(r, 'notation', /No notation certificate was given/);
+    assertFails(r, 'notation', /^no notation certificate was given to check this notation signature$/);
   });
 }
 
@@ -247,7 +248,7 @@ fixtureTest('unsigned: every key and certificate fails, nothing is found', async
   const r = await verifyRef(src, REF.unsigned, all);
   assert.equal(r.verified, false);
   assert.deepEqual(r.found, []);
-  assert.match(r.reason, /^No signature of sha256:f34a362f.* was found/);
+  assert.match(r.reason, /^no signature of sha256:f34a362f.* was found \(looked for the tags .* and for referrers\)$/);
   assertOneSentence(r.reason);
 });
 
@@ -322,7 +323,7 @@ test('trust policy: DN parsing and statement selection', async (t) => {
   assert.equal((selectPolicy(doc, 'ghcr.io/org/other:v1') as { name: string }).name, 'global');
   assert.equal((selectPolicy(doc) as { name: string }).name, 'global');
   await writeFile(file, JSON.stringify({ version: '1.0', trustPolicies: [stmt('exact', ['ghcr.io/org/app'])] }));
-  assert.match(selectPolicy(await loadTrustPolicy(file), 'ghcr.io/org/other') as string, /^No statement .* applies to ghcr\.io\/org\/other\.$/);
+  assert.equal(selectPolicy(await loadTrustPolicy(file), 'ghcr.io/org/other'), `no statement of the trust policy "${file}" applies to ghcr.io/org/other`);
   await writeFile(file, JSON.stringify({ version: '1.0', trustPolicies: [{ ...stmt('bad', ['*']), signatureVerification: { level: 'lenient' } }] }));
   await assert.rejects(loadTrustPolicy(file), (e: unknown) => e instanceof GadgetError && e.exitCode === 2 && /level "lenient"/.test(e.message));
 });
@@ -477,6 +478,86 @@ fixtureTest('one verifier checks many images; keys may be PEM text', async (_t, 
   assert.deepEqual([...results.values()], [true, true, true, true, true, false]);
   const r = await verify(src, src.digestOf(REF.bundle), REF.bundle);
   assert.match(r.found[0]!.keyOrCert!, /^key #2 \(sha256:[0-9a-f]{16}\)$/);
+});
+
+// ---- the form of a reason --------------------------------------------------------------
+
+/** An EC P-256 public key (PEM text) that signed nothing here. */
+const UNRELATED_KEY = '-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEn6u8dLv8gnPGFEoAeeRXZ9r1QUqu\nvxvpnBNH+Gwent1O0IisyCeEYEeGAOVcmqCLFywoF62CUMZIex/Xw56nfw==\n-----END PUBLIC KEY-----\n';
+
+/** A source holding only what the test puts in it: blobs, tags and referrers. */
+function memorySource(): SignatureSource & { put(value: unknown, mediaType: string): Descriptor; tags: Map<string, Descriptor>; listed: Descriptor[] } {
+  const blobs = new Map<string, Buffer>();
+  const tags = new Map<string, Descriptor>();
+  const listed: Descriptor[] = [];
+  return {
+    tags,
+    listed,
+    put(value, mediaType) {
+      const bytes = Buffer.from(typeof value === 'string' ? value : JSON.stringify(value));
+      blobs.set(sha256(bytes), bytes);
+      return { mediaType, digest: sha256(bytes), size: bytes.length };
+    },
+    async read(digest) {
+      const bytes = blobs.get(digest);
+      if (!bytes) throw new Error(`blob ${digest} is not in the store`);
+      return bytes;
+    },
+    resolveTag: async (tag) => tags.get(tag),
+    referrers: async () => listed,
+  };
+}
+
+test('verdict reasons and the summary are one lowercase sentence without a full stop, word for word', async () => {
+  const src = memorySource();
+  const image = sha256('an image index');
+  const hex = digestHex(image);
+  const opts = { cosignKeys: [UNRELATED_KEY] };
+
+  const none = await verifySignatures(src, image, opts);
+  assert.equal(none.reason, `no signature of ${image} was found (looked for the tags sha256-${hex}.sig and sha256-${hex} and for referrers)`);
+
+  // A cosign .sig manifest with no simple-signing layer.
+  const config = src.put({}, MT_OCI_CONFIG);
+  const empty = src.put({ schemaVersion: 2, mediaType: MT_MANIFEST, config, layers: [] }, MT_MANIFEST);
+  src.tags.set(`sha256-${hex}.sig`, empty);
+  const one = await verifySignatures(src, image, opts);
+  assert.deepEqual(one.found.map((f) => f.reason), ['the cosign signature manifest has no simple-signing layer']);
+  assert.equal(one.reason, `the only signature of ${image} (cosign-legacy ${empty.digest}) fails: the cosign signature manifest has no simple-signing layer`);
+
+  // A layer whose payload is not in the store: readChecked's message is the reason.
+  const payload = { mediaType: COSIGN_SIMPLESIGNING, digest: sha256('a payload'), size: 9 };
+  const absent = src.put({ schemaVersion: 2, mediaType: MT_MANIFEST, config, layers: [{ ...payload, annotations: { 'dev.cosignproject.cosign/signature': 'AAAA' } }] }, MT_MANIFEST);
+  src.tags.set(`sha256-${hex}.sig`, absent);
+  const unreadable = await verifySignatures(src, image, opts);
+  assert.equal(unreadable.found[0]!.reason, `the cosign payload ${payload.digest} cannot be read: blob ${payload.digest} is not in the store`);
+
+  // A payload that is there, signed by another key; and a notation signature with no certificate given.
+  const stored = src.put('a payload', COSIGN_SIMPLESIGNING);
+  const signed = src.put({ schemaVersion: 2, mediaType: MT_MANIFEST, config, layers: [{ ...stored, annotations: { 'dev.cosignproject.cosign/signature': 'AAAA' } }] }, MT_MANIFEST);
+  src.tags.set(`sha256-${hex}.sig`, signed);
+  const notation = src.put({
+    schemaVersion: 2, mediaType: MT_MANIFEST, artifactType: NOTATION_SIGNATURE,
+    config: { mediaType: MT_EMPTY, digest: EMPTY_DIGEST, size: 2 }, layers: [], subject: { mediaType: MT_INDEX, digest: image, size: 1 },
+  }, MT_MANIFEST);
+  src.listed.push(notation);
+  const two = await verifySignatures(src, image, opts);
+  assert.deepEqual(two.found.map((f) => f.kind), ['cosign-legacy', 'notation']);
+  assert.match(two.found[0]!.reason, /^the cosign signature does not verify with the given public key key #1 \(sha256:[0-9a-f]{16}\)$/);
+  assert.equal(two.found[1]!.reason, 'no notation certificate was given to check this notation signature');
+  assert.equal(two.reason, `none of the 2 signatures of ${image} verifies; the first (cosign-legacy ${signed.digest}) fails: ${two.found[0]!.reason}`);
+  for (const r of [none.reason, one.reason, unreadable.reason, two.reason, ...two.found.map((f) => f.reason)]) assertOneSentence(r);
+});
+
+fixtureTest('notation: a failed check reads as the phrase itself, not capitalised nor with a full stop', async (_t, src) => {
+  const image = src.digestOf(REF.unsigned);
+  const envelope = src.put(Buffer.from('{}'), 'application/jose+json');
+  src.addReferrer(src.putJSON({
+    schemaVersion: 2, mediaType: MT_MANIFEST, artifactType: NOTATION_SIGNATURE,
+    config: { mediaType: MT_EMPTY, digest: EMPTY_DIGEST, size: 2 }, layers: [envelope, envelope], subject: { mediaType: MT_INDEX, digest: image, size: 1 },
+  }, MT_MANIFEST));
+  const r = await verifyRef(src, REF.unsigned, NOTATION_OPTS);
+  assert.deepEqual(r.found.map((f) => f.reason), ['the notation signature manifest has 2 layers, not one envelope']);
 });
 
 // ---- usage errors -----------------------------------------------------------------------

@@ -116,7 +116,7 @@ describe('ig-signed-store: the fixture table', () => {
     const r = await one(s, UNSIGNED, { profile: 'ig', keys: [GOOD_KEY], notationCerts: [GOOD_CERT], notationPolicy: POLICY, requireSignature: true });
     assert.equal(r.passed, false);
     assert.deepEqual(rules(r, 'error'), ['GADGET-SIGNATURE-MISSING']);
-    assert.match(r.findings.find((f) => f.rule === 'GADGET-SIGNATURE-MISSING')!.message, /No signature of sha256:/);
+    assert.match(r.findings.find((f) => f.rule === 'GADGET-SIGNATURE-MISSING')!.message, /^no signature of sha256:[0-9a-f]{64} was found \(.*\)$/);
   });
   fixtureTest('without --require-signature a missing signature is a warning', async (_t, s) => {
     const r = await one(s, UNSIGNED, { profile: 'ig', keys: [GOOD_KEY] });

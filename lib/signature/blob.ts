@@ -26,7 +26,7 @@ export interface BlobVerdict {
   /** sha256:<hex> of the file. */
   digest: string;
   verified: boolean;
-  /** One sentence. */
+  /** One sentence, lowercase and without a full stop. */
   reason: string;
   rule?: SignatureRule;
   /** Who signed: the certificate identity, or the key. */
@@ -75,7 +75,7 @@ export async function verifyBlob(file: string, bundleFile: string, opts: BlobVer
   if (content.$case === 'messageSignature') {
     const named = content.messageSignature.messageDigest?.digest;
     if (named && !named.equals(digest)) {
-      return fail(`The bundle signs sha256:${named.toString('hex')}, not ${file} (${base.digest}): digest mismatch.`, 'GADGET-SIGNATURE-DIGEST');
+      return fail(`the bundle signs sha256:${named.toString('hex')}, not ${file} (${base.digest}): digest mismatch`, 'GADGET-SIGNATURE-DIGEST');
     }
     // The signature is over the file's bytes (a hashedrekord signs the data, not its digest).
     artifact = await readFile(file);
@@ -90,5 +90,5 @@ export async function verifyBlob(file: string, bundleFile: string, opts: BlobVer
     if (wrong) return fail(wrong, 'GADGET-SIGNATURE-DIGEST');
   }
   const signer = trust ? outcome.who : publicKeys.length === 1 ? publicKeys[0]!.label : outcome.who;
-  return { ...base, verified: true, reason: `The bundle ${bundleFile} over ${file} verifies with ${trust ? `the trusted root ${trust.source}, signed by ${outcome.who}` : signer}.`, signer };
+  return { ...base, verified: true, reason: `the bundle ${bundleFile} over ${file} verifies with ${trust ? `the trusted root ${trust.source}, signed by ${outcome.who}` : signer}`, signer };
 }

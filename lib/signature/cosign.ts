@@ -14,8 +14,8 @@ import { COSIGN_PAYLOAD_TYPE, COSIGN_SIGNATURE_ANNOTATION, MAX_SIGNATURE_BYTES, 
 /** Why the key list fails, in one phrase. */
 export function noKeyVerifies(what: string, keys: PublicKeyEntry[]): string {
   return keys.length === 1
-    ? `The ${what} does not verify with the given public key ${keys[0]!.label}.`
-    : `The ${what} does not verify with any of the ${keys.length} given public keys.`;
+    ? `the ${what} does not verify with the given public key ${keys[0]!.label}`
+    : `the ${what} does not verify with any of the ${keys.length} given public keys`;
 }
 
 /** The first key whose signature over `data` checks out. */
@@ -32,15 +32,15 @@ export function checkSimpleSigningPayload(payload: Buffer, digest: string): stri
   try {
     doc = JSON.parse(payload.toString('utf8'));
   } catch {
-    return 'The signed cosign payload is not JSON.';
+    return 'the signed cosign payload is not JSON';
   }
   const critical = (doc as { critical?: { type?: unknown; image?: { 'docker-manifest-digest'?: unknown } } } | null)?.critical;
-  if (!critical || typeof critical !== 'object') return 'The signed cosign payload has no "critical" section.';
+  if (!critical || typeof critical !== 'object') return 'the signed cosign payload has no "critical" section';
   if (critical.type !== COSIGN_PAYLOAD_TYPE) {
-    return `The signed cosign payload has type "${String(critical.type)}", not "${COSIGN_PAYLOAD_TYPE}".`;
+    return `the signed cosign payload has type "${String(critical.type)}", not "${COSIGN_PAYLOAD_TYPE}"`;
   }
   const named = critical.image?.['docker-manifest-digest'];
-  if (named !== digest) return `The signed cosign payload names ${String(named)}, not the image ${digest}.`;
+  if (named !== digest) return `the signed cosign payload names ${String(named)}, not the image ${digest}`;
   return undefined;
 }
 
@@ -49,20 +49,20 @@ async function verifyKeylessLayer(layer: Descriptor, payload: Buffer, digest: st
   // Loaded on first use: Sigstore's libraries cost more start-up time than the rest of verify.
   const { parseBundle, verifyKeyless } = await import('./sigstore.js');
   const converted = legacyLayerToBundle(layer, payload);
-  if ('problem' in converted) return { ok: false, reason: `The keyless cosign signature cannot be read: ${converted.problem}.` };
+  if ('problem' in converted) return { ok: false, reason: `the keyless cosign signature cannot be read: ${converted.problem}` };
   const parsed = parseBundle(converted.json);
   if (!('bundle' in parsed)) return parsed;
   const outcome = verifyKeyless(parsed.bundle, trust, payload);
   if (!outcome.ok) return outcome;
   const wrong = checkSimpleSigningPayload(payload, digest);
   if (wrong) return { ok: false, reason: wrong, rule: 'GADGET-SIGNATURE-DIGEST' };
-  return { ok: true, reason: `The keyless cosign signature of ${digest} by ${outcome.who} verifies with the trusted root ${trust.source}.`, keyOrCert: outcome.who };
+  return { ok: true, reason: `the keyless cosign signature of ${digest} by ${outcome.who} verifies with the trusted root ${trust.source}`, keyOrCert: outcome.who };
 }
 
 async function verifyLayer(src: SignatureSource, digest: string, layer: Descriptor, keys: PublicKeyEntry[], keyless?: KeylessTrust): Promise<Verdict> {
   const signature = decodeBase64(layer.annotations?.[COSIGN_SIGNATURE_ANNOTATION]);
   if (!signature) {
-    return { ok: false, reason: `The cosign layer ${layer.digest} has no base64 signature in the annotation ${COSIGN_SIGNATURE_ANNOTATION}.` };
+    return { ok: false, reason: `the cosign layer ${layer.digest} has no base64 signature in the annotation ${COSIGN_SIGNATURE_ANNOTATION}` };
   }
   let payload: Buffer;
   try {
@@ -71,22 +71,22 @@ async function verifyLayer(src: SignatureSource, digest: string, layer: Descript
     return { ok: false, reason: messageOf(err) };
   }
   if (keyless && isKeylessLayer(layer)) return verifyKeylessLayer(layer, payload, digest, keyless);
-  if (keys.length === 0) return { ok: false, reason: 'The cosign signature is signed with a key, and no cosign public key was given.' };
+  if (keys.length === 0) return { ok: false, reason: 'the cosign signature is signed with a key, and no cosign public key was given' };
   const key = findVerifyingKey(keys, payload, signature);
   if (!key) return { ok: false, reason: noKeyVerifies('cosign signature', keys) };
   const wrong = checkSimpleSigningPayload(payload, digest);
   if (wrong) return { ok: false, reason: wrong, rule: 'GADGET-SIGNATURE-DIGEST' };
-  return { ok: true, reason: `The cosign signature of ${digest} verifies with ${key.label}.`, keyOrCert: key.label };
+  return { ok: true, reason: `the cosign signature of ${digest} verifies with ${key.label}`, keyOrCert: key.label };
 }
 
 /** Verifies a cosign signature manifest (legacy tag or OCI 1.1 referrer) for `digest`. */
 export async function verifyCosign(src: SignatureSource, digest: string, manifest: Manifest, keys: PublicKeyEntry[], keyless?: KeylessTrust): Promise<Verdict> {
-  if (keys.length === 0 && !keyless) return { ok: false, reason: 'No cosign public key was given to check this cosign signature.' };
+  if (keys.length === 0 && !keyless) return { ok: false, reason: 'no cosign public key was given to check this cosign signature' };
   // Cosign appends one layer per signature; any layer that verifies is enough.
   const layers = manifest.layers.filter(
     (l) => l && (l.mediaType === COSIGN_SIMPLESIGNING || l.annotations?.[COSIGN_SIGNATURE_ANNOTATION] !== undefined),
   );
-  if (layers.length === 0) return { ok: false, reason: 'The cosign signature manifest has no simple-signing layer.' };
+  if (layers.length === 0) return { ok: false, reason: 'the cosign signature manifest has no simple-signing layer' };
   let first: Verdict | undefined;
   for (const layer of layers) {
     const verdict = await verifyLayer(src, digest, layer, keys, keyless);

@@ -35,23 +35,24 @@ export function signatureTags(digest: string): { legacy: string; fallback: strin
 
 /**
  * Reads a blob, refusing one larger than `max` and checking its digest (and size when the
- * descriptor gives one) whatever the source promises. Throws an Error with one sentence.
+ * descriptor gives one) whatever the source promises. Throws an Error whose message is one
+ * sentence in the house style (lowercase, no full stop): it becomes a verdict's reason.
  */
 export async function readChecked(src: SignatureSource, desc: Pick<Descriptor, 'digest'> & { size?: number }, what: string, max: number): Promise<Buffer> {
-  if (!isDigest(desc.digest)) throw new Error(`The ${what} has the unusable digest "${String(desc.digest)}".`);
+  if (!isDigest(desc.digest)) throw new Error(`the ${what} has the unusable digest "${String(desc.digest)}"`);
   if (desc.size !== undefined && (!Number.isSafeInteger(desc.size) || desc.size < 0 || desc.size > max)) {
-    throw new Error(`The ${what} ${desc.digest} declares ${desc.size} bytes, more than the ${max} this verifier reads.`);
+    throw new Error(`the ${what} ${desc.digest} declares ${desc.size} bytes, more than the ${max} this verifier reads`);
   }
   let bytes: Buffer;
   try {
     bytes = await src.read(desc.digest);
   } catch (err) {
-    throw new Error(`The ${what} ${desc.digest} cannot be read: ${messageOf(err).replace(/\.$/, '')}.`);
+    throw new Error(`the ${what} ${desc.digest} cannot be read: ${messageOf(err).replace(/\.$/, '')}`);
   }
-  if (bytes.length > max) throw new Error(`The ${what} ${desc.digest} is larger than the ${max} bytes this verifier reads.`);
-  if (sha256(bytes) !== desc.digest) throw new Error(`The content of the ${what} ${desc.digest} does not match its digest.`);
+  if (bytes.length > max) throw new Error(`the ${what} ${desc.digest} is larger than the ${max} bytes this verifier reads`);
+  if (sha256(bytes) !== desc.digest) throw new Error(`the content of the ${what} ${desc.digest} does not match its digest`);
   if (desc.size !== undefined && bytes.length !== desc.size) {
-    throw new Error(`The ${what} ${desc.digest} has ${bytes.length} bytes, its descriptor says ${desc.size}.`);
+    throw new Error(`the ${what} ${desc.digest} has ${bytes.length} bytes, but its descriptor says ${desc.size}`);
   }
   return bytes;
 }
@@ -96,7 +97,7 @@ export async function findSignatures(src: SignatureSource, digest: string): Prom
       const manifest = asManifest(parseObject(await readChecked(src, legacy, 'signature manifest', MAX_MANIFEST_BYTES)));
       candidates.push(manifest
         ? { kind: 'cosign-legacy', digest: legacy.digest, via, manifest }
-        : { kind: 'cosign-legacy', digest: legacy.digest, via, problem: `The manifest tagged ${tags.legacy} is not an OCI image manifest.` });
+        : { kind: 'cosign-legacy', digest: legacy.digest, via, problem: `the manifest tagged ${tags.legacy} is not an OCI image manifest` });
     } catch (err) {
       candidates.push({ kind: 'cosign-legacy', digest: legacy.digest, via, problem: messageOf(err) });
     }
@@ -130,7 +131,7 @@ export async function findSignatures(src: SignatureSource, digest: string): Prom
     if (!manifest || !kind) continue;
     const subject = manifest.subject?.digest;
     const problem = subject !== undefined && subject !== digest
-      ? `The signature manifest's subject is ${String(subject)}, not the image ${digest}.`
+      ? `the signature manifest's subject is ${String(subject)}, not the image ${digest}`
       : undefined;
     candidates.push({ kind, digest: desc.digest, via, manifest, ...(problem ? { problem } : {}) });
   }

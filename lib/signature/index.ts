@@ -46,7 +46,7 @@ export interface FoundSignature {
 export interface SignatureResult {
   verified: boolean;
   found: FoundSignature[];
-  /** one sentence (two when quoting a failure) summing up the result */
+  /** one sentence summing up the result (quoting the first failure's reason when none verifies) */
   reason: string;
   /** when signatures exist and none verifies: the rule of the first failure */
   rule?: SignatureRule;
@@ -57,7 +57,7 @@ export type SignatureVerifier = (src: SignatureSource, indexDigest: string, refe
 
 async function check(src: SignatureSource, digest: string, c: SignatureCandidate, keys: PublicKeyEntry[],
   certs: TrustedCert[], policy: TrustPolicyDocument, reference: string | undefined, keyless: KeylessTrust | undefined): Promise<Verdict> {
-  if (c.problem !== undefined || !c.manifest) return { ok: false, reason: c.problem ?? 'The signature manifest cannot be read.' };
+  if (c.problem !== undefined || !c.manifest) return { ok: false, reason: c.problem ?? 'the signature manifest cannot be read' };
   switch (c.kind) {
     case 'cosign-legacy':
     case 'cosign-oci11':
@@ -75,13 +75,13 @@ function summary(digest: string, found: FoundSignature[], unreadable: string[]):
   if (found.length === 0) {
     const tags = signatureTags(digest);
     const missing = unreadable.length > 0 ? `; ${unreadable.length} signature manifest(s) listed for it are not in the store` : '';
-    return `No signature of ${digest} was found (looked for the tags ${tags.legacy} and ${tags.fallback} and for referrers${missing}).`;
+    return `no signature of ${digest} was found (looked for the tags ${tags.legacy} and ${tags.fallback} and for referrers${missing})`;
   }
   const first = found[0]!;
   const why = first.reason.charAt(0).toLowerCase() + first.reason.slice(1);
   return found.length === 1
-    ? `The only signature of ${digest} (${first.kind} ${first.digest}) fails: ${why}`
-    : `None of the ${found.length} signatures of ${digest} verifies; the first (${first.kind} ${first.digest}) fails: ${why}`;
+    ? `the only signature of ${digest} (${first.kind} ${first.digest}) fails: ${why}`
+    : `none of the ${found.length} signatures of ${digest} verifies; the first (${first.kind} ${first.digest}) fails: ${why}`;
 }
 
 /** Loads keys, certificates and policy once; GadgetError (exit 2) when they are unusable. */

@@ -48,10 +48,6 @@ function keySpec(cert: X509Certificate): string {
   return key.asymmetricKeyType === 'ec' ? `ec:${d?.namedCurve}` : `${key.asymmetricKeyType}:${d?.modulusLength}`;
 }
 
-function sentence(phrase: string): string {
-  return phrase.charAt(0).toUpperCase() + phrase.slice(1) + '.';
-}
-
 interface Envelope {
   header: Record<string, unknown>;
   chain: X509Certificate[];
@@ -124,13 +120,13 @@ function parseTime(value: unknown): Date | undefined {
 
 /** Verifies a notation signature manifest of `digest` against the trust store and policy. */
 export async function verifyNotation(src: SignatureSource, digest: string, manifest: Manifest, trust: NotationTrust): Promise<Verdict> {
-  if (trust.certs.length === 0) return { ok: false, reason: 'No notation certificate was given to check this notation signature.' };
+  if (trust.certs.length === 0) return { ok: false, reason: 'no notation certificate was given to check this notation signature' };
   const policy: TrustPolicy | string = selectPolicy(trust.policy, trust.reference);
   if (typeof policy === 'string') return { ok: false, reason: policy };
   if (policy.level === 'skip') {
-    return { ok: true, reason: `Trust policy "${policy.name}" has level skip, so the notation signature was accepted without verification.` };
+    return { ok: true, reason: `trust policy "${policy.name}" has level skip, so the notation signature was accepted without verification` };
   }
-  const fail = (phrase: string): Verdict => ({ ok: false, reason: sentence(phrase) });
+  const fail = (reason: string): Verdict => ({ ok: false, reason });
 
   // Integrity: always enforced.
   if (manifest.layers.length !== 1) return fail(`the notation signature manifest has ${manifest.layers.length} layers, not one envelope`);
@@ -190,5 +186,5 @@ export async function verifyNotation(src: SignatureSource, digest: string, manif
   const by = 'anchor' in trusted ? `the trusted certificate ${trusted.anchor.label}` : `the certificate ${subjectLine(leaf)}`;
   const how = `under trust policy "${policy.name}" (${policy.level})`;
   const note = logged.length > 0 ? `, which logs but does not enforce: ${logged.join('; ')}` : '';
-  return { ok: true, reason: `The notation signature of ${digest} verifies with ${by} ${how}${note}.`, keyOrCert: 'anchor' in trusted ? trusted.anchor.label : subjectLine(leaf) };
+  return { ok: true, reason: `the notation signature of ${digest} verifies with ${by} ${how}${note}`, keyOrCert: 'anchor' in trusted ? trusted.anchor.label : subjectLine(leaf) };
 }

@@ -89,7 +89,7 @@ function compile(pattern: string | undefined, flag: string): RegExp | undefined 
 export async function loadKeylessTrust(opts: KeylessOptions): Promise<KeylessTrust> {
   if ((opts.identity === undefined) === (opts.identityRegexp === undefined) || (opts.issuer === undefined) === (opts.issuerRegexp === undefined)) {
     throw usageError(
-      'Keyless verification needs exactly one of --certificate-identity / --certificate-identity-regexp and one of --certificate-oidc-issuer / --certificate-oidc-issuer-regexp.',
+      'keyless verification needs exactly one of --certificate-identity / --certificate-identity-regexp and one of --certificate-oidc-issuer / --certificate-oidc-issuer-regexp',
       'e.g. --certificate-identity you@example.com --certificate-oidc-issuer https://github.com/login/oauth',
     );
   }
@@ -110,11 +110,11 @@ export function identityProblem(signer: Signer, policy: IdentityPolicy): { reaso
     value !== undefined && (exact !== undefined ? value === exact : re !== undefined ? re.test(value) : true);
   if (!matches(san, policy.identity, policy.identityRegexp)) {
     const wanted = policy.identity !== undefined ? `"${policy.identity}"` : `one matching /${policy.identityRegexp!.source}/`;
-    return { reason: `The signing certificate's identity is "${san ?? '(none)'}", not ${wanted} (wrong identity).` };
+    return { reason: `the signing certificate's identity is "${san ?? '(none)'}", not ${wanted} (wrong identity)` };
   }
   if (!matches(issuer, policy.issuer, policy.issuerRegexp)) {
     const wanted = policy.issuer !== undefined ? `"${policy.issuer}"` : `one matching /${policy.issuerRegexp!.source}/`;
-    return { reason: `The signing certificate's OIDC issuer is "${issuer ?? '(none)'}", not ${wanted} (wrong issuer).` };
+    return { reason: `the signing certificate's OIDC issuer is "${issuer ?? '(none)'}", not ${wanted} (wrong issuer)` };
   }
   return undefined;
 }
@@ -127,30 +127,30 @@ export function explainFailure(err: unknown, rootSource: string): { reason: stri
   switch (e.code) {
     case 'CERTIFICATE_ERROR':
       if (/not valid or expired/.test(detail)) {
-        return { rule: 'GADGET-SIGNATURE-EXPIRED', reason: 'The signing certificate was not valid at the time the signature was logged (expired or not yet valid).' };
+        return { rule: 'GADGET-SIGNATURE-EXPIRED', reason: 'the signing certificate was not valid at the time the signature was logged (expired or not yet valid)' };
       }
       if (/SCT/.test(detail)) {
-        return { rule: 'GADGET-SIGNATURE-UNTRUSTED', reason: `The certificate's signed certificate timestamp does not verify with a CT log${root} (${detail}).` };
+        return { rule: 'GADGET-SIGNATURE-UNTRUSTED', reason: `the certificate's signed certificate timestamp does not verify with a CT log${root} (${detail})` };
       }
-      return { rule: 'GADGET-SIGNATURE-UNTRUSTED', reason: `The signing certificate does not chain to a certificate authority${root} (untrusted CA: ${detail}).` };
+      return { rule: 'GADGET-SIGNATURE-UNTRUSTED', reason: `the signing certificate does not chain to a certificate authority${root} (untrusted CA: ${detail})` };
     case 'TLOG_INCLUSION_PROOF_ERROR':
-      return { rule: 'GADGET-SIGNATURE-TLOG', reason: `The transparency log inclusion proof is invalid (${detail}).` };
+      return { rule: 'GADGET-SIGNATURE-TLOG', reason: `the transparency log inclusion proof is invalid (${detail})` };
     case 'TLOG_INCLUSION_PROMISE_ERROR':
-      return { rule: 'GADGET-SIGNATURE-TLOG', reason: `The transparency log's signed entry timestamp does not verify with a log key${root} (inclusion proof invalid).` };
+      return { rule: 'GADGET-SIGNATURE-TLOG', reason: `the transparency log's signed entry timestamp does not verify with a log key${root} (inclusion proof invalid)` };
     case 'TLOG_MISSING_INCLUSION_ERROR':
     case 'TLOG_ERROR':
     case 'TIMESTAMP_ERROR':
-      return { rule: 'GADGET-SIGNATURE-TLOG', reason: `The signature's transparency log entry or timestamp cannot be verified (${detail}).` };
+      return { rule: 'GADGET-SIGNATURE-TLOG', reason: `the signature's transparency log entry or timestamp cannot be verified (${detail})` };
     case 'TLOG_BODY_ERROR':
       return /digest|hash/.test(detail)
-        ? { rule: 'GADGET-SIGNATURE-DIGEST', reason: `The transparency log entry records another digest than the signed content (digest mismatch: ${detail}).` }
-        : { rule: 'GADGET-SIGNATURE-INVALID', reason: `The transparency log entry does not match the signature (${detail}).` };
+        ? { rule: 'GADGET-SIGNATURE-DIGEST', reason: `the transparency log entry records another digest than the signed content (digest mismatch: ${detail})` }
+        : { rule: 'GADGET-SIGNATURE-INVALID', reason: `the transparency log entry does not match the signature (${detail})` };
     case 'SIGNATURE_ERROR':
     case 'PUBLIC_KEY_ERROR':
-      return { rule: 'GADGET-SIGNATURE-INVALID', reason: `The signature does not verify (${detail}).` };
+      return { rule: 'GADGET-SIGNATURE-INVALID', reason: `the signature does not verify (${detail})` };
     default:
-      if (/checkpoint/i.test(detail)) return { rule: 'GADGET-SIGNATURE-TLOG', reason: `The transparency log checkpoint is invalid (${detail}).` };
-      return { rule: 'GADGET-SIGNATURE-INVALID', reason: `The Sigstore bundle is malformed or does not verify (${detail || messageOf(err)}).` };
+      if (/checkpoint/i.test(detail)) return { rule: 'GADGET-SIGNATURE-TLOG', reason: `the transparency log checkpoint is invalid (${detail})` };
+      return { rule: 'GADGET-SIGNATURE-INVALID', reason: `the Sigstore bundle is malformed or does not verify (${detail || messageOf(err)})` };
   }
 }
 
@@ -173,7 +173,7 @@ export function parseBundle(json: unknown): { bundle: Bundle } | { ok: false; re
   try {
     return { bundle: bundleFromJSON(json) };
   } catch (err) {
-    return { ok: false, rule: 'GADGET-SIGNATURE-INVALID', reason: `The Sigstore bundle is malformed (${messageOf(err).replace(/\.$/, '')}).` };
+    return { ok: false, rule: 'GADGET-SIGNATURE-INVALID', reason: `the Sigstore bundle is malformed (${messageOf(err).replace(/\.$/, '')})` };
   }
 }
 
@@ -185,12 +185,12 @@ export function parseBundle(json: unknown): { bundle: Bundle } | { ok: false; re
 export function verifyKeyless(bundle: Bundle, trust: KeylessTrust, artifact?: Buffer): SigstoreOutcome {
   const vm = bundle.verificationMaterial.content;
   if (vm.$case === 'publicKey') {
-    return { ok: false, rule: 'GADGET-SIGNATURE-INVALID', reason: 'The Sigstore bundle is signed with a public key, not a certificate: verify it with --key.' };
+    return { ok: false, rule: 'GADGET-SIGNATURE-INVALID', reason: 'the Sigstore bundle is signed with a public key, not a certificate: verify it with --key' };
   }
   if (vm.$case === 'x509CertificateChain' && vm.x509CertificateChain.certificates.slice(1).some((c) => isSelfSigned(c.rawBytes))) {
     // Roots come from the trusted root only; a bundle that ships one is refused (Sigstore's
     // conformance suite requires it; @sigstore/verify 3.1 does not check it).
-    return { ok: false, rule: 'GADGET-SIGNATURE-UNTRUSTED', reason: 'The bundle\'s certificate chain includes a root certificate, which only the trusted root may provide (untrusted CA).' };
+    return { ok: false, rule: 'GADGET-SIGNATURE-UNTRUSTED', reason: 'the bundle\'s certificate chain includes a root certificate, which only the trusted root may provide (untrusted CA)' };
   }
   let signer: Signer;
   try {
@@ -209,7 +209,7 @@ export function verifyKeyless(bundle: Bundle, trust: KeylessTrust, artifact?: Bu
  */
 export async function verifyWithKeys(bundle: Bundle, keys: KeyObject[], artifact?: Buffer, rootFile?: string): Promise<SigstoreOutcome> {
   if (bundle.verificationMaterial.content.$case !== 'publicKey') {
-    return { ok: false, rule: 'GADGET-SIGNATURE-INVALID', reason: 'The Sigstore bundle carries a certificate, not a public-key hint: verify it with --certificate-identity and --certificate-oidc-issuer.' };
+    return { ok: false, rule: 'GADGET-SIGNATURE-INVALID', reason: 'the Sigstore bundle carries a certificate, not a public-key hint: verify it with --certificate-identity and --certificate-oidc-issuer' };
   }
   let first: SigstoreOutcome | undefined;
   for (const key of keys) {
@@ -222,5 +222,5 @@ export async function verifyWithKeys(bundle: Bundle, keys: KeyObject[], artifact
       first ??= { ok: false, ...explainFailure(err, rootFile ? `"${rootFile}"` : '') };
     }
   }
-  return first ?? { ok: false, rule: 'GADGET-SIGNATURE-INVALID', reason: 'No public key was given.' };
+  return first ?? { ok: false, rule: 'GADGET-SIGNATURE-INVALID', reason: 'no public key was given' };
 }

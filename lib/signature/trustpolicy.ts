@@ -163,8 +163,8 @@ export function selectPolicy(doc: TrustPolicyDocument, reference?: string): Trus
   const chosen = exact ?? doc.policies.find((p) => p.registryScopes.includes('*'));
   if (chosen) return chosen;
   return repository === undefined
-    ? `No statement of the trust policy ${doc.source} applies: it has no global scope "*" and no image reference was given.`
-    : `No statement of the trust policy ${doc.source} applies to ${repository}.`;
+    ? `no statement of the trust policy ${doc.source} applies: it has no global scope "*" and no image reference was given`
+    : `no statement of the trust policy ${doc.source} applies to ${repository}`;
 }
 
 /** Whether the leaf certificate's subject matches one of the policy's trusted identities. */

@@ -30,7 +30,7 @@ export type SignatureRule =
 /** The outcome of checking one signature manifest. */
 export interface Verdict {
   ok: boolean;
-  /** One sentence. */
+  /** One sentence, lowercase and without a full stop ("the cosign signature of … verifies with …"). */
   reason: string;
   /** Set when !ok and the failure is more specific than GADGET-SIGNATURE-INVALID. */
   rule?: SignatureRule;

@@ -3,7 +3,7 @@
 // the user's store is never written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gadget } from './helpers/cli.js';
 import { registryAvailable, startRegistry } from './helpers/registry.js';
@@ -98,4 +98,95 @@ test('verify --remote over a prefix: ten images, one tampered in the registry, e
   assert.deepEqual(JSON.parse(repository.stdout).images.map((i: { ref: string }) => i.ref), [refs[1]], 'a repository: every tag');
   assert.match(human.stderr, /5 images/);
   assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('gadget-remote-')), [], 'every temporary store was removed');
+});
+
+// A listing failure of one input (a repository that does not exist, one under a prefix whose tag
+// list fails) is a failed report of its own, as sync fails only that source: the other inputs are
+// verified and the run exits 1, naming it ("exit 0 means complete").
+const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+interface Doc { summary: { passed: boolean; images: number; failed: number }; images: Array<{ ref: string; passed: boolean; hint?: string; findings: Array<{ rule: string; message: string }> }> }
+
+test('verify --remote: a repository that does not exist fails by itself, named; the other inputs are verified, exit 1', async (t) => {
+  const why = sharedMissing() ?? ((await registryAvailable()) ? undefined : 'docker-registry is not installed');
+  if (why) return t.skip(why);
+  const reg = await startRegistry();
+  t.after(() => reg.stop());
+  const dir = scratch();
+  const source = join(dir, 'source');
+  assert.equal((await gadget(['--store', source, 'import', FIXTURE_LAYOUT])).code, 0);
+  const image = `${reg.host}/good/a:v1`;
+  const repo = `${reg.host}/good/b`;
+  for (const ref of [image, `${repo}:v1`]) {
+    const pushed = await gadget(['--store', source, 'push', 'ttl.sh/signed_with_cosign_legacy:latest', ref]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+  }
+  const missing = `${reg.host}/missing/repo`;
+  assert.equal((await fetch(`${reg.url}/v2/missing/repo/tags/list`)).status, 404, 'the registry does not know the repository');
+
+  const j = await gadget(['--json', 'verify', '--remote', image, missing, repo, '--profile', 'ig']);
+  assert.equal(j.code, 1, j.stdout + j.stderr);
+  const doc = JSON.parse(j.stdout) as Doc;
+  assert.deepEqual(doc.images.map((i) => [i.ref, i.passed]), [[image, true], [missing, false], [`${repo}:v1`, true]], 'the inputs after the missing one are verified too');
+  assert.equal(doc.summary.failed, 1);
+  const failed = doc.images[1]!;
+  assert.deepEqual(failed.findings.map((f) => f.rule), ['GADGET-REMOTE-UNLISTED']);
+  assert.match(failed.findings[0]!.message, /repository missing\/repo does not exist/);
+  assert.ok(failed.hint, 'the failed input says what to do');
+
+  const text = await gadget(['verify', '--remote', image, missing, repo, '--profile', 'ig']);
+  assert.equal(text.code, 1, text.stdout + text.stderr);
+  assert.equal((text.stdout.match(/^PASS /gm) ?? []).length, 2, text.stdout);
+  assert.match(text.stdout, new RegExp(`^FAIL  ${esc(missing)}\\s*$\\n\\s+error\\s+GADGET-REMOTE-UNLISTED `, 'm'));
+  assert.match(text.stderr, new RegExp(`^error: .*${esc('missing/repo')} does not exist.*\\nhint: `, 'm'));
+
+  // Credentials refused still stop the run as a whole (every image would fail the same way), as sync does.
+  const locked = await startRegistry({ auth: 'basic' });
+  t.after(() => locked.stop());
+  const refused = await gadget(['--json', 'verify', '--remote', `${locked.host}/any/repo`, `${locked.host}/other/repo`]);
+  assert.equal(refused.code, 2, refused.stdout + refused.stderr);
+  assert.match(refused.stderr, /requires authentication/);
+});
+
+test('verify --remote over a prefix: a repository whose tags cannot be listed fails by itself, named, the others are verified', async (t) => {
+  const why = sharedMissing() ?? ((await registryAvailable()) ? undefined : 'docker-registry is not installed');
+  if (why) return t.skip(why);
+  const reg = await startRegistry();
+  t.after(() => reg.stop());
+  const dir = scratch();
+  const source = join(dir, 'source');
+  assert.equal((await gadget(['--store', source, 'import', FIXTURE_LAYOUT])).code, 0);
+  const good = `${reg.host}/fleet/a/img:v1`;
+  for (const ref of [good, `${reg.host}/fleet/b/img:v1`]) {
+    const pushed = await gadget(['--store', source, 'push', 'ttl.sh/signed_with_cosign_legacy:latest', ref]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+  }
+  // fleet/b/img loses its tag folder on the registry's disk: the catalog still lists it (it has
+  // _manifests), its tag list answers 404 NAME_UNKNOWN, as a repository deleted meanwhile does.
+  rmSync(join(reg.dataDir, 'docker', 'registry', 'v2', 'repositories', 'fleet', 'b', 'img', '_manifests', 'tags'), { recursive: true });
+  assert.deepEqual(((await (await fetch(`${reg.url}/v2/_catalog`)).json()) as { repositories: string[] }).repositories, ['fleet/a/img', 'fleet/b/img']);
+  assert.equal((await fetch(`${reg.url}/v2/fleet/b/img/tags/list`)).status, 404);
+  const broken = `${reg.host}/fleet/b/img`;
+
+  const j = await gadget(['--json', 'verify', '--remote', `${reg.host}/fleet/`, '--profile', 'ig']);
+  assert.equal(j.code, 1, j.stdout + j.stderr);
+  const doc = JSON.parse(j.stdout) as Doc;
+  assert.deepEqual(doc.images.map((i) => [i.ref, i.passed]), [[good, true], [broken, false]]);
+  assert.deepEqual(doc.images[1]!.findings.map((f) => f.rule), ['GADGET-REMOTE-UNLISTED']);
+  assert.match(doc.images[1]!.findings[0]!.message, /fleet\/b\/img does not exist/);
+  assert.ok(doc.images[1]!.hint);
+
+  // Its only repository failing to list is that failure alone, not also "no tag in" the prefix.
+  const alone = await gadget(['verify', '--remote', `${reg.host}/fleet/b/`]);
+  assert.equal(alone.code, 1, alone.stdout + alone.stderr);
+  assert.match(alone.stdout, new RegExp(`^FAIL  ${esc(broken)}\\s*$`, 'm'));
+  assert.doesNotMatch(alone.stdout, /GADGET-REMOTE-EMPTY/);
+
+  // sync's plan walks the same sources the same way: it refuses that repository, and only it.
+  const plan = await gadget(['--store', join(dir, 'unused'), '--json', 'sync', '--dry-run', '--from', `${reg.host}/fleet/`, '--to', 'store']);
+  assert.equal(plan.code, 1, plan.stdout + plan.stderr);
+  const items = (JSON.parse(plan.stdout) as { items: Array<{ source: string; refused?: string }> }).items;
+  assert.deepEqual(items.map((i) => Boolean(i.refused)), [false, true]);
+  assert.equal(items[0]!.source, good);
+  assert.ok(items[1]!.source.startsWith(broken), items[1]!.source); // sync names the repository as host/repo:latest
+  assert.match(items[1]!.refused!, /fleet\/b\/img does not exist/);
 });

@@ -8,17 +8,20 @@
 // pattern that matches nothing, a tag filter that keeps nothing): one refused item for the
 // source as a whole, named with its filter, while the set's other sources still run. Nothing
 // is copied here; `--dry-run` prints the plan.
-import { GadgetError, isGadgetError, messageOf, usageError } from '../../lib/errors.js';
+import { GadgetError, messageOf, usageError } from '../../lib/errors.js';
 import { isDigest } from '../../lib/oci/digest.js';
 import { isSignatureTag, parseRef, Reference, refuseCredentials } from '../../lib/oci/reference.js';
 import type { RegistryPool } from '../../lib/registry/index.js';
 import type { Descriptor } from '../../lib/oci/types.js';
 import { storeKey, type Store } from '../../store/store.js';
 import { BundleSource } from '../../store/bundle-source.js';
-import { keptNoTag, matchedNothing, noRepositoryUnder } from '../../store/patterns.js';
-import type { MirrorSet, SyncDestination, SyncSource, TagFilter } from './config.js';
+import { keptNoTag, matchedNothing } from '../../store/patterns.js';
+import type { MirrorSet, SyncDestination, TagFilter } from './config.js';
 import { renameRepository, type RenameRule } from './rename.js';
-import { compareVersions, parseRange, parseVersion, satisfies } from './semver.js';
+import { filterTags, hasExplicitVersion, listRegistrySource, parseSource, type RegistrySource } from './sources.js';
+
+// What a source names moved to sources.ts (shared with verify --remote); importers of plan.ts keep these.
+export { filterTags, hasExplicitVersion, parseSource, type ParsedSource } from './sources.js';
 
 export type SourceEnd =
   /** `mirrors`: read through the configured registry mirrors (pull), not for mirroring itself. */
@@ -71,60 +74,6 @@ export function describeDestination(end: DestinationEnd): string {
   return `bundle ${end.file}: ${end.key}`;
 }
 
-/** Whether the text names a tag or digest (parseRef would otherwise add `:latest`). */
-export function hasExplicitVersion(text: string): boolean {
-  const name = text.split('@')[0]!;
-  return text.includes('@') || name.lastIndexOf(':') > name.lastIndexOf('/');
-}
-
-function globRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${body}$`);
-}
-
-/**
- * The tags a filter keeps: include/exclude globs, a semver range, the newest N versions.
- * Signature tags (`sha256-<hex>[.sig|.att|.sbom]`) are never images: they travel with theirs.
- * Sorted newest version first when versions matter, else by name.
- */
-export function filterTags(tags: string[], filter: TagFilter = {}): string[] {
-  const include = filter.include?.map(globRegExp);
-  const exclude = filter.exclude?.map(globRegExp);
-  let out = tags.filter((t) => !isSignatureTag(t) && (!include || include.some((re) => re.test(t))) && !exclude?.some((re) => re.test(t)));
-  if (filter.semver === undefined && filter.newest === undefined) return out.sort();
-  const range = filter.semver === undefined ? undefined : parseRange(filter.semver);
-  const versions = out.flatMap((tag) => {
-    const version = parseVersion(tag);
-    return version && (!range || satisfies(version, range)) ? [{ tag, version }] : [];
-  });
-  versions.sort((a, b) => compareVersions(b.version, a.version) || (a.tag < b.tag ? -1 : 1));
-  out = versions.map((v) => v.tag);
-  return filter.newest === undefined ? out : out.slice(0, filter.newest);
-}
-
-export type ParsedSource =
-  | { kind: 'repository'; ref: Reference; pinned: boolean }
-  | { kind: 'prefix'; registry: string; prefix: string }
-  | { kind: 'store'; pattern: string }
-  | { kind: 'bundle'; file: string };
-
-/** `host/a/b` (a repository), `host/a/b:tag`, `host/a/` or `host/a/*` (a prefix), `{ store }`, `{ bundle }`. */
-export function parseSource(source: SyncSource): ParsedSource {
-  if (typeof source !== 'string') return 'store' in source ? { kind: 'store', pattern: source.store } : { kind: 'bundle', file: source.bundle };
-  refuseCredentials(source, 'reference'); // before any message quotes it
-  if (source.endsWith('/') || source.endsWith('/*')) {
-    const text = source.replace(/\*$/, '');
-    const slash = text.indexOf('/');
-    const registry = text.slice(0, slash);
-    if (!/[.:]/.test(registry) && registry !== 'localhost') {
-      throw usageError(`the source "${source}" must start with a registry host (e.g. ghcr.io/inspektor-gadget/)`);
-    }
-    parseRef(`${registry}/x`); // checks the host
-    return { kind: 'prefix', registry, prefix: text.slice(slash + 1) };
-  }
-  return { kind: 'repository', ref: parseRef(source), pinned: hasExplicitVersion(source) };
-}
-
 /**
  * The end an image of `ref` goes to: its repository path renamed by `rename` (kept without
  * rules), under a registry destination's prefix, or with its own registry in the store or a
@@ -144,52 +93,21 @@ export function destinationFor(ref: Reference, destination: SyncDestination, ren
   return { kind: 'registry', ref: new Reference(target.registry, target.repository, ref.tag, ref.tag === undefined ? ref.digest : undefined) };
 }
 
-async function registryItems(name: string, set: MirrorSet, source: ParsedSource, ctx: PlanContext): Promise<PlanItem[]> {
-  let repositories: Reference[];
-  if (source.kind === 'repository') {
-    if (source.pinned) return [item(name, set, { kind: 'registry', ref: source.ref }, source.ref)];
-    repositories = [source.ref];
-  } else if (source.kind === 'prefix') {
-    const names = set.repositories
-      ? set.repositories.map((r) => `${source.prefix}${r.replace(/^\/+/, '')}`)
-      : await ctx.pool.catalog(source.registry, source.prefix, ctx.signal);
-    repositories = names.map((r) => parseRef(`${source.registry}/${r}`));
-    const text = `${source.registry}/${source.prefix}`;
-    if (repositories.length === 0) return [refusedSource(name, set, text, noRepositoryUnder(text, where(name)))];
-  } else {
-    return [];
-  }
-  // Every repository's tags asked for at once (the registry client bounds requests in flight).
-  const lists = await Promise.allSettled(repositories.map((repo) => ctx.pool.repository(repo, 'source').listTags(ctx.signal)));
-  const items: PlanItem[] = [];
-  const seen: string[] = []; // every image tag listed, for naming them when none is kept
-  for (const [i, repo] of repositories.entries()) {
-    const listed = lists[i]!;
-    if (listed.status === 'rejected') {
-      // One repository whose tags cannot be listed (after retries) fails alone, named; a
-      // usage or access problem (exit code 2) stops the plan.
-      const err: unknown = listed.reason;
-      if (ctx.signal?.aborted || !isGadgetError(err) || err.exitCode !== 1) throw err;
-      items.push({ ...item(name, set, { kind: 'registry', ref: repo }, repo), refused: { error: messageOf(err), hint: err.hint } });
-      continue;
-    }
-    const images = listed.value.filter((t) => !isSignatureTag(t)).sort();
-    seen.push(...(source.kind === 'prefix' ? images.map((t) => `${repo.repository.slice(source.prefix.length)}:${t}`) : images));
-    for (const tag of filterTags(listed.value, set.tags)) {
-      const ref = repo.withTag(tag);
-      items.push(item(name, set, { kind: 'registry', ref }, ref));
-    }
-  }
-  // The source yields no image (and no repository of it failed to list): it fails, named. A
-  // prefix is one source: a repository of it without tags is not a failure by itself.
-  if (items.length === 0) {
-    const n = repositories.length;
-    const [text, what, lister] = source.kind === 'prefix'
-      ? [`${source.registry}/${source.prefix}`, `the ${n} ${n === 1 ? 'repository' : 'repositories'} under ${source.registry}/${source.prefix}`, `\`gadget tags ${repositories[0]!.name}\` (one of them)`]
-      : [repositories[0]!.name, repositories[0]!.name, `\`gadget tags ${repositories[0]!.name}\``];
-    items.push(refusedSource(name, set, text, keptNoTag(what, seen, describeFilter(name, set.tags), lister, where(name))));
-  }
-  return items;
+/** The items of a repository or prefix source, walked as verify --remote walks it (sources.ts). */
+async function registryItems(name: string, set: MirrorSet, source: RegistrySource, ctx: PlanContext): Promise<PlanItem[]> {
+  const listed = await listRegistrySource(source, {
+    pool: ctx.pool,
+    signal: ctx.signal,
+    tags: set.tags,
+    filterText: describeFilter(name, set.tags),
+    repositories: set.repositories,
+    where: where(name),
+  });
+  return listed.map((l) => {
+    if (l.kind === 'image') return item(name, set, { kind: 'registry', ref: l.ref }, l.ref);
+    if (l.kind === 'unlisted') return { ...item(name, set, { kind: 'registry', ref: l.repository }, l.repository), refused: { error: messageOf(l.error), hint: l.error.hint } };
+    return refusedSource(name, set, l.source, l.error);
+  });
 }
 
 /** How the set names itself in a message: mirror sets of the config do, the command line's does not. */

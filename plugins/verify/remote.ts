@@ -5,13 +5,15 @@
 // memory and disk stay bounded however many images there are. An image that cannot be fetched
 // intact (a blob whose bytes do not match its digest, a manifest that is gone) is a failed
 // image in the report, not the end of the run. An input that yields no image at all fails the
-// same way (GADGET-REMOTE-EMPTY, with a hint): verifying nothing is not a pass.
+// same way (GADGET-REMOTE-EMPTY, with a hint): verifying nothing is not a pass; so does a
+// repository whose tags cannot be listed (GADGET-REMOTE-UNLISTED: it does not exist, or the
+// registry fails on it), while credentials refused or a registry out of reach stop the run, as
+// they stop a sync: every other image would fail the same way.
 import { GadgetError, messageOf } from '../../lib/errors.js';
 import type { RegistryPool } from '../../lib/registry/index.js';
 import { fetchToTemporaryStore, RemoteFetchError } from '../sync/remote.js';
-import { filterTags, parseSource } from '../sync/plan.js';
+import { listRegistrySource, parseSource } from '../sync/sources.js';
 import type { RegistrySettings } from '../sync/config.js';
-import { keptNoTag, noRepositoryUnder } from '../../store/patterns.js';
 import { makeReport, type VerifyReport } from './report.js';
 import type { VerifyOptions } from '../verify.js';
 
@@ -24,62 +26,46 @@ export interface RemoteVerifyOptions extends VerifyOptions, RegistrySettings {
   onReport?: (report: VerifyReport) => void;
 }
 
-/** What one input names: an image to verify, or the failure of an input that yields none. */
-export type RemoteImage = { ref: string } | { input: string; error: GadgetError };
+/** What one input names: an image to verify, or a failure of its own (rule and error). */
+export type RemoteImage = { ref: string } | { input: string; rule: InputRule; error: GadgetError };
+
+/** The rules of an input that does not come to images: it yields none, or a repository of it cannot be listed. */
+type InputRule = 'GADGET-REMOTE-EMPTY' | 'GADGET-REMOTE-UNLISTED';
 
 /**
  * The images the inputs name, in order: an image as it is, a repository's tags, a prefix's
- * repositories' tags. An input that yields no image (a prefix the catalog lists nothing
- * under, a repository without tags) is a failure of its own, never a quiet pass.
+ * repositories' tags, walked as sync's plan walks its sources (sync/sources.ts). An input that
+ * yields no image (a prefix the catalog lists nothing under, a repository without tags) is a
+ * failure of its own, never a quiet pass; so is a repository whose tags cannot be listed (one
+ * that does not exist), and the other inputs are still verified.
  */
 export async function remoteImages(inputs: string[], pool: RegistryPool, signal?: AbortSignal): Promise<RemoteImage[]> {
   const out: RemoteImage[] = [];
-  const seen = new Set<string>();
-  const add = (ref: string): void => {
-    if (seen.has(ref)) return;
-    seen.add(ref);
-    out.push({ ref });
+  const seen = new Set<string>(); // inputs may overlap (a prefix and a repository under it): each once
+  const add = (key: string, named: RemoteImage): void => {
+    if (seen.has(key)) return;
+    seen.add(key);
+    out.push(named);
   };
   for (const input of inputs) {
     const source = parseSource(input);
-    if (source.kind === 'repository') {
-      if (source.pinned) {
-        add(source.ref.toString());
-        continue;
-      }
-      const tags = filterTags(await pool.repository(source.ref, 'source').listTags(signal));
-      if (tags.length === 0) out.push({ input, error: keptNoTag(source.ref.name, [], undefined, `\`gadget tags ${source.ref.name} --all\``) });
-      for (const t of tags) add(source.ref.withTag(t).toString());
-    } else if (source.kind === 'prefix') {
-      const { parseRef } = await import('../../lib/oci/reference.js');
-      const text = `${source.registry}/${source.prefix}`;
-      const names = await pool.catalog(source.registry, source.prefix, signal);
-      if (names.length === 0) {
-        out.push({ input, error: noRepositoryUnder(text) });
-        continue;
-      }
-      let found = 0;
-      for (const name of names) {
-        const repository = parseRef(`${source.registry}/${name}`);
-        const tags = filterTags(await pool.repository(repository, 'source').listTags(signal));
-        found += tags.length;
-        for (const t of tags) add(repository.withTag(t).toString());
-      }
-      if (found === 0) {
-        const what = `the ${names.length} ${names.length === 1 ? 'repository' : 'repositories'} under ${text}`;
-        out.push({ input, error: keptNoTag(what, [], undefined, `\`gadget tags ${source.registry}/${names[0]!} --all\` (one of them)`) });
-      }
+    if (source.kind !== 'repository' && source.kind !== 'prefix') continue; // a string never names the store or a bundle
+    // No tag filter here: hints name `gadget tags REPO --all`, signature tags included.
+    for (const listed of await listRegistrySource(source, { pool, signal, allTags: true })) {
+      if (listed.kind === 'image') add(listed.ref.toString(), { ref: listed.ref.toString() });
+      else if (listed.kind === 'unlisted') add(`unlisted ${listed.repository.name}`, { input: listed.repository.name, rule: 'GADGET-REMOTE-UNLISTED', error: listed.error });
+      else out.push({ input, rule: 'GADGET-REMOTE-EMPTY', error: listed.error });
     }
   }
   return out;
 }
 
-/** The failed report of an input that yields no image: named, with its hint. */
-function nothingFailure(input: string, err: GadgetError, options: VerifyOptions): VerifyReport {
-  const report = makeReport(input, '', [{ rule: 'GADGET-REMOTE-EMPTY', digest: '', path: '/', message: err.message }], options.profile ?? 'spec', {
+/** The failed report of an input that does not come to images: named, with its hint. */
+function inputFailure(input: string, rule: InputRule, err: GadgetError, options: VerifyOptions): VerifyReport {
+  const report = makeReport(input, '', [{ rule, digest: '', path: '/', message: err.message }], options.profile ?? 'spec', {
     requireSignature: options.requireSignature,
   });
-  if (err.hint) report.hint = err.hint;
+  report.hint = err.hint ?? `\`gadget tags ${input} --all\` shows what the registry answers for it`;
   return report;
 }
 
@@ -106,7 +92,7 @@ export async function verifyRemote(inputs: string[], options: RemoteVerifyOption
       const i = next++;
       const named = refs[i]!;
       if ('error' in named) {
-        reports[i] = nothingFailure(named.input, named.error, options);
+        reports[i] = inputFailure(named.input, named.rule, named.error, options);
         options.onReport?.(reports[i]!);
         continue;
       }

@@ -76,6 +76,7 @@ export const RULES = [
   { id: 'GADGET-SIGNATURE-DIGEST', area: 'signature', severity: both('error'), description: 'The signed payload (cosign payload, in-toto subject, message digest, log entry) names the image\'s own digest.' },
   // ---- what verify --remote reads
   { id: 'GADGET-REMOTE-EMPTY', area: 'integrity', severity: both('error'), description: 'With --remote: every input yields at least one image to verify (a prefix under which the catalog lists no repository, or a repository without tags, fails instead of passing).' },
+  { id: 'GADGET-REMOTE-UNLISTED', area: 'integrity', severity: both('error'), description: 'With --remote: the tags of every repository an input names can be listed (a repository that does not exist, or one under a prefix whose tag list the registry fails on, fails by itself while the other inputs are still verified).' },
   // ---- policy
   { id: 'GADGET-NOT-ALLOWED', area: 'policy', severity: both('error'), description: 'With --allow: the image matches one of the patterns (name@sha256:..., name:tag, or a prefix ending in *), as ig\'s --allowed-gadgets.' },
 ] as const satisfies readonly RuleInfo[];

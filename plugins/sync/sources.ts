@@ -1,0 +1,138 @@
+// What a source names, for every command that reads registries by source: `gadget sync` (its
+// plan, plan.ts) and `gadget verify --remote` (verify/remote.ts) walk the same sources through
+// listRegistrySource, so an image, a repository's tags or a prefix's repositories (from the
+// catalog) are found, filtered and failed the same way. A repository whose tags cannot be
+// listed fails alone, named; a source that yields no image fails as a whole (store/patterns.ts);
+// credentials refused or a registry out of reach (exit code 2) stop the walk, since every other
+// source of that registry would fail the same way.
+import { type GadgetError, isGadgetError, usageError } from '../../lib/errors.js';
+import { isSignatureTag, parseRef, type Reference, refuseCredentials } from '../../lib/oci/reference.js';
+import type { RegistryPool } from '../../lib/registry/index.js';
+import { keptNoTag, noRepositoryUnder } from '../../store/patterns.js';
+import type { SyncSource, TagFilter } from './config.js';
+import { compareVersions, parseRange, parseVersion, satisfies } from './semver.js';
+
+/** Whether the text names a tag or digest (parseRef would otherwise add `:latest`). */
+export function hasExplicitVersion(text: string): boolean {
+  const name = text.split('@')[0]!;
+  return text.includes('@') || name.lastIndexOf(':') > name.lastIndexOf('/');
+}
+
+function globRegExp(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${body}$`);
+}
+
+/**
+ * The tags a filter keeps: include/exclude globs, a semver range, the newest N versions.
+ * Signature tags (`sha256-<hex>[.sig|.att|.sbom]`) are never images: they travel with theirs.
+ * Sorted newest version first when versions matter, else by name.
+ */
+export function filterTags(tags: string[], filter: TagFilter = {}): string[] {
+  const include = filter.include?.map(globRegExp);
+  const exclude = filter.exclude?.map(globRegExp);
+  let out = tags.filter((t) => !isSignatureTag(t) && (!include || include.some((re) => re.test(t))) && !exclude?.some((re) => re.test(t)));
+  if (filter.semver === undefined && filter.newest === undefined) return out.sort();
+  const range = filter.semver === undefined ? undefined : parseRange(filter.semver);
+  const versions = out.flatMap((tag) => {
+    const version = parseVersion(tag);
+    return version && (!range || satisfies(version, range)) ? [{ tag, version }] : [];
+  });
+  versions.sort((a, b) => compareVersions(b.version, a.version) || (a.tag < b.tag ? -1 : 1));
+  out = versions.map((v) => v.tag);
+  return filter.newest === undefined ? out : out.slice(0, filter.newest);
+}
+
+export type ParsedSource =
+  | { kind: 'repository'; ref: Reference; pinned: boolean }
+  | { kind: 'prefix'; registry: string; prefix: string }
+  | { kind: 'store'; pattern: string }
+  | { kind: 'bundle'; file: string };
+
+/** The sources a registry is asked about. */
+export type RegistrySource = Extract<ParsedSource, { kind: 'repository' | 'prefix' }>;
+
+/** `host/a/b` (a repository), `host/a/b:tag`, `host/a/` or `host/a/*` (a prefix), `{ store }`, `{ bundle }`. */
+export function parseSource(source: SyncSource): ParsedSource {
+  if (typeof source !== 'string') return 'store' in source ? { kind: 'store', pattern: source.store } : { kind: 'bundle', file: source.bundle };
+  refuseCredentials(source, 'reference'); // before any message quotes it
+  if (source.endsWith('/') || source.endsWith('/*')) {
+    const text = source.replace(/\*$/, '');
+    const slash = text.indexOf('/');
+    const registry = text.slice(0, slash);
+    if (!/[.:]/.test(registry) && registry !== 'localhost') {
+      throw usageError(`the source "${source}" must start with a registry host (e.g. ghcr.io/inspektor-gadget/)`);
+    }
+    parseRef(`${registry}/x`); // checks the host
+    return { kind: 'prefix', registry, prefix: text.slice(slash + 1) };
+  }
+  return { kind: 'repository', ref: parseRef(source), pinned: hasExplicitVersion(source) };
+}
+
+/** One thing a registry source names, in listing order. */
+export type Listed =
+  /** An image to copy or verify. */
+  | { kind: 'image'; ref: Reference }
+  /** A repository whose tags could not be listed (after retries): it fails alone. */
+  | { kind: 'unlisted'; repository: Reference; error: GadgetError }
+  /** The source yields no image: it fails as a whole. `source` names it (`host/prefix/`, `host/repo`). */
+  | { kind: 'nothing'; source: string; error: GadgetError };
+
+export interface ListOptions {
+  pool: RegistryPool;
+  signal?: AbortSignal;
+  tags?: TagFilter;
+  /** The tag filter as the user wrote it, for the message when it keeps nothing. */
+  filterText?: string;
+  /** A prefix's repositories (relative to it) for a registry without a catalog. */
+  repositories?: string[];
+  /** What leads a message about the source as a whole (`mirror set NAME`). */
+  where?: string;
+  /** Hints name `gadget tags REPO --all`, signature tags included (for a source without filter). */
+  allTags?: boolean;
+}
+
+/** The images of a repository or prefix source, its repositories that fail to list, or why it yields none. */
+export async function listRegistrySource(source: RegistrySource, opts: ListOptions): Promise<Listed[]> {
+  let repositories: Reference[];
+  if (source.kind === 'repository') {
+    if (source.pinned) return [{ kind: 'image', ref: source.ref }];
+    repositories = [source.ref];
+  } else {
+    const names = opts.repositories
+      ? opts.repositories.map((r) => `${source.prefix}${r.replace(/^\/+/, '')}`)
+      : await opts.pool.catalog(source.registry, source.prefix, opts.signal);
+    repositories = names.map((r) => parseRef(`${source.registry}/${r}`));
+    const text = `${source.registry}/${source.prefix}`;
+    if (repositories.length === 0) return [{ kind: 'nothing', source: text, error: noRepositoryUnder(text, opts.where) }];
+  }
+  // Every repository's tags asked for at once (the registry client bounds requests in flight).
+  const lists = await Promise.allSettled(repositories.map((repo) => opts.pool.repository(repo, 'source').listTags(opts.signal)));
+  const out: Listed[] = [];
+  const seen: string[] = []; // every image tag listed, for naming them when none is kept
+  for (const [i, repo] of repositories.entries()) {
+    const listed = lists[i]!;
+    if (listed.status === 'rejected') {
+      // One repository whose tags cannot be listed (after retries) fails alone, named; a
+      // usage or access problem (exit code 2) stops the walk.
+      const err: unknown = listed.reason;
+      if (opts.signal?.aborted || !isGadgetError(err) || err.exitCode !== 1) throw err;
+      out.push({ kind: 'unlisted', repository: repo, error: err });
+      continue;
+    }
+    const images = listed.value.filter((t) => !isSignatureTag(t)).sort();
+    seen.push(...(source.kind === 'prefix' ? images.map((t) => `${repo.repository.slice(source.prefix.length)}:${t}`) : images));
+    for (const tag of filterTags(listed.value, opts.tags)) out.push({ kind: 'image', ref: repo.withTag(tag) });
+  }
+  // The source yields no image (and no repository of it failed to list): it fails, named. A
+  // prefix is one source: a repository of it without tags is not a failure by itself.
+  if (out.length === 0) {
+    const n = repositories.length;
+    const all = opts.allTags ? ' --all' : '';
+    const [text, what, lister] = source.kind === 'prefix'
+      ? [`${source.registry}/${source.prefix}`, `the ${n} ${n === 1 ? 'repository' : 'repositories'} under ${source.registry}/${source.prefix}`, `\`gadget tags ${repositories[0]!.name}${all}\` (one of them)`]
+      : [repositories[0]!.name, repositories[0]!.name, `\`gadget tags ${repositories[0]!.name}${all}\``];
+    out.push({ kind: 'nothing', source: text, error: keptNoTag(what, seen, opts.filterText, lister, opts.where) });
+  }
+  return out;
+}

@@ -222,7 +222,7 @@ export const syncCommand: Command = {
       return set.destination === 'store' || sources.some((s) => parseSource(s).kind === 'store');
     });
     const store = usesStore ? await env.openStore() : undefined;
-    return print(env, await lib.syncSets(config, positionals, { ...opts, store }), 'copied', Boolean(opts.dryRun));
+    return print(env, await lib.syncSets(config, positionals, { ...opts, store, storeDir: await env.storeDir() }), 'copied', Boolean(opts.dryRun));
   },
 };
 

@@ -8,6 +8,7 @@ import type { Store } from '../store/store.js';
 import { createPool, readSyncConfig, type RegistrySettings, type SyncConfig } from './sync/config.js';
 import { describeDestination, describeSource, destinationFor, planCopy, planPull, planPush, planSets, type PlanItem } from './sync/plan.js';
 import { previewPlan, runPlan, type RunOptions } from './sync/run.js';
+import { checkBundleDestinations } from './sync/bundle.js';
 import type { SyncSummary } from './sync/results.js';
 import { parseRef } from '../lib/oci/reference.js';
 import type { RegistryPool } from '../lib/registry/index.js';
@@ -27,6 +28,8 @@ export { parseRange, parseVersion, satisfies } from './sync/semver.js';
 export interface SyncOptions extends RegistrySettings {
   /** The store, for images read from it or written to it. */
   store?: Store;
+  /** The store's folder when `store` is not opened: no bundle may be written inside it. */
+  storeDir?: string;
   signal?: AbortSignal;
   progress?: RunOptions['progress'];
   log?: RunOptions['log'];
@@ -72,6 +75,8 @@ export function copyImage(src: string, dst: string, opts: SyncOptions = {}): Pro
 export async function syncSets(config: SyncConfig, names: string[], opts: SyncOptions = {}): Promise<SyncSummary> {
   // One pool for planning and copying: the tags listed while planning spare referrer lookups.
   const pool = createPool({ ...opts, registries: config.registries });
+  // A bundle that may not be written refuses the run before a tag is listed (dry runs too).
+  await checkBundleDestinations(config.mirrors, names, opts.store?.root ?? opts.storeDir);
   const items = await planSets(config.mirrors, names, { store: opts.store, pool, signal: opts.signal });
   return executePlan(items, { ...opts, registries: config.registries, label: 'sync', pool });
 }

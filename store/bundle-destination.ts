@@ -28,6 +28,13 @@ export function stagingDir(file: string): string {
   return join(dirname(file), `.${basename(file)}.staging`);
 }
 
+export interface BundleWrite {
+  /** Whether the file was written (false: this run added nothing). */
+  written: boolean;
+  /** Tags left out (dropDamaged): a blob of their graph is damaged or missing in the local store. */
+  dropped: Map<string, GadgetError>;
+}
+
 /** A bundle file as a copy destination: the tar already there, plus what is new. */
 export class BundleDestination implements Target {
   readonly name: string;
@@ -37,6 +44,10 @@ export class BundleDestination implements Target {
   /** The local store this run copies from, and what of it the tar will read from there. */
   private local?: Store;
   private readonly fromLocal = new Map<string, Descriptor>();
+  /** Local store blobs found damaged or missing by the last write, with the error that said so. */
+  private readonly damaged = new Map<string, GadgetError>();
+  /** Per tag of the last write: the digests its image and its referrers reach. */
+  private readonly reach = new Map<string, Array<Set<string>>>();
 
   private constructor(
     readonly file: string,
@@ -55,10 +66,9 @@ export class BundleDestination implements Target {
    * bundle may not be written into.
    */
   static async open(file: string, opts: { replace?: boolean; store?: Store } = {}): Promise<BundleDestination> {
-    // Before anything is read or staged: a FIFO, device, folder or symbolic link there, or a
-    // path inside the store (`store`, the one an export reads) is refused. A sync creates a
-    // missing folder with its staging store; an export refuses it.
-    await checkOutputFile(file, { store: opts.store?.root, folderMayBeMissing: !opts.replace });
+    // Before anything is read or staged: a FIFO, device, folder or symbolic link there, a
+    // missing folder, or a path inside the store (`store`) is refused (output-file.ts).
+    await checkOutputFile(file, { store: opts.store?.root });
     if (opts.replace) return new BundleDestination(file, undefined, false);
     return new BundleDestination(file, existsSync(file) ? await BundleSource.open(file) : undefined, true);
   }
@@ -126,12 +136,46 @@ export class BundleDestination implements Target {
   }
 
   /**
+   * Writes the bundle when this run added anything (see writeOnce). With `dropDamaged` (a
+   * sync), an image with a blob the local store holds damaged or no longer holds is left out
+   * and named in `dropped`, and the rest is written: one bad blob does not cost a mirror every
+   * other image. Without it (an export: the file is what was asked for or unchanged), the first
+   * damaged blob fails the write.
+   */
+  async write(signal?: AbortSignal, onBytes?: (n: number) => void, opts: { dropDamaged?: boolean } = {}): Promise<BundleWrite> {
+    const dropped = new Map<string, GadgetError>();
+    for (;;) {
+      this.damaged.clear();
+      try {
+        return { written: await this.writeOnce(signal, onBytes), dropped };
+      } catch (err) {
+        if (!opts.dropDamaged || signal?.aborted) throw err;
+        const hit = this.tagsReaching(this.damaged);
+        if (hit.size === 0) throw err; // not a damaged blob of an image: the write as a whole failed
+        for (const [ref, why] of hit) {
+          dropped.set(ref, why);
+          this.tags.delete(ref);
+        }
+      }
+    }
+  }
+
+  /** The tags of this run whose graph (their referrers' included) holds one of `damaged`, with its error. */
+  private tagsReaching(damaged: Map<string, GadgetError>): Map<string, GadgetError> {
+    const hit = new Map<string, GadgetError>();
+    for (const [ref, sets] of this.reach) {
+      for (const [digest, why] of damaged) if (sets.some((set) => set.has(digest))) hit.set(ref, why);
+    }
+    return hit;
+  }
+
+  /**
    * Writes the bundle when this run added anything: the old index.json entries (tags moved
    * where this run moved them), new tags, and untagged entries for the OCI 1.1 referrers this
    * run copied (staged, or read from the local store); the old blobs and the new ones reachable
    * from them. Returns whether the file was written. `onBytes` counts the local store's bytes.
    */
-  async write(signal?: AbortSignal, onBytes?: (n: number) => void): Promise<boolean> {
+  private async writeOnce(signal?: AbortSignal, onBytes?: (n: number) => void): Promise<boolean> {
     const staging = this.staging ? await this.staging : undefined;
     const entries = (this.existing?.entries ?? []).map((e) => ({ ...e }));
     const blobs = new Map<string, LayoutTarBlob>();
@@ -141,16 +185,28 @@ export class BundleDestination implements Target {
       blobs.set(digest, { digest, size, open: () => existing!.fetch({ mediaType: '', digest, size }) });
     }
     const local = this.local;
-    const walk = async (d: Descriptor): Promise<void> => {
-      if (blobs.has(d.digest)) return; // a manifest already in the bundle brought its children
-      const from = local && this.fromLocal.has(d.digest) ? local : staging && (await staging.exists(d)) ? staging : undefined;
-      if (!from) throw new GadgetError(`${this.name}: ${d.digest} was neither in the bundle nor copied`);
-      // Staged blobs were checked as they were staged; the local store's are checked now.
-      blobs.set(d.digest, from === local ? checkedStoreBlob(local, d, onBytes) : { digest: d.digest, size: d.size, open: () => from.fetch(d) });
-      if (isManifestType(d.mediaType)) {
-        const { doc } = await fetchManifest(from, d, signal);
-        for (const child of childrenOf(d, doc)) await walk(child);
+    const children = new Map<string, Descriptor[]>();
+    this.reach.clear();
+    // Adds `d`'s graph to `into` (what a damaged blob would cost), and its new blobs to the tar.
+    const walk = async (d: Descriptor, into: Set<string>): Promise<void> => {
+      if (into.has(d.digest)) return;
+      into.add(d.digest);
+      if (!blobs.has(d.digest)) {
+        const from = local && this.fromLocal.has(d.digest) ? local : staging && (await staging.exists(d)) ? staging : undefined;
+        if (!from) throw new GadgetError(`${this.name}: ${d.digest} was neither in the bundle nor copied`);
+        // Staged blobs were checked as they were staged; the local store's are checked now.
+        blobs.set(d.digest, from === local ? this.checkedStoreBlob(local, d, onBytes) : { digest: d.digest, size: d.size, open: () => from.fetch(d) });
+        if (isManifestType(d.mediaType)) {
+          try {
+            const { doc } = await fetchManifest(from, d, signal);
+            children.set(d.digest, childrenOf(d, doc));
+          } catch (err) {
+            if (from === local && err instanceof GadgetError) this.damaged.set(d.digest, err);
+            throw err;
+          }
+        }
       }
+      for (const child of children.get(d.digest) ?? []) await walk(child, into);
     };
     const position = new Map<string, number>();
     entries.forEach((e, i) => {
@@ -159,7 +215,9 @@ export class BundleDestination implements Target {
     });
     let changed = false;
     for (const [ref, descriptor] of [...this.tags].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      await walk(descriptor);
+      const graph = new Set<string>();
+      this.reach.set(ref, [graph]);
+      await walk(descriptor, graph);
       const entry: Descriptor = { ...descriptor, annotations: { ...(descriptor.annotations ?? {}), [ANN_REF_NAME]: ref } };
       const at = position.get(ref);
       if (at === undefined) entries.push(entry);
@@ -178,7 +236,10 @@ export class BundleDestination implements Target {
     }
     for (const [digest, { descriptor, subject }] of [...untagged].sort(([a], [b]) => (a < b ? -1 : 1))) {
       if (present.has(digest) || !subject || !blobs.has(subject)) continue; // tagged, or a referrer of an image this bundle does not hold
-      await walk(descriptor);
+      // A damaged signature costs the images it signs: they are not written without it.
+      const graph = new Set<string>();
+      for (const sets of this.reach.values()) if (sets[0]!.has(subject)) sets.push(graph);
+      await walk(descriptor, graph);
       entries.push(descriptor);
       changed = true;
     }
@@ -198,17 +259,25 @@ export class BundleDestination implements Target {
     this.staging = undefined;
     rmSync(stagingDir(this.file), { recursive: true, force: true });
   }
-}
 
-/** A blob of `store` for a tar, checked against its digest as it is written. */
-function checkedStoreBlob(store: Store, d: Descriptor, onBytes?: (n: number) => void): LayoutTarBlob {
-  return {
-    digest: d.digest,
-    size: d.size,
-    open: async () => {
-      const verifier = new DigestVerifier(d, `${store.name}: blob ${d.digest}`);
-      pipeline(await store.fetch(d), verifier, () => undefined);
-      return counted(verifier, onBytes);
-    },
-  };
+  /** A blob of `store` for a tar, checked against its digest as it is written; a damaged or missing one is noted. */
+  private checkedStoreBlob(store: Store, d: Descriptor, onBytes?: (n: number) => void): LayoutTarBlob {
+    const noted = (err: unknown): void => {
+      if (err instanceof GadgetError) this.damaged.set(d.digest, err);
+    };
+    return {
+      digest: d.digest,
+      size: d.size,
+      open: async () => {
+        const verifier = new DigestVerifier(d, `${store.name}: blob ${d.digest}`);
+        verifier.once('error', noted);
+        const content = await store.fetch(d).catch((err: unknown) => {
+          noted(err); // missing from the store
+          throw err;
+        });
+        pipeline(content, verifier, () => undefined);
+        return counted(verifier, onBytes);
+      },
+    };
+  }
 }

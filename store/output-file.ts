@@ -1,20 +1,17 @@
 // The file a layout tar is written to (`export -o`, a sync's bundle): the tar is written beside
-// it and renamed over it, so the target must be a new or a regular file. A device, FIFO,
-// socket, folder or symbolic link (the link itself, not what it points to, would be replaced)
-// is refused before anything is written, as is a path inside the store's own folder.
+// it and renamed over it, so the target must be a new or a regular file in an existing folder.
+// A device, FIFO, socket, folder or symbolic link (the link itself, not what it points to,
+// would be replaced) is refused before anything is written, as are a missing folder (as tar and
+// cp refuse it: a typo must not become a new tree) and a path inside the store's own folder.
+// This is the one rule for every command that writes a bundle.
 import type { Stats } from 'node:fs';
 import { lstat, readlink, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, parse, relative, sep } from 'node:path';
 import { fileSystemReason, GadgetError, messageOf } from '../lib/errors.js';
 
 export interface OutputGuard {
-  /** The root of the store the tar is read from: the tar may not be written inside it. */
+  /** The store's folder (whether or not the tar reads from it): the tar may not be written inside it. */
   store?: string;
-  /**
-   * A missing folder is not refused (yet): a sync to a bundle creates it with its staging store
-   * beside the tar; writeLayoutTar itself checks without this.
-   */
-  folderMayBeMissing?: boolean;
 }
 
 const NEW_OR_REGULAR = 'give the path of a new or regular file';
@@ -53,18 +50,12 @@ export async function checkOutputFile(outFile: string, guard: OutputGuard = {}):
     if (notFolder !== undefined) {
       throw new GadgetError(`cannot write ${outFile}: ${notFolder} is not a folder`, { exitCode: 2, hint: `${NEW_OR_REGULAR} in an existing folder` });
     }
-    if (guard.folderMayBeMissing) return;
-    throw new GadgetError(`cannot write ${outFile}: the folder ${dir} does not exist`, {
-      exitCode: 2,
-      hint: `create it first (mkdir -p ${dir}), or ${NEW_OR_REGULAR} in an existing folder`,
-    });
+    throw new GadgetError(`cannot write ${outFile}: the folder ${dir} does not exist`, { exitCode: 2, hint: `create it first: mkdir -p ${shellWord(dir)}` });
   }
   if (guard.store !== undefined) {
-    let inside = false;
+    let inside: boolean;
     try {
-      const target = join(await realpath(dir), basename(outFile));
-      const rel = relative(await realpath(guard.store), target);
-      inside = rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
+      inside = await isInside(guard.store, join(await realpath(dir), basename(outFile)));
     } catch (err) {
       throw pathError(outFile, err);
     }
@@ -75,6 +66,20 @@ export async function checkOutputFile(outFile: string, guard: OutputGuard = {}):
       });
     }
   }
+}
+
+/** Whether the real path `target` is `folder` or inside it (by `folder`'s real path too). */
+async function isInside(folder: string, target: string): Promise<boolean> {
+  let real: string;
+  try {
+    real = await realpath(folder);
+  } catch (err) {
+    // A store not created yet holds no folder the tar could be written into.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+  const rel = relative(real, target);
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
 }
 
 /** What `look` finds, or undefined when nothing is there (a missing path, or a file where a folder should be). */
@@ -110,6 +115,11 @@ async function firstNonFolder(dir: string): Promise<string | undefined> {
     if (!st.isDirectory()) return d;
   }
   return undefined;
+}
+
+/** `path` as one shell word, for a hint to paste. */
+function shellWord(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
 }
 
 /** An unexpected failure to look at the output path, as one sentence naming it. */

@@ -207,6 +207,23 @@ test('a path through a regular file, or in a missing folder, is one sentence wit
   await assertStoreIntact(f.store, index);
 });
 
+test('export and a sync to a bundle refuse a missing folder with the same sentence and hint, and create nothing', async (t) => {
+  const f = fixtureStore(t);
+  if (!f) return;
+  const index = readFileSync(join(f.store, 'index.json'));
+  const missing = join(f.dir, 'missing', 'dir');
+  const out = join(missing, 'x.tar');
+  const exported = await refusedExport(f.store, out, /the folder .*missing\/dir does not exist$/);
+  const synced = await gadget(['--store', f.store, 'sync', '--from', 'store:*legacy*', '--to', out]);
+  assert.equal(synced.code, 2, `${synced.stdout}${synced.stderr}`);
+  assert.equal(synced.stdout, '', 'nothing on stdout');
+  assert.equal(synced.stderr, exported.stderr, 'the same error and hint');
+  assert.equal(exported.stderr.trimEnd().split('\n')[1], `hint: create it first: mkdir -p ${missing}`);
+  assert.ok(!readdirSync(f.dir).includes('missing'), 'no folder was created');
+  assert.deepEqual(readdirSync(f.dir).sort(), ['s'], 'no staging store, no partial file');
+  await assertStoreIntact(f.store, index);
+});
+
 test('a new file, a regular file and a file in a symlinked folder outside the store are still written', async (t) => {
   const f = fixtureStore(t);
   if (!f) return;
@@ -226,7 +243,7 @@ test('a new file, a regular file and a file in a symlinked folder outside the st
   assertNoPartials(f.dir);
 });
 
-test('sync --to a FIFO, a device or a symbolic link fails its images and leaves the file as it was', async (t) => {
+test('sync --to a FIFO, a device or a symbolic link is refused as export refuses it, and the file stays as it was', async (t) => {
   const f = fixtureStore(t);
   if (!f) return;
   const index = readFileSync(join(f.store, 'index.json'));
@@ -240,11 +257,13 @@ test('sync --to a FIFO, a device or a symbolic link fails its images and leaves 
   for (const [out, message] of targets) {
     // Within a time limit: opening a FIFO as the earlier bundle blocks until a writer comes.
     const r = await gadgetWithin(['--store', f.store, '--json', 'sync', '--from', 'store:*legacy*', '--to', out], 20_000);
-    assert.equal(r.code, 1, `sync --to ${out}: ${r.stdout}${r.stderr}`);
+    assert.equal(r.code, 2, `sync --to ${out}: ${r.stdout}${r.stderr}`);
     assert.doesNotMatch(r.stderr, /\n\s+at |unexpected failure/);
-    const summary = JSON.parse(r.stdout) as { images: { failed: number }; items: Array<{ error?: string }> };
-    assert.equal(summary.images.failed, 1);
-    assert.match(summary.items[0]!.error ?? '', message);
+    const doc = JSON.parse(r.stdout) as { error: { message: string; hint?: string; code: number } };
+    assert.equal(doc.error.code, 2);
+    assert.match(doc.error.message, message);
+    assert.ok(doc.error.message.includes(out), `the error names ${out}`);
+    assert.ok(doc.error.hint, 'with a hint');
   }
   assert.ok(lstatSync(fifo).isFIFO(), 'still a FIFO');
   assert.ok(lstatSync(link).isSymbolicLink() && readlinkSync(link) === '/proc/self/fd/1', 'still the same link');

@@ -3,7 +3,7 @@
 // with images the project builds from examples/ and signatures made here.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,11 +14,13 @@ import { MT_EMPTY, MT_MANIFEST } from '../lib/oci/mediatypes.js';
 import { parseRef } from '../lib/oci/reference.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { openRepository } from '../lib/registry/index.js';
-import { readSyncConfig, renameRepository } from '../plugins/sync.js';
+import { pushImage, readSyncConfig, renameRepository } from '../plugins/sync.js';
 import { stagingDir } from '../store/bundle-destination.js';
 import { BundleSource } from '../store/bundle-source.js';
 import { fsck } from '../store/maintenance.js';
 import { openStore, type Store } from '../store/store.js';
+import type { CliResult } from './helpers/cli.js';
+import { startCountingProxy } from './helpers/counting-proxy.js';
 import { registryAvailable, startRegistry, type TestRegistry } from './helpers/registry.js';
 import { configSource, EXAMPLES, exampleStore, tempDir, Transcript } from './helpers/sync.js';
 
@@ -46,6 +48,23 @@ async function smallImage(store: Store, ref: string): Promise<Descriptor> {
 
 const mtime = (file: string): bigint => statSync(file, { bigint: true }).mtimeNs;
 
+/** Every path under `dir` (folders and files, hidden ones too), sorted: what a refused command must leave as it was. */
+function listing(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).sort();
+}
+
+/** A refused sync: exit 2, one error line naming `path` that matches `message`, one hint line matching `hint`. */
+function assertRefused(r: CliResult, path: string, message: RegExp, hint: RegExp): void {
+  assert.equal(r.code, 2, `${r.stdout}${r.stderr}`);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 2, `one error line and one hint line: ${r.stderr}`);
+  assert.match(lines[0]!, /^error: cannot write /);
+  assert.ok(lines[0]!.includes(path), `the error names ${path}: ${lines[0]}`);
+  assert.match(lines[0]!, message);
+  assert.match(lines[1]!, hint);
+  assert.equal(r.stdout, '', 'nothing on stdout');
+}
+
 describe('bundles as sync sources and destinations, with renames', async () => {
   const available = await registryAvailable();
   const SKIP = 'docker-registry is not installed (/usr/bin/docker-registry)';
@@ -55,6 +74,8 @@ describe('bundles as sync sources and destinations, with renames', async () => {
   let examples: Store;
   let referrer: Descriptor;
   let cosignSig: Descriptor;
+  /** hello_wasm, pushed to the registry as a sync source. */
+  let upstream: string;
 
   before(async () => {
     if (!available) return;
@@ -64,6 +85,9 @@ describe('bundles as sync sources and destinations, with renames', async () => {
     const subject = examples.resolveRef(EXAMPLES.helloWasm);
     referrer = await sign(examples, subject, 'an OCI 1.1 referrer', false);
     cosignSig = await sign(examples, subject, 'a cosign signature', true);
+    upstream = 'up/hello_wasm';
+    const pushed = await pushImage(examples, EXAMPLES.helloWasm, `${reg.host}/${upstream}:v1`);
+    assert.equal(pushed.images.failed, 0, JSON.stringify(pushed.items));
   });
   after(async () => {
     examples?.close();
@@ -164,7 +188,7 @@ describe('bundles as sync sources and destinations, with renames', async () => {
     assert.deepEqual(await fsck(far), []);
   });
 
-  test('store -> bundle reads the store when it writes the tar, nothing staged: a damaged blob fails, named, and the old bundle stays', async (t) => {
+  test('store -> bundle reads the store when it writes the tar, nothing staged: an image with a damaged or missing blob is left out, named, the others written', async (t) => {
     if (!available) return t.skip(SKIP);
     const work = await tempDir(t);
     const store = await openStore(join(work, 'store'));
@@ -175,24 +199,74 @@ describe('bundles as sync sources and destinations, with renames', async () => {
     assert.equal((await sync()).code, 0);
     const before = readFileSync(bundle);
     const second = await smallImage(store, 'registry.example.com/team/second:v1');
-    const layer = (await store.readJSON<{ layers: Descriptor[] }>(second)).layers[0]!;
+    const third = await smallImage(store, 'registry.example.com/team/third:v1');
+    const layerOf = async (image: Descriptor): Promise<Descriptor> => (await store.readJSON<{ layers: Descriptor[] }>(image)).layers[0]!;
+    const layer = await layerOf(second);
     const file = store.blobPath(layer.digest);
     const good = readFileSync(file);
     writeFileSync(file, Buffer.from(good.toString('utf8').toUpperCase())); // same size, other bytes
+
     const failed = await sync();
     assert.equal(failed.code, 1, failed.stderr);
-    // The damage is found as the tar is written: the bundle cannot be, so each of its images fails.
-    const report = JSON.parse(failed.stdout);
-    assert.deepEqual(report.images, { copied: 0, skipped: 0, failed: 2 });
-    for (const item of report.items) assert.match(item.error, new RegExp(`writing the bundle .*${layer.digest}`));
-    assert.ok(readFileSync(bundle).equals(before), 'the bundle is as it was');
+    const report = JSON.parse(failed.stdout) as { images: Record<string, number>; items: Array<{ destination: string; status: string; error?: string; hint?: string }> };
+    assert.deepEqual(report.images, { copied: 1, skipped: 1, failed: 1 });
+    const bad = report.items.find((i) => i.status === 'failed')!;
+    assert.match(bad.destination, /team\/second:v1/);
+    assert.match(bad.error!, new RegExp(`left out of the bundle .*${layer.digest}`));
+    assert.match(bad.hint!, /gadget fsck/);
     assert.ok(!existsSync(stagingDir(bundle)), 'nothing of the store was staged');
+    let written = await BundleSource.open(bundle);
+    assert.equal(written.lookup('registry.example.com/team/first:v1')?.digest, first.digest, 'the earlier image stays');
+    assert.equal(written.lookup('registry.example.com/team/third:v1')?.digest, third.digest, 'the good new image is written');
+    assert.equal(written.lookup('registry.example.com/team/second:v1'), undefined, 'the damaged image is not');
+    assert.ok(!written.has(layer.digest), 'nor its damaged blob');
+    assert.ok(!readFileSync(bundle).equals(before));
+    const text = await cli.gadget(['--store', store.root, 'sync', '--from', 'store:*', '--to', bundle]);
+    assert.equal(text.code, 1);
+    assert.match(text.stdout + text.stderr, new RegExp(`failed: \\S+second:v1 .*left out of the bundle.*${layer.digest}`), 'the text report names the image and the blob');
+
+    // Gone from the store is the same: named, left out (third is in the bundle already).
+    rmSync(file);
+    const missing = await sync();
+    assert.equal(missing.code, 1, missing.stderr);
+    assert.deepEqual(JSON.parse(missing.stdout).images, { copied: 0, skipped: 2, failed: 1 });
+    assert.match(JSON.parse(missing.stdout).items.find((i: { status: string }) => i.status === 'failed').error, new RegExp(`${layer.digest} is missing`));
+
     writeFileSync(file, good);
     const repaired = await sync();
     assert.equal(repaired.code, 0, repaired.stderr);
+    written = await BundleSource.open(bundle);
+    for (const [ref, image] of [['first', first], ['second', second], ['third', third]] as const) {
+      assert.equal(written.lookup(`registry.example.com/team/${ref}:v1`)?.digest, image.digest);
+    }
+  });
+
+  test('store -> bundle: a damaged signature leaves out the image it signs, not the others', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const work = await tempDir(t);
+    const store = await openStore(join(work, 'store'));
+    t.after(() => store.close());
+    const signed = await smallImage(store, 'registry.example.com/team/signed:v1');
+    const plain = await smallImage(store, 'registry.example.com/team/plain:v1');
+    // An OCI 1.1 referrer of `signed` (as cosign and notation attach one), rooted untagged by the store.
+    const config = await store.putBytes(Buffer.from('{}'), MT_EMPTY);
+    const payload = await store.putBytes(Buffer.from('a signature payload'), 'application/vnd.dev.cosign.simplesigning.v1+json');
+    const signature = await store.putBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT_MANIFEST, artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json', config, layers: [payload], subject: signed })), MT_MANIFEST);
+    assert.equal((await store.referrers(signed)).length, 1, 'the store knows the signature');
+    const file = store.blobPath(payload.digest);
+    writeFileSync(file, Buffer.from('A SIGNATURE PAYLOAD')); // same size, other bytes
+    const bundle = join(work, 'b.tar');
+    const r = await cli.gadget(['--store', store.root, '--json', 'sync', '--from', 'store:*', '--to', bundle]);
+    assert.equal(r.code, 1, r.stderr);
+    const report = JSON.parse(r.stdout) as { images: Record<string, number>; items: Array<{ destination: string; status: string; error?: string }> };
+    assert.deepEqual(report.images, { copied: 1, skipped: 0, failed: 1 });
+    const failed = report.items.find((i) => i.status === 'failed')!;
+    assert.match(failed.destination, /team\/signed:v1/);
+    assert.match(failed.error!, new RegExp(payload.digest));
     const written = await BundleSource.open(bundle);
-    assert.equal(written.lookup('registry.example.com/team/second:v1')?.digest, second.digest);
-    assert.equal(written.lookup('registry.example.com/team/first:v1')?.digest, first.digest);
+    assert.equal(written.lookup('registry.example.com/team/plain:v1')?.digest, plain.digest);
+    assert.equal(written.lookup('registry.example.com/team/signed:v1'), undefined, 'never without its signature');
+    assert.ok(!written.has(signature.digest) && !written.has(payload.digest));
   });
 
   test('two sources renamed onto one destination are refused before anything is written', async (t) => {
@@ -211,6 +285,110 @@ describe('bundles as sync sources and destinations, with renames', async () => {
     assert.equal(toRegistry.code, 2, toRegistry.stderr);
     const catalog = (await (await fetch(`${reg.url}/v2/_catalog`)).json()) as { repositories: string[] };
     assert.deepEqual(catalog.repositories.filter((r) => r.startsWith('collide/')), [], 'nothing was pushed');
+  });
+
+  test('a bundle in a missing folder is refused before anything is fetched, from a registry, the store, a bundle or a mirror set', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const work = await tempDir(t);
+    const store = await openStore(join(work, 'store'));
+    t.after(() => store.close());
+    await smallImage(store, 'registry.example.com/team/first:v1');
+    const source = join(work, 'source.tar');
+    const made = await cli.gadget(['--store', store.root, 'sync', '--from', 'store:*', '--to', source]);
+    assert.equal(made.code, 0, made.stderr);
+    // Requests through a counting proxy: a refusal must come before the first one.
+    const proxy = await startCountingProxy(reg.host);
+    t.after(() => proxy.close());
+    writeFileSync(join(work, 'gadget.config.ts'), configSource({
+      mirrors: {
+        fromRegistry: { source: `${proxy.host}/${upstream}`, destination: { bundle: 'missing/set.tar' } },
+        fromStore: { source: { store: '*' }, destination: { bundle: 'missing/deeper/set.tar' } },
+      },
+    }));
+    const index = readFileSync(join(store.root, 'index.json'));
+    const before = listing(work);
+    const missing = join(work, 'missing');
+    const runs: Array<[string[], string, string]> = [
+      [['sync', '--from', `${proxy.host}/${upstream}:v1`, '--to', join(missing, 'x.tar')], join(missing, 'x.tar'), missing],
+      [['sync', '--from', `${proxy.host}/${upstream}`, '--to', join(missing, 'x.tar'), '--dry-run'], join(missing, 'x.tar'), missing],
+      [['sync', '--from', 'store:*', '--to', join(missing, 'deeper', 'x.tar')], join(missing, 'deeper', 'x.tar'), join(missing, 'deeper')],
+      [['sync', '--from', source, '--to', join(missing, 'x.tar')], join(missing, 'x.tar'), missing],
+      [['sync', 'fromRegistry'], join(missing, 'set.tar'), missing],
+      [['sync', 'fromStore'], join(missing, 'deeper', 'set.tar'), join(missing, 'deeper')],
+    ];
+    for (const [args, file, folder] of runs) {
+      const r = await cli.gadget(['--store', store.root, ...args], { cwd: work });
+      assertRefused(r, file, new RegExp(`: the folder ${folder} does not exist$`), new RegExp(`^hint: create it first: mkdir -p ${folder}$`));
+    }
+    const json = await cli.gadget(['--store', store.root, '--json', 'sync', '--from', `${proxy.host}/${upstream}:v1`, '--to', join(missing, 'x.tar')]);
+    assert.equal(json.code, 2, json.stderr);
+    assert.match((JSON.parse(json.stdout) as { error: { message: string } }).error.message, /the folder .*missing does not exist/);
+    assert.deepEqual(proxy.requests, [], 'nothing was asked of the registry');
+    assert.ok(!existsSync(missing), 'no folder was created');
+    assert.deepEqual(listing(work), before, 'no staging store, no partial file, nothing else');
+    assert.deepEqual(readFileSync(join(store.root, 'index.json')), index, 'the store is unchanged');
+  });
+
+  test("a bundle inside the store's folder is refused before anything is fetched, whatever the source", async (t) => {
+    if (!available) return t.skip(SKIP);
+    const work = await tempDir(t);
+    const store = await openStore(join(work, 'store'));
+    t.after(() => store.close());
+    await smallImage(store, 'registry.example.com/team/first:v1');
+    symlinkSync('store', join(work, 'store-link'));
+    const proxy = await startCountingProxy(reg.host);
+    t.after(() => proxy.close());
+    // A set that writes the store opens it, so a set from a registry runs with the store open.
+    writeFileSync(join(work, 'gadget.config.ts'), configSource({
+      mirrors: {
+        keep: { source: `${proxy.host}/${upstream}`, destination: 'store' },
+        leak: { source: `${proxy.host}/${upstream}`, destination: { bundle: 'store/leak.tar' } },
+      },
+    }));
+    const index = readFileSync(join(store.root, 'index.json'));
+    const before = listing(work);
+    const inside = /: it is inside the store's own folder/;
+    const hint = /^hint: give the path of a new or regular file outside the store's folder$/;
+    for (const [args, file] of [
+      [['sync', '--from', 'store:*', '--to', join(store.root, 'x.tar')], join(store.root, 'x.tar')],
+      [['sync', '--from', 'store:*', '--to', join(work, 'store-link', 'blobs', 'x.tar')], join(work, 'store-link', 'blobs', 'x.tar')],
+      [['sync'], join(store.root, 'leak.tar')],
+      [['sync', '--dry-run'], join(store.root, 'leak.tar')],
+    ] as const) {
+      const r = await cli.gadget(['--store', store.root, ...args], { cwd: work });
+      assertRefused(r, file, inside, hint);
+    }
+    assert.deepEqual(proxy.requests, [], 'nothing was asked of the registry');
+    assert.deepEqual(listing(work), before, 'nothing was added to the store\'s folder or beside it');
+    assert.deepEqual(readFileSync(join(store.root, 'index.json')), index, 'the store is unchanged');
+    assert.deepEqual(await fsck(store), []);
+  });
+
+  test("a bundle inside the store's folder is refused from a registry or a bundle, the store given by --store or $GADGET_STORE", async (t) => {
+    if (!available) return t.skip(SKIP);
+    const work = await tempDir(t);
+    const store = await openStore(join(work, 'store'));
+    t.after(() => store.close());
+    await smallImage(store, 'registry.example.com/team/first:v1');
+    const source = join(work, 'source.tar');
+    const made = await cli.gadget(['--store', store.root, 'sync', '--from', 'store:*', '--to', source]);
+    assert.equal(made.code, 0, made.stderr);
+    const proxy = await startCountingProxy(reg.host);
+    t.after(() => proxy.close());
+    const index = readFileSync(join(store.root, 'index.json'));
+    const before = listing(work);
+    const file = join(store.root, 'x.tar');
+    for (const [args, env] of [
+      [['--store', store.root, 'sync', '--from', `${proxy.host}/${upstream}:v1`, '--to', file], {}],
+      [['--store', store.root, 'sync', '--from', source, '--to', file], {}],
+      [['sync', '--from', `${proxy.host}/${upstream}:v1`, '--to', file], { GADGET_STORE: store.root }],
+    ] as const) {
+      const r = await cli.gadget([...args], { cwd: work, env });
+      assertRefused(r, file, /: it is inside the store's own folder/, /^hint: give the path of a new or regular file outside the store's folder$/);
+    }
+    assert.deepEqual(proxy.requests, [], 'nothing was asked of the registry');
+    assert.deepEqual(listing(work), before, 'nothing was added to the store\'s folder');
+    assert.deepEqual(readFileSync(join(store.root, 'index.json')), index, 'the store is unchanged');
   });
 
   test('a bundle with a link, or a path outside the layout, is refused when opened', async (t) => {

@@ -3,7 +3,7 @@
 // signature: the signatures travel, a repeated run moves nothing, and after syncing into an
 // empty store with the registry gone the signatures verify offline.
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,6 +123,7 @@ describe('push, pull, copy and sync against docker-registry', async () => {
     const emptyDir = join(work, 'offline-store');
     const down = await cli.gadget(['--store', emptyDir, 'sync', 'down'], { cwd: work });
     assert.equal(down.code, 0, down.stderr);
+    mkdirSync(join(work, 'out')); // a bundle's folder must exist, as for tar and cp
     const carry = await cli.gadget(['--store', emptyDir, 'sync', 'carry'], { cwd: work });
     assert.equal(carry.code, 0, carry.stderr);
     assert.ok(existsSync(join(work, 'out', 'gadgets.tar')));

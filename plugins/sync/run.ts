@@ -176,7 +176,7 @@ export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<Sync
   if (opts.store) opts.pool.keepLocations(storeLocations(opts.store));
   const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 8));
   const session = new CopySession(concurrency);
-  const bundles = new Bundles();
+  const bundles = new Bundles(opts.store);
   const batches = new Map<Store, BatchedStore>();
   const batched = (store: Store): BatchedStore => {
     let b = batches.get(store);

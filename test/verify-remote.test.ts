@@ -187,6 +187,6 @@ test('verify --remote over a prefix: a repository whose tags cannot be listed fa
   const items = (JSON.parse(plan.stdout) as { items: Array<{ source: string; refused?: string }> }).items;
   assert.deepEqual(items.map((i) => Boolean(i.refused)), [false, true]);
   assert.equal(items[0]!.source, good);
-  assert.ok(items[1]!.source.startsWith(broken), items[1]!.source); // sync names the repository as host/repo:latest
+  assert.equal(items[1]!.source, broken, 'named as the repository, without a tag');
   assert.match(items[1]!.refused!, /fleet\/b\/img does not exist/);
 });

@@ -105,7 +105,7 @@ async function registryItems(name: string, set: MirrorSet, source: RegistrySourc
   });
   return listed.map((l) => {
     if (l.kind === 'image') return item(name, set, { kind: 'registry', ref: l.ref }, l.ref);
-    if (l.kind === 'unlisted') return { ...item(name, set, { kind: 'registry', ref: l.repository }, l.repository), refused: { error: messageOf(l.error), hint: l.error.hint } };
+    if (l.kind === 'unlisted') return refusedSource(name, set, l.repository.name, l.error); // named as a repository, without a tag
     return refusedSource(name, set, l.source, l.error);
   });
 }

@@ -11,14 +11,15 @@
 // on the way), so a copy from the store writes each byte once.
 import { existsSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { pipeline, type Readable } from 'node:stream';
-import { GadgetError } from '../lib/errors.js';
+import type { Readable } from 'node:stream';
+import { fileSystemReason, GadgetError, messageOf } from '../lib/errors.js';
 import { childrenOf, counted, fetchManifest } from '../lib/oci/copy.js';
-import { DigestVerifier } from '../lib/oci/digest.js';
+import { DAMAGED_HINT, DigestVerifier } from '../lib/oci/digest.js';
 import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
 import type { Referrer, Target } from '../lib/oci/target.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { BundleSource } from './bundle-source.js';
+import { rootsCostBy, taggedSubject, type BundleRoot } from './bundle-roots.js';
 import { referrerEntry } from './entries.js';
 import { writeLayoutTar, type LayoutTarBlob } from './layout-tar.js';
 import { checkOutputFile } from './output-file.js';
@@ -31,8 +32,8 @@ export function stagingDir(file: string): string {
 export interface BundleWrite {
   /** Whether the file was written (false: this run added nothing). */
   written: boolean;
-  /** Tags left out (dropDamaged): a blob of their graph is damaged or missing in the local store. */
-  dropped: Map<string, GadgetError>;
+  /** Images left out (with `items`): a blob they need is damaged or gone, as the error says. */
+  failed: Map<string, GadgetError>;
 }
 
 /** A bundle file as a copy destination: the tar already there, plus what is new. */
@@ -44,10 +45,12 @@ export class BundleDestination implements Target {
   /** The local store this run copies from, and what of it the tar will read from there. */
   private local?: Store;
   private readonly fromLocal = new Map<string, Descriptor>();
-  /** Local store blobs found damaged or missing by the last write, with the error that said so. */
+  /** Blobs found damaged or gone by the last write, with the error that said so. */
   private readonly damaged = new Map<string, GadgetError>();
-  /** Per tag of the last write: the digests its image and its referrers reach. */
-  private readonly reach = new Map<string, Array<Set<string>>>();
+  /** What the last write added (bundle-roots.ts). */
+  private roots: BundleRoot[] = [];
+  /** Untagged referrers left out: they need a damaged blob. */
+  private readonly excluded = new Set<string>();
 
   private constructor(
     readonly file: string,
@@ -136,44 +139,77 @@ export class BundleDestination implements Target {
   }
 
   /**
-   * Writes the bundle when this run added anything (see writeOnce). With `dropDamaged` (a
-   * sync), an image with a blob the local store holds damaged or no longer holds is left out
-   * and named in `dropped`, and the rest is written: one bad blob does not cost a mirror every
-   * other image. Without it (an export: the file is what was asked for or unchanged), the first
-   * damaged blob fails the write.
+   * Writes the bundle when this run added anything (see writeOnce). With `items` (a sync: each
+   * image's tag and root digest), an image with a blob found damaged or gone as the tar is
+   * written is left out, with its signatures, and returned in `failed`; the others are written.
+   * Each image left out costs one more pass over the tar. Without `items` (an export: the file
+   * is what was asked for, or stays as it was), the first damaged blob fails the write.
    */
-  async write(signal?: AbortSignal, onBytes?: (n: number) => void, opts: { dropDamaged?: boolean } = {}): Promise<BundleWrite> {
-    const dropped = new Map<string, GadgetError>();
+  async write(signal?: AbortSignal, onBytes?: (n: number) => void, items?: Array<{ key: string; digest: string }>): Promise<BundleWrite> {
+    const failed = new Map<string, GadgetError>();
     for (;;) {
       this.damaged.clear();
       try {
-        return { written: await this.writeOnce(signal, onBytes), dropped };
+        return { written: await this.writeOnce(signal, onBytes), failed };
       } catch (err) {
-        if (!opts.dropDamaged || signal?.aborted) throw err;
-        const hit = this.tagsReaching(this.damaged);
-        if (hit.size === 0) throw err; // not a damaged blob of an image: the write as a whole failed
-        for (const [ref, why] of hit) {
-          dropped.set(ref, why);
-          this.tags.delete(ref);
+        if (!items || signal?.aborted) throw err;
+        const cost = rootsCostBy(this.roots, this.damaged);
+        // Damage that costs no root, or that no image of this run can be charged with, fails
+        // the write as a whole: a loss is never quiet.
+        const charged = cost.size > 0 ? await this.charge(items, cost) : undefined;
+        if (!charged) throw err;
+        for (const [key, error] of charged) failed.set(key, error);
+        for (const root of cost.keys()) {
+          if (root.tagged) this.tags.delete(root.id);
+          else this.excluded.add(root.id);
         }
       }
     }
   }
 
-  /** The tags of this run whose graph (their referrers' included) holds one of `damaged`, with its error. */
-  private tagsReaching(damaged: Map<string, GadgetError>): Map<string, GadgetError> {
-    const hit = new Map<string, GadgetError>();
-    for (const [ref, sets] of this.reach) {
-      for (const [digest, why] of damaged) if (sets.some((set) => set.has(digest))) hit.set(ref, why);
+  /** Whether the bundle already held `ref` before this run (a tag left out keeps that). */
+  keeps(ref: string): boolean {
+    return this.existing?.lookup(ref) !== undefined;
+  }
+
+  /** The images of `items` that the failed roots cost, with why; undefined when a failed root is no item's. */
+  private async charge(items: Array<{ key: string; digest: string }>, cost: Map<BundleRoot, GadgetError>): Promise<Map<string, GadgetError> | undefined> {
+    const byTag = new Map(this.roots.filter((r) => r.tagged).map((r) => [r.id, r]));
+    const charged = new Map<string, GadgetError>();
+    const claimed = new Set<BundleRoot>();
+    for (const item of items) {
+      const graph = byTag.get(item.key)?.graph ?? (await this.existingGraph(item.digest));
+      for (const [root, error] of cost) {
+        if (!graph.has(root.descriptor.digest) && !(root.subject !== undefined && graph.has(root.subject))) continue;
+        charged.set(item.key, error);
+        claimed.add(root);
+      }
     }
-    return hit;
+    return claimed.size === cost.size ? charged : undefined;
+  }
+
+  /** The digests of an image the bundle already holds (this run found its tag pointing right). */
+  private async existingGraph(digest: string): Promise<Set<string>> {
+    const graph = new Set<string>();
+    const existing = this.existing;
+    const entry = existing?.entries.find((e) => e.digest === digest);
+    if (!existing || !entry) return graph;
+    const walk = async (d: Descriptor): Promise<void> => {
+      if (graph.has(d.digest)) return;
+      graph.add(d.digest);
+      if (!isManifestType(d.mediaType) || !existing.has(d.digest)) return;
+      const { doc } = await fetchManifest(existing, d);
+      for (const child of childrenOf(d, doc)) await walk(child);
+    };
+    await walk(entry);
+    return graph;
   }
 
   /**
    * Writes the bundle when this run added anything: the old index.json entries (tags moved
    * where this run moved them), new tags, and untagged entries for the OCI 1.1 referrers this
    * run copied (staged, or read from the local store); the old blobs and the new ones reachable
-   * from them. Returns whether the file was written. `onBytes` counts the local store's bytes.
+   * from them. Returns whether the file was written. `onBytes` counts the new blobs' bytes.
    */
   private async writeOnce(signal?: AbortSignal, onBytes?: (n: number) => void): Promise<boolean> {
     const staging = this.staging ? await this.staging : undefined;
@@ -186,7 +222,7 @@ export class BundleDestination implements Target {
     }
     const local = this.local;
     const children = new Map<string, Descriptor[]>();
-    this.reach.clear();
+    this.roots = [];
     // Adds `d`'s graph to `into` (what a damaged blob would cost), and its new blobs to the tar.
     const walk = async (d: Descriptor, into: Set<string>): Promise<void> => {
       if (into.has(d.digest)) return;
@@ -194,19 +230,22 @@ export class BundleDestination implements Target {
       if (!blobs.has(d.digest)) {
         const from = local && this.fromLocal.has(d.digest) ? local : staging && (await staging.exists(d)) ? staging : undefined;
         if (!from) throw new GadgetError(`${this.name}: ${d.digest} was neither in the bundle nor copied`);
-        // Staged blobs were checked as they were staged; the local store's are checked now.
-        blobs.set(d.digest, from === local ? this.checkedStoreBlob(local, d, onBytes) : { digest: d.digest, size: d.size, open: () => from.fetch(d) });
+        blobs.set(d.digest, this.checkedBlob(from, from !== local, d, onBytes));
         if (isManifestType(d.mediaType)) {
           try {
             const { doc } = await fetchManifest(from, d, signal);
             children.set(d.digest, childrenOf(d, doc));
           } catch (err) {
-            if (from === local && err instanceof GadgetError) this.damaged.set(d.digest, err);
-            throw err;
+            throw signal?.aborted ? err : this.noteDamage(from, from !== local, d, err);
           }
         }
       }
       for (const child of children.get(d.digest) ?? []) await walk(child, into);
+    };
+    const add = async (root: Omit<BundleRoot, 'graph'>): Promise<void> => {
+      const graph = new Set<string>();
+      this.roots.push({ ...root, graph }); // first: damage met in the walk is charged to it
+      await walk(root.descriptor, graph);
     };
     const position = new Map<string, number>();
     entries.forEach((e, i) => {
@@ -215,9 +254,7 @@ export class BundleDestination implements Target {
     });
     let changed = false;
     for (const [ref, descriptor] of [...this.tags].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      const graph = new Set<string>();
-      this.reach.set(ref, [graph]);
-      await walk(descriptor, graph);
+      await add({ id: ref, descriptor, tagged: true, subject: taggedSubject(ref) });
       const entry: Descriptor = { ...descriptor, annotations: { ...(descriptor.annotations ?? {}), [ANN_REF_NAME]: ref } };
       const at = position.get(ref);
       if (at === undefined) entries.push(entry);
@@ -234,14 +271,18 @@ export class BundleDestination implements Target {
       const row = isManifestType(d.mediaType) ? local!.manifestRow(d.digest) : undefined;
       if (row?.subject) untagged.set(d.digest, { descriptor: referrerEntry(d, row.artifact_type), subject: row.subject });
     }
-    for (const [digest, { descriptor, subject }] of [...untagged].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      if (present.has(digest) || !subject || !blobs.has(subject)) continue; // tagged, or a referrer of an image this bundle does not hold
-      // A damaged signature costs the images it signs: they are not written without it.
-      const graph = new Set<string>();
-      for (const sets of this.reach.values()) if (sets[0]!.has(subject)) sets.push(graph);
-      await walk(descriptor, graph);
-      entries.push(descriptor);
-      changed = true;
+    const candidates = [...untagged].filter(([digest]) => !this.excluded.has(digest)).sort(([a], [b]) => (a < b ? -1 : 1));
+    // A referrer's subject may be another referrer (a signature of a signature): passes in
+    // digest order until one adds nothing, so that it comes after what it refers to.
+    for (let added = true; added; ) {
+      added = false;
+      for (const [digest, { descriptor, subject }] of candidates) {
+        if (present.has(digest) || !subject || !blobs.has(subject)) continue; // tagged, or a referrer of an image this bundle does not hold
+        await add({ id: digest, descriptor, tagged: false, subject });
+        entries.push(descriptor);
+        present.add(digest);
+        changed = added = true;
+      }
     }
     if (!changed) return false;
     // Never into the folder of the store the tar reads from (checked again: it may have changed).
@@ -260,24 +301,46 @@ export class BundleDestination implements Target {
     rmSync(stagingDir(this.file), { recursive: true, force: true });
   }
 
-  /** A blob of `store` for a tar, checked against its digest as it is written; a damaged or missing one is noted. */
-  private checkedStoreBlob(store: Store, d: Descriptor, onBytes?: (n: number) => void): LayoutTarBlob {
-    const noted = (err: unknown): void => {
-      if (err instanceof GadgetError) this.damaged.set(d.digest, err);
-    };
+  /**
+   * A blob of `from` for the tar, checked against its digest as it is written: the local
+   * store's, and a staged one too (`staged`), which may have been damaged since an earlier run
+   * staged it. Damage, or a read the store refuses, is noted and fails the tar with its own
+   * error (never blamed on the file being written).
+   */
+  private checkedBlob(from: Store, staged: boolean, d: Descriptor, onBytes?: (n: number) => void): LayoutTarBlob {
     return {
       digest: d.digest,
       size: d.size,
       open: async () => {
-        const verifier = new DigestVerifier(d, `${store.name}: blob ${d.digest}`);
-        verifier.once('error', noted);
-        const content = await store.fetch(d).catch((err: unknown) => {
-          noted(err); // missing from the store
-          throw err;
+        let content: Readable;
+        try {
+          content = await from.fetch(d);
+        } catch (err) {
+          throw this.noteDamage(from, staged, d, err);
+        }
+        const verifier = new DigestVerifier(d, `${from.name}: blob ${d.digest}`);
+        content.once('error', (err) => verifier.destroy(this.noteDamage(from, staged, d, err)));
+        verifier.once('error', (err) => {
+          // The check's own finding; an abort or the tar's own failure is not the blob's.
+          if (err instanceof GadgetError && !this.damaged.has(d.digest)) this.noteDamage(from, staged, d, err);
+          content.destroy();
         });
-        pipeline(content, verifier, () => undefined);
-        return counted(verifier, onBytes);
+        return counted(content.pipe(verifier), onBytes);
       },
     };
+  }
+
+  /**
+   * Notes `d` as damaged (or unreadable) in `from`, and returns the error that says so. A staged
+   * copy is removed, so that the next run fetches it again instead of finding it present.
+   */
+  private noteDamage(from: Store, staged: boolean, d: Descriptor, err: unknown): GadgetError {
+    let error = err instanceof GadgetError ? err : new GadgetError(`${from.name}: blob ${d.digest} cannot be read: ${fileSystemReason(err)?.reason ?? messageOf(err)}`, { cause: err, hint: DAMAGED_HINT });
+    if (staged) {
+      rmSync(from.blobPath(d.digest), { force: true });
+      error = new GadgetError(`the copy of ${d.digest} staged for ${this.name} is damaged (${error.message})`, { cause: err, hint: 'run the sync again: the damaged copy was removed, and the next run fetches it again' });
+    }
+    this.damaged.set(d.digest, error);
+    return error;
   }
 }

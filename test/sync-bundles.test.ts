@@ -8,14 +8,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fetchManifest } from '../lib/oci/copy.js';
+import { copyGraph, fetchManifest } from '../lib/oci/copy.js';
 import { sha256 } from '../lib/oci/digest.js';
 import { MT_EMPTY, MT_MANIFEST } from '../lib/oci/mediatypes.js';
 import { parseRef } from '../lib/oci/reference.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { openRepository } from '../lib/registry/index.js';
 import { pushImage, readSyncConfig, renameRepository } from '../plugins/sync.js';
-import { stagingDir } from '../store/bundle-destination.js';
+import { BundleDestination, stagingDir } from '../store/bundle-destination.js';
 import { BundleSource } from '../store/bundle-source.js';
 import { fsck } from '../store/maintenance.js';
 import { openStore, type Store } from '../store/store.js';
@@ -45,6 +45,24 @@ async function smallImage(store: Store, ref: string): Promise<Descriptor> {
   await store.tag(manifest, ref);
   return manifest;
 }
+
+/** A signature of `subject` (a manifest with one payload layer): an OCI 1.1 referrer, or with `tag` a cosign tag signature. */
+async function signatureOf(store: Store, subject: Descriptor, text: string, tag?: string): Promise<{ manifest: Descriptor; payload: Descriptor }> {
+  const config = await store.putBytes(Buffer.from('{}'), MT_EMPTY);
+  const payload = await store.putBytes(Buffer.from(text), 'application/vnd.dev.cosign.simplesigning.v1+json');
+  const body = { schemaVersion: 2, mediaType: MT_MANIFEST, config, layers: [payload], ...(tag ? {} : { artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json', subject }) };
+  const manifest = await store.putBytes(Buffer.from(JSON.stringify(body)), MT_MANIFEST);
+  if (tag) await store.tag(manifest, tag);
+  return { manifest, payload };
+}
+
+/** Same size, other bytes: what bit rot does to a blob of the store. */
+function damage(store: Store, blob: Descriptor): void {
+  const file = store.blobPath(blob.digest);
+  writeFileSync(file, Buffer.from(readFileSync(file, 'utf8').toUpperCase()));
+}
+
+interface SyncReport { images: Record<string, number>; items: Array<{ destination: string; status: string; error?: string; hint?: string }> }
 
 const mtime = (file: string): bigint => statSync(file, { bigint: true }).mtimeNs;
 
@@ -241,32 +259,126 @@ describe('bundles as sync sources and destinations, with renames', async () => {
     }
   });
 
-  test('store -> bundle: a damaged signature leaves out the image it signs, not the others', async (t) => {
+  test('store -> bundle: a damaged signature leaves out the image it signs, not the others (an OCI 1.1 referrer, a cosign tag)', async (t) => {
+    if (!available) return t.skip(SKIP);
+    for (const kind of ['referrer', 'cosign tag'] as const) {
+      const work = await tempDir(t);
+      const store = await openStore(join(work, 'store'));
+      t.after(() => store.close());
+      const signed = await smallImage(store, 'registry.example.com/team/signed:v1');
+      const plain = await smallImage(store, 'registry.example.com/team/plain:v1');
+      // The store keeps cosign tag signatures as ig does: a bare `sha256-<hex>.sig` tag.
+      const tag = kind === 'cosign tag' ? `sha256-${signed.digest.slice(7)}.sig` : undefined;
+      const signature = await signatureOf(store, signed, 'a signature payload', tag);
+      if (tag) assert.equal(store.resolveRef(tag).digest, signature.manifest.digest, 'the cosign tag is in the store');
+      else assert.equal((await store.referrers(signed)).length, 1, 'the store knows the referrer');
+      damage(store, signature.payload);
+      const bundle = join(work, 'b.tar');
+      const r = await cli.gadget(['--store', store.root, '--json', 'sync', '--from', 'store:*', '--to', bundle]);
+      assert.equal(r.code, 1, `${kind}: ${r.stderr}`);
+      const report = JSON.parse(r.stdout) as SyncReport;
+      assert.deepEqual(report.images, { copied: 1, skipped: 0, failed: 1 }, kind);
+      const failed = report.items.find((i) => i.status === 'failed')!;
+      assert.match(failed.destination, /team\/signed:v1/);
+      assert.match(failed.error!, new RegExp(`left out of the bundle .*${signature.payload.digest}`));
+      const written = await BundleSource.open(bundle);
+      assert.equal(written.lookup('registry.example.com/team/plain:v1')?.digest, plain.digest, kind);
+      assert.equal(written.lookup('registry.example.com/team/signed:v1'), undefined, `${kind}: never without its signature`);
+      assert.ok(!written.has(signature.manifest.digest) && !written.has(signature.payload.digest), kind);
+      if (tag) assert.equal(written.lookup(tag), undefined);
+    }
+  });
+
+  test('store -> bundle: a new damaged signature of an image the bundle holds fails that image only; two damaged images are both named', async (t) => {
     if (!available) return t.skip(SKIP);
     const work = await tempDir(t);
     const store = await openStore(join(work, 'store'));
     t.after(() => store.close());
-    const signed = await smallImage(store, 'registry.example.com/team/signed:v1');
-    const plain = await smallImage(store, 'registry.example.com/team/plain:v1');
-    // An OCI 1.1 referrer of `signed` (as cosign and notation attach one), rooted untagged by the store.
-    const config = await store.putBytes(Buffer.from('{}'), MT_EMPTY);
-    const payload = await store.putBytes(Buffer.from('a signature payload'), 'application/vnd.dev.cosign.simplesigning.v1+json');
-    const signature = await store.putBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT_MANIFEST, artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json', config, layers: [payload], subject: signed })), MT_MANIFEST);
-    assert.equal((await store.referrers(signed)).length, 1, 'the store knows the signature');
-    const file = store.blobPath(payload.digest);
-    writeFileSync(file, Buffer.from('A SIGNATURE PAYLOAD')); // same size, other bytes
+    const a = await smallImage(store, 'registry.example.com/team/a:v1');
     const bundle = join(work, 'b.tar');
-    const r = await cli.gadget(['--store', store.root, '--json', 'sync', '--from', 'store:*', '--to', bundle]);
-    assert.equal(r.code, 1, r.stderr);
-    const report = JSON.parse(r.stdout) as { images: Record<string, number>; items: Array<{ destination: string; status: string; error?: string }> };
-    assert.deepEqual(report.images, { copied: 1, skipped: 0, failed: 1 });
-    const failed = report.items.find((i) => i.status === 'failed')!;
-    assert.match(failed.destination, /team\/signed:v1/);
-    assert.match(failed.error!, new RegExp(payload.digest));
+    const sync = async (): Promise<SyncReport & { code: number }> => {
+      const r = await cli.gadget(['--store', store.root, '--json', 'sync', '--from', 'store:*', '--to', bundle]);
+      return { code: r.code ?? -1, ...(JSON.parse(r.stdout) as SyncReport) };
+    };
+    assert.equal((await sync()).code, 0);
+    const signature = await signatureOf(store, a, 'a new signature of a');
+    const b = await smallImage(store, 'registry.example.com/team/b:v1');
+    const c = await smallImage(store, 'registry.example.com/team/c:v1');
+    const d = await smallImage(store, 'registry.example.com/team/d:v1');
+    damage(store, signature.payload);
+    damage(store, (await store.readJSON<{ layers: Descriptor[] }>(c)).layers[0]!);
+    damage(store, (await store.readJSON<{ layers: Descriptor[] }>(d)).layers[0]!);
+    const r = await sync();
+    assert.equal(r.code, 1);
+    assert.deepEqual(r.images, { copied: 1, skipped: 0, failed: 3 });
+    const failed = Object.fromEntries(r.items.filter((i) => i.status === 'failed').map((i) => [i.destination.replace(/.*team\//, ''), i.error!]));
+    assert.deepEqual(Object.keys(failed).sort(), ['a:v1', 'c:v1', 'd:v1']);
+    assert.match(failed['a:v1']!, new RegExp(`which keeps what it held as registry.example.com/team/a:v1: .*${signature.payload.digest}`));
     const written = await BundleSource.open(bundle);
-    assert.equal(written.lookup('registry.example.com/team/plain:v1')?.digest, plain.digest);
-    assert.equal(written.lookup('registry.example.com/team/signed:v1'), undefined, 'never without its signature');
-    assert.ok(!written.has(signature.digest) && !written.has(payload.digest));
+    assert.equal(written.lookup('registry.example.com/team/a:v1')?.digest, a.digest, 'a stays as it was');
+    assert.ok(!written.has(signature.manifest.digest), 'without the damaged signature');
+    assert.equal(written.lookup('registry.example.com/team/b:v1')?.digest, b.digest, 'the good new image is written');
+    assert.equal(written.lookup('registry.example.com/team/c:v1'), undefined);
+    assert.equal(written.lookup('registry.example.com/team/d:v1'), undefined);
+    await written.checkBlobs({});
+  });
+
+  test('a signature of a signature travels to a bundle and into an export, whatever the order of their digests', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const work = await tempDir(t);
+    const store = await openStore(join(work, 'store'));
+    t.after(() => store.close());
+    const image = await smallImage(store, 'registry.example.com/team/signed:v1');
+    const first = await signatureOf(store, image, 'a signature');
+    // A second-level signature whose digest sorts before the first's (the bundle lists referrers by digest).
+    let second: Awaited<ReturnType<typeof signatureOf>> | undefined;
+    for (let i = 0; !second || second.manifest.digest > first.manifest.digest; i++) second = await signatureOf(store, first.manifest, `a countersignature ${i}`);
+    const bundle = join(work, 'b.tar');
+    const synced = await cli.gadget(['--store', store.root, 'sync', '--from', 'store:*', '--to', bundle]);
+    assert.equal(synced.code, 0, synced.stderr);
+    const exported = join(work, 'e.tar');
+    const exp = await cli.gadget(['--store', store.root, 'export', 'registry.example.com/team/signed:v1', '-o', exported]);
+    assert.equal(exp.code, 0, exp.stderr);
+    for (const file of [bundle, exported]) {
+      const written = await BundleSource.open(file);
+      assert.ok(written.has(first.manifest.digest) && written.has(second.manifest.digest), `${file}: both signatures`);
+      const order = written.entries.map((e) => e.digest);
+      assert.ok(order.indexOf(first.manifest.digest) < order.indexOf(second.manifest.digest), 'a referrer comes after what it refers to');
+    }
+  });
+
+  test('a staged blob damaged since an earlier run is found, named, removed, and fetched again by the next run', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const work = await tempDir(t);
+    const src = await openStore(join(work, 'src'));
+    t.after(() => src.close());
+    const image = await smallImage(src, 'registry.example.com/team/a:v1');
+    const layer = (await src.readJSON<{ layers: Descriptor[] }>(image)).layers[0]!;
+    const bundle = join(work, 'b.tar');
+    // Another store than the one of the run, as a registry is: its blobs are staged beside the bundle.
+    const stage = async (): Promise<BundleDestination> => {
+      const destination = await BundleDestination.open(bundle);
+      await copyGraph(src, destination, image, ['registry.example.com/team/a:v1']);
+      return destination;
+    };
+    const first = await stage();
+    first.close();
+    const staged = join(stagingDir(bundle), 'blobs', 'sha256', layer.digest.slice(7));
+    writeFileSync(staged, Buffer.from(readFileSync(staged, 'utf8').toUpperCase())); // bit rot while it waited
+    const second = await stage();
+    const outcome = await second.write(undefined, undefined, [{ key: 'registry.example.com/team/a:v1', digest: image.digest }]);
+    second.close();
+    assert.equal(outcome.written, false, 'nothing else to write');
+    const why = outcome.failed.get('registry.example.com/team/a:v1');
+    assert.match(why?.message ?? '', new RegExp(`the copy of ${layer.digest} staged for bundle .* is damaged`));
+    assert.match(why?.hint ?? '', /run the sync again/);
+    assert.ok(!existsSync(bundle) && !existsSync(staged), 'no tar with bad bytes; the damaged copy is gone');
+    const third = await stage();
+    const done = await third.write(undefined, undefined, [{ key: 'registry.example.com/team/a:v1', digest: image.digest }]);
+    third.close();
+    assert.equal(done.written, true);
+    assert.equal(done.failed.size, 0);
+    await (await BundleSource.open(bundle)).checkBlobs({});
   });
 
   test('two sources renamed onto one destination are refused before anything is written', async (t) => {

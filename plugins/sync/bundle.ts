@@ -58,11 +58,12 @@ export class Bundles {
       let bundle: BundleDestination;
       try {
         bundle = await pending;
-        const outcome = await bundle.write(signal, undefined, { dropDamaged: true });
+        const outcome = await bundle.write(signal, undefined, ok.map(({ key, result }) => ({ key, digest: result.digest ?? '' })));
         if (outcome.written) written.push(file);
         for (const { key, result } of ok) {
-          const why = outcome.dropped.get(key);
-          if (why) fail(result, `left out of the bundle ${file}: ${why.message}`, why.hint);
+          const why = outcome.failed.get(key);
+          const kept = bundle.keeps(key) ? `, which keeps what it held as ${key}` : '';
+          if (why) fail(result, `left out of the bundle ${file}${kept}: ${why.message}`, why.hint);
         }
       } catch (err) {
         if (signal?.aborted) throw err;

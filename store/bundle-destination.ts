@@ -9,7 +9,7 @@
 // store stays when something failed, so that the next run only copies what is missing. What
 // the local store being copied from holds is not staged: the tar reads it from there (checked
 // on the way), so a copy from the store writes each byte once.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileSystemReason, GadgetError, messageOf } from '../lib/errors.js';
@@ -19,6 +19,7 @@ import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
 import type { Referrer, Target } from '../lib/oci/target.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { BundleSource } from './bundle-source.js';
+import { withBundleLock } from './bundle-lock.js';
 import { rootsCostBy, taggedSubject, type BundleRoot } from './bundle-roots.js';
 import { referrerEntry } from './entries.js';
 import { writeLayoutTar, type LayoutTarBlob } from './layout-tar.js';
@@ -52,13 +53,17 @@ export class BundleDestination implements Target {
   /** Untagged referrers left out: they need a damaged blob. */
   private readonly excluded = new Set<string>();
 
+  /** The tar as this run first found it (undefined: there was none). */
+  private readonly openedAs: Stats | undefined;
+
   private constructor(
     readonly file: string,
-    private readonly existing: BundleSource | undefined,
+    private existing: BundleSource | undefined,
     /** False for export: everything comes from the local store, nothing is staged. */
     private readonly stages: boolean,
   ) {
     this.name = `bundle ${file}`;
+    this.openedAs = statSync(file, { throwIfNoEntry: false });
     // An earlier run that failed left its copies here: they count as present.
     if (stages && existsSync(stagingDir(file))) this.staging = openStore(stagingDir(file));
   }
@@ -146,6 +151,18 @@ export class BundleDestination implements Target {
    * is what was asked for, or stays as it was), the first damaged blob fails the write.
    */
   async write(signal?: AbortSignal, onBytes?: (n: number) => void, items?: Array<{ key: string; digest: string }>): Promise<BundleWrite> {
+    // A sync adds to what is there, so it reads and rewrites under the lock; an export replaces
+    // the file whatever it held, and needs none.
+    if (!this.stages) return this.rewrite(signal, onBytes, items);
+    return withBundleLock(this.file, () => this.rewrite(signal, onBytes, items), signal);
+  }
+
+  private async rewrite(signal: AbortSignal | undefined, onBytes: ((n: number) => void) | undefined, items: Array<{ key: string; digest: string }> | undefined): Promise<BundleWrite> {
+    // Another writer may have rewritten the tar since this run read it: what it added is kept.
+    // (Bundles only grow, so what this run found there is still there.)
+    if (this.stages && !sameFile(this.openedAs, statSync(this.file, { throwIfNoEntry: false }))) {
+      this.existing = existsSync(this.file) ? await BundleSource.open(this.file) : undefined;
+    }
     const failed = new Map<string, GadgetError>();
     for (;;) {
       this.damaged.clear();
@@ -218,7 +235,8 @@ export class BundleDestination implements Target {
     const existing = this.existing;
     for (const digest of existing?.digests() ?? []) {
       const size = existing!.sizeOf(digest)!;
-      blobs.set(digest, { digest, size, open: () => existing!.fetch({ mediaType: '', digest, size }) });
+      // Checked as it is copied into the new tar: a damaged bundle is never carried forward.
+      blobs.set(digest, { digest, size, open: async () => checked(await existing!.fetch({ mediaType: '', digest, size }), { digest, size }, `${this.name}: blob ${digest}`) });
     }
     const local = this.local;
     const children = new Map<string, Descriptor[]>();
@@ -228,7 +246,8 @@ export class BundleDestination implements Target {
       if (into.has(d.digest)) return;
       into.add(d.digest);
       if (!blobs.has(d.digest)) {
-        const from = local && this.fromLocal.has(d.digest) ? local : staging && (await staging.exists(d)) ? staging : undefined;
+        // A staged manifest may have children in the local store (a platform subset's new index).
+        const from = local && this.fromLocal.has(d.digest) ? local : staging?.hasBlob(d.digest) ? staging : undefined;
         if (!from) throw new GadgetError(`${this.name}: ${d.digest} was neither in the bundle nor copied`);
         blobs.set(d.digest, this.checkedBlob(from, from !== local, d, onBytes));
         if (isManifestType(d.mediaType)) {
@@ -343,4 +362,18 @@ export class BundleDestination implements Target {
     this.damaged.set(d.digest, error);
     return error;
   }
+}
+
+/** Whether two stats are of the same, unchanged file (both absent counts). */
+function sameFile(a: Stats | undefined, b: Stats | undefined): boolean {
+  if (!a || !b) return a === b;
+  return a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeMs === b.mtimeMs;
+}
+
+/** `content` through a digest check; a damaged blob fails the stream with the hint to make the bundle again. */
+function checked(content: Readable, expected: { digest: string; size: number }, what: string): Readable {
+  const verifier = new DigestVerifier(expected, what);
+  content.once('error', (err) => verifier.destroy(err));
+  verifier.once('error', () => content.destroy());
+  return content.pipe(verifier);
 }

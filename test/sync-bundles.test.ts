@@ -64,6 +64,13 @@ function damage(store: Store, blob: Descriptor): void {
 
 interface SyncReport { images: Record<string, number>; items: Array<{ destination: string; status: string; error?: string; hint?: string }> }
 
+/** The bytes of a stream. */
+async function readAllOf(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
 const mtime = (file: string): bigint => statSync(file, { bigint: true }).mtimeNs;
 
 /** Every path under `dir` (folders and files, hidden ones too), sorted: what a refused command must leave as it was. */
@@ -379,6 +386,62 @@ describe('bundles as sync sources and destinations, with renames', async () => {
     assert.equal(done.written, true);
     assert.equal(done.failed.size, 0);
     await (await BundleSource.open(bundle)).checkBlobs({});
+  });
+
+  test('two syncs into one bundle at once: each waits for the other, and the tar holds the images of both', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const work = await tempDir(t);
+    const store = await openStore(join(work, 'store'));
+    t.after(() => store.close());
+    const refs = Array.from({ length: 8 }, (_, i) => `registry.example.com/${i % 2 ? 'odd' : 'even'}/image${i}:v1`);
+    for (const ref of refs) await smallImage(store, ref);
+    for (let round = 0; round < 3; round++) {
+      const bundle = join(work, `race${round}.tar`);
+      const runs = await Promise.all(['even', 'odd'].map((side) => cli.gadget(['--store', store.root, '--json', 'sync', '--from', `store:registry.example.com/${side}/*`, '--to', bundle])));
+      for (const r of runs) assert.equal(r.code, 0, r.stderr);
+      const written = await BundleSource.open(bundle);
+      assert.deepEqual(refs.filter((ref) => !written.lookup(ref)), [], `round ${round}: no image lost`);
+      await written.checkBlobs({});
+      assert.ok(existsSync(join(work, `.race${round}.tar.lock`)), 'the lock file stays beside the tar');
+    }
+  });
+
+  test('adding to a damaged bundle fails, naming the blob, and leaves the tar as it was', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const work = await tempDir(t);
+    const store = await openStore(join(work, 'store'));
+    t.after(() => store.close());
+    await smallImage(store, 'registry.example.com/team/first:v1');
+    const bundle = join(work, 'b.tar');
+    const sync = (): ReturnType<typeof cli.gadget> => cli.gadget(['--store', store.root, '--json', 'sync', '--from', 'store:*', '--to', bundle]);
+    assert.equal((await sync()).code, 0);
+    // Bit rot inside the tar: the first layer's bytes, same size.
+    const tar = readFileSync(bundle);
+    const at = tar.indexOf('layer of registry.example.com/team/first:v1');
+    assert.ok(at > 0);
+    tar.write('LAYER', at);
+    writeFileSync(bundle, tar);
+    await smallImage(store, 'registry.example.com/team/second:v1');
+    const r = await sync();
+    assert.equal(r.code, 1, r.stderr);
+    const report = JSON.parse(r.stdout) as SyncReport;
+    assert.deepEqual(report.images, { copied: 0, skipped: 0, failed: 2 });
+    for (const item of report.items) assert.match(item.error!, /writing the bundle .*: bundle .*b\.tar: blob sha256:[0-9a-f]{64}: content has digest/);
+    assert.ok(readFileSync(bundle).equals(tar), 'the damaged tar is as it was, not carried forward into a new one');
+  });
+
+  test('a platform subset from the store into a bundle: the new index is staged, its platform read from the store', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const work = await tempDir(t);
+    const bundle = join(work, 'sub.tar');
+    const r = await cli.gadget(['--store', examples.root, '--json', 'sync', '--from', `store:${EXAMPLES.traceOpen}`, '--to', bundle, '--platform', 'amd64', '--allow-subset']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const written = await BundleSource.open(bundle);
+    const root = written.lookup(EXAMPLES.traceOpen)!;
+    const index = JSON.parse((await readAllOf(await written.fetch(root))).toString('utf8')) as { manifests: Array<{ platform?: { architecture: string } }> };
+    assert.deepEqual(index.manifests.map((m) => m.platform?.architecture), ['amd64']);
+    await written.checkBlobs({});
+    assert.ok(!existsSync(stagingDir(bundle)), 'the staging store is gone after the complete run');
   });
 
   test('two sources renamed onto one destination are refused before anything is written', async (t) => {

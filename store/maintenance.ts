@@ -2,10 +2,11 @@
 import { closeSync, createReadStream, openSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { isManifestType } from '../lib/oci/mediatypes.js';
+import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { descriptorOfEntry, statement } from './db.js';
 import { parseTempName } from './files.js';
+import { readIndexFile } from './layout.js';
 import { readChildrenSync } from './graph.js';
 import type { Store } from './store.js';
 import { removeStaleTemps, staleTemps } from './temps.js';
@@ -117,7 +118,7 @@ export async function gc(store: Store, opts: { graceSeconds?: number; dryRun?: b
   });
 }
 
-export type ProblemKind = 'corrupt-blob' | 'dangling-tag' | 'missing-entry-blob' | 'missing-child' | 'stray-file';
+export type ProblemKind = 'corrupt-blob' | 'dangling-tag' | 'missing-entry-blob' | 'missing-child' | 'stray-file' | 'stale-index';
 
 /** Not damage: what a killed writer left, removed by the next writer, gc or `fsck --repair`. */
 export interface FsckNotice {
@@ -176,6 +177,17 @@ export async function fsck(store: Store, opts: { repair?: boolean; onProgress?: 
 export async function fsckReport(store: Store, opts: { repair?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<FsckReport> {
   store.refreshIfChanged();
   const problems: FsckProblem[] = [];
+  // The index is a copy of index.json, trusted by list and verify: one that lost rows would
+  // hide images from both. With --repair it is made again first, so what follows checks all.
+  const drift = indexDrift(store);
+  if (drift) {
+    const problem: FsckProblem = { kind: 'stale-index', subject: 'index.sqlite', message: `${drift} (\`gadget fsck --reindex\` makes it again)` };
+    if (opts.repair) {
+      store.reindex();
+      problem.repaired = 'made the index again from index.json';
+    }
+    problems.push(problem);
+  }
   const notices: FsckNotice[] = staleTemps(store.root).map((path) => ({ kind: 'stale-temp', subject: path, message: `stale temporary file ${path} (its writer is gone; the next write or gc removes it)` }));
   const blobDir = join(store.root, 'blobs', 'sha256');
   const files = blobFiles(store);
@@ -300,4 +312,14 @@ async function incompleteUnder(store: Store, d: Descriptor, incomplete: Map<stri
   out.add(d.digest);
   for (const child of (await childrenFromBlob(store, d)) ?? []) await incompleteUnder(store, child, incomplete, out);
   return out;
+}
+
+/** How the index's entries differ from index.json's, or undefined when they are the same. */
+function indexDrift(store: Store): string | undefined {
+  const listed = readIndexFile(store.root).entries;
+  const rows = store.allEntries();
+  const digests = (all: string[]): string => all.sort().join();
+  const tags = (all: Array<string | null | undefined>): string => [...new Set(all.filter((r): r is string => typeof r === 'string'))].sort().join('\0');
+  if (listed.length === rows.length && digests(listed.map((d) => d.digest)) === digests(rows.map((r) => r.digest)) && tags(listed.map((d) => d.annotations?.[ANN_REF_NAME])) === tags(rows.map((r) => r.ref))) return undefined;
+  return listed.length === rows.length ? "the store's index names other images than index.json" : `the store's index holds ${rows.length} entries where index.json has ${listed.length}`;
 }

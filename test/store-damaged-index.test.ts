@@ -281,3 +281,21 @@ test('damage met in the middle of a command (a table the first read does not tou
   assert.equal(again.code, first.code, `verify runs as before the damage: ${again.stderr}`);
   assert.deepEqual((await list(dir)).images, before, 'every tag is kept');
 });
+
+test('an index that lost rows (still a whole database) is found by fsck, and fsck --repair makes it again', async () => {
+  const { dir, db, before } = await storeWithTags();
+  const sql = new Database(db, { fileMustExist: true });
+  sql.prepare(`DELETE FROM entries WHERE ref = ?`).run('example.com/damaged/two:v1');
+  sql.close();
+  const hidden = await list(dir);
+  assert.equal(hidden.images.length, before.length - 1, 'list trusts the index: the image is hidden');
+
+  const check = await gadget(['--store', dir, 'fsck']);
+  assert.equal(check.code, 1, check.stdout + check.stderr);
+  assert.match(check.stdout, /^stale-index: the store's index holds 2 entries where index\.json has 3 \(`gadget fsck --reindex` makes it again\)$/m);
+  const repair = await gadget(['--store', dir, '--json', 'fsck', '--repair']);
+  assert.equal(repair.code, 0, repair.stderr);
+  assert.deepEqual((JSON.parse(repair.stdout) as { problems: Array<{ kind: string; repaired?: string }> }).problems, [{ kind: 'stale-index', subject: 'index.sqlite', message: "the store's index holds 2 entries where index.json has 3 (`gadget fsck --reindex` makes it again)", repaired: 'made the index again from index.json' }]);
+  assert.deepEqual((await list(dir)).images, before, 'every image is listed again');
+  assert.equal((await gadget(['--store', dir, 'fsck'])).code, 0);
+});

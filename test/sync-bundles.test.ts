@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, sym
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import { copyGraph, fetchManifest } from '../lib/oci/copy.js';
 import { sha256 } from '../lib/oci/digest.js';
 import { MT_EMPTY, MT_MANIFEST } from '../lib/oci/mediatypes.js';
@@ -20,7 +20,7 @@ import { BundleSource } from '../store/bundle-source.js';
 import { fsck } from '../store/maintenance.js';
 import { openStore, type Store } from '../store/store.js';
 import type { CliResult } from './helpers/cli.js';
-import { startCountingProxy } from './helpers/counting-proxy.js';
+import { startCountingProxy, type CountingProxy } from './helpers/counting-proxy.js';
 import { registryAvailable, startRegistry, type TestRegistry } from './helpers/registry.js';
 import { configSource, EXAMPLES, exampleStore, tempDir, Transcript } from './helpers/sync.js';
 
@@ -462,8 +462,8 @@ describe('bundles as sync sources and destinations, with renames', async () => {
     assert.deepEqual(catalog.repositories.filter((r) => r.startsWith('collide/')), [], 'nothing was pushed');
   });
 
-  test('a bundle in a missing folder is refused before anything is fetched, from a registry, the store, a bundle or a mirror set', async (t) => {
-    if (!available) return t.skip(SKIP);
+  /** A store with one image, a bundle of it (a bundle source) and a counting proxy in front of the registry: a refusal must come before its first request. */
+  async function refusalSetup(t: TestContext): Promise<{ work: string; store: Store; source: string; proxy: CountingProxy }> {
     const work = await tempDir(t);
     const store = await openStore(join(work, 'store'));
     t.after(() => store.close());
@@ -471,9 +471,14 @@ describe('bundles as sync sources and destinations, with renames', async () => {
     const source = join(work, 'source.tar');
     const made = await cli.gadget(['--store', store.root, 'sync', '--from', 'store:*', '--to', source]);
     assert.equal(made.code, 0, made.stderr);
-    // Requests through a counting proxy: a refusal must come before the first one.
     const proxy = await startCountingProxy(reg.host);
     t.after(() => proxy.close());
+    return { work, store, source, proxy };
+  }
+
+  test('a bundle in a missing folder is refused before anything is fetched, from a registry, the store, a bundle or a mirror set', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const { work, store, source, proxy } = await refusalSetup(t);
     writeFileSync(join(work, 'gadget.config.ts'), configSource({
       mirrors: {
         fromRegistry: { source: `${proxy.host}/${upstream}`, destination: { bundle: 'missing/set.tar' } },
@@ -541,15 +546,7 @@ describe('bundles as sync sources and destinations, with renames', async () => {
 
   test("a bundle inside the store's folder is refused from a registry or a bundle, the store given by --store or $GADGET_STORE", async (t) => {
     if (!available) return t.skip(SKIP);
-    const work = await tempDir(t);
-    const store = await openStore(join(work, 'store'));
-    t.after(() => store.close());
-    await smallImage(store, 'registry.example.com/team/first:v1');
-    const source = join(work, 'source.tar');
-    const made = await cli.gadget(['--store', store.root, 'sync', '--from', 'store:*', '--to', source]);
-    assert.equal(made.code, 0, made.stderr);
-    const proxy = await startCountingProxy(reg.host);
-    t.after(() => proxy.close());
+    const { work, store, source, proxy } = await refusalSetup(t);
     const index = readFileSync(join(store.root, 'index.json'));
     const before = listing(work);
     const file = join(store.root, 'x.tar');

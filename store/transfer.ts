@@ -7,6 +7,7 @@ import { checkEntryPath, describeEntryType, isArchiveRoot, isGzipFile, readTar }
 import { GadgetError, messageOf } from '../lib/errors.js';
 import { copyGraph, CopySession, type CopyStats } from '../lib/oci/copy.js';
 import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
+import { isSignatureTag } from '../lib/oci/reference.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import type { Progress, ProgressBar } from '../lib/progress.js';
 
@@ -46,7 +47,7 @@ export interface TransferOptions {
 export async function importImages(store: Store, source: string, opts: TransferOptions = {}): Promise<ImportResult> {
   const st = statSync(source, { throwIfNoEntry: false });
   if (!st) throw new GadgetError(`${source} does not exist`, { exitCode: 2 });
-  if (st.isDirectory()) return importLayout(store, new LayoutSource(source), opts);
+  if (st.isDirectory()) return importLayout(store, new LayoutSource(source), source, opts);
   if (!st.isFile()) throw new GadgetError(`${source} is neither a folder nor a tar file`, { exitCode: 2 });
   if (!isGzipFile(source)) {
     // A plain tar is read in place: every blob checked in one pass before anything is written
@@ -62,14 +63,14 @@ export async function importImages(store: Store, source: string, opts: TransferO
     } finally {
       bar?.done();
     }
-    return importLayout(store, bundle, opts);
+    return importLayout(store, bundle, source, opts);
   }
   // A gzip stream cannot be read in place: it is unpacked (and checked) first.
   const tmp = workDir(store, 'import');
   try {
     await extractLayoutTar(source, tmp);
     // Messages name the tar, never the temporary folder it was unpacked to.
-    return await importLayout(store, new LayoutSource(tmp, source), opts);
+    return await importLayout(store, new LayoutSource(tmp, source), source, opts);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -80,9 +81,11 @@ export async function importImages(store: Store, source: string, opts: TransferO
 /** What import reads: a layout folder, or a tar (read in place, or unpacked when gzip). */
 type ImportSource = LayoutSource | BundleSource;
 
-async function importLayout(store: Store, layout: ImportSource, opts: TransferOptions): Promise<ImportResult> {
+/** `source`: the folder or tar as the user named it, for messages. */
+async function importLayout(store: Store, layout: ImportSource, source: string, opts: TransferOptions): Promise<ImportResult> {
   // Bad input is refused before anything is written (tags, blobs).
   const refs = await checkLayout(layout);
+  refuseNothingToImport(layout, refs, source);
   const bar = opts.progress?.start(layout.entries.length, 'import');
   try {
     return await importEntries(store, layout, refs, opts, bar);
@@ -147,6 +150,22 @@ async function importEntries(store: Store, layout: ImportSource, refs: Map<Descr
   }
   result.tags = tagged.map((t) => storeKey(t.ref));
   return result;
+}
+
+/**
+ * A layout that tags no image (an empty index.json, only untagged entries or signature tags)
+ * has nothing to import: an error (exit 1) naming it, before anything is written, as a sync
+ * from such a bundle fails ("there is no tag in bundle FILE"); an import is never an empty
+ * success.
+ */
+function refuseNothingToImport(layout: ImportSource, refs: Map<Descriptor, string>, source: string): void {
+  const image = (ref: string): boolean => !isSignatureTag(ref) && !isSignatureTag(ref.split(/[:/]/).pop()!);
+  if ([...refs.values()].some(image)) return;
+  const n = layout.entries.length;
+  const why = n === 0 ? 'its index.json lists nothing' : `its index.json tags no image among its ${n} ${n === 1 ? 'entry' : 'entries'}`;
+  throw new GadgetError(`there is no image in ${source}: ${why}`, {
+    hint: 'an image is an index.json entry with an org.opencontainers.image.ref.name annotation (signature tags are not images): `gadget export REF... -o FILE.tar` writes images with their tags, as does skopeo to `oci:DIR:REF`',
+  });
 }
 
 /**

@@ -22,7 +22,7 @@ import { openStore, type Store } from '../store/store.js';
 import { spawnGadget } from './helpers/cli.js';
 import { exited, freezeWhen } from './helpers/crash.js';
 import { registryAvailable, startFaultProxy, startRegistry, type FaultProxy, type TestRegistry } from './helpers/registry.js';
-import { FAST_RETRY, tempDir, Transcript } from './helpers/sync.js';
+import { configSource, FAST_RETRY, tempDir, Transcript } from './helpers/sync.js';
 
 const available = await registryAvailable();
 const SKIP = 'docker-registry is not installed (/usr/bin/docker-registry)';
@@ -45,6 +45,7 @@ async function randomImage(store: Store, ref: string, size: number): Promise<{ i
 }
 
 const blobPath = (d: Descriptor): RegExp => new RegExp(`/blobs/${d.digest}$`);
+const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('faults between the client and docker-registry', () => {
   let reg: TestRegistry;
@@ -144,6 +145,64 @@ describe('faults between the client and docker-registry', () => {
     assert.equal((await fresh.resolve('v1')).digest, other.index.digest);
     for (const layer of other.layers) assert.ok(await fresh.exists(layer), layer.digest);
     proxy.clear();
+  });
+
+  // The proxy answers every catalog request (`/v2/_catalog`, any page) with 500: a registry
+  // whose repository list fails after the retries. That prefix is one failed source (sync) or
+  // input (verify --remote), named with the error and its hint; the others still run.
+  test('a prefix whose catalog fails with HTTP 500 fails alone, named; the other sources, sets and inputs still run', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const work = await tempDir(t);
+    const cli = new Transcript();
+    const prefix = `${proxy.host}/faults/`;
+    const repo = `${proxy.host}/faults/image`;
+    // Two tries per request keep the lasting 500 quick (the default is 5, with backoff).
+    writeFileSync(join(work, 'gadget.config.ts'), configSource({
+      registries: { retries: 2 },
+      mirrors: { listed: { source: prefix, destination: 'store' }, named: { source: repo, destination: 'store' } },
+    }));
+    proxy.fail({ method: 'GET', path: /^\/v2\/_catalog/ }, 500, { times: 1000 });
+    t.after(() => proxy.clear());
+    const catalog = /the repository list \(catalog\) of .*HTTP 500/;
+    const stored = async (root: string): Promise<string[]> => {
+      const s = await openStore(root);
+      try {
+        return s.list().map((r) => r.ref);
+      } finally {
+        s.close();
+      }
+    };
+
+    const one = join(work, 'one');
+    const r = await cli.gadget(['--store', one, 'sync', '--from', prefix, '--from', repo, '--to', 'store'], { cwd: work });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`^failed: ${esc(prefix)} -> store: ${catalog.source}[^\\n]*\\nhint: \\S`, 'm'));
+    assert.match(r.stdout, /1 image copied, 0 already there, 1 failed/);
+    assert.deepEqual(await stored(one), [`${repo}:v1`], 'the other source was copied');
+
+    const json = await cli.gadget(['--store', one, '--json', 'sync', '--dry-run', '--from', prefix, '--from', repo, '--to', 'store'], { cwd: work });
+    assert.equal(json.code, 1, json.stdout + json.stderr);
+    const items = (JSON.parse(json.stdout) as { items: Array<{ source: string; refused?: string; hint?: string }> }).items;
+    assert.deepEqual(items.map((i) => [i.source, Boolean(i.refused)]), [[prefix, true], [`${repo}:v1`, false]]);
+    assert.match(items[0]!.refused!, catalog);
+    assert.ok(items[0]!.hint);
+
+    // Mirror sets: the set whose prefix cannot be listed fails, named; the other set runs.
+    const sets = join(work, 'sets');
+    const s = await cli.gadget(['--store', sets, 'sync'], { cwd: work });
+    assert.equal(s.code, 1, s.stdout + s.stderr);
+    assert.match(s.stderr, new RegExp(`^failed: ${esc(prefix)} -> store: mirror set listed: ${catalog.source}[^\\n]*\\nhint: \\S`, 'm'));
+    assert.deepEqual(await stored(sets), [`${repo}:v1`]);
+
+    // verify --remote: the prefix is a failed entry of its own, the image is still verified.
+    const v = await cli.gadget(['--json', 'verify', '--remote', prefix, `${repo}:v1`, '--profile', 'ig'], { cwd: work });
+    assert.equal(v.code, 1, v.stdout + v.stderr);
+    const doc = JSON.parse(v.stdout) as { images: Array<{ ref: string; passed: boolean; hint?: string; findings: Array<{ rule: string; message: string }> }> };
+    assert.deepEqual(doc.images.map((i) => i.ref), [prefix, `${repo}:v1`], v.stdout);
+    assert.deepEqual(doc.images[0]!.findings.map((f) => f.rule), ['GADGET-REMOTE-UNLISTED']);
+    assert.match(doc.images[0]!.findings[0]!.message, catalog);
+    assert.ok(doc.images[0]!.hint);
+    assert.ok(!doc.images[1]!.findings.some((f) => /^GADGET-REMOTE-/.test(f.rule)), 'the image was fetched and verified');
   });
 
   // The wrapped tagMany stands in for another process's `gc --grace 0` that lands between a

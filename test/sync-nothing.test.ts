@@ -5,7 +5,7 @@
 // a repository, a bundle or the store; in a mix (one command or one mirror set of several
 // sources) the sources that yield images are still copied, and the run exits 1.
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -187,6 +187,61 @@ describe('a source or filter that yields no image fails, named', { skip: !availa
     const items = (JSON.parse(j.stdout) as { items: Item[] }).items;
     assert.deepEqual(items.filter((i) => i.refused).map((i) => [i.set, i.source]), [['both', `${reg.host}/nothing/`], ['both', `${reg.host}/empty/repo`]]);
     assert.equal(items.filter((i) => !i.refused).length, 2);
+  });
+
+  test('a bundle source that cannot be read fails its set, named with the set and the file; the other sets run', async () => {
+    const work = await mkdtemp(join(dir, 'damaged-'));
+    // The good bundle cut after its last entry: a tar without its end-of-archive marker.
+    const bytes = readFileSync(bundle);
+    let end = bytes.length;
+    while (end > 0 && bytes[end - 1] === 0) end--;
+    const trunc = join(work, 'trunc.tar');
+    writeFileSync(trunc, bytes.subarray(0, Math.ceil(end / 512) * 512));
+    writeFileSync(join(work, 'gadget.config.ts'), configSource({
+      mirrors: {
+        a: { source: { bundle: 'trunc.tar' }, destination: { registry: `${reg.host}/froma` } },
+        b: { source: { store: 'example.com/src/*' }, destination: { registry: `${reg.host}/fromb` } },
+      },
+    }));
+    const r = await cli.gadget(['--store', source, 'sync'], { cwd: work });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`^failed: bundle ${esc(trunc)} -> ${esc(`${reg.host}/froma`)}: mirror set a: ${esc(trunc)}: the archive ends without an end-of-archive marker\\nhint: \\S`, 'm'));
+    assert.match(r.stdout, /2 images copied, 0 already there, 1 failed/);
+    assert.deepEqual(((await (await fetch(`${reg.url}/v2/fromb/src/repo/tags/list`)).json()) as { tags: string[] }).tags.sort(), ['v1.0.0', 'v2.0.0'], 'set b ran');
+    assert.equal((await fetch(`${reg.url}/v2/froma/src/repo/tags/list`)).status, 404, 'nothing of set a was pushed');
+
+    const dry = await cli.gadget(['--store', source, '--json', 'sync', '--dry-run'], { cwd: work });
+    assert.equal(dry.code, 1, dry.stdout + dry.stderr);
+    const items = (JSON.parse(dry.stdout) as { items: Item[] }).items;
+    assert.deepEqual(items.map((i) => [i.set, Boolean(i.refused)]), [['a', true], ['b', false], ['b', false]]);
+    assert.equal(items[0]!.source, `bundle ${trunc}`);
+    assert.ok(items[0]!.hint);
+
+    // From the command line, the same: that source fails, the other is copied.
+    const store = fresh();
+    const mixed = await cli.gadget(['--store', store, 'sync', '--from', trunc, '--from', `${reg.host}/src/repo`, '--to', 'store']);
+    assert.equal(mixed.code, 1, mixed.stdout + mixed.stderr);
+    assert.match(mixed.stderr, new RegExp(`^failed: bundle ${esc(trunc)} -> store: ${esc(trunc)}: the archive ends without an end-of-archive marker\\nhint: \\S`, 'm'));
+    assert.deepEqual(await stored(store), [`${reg.host}/src/repo:v1.0.0`, `${reg.host}/src/repo:v2.0.0`]);
+  });
+
+  test('a bundle source that does not exist is a usage error naming the set and the file: exit 2, no set runs', async () => {
+    const work = await mkdtemp(join(dir, 'missing-'));
+    const missing = join(work, 'missing.tar');
+    writeFileSync(join(work, 'gadget.config.ts'), configSource({
+      mirrors: {
+        b: { source: { store: 'example.com/src/*' }, destination: { registry: `${reg.host}/beforemissing` } },
+        a: { source: { bundle: 'missing.tar' }, destination: 'store' },
+      },
+    }));
+    const r = await cli.gadget(['--store', source, 'sync'], { cwd: work });
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`^error: mirror set a: the bundle ${esc(missing)} does not exist\\nhint: \\S`, 'm'));
+    assert.equal((await fetch(`${reg.url}/v2/beforemissing/src/repo/tags/list`)).status, 404, 'no set ran');
+    const store = fresh();
+    const line = await cli.gadget(['--store', store, 'sync', '--from', missing, '--to', 'store']);
+    assert.equal(line.code, 2, line.stdout + line.stderr);
+    assert.match(line.stderr, new RegExp(`^error: the bundle ${esc(missing)} does not exist\\nhint: \\S`, 'm'));
   });
 
   test('a prefix that yields images is complete even when one of its repositories has no tag', async () => {

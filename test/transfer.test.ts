@@ -1,7 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { openStore, type Store } from '../store/store.js';
@@ -14,7 +15,7 @@ import type { Descriptor } from '../lib/oci/types.js';
 import { FIXTURE_LAYOUT, scratch, sharedMissing } from './helpers/paths.js';
 import { gadget, spawnGadget } from './helpers/cli.js';
 import { exited } from './helpers/crash.js';
-import { generatedImages } from './helpers/images.js';
+import { generatedImages, putImage } from './helpers/images.js';
 
 function fixtureEntries(): Descriptor[] {
   return JSON.parse(readFileSync(join(FIXTURE_LAYOUT, 'index.json'), 'utf8')).manifests;
@@ -176,6 +177,47 @@ test('a tar with unsafe or tampered entries is refused and changes nothing', asy
   }
   assert.equal(store.list().length, 0);
   store.close();
+});
+
+test('a layout or tar with no image to import: exit 1 naming the file, with a hint, and nothing changes', async () => {
+  const dir = scratch();
+  const storeDir = join(dir, 's');
+  const store = await openStore(storeDir);
+  await store.tag(await putImage(store, 'kept'), 'example.com/kept:v1');
+  store.close();
+  const indexBefore = readFileSync(join(storeDir, 'index.json'));
+  const layoutFile = { path: 'oci-layout', content: Buffer.from('{"imageLayoutVersion":"1.0.0"}') };
+  const emptyIndex = { path: 'index.json', content: Buffer.from('{"schemaVersion":2,"manifests":[]}') };
+  const tar = join(dir, 'empty.tar');
+  writeFileSync(tar, await tarBytes([layoutFile, emptyIndex]));
+  const folder = join(dir, 'empty-layout');
+  mkdirSync(folder);
+  writeFileSync(join(folder, layoutFile.path), layoutFile.content);
+  writeFileSync(join(folder, emptyIndex.path), emptyIndex.content);
+  const gz = join(dir, 'empty.tar.gz');
+  writeFileSync(gz, gzipSync(readFileSync(tar)));
+  for (const source of [tar, folder, gz]) {
+    const r = await gadget(['--store', storeDir, 'import', source]);
+    assert.equal(r.code, 1, `${source}: ${r.stdout}${r.stderr}`);
+    assert.equal(r.stdout, '', source);
+    assert.match(r.stderr, new RegExp(`^error: there is no image in ${source.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\\n]*\\nhint: \\S[^\\n]*\\n$`), source);
+    const j = await gadget(['--store', storeDir, '--json', 'import', source]);
+    assert.equal(j.code, 1, source);
+    const doc = JSON.parse(j.stdout) as { error: { message: string; hint?: string; code: number } };
+    assert.equal(doc.error.code, 1);
+    assert.match(doc.error.message, /^there is no image in /);
+    assert.ok(doc.error.hint);
+    assert.deepEqual(readFileSync(join(storeDir, 'index.json')), indexBefore, `${source}: index.json unchanged`);
+  }
+  const after = await openStore(storeDir);
+  assert.deepEqual(after.list().map((r) => r.ref), ['example.com/kept:v1']);
+  assert.deepEqual(await fsck(after), []);
+  after.close();
+  // The same for the step: it throws, naming the file.
+  const fresh = await openStore(join(dir, 'fresh'));
+  await assert.rejects(importImages(fresh, tar), /there is no image in .*empty\.tar/);
+  assert.deepEqual(fresh.list(), []);
+  fresh.close();
 });
 
 test('an interrupted import exits 130, tags nothing, and the next import completes', { timeout: 120_000 }, async () => {

@@ -29,7 +29,7 @@ export async function listRepositories(client: RegistryClient, registry: string,
       const err = registryError(res.status, body, { what, host: registry, authSent });
       throw new GadgetError(err.message, {
         exitCode: err.exitCode,
-        hint: `${err.hint ? `${err.hint}; ` : ''}if ${registry} does not list its repositories, name them in the mirror set (repositories: [...])`,
+        hint: `${err.hint ? `${err.hint}; ` : ''}if ${registry} does not list its repositories, name each repository instead of the prefix (in a mirror set: repositories: [...])`,
       });
     },
     retrying: (work) => client.auth.retrying(work, signal),

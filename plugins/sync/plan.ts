@@ -5,9 +5,13 @@
 // refuse the whole plan (checkCollisions); an item that must not be copied (a repository whose
 // tags could not be listed) carries its refusal, which the run reports as a failure. So does a
 // source that yields no image (a prefix with no repository, a repository without tags, a store
-// pattern that matches nothing, a tag filter that keeps nothing): one refused item for the
-// source as a whole, named with its filter, while the set's other sources still run. Nothing
-// is copied here; `--dry-run` prints the plan.
+// pattern that matches nothing, a tag filter that keeps nothing), and a source that cannot be
+// read (a prefix whose catalog the registry fails on, a bundle that is damaged or not an OCI
+// layout tar): one refused item for the source as a whole, named with its set and filter,
+// while the set's other sources, and the other sets, still run. A bundle source that does not
+// exist is a usage error (exit 2), as an import of a missing file is: no set runs. Nothing is
+// copied here; `--dry-run` prints the plan.
+import { statSync } from 'node:fs';
 import { GadgetError, messageOf, usageError } from '../../lib/errors.js';
 import { isDigest } from '../../lib/oci/digest.js';
 import { isSignatureTag, parseRef, Reference, refuseCredentials } from '../../lib/oci/reference.js';
@@ -105,7 +109,7 @@ async function registryItems(name: string, set: MirrorSet, source: RegistrySourc
   });
   return listed.map((l) => {
     if (l.kind === 'image') return item(name, set, { kind: 'registry', ref: l.ref }, l.ref);
-    if (l.kind === 'unlisted') return refusedSource(name, set, l.repository.name, l.error); // named as a repository, without a tag
+    if (l.kind === 'unlisted') return refusedSource(name, set, l.repository.name, l.error); // a repository without a tag, or the prefix
     return refusedSource(name, set, l.source, l.error);
   });
 }
@@ -169,12 +173,40 @@ function storeItems(name: string, set: MirrorSet, pattern: string, ctx: PlanCont
     });
 }
 
+/**
+ * A bundle source that does not exist: a usage error (exit 2) naming the set and the file, as
+ * `gadget import` of a missing file is. planSets checks every chosen set's bundles before it
+ * lists anything, so no set runs.
+ */
+function refuseMissingBundle(name: string, file: string): void {
+  if (statSync(file, { throwIfNoEntry: false })) return;
+  const lead = where(name);
+  throw usageError(`${lead ? `${lead}: ` : ''}the bundle ${file} does not exist`, `check the path${lead ? ' (a relative `source: { bundle }` is resolved against the folder of gadget.config.ts)' : ''}; \`gadget export REF... -o FILE.tar\` or a sync to FILE.tar writes a bundle`);
+}
+
+/** Why a bundle that exists cannot be read as a source (damaged, cut short, not an OCI layout tar), named with its set. */
+function unreadableBundle(name: string, file: string, err: unknown): GadgetError {
+  const message = messageOf(err);
+  const lead = where(name);
+  return new GadgetError(`${lead ? `${lead}: ` : ''}${message.includes(file) ? message : `the bundle ${file} cannot be read: ${message}`}`, {
+    hint: (err instanceof GadgetError ? err.hint : undefined) ?? `the bundle is damaged or is not an OCI layout tar: copy or write it again (\`gadget export\` and a sync to FILE.tar write one); \`tar tvf ${file}\` shows what it holds`,
+    cause: err,
+  });
+}
+
 /** The images of a bundle, read in place; tags filtered as a store's are. */
 async function bundleItems(name: string, set: MirrorSet, file: string): Promise<PlanItem[]> {
   if (typeof set.destination === 'object' && 'bundle' in set.destination && set.destination.bundle === file) {
     throw usageError(`mirror set ${name} copies the bundle ${file} into itself`);
   }
-  const bundle = await BundleSource.open(file);
+  refuseMissingBundle(name, file);
+  let bundle: BundleSource;
+  try {
+    bundle = await BundleSource.open(file);
+  } catch (err) {
+    // One bundle that cannot be read fails that source of its set; the others still run.
+    return [refusedSource(name, set, `bundle ${file}`, unreadableBundle(name, file, err))];
+  }
   const images = bundle.images();
   const tags = [...new Set(images.map((i) => parseRef(i.ref).tag ?? ''))];
   const kept = new Set(filterTags(tags, set.tags));
@@ -230,6 +262,10 @@ export async function planSets(sets: Record<string, MirrorSet>, names: string[],
   if (chosen.length === 0) throw usageError('there are no mirror sets', 'declare them in gadget.config.ts under `mirrors`');
   for (const n of chosen) {
     if (!(n in sets)) throw usageError(`there is no mirror set "${n}"`, known.length ? `known sets: ${known.join(', ')}` : 'declare them in gadget.config.ts under `mirrors`');
+  }
+  // A bundle source that does not exist stops the run before anything is listed.
+  for (const n of chosen) {
+    for (const s of [sets[n]!.source].flat()) if (typeof s === 'object' && 'bundle' in s) refuseMissingBundle(n, s.bundle);
   }
   const items: PlanItem[] = [];
   for (const n of chosen) items.push(...(await planMirrorSet(n, sets[n]!, ctx)));

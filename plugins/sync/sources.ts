@@ -2,10 +2,12 @@
 // plan, plan.ts) and `gadget verify --remote` (verify/remote.ts) walk the same sources through
 // listRegistrySource, so an image, a repository's tags or a prefix's repositories (from the
 // catalog) are found, filtered and failed the same way. A repository whose tags cannot be
-// listed fails alone, named; a source that yields no image fails as a whole (store/patterns.ts);
-// credentials refused or a registry out of reach (exit code 2) stop the walk, since every other
-// source of that registry would fail the same way.
-import { type GadgetError, isGadgetError, usageError } from '../../lib/errors.js';
+// listed fails alone, named, and so does a prefix whose catalog cannot be read (after retries:
+// a registry failing on it, or one that does not list its repositories); a source that yields
+// no image fails as a whole (store/patterns.ts); credentials refused or a registry out of
+// reach (exit code 2) stop the walk, since every other source of that registry would fail the
+// same way.
+import { GadgetError, isGadgetError, usageError } from '../../lib/errors.js';
 import { isSignatureTag, parseRef, type Reference, refuseCredentials } from '../../lib/oci/reference.js';
 import type { RegistryPool } from '../../lib/registry/index.js';
 import { keptNoTag, noRepositoryUnder } from '../../store/patterns.js';
@@ -73,8 +75,12 @@ export function parseSource(source: SyncSource): ParsedSource {
 export type Listed =
   /** An image to copy or verify. */
   | { kind: 'image'; ref: Reference }
-  /** A repository whose tags could not be listed (after retries): it fails alone. */
-  | { kind: 'unlisted'; repository: Reference; error: GadgetError }
+  /**
+   * What could not be listed (after retries), as messages name it: a repository whose tags
+   * (`host/repo`), or a prefix whose catalog (`host/prefix/`), the registry would not give.
+   * It fails alone; the source's other repositories, and the other sources, still run.
+   */
+  | { kind: 'unlisted'; repository: { readonly name: string }; error: GadgetError }
   /** The source yields no image: it fails as a whole. `source` names it (`host/prefix/`, `host/repo`). */
   | { kind: 'nothing'; source: string; error: GadgetError };
 
@@ -92,6 +98,9 @@ export interface ListOptions {
   allTags?: boolean;
 }
 
+/** `mirror set NAME: ` before a message about a source of that set. */
+const lead = (where?: string): string => (where ? `${where}: ` : '');
+
 /** The images of a repository or prefix source, its repositories that fail to list, or why it yields none. */
 export async function listRegistrySource(source: RegistrySource, opts: ListOptions): Promise<Listed[]> {
   let repositories: Reference[];
@@ -99,11 +108,20 @@ export async function listRegistrySource(source: RegistrySource, opts: ListOptio
     if (source.pinned) return [{ kind: 'image', ref: source.ref }];
     repositories = [source.ref];
   } else {
-    const names = opts.repositories
-      ? opts.repositories.map((r) => `${source.prefix}${r.replace(/^\/+/, '')}`)
-      : await opts.pool.catalog(source.registry, source.prefix, opts.signal);
-    repositories = names.map((r) => parseRef(`${source.registry}/${r}`));
     const text = `${source.registry}/${source.prefix}`;
+    let names: string[];
+    if (opts.repositories) names = opts.repositories.map((r) => `${source.prefix}${r.replace(/^\/+/, '')}`);
+    else {
+      try {
+        names = await opts.pool.catalog(source.registry, source.prefix, opts.signal);
+      } catch (err) {
+        // A catalog the registry fails on (after retries) or does not give fails this prefix
+        // alone, named as written; a usage or access problem (exit code 2) stops the walk.
+        if (opts.signal?.aborted || !isGadgetError(err) || err.exitCode !== 1) throw err;
+        return [{ kind: 'unlisted', repository: { name: text }, error: new GadgetError(`${lead(opts.where)}${err.message}`, { hint: err.hint, cause: err }) }];
+      }
+    }
+    repositories = names.map((r) => parseRef(`${source.registry}/${r}`));
     if (repositories.length === 0) return [{ kind: 'nothing', source: text, error: noRepositoryUnder(text, opts.where) }];
   }
   // Every repository's tags asked for at once (the registry client bounds requests in flight).

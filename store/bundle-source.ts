@@ -26,6 +26,8 @@ interface Span {
 /** The largest oci-layout or index.json read from a bundle. */
 const MAX_INDEX_BYTES = 64 * 1024 * 1024;
 
+const NOT_A_LAYOUT = 'an OCI layout tar holds oci-layout, index.json and blobs/sha256/ only (as `gadget export` writes it): make it again';
+
 export class BundleSource implements Target {
   readonly name: string;
   /** index.json's entries, in file order (tags in `org.opencontainers.image.ref.name`). */
@@ -62,20 +64,20 @@ export class BundleSource implements Target {
       if (entry.type === 'directory' && isArchiveRoot(entry.path)) continue; // `tar cf x.tar -C LAYOUT .`
       const path = checkEntryPath(entry.path, file);
       if (entry.type === 'directory') {
-        if (!['blobs', 'blobs/sha256'].includes(path)) throw new GadgetError(`${file}: unexpected folder "${path}" in an OCI layout tar`);
+        if (!['blobs', 'blobs/sha256'].includes(path)) throw new GadgetError(`${file}: unexpected folder "${path}" in an OCI layout tar`, { hint: NOT_A_LAYOUT });
         continue;
       }
-      if (entry.type !== 'file') throw new GadgetError(`${file}: entry "${path}" is ${describeEntryType(entry)}; an OCI layout tar holds only files and folders`);
+      if (entry.type !== 'file') throw new GadgetError(`${file}: entry "${path}" is ${describeEntryType(entry)}; an OCI layout tar holds only files and folders`, { hint: NOT_A_LAYOUT });
       const span = { offset: entry.offset, size: entry.size };
       const blob = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(path);
       if (blob) blobs.set(`sha256:${blob[1]}`, span);
       else if (path === 'oci-layout') layout = span;
       else if (path === 'index.json') index = span;
-      else throw new GadgetError(`${file}: unexpected entry "${path}" in an OCI layout tar`);
+      else throw new GadgetError(`${file}: unexpected entry "${path}" in an OCI layout tar`, { hint: NOT_A_LAYOUT });
     }
     const read = async (span: Span | undefined, name: string): Promise<Buffer | undefined> => {
       if (!span) return undefined;
-      if (span.size > MAX_INDEX_BYTES) throw new GadgetError(`${file}: ${name} is too large`);
+      if (span.size > MAX_INDEX_BYTES) throw new GadgetError(`${file}: ${name} is too large`, { hint: NOT_A_LAYOUT });
       return readAll(rangeStream(file, span), MAX_INDEX_BYTES, `${file}: ${name}`);
     };
     checkLayoutBytes(await read(layout, 'oci-layout'), `${file}: oci-layout`, file);
@@ -135,7 +137,7 @@ export class BundleSource implements Target {
 
   async fetch(descriptor: Descriptor): Promise<Readable> {
     const span = this.blobs.get(descriptor.digest);
-    if (!span) throw new GadgetError(`${this.name}: blob ${descriptor.digest} is missing`);
+    if (!span) throw new GadgetError(`${this.name}: blob ${descriptor.digest} is missing`, { hint: 'the bundle is incomplete: write it again from a store or registry that holds the image' });
     return rangeStream(this.file, span);
   }
 

@@ -33,6 +33,8 @@ export interface TarEntry {
 
 /** What to do about a tar that ends early. */
 const CUT_SHORT = 'the file ends early (an interrupted copy or download?): copy or download it again';
+const DAMAGED = 'the archive is damaged or is not a tar: copy or write it again';
+const OUTSIDE = 'entries that would land outside their folder are refused: make the archive again without them';
 
 const TYPE_WORDS: Record<string, string> = {
   '0': 'a regular file', '\0': 'a regular file', '7': 'a regular file', '1': 'a hard link', '2': 'a symbolic link',
@@ -52,15 +54,15 @@ export function isArchiveRoot(name: string): boolean {
 
 /** A normalised relative path, or a GadgetError when the entry would leave its folder. */
 export function checkEntryPath(path: string, where: string): string {
-  if (path.length === 0 || path.includes('\0')) throw new GadgetError(`${where}: an entry has an empty or invalid name`);
+  if (path.length === 0 || path.includes('\0')) throw new GadgetError(`${where}: an entry has an empty or invalid name`, { hint: DAMAGED });
   if (path.startsWith('/') || /^[a-zA-Z]:[\\/]/.test(path)) {
-    throw new GadgetError(`${where}: entry "${path}" has an absolute path`, { hint: 'only relative paths are accepted' });
+    throw new GadgetError(`${where}: entry "${path}" has an absolute path`, { hint: OUTSIDE });
   }
   if (path.split(/[\\/]/).includes('..')) {
-    throw new GadgetError(`${where}: entry "${path}" contains "..", which would escape its folder`);
+    throw new GadgetError(`${where}: entry "${path}" contains "..", which would escape its folder`, { hint: OUTSIDE });
   }
   const normal = posix.normalize(path).replace(/\/+$/, '');
-  if (normal === '.' || normal === '') throw new GadgetError(`${where}: an entry names the folder itself`);
+  if (normal === '.' || normal === '') throw new GadgetError(`${where}: an entry names the folder itself`, { hint: DAMAGED });
   return normal.replace(/^\.\//, '');
 }
 
@@ -215,7 +217,7 @@ function number(h: Buffer, start: number, len: number, where: string): number {
   }
   const text = field(h, start, len).trim();
   if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) throw new GadgetError(`${where}: corrupt tar header (bad number "${text}")`);
+  if (!/^[0-7]+$/.test(text)) throw new GadgetError(`${where}: corrupt tar header (bad number "${text}")`, { hint: DAMAGED });
   return parseInt(text, 8);
 }
 
@@ -243,7 +245,7 @@ const EXTENDED = new Set(['x', 'g', 'L', 'K']);
 function checkHeader(h: Buffer, where: string): { typeflag: string; size: number } {
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
-  if (sum !== number(h, 148, 8, where)) throw new GadgetError(`${where}: corrupt tar header (checksum mismatch)`);
+  if (sum !== number(h, 148, 8, where)) throw new GadgetError(`${where}: corrupt tar header (checksum mismatch)`, { hint: DAMAGED });
   return { typeflag: String.fromCharCode(h[156]!), size: number(h, 124, 12, where) };
 }
 
@@ -324,7 +326,7 @@ async function* failClearly(source: AsyncIterable<Buffer>, where: string): Async
     if (err instanceof GadgetError) throw err;
     const e = err as NodeJS.ErrnoException;
     const why = e.code?.startsWith('Z_') || /unexpected end of file|incorrect header check|invalid/.test(e.message) ? `its gzip stream is damaged or cut short (${e.message})` : e.message;
-    throw new GadgetError(`${where}: cannot read the archive: ${why}`);
+    throw new GadgetError(`${where}: cannot read the archive: ${why}`, { hint: DAMAGED });
   }
 }
 
@@ -351,7 +353,7 @@ export async function* readTar(input: Readable, opts: { gzip?: 'auto' | boolean;
   const extended = new ExtendedHeaders();
   for (;;) {
     const h = await reader.read(BLOCK);
-    if (h.length === 0) throw new GadgetError(`${where}: the archive ends without an end-of-archive marker`);
+    if (h.length === 0) throw new GadgetError(`${where}: the archive ends without an end-of-archive marker`, { hint: CUT_SHORT });
     if (h.length < BLOCK) throw new GadgetError(`${where}: the archive is truncated`, { hint: CUT_SHORT });
     if (h.every((b) => b === 0)) {
       // Read what follows the end marker (tar pads to a record size), so that a digest check
@@ -361,7 +363,7 @@ export async function* readTar(input: Readable, opts: { gzip?: 'auto' | boolean;
     }
     const { typeflag, size } = checkHeader(h, where);
     if (EXTENDED.has(typeflag)) {
-      if (size > 1024 * 1024) throw new GadgetError(`${where}: an extended tar header is larger than 1 MiB`);
+      if (size > 1024 * 1024) throw new GadgetError(`${where}: an extended tar header is larger than 1 MiB`, { hint: DAMAGED });
       const data = await reader.read(padded(size));
       if (data.length < size) throw new GadgetError(`${where}: the archive is truncated`, { hint: CUT_SHORT });
       extended.add(typeflag, data.subarray(0, size));
@@ -430,13 +432,13 @@ export async function indexTarFile(file: string, where = file): Promise<TarIndex
       if (position === 0 && startsGzip(h)) {
         throw new GadgetError(`${where} is compressed (gzip)`, { exitCode: 2, hint: `decompress it first (gunzip), or \`gadget import\` it` });
       }
-      if (h.length === 0) throw new GadgetError(`${where}: the archive ends without an end-of-archive marker`);
+      if (h.length === 0) throw new GadgetError(`${where}: the archive ends without an end-of-archive marker`, { hint: CUT_SHORT });
       if (h.length < BLOCK) throw new GadgetError(`${where}: the archive is truncated`, { hint: CUT_SHORT });
       if (h.every((b) => b === 0)) return entries;
       const { typeflag, size } = checkHeader(h, where);
       position += BLOCK;
       if (EXTENDED.has(typeflag)) {
-        if (size > 1024 * 1024) throw new GadgetError(`${where}: an extended tar header is larger than 1 MiB`);
+        if (size > 1024 * 1024) throw new GadgetError(`${where}: an extended tar header is larger than 1 MiB`, { hint: DAMAGED });
         const data = await read(position, size);
         if (data.length < size) throw new GadgetError(`${where}: the archive is truncated`, { hint: CUT_SHORT });
         extended.add(typeflag, data);

@@ -85,6 +85,8 @@ test('a config that throws names its file and line; one without a default export
   await fails(`throw 'a thrown string';\n`, /cannot load .*gadget\.config\.ts: a thrown string/);
   await fails(`export const notDefault = { tasks: {} };\n`, /gadget\.config\.ts has no default export/);
   await fails(`export default 42;\n`, /the default export must be an object/);
+  // Node's "Require stack" listing after the message is not shown: one line, then the hint.
+  await fails(`import { createRequire } from 'node:module';\ncreateRequire(import.meta.url)('gadget-no-such-module');\nexport default {};\n`, /^error: cannot load .*gadget\.config\.ts.*: Cannot find module 'gadget-no-such-module'\nhint: /m);
 });
 
 test('a plugin that throws a string or returns a null descriptor fails with one sentence (exit 1)', async () => {

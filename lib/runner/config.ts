@@ -43,7 +43,7 @@ export async function loadConfig(cwd: string, explicit?: string, opts: { fresh?:
   } catch (err) {
     // Outside a "type": "module" package tsx compiles the config to CommonJS, which has no top-level await.
     const hint = /top-level await/i.test(messageOf(err)) ? `top-level await needs an ES module: add "type": "module" to the package.json beside ${CONFIG_FILE}` : 'fix the error in the config file';
-    throw new GadgetError(`cannot load ${file}${lineIn(err, file)}: ${messageOf(err)}`, { exitCode: 2, hint });
+    throw new GadgetError(`cannot load ${file}${lineIn(err, file)}: ${firstLine(messageOf(err))}`, { exitCode: 2, hint });
   }
   // Outside a "type": "module" package tsx compiles the config to CommonJS: the import's
   // default is then module.exports, marked __esModule, with the real default export inside.
@@ -54,7 +54,7 @@ export async function loadConfig(cwd: string, explicit?: string, opts: { fresh?:
     try {
       config = await config;
     } catch (err) {
-      throw new GadgetError(`cannot load ${file}: its default export is a promise that failed: ${messageOf(err)}`, { exitCode: 2, hint: 'fix the error in the config file' });
+      throw new GadgetError(`cannot load ${file}: its default export is a promise that failed: ${firstLine(messageOf(err))}`, { exitCode: 2, hint: 'fix the error in the config file' });
     }
   }
   if (config === undefined) {
@@ -74,4 +74,9 @@ function lineIn(err: unknown, file: string): string {
     if (m) return `:${m[1]}`;
   }
   return '';
+}
+
+/** Node's module errors append a "Require stack" listing: the message is their first line. */
+function firstLine(message: string): string {
+  return message.split('\n', 1)[0]!;
 }

@@ -1,5 +1,6 @@
-// Commands that list what a registry holds, without a store: tags (of a repository) and repos
-// (the catalog of a registry, or the part of it under a prefix).
+// Commands that list what a registry holds, without a store: tags (of a repository, read through
+// the registry mirrors of gadget.config.ts as pull reads) and repos (the catalog of a registry,
+// or the part of it under a prefix: the registry named, a catalog is not mirrored).
 import { usageError } from '../lib/errors.js';
 import type { Command } from './command.js';
 import { readerPool, REGISTRY_OPTIONS } from './sync-commands.js';
@@ -19,10 +20,14 @@ export const tagsCommand: Command = {
     // Parsed first: it refuses credentials (user:pass@host) without quoting them.
     const ref = parseRef(positionals[0]!);
     if (hasExplicitVersion(positionals[0]!)) throw usageError(`tags takes a repository, not an image: ${positionals[0]}`, 'leave out the :tag or @digest');
-    const { pool } = await readerPool(env, flags);
-    const all = await pool.repository(ref, 'source').listTags(env.signal);
-    const tags = all.filter((t) => flags.all || !isSignatureTag(t)).sort();
-    if (env.flags.json) env.printJSON({ repository: ref.name, tags });
+    // Through registries.mirrors, by the route pull reads an image of it: the tags listed are
+    // those `gadget pull` and `verify --remote` can read (air-gapped: the mirror's).
+    const { pool, config } = await readerPool(env, flags);
+    const { listTagsThroughMirrors } = await import('../plugins/sync/remote.js');
+    const listed = await listTagsThroughMirrors(ref, pool, config.registries.mirrors, env.signal);
+    const tags = listed.tags.filter((t) => flags.all || !isSignatureTag(t)).sort();
+    if (listed.via) env.log.info(`listed the tags of ${ref.name} from the mirror ${listed.via}`);
+    if (env.flags.json) env.printJSON(listed.via ? { repository: ref.name, tags, via: listed.via } : { repository: ref.name, tags });
     else for (const t of tags) env.print(t);
     return 0;
   },

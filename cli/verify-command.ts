@@ -2,7 +2,7 @@
 // images. Exit 0 when every image passes, 1 when any fails, 2 for usage errors.
 import { resolve } from 'node:path';
 import { painter } from '../lib/colour.js';
-import { usageError } from '../lib/errors.js';
+import { GadgetError, usageError } from '../lib/errors.js';
 import type { Command } from './command.js';
 import { table } from '../lib/format.js';
 import { readerPool, REGISTRY_OPTIONS } from './sync-commands.js';
@@ -56,25 +56,27 @@ export const verifyCommand: Command = {
       signal: env.signal,
     };
     const reports: VerifyReport[] = [];
-    let where: string;
     if (flags.remote) {
       const { verifyRemote } = await import('../plugins/verify/remote.js');
-      const { pool } = await readerPool(env, flags);
-      where = positionals.join(', ');
+      // The registries of gadget.config.ts too: images are read through its mirrors, as pull reads them.
+      const { pool, config } = await readerPool(env, flags);
       let bar: ReturnType<typeof env.progress.start> | undefined;
       try {
         reports.push(...(await verifyRemote(positionals, {
           ...options,
           pool,
+          registries: config.registries,
           onPlanned: (total) => (bar = total > 1 ? env.progress.start(total, 'verify') : undefined),
           onReport: (report) => bar?.tick(1, report.ref),
+          onVia: (ref, via) => env.log.info(`read ${ref} from the mirror ${via}`), // as inspect --remote says it
         })));
       } finally {
         bar?.done();
       }
+      // Every input yields an image or a failed entry of its own; verifying nothing never passes.
+      if (reports.length === 0) throw new GadgetError(`no image to verify in ${positionals.join(', ')}`, { hint: `\`gadget tags REPOSITORY --all\` and \`gadget repos REGISTRY/PREFIX\` show what a registry holds` });
     } else {
       const store = await env.openStore();
-      where = store.root;
       const artifacts = flags.all ? lib.storeArtifacts(store) : lib.resolveArtifacts(store, positionals);
       const bar = artifacts.length > 1 ? env.progress.start(artifacts.length, 'verify') : undefined;
       try {
@@ -82,6 +84,8 @@ export const verifyCommand: Command = {
       } finally {
         bar?.done();
       }
+      // Verifying nothing never passes (checked after the options, so usage errors still come first).
+      if (artifacts.length === 0) throw lib.nothingToVerify(store);
     }
     if (env.flags.json) {
       // Written a report at a time: one encoded string of 10 000 reports costs tens of MB.
@@ -89,7 +93,6 @@ export const verifyCommand: Command = {
       const { jsonWithArray, writePieces } = await import('./stream-output.js');
       await writePieces(jsonWithArray({ summary }, 'images', images));
     } else {
-      if (reports.length === 0) env.log.info(`no images in ${where}`);
       const paint = painter(process.stdout);
       const verdict = (line: string): string => line.replace(/^(PASS|FAIL)\b/, (v) => (v === 'PASS' ? paint.green(v) : paint.red(v)));
       for (const report of reports) for (const line of lib.formatReport(report)) env.print(verdict(line));

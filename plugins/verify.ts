@@ -53,6 +53,16 @@ export function resolveArtifacts(store: Store, refs: string[]): Artifact[] {
   return refs.map((input) => ({ ref: isDigest(input) ? input : storeKey(input), descriptor: store.resolveRef(input) }));
 }
 
+/**
+ * The failure of a verification that would verify nothing (an empty or new store, a typo in
+ * --store): never a pass, so that `gadget -q verify --all || alert` alerts (exit 1).
+ */
+export function nothingToVerify(store: Store): GadgetError {
+  return new GadgetError(`no image to verify in ${store.name}: it holds no tagged image`, {
+    hint: '`gadget list` shows what a store holds; to verify another one, check --store, $GADGET_STORE and the store of gadget.config.ts (`gadget -v` names the store in use)',
+  });
+}
+
 /** Verifies stored images by reference, or the whole store with 'all'; one report per image. */
 export async function verifyImages(store: Store, refs: string[] | 'all', options: VerifyOptions = {}): Promise<VerifyReport[]> {
   const artifacts = refs === 'all' ? storeArtifacts(store) : resolveArtifacts(store, refs);
@@ -117,9 +127,12 @@ export function verify(options: VerifyPluginOptions = {}): Plugin {
     name: 'verify',
     async run(ctx: PluginContext, input: Artifact[]): Promise<Artifact[]> {
       const artifacts = options.all ? storeArtifacts(ctx.store) : input;
+      // Verifying nothing is not a pass: the task fails (exit 1), saying why.
+      if (artifacts.length === 0 && options.all) throw nothingToVerify(ctx.store);
       if (artifacts.length === 0) {
-        ctx.log.info('verify: no images to verify');
-        return input;
+        throw new GadgetError('the verify step got no image to verify: the steps before it produced none', {
+          hint: 'put a step that produces images (build()) before verify(), or use verify({ all: true }) to verify every image of the store',
+        });
       }
       const local = (files: string[] | undefined): string[] | undefined => files?.map((f) => (f.includes('-----BEGIN ') ? f : path.resolve(ctx.cwd, f)));
       const bar = ctx.progress.start(artifacts.length, 'verify');

@@ -3,7 +3,7 @@
 // on ig's signed images (cosign legacy tag, OCI 1.1 fallback tag, Sigstore bundle, notation)
 // pushed there by `gadget push`. Nothing is written to a store by the remote reads.
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { registryAvailable, startRegistry, type TestRegistry } from './helpers/registry.js';
@@ -141,4 +141,52 @@ describe('remote reading', { skip: why }, () => {
   test('no credentials in any output', () => {
     assert.deepEqual(cli.leaks([reg.password!]), []);
   });
+});
+
+// `gadget tags` reads through registries.mirrors, as pull does: in an air-gapped network the
+// mirror's tags are what can be pulled (and verified) under the original's name.
+test('tags lists through registries.mirrors: the mirror first, the original only with fallback', { skip: why }, async (t) => {
+  const [mirror, origin] = await Promise.all([startRegistry(), startRegistry()]);
+  t.after(() => Promise.all([mirror.stop(), origin.stop()]));
+  const dir = scratch('gadget-remote-read-');
+  const store = join(dir, 'store');
+  assert.equal((await cli.gadget(['--store', store, 'import', FIXTURE_LAYOUT])).code, 0);
+  for (const ref of [`${mirror.host}/cache/myorg/x:v1`, `${mirror.host}/cache/myorg/x:v2`, `${origin.host}/myorg/x:v1`, `${origin.host}/myorg/x:v3`, `${origin.host}/myorg/only_origin:v1`]) {
+    const pushed = await cli.gadget(['--store', store, 'push', SIGNED[0]!, ref]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+  }
+  const config = (name: string, fallback?: boolean): string => {
+    const work = join(dir, name);
+    mkdirSync(work);
+    writeFileSync(join(work, 'gadget.config.ts'), `export default ${JSON.stringify({ registries: { retries: 1, mirrors: { [origin.host]: { mirrors: [`${mirror.host}/cache`], fallback } } } })};\n`);
+    return work;
+  };
+  const lenient = config('lenient', true);
+  const strict = config('strict', false);
+
+  const viaMirror = await cli.gadget(['tags', `${origin.host}/myorg/x`], { cwd: lenient });
+  assert.equal(viaMirror.code, 0, viaMirror.stderr);
+  assert.deepEqual(viaMirror.stdout.trim().split('\n'), ['v1', 'v2'], 'the mirror\'s tags, as pull reads them');
+  assert.match(viaMirror.stderr, new RegExp(`listed the tags of ${origin.host}/myorg/x from the mirror ${mirror.host}/cache/myorg/x`));
+  const json = JSON.parse((await cli.gadget(['--json', 'tags', `${origin.host}/myorg/x`], { cwd: lenient })).stdout);
+  assert.deepEqual(json, { repository: `${origin.host}/myorg/x`, tags: ['v1', 'v2'], via: `${mirror.host}/cache/myorg/x` });
+
+  // A repository the mirror lacks: the original, with fallback; an error naming the mirror without.
+  const fallback = await cli.gadget(['--json', 'tags', `${origin.host}/myorg/only_origin`], { cwd: lenient });
+  assert.equal(fallback.code, 0, fallback.stderr);
+  assert.deepEqual(JSON.parse(fallback.stdout), { repository: `${origin.host}/myorg/only_origin`, tags: ['v1'] });
+  const refused = await cli.gadget(['--json', 'tags', `${origin.host}/myorg/only_origin`], { cwd: strict });
+  assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+  const error = JSON.parse(refused.stdout).error;
+  assert.match(error.message, new RegExp(`${mirror.host}/cache/myorg/only_origin.*fallback: false|fallback: false.*${mirror.host}/cache/myorg/only_origin`));
+  assert.ok(error.hint);
+
+  // The original out of reach: the mirror still answers; without a mirror it is exit 2.
+  await origin.stop();
+  const airGapped = await cli.gadget(['tags', `${origin.host}/myorg/x`], { cwd: strict });
+  assert.equal(airGapped.code, 0, airGapped.stderr);
+  assert.deepEqual(airGapped.stdout.trim().split('\n'), ['v1', 'v2']);
+  const unmirrored = await cli.gadget(['tags', `${origin.host}/myorg/x`], { cwd: dir });
+  assert.equal(unmirrored.code, 2, unmirrored.stderr);
+  assert.match(unmirrored.stderr, /cannot reach the registry/);
 });

@@ -4,8 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { gadget } from './helpers/cli.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { gadget, spawnGadget } from './helpers/cli.js';
+import { exited } from './helpers/crash.js';
 import { registryAvailable, startRegistry } from './helpers/registry.js';
 import { FIXTURE_LAYOUT, SHARED, scratch, sharedMissing } from './helpers/paths.js';
 
@@ -189,4 +193,139 @@ test('verify --remote over a prefix: a repository whose tags cannot be listed fa
   assert.equal(items[0]!.source, good);
   assert.equal(items[1]!.source, broken, 'named as the repository, without a tag');
   assert.match(items[1]!.refused!, /fleet\/b\/img does not exist/);
+});
+
+// ---- interrupted, mirrors, an unreachable registry -------------------------------------------
+
+/**
+ * A proxy in front of a registry that passes everything on but never answers a blob GET while
+ * the test runs (the fetches hang there, as on a slow network), counting the ones it holds.
+ */
+async function startHoldingProxy(target: string): Promise<{ host: string; held: () => number; close(): Promise<void> }> {
+  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+  let held = 0;
+  const server = http.createServer((req, res) => {
+    if (req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '')) {
+      held++;
+      req.resume();
+      return;
+    }
+    const up = http.request({ host, port, method: req.method, path: req.url, headers: req.headers, agent: false }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return {
+    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    held: () => held,
+    close: () => new Promise<void>((done) => {
+      server.closeAllConnections();
+      server.close(() => done());
+    }),
+  };
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  test(`verify --remote interrupted (${signal}) while blobs are fetched: exit 130 with the hint, no temporary store left`, { timeout: 60_000 }, async (t) => {
+    const why = sharedMissing() ?? ((await registryAvailable()) ? undefined : 'docker-registry is not installed');
+    if (why) return t.skip(why);
+    const reg = await startRegistry();
+    t.after(() => reg.stop());
+    const dir = scratch();
+    const source = join(dir, 'source');
+    assert.equal((await gadget(['--store', source, 'import', FIXTURE_LAYOUT])).code, 0);
+    for (const name of ['hello', 'a', 'b', 'c', 'd']) {
+      const pushed = await gadget(['--store', source, 'push', 'ttl.sh/signed_with_cosign_legacy:latest', `${reg.host}/prefix/${name}:v1`]);
+      assert.equal(pushed.code, 0, pushed.stderr);
+    }
+    const proxy = await startHoldingProxy(reg.host);
+    t.after(() => proxy.close());
+    const tmp = join(dir, 'tmp');
+    mkdirSync(tmp);
+    const child = spawnGadget(['verify', '--remote', `${proxy.host}/prefix/`, '--profile', 'ig'], { env: { TMPDIR: tmp } });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.stdout!.resume();
+    child.stdin!.end();
+    // Every worker (four at a time) waits for a blob in its temporary store.
+    const temporary = (): string[] => readdirSync(tmp).filter((f) => f.startsWith('gadget-remote-'));
+    while (child.exitCode === null && (proxy.held() < 4 || temporary().length < 4)) await sleep(10);
+    assert.equal(child.exitCode, null, `still fetching: ${stderr}`);
+    child.kill(signal);
+    const end = await exited(child);
+    assert.equal(end.code, 130, stderr);
+    assert.match(stderr, /^error: interrupted\nhint: /m);
+    assert.deepEqual(temporary(), [], 'every temporary store was removed before the command ended');
+  });
+}
+
+/** A config file of a folder of its own naming registry mirrors (and one try per request: the tests stop registries). */
+function mirrorConfig(dir: string, mirrors: Record<string, { mirrors: string[]; fallback?: boolean }>): string {
+  const work = join(dir, `work-${Math.random().toString(36).slice(2)}`);
+  mkdirSync(work);
+  writeFileSync(join(work, 'gadget.config.ts'), `export default ${JSON.stringify({ registries: { mirrors, retries: 1 } })};\n`);
+  return work;
+}
+
+test('verify --remote reads through registries.mirrors as pull does; fallback: false is respected', async (t) => {
+  const why = sharedMissing() ?? ((await registryAvailable()) ? undefined : 'docker-registry is not installed');
+  if (why) return t.skip(why);
+  const [mirror, origin] = await Promise.all([startRegistry(), startRegistry()]);
+  t.after(() => Promise.all([mirror.stop(), origin.stop()]));
+  const dir = scratch();
+  const source = join(dir, 'source');
+  assert.equal((await gadget(['--store', source, 'import', FIXTURE_LAYOUT])).code, 0);
+  const wanted = `${origin.host}/myorg/trace_open:v1`;
+  const mirrored = `${mirror.host}/cache/myorg/trace_open:v1`;
+  for (const ref of [mirrored, `${origin.host}/myorg/only_origin:v1`]) {
+    const pushed = await gadget(['--store', source, 'push', 'ttl.sh/signed_with_cosign_legacy:latest', ref]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+  }
+  const key = ['--key', join(KEYS, 'cosign-good.pub'), '--require-signature', '--profile', 'ig'];
+
+  // fallback: false, the image only on the original: not read from there.
+  const strict = mirrorConfig(dir, { [origin.host]: { mirrors: [`${mirror.host}/cache`], fallback: false } });
+  const refused = await gadget(['--json', 'verify', '--remote', `${origin.host}/myorg/only_origin:v1`, ...key], { cwd: strict });
+  assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+  const doc = JSON.parse(refused.stdout) as Doc;
+  assert.equal(doc.images[0]!.passed, false);
+  assert.match(doc.images[0]!.findings[0]!.message, /fallback: false/);
+  assert.match(doc.images[0]!.findings[0]!.message, new RegExp(esc(`${mirror.host}/cache/myorg/only_origin:v1`)));
+
+  // The original out of reach: the mirror serves the image (and its signature), named as the original.
+  await origin.stop();
+  const tmp = join(dir, 'tmp');
+  mkdirSync(tmp);
+  for (const fallback of [true, false]) {
+    const work = mirrorConfig(dir, { [origin.host]: { mirrors: [`${mirror.host}/cache`], fallback } });
+    const viaMirror = await gadget(['--json', 'verify', '--remote', wanted, ...key], { cwd: work, env: { TMPDIR: tmp } });
+    assert.equal(viaMirror.code, 0, viaMirror.stdout + viaMirror.stderr);
+    assert.match(viaMirror.stderr, new RegExp(`read ${esc(wanted)} from the mirror ${esc(mirrored)}`), 'as inspect --remote says it');
+    const report = JSON.parse(viaMirror.stdout) as Doc;
+    assert.deepEqual(report.images.map((i) => [i.ref, i.passed]), [[wanted, true]]);
+  }
+  // A repository is listed through the mirror too, as `gadget tags` lists it.
+  const repository = await gadget(['--json', 'verify', '--remote', `${origin.host}/myorg/trace_open`, ...key], { cwd: mirrorConfig(dir, { [origin.host]: { mirrors: [`${mirror.host}/cache`] } }) });
+  assert.equal(repository.code, 0, repository.stdout + repository.stderr);
+  assert.deepEqual((JSON.parse(repository.stdout) as Doc).images.map((i) => i.ref), [wanted]);
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('gadget-remote-')), []);
+});
+
+test('verify --remote: an unreachable registry stops the command (exit 2), for an image as for a repository', async (t) => {
+  if (!(await registryAvailable())) return t.skip('docker-registry is not installed');
+  const gone = await startRegistry();
+  await gone.stop(); // its port is now closed: connection refused
+  const work = mirrorConfig(scratch(), {});
+  for (const input of [`${gone.host}/myorg/x:v1`, `${gone.host}/myorg/x`]) {
+    const human = await gadget(['verify', '--remote', input], { cwd: work });
+    assert.equal(human.code, 2, `${input}: ${human.stdout}${human.stderr}`);
+    assert.match(human.stderr, new RegExp(`^error: .*cannot reach the registry ${esc(gone.host)}.*\\nhint: `, 'm'));
+    assert.equal(human.stdout, '', 'no report: the command stopped');
+    const json = await gadget(['--json', 'verify', '--remote', input], { cwd: work });
+    assert.equal(json.code, 2);
+    assert.equal(JSON.parse(json.stdout).error.code, 2);
+  }
 });

@@ -289,6 +289,24 @@ describe('verify plugin', () => {
   fixtureTest('--require-signature without any key is a usage error', async (_t, s) => {
     await assert.rejects(verify({ requireSignature: true, all: true }).run(pluginContext(s, [], []), []), (err: unknown) => err instanceof GadgetError && err.exitCode === 2);
   });
+  test('the verify step fails when it has nothing to verify: all: true on an empty store, or no input (exit 1)', async () => {
+    const empty = mkdtempSync(path.join(os.tmpdir(), 'gadget-verify-empty-'));
+    const s = await openStore(path.join(empty, 'store'));
+    try {
+      await assert.rejects(verify({ all: true }).run(pluginContext(s, [], []), []), (err: unknown) => {
+        assert.ok(err instanceof GadgetError);
+        assert.equal(err.exitCode, 1);
+        assert.match(err.message, /^no image to verify in store /);
+        assert.match(err.hint ?? '', /gadget list/);
+        return true;
+      });
+      // A step given no image by the steps before it verifies nothing: it fails too.
+      await assert.rejects(verify().run(pluginContext(s, [], []), []), (err: unknown) => err instanceof GadgetError && err.exitCode === 1 && /no image to verify/.test(err.message) && err.hint !== undefined);
+    } finally {
+      s.close();
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
 });
 
 // ---- the command line -------------------------------------------------------------------
@@ -336,6 +354,28 @@ describe('gadget verify (CLI)', () => {
     const absent = await cli(t, ['--store', store, 'verify', 'ttl.sh/absent:v1']);
     assert.equal(absent?.code, 1, 'a missing image is a failure found, not a usage error');
     assert.match(absent!.stderr, /^error: ttl\.sh\/absent:v1 is not in /m);
+  });
+  test('verifying nothing never passes: --all on an empty or new store exits 1 naming the store, with a hint', async (t) => {
+    const empty = mkdtempSync(path.join(os.tmpdir(), 'gadget-verify-empty-'));
+    t.after(() => rmSync(empty, { recursive: true, force: true }));
+    for (const store of [path.join(empty, 'new-store'), path.join(empty, 'new-store'), path.join(empty, 'typo-store')]) {
+      const human = await cli(t, ['--store', store, 'verify', '--all']);
+      assert.equal(human!.code, 1, human!.stdout + human!.stderr);
+      assert.equal(human!.stdout, '');
+      assert.match(human!.stderr, new RegExp(`^error: no image to verify in store ${store.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\n]*\nhint: .*gadget list.*--store`, 'm'));
+      const quiet = await cli(t, ['--store', store, '-q', 'verify', '--all', '--profile', 'ig']);
+      assert.equal(quiet!.code, 1, '`gadget -q verify --all || alert` alerts');
+      const json = await cli(t, ['--store', store, '--json', 'verify', '--all']);
+      assert.equal(json!.code, 1);
+      // As `verify nope:v1` (an image not in the store): the error document, code 1.
+      const doc = JSON.parse(json!.stdout) as { error: { message: string; hint: string; code: number } };
+      assert.equal(doc.error.code, 1);
+      assert.match(doc.error.message, /^no image to verify in store /);
+      assert.match(doc.error.hint, /gadget list/);
+    }
+    // Usage errors still come first (exit 2), on an empty store as on a full one.
+    const usage = await cli(t, ['--store', path.join(empty, 'new-store'), 'verify', '--all', '--key', path.join(empty, 'no-such.pub')]);
+    assert.equal(usage!.code, 2, usage!.stderr);
   });
   test('--rules lists every rule with its severities', async (t) => {
     const r = await cli(t, ['verify', '--rules']);

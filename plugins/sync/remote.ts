@@ -1,13 +1,17 @@
 // `gadget verify --remote REF`: an image and its signatures pulled into a store of its own in
-// the temporary folder (never the user's store), verified there, and thrown away.
+// the temporary folder (never the user's store), verified there, and thrown away. Read through
+// the configured registry mirrors exactly as `gadget pull` reads (resolve.ts), and so are the
+// tags of a repository (`gadget tags`, `verify --remote REPOSITORY`).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GadgetError } from '../../lib/errors.js';
+import { GadgetError, isGadgetError, messageOf } from '../../lib/errors.js';
+import { parseRef, Reference } from '../../lib/oci/reference.js';
 import { openStore, type Store } from '../../store/store.js';
-import type { RegistryPool } from '../../lib/registry/index.js';
-import { createPool, type RegistrySettings } from './config.js';
+import type { LocationRecords, RegistryPool } from '../../lib/registry/index.js';
+import { createPool, type RegistryMirror, type RegistrySettings } from './config.js';
 import { planPull } from './plan.js';
+import { mirrorRoute, resolveThroughMirrors } from './resolve.js';
 import { runPlan } from './run.js';
 
 export interface RemoteFetchOptions extends RegistrySettings {
@@ -34,25 +38,88 @@ export interface TemporaryImage {
   cleanup(): Promise<void>;
 }
 
-/** Pulls `ref` (with its signatures, through the configured mirrors) into a temporary store. */
+/** Blob locations kept nowhere (a temporary store's are removed with it): losing them costs requests only. */
+const FORGETFUL: LocationRecords = { recall: () => [], record: () => undefined };
+
+/**
+ * Pulls `ref` (with its signatures, through the configured mirrors) into a temporary store.
+ * The image is resolved first, as pull resolves it (resolveThroughMirrors: the mirrors in
+ * order, the original only with fallback), and then copied from where it was found, by digest
+ * (the manifest just read is not asked for again). An image that is not there, or does not
+ * arrive intact, is a RemoteFetchError (exit 1); a registry that cannot be reached or refuses
+ * the credentials (exit 2) and an interruption are thrown as they are: they are not about the
+ * image. Nothing is left in the temporary folder whatever happens.
+ */
 export async function fetchToTemporaryStore(ref: string, opts: RemoteFetchOptions = {}): Promise<TemporaryImage> {
   const item = planPull(ref);
+  if (item.source.kind !== 'registry' || item.destination.kind !== 'store') throw new Error(`planPull(${ref}) is not a pull`);
+  const pool = opts.pool ?? createPool(opts);
+  const wanted = item.source.ref;
+  let resolved: Awaited<ReturnType<typeof resolveThroughMirrors>>;
+  try {
+    resolved = await resolveThroughMirrors(wanted, pool, opts.registries?.mirrors, opts.signal);
+  } catch (err) {
+    if (opts.signal?.aborted || !isGadgetError(err) || err.exitCode !== 1) throw err;
+    throw new RemoteFetchError(`cannot fetch ${ref}: ${err.message}`, wanted.digest, err.hint);
+  }
+  const digest = resolved.descriptor.digest;
+  const via = resolved.via.toString() !== wanted.toString() ? resolved.via.toString() : undefined;
+  const pinned = { ...item, source: { kind: 'registry' as const, ref: new Reference(resolved.via.registry, resolved.via.repository, resolved.via.tag, digest) } };
   const dir = await mkdtemp(join(tmpdir(), 'gadget-remote-'));
   let store: Store | undefined;
   const cleanup = async (): Promise<void> => {
+    // runPlan keeps the pool's blob locations in the store it writes (this temporary one): a
+    // pool shared by fetches in flight must not read them from a store closed here.
+    if (store) pool.keepLocations(FORGETFUL);
     store?.close();
     store = undefined;
     await rm(dir, { recursive: true, force: true });
   };
   try {
     store = await openStore(join(dir, 'store'));
-    const summary = await runPlan([item], { store, pool: opts.pool ?? createPool(opts), mirrors: opts.registries?.mirrors, concurrency: opts.concurrency, signal: opts.signal, label: 'fetch' });
+    const summary = await runPlan([pinned], { store, pool, concurrency: opts.concurrency, signal: opts.signal, label: 'fetch' });
     const result = summary.items[0]!;
-    if (result.status === 'failed') throw new RemoteFetchError(`cannot fetch ${ref}: ${result.error}`, result.digest, result.hint);
-    const key = item.destination.kind === 'store' ? item.destination.key : ref;
-    return { store, ref: key, digest: result.digest!, via: result.via, cleanup };
+    if (result.status === 'failed') throw new RemoteFetchError(`cannot fetch ${ref}${via ? ` (via ${via})` : ''}: ${result.error}`, result.digest ?? digest, result.hint);
+    return { store, ref: item.destination.key, digest: result.digest ?? digest, via, cleanup };
   } catch (err) {
     await cleanup();
     throw err;
   }
+}
+
+/** The tags of a repository and, when a mirror answered, the mirror's repository. */
+export interface ListedTags {
+  tags: string[];
+  via?: string;
+}
+
+/**
+ * The tags of `repository` read through the configured mirrors, by the route pull reads an
+ * image of it (resolve.ts mirrorRoute): each mirror in order, then the original only with
+ * `fallback`. The first candidate that lists them answers; one that lacks the repository,
+ * refuses access or cannot be reached is passed over, and when all fail the error names each
+ * (its exit code the last one's: 2 when the last was out of reach). Without a mirror for it,
+ * the original's answer or error, as it is.
+ */
+export async function listTagsThroughMirrors(repository: Reference | string, pool: RegistryPool, mirrors: Record<string, RegistryMirror> | undefined, signal?: AbortSignal): Promise<ListedTags> {
+  const ref = typeof repository === 'string' ? parseRef(repository) : repository;
+  const route = mirrorRoute(ref, mirrors);
+  if (!route.matched) return { tags: await pool.repository(ref, 'source').listTags(signal) };
+  const failures: string[] = [];
+  let last: unknown;
+  for (const candidate of route.candidates) {
+    try {
+      const tags = await pool.repository(candidate, 'source').listTags(signal);
+      return candidate.name === ref.name ? { tags } : { tags, via: candidate.name };
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      last = err;
+      failures.push(`${candidate.name}: ${messageOf(err)}`);
+    }
+  }
+  const why = route.fallback ? '' : ` (registries.mirrors["${route.matched}"] has fallback: false)`;
+  throw new GadgetError(`the tags of ${ref.name} could not be listed from any of its mirrors${why}: ${failures.join('; ')}`, {
+    exitCode: isGadgetError(last) ? last.exitCode : 1,
+    hint: route.fallback ? 'check that the repository is mirrored and the mirrors are reachable' : 'sync the repository into the mirror first, or allow fallback to the original registry',
+  });
 }

@@ -8,12 +8,19 @@
 // same way (GADGET-REMOTE-EMPTY, with a hint): verifying nothing is not a pass; so does a
 // repository whose tags cannot be listed (GADGET-REMOTE-UNLISTED: it does not exist, or the
 // registry fails on it), while credentials refused or a registry out of reach stop the run, as
-// they stop a sync: every other image would fail the same way.
-import { GadgetError, messageOf } from '../../lib/errors.js';
+// they stop a sync: every other image would fail the same way. Images are read through the
+// configured registry mirrors (`registries.mirrors`) as `gadget pull` reads them, and the tags
+// of a repository input as `gadget tags` lists them (the mirrors first); a prefix is the
+// catalog of the registry it names. An interruption stops every fetch, removes every
+// temporary store, and is thrown as the signal's reason (the CLI: exit 130).
+import { GadgetError, isGadgetError, messageOf } from '../../lib/errors.js';
+import { isSignatureTag, type Reference } from '../../lib/oci/reference.js';
 import type { RegistryPool } from '../../lib/registry/index.js';
-import { fetchToTemporaryStore, RemoteFetchError } from '../sync/remote.js';
-import { listRegistrySource, parseSource } from '../sync/sources.js';
-import type { RegistrySettings } from '../sync/config.js';
+import { keptNoTag } from '../../store/patterns.js';
+import { fetchToTemporaryStore, listTagsThroughMirrors, RemoteFetchError } from '../sync/remote.js';
+import { mirrorRoute } from '../sync/resolve.js';
+import { filterTags, listRegistrySource, parseSource, type Listed } from '../sync/sources.js';
+import type { RegistryMirror, RegistrySettings } from '../sync/config.js';
 import { makeReport, type VerifyReport } from './report.js';
 import type { VerifyOptions } from '../verify.js';
 
@@ -24,6 +31,8 @@ export interface RemoteVerifyOptions extends VerifyOptions, RegistrySettings {
   /** Called with the number of images once they are listed, then after each image. */
   onPlanned?: (total: number) => void;
   onReport?: (report: VerifyReport) => void;
+  /** Called when a registry mirror served an image: `via` is where it was read from. */
+  onVia?: (ref: string, via: string) => void;
 }
 
 /** What one input names: an image to verify, or a failure of its own (rule and error). */
@@ -37,9 +46,10 @@ type InputRule = 'GADGET-REMOTE-EMPTY' | 'GADGET-REMOTE-UNLISTED';
  * repositories' tags, walked as sync's plan walks its sources (sync/sources.ts). An input that
  * yields no image (a prefix the catalog lists nothing under, a repository without tags) is a
  * failure of its own, never a quiet pass; so is a repository whose tags cannot be listed (one
- * that does not exist), and the other inputs are still verified.
+ * that does not exist), and the other inputs are still verified. A repository that a registry
+ * mirror covers is listed through the mirrors, as `gadget tags` lists it.
  */
-export async function remoteImages(inputs: string[], pool: RegistryPool, signal?: AbortSignal): Promise<RemoteImage[]> {
+export async function remoteImages(inputs: string[], pool: RegistryPool, signal?: AbortSignal, mirrors?: Record<string, RegistryMirror>): Promise<RemoteImage[]> {
   const out: RemoteImage[] = [];
   const seen = new Set<string>(); // inputs may overlap (a prefix and a repository under it): each once
   const add = (key: string, named: RemoteImage): void => {
@@ -50,14 +60,34 @@ export async function remoteImages(inputs: string[], pool: RegistryPool, signal?
   for (const input of inputs) {
     const source = parseSource(input);
     if (source.kind !== 'repository' && source.kind !== 'prefix') continue; // a string never names the store or a bundle
+    const mirrored = source.kind === 'repository' && !source.pinned && mirrorRoute(source.ref, mirrors).matched !== undefined;
     // No tag filter here: hints name `gadget tags REPO --all`, signature tags included.
-    for (const listed of await listRegistrySource(source, { pool, signal, allTags: true })) {
-      if (listed.kind === 'image') add(listed.ref.toString(), { ref: listed.ref.toString() });
-      else if (listed.kind === 'unlisted') add(`unlisted ${listed.repository.name}`, { input: listed.repository.name, rule: 'GADGET-REMOTE-UNLISTED', error: listed.error });
-      else out.push({ input, rule: 'GADGET-REMOTE-EMPTY', error: listed.error });
+    const listed = mirrored ? await listThroughMirrors(source.ref, pool, mirrors, signal) : await listRegistrySource(source, { pool, signal, allTags: true });
+    for (const one of listed) {
+      if (one.kind === 'image') add(one.ref.toString(), { ref: one.ref.toString() });
+      else if (one.kind === 'unlisted') add(`unlisted ${one.repository.name}`, { input: one.repository.name, rule: 'GADGET-REMOTE-UNLISTED', error: one.error });
+      else out.push({ input, rule: 'GADGET-REMOTE-EMPTY', error: one.error });
     }
   }
   return out;
+}
+
+/** A repository's images as listRegistrySource gives them, its tags listed through the mirrors. */
+async function listThroughMirrors(repository: Reference, pool: RegistryPool, mirrors: Record<string, RegistryMirror> | undefined, signal?: AbortSignal): Promise<Listed[]> {
+  let tags: string[];
+  try {
+    ({ tags } = await listTagsThroughMirrors(repository, pool, mirrors, signal));
+  } catch (err) {
+    // As listRegistrySource: the repository fails alone; out of reach or refused stops the walk.
+    if (signal?.aborted || !isGadgetError(err) || err.exitCode !== 1) throw err;
+    return [{ kind: 'unlisted', repository, error: err }];
+  }
+  const images = filterTags(tags);
+  if (images.length === 0) {
+    const error = keptNoTag(repository.name, tags.filter((t) => !isSignatureTag(t)), undefined, `\`gadget tags ${repository.name} --all\``);
+    return [{ kind: 'nothing', source: repository.name, error }];
+  }
+  return images.map((tag) => ({ kind: 'image', ref: repository.withTag(tag) }));
 }
 
 /** The failed report of an input that does not come to images: named, with its hint. */
@@ -79,16 +109,28 @@ function fetchFailure(ref: string, err: RemoteFetchError, options: VerifyOptions
   });
 }
 
-/** Verifies every image the inputs name; one report each, in listing order. */
+/**
+ * Verifies every image the inputs name; one report each, in listing order. A few images at a
+ * time (`batch`), each in a temporary store removed before the next is taken. When one image
+ * stops the run (an interruption, a registry out of reach), the other workers take no new
+ * image, and the run ends only once every fetch in flight has ended and removed its store.
+ */
 export async function verifyRemote(inputs: string[], options: RemoteVerifyOptions): Promise<VerifyReport[]> {
   const { verifyArtifacts, resolveArtifacts } = await import('../verify.js');
-  const refs = await remoteImages(inputs, options.pool, options.signal);
+  const { signal } = options;
+  let refs: RemoteImage[];
+  try {
+    refs = await remoteImages(inputs, options.pool, signal, options.registries?.mirrors);
+  } catch (err) {
+    throw signal?.aborted ? signal.reason : err;
+  }
   options.onPlanned?.(refs.length);
   const reports: VerifyReport[] = new Array(refs.length);
   let next = 0;
+  let stopped = false;
   const worker = async (): Promise<void> => {
-    while (next < refs.length) {
-      options.signal?.throwIfAborted();
+    while (next < refs.length && !stopped) {
+      signal?.throwIfAborted();
       const i = next++;
       const named = refs[i]!;
       if ('error' in named) {
@@ -101,20 +143,36 @@ export async function verifyRemote(inputs: string[], options: RemoteVerifyOption
       try {
         const fetched = await fetchToTemporaryStore(ref, { ...options, pool: options.pool });
         try {
+          if (fetched.via) options.onVia?.(ref, fetched.via);
           [report] = (await verifyArtifacts(fetched.store, resolveArtifacts(fetched.store, [fetched.ref]), options)) as [VerifyReport];
           report.ref = ref;
         } finally {
           await fetched.cleanup();
         }
       } catch (err) {
+        // Interrupted: the reason, as it is (not a failure of this image).
+        if (signal?.aborted) throw signal.reason;
         // Credentials, network, usage: every other image would fail the same way.
-        if (!(err instanceof RemoteFetchError) || options.signal?.aborted) throw err instanceof GadgetError ? err : new GadgetError(`verifying ${ref}: ${messageOf(err)}`, { cause: err });
+        if (!(err instanceof RemoteFetchError)) throw err instanceof GadgetError ? err : new GadgetError(`verifying ${ref}: ${messageOf(err)}`, { cause: err });
         report = fetchFailure(ref, err, options);
       }
       reports[i] = report;
       options.onReport?.(report);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(Math.max(1, options.batch ?? 4), refs.length) }, worker));
+  const one = async (): Promise<void> => {
+    try {
+      await worker();
+    } catch (err) {
+      stopped = true;
+      throw err;
+    }
+  };
+  // Every worker ends (and cleans up) before the run does: Promise.all would return at the
+  // first failure, with the other fetches still writing their temporary stores.
+  const ended = await Promise.allSettled(Array.from({ length: Math.min(Math.max(1, options.batch ?? 4), refs.length) }, one));
+  if (signal?.aborted) throw signal.reason;
+  const failed = ended.find((e): e is PromiseRejectedResult => e.status === 'rejected');
+  if (failed) throw failed.reason;
   return reports;
 }

@@ -1,7 +1,7 @@
 // `gadget verify --remote REF`: an image in a real docker-registry (started here at a free
 // port and stopped) is fetched with its signature into a temporary store and verified there;
 // the user's store is never written.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -10,19 +10,30 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gadget, spawnGadget } from './helpers/cli.js';
 import { exited } from './helpers/crash.js';
-import { registryAvailable, startRegistry } from './helpers/registry.js';
+import { registryAvailable, startRegistry, type TestRegistry } from './helpers/registry.js';
 import { FIXTURE_LAYOUT, SHARED, scratch, sharedMissing } from './helpers/paths.js';
 
 const KEYS = join(SHARED, 'fixtures', 'ig-signed-store', 'keys');
 
-test('verify --remote checks a registry image and its signature without touching the store', async (t) => {
+/** A registry, and a store holding ig's signed images to push to it; undefined when the test skipped. */
+async function registryAndSource(t: TestContext): Promise<{ reg: TestRegistry; dir: string; source: string } | undefined> {
   const why = sharedMissing() ?? ((await registryAvailable()) ? undefined : 'docker-registry is not installed');
-  if (why) return t.skip(why);
+  if (why) {
+    t.skip(why);
+    return undefined;
+  }
   const reg = await startRegistry();
   t.after(() => reg.stop());
   const dir = scratch();
   const source = join(dir, 'source');
   assert.equal((await gadget(['--store', source, 'import', FIXTURE_LAYOUT])).code, 0);
+  return { reg, dir, source };
+}
+
+test('verify --remote checks a registry image and its signature without touching the store', async (t) => {
+  const ready = await registryAndSource(t);
+  if (!ready) return;
+  const { reg, dir, source } = ready;
   const remote = `${reg.host}/signed/legacy:v1`;
   const pushed = await gadget(['--store', source, 'push', 'ttl.sh/signed_with_cosign_legacy:latest', remote]);
   assert.equal(pushed.code, 0, pushed.stderr);
@@ -46,13 +57,9 @@ test('verify --remote checks a registry image and its signature without touching
 });
 
 test('verify --remote over a prefix: ten images, one tampered in the registry, exit 1 naming it', async (t) => {
-  const why = sharedMissing() ?? ((await registryAvailable()) ? undefined : 'docker-registry is not installed');
-  if (why) return t.skip(why);
-  const reg = await startRegistry();
-  t.after(() => reg.stop());
-  const dir = scratch();
-  const source = join(dir, 'source');
-  assert.equal((await gadget(['--store', source, 'import', FIXTURE_LAYOUT])).code, 0);
+  const ready = await registryAndSource(t);
+  if (!ready) return;
+  const { reg, dir, source } = ready;
   // Ten distinct images (each its own index and manifests) from one of ig's, in two repositories
   // each under the prefix, plus one outside it.
   const refs: string[] = [];
@@ -111,13 +118,9 @@ const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 interface Doc { summary: { passed: boolean; images: number; failed: number }; images: Array<{ ref: string; passed: boolean; hint?: string; findings: Array<{ rule: string; message: string }> }> }
 
 test('verify --remote: a repository that does not exist fails by itself, named; the other inputs are verified, exit 1', async (t) => {
-  const why = sharedMissing() ?? ((await registryAvailable()) ? undefined : 'docker-registry is not installed');
-  if (why) return t.skip(why);
-  const reg = await startRegistry();
-  t.after(() => reg.stop());
-  const dir = scratch();
-  const source = join(dir, 'source');
-  assert.equal((await gadget(['--store', source, 'import', FIXTURE_LAYOUT])).code, 0);
+  const ready = await registryAndSource(t);
+  if (!ready) return;
+  const { reg, dir, source } = ready;
   const image = `${reg.host}/good/a:v1`;
   const repo = `${reg.host}/good/b`;
   for (const ref of [image, `${repo}:v1`]) {
@@ -152,13 +155,9 @@ test('verify --remote: a repository that does not exist fails by itself, named; 
 });
 
 test('verify --remote over a prefix: a repository whose tags cannot be listed fails by itself, named, the others are verified', async (t) => {
-  const why = sharedMissing() ?? ((await registryAvailable()) ? undefined : 'docker-registry is not installed');
-  if (why) return t.skip(why);
-  const reg = await startRegistry();
-  t.after(() => reg.stop());
-  const dir = scratch();
-  const source = join(dir, 'source');
-  assert.equal((await gadget(['--store', source, 'import', FIXTURE_LAYOUT])).code, 0);
+  const ready = await registryAndSource(t);
+  if (!ready) return;
+  const { reg, dir, source } = ready;
   const good = `${reg.host}/fleet/a/img:v1`;
   for (const ref of [good, `${reg.host}/fleet/b/img:v1`]) {
     const pushed = await gadget(['--store', source, 'push', 'ttl.sh/signed_with_cosign_legacy:latest', ref]);
@@ -230,13 +229,9 @@ async function startHoldingProxy(target: string): Promise<{ host: string; held: 
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   test(`verify --remote interrupted (${signal}) while blobs are fetched: exit 130 with the hint, no temporary store left`, { timeout: 60_000 }, async (t) => {
-    const why = sharedMissing() ?? ((await registryAvailable()) ? undefined : 'docker-registry is not installed');
-    if (why) return t.skip(why);
-    const reg = await startRegistry();
-    t.after(() => reg.stop());
-    const dir = scratch();
-    const source = join(dir, 'source');
-    assert.equal((await gadget(['--store', source, 'import', FIXTURE_LAYOUT])).code, 0);
+    const ready = await registryAndSource(t);
+    if (!ready) return;
+    const { reg, dir, source } = ready;
     for (const name of ['hello', 'a', 'b', 'c', 'd']) {
       const pushed = await gadget(['--store', source, 'push', 'ttl.sh/signed_with_cosign_legacy:latest', `${reg.host}/prefix/${name}:v1`]);
       assert.equal(pushed.code, 0, pushed.stderr);

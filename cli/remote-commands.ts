@@ -23,7 +23,7 @@ export const tagsCommand: Command = {
     // Through registries.mirrors, by the route pull reads an image of it: the tags listed are
     // those `gadget pull` and `verify --remote` can read (air-gapped: the mirror's).
     const { pool, config } = await readerPool(env, flags);
-    const { listTagsThroughMirrors } = await import('../plugins/sync/remote.js');
+    const { listTagsThroughMirrors } = await import('../plugins/sync/resolve.js');
     const listed = await listTagsThroughMirrors(ref, pool, config.registries.mirrors, env.signal);
     const tags = listed.tags.filter((t) => flags.all || !isSignatureTag(t)).sort();
     if (listed.via) env.log.info(`listed the tags of ${ref.name} from the mirror ${listed.via}`);

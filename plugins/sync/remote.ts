@@ -1,17 +1,16 @@
 // `gadget verify --remote REF`: an image and its signatures pulled into a store of its own in
 // the temporary folder (never the user's store), verified there, and thrown away. Read through
-// the configured registry mirrors exactly as `gadget pull` reads (resolve.ts), and so are the
-// tags of a repository (`gadget tags`, `verify --remote REPOSITORY`).
+// the configured registry mirrors exactly as `gadget pull` reads (resolve.ts).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GadgetError, isGadgetError, messageOf } from '../../lib/errors.js';
-import { parseRef, Reference } from '../../lib/oci/reference.js';
+import { GadgetError, isGadgetError } from '../../lib/errors.js';
+import { Reference } from '../../lib/oci/reference.js';
 import { openStore, type Store } from '../../store/store.js';
 import type { LocationRecords, RegistryPool } from '../../lib/registry/index.js';
-import { createPool, type RegistryMirror, type RegistrySettings } from './config.js';
+import { createPool, type RegistrySettings } from './config.js';
 import { planPull } from './plan.js';
-import { mirrorRoute, resolveThroughMirrors } from './resolve.js';
+import { resolveThroughMirrors } from './resolve.js';
 import { runPlan } from './run.js';
 
 export interface RemoteFetchOptions extends RegistrySettings {
@@ -85,41 +84,4 @@ export async function fetchToTemporaryStore(ref: string, opts: RemoteFetchOption
     await cleanup();
     throw err;
   }
-}
-
-/** The tags of a repository and, when a mirror answered, the mirror's repository. */
-export interface ListedTags {
-  tags: string[];
-  via?: string;
-}
-
-/**
- * The tags of `repository` read through the configured mirrors, by the route pull reads an
- * image of it (resolve.ts mirrorRoute): each mirror in order, then the original only with
- * `fallback`. The first candidate that lists them answers; one that lacks the repository,
- * refuses access or cannot be reached is passed over, and when all fail the error names each
- * (its exit code the last one's: 2 when the last was out of reach). Without a mirror for it,
- * the original's answer or error, as it is.
- */
-export async function listTagsThroughMirrors(repository: Reference | string, pool: RegistryPool, mirrors: Record<string, RegistryMirror> | undefined, signal?: AbortSignal): Promise<ListedTags> {
-  const ref = typeof repository === 'string' ? parseRef(repository) : repository;
-  const route = mirrorRoute(ref, mirrors);
-  if (!route.matched) return { tags: await pool.repository(ref, 'source').listTags(signal) };
-  const failures: string[] = [];
-  let last: unknown;
-  for (const candidate of route.candidates) {
-    try {
-      const tags = await pool.repository(candidate, 'source').listTags(signal);
-      return candidate.name === ref.name ? { tags } : { tags, via: candidate.name };
-    } catch (err) {
-      if (signal?.aborted) throw err;
-      last = err;
-      failures.push(`${candidate.name}: ${messageOf(err)}`);
-    }
-  }
-  const why = route.fallback ? '' : ` (registries.mirrors["${route.matched}"] has fallback: false)`;
-  throw new GadgetError(`the tags of ${ref.name} could not be listed from any of its mirrors${why}: ${failures.join('; ')}`, {
-    exitCode: isGadgetError(last) ? last.exitCode : 1,
-    hint: route.fallback ? 'check that the repository is mirrored and the mirrors are reachable' : 'sync the repository into the mirror first, or allow fallback to the original registry',
-  });
 }

@@ -68,24 +68,58 @@ export interface ResolvedSource {
  * fails, the error names each of them.
  */
 export async function resolveThroughMirrors(ref: Reference, pool: RegistryPool, mirrors: Record<string, RegistryMirror> | undefined, signal?: AbortSignal): Promise<ResolvedSource> {
+  const { value, via } = await firstThroughMirrors(ref, mirrors, signal, { what: 'image', failed: `${ref} could not be read`, label: (c) => c.toString() }, async (candidate) => {
+    const repository = pool.repository(candidate, 'source');
+    return { repository, descriptor: await repository.resolve(candidate.digest ?? candidate.tag ?? 'latest', signal) };
+  });
+  return { ...value, via };
+}
+
+/** The tags of a repository and, when a mirror answered, the mirror's repository. */
+export interface ListedTags {
+  tags: string[];
+  via?: string;
+}
+
+/**
+ * The tags of `repository` through the mirrors, by the route pull reads an image of it: each
+ * mirror in order, then the original only with `fallback`; the first that lists them answers.
+ */
+export async function listTagsThroughMirrors(repository: Reference, pool: RegistryPool, mirrors: Record<string, RegistryMirror> | undefined, signal?: AbortSignal): Promise<ListedTags> {
+  const { value: tags, via } = await firstThroughMirrors(repository, mirrors, signal, { what: 'repository', failed: `the tags of ${repository.name} could not be listed`, label: (c) => c.name }, (candidate) =>
+    pool.repository(candidate, 'source').listTags(signal),
+  );
+  return via.name === repository.name ? { tags } : { tags, via: via.name };
+}
+
+/**
+ * `attempt` on each candidate of `ref`'s mirror route until one succeeds. A candidate that
+ * fails (lacks it, refuses access, is out of reach) is passed over; when all fail, the error
+ * names each, with the last one's exit code (2 when it was out of reach). Without a mirror for
+ * `ref`, its own error, as it is: it is about the reference itself.
+ */
+async function firstThroughMirrors<T>(
+  ref: Reference,
+  mirrors: Record<string, RegistryMirror> | undefined,
+  signal: AbortSignal | undefined,
+  words: { what: 'image' | 'repository'; failed: string; label: (candidate: Reference) => string },
+  attempt: (candidate: Reference) => Promise<T>,
+): Promise<{ value: T; via: Reference }> {
   const route = mirrorRoute(ref, mirrors);
   const failures: string[] = [];
   let last: unknown;
   for (const candidate of route.candidates) {
-    const repository = pool.repository(candidate, 'source');
     try {
-      const descriptor = await repository.resolve(candidate.digest ?? candidate.tag ?? 'latest', signal);
-      return { repository, descriptor, via: candidate };
+      return { value: await attempt(candidate), via: candidate };
     } catch (err) {
-      if (signal?.aborted) throw err;
-      if (!route.matched) throw err; // no mirror: the error is about the reference itself
+      if (signal?.aborted || !route.matched) throw err;
       last = err;
-      failures.push(`${candidate}: ${messageOf(err)}`);
+      failures.push(`${words.label(candidate)}: ${messageOf(err)}`);
     }
   }
   const why = route.fallback ? '' : ` (registries.mirrors["${route.matched}"] has fallback: false)`;
-  throw new GadgetError(`${ref} could not be read from any of its mirrors${why}: ${failures.join('; ')}`, {
+  throw new GadgetError(`${words.failed} from any of its mirrors${why}: ${failures.join('; ')}`, {
     exitCode: last instanceof GadgetError ? last.exitCode : 1,
-    hint: route.fallback ? 'check that the image is mirrored and the mirrors are reachable' : 'sync the image into the mirror first, or allow fallback to the original registry',
+    hint: route.fallback ? `check that the ${words.what} is mirrored and the mirrors are reachable` : `sync the ${words.what} into the mirror first, or allow fallback to the original registry`,
   });
 }

@@ -11,7 +11,8 @@ import { GadgetError, isGadgetError, usageError } from '../../lib/errors.js';
 import { isSignatureTag, parseRef, type Reference, refuseCredentials } from '../../lib/oci/reference.js';
 import type { RegistryPool } from '../../lib/registry/index.js';
 import { keptNoTag, noRepositoryUnder } from '../../store/patterns.js';
-import type { SyncSource, TagFilter } from './config.js';
+import type { RegistryMirror, SyncSource, TagFilter } from './config.js';
+import { listTagsThroughMirrors } from './resolve.js';
 import { compareVersions, parseRange, parseVersion, satisfies } from './semver.js';
 
 /** Whether the text names a tag or digest (parseRef would otherwise add `:latest`). */
@@ -96,6 +97,11 @@ export interface ListOptions {
   where?: string;
   /** Hints name `gadget tags REPO --all`, signature tags included (for a source without filter). */
   allTags?: boolean;
+  /**
+   * Registry mirrors to list a repository source's tags through, as `gadget tags` does (a
+   * prefix is the catalog of the registry it names: catalogs are not mirrored).
+   */
+  mirrors?: Record<string, RegistryMirror>;
 }
 
 /** `mirror set NAME: ` before a message about a source of that set. */
@@ -125,7 +131,9 @@ export async function listRegistrySource(source: RegistrySource, opts: ListOptio
     if (repositories.length === 0) return [{ kind: 'nothing', source: text, error: noRepositoryUnder(text, opts.where) }];
   }
   // Every repository's tags asked for at once (the registry client bounds requests in flight).
-  const lists = await Promise.allSettled(repositories.map((repo) => opts.pool.repository(repo, 'source').listTags(opts.signal)));
+  const list = async (repo: Reference): Promise<string[]> =>
+    source.kind === 'repository' && opts.mirrors ? (await listTagsThroughMirrors(repo, opts.pool, opts.mirrors, opts.signal)).tags : opts.pool.repository(repo, 'source').listTags(opts.signal);
+  const lists = await Promise.allSettled(repositories.map(list));
   const out: Listed[] = [];
   const seen: string[] = []; // every image tag listed, for naming them when none is kept
   for (const [i, repo] of repositories.entries()) {

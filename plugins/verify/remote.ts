@@ -13,13 +13,10 @@
 // of a repository input as `gadget tags` lists them (the mirrors first); a prefix is the
 // catalog of the registry it names. An interruption stops every fetch, removes every
 // temporary store, and is thrown as the signal's reason (the CLI: exit 130).
-import { GadgetError, isGadgetError, messageOf } from '../../lib/errors.js';
-import { isSignatureTag, type Reference } from '../../lib/oci/reference.js';
+import { GadgetError, messageOf } from '../../lib/errors.js';
 import type { RegistryPool } from '../../lib/registry/index.js';
-import { keptNoTag } from '../../store/patterns.js';
-import { fetchToTemporaryStore, listTagsThroughMirrors, RemoteFetchError } from '../sync/remote.js';
-import { mirrorRoute } from '../sync/resolve.js';
-import { filterTags, listRegistrySource, parseSource, type Listed } from '../sync/sources.js';
+import { fetchToTemporaryStore, RemoteFetchError } from '../sync/remote.js';
+import { listRegistrySource, parseSource } from '../sync/sources.js';
 import type { RegistryMirror, RegistrySettings } from '../sync/config.js';
 import { makeReport, type VerifyReport } from './report.js';
 import type { VerifyOptions } from '../verify.js';
@@ -60,34 +57,14 @@ export async function remoteImages(inputs: string[], pool: RegistryPool, signal?
   for (const input of inputs) {
     const source = parseSource(input);
     if (source.kind !== 'repository' && source.kind !== 'prefix') continue; // a string never names the store or a bundle
-    const mirrored = source.kind === 'repository' && !source.pinned && mirrorRoute(source.ref, mirrors).matched !== undefined;
     // No tag filter here: hints name `gadget tags REPO --all`, signature tags included.
-    const listed = mirrored ? await listThroughMirrors(source.ref, pool, mirrors, signal) : await listRegistrySource(source, { pool, signal, allTags: true });
-    for (const one of listed) {
+    for (const one of await listRegistrySource(source, { pool, signal, allTags: true, mirrors })) {
       if (one.kind === 'image') add(one.ref.toString(), { ref: one.ref.toString() });
       else if (one.kind === 'unlisted') add(`unlisted ${one.repository.name}`, { input: one.repository.name, rule: 'GADGET-REMOTE-UNLISTED', error: one.error });
       else out.push({ input, rule: 'GADGET-REMOTE-EMPTY', error: one.error });
     }
   }
   return out;
-}
-
-/** A repository's images as listRegistrySource gives them, its tags listed through the mirrors. */
-async function listThroughMirrors(repository: Reference, pool: RegistryPool, mirrors: Record<string, RegistryMirror> | undefined, signal?: AbortSignal): Promise<Listed[]> {
-  let tags: string[];
-  try {
-    ({ tags } = await listTagsThroughMirrors(repository, pool, mirrors, signal));
-  } catch (err) {
-    // As listRegistrySource: the repository fails alone; out of reach or refused stops the walk.
-    if (signal?.aborted || !isGadgetError(err) || err.exitCode !== 1) throw err;
-    return [{ kind: 'unlisted', repository, error: err }];
-  }
-  const images = filterTags(tags);
-  if (images.length === 0) {
-    const error = keptNoTag(repository.name, tags.filter((t) => !isSignatureTag(t)), undefined, `\`gadget tags ${repository.name} --all\``);
-    return [{ kind: 'nothing', source: repository.name, error }];
-  }
-  return images.map((tag) => ({ kind: 'image', ref: repository.withTag(tag) }));
 }
 
 /** The failed report of an input that does not come to images: named, with its hint. */

@@ -168,14 +168,20 @@ describe('bundles as sync sources and destinations, with renames', async () => {
     assert.deepEqual(await fsck(store), []);
   });
 
-  test('a re-run with nothing new leaves the bundle byte for byte (mtime too); a new image is added incrementally', async (t) => {
-    if (!available) return t.skip(SKIP);
+  /** A store holding registry.example.com/team/first:v1, and a sync of all of it to the bundle `name` beside it. */
+  async function storeSyncingTo(t: TestContext, name: string): Promise<{ work: string; store: Store; first: Descriptor; bundle: string; sync: () => ReturnType<typeof cli.gadget> }> {
     const work = await tempDir(t);
     const store = await openStore(join(work, 'store'));
     t.after(() => store.close());
-    await smallImage(store, 'registry.example.com/team/first:v1');
-    const bundle = join(work, 'inc.tar');
+    const first = await smallImage(store, 'registry.example.com/team/first:v1');
+    const bundle = join(work, name);
     const sync = (): ReturnType<typeof cli.gadget> => cli.gadget(['--store', store.root, '--json', 'sync', '--from', 'store:*', '--to', bundle]);
+    return { work, store, first, bundle, sync };
+  }
+
+  test('a re-run with nothing new leaves the bundle byte for byte (mtime too); a new image is added incrementally', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const { work, store, bundle, sync } = await storeSyncingTo(t, 'inc.tar');
     const first = await sync();
     assert.equal(first.code, 0, first.stderr);
     const bytes = readFileSync(bundle);
@@ -215,12 +221,7 @@ describe('bundles as sync sources and destinations, with renames', async () => {
 
   test('store -> bundle reads the store when it writes the tar, nothing staged: an image with a damaged or missing blob is left out, named, the others written', async (t) => {
     if (!available) return t.skip(SKIP);
-    const work = await tempDir(t);
-    const store = await openStore(join(work, 'store'));
-    t.after(() => store.close());
-    const first = await smallImage(store, 'registry.example.com/team/first:v1');
-    const bundle = join(work, 'b.tar');
-    const sync = (): ReturnType<typeof cli.gadget> => cli.gadget(['--store', store.root, '--json', 'sync', '--from', 'store:*', '--to', bundle]);
+    const { store, first, bundle, sync } = await storeSyncingTo(t, 'b.tar');
     assert.equal((await sync()).code, 0);
     const before = readFileSync(bundle);
     const second = await smallImage(store, 'registry.example.com/team/second:v1');
@@ -408,12 +409,7 @@ describe('bundles as sync sources and destinations, with renames', async () => {
 
   test('adding to a damaged bundle fails, naming the blob, and leaves the tar as it was', async (t) => {
     if (!available) return t.skip(SKIP);
-    const work = await tempDir(t);
-    const store = await openStore(join(work, 'store'));
-    t.after(() => store.close());
-    await smallImage(store, 'registry.example.com/team/first:v1');
-    const bundle = join(work, 'b.tar');
-    const sync = (): ReturnType<typeof cli.gadget> => cli.gadget(['--store', store.root, '--json', 'sync', '--from', 'store:*', '--to', bundle]);
+    const { store, bundle, sync } = await storeSyncingTo(t, 'b.tar');
     assert.equal((await sync()).code, 0);
     // Bit rot inside the tar: the first layer's bytes, same size.
     const tar = readFileSync(bundle);
@@ -464,12 +460,8 @@ describe('bundles as sync sources and destinations, with renames', async () => {
 
   /** A store with one image, a bundle of it (a bundle source) and a counting proxy in front of the registry: a refusal must come before its first request. */
   async function refusalSetup(t: TestContext): Promise<{ work: string; store: Store; source: string; proxy: CountingProxy }> {
-    const work = await tempDir(t);
-    const store = await openStore(join(work, 'store'));
-    t.after(() => store.close());
-    await smallImage(store, 'registry.example.com/team/first:v1');
-    const source = join(work, 'source.tar');
-    const made = await cli.gadget(['--store', store.root, 'sync', '--from', 'store:*', '--to', source]);
+    const { work, store, bundle: source, sync } = await storeSyncingTo(t, 'source.tar');
+    const made = await sync();
     assert.equal(made.code, 0, made.stderr);
     const proxy = await startCountingProxy(reg.host);
     t.after(() => proxy.close());

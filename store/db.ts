@@ -25,6 +25,13 @@ export const ENTRIES_INDEXES = `CREATE UNIQUE INDEX entries_ref ON entries (ref)
   CREATE INDEX entries_digest ON entries (digest);
   CREATE INDEX entries_list ON entries (ref, digest, media_type, size)`;
 
+/**
+ * Indexes added to schema 4 after it shipped: a store that lacks them gets them where it is,
+ * instead of a new index rebuilt from the layout. cache_time lets cacheForget find old entries
+ * without reading the whole namespace.
+ */
+const ADDED_INDEXES = 'CREATE INDEX IF NOT EXISTS cache_time ON cache (namespace, time)';
+
 const SCHEMA = `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   ${ENTRIES_TABLE};
@@ -40,6 +47,7 @@ const SCHEMA = `
   CREATE TABLE annotations (digest TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (digest, key));
   -- caches of plugins (e.g. the build cache): losing them costs only time
   CREATE TABLE cache (namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, time TEXT NOT NULL, PRIMARY KEY (namespace, key));
+  ${ADDED_INDEXES};
   INSERT INTO meta VALUES ('schema', '${SCHEMA_VERSION}');
 `;
 
@@ -125,6 +133,14 @@ function prepareDatabase(db: DB): void {
   if (!current()) {
     db.transaction(() => {
       if (current()) return;
+      if (readVersion() === SCHEMA_VERSION) {
+        try {
+          db.exec(ADDED_INDEXES);
+          if (schemaWhole(db)) return;
+        } catch (err) {
+          if (isDamagedDatabase(err)) throw err; // otherwise a table is missing too: all made anew
+        }
+      }
       db.exec(`
         DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS manifests;
         DROP TABLE IF EXISTS children; DROP TABLE IF EXISTS annotations; DROP TABLE IF EXISTS cache;

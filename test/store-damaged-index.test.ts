@@ -299,3 +299,32 @@ test('an index that lost rows (still a whole database) is found by fsck, and fsc
   assert.deepEqual((await list(dir)).images, before, 'every image is listed again');
   assert.equal((await gadget(['--store', dir, 'fsck'])).code, 0);
 });
+
+test('an index made before cache_time existed gets it where it is: nothing rebuilt, the caches kept, old entries found through it', async () => {
+  const { dir, db } = await storeWithTags();
+  let store = await openStore(dir);
+  store.cachePut('test-namespace', [{ key: 'k', value: { kept: true } }]);
+  store.close();
+  const conn = new Database(db);
+  try {
+    conn.exec('DROP INDEX cache_time');
+    conn.exec(`INSERT INTO meta VALUES ('marker', 'the same database')`); // a rebuilt index would not have it
+  } finally {
+    conn.close();
+  }
+  store = await openStore(dir);
+  try {
+    assert.deepEqual(store.cacheGet('test-namespace', 'k'), { kept: true }, 'the cache survived the upgrade');
+    assert.equal(store.cacheForget('test-namespace', new Date(Date.now() + 60_000)), 1, 'forgetting still finds the entry');
+  } finally {
+    store.close();
+  }
+  const after = new Database(db, { readonly: true });
+  try {
+    assert.equal(after.prepare(`SELECT value FROM meta WHERE key = 'marker'`).pluck().get(), 'the same database', 'not rebuilt');
+    const plan = (after.prepare(`EXPLAIN QUERY PLAN DELETE FROM cache WHERE namespace = ? AND time < ?`).all('n', 't') as Array<{ detail: string }>).map((r) => r.detail).join('; ');
+    assert.match(plan, /cache_time/, `cacheForget's delete reads the time index, not the whole namespace: ${plan}`);
+  } finally {
+    after.close();
+  }
+});

@@ -3,8 +3,9 @@
 // shared by every image; 3 manifests), written with the store API into bench/.data/sync. Every
 // request goes through a counting proxy in front of a fresh local docker-registry, and the
 // table shows, per operation and tool: wall time, requests by kind per image, the client's CPU
-// seconds (its reaped processes' cutime+cstime) and idle share (1 - CPU / wall), and the
-// registries' CPU seconds (/proc/PID/stat). This project (one `gadget sync` command) against
+// seconds (its reaped processes' cutime+cstime) and idle share (1 - CPU / wall), the
+// registries' CPU seconds (/proc/PID/stat), the proxies' (this process's own), and how busy the
+// machine's cores were (all three CPU times over cores x wall). This project (one `gadget sync` command) against
 // skopeo as its users run it: `skopeo copy --all` once per tag for push and pull, one
 // `skopeo sync --all` for registry to registry. Push and pull use 10 tags per repository; the
 // registry mirror N repositories of one tag. Then one image with a 1 GiB layer: push, pull,
@@ -13,11 +14,11 @@
 // profilers (the registries' pprof, node's --cpu-prof), and a second table shows where each
 // side's CPU went (bench/profiles.ts).
 //
-//   node --import tsx bench/sync.ts [IMAGES...] [--no-skopeo] [--big MIB] [--profile]   (default: 100 --big 1024)
+//   node --import tsx bench/sync.ts [IMAGES...] [--no-skopeo] [--big MIB] [--profile] [--registry-gogc N]   (default: 100 --big 1024)
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeJSONBytes } from '../lib/oci/json.js';
@@ -132,6 +133,7 @@ async function skopeoEach(pairs: Array<[string, string]>, flag: string): Promise
 }
 
 const TICKS = 100; // CLK_TCK on Linux
+const CORES = availableParallelism();
 
 /** CPU seconds from /proc: a process's own (utime+stime), or its reaped children's (cutime+cstime). */
 function cpuSeconds(pid: number | 'self', children = false): number {
@@ -148,6 +150,8 @@ interface Measurement {
   clientCpu: number;
   /** CPU of the registries involved. */
   registryCpu: number;
+  /** CPU of this process, which runs the counting proxies (and otherwise waits). */
+  proxyCpu: number;
   requests: Record<string, number>;
 }
 
@@ -156,6 +160,7 @@ async function measure(proxies: CountingProxy[], registries: TestRegistry[], wor
   for (const p of proxies) p.reset();
   const client0 = cpuSeconds('self', true);
   const reg0 = registries.reduce((a, r) => a + cpuSeconds(r.pid), 0);
+  const proxy0 = cpuSeconds('self');
   const start = process.hrtime.bigint();
   await work();
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
@@ -165,6 +170,7 @@ async function measure(proxies: CountingProxy[], registries: TestRegistry[], wor
     seconds,
     clientCpu: cpuSeconds('self', true) - client0,
     registryCpu: registries.reduce((a, r) => a + cpuSeconds(r.pid), 0) - reg0,
+    proxyCpu: cpuSeconds('self') - proxy0,
     requests,
   };
 }
@@ -220,14 +226,14 @@ function skopeoSyncYaml(host: string, repositories: string[]): string {
   return file;
 }
 
-async function benchSize(n: number, withSkopeo: boolean, rows: Row[], profiles?: Profiled[]): Promise<void> {
+async function benchSize(n: number, withSkopeo: boolean, rows: Row[], profiles?: Profiled[], registryEnv?: Record<string, string>): Promise<void> {
   const storeDir = await generate(n, 10);
   const reposDir = await generate(n, 1);
   const refs = refsFor(n, 10);
   const registries: TestRegistry[] = [];
   const proxies: CountingProxy[] = [];
   const started = async (): Promise<{ reg: TestRegistry; proxy: CountingProxy }> => {
-    const reg = await startRegistry({ debug: profiles !== undefined });
+    const reg = await startRegistry({ debug: profiles !== undefined, env: registryEnv });
     registries.push(reg);
     const proxy = await startCountingProxy(reg.host);
     proxies.push(proxy);
@@ -322,19 +328,24 @@ async function benchBig(mib: number): Promise<Array<Array<string | number>>> {
 export async function main(argv: string[] = []): Promise<void> {
   const bigAt = argv.indexOf('--big');
   const big = bigAt >= 0 ? Number(argv[bigAt + 1]) : 1024;
-  const sizes = argv.filter((a, i) => /^\d+$/.test(a) && i !== bigAt + 1).map(Number);
+  // An experiment on the cause, not a setting of the benchmark: the registries' garbage
+  // collector runs less often (Go's GOGC, 100 by default), so each request costs them less CPU.
+  const gogcAt = argv.indexOf('--registry-gogc');
+  const registryEnv = gogcAt >= 0 ? { GOGC: argv[gogcAt + 1] } : undefined;
+  const sizes = argv.filter((a, i) => /^\d+$/.test(a) && i !== bigAt + 1 && i !== gogcAt + 1).map(Number);
   const withSkopeo = !argv.includes('--no-skopeo') && existsSync('/usr/bin/skopeo');
   const profiles = argv.includes('--profile') ? [] as Profiled[] : undefined;
   mkdirSync(DATA, { recursive: true });
   const rows: Row[] = [];
-  for (const n of sizes.length ? sizes : [100]) await benchSize(n, withSkopeo, rows, profiles);
+  for (const n of sizes.length ? sizes : [100]) await benchSize(n, withSkopeo, rows, profiles, registryEnv);
   printTable(
-    `sync, requests counted by a proxy in front of each local docker-registry (load average ${loadavg().map((l) => l.toFixed(2)).join(' ')})`,
-    ['images', 'operation', 'tool', 's', 'speed-up', 'requests / image', 'kinds / image', 'client CPU s', 'client idle', 'registry CPU s'],
+    `sync, requests counted by a proxy in front of each local docker-registry${registryEnv ? ` run with GOGC=${registryEnv.GOGC}` : ''} (load average ${loadavg().map((l) => l.toFixed(2)).join(' ')})`,
+    ['images', 'operation', 'tool', 's', 'speed-up', 'requests / image', 'kinds / image', 'client CPU s', 'client idle', 'registry CPU s', 'proxy CPU s', `machine busy (${CORES} cores)`],
     rows.map((r) => [
       r.n, r.what, r.tool, r.m.seconds, r.vs ? `${(r.vs / r.m.seconds).toFixed(1)}×` : '',
       total(r.m.requests) / r.n, kinds(r.m.requests, r.n), r.m.clientCpu,
-      `${Math.max(0, Math.round(100 * (1 - r.m.clientCpu / r.m.seconds)))}%`, r.m.registryCpu,
+      `${Math.max(0, Math.round(100 * (1 - r.m.clientCpu / r.m.seconds)))}%`, r.m.registryCpu, r.m.proxyCpu,
+      `${Math.round((100 * (r.m.clientCpu + r.m.registryCpu + r.m.proxyCpu)) / (CORES * r.m.seconds))}%`,
     ]),
   );
   if (profiles) {

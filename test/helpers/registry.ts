@@ -27,6 +27,8 @@ export interface StartRegistryOptions {
   users?: Record<string, string>;
   /** Serve Go's pprof on a second port (bench/sync.ts --profile reads the registry's CPU profile). */
   debug?: boolean;
+  /** Environment added to the registry's (bench/sync.ts --registry-gogc sets Go's GOGC). */
+  env?: Record<string, string>;
   /** Token lifetime in seconds (token auth). */
   tokenExpiresIn?: number;
   /** OAuth2 refresh tokens the issuer accepts, and their users (token auth). */
@@ -146,7 +148,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
           `http: {addr: "127.0.0.1:${port}", secret: ${JSON.stringify(randomBytes(16).toString('hex'))}${debugHost ? `, debug: {addr: "${debugHost}"}` : ''}}\n` +
           authYaml,
       );
-      const child = spawn(REGISTRY_BIN, ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(REGISTRY_BIN, ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
       live.add(child);
       let stderr = '';
       child.stderr!.on('data', (b: Buffer) => {

@@ -55,6 +55,8 @@ export class BundleDestination implements Target {
 
   /** The tar as this run first found it (undefined: there was none). */
   private readonly openedAs: Stats | undefined;
+  /** The blobs of the tar this run wrote (undefined: it wrote none). */
+  private wrote?: Set<string>;
 
   private constructor(
     readonly file: string,
@@ -184,6 +186,11 @@ export class BundleDestination implements Target {
     }
   }
 
+  /** Whether the tar, as this run leaves it (written or not), holds the blob `digest`. */
+  holds(digest: string): boolean {
+    return this.wrote ? this.wrote.has(digest) : this.existing?.has(digest) === true;
+  }
+
   /** Whether the bundle already held `ref` before this run (a tag left out keeps that). */
   keeps(ref: string): boolean {
     return this.existing?.lookup(ref) !== undefined;
@@ -306,6 +313,7 @@ export class BundleDestination implements Target {
     if (!changed) return false;
     // Never into the folder of the store the tar reads from (checked again: it may have changed).
     await writeLayoutTar(this.file, entries, [...blobs.values()], signal, { store: this.local?.root });
+    this.wrote = new Set(blobs.keys());
     return true;
   }
 

@@ -5,16 +5,18 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { checkEntryPath, describeEntryType, isArchiveRoot, isGzipFile, readTar } from '../lib/archive/tar.js';
 import { GadgetError, messageOf } from '../lib/errors.js';
-import { copyGraph, CopySession, type CopyStats } from '../lib/oci/copy.js';
-import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
+import { copyGraph, CopySession, readAll, type CopyStats } from '../lib/oci/copy.js';
+import { ANN_REF_NAME, COSIGN_SIG_ARTIFACT, isManifestType, NOTATION_SIGNATURE, SIGSTORE_BUNDLE } from '../lib/oci/mediatypes.js';
 import { isSignatureTag } from '../lib/oci/reference.js';
-import type { Descriptor } from '../lib/oci/types.js';
+import { MAX_MANIFEST_BYTES } from '../lib/oci/target.js';
+import type { Descriptor, Manifest } from '../lib/oci/types.js';
 import type { Progress, ProgressBar } from '../lib/progress.js';
 
 import { tempName, writeVerifiedFile } from './files.js';
 import { BundleSource } from './bundle-source.js';
 import { LayoutSource } from './layout-source.js';
 import { BundleDestination } from './bundle-destination.js';
+import { taggedSubject } from './bundle-roots.js';
 import { IncompleteGraphError, storeKey, TAG_ATTEMPTS, type Store } from './store.js';
 import { makeFolders } from '../lib/folders.js';
 
@@ -22,6 +24,7 @@ export interface ImportResult {
   tags: string[];
   /** Untagged entries of the source whose content is absent there (ig's store has such). */
   skipped: string[];
+  /** `entry`: an image's tag; a signature as the image's (`REF's signature sha256-<hex>.sig`, see nameOf). */
   failed: Array<{ entry: string; error: string }>;
   stats: CopyStats;
 }
@@ -109,7 +112,7 @@ async function importEntries(store: Store, layout: ImportSource, refs: Map<Descr
           bar?.tick(1, ref ?? entry.digest);
           return ref ? { tagged: { descriptor: entry, ref } } : {};
         } catch (err) {
-          return { failed: { entry: ref ?? entry.digest, error: messageOf(err) } };
+          return { failed: { entry: await nameOf(layout, entry, ref), error: messageOf(err) } };
         }
       }),
     );
@@ -139,7 +142,7 @@ async function importEntries(store: Store, layout: ImportSource, refs: Map<Descr
       const incomplete = new Set(err.incomplete.map((i) => i.ref));
       const redo = tagged.filter((t) => incomplete.has(storeKey(t.ref)));
       if (attempt >= TAG_ATTEMPTS) {
-        for (const t of redo) result.failed.push({ entry: t.ref, error: `its content was removed from ${store.name} (by a concurrent gc) after it was copied, ${attempt} times; it was not tagged` });
+        for (const t of redo) result.failed.push({ entry: await nameOf(layout, t.descriptor, t.ref), error: `its content was removed from ${store.name} (by a concurrent gc) after it was copied, ${attempt} times; it was not tagged` });
         tagged = tagged.filter((t) => !incomplete.has(storeKey(t.ref)));
         await store.tagMany(tagged);
         break;
@@ -150,6 +153,50 @@ async function importEntries(store: Store, layout: ImportSource, refs: Map<Descr
   }
   result.tags = tagged.map((t) => storeKey(t.ref));
   return result;
+}
+
+/** What a signature tag is, by its suffix (bundle-roots.ts's taggedSubject says what it is about). */
+const TAG_KINDS: Array<[string, string]> = [['.sig', 'signature'], ['.att', 'attestation'], ['.sbom', 'SBOM'], ['', 'referrers']];
+const SIGNATURE_TYPES = [COSIGN_SIG_ARTIFACT, SIGSTORE_BUNDLE, NOTATION_SIGNATURE];
+
+/**
+ * How a failure names an entry of the layout: an image by its tag (or digest); a signature,
+ * which the user does not know by its tag `sha256-<hex>.sig` (or, as an untagged OCI 1.1
+ * referrer, by its digest), as the image's it belongs to: `myorg/x:v1's signature
+ * sha256-<hex>.sig` (a signature of a signature: `myorg/x:v1's signature sha256:...'s signature
+ * sha256:...`). Read only when something failed.
+ */
+async function nameOf(layout: ImportSource, entry: Descriptor, ref: string | undefined, depth = 0): Promise<string> {
+  const own = ref ?? entry.digest;
+  let subject: string | undefined;
+  let kind: string;
+  if (ref !== undefined) {
+    subject = taggedSubject(ref);
+    kind = TAG_KINDS.find(([suffix]) => ref.endsWith(suffix))![1];
+  } else {
+    const manifest = await readManifest(layout, entry);
+    subject = manifest?.subject?.digest;
+    const type = entry.artifactType ?? manifest?.artifactType ?? manifest?.config?.mediaType;
+    kind = SIGNATURE_TYPES.includes(type ?? '') ? 'signature' : 'referrer';
+  }
+  if (typeof subject !== 'string') return own; // an image, or an entry that refers to nothing
+  const tagOf = (e: Descriptor): string | undefined => e.annotations?.[ANN_REF_NAME];
+  const about = layout.entries.filter((e) => e.digest === subject && e !== entry);
+  // The image the user knows; else the signature (or other entry) it signs, named the same way.
+  const image = about.find((e) => tagOf(e) !== undefined && taggedSubject(tagOf(e)!) === undefined);
+  const signed = image ?? (depth < 3 ? about[0] : undefined);
+  const of = signed ? await nameOf(layout, signed, tagOf(signed), depth + 1) : subject;
+  return `${of}'s ${kind} ${own}`;
+}
+
+/** The manifest of an untagged entry, if it can be read and parsed (for its subject and type). */
+async function readManifest(layout: ImportSource, entry: Descriptor): Promise<Manifest | undefined> {
+  if (!isManifestType(entry.mediaType) || !layout.has(entry.digest)) return undefined;
+  try {
+    return JSON.parse((await readAll(await layout.fetch(entry), MAX_MANIFEST_BYTES, entry.digest)).toString('utf8')) as Manifest;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

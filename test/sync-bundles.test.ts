@@ -3,7 +3,7 @@
 // with images the project builds from examples/ and signatures made here.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import { BundleDestination, stagingDir } from '../store/bundle-destination.js';
 import { BundleSource } from '../store/bundle-source.js';
 import { fsck } from '../store/maintenance.js';
 import { openStore, type Store } from '../store/store.js';
-import type { CliResult } from './helpers/cli.js';
+import { gadget, type CliResult } from './helpers/cli.js';
 import { startCountingProxy, type CountingProxy } from './helpers/counting-proxy.js';
 import { registryAvailable, startRegistry, type TestRegistry } from './helpers/registry.js';
 import { configSource, EXAMPLES, exampleStore, tempDir, Transcript } from './helpers/sync.js';
@@ -63,6 +63,24 @@ function damage(store: Store, blob: Descriptor): void {
 }
 
 interface SyncReport { images: Record<string, number>; items: Array<{ destination: string; status: string; error?: string; hint?: string }> }
+
+/** A `--json` sync summary with its counts: blobs and bytes in all, and per image. */
+interface SyncTotals extends SyncReport { blobs: { copied: number; skipped: number }; bytes: number; items: Array<SyncReport['items'][number] & { copied: number; bytes: number }> }
+
+/** The blobs the bundle `file` holds that `before` (the bundle as it was, if any) did not: how many, and their bytes. */
+async function gainedBy(file: string, before?: BundleSource): Promise<{ blobs: number; bytes: number }> {
+  const tar = await BundleSource.open(file);
+  const added = tar.digests().filter((d) => !before?.has(d));
+  return { blobs: added.length, bytes: added.reduce((n, d) => n + tar.sizeOf(d)!, 0) };
+}
+
+/** The summary's totals, and the sums of its items' counts. */
+function totalsOf(report: SyncTotals): { total: { blobs: number; bytes: number }; items: { blobs: number; bytes: number } } {
+  return {
+    total: { blobs: report.blobs.copied, bytes: report.bytes },
+    items: report.items.reduce((n, i) => ({ blobs: n.blobs + i.copied, bytes: n.bytes + i.bytes }), { blobs: 0, bytes: 0 }),
+  };
+}
 
 /** The bytes of a stream. */
 async function readAllOf(stream: NodeJS.ReadableStream): Promise<Buffer> {
@@ -331,6 +349,68 @@ describe('bundles as sync sources and destinations, with renames', async () => {
     await written.checkBlobs({});
   });
 
+  test('store -> bundle: an image left out of the tar is failed, and its blobs and bytes are not counted as copied: the totals are what the tar gained', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const { store, bundle, sync } = await storeSyncingTo(t, 'sum.tar');
+    assert.equal((await sync()).code, 0);
+    const before = await BundleSource.open(bundle);
+    // Two new images sharing a layer; the config of one is damaged: that one is left out, and
+    // the shared layer goes into the tar with the other (whichever of the two copied it).
+    const second = await smallImage(store, 'registry.example.com/team/second:v1');
+    const { config, layers } = await store.readJSON<{ config: Descriptor; layers: Descriptor[] }>(second);
+    const ownConfig = await store.putBytes(Buffer.from('name: third\n'), config.mediaType);
+    const third = await store.putBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT_MANIFEST, config: ownConfig, layers })), MT_MANIFEST);
+    await store.tag(third, 'registry.example.com/team/third:v1');
+    damage(store, config);
+
+    const r = await sync();
+    assert.equal(r.code, 1, r.stderr);
+    const report = JSON.parse(r.stdout) as SyncTotals;
+    assert.deepEqual(report.images, { copied: 1, skipped: 1, failed: 1 });
+    const left = report.items.find((i) => i.status === 'failed')!;
+    assert.match(left.destination, /team\/second:v1/);
+    assert.match(left.error!, new RegExp(`left out of the bundle .*${config.digest}`));
+    const written = await BundleSource.open(bundle);
+    assert.equal(written.lookup('registry.example.com/team/second:v1'), undefined, 'the damaged image is not in the tar');
+    assert.equal(written.lookup('registry.example.com/team/third:v1')?.digest, third.digest, 'the good one is');
+    const gained = await gainedBy(bundle, before);
+    assert.deepEqual(gained, { blobs: 3, bytes: ownConfig.size + layers[0]!.size + third.size }, "third's config, the shared layer and third's manifest");
+    const { total, items } = totalsOf(report);
+    assert.deepEqual(total, gained, 'the summary counts what the tar gained, not what was left out');
+    assert.deepEqual(items, gained, "and the images' own counts add up to it");
+
+    // Again, as text: nothing new reaches the tar, and the summary line says so.
+    const text = await cli.gadget(['--store', store.root, 'sync', '--from', 'store:*', '--to', bundle]);
+    assert.equal(text.code, 1, text.stderr);
+    assert.match(text.stdout, /^0 images copied, 2 already there, 1 failed; 0 blobs \(0 B\) moved in /m);
+  });
+
+  test('store -> bundle: the blobs of an image left out for a damaged signature are not counted, its signature\'s neither (an OCI 1.1 referrer, a cosign tag)', async (t) => {
+    if (!available) return t.skip(SKIP);
+    for (const kind of ['referrer', 'cosign tag'] as const) {
+      const work = await tempDir(t);
+      const store = await openStore(join(work, 'store'));
+      t.after(() => store.close());
+      const signed = await smallImage(store, 'registry.example.com/team/signed:v1');
+      const plain = await smallImage(store, 'registry.example.com/team/plain:v1');
+      const tag = kind === 'cosign tag' ? `sha256-${signed.digest.slice(7)}.sig` : undefined;
+      const signature = await signatureOf(store, signed, 'a signature payload', tag);
+      damage(store, signature.payload);
+      const bundle = join(work, 'b.tar');
+      const r = await cli.gadget(['--store', store.root, '--json', 'sync', '--from', 'store:*', '--to', bundle]);
+      assert.equal(r.code, 1, `${kind}: ${r.stderr}`);
+      const report = JSON.parse(r.stdout) as SyncTotals;
+      assert.deepEqual(report.images, { copied: 1, skipped: 0, failed: 1 }, kind);
+      assert.match(report.items.find((i) => i.status === 'failed')!.destination, /team\/signed:v1/, kind);
+      const gained = await gainedBy(bundle);
+      const plainManifest = await store.readJSON<{ config: Descriptor; layers: Descriptor[] }>(plain);
+      assert.deepEqual(gained, { blobs: 3, bytes: plain.size + plainManifest.config.size + plainManifest.layers[0]!.size }, `${kind}: only the plain image is in the tar`);
+      const { total, items } = totalsOf(report);
+      assert.deepEqual(total, gained, `${kind}: the summary counts what the tar holds`);
+      assert.deepEqual(items, gained, `${kind}: and the images' own counts add up to it`);
+    }
+  });
+
   test('a signature of a signature travels to a bundle and into an export, whatever the order of their digests', async (t) => {
     if (!available) return t.skip(SKIP);
     const work = await tempDir(t);
@@ -423,6 +503,7 @@ describe('bundles as sync sources and destinations, with renames', async () => {
     const report = JSON.parse(r.stdout) as SyncReport;
     assert.deepEqual(report.images, { copied: 0, skipped: 0, failed: 2 });
     for (const item of report.items) assert.match(item.error!, /writing the bundle .*: bundle .*b\.tar: blob sha256:[0-9a-f]{64}: content has digest/);
+    assert.deepEqual(totalsOf(report as SyncTotals), { total: { blobs: 0, bytes: 0 }, items: { blobs: 0, bytes: 0 } }, 'no tar was written: nothing was copied into one');
     assert.ok(readFileSync(bundle).equals(tar), 'the damaged tar is as it was, not carried forward into a new one');
   });
 
@@ -585,5 +666,53 @@ test('rename rules: strip or replace whole leading path segments; the first matc
   assert.deepEqual(checked.mirrors.m!.source, [{ bundle: '/configs/in.tar' }], 'a bundle source is relative to the config');
   for (const rename of [{ stripPrefix: '' }, { strip: 'x' }, { from: 'a/' }, 'src/', [{ from: 'a', to: 'b', stripPrefix: 'c' }]]) {
     assert.throws(() => readSyncConfig({ mirrors: { m: { source: 'r.example/x', rename, destination: 'store' } } } as never, '/configs'), /rename.* must be \{ stripPrefix/, JSON.stringify(rename));
+  }
+});
+
+test("import of a tar that lacks a blob names the image: its own blob, its cosign tag signature's, its OCI 1.1 referrer's, a countersignature's", async (t) => {
+  const work = await tempDir(t);
+  const store = await openStore(join(work, 'store'));
+  t.after(() => store.close());
+  const REF = 'registry.example.com/myorg/x:v1';
+  const image = await smallImage(store, REF);
+  const tag = `sha256-${image.digest.slice(7)}.sig`;
+  const cosign = await signatureOf(store, image, 'a cosign tag signature', tag);
+  const referrer = await signatureOf(store, image, 'an OCI 1.1 referrer');
+  const counter = await signatureOf(store, referrer.manifest, 'a countersignature');
+  const exported = join(work, 'x.tar');
+  const exp = await gadget(['--store', store.root, 'export', REF, '-o', exported]);
+  assert.equal(exp.code, 0, exp.stderr);
+  const layout = join(work, 'layout');
+  mkdirSync(layout);
+  execFileSync('tar', ['-xf', exported, '-C', layout]);
+  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as { manifests: Descriptor[] };
+  assert.ok(index.manifests.some((m) => m.annotations?.['org.opencontainers.image.ref.name'] === tag), 'the export keeps the bare cosign tag');
+
+  const layer = (await store.readJSON<{ layers: Descriptor[] }>(image)).layers[0]!;
+  const cases = [
+    { lacks: layer, name: REF, imported: [tag] },
+    { lacks: cosign.payload, name: `${REF}'s signature ${tag}`, imported: [REF] },
+    { lacks: referrer.payload, name: `${REF}'s signature ${referrer.manifest.digest}`, imported: [REF, tag] },
+    { lacks: counter.payload, name: `${REF}'s signature ${referrer.manifest.digest}'s signature ${counter.manifest.digest}`, imported: [REF, tag] },
+  ];
+  for (const [i, c] of cases.entries()) {
+    const folder = join(work, `lacks${i}`);
+    cpSync(layout, folder, { recursive: true });
+    rmSync(join(folder, 'blobs', 'sha256', c.lacks.digest.slice(7)));
+    for (const gzip of [false, true]) {
+      const tar = join(work, `lacks${i}.tar${gzip ? '.gz' : ''}`);
+      execFileSync('tar', [gzip ? '-czf' : '-cf', tar, '-C', folder, 'oci-layout', 'index.json', 'blobs']);
+      const far = join(work, `far${i}${gzip ? 'gz' : ''}`);
+      const r = await gadget(['--store', far, 'import', tar]);
+      assert.equal(r.code, 1, r.stderr);
+      // The same sentence for an image and for a signature, which is named as the image's.
+      const where = gzip ? tar : `bundle ${tar}`;
+      assert.deepEqual(r.stderr.trimEnd().split('\n').filter((l) => l.startsWith('failed: ')), [`failed: ${c.name}: ${where}: blob ${c.lacks.digest} is missing`], `${c.name}${gzip ? ' (gzip)' : ''}`);
+      // As before: what is whole is imported, each failure by itself.
+      assert.deepEqual(r.stdout.split('\n').filter((l) => l.startsWith('imported ')).sort(), c.imported.map((ref) => `imported ${ref}`).sort());
+    }
+    const json = await gadget(['--store', join(work, `far${i}json`), '--json', 'import', join(work, `lacks${i}.tar`)]);
+    assert.equal(json.code, 1, json.stderr);
+    assert.deepEqual((JSON.parse(json.stdout) as { failed: Array<{ entry: string }> }).failed.map((f) => f.entry), [c.name], 'the JSON names it the same way');
   }
 });

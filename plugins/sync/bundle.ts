@@ -3,6 +3,7 @@
 // (store/bundle-destination.ts). Where a bundle may be written is output-file.ts's rule,
 // checked for the whole sync before it plans anything.
 import { isGadgetError, messageOf } from '../../lib/errors.js';
+import type { Descriptor } from '../../lib/oci/types.js';
 import { BundleDestination } from '../../store/bundle-destination.js';
 import { BundleSource } from '../../store/bundle-source.js';
 import { checkOutputFile } from '../../store/output-file.js';
@@ -47,32 +48,50 @@ export class Bundles {
   /**
    * Writes each destination bundle that this run changed. An image with a blob the store
    * holds damaged is left out of the bundle and fails, named; a bundle that cannot be written
-   * at all fails its images. Returns the files written.
+   * at all fails its images. `moved[i]`: what item i's copy transferred into its bundle (to the
+   * staging store, or noted to be read from the local store). Only what the tar holds counts as
+   * copied: what it does not (an image left out, a write that failed) is taken off the items'
+   * counts, and returned to be taken off the run's. Returns the files written too.
    */
-  async finish(items: PlanItem[], results: ItemResult[], signal?: AbortSignal): Promise<string[]> {
+  async finish(items: PlanItem[], results: ItemResult[], moved: Descriptor[][], signal?: AbortSignal): Promise<{ written: string[]; uncounted: { copied: number; bytes: number } }> {
     const written: string[] = [];
+    const uncounted = { copied: 0, bytes: 0 };
     for (const [file, pending] of this.destinations) {
-      const mine = items.flatMap((item, i) => (item.destination.kind === 'bundle' && item.destination.file === file ? [{ key: item.destination.key, result: results[i]! }] : []));
+      const mine = items.flatMap((item, i) => (item.destination.kind === 'bundle' && item.destination.file === file ? [{ key: item.destination.key, result: results[i]!, moved: moved[i] ?? [] }] : []));
       const ok = mine.filter(({ result }) => result.status !== 'failed');
-      if (ok.length === 0) continue;
-      let bundle: BundleDestination;
-      try {
-        bundle = await pending;
-        const outcome = await bundle.write(signal, undefined, ok.map(({ key, result }) => ({ key, digest: result.digest ?? '' })));
-        if (outcome.written) written.push(file);
-        for (const { key, result } of ok) {
-          const why = outcome.failed.get(key);
-          const kept = bundle.keeps(key) ? `, which keeps what it held as ${key}` : '';
-          if (why) fail(result, `left out of the bundle ${file}${kept}: ${why.message}`, why.hint);
+      let bundle: BundleDestination | undefined;
+      let done = false;
+      if (ok.length > 0) {
+        try {
+          bundle = await pending;
+          const outcome = await bundle.write(signal, undefined, ok.map(({ key, result }) => ({ key, digest: result.digest ?? '' })));
+          if (outcome.written) written.push(file);
+          for (const { key, result } of ok) {
+            const why = outcome.failed.get(key);
+            const kept = bundle.keeps(key) ? `, which keeps what it held as ${key}` : '';
+            if (why) fail(result, `left out of the bundle ${file}${kept}: ${why.message}`, why.hint);
+          }
+          done = true;
+        } catch (err) {
+          if (signal?.aborted) throw err;
+          for (const { result } of ok) fail(result, `writing the bundle ${file} failed: ${messageOf(err)}`, isGadgetError(err) ? err.hint : undefined);
         }
-      } catch (err) {
-        if (signal?.aborted) throw err;
-        for (const { result } of ok) fail(result, `writing the bundle ${file} failed: ${messageOf(err)}`, isGadgetError(err) ? err.hint : undefined);
-        continue;
       }
-      if (mine.every(({ result }) => result.status !== 'failed')) await bundle.discardStaging();
+      // A tar not written now holds none of what this run copied (an image that failed early
+      // may have staged some of its blobs: the next run finds them there).
+      const holds = (digest: string): boolean => done && bundle!.holds(digest);
+      for (const { result, moved: nodes } of mine) {
+        const kept = nodes.filter((d) => holds(d.digest));
+        if (kept.length === nodes.length) continue;
+        const bytes = (ds: Descriptor[]): number => ds.reduce((n, d) => n + d.size, 0);
+        uncounted.copied += nodes.length - kept.length;
+        uncounted.bytes += bytes(nodes) - bytes(kept);
+        result.copied = kept.length;
+        result.bytes = bytes(kept);
+      }
+      if (done && mine.every(({ result }) => result.status !== 'failed')) await bundle!.discardStaging();
     }
-    return written;
+    return { written, uncounted };
   }
 
   close(): void {

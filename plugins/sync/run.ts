@@ -1,7 +1,8 @@
 // Runs plan items: each is copyGraph between its two ends (the one copy; nothing else moves
 // content), a few images at a time, sharing one session so that a blob used by several images
 // moves once per destination. A failed item is tried once more and then reported; the run goes
-// on with the others. The summary counts images copied, skipped and failed, blobs and bytes.
+// on with the others. The summary counts images copied, skipped and failed, blobs and bytes
+// (into a bundle: only what its tar holds, so not an image left out of it).
 import { GadgetError, isGadgetError, messageOf } from '../../lib/errors.js';
 import { copyGraph, CopySession } from '../../lib/oci/copy.js';
 import type { Target } from '../../lib/oci/target.js';
@@ -121,7 +122,8 @@ async function openEnds(item: PlanItem, opts: RunOptions, bundles: Bundles, batc
   return { source, root, via, destination, tags };
 }
 
-async function transfer(item: PlanItem, opts: RunOptions, session: CopySession, bundles: Bundles, batched: (store: Store) => BatchedStore, result: ItemResult): Promise<void> {
+/** `moved` gets every node this copy transferred (a bundle counts only those its tar holds). */
+async function transfer(item: PlanItem, opts: RunOptions, session: CopySession, bundles: Bundles, batched: (store: Store) => BatchedStore, result: ItemResult, moved: Descriptor[]): Promise<void> {
   const ends = await openEnds(item, opts, bundles, batched);
   if (ends.via) result.via = ends.via;
   if (item.tags?.length) result.tags = ends.tags;
@@ -137,6 +139,7 @@ async function transfer(item: PlanItem, opts: RunOptions, session: CopySession, 
     referrers: (item.signatures ?? true) && !chosen.subset,
     signal: opts.signal,
     onBytes: opts.onBytes,
+    onNode: (event) => event.action === 'copied' && moved.push(event.descriptor),
     onTag: () => (result.tagged = (result.tagged ?? 0) + 1),
   });
   result.status = stats.copied > 0 ? 'copied' : 'skipped';
@@ -184,6 +187,7 @@ export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<Sync
     return b;
   };
   const results: ItemResult[] = new Array(items.length);
+  const moved: Descriptor[][] = items.map(() => []);
   const bar = items.length > 0 ? opts.progress?.start(items.length, opts.label ?? 'sync') : undefined;
   const withBytes: RunOptions = bar?.bytes ? { ...opts, onBytes: (n) => bar.bytes!(n) } : opts;
   /**
@@ -206,7 +210,7 @@ export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<Sync
             if (giveUp) throw new GadgetError(`its content was removed from ${b.name} (by a concurrent gc) after it was copied, ${attempt} times; it was not tagged`);
             // A session remembers what it copied: the copy again needs one that looks again.
             const fresh = new CopySession(concurrency);
-            await transfer(item, withBytes, fresh, bundles, batched, results[i]!);
+            await transfer(item, withBytes, fresh, bundles, batched, results[i]!, moved[i]!);
             session.stats.copied += fresh.stats.copied;
             session.stats.bytes += fresh.stats.bytes;
           } catch (failure) {
@@ -230,7 +234,7 @@ export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<Sync
       }
       for (let attempt = 1; !item.refused; attempt++) {
         try {
-          await transfer(item, withBytes, session, bundles, batched, result);
+          await transfer(item, withBytes, session, bundles, batched, result, moved[i]!);
           break;
         } catch (err) {
           if (opts.signal?.aborted) throw err;
@@ -262,7 +266,9 @@ export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<Sync
       }
     }
     opts.signal?.throwIfAborted();
-    const written = await bundles.finish(items, results, opts.signal);
+    const { written, uncounted } = await bundles.finish(items, results, moved, opts.signal);
+    session.stats.copied -= uncounted.copied;
+    session.stats.bytes -= uncounted.bytes;
     return summarize(results, session, written, started);
   } finally {
     bar?.done();

@@ -30,3 +30,9 @@ export function closest(name: string, known: Iterable<string>): string | undefin
   }
   return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
 }
+
+/** `did you mean NAME?` for the known name nearest to `name`, or undefined when none is near. */
+export function didYouMean(name: string, known: Iterable<string>): string | undefined {
+  const near = closest(name, known);
+  return near === undefined ? undefined : `did you mean ${near}?`;
+}

@@ -148,6 +148,7 @@ test('created values are checked as Go reads RFC 3339; levels and platforms are 
   assert.throws(() => parseLevels(['layer']), (e: GadgetError) => e.exitCode === 2 && /unknown level/.test(e.message));
   assert.equal(parsePlatform('linux/arm64'), 'arm64');
   assert.throws(() => parsePlatform('riscv64'), (e: GadgetError) => e.exitCode === 2 && /unknown platform/.test(e.message));
+  assert.throws(() => parsePlatform('amd46'), (e: GadgetError) => e.exitCode === 2 && e.hint === 'did you mean amd64? gadget images are built for amd64 and arm64');
 });
 
 // ------------------------------------------------------------------ images built by the project

@@ -1,10 +1,20 @@
 // The parts of sync that need no registry: version ranges, tag filters, the config's checks,
 // and how push, pull, copy and mirror sets name their sources and destinations.
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { isGadgetError } from '../lib/errors.js';
 import { parseRef } from '../lib/oci/reference.js';
 import { filterTags, parseRange, parseVersion, planCopy, planPull, planPush, readSyncConfig, satisfies } from '../plugins/sync.js';
 import { destinationFor, describeDestination, parseSource } from '../plugins/sync/plan.js';
+import { checkPlatform, OCI_ARCHITECTURES } from '../plugins/sync/platforms.js';
+import { openStore } from '../store/store.js';
+import { gadget } from './helpers/cli.js';
+import { generatedImages } from './helpers/images.js';
+import { scratch } from './helpers/paths.js';
 
 const inRange = (version: string, range: string): boolean => satisfies(parseVersion(version)!, parseRange(range));
 
@@ -84,4 +94,154 @@ test('ends: push, pull and copy name their sources and destinations as ig and do
   assert.deepEqual(parseSource('ghcr.io/inspektor-gadget/*'), { kind: 'prefix', registry: 'ghcr.io', prefix: 'inspektor-gadget/' });
   assert.deepEqual(parseSource({ store: 'ttl.sh/*' }), { kind: 'store', pattern: 'ttl.sh/*' });
   assert.throws(() => parseSource('inspektor-gadget/'), /must start with a registry host/);
+});
+
+// ---- platforms that no image can have, and keys that are not settings ------------------------
+
+/** What `fn` throws: a GadgetError's message, hint and exit code. */
+function refusal(fn: () => unknown): { message: string; hint?: string; exitCode: number } {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(isGadgetError(err), `a GadgetError, not ${String(err)}`);
+    return { message: err.message, hint: err.hint, exitCode: err.exitCode };
+  }
+  assert.fail('nothing was thrown');
+}
+
+test('platforms: Go\'s architectures and systems pass; a typo is a usage error naming it, with "did you mean"', () => {
+  for (const ok of ['amd64', 'arm64', 'linux/amd64', 'linux/arm64/v8', 'linux/arm/v7', 'riscv64', 'linux/s390x', 'windows/amd64', 'loong64', 'linux/ppc64le', 'linux/mips64le']) {
+    assert.doesNotThrow(() => checkPlatform(ok, '--platform'), ok);
+  }
+  for (const arch of ['amd64', 'arm64', 'arm', '386', 'ppc64le', 's390x', 'riscv64', 'mips64le', 'loong64']) assert.ok(OCI_ARCHITECTURES.includes(arch), arch);
+  const cases: Array<[string, RegExp, string | undefined]> = [
+    ['amd46', /"amd46" is not an architecture OCI images use/, 'amd64'],
+    ['arm46', /"arm46" is not an architecture/, 'arm64'],
+    ['linux/amd46', /"amd46" is not an architecture/, 'linux/amd64'],
+    ['lniux/arm64', /"lniux" is not an operating system/, 'linux/arm64'],
+    ['AMD64', /"AMD64" is not an architecture/, 'amd64'],
+    ['x86_64', /"x86_64" is not an architecture/, 'amd64'],
+    ['linux/aarch64', /"aarch64" is not an architecture/, 'linux/arm64'],
+    ['linux/armv7', /"armv7" is not an architecture/, 'linux/arm/v7'],
+    ['amd64/linux', /the operating system comes first/, 'linux/amd64'],
+    ['linux/amd64/v8/extra', /write it ARCH or OS\/ARCH\[\/VARIANT\]/, 'linux/amd64/v8'],
+    ['linux//amd64', /write it ARCH or OS\/ARCH/, 'linux/amd64'],
+    ['', /write it ARCH or OS\/ARCH/, undefined],
+    ['banana', /"banana" is not an architecture/, undefined],
+    ['linux/amd64/V 8', /"V 8" is not a variant/, undefined],
+  ];
+  for (const [value, why, suggestion] of cases) {
+    const r = refusal(() => checkPlatform(value, '--platform'));
+    assert.equal(r.exitCode, 2, value);
+    assert.ok(r.message.startsWith(`--platform ${JSON.stringify(value)} is not a platform: `), r.message);
+    assert.match(r.message, why, value);
+    assert.ok(r.hint, `${value}: a hint`);
+    if (suggestion) assert.ok(r.hint!.startsWith(`did you mean ${suggestion}? `), `${value}: ${r.hint}`);
+    else assert.doesNotMatch(r.hint!, /did you mean/, value);
+  }
+});
+
+test('the config: a mirror set\'s platforms are checked as --platform is, the file and key named', () => {
+  const set = (platforms: unknown): unknown => ({ mirrors: { gadgets: { source: 'ghcr.io/a/b', destination: 'store', platforms } } });
+  const checked = readSyncConfig(set(['linux/amd64', 'arm64', 'linux/riscv64']) as never, '/c', '/c/gadget.config.ts');
+  assert.deepEqual(checked.mirrors.gadgets!.platforms, ['linux/amd64', 'arm64', 'linux/riscv64'], 'a platform ig does not build is still a platform: an image lacking it fails alone');
+  const r = refusal(() => readSyncConfig(set(['amd64', 'amd46']) as never, '/c', '/c/gadget.config.ts'));
+  assert.equal(r.exitCode, 2);
+  assert.equal(r.message, '/c/gadget.config.ts: mirrors.gadgets.platforms[1] "amd46" is not a platform: "amd46" is not an architecture OCI images use');
+  assert.match(r.hint!, /^did you mean amd64\? /);
+});
+
+test('the config: an unknown key of a mirror set or a registries entry gets its "did you mean"', () => {
+  const cases: Array<[unknown, RegExp, string]> = [
+    [{ mirrors: { x: { source: 'a/b', destination: 'store', platfroms: ['amd64'] } } }, /^F: mirrors\.x\.platfroms is not a mirror set setting$/, 'platforms'],
+    [{ mirrors: { x: { source: 'a/b', destination: 'store', allowPlatformSubst: true } } }, /mirrors\.x\.allowPlatformSubst is not a mirror set setting/, 'allowPlatformSubset'],
+    [{ mirrors: { x: { source: 'a/b', destination: 'store', tags: { incldue: ['v*'] } } } }, /mirrors\.x\.tags\.incldue is not a tag filter/, 'include'],
+    [{ mirrors: { x: { source: 'a/b', destination: { regsitry: 'r:5000/m' } } } }, /mirrors\.x\.destination\.regsitry is not a destination kind/, 'registry'],
+    [{ registries: { mirros: {} } }, /^F: registries\.mirros is not a registry setting$/, 'mirrors'],
+    [{ registries: { timeouts: { conect: 3 } } }, /registries\.timeouts\.conect is not a timeout/, 'connect'],
+    [{ registries: { mirrors: { 'ghcr.io': { mirrors: ['r:5000/m'], fallbak: false } } } }, /registries\.mirrors\["ghcr\.io"\]\.fallbak is not a registry mirror setting/, 'fallback'],
+  ];
+  for (const [config, message, meant] of cases) {
+    const r = refusal(() => readSyncConfig(config as never, '/c', 'F'));
+    assert.equal(r.exitCode, 2);
+    assert.match(r.message, message);
+    assert.ok(r.hint?.startsWith(`did you mean ${meant}? `), `${r.message}: ${r.hint}`);
+  }
+  // Nothing near: the known keys, as before.
+  const far = refusal(() => readSyncConfig({ mirrors: { x: { source: 'a/b', destination: 'store', zzzzzzzzzz: 1 } } } as never, '/c', 'F'));
+  assert.match(far.hint!, /^use source, repositories, tags, platforms, /);
+});
+
+/** A server that counts the requests it gets (a registry that must not be asked anything). */
+async function countingServer(t: { after(fn: () => unknown): void }): Promise<{ host: string; requests: () => number }> {
+  let requests = 0;
+  const server = http.createServer((req, res) => {
+    requests++;
+    res.writeHead(500);
+    res.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  }));
+  return { host: `127.0.0.1:${(server.address() as AddressInfo).port}`, requests: () => requests };
+}
+
+test('--platform amd46 is a usage error before any request (push, pull, copy, sync); a platform an image lacks fails that image', async (t) => {
+  const dir = scratch();
+  const store = join(dir, 'store');
+  const s = await openStore(store);
+  try {
+    await generatedImages(s, ['ghcr.io/myorg/x:v1'], 256);
+  } finally {
+    s.close();
+  }
+  const registry = await countingServer(t);
+  const runs: string[][] = [
+    ['sync', '--from', 'store:myorg/x:v1', '--to', `${registry.host}/x`, '--platform', 'amd46'],
+    ['sync', '--dry-run', '--from', 'store:myorg/x:v1', '--to', `${registry.host}/x`, '--platform', 'amd64', '--platform', 'amd46'],
+    ['push', 'ghcr.io/myorg/x:v1', `${registry.host}/x:v1`, '--platform', 'amd46'],
+    ['pull', `${registry.host}/x:v1`, '--platform', 'amd46'],
+    ['copy', `${registry.host}/x:v1`, `${registry.host}/y:v1`, '--platform', 'amd46'],
+  ];
+  for (const args of runs) {
+    const r = await gadget(['--store', store, ...args], { cwd: dir });
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.equal(r.stderr, 'error: --platform "amd46" is not a platform: "amd46" is not an architecture OCI images use\nhint: did you mean amd64? (a platform is ARCH or OS/ARCH[/VARIANT] in Go\'s names, e.g. amd64, linux/arm64 or linux/arm/v7; gadget images are built for amd64 and arm64)\n', args.join(' '));
+    assert.equal(r.stdout, '');
+  }
+  const json = await gadget(['--store', store, '--json', ...runs[0]!], { cwd: dir });
+  assert.equal(json.code, 2);
+  const doc = JSON.parse(json.stdout) as { error: { message: string; hint: string; code: number } };
+  assert.equal(doc.error.code, 2);
+  assert.match(doc.error.message, /"amd46"/);
+  assert.match(doc.error.hint, /^did you mean amd64\?/);
+  assert.equal(registry.requests(), 0, 'no request reached the registry');
+
+  // A platform that exists but the image lacks: that image fails (exit 1), as before.
+  const bundle = join(dir, 'out.tar');
+  const lacking = await gadget(['--store', store, 'sync', '--from', 'store:ghcr.io/myorg/x:v1', '--to', bundle, '--platform', 's390x'], { cwd: dir });
+  assert.equal(lacking.code, 1, lacking.stdout + lacking.stderr);
+  assert.match(lacking.stderr, /^failed: ghcr\.io\/myorg\/x:v1 -> .*has none of the platforms s390x \(it has linux\/amd64, linux\/arm64\)/m);
+  assert.ok(!existsSync(bundle), 'no bundle of nothing');
+});
+
+test('gadget sync: a mirror set with platforms: [\'amd46\'] stops before any request, naming the config file', async (t) => {
+  const dir = scratch();
+  const registry = await countingServer(t);
+  const work = join(dir, 'work');
+  mkdirSync(work);
+  const file = join(work, 'gadget.config.ts');
+  writeFileSync(file, `export default ${JSON.stringify({ mirrors: { gadgets: { source: `${registry.host}/myorg/x`, destination: 'store', platforms: ['arm64', 'amd46'] } } })};\n`);
+  const r = await gadget(['--store', join(dir, 'store'), 'sync'], { cwd: work });
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /^error: \S*gadget\.config\.ts: mirrors\.gadgets\.platforms\[1\] "amd46" is not a platform: "amd46" is not an architecture OCI images use\nhint: did you mean amd64\? /);
+  assert.equal(registry.requests(), 0, 'no request reached the registry');
+
+  writeFileSync(file, `export default ${JSON.stringify({ mirrors: { gadgets: { source: `${registry.host}/myorg/x`, destination: 'store', platfroms: ['arm64'] } } })};\n`);
+  const typo = await gadget(['--store', join(dir, 'store'), 'sync'], { cwd: work });
+  assert.equal(typo.code, 2, typo.stdout + typo.stderr);
+  assert.match(typo.stderr, /^error: \S*gadget\.config\.ts: mirrors\.gadgets\.platfroms is not a mirror set setting\nhint: did you mean platforms\? /);
+  assert.equal(registry.requests(), 0);
 });

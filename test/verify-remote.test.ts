@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gadget, spawnGadget } from './helpers/cli.js';
 import { exited } from './helpers/crash.js';
-import { registryAvailable, startRegistry, type TestRegistry } from './helpers/registry.js';
-import { FIXTURE_LAYOUT, SHARED, scratch, sharedMissing } from './helpers/paths.js';
+import { registryAvailable, startFaultProxy, startRegistry, type TestRegistry } from './helpers/registry.js';
+import { FIXTURE_LAYOUT, REPO, SHARED, scratch, sharedMissing } from './helpers/paths.js';
 
 const KEYS = join(SHARED, 'fixtures', 'ig-signed-store', 'keys');
 
@@ -323,4 +323,172 @@ test('verify --remote: an unreachable registry stops the command (exit 2), for a
     assert.equal(json.code, 2);
     assert.equal(JSON.parse(json.stdout).error.code, 2);
   }
+});
+
+// ---- a registry that fails in the middle of a blob -------------------------------------------
+
+/**
+ * The example trace_open (built from its prebuilt objects: ig's fixture images have no layers)
+ * pushed to `victim` and `other`, two repositories; the largest layer of `victim`, with its size.
+ */
+async function twoImages(source: string, victim: string, other: string): Promise<{ digest: string; size: number }> {
+  const built = await gadget(['--store', source, 'build', join(REPO, 'examples', 'trace_open'), '-t', 'example.com/cut/trace_open:v1']);
+  assert.equal(built.code, 0, built.stderr);
+  for (const ref of [victim, other]) {
+    const pushed = await gadget(['--store', source, 'push', 'example.com/cut/trace_open:v1', ref]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+  }
+  const inspected = JSON.parse((await gadget(['--json', 'inspect', '--remote', victim])).stdout) as { manifests: Array<{ layers: Array<{ digest: string; size: number }> }> };
+  const layers = inspected.manifests.flatMap((m) => m.layers);
+  assert.ok(layers.length > 0, 'the image has layers');
+  return layers.reduce((a, b) => (b.size > a.size ? b : a));
+}
+
+test('verify --remote: a blob whose transfer breaks off on every try fails its image as GADGET-REMOTE-UNREADABLE, not as missing; the others are verified', async (t) => {
+  const ready = await registryAndSource(t);
+  if (!ready) return;
+  const { reg, dir, source } = ready;
+  const proxy = await startFaultProxy(reg.host);
+  t.after(() => proxy.close());
+  const victim = `${proxy.host}/cut/victim:v1`;
+  const other = `${proxy.host}/cut/other:v1`;
+  const blob = await twoImages(source, victim, other);
+  const CUT = 64;
+  assert.ok(blob.size > 20 * CUT, `the layer (${blob.size} bytes) is long enough to be cut on every try and resumption`);
+  // Every GET of that blob in the victim's repository (the first request and each resumption)
+  // passes 64 bytes of the body on, then drops the connection.
+  proxy.cut({ method: 'GET', path: new RegExp(`/v2/cut/victim/blobs/${blob.digest}$`) }, CUT, { times: 1000 });
+  const tmp = join(dir, 'tmp');
+  mkdirSync(tmp);
+
+  const j = await gadget(['--json', 'verify', '--remote', victim, other, '--profile', 'ig'], { env: { TMPDIR: tmp } });
+  assert.equal(j.code, 1, j.stdout + j.stderr);
+  const doc = JSON.parse(j.stdout) as Doc;
+  assert.deepEqual(doc.images.map((i) => [i.ref, i.passed]), [[victim, false], [other, true]], 'only the image whose blob could not be read fails');
+  const findings = doc.images[0]!.findings as Array<{ rule: string; message: string; digest: string; severity: string }>;
+  assert.deepEqual(findings.map((f) => [f.rule, f.severity]), [['GADGET-REMOTE-UNREADABLE', 'error']]);
+  assert.match(findings[0]!.message, new RegExp(esc(blob.digest)), 'the blob is named');
+  assert.match(findings[0]!.message, /broke off/);
+  assert.equal(findings[0]!.digest, blob.digest);
+  assert.ok(doc.images[0]!.hint, 'the failed image says what to do');
+  const cuts = proxy.requests.filter((r) => r.injected && r.path.endsWith(blob.digest));
+  assert.ok(cuts.length > 2, `the blob was asked for again after each break (${cuts.length} requests cut)`);
+
+  const text = await gadget(['verify', '--remote', victim, '--profile', 'ig'], { env: { TMPDIR: tmp } });
+  assert.equal(text.code, 1, text.stdout + text.stderr);
+  assert.match(text.stdout, new RegExp(`^FAIL  ${esc(victim)}.*\\n\\s+error\\s+GADGET-REMOTE-UNREADABLE `, 'm'));
+  assert.doesNotMatch(text.stdout, /GADGET-BLOB-MISSING/);
+  assert.match(text.stderr, /^error: .*broke off.*\nhint: /m);
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('gadget-remote-')), [], 'every temporary store was removed');
+
+  const rules = await gadget(['verify', '--rules']);
+  assert.equal(rules.code, 0, rules.stderr);
+  assert.match(rules.stdout, /^GADGET-REMOTE-UNREADABLE +error +error /m, 'the rule is listed with its severities');
+});
+
+test('verify --remote: a blob the registry answers 404 for stays GADGET-BLOB-MISSING, wrong bytes GADGET-BLOB-DIGEST, HTTP 500 after the retries GADGET-REMOTE-UNREADABLE', async (t) => {
+  const ready = await registryAndSource(t);
+  if (!ready) return;
+  const { reg, dir, source } = ready;
+  const proxy = await startFaultProxy(reg.host);
+  t.after(() => proxy.close());
+  const victim = `${proxy.host}/cut/victim:v1`;
+  const other = `${proxy.host}/cut/other:v1`;
+  const blob = await twoImages(source, victim, other);
+  const path = new RegExp(`/v2/cut/victim/blobs/${blob.digest}$`);
+  const work = mirrorConfig(dir, {}); // one try per request: the faults below last
+  const check = async (rule: string, message: RegExp): Promise<Doc['images'][number]> => {
+    const j = await gadget(['--json', 'verify', '--remote', victim, other, '--profile', 'ig'], { cwd: work });
+    assert.equal(j.code, 1, j.stdout + j.stderr);
+    const doc = JSON.parse(j.stdout) as Doc;
+    assert.deepEqual(doc.images.map((i) => [i.ref, i.passed]), [[victim, false], [other, true]], j.stdout);
+    assert.deepEqual(doc.images[0]!.findings.map((f) => f.rule), [rule]);
+    assert.match(doc.images[0]!.findings[0]!.message, message);
+    return doc.images[0]!;
+  };
+
+  // The registry sends other bytes, every time: wrong bytes.
+  proxy.flip({ method: 'GET', path }, { times: 1000, offset: 100 });
+  await check('GADGET-BLOB-DIGEST', new RegExp(`content has digest sha256:[a-f0-9]{64}, expected ${esc(blob.digest)}`));
+  proxy.clear();
+
+  // The registry fails on the blob with HTTP 500, after the retries: it could not be read, it is not missing.
+  proxy.fail({ method: 'GET', path }, 500, { times: 1000 });
+  const failing = await check('GADGET-REMOTE-UNREADABLE', /failed with HTTP 500/);
+  assert.ok(failing.hint);
+  proxy.clear();
+
+  // The blob is gone from the registry's disk: it answers 404, and the blob is missing.
+  const hex = blob.digest.slice('sha256:'.length);
+  rmSync(join(reg.dataDir, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex), { recursive: true });
+  assert.equal((await fetch(`${reg.url}/v2/cut/victim/blobs/${blob.digest}`)).status, 404, 'the registry answers 404 for it');
+  const gone = await gadget(['--json', 'verify', '--remote', victim, '--profile', 'ig'], { cwd: work });
+  assert.equal(gone.code, 1, gone.stdout + gone.stderr);
+  const missing = (JSON.parse(gone.stdout) as Doc).images[0]!;
+  assert.deepEqual(missing.findings.map((f) => f.rule), ['GADGET-BLOB-MISSING']);
+  assert.match(missing.findings[0]!.message, new RegExp(esc(blob.digest)));
+});
+
+/**
+ * A proxy in front of a registry that dies in the middle of the first GET of a blob matching
+ * `path`: it passes `bytes` of the body on, then stops listening and drops every connection, so
+ * that the client's resumption and every later request find the port closed.
+ */
+async function startDyingProxy(target: string, path: RegExp, bytes: number): Promise<{ host: string; died: () => boolean; close(): Promise<void> }> {
+  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+  let died = false;
+  const server = http.createServer((req, res) => {
+    const up = http.request({ host, port, method: req.method, path: req.url, headers: req.headers, agent: false }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      if (died || req.method !== 'GET' || !path.test(req.url ?? '')) {
+        answer.pipe(res);
+        return;
+      }
+      died = true;
+      answer.once('data', (chunk: Buffer) => {
+        res.write(chunk.subarray(0, bytes));
+        answer.destroy();
+        setImmediate(() => {
+          server.close();
+          server.closeAllConnections();
+        });
+      });
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return {
+    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    died: () => died,
+    close: () => new Promise<void>((done) => {
+      server.closeAllConnections();
+      server.close(() => done());
+      if (!server.listening) done();
+    }),
+  };
+}
+
+test('verify --remote: a registry that dies in the middle of a blob stops the command (exit 2), as an unreachable one does', async (t) => {
+  const ready = await registryAndSource(t);
+  if (!ready) return;
+  const { reg, dir, source } = ready;
+  const built = await gadget(['--store', source, 'build', join(REPO, 'examples', 'trace_open'), '-t', 'example.com/cut/trace_open:v1']);
+  assert.equal(built.code, 0, built.stderr);
+  const pushed = await gadget(['--store', source, 'push', 'example.com/cut/trace_open:v1', `${reg.host}/dies/x:v1`]);
+  assert.equal(pushed.code, 0, pushed.stderr);
+  const inspected = JSON.parse((await gadget(['--json', 'inspect', '--remote', `${reg.host}/dies/x:v1`])).stdout) as { manifests: Array<{ layers: Array<{ digest: string; size: number }> }> };
+  const layer = inspected.manifests.flatMap((m) => m.layers).reduce((a, b) => (b.size > a.size ? b : a));
+  const proxy = await startDyingProxy(reg.host, new RegExp(`/blobs/${layer.digest}$`), 100);
+  t.after(() => proxy.close());
+  const tmp = join(dir, 'tmp');
+  mkdirSync(tmp);
+
+  const r = await gadget(['verify', '--remote', `${proxy.host}/dies/x:v1`, '--profile', 'ig'], { cwd: mirrorConfig(dir, {}), env: { TMPDIR: tmp } });
+  assert.ok(proxy.died(), 'the registry died in the middle of the blob');
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, new RegExp(`^error: .*cannot reach the registry ${esc(proxy.host)}.*\\nhint: `, 'm'));
+  assert.equal(r.stdout, '', 'no report: the command stopped');
+  assert.doesNotMatch(r.stderr, /GADGET-BLOB-MISSING/);
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('gadget-remote-')), [], 'every temporary store was removed');
 });

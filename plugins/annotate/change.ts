@@ -2,6 +2,7 @@
 // values to set or unset, the levels, and the platform. Every problem is a usage error (exit 2).
 import { isRFC3339 } from '../../lib/oci/time.js';
 import { usageError } from '../../lib/errors.js';
+import { didYouMean } from '../../lib/suggest.js';
 import { ANN_CREATED, ANN_REF_NAME } from '../../lib/oci/mediatypes.js';
 import { ARCHS, type Arch } from '../build/arch.js';
 
@@ -101,7 +102,8 @@ export function parsePlatform(value: string | undefined): Arch | undefined {
   if (value === undefined) return undefined;
   const arch = value.startsWith('linux/') ? value.slice('linux/'.length) : value;
   if (!(ARCHS as readonly string[]).includes(arch)) {
-    throw usageError(`--platform ${JSON.stringify(value)}: unknown platform`, `gadget images are built for ${ARCHS.join(' and ')}`);
+    const near = didYouMean(arch, ARCHS);
+    throw usageError(`--platform ${JSON.stringify(value)}: unknown platform`, `${near ? `${near} ` : ''}gadget images are built for ${ARCHS.join(' and ')}`);
   }
   return arch as Arch;
 }

@@ -11,6 +11,8 @@ import { resolve } from 'node:path';
 import { usageError } from '../../lib/errors.js';
 import { RegistryPool, type RetryOptions, type Timeouts } from '../../lib/registry/index.js';
 import type { GadgetConfig } from '../../lib/runner/types.js';
+import { didYouMean } from '../../lib/suggest.js';
+import { checkPlatform } from './platforms.js';
 import { checkRename, type RenameRule } from './rename.js';
 
 /** Where to read a registry (or a repository prefix of it) from first. */
@@ -99,6 +101,18 @@ declare module '../../lib/runner/types.js' {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/**
+ * Refuses (exit 2) the first key of `value` that is not in `known`: `${where}.${key} is not a
+ * ${what}`, with "did you mean" the nearest known key (`platfroms` -> platforms), else the list.
+ */
+function refuseUnknownKeys(value: Record<string, unknown>, known: readonly string[], where: string, what: string): void {
+  for (const k of Object.keys(value)) {
+    if (known.includes(k)) continue;
+    const near = didYouMean(k, known);
+    throw usageError(`${where}.${k} is not ${what}`, near ? `${near} (known here: ${known.join(', ')})` : `use ${known.join(', ')}`);
+  }
+}
+
 function stringList(value: unknown, where: string): string[] | undefined {
   if (value === undefined) return undefined;
   if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v === '')) throw usageError(`${where} must be a list of non-empty strings`);
@@ -108,8 +122,7 @@ function stringList(value: unknown, where: string): string[] | undefined {
 function checkTags(value: unknown, where: string): TagFilter | undefined {
   if (value === undefined) return undefined;
   if (!isObject(value)) throw usageError(`${where} must be an object { include, exclude, semver, newest }`);
-  const known = ['include', 'exclude', 'semver', 'newest'];
-  for (const k of Object.keys(value)) if (!known.includes(k)) throw usageError(`${where}.${k} is not a tag filter`, `use ${known.join(', ')}`);
+  refuseUnknownKeys(value, ['include', 'exclude', 'semver', 'newest'], where, 'a tag filter');
   if (value.semver !== undefined && typeof value.semver !== 'string') throw usageError(`${where}.semver must be a string such as ">=0.40.0"`);
   if (value.newest !== undefined && !(Number.isSafeInteger(value.newest) && (value.newest as number) > 0)) throw usageError(`${where}.newest must be a positive whole number`);
   return {
@@ -125,6 +138,8 @@ function checkDestination(value: unknown, where: string): SyncDestination {
   if (isObject(value) && Object.keys(value).length === 1) {
     if (typeof value.registry === 'string' && value.registry) return { registry: value.registry };
     if (typeof value.bundle === 'string' && value.bundle) return { bundle: value.bundle };
+    // `{ regsitry: '...' }`: the key named, with the one meant.
+    refuseUnknownKeys(value, ['registry', 'bundle'], where, 'a destination kind');
   }
   throw usageError(`${where} must be 'store', { registry: 'HOST[/PREFIX]' } or { bundle: 'FILE.tar' }`);
 }
@@ -132,8 +147,7 @@ function checkDestination(value: unknown, where: string): SyncDestination {
 function checkSet(name: string, value: unknown, file: string): MirrorSet {
   const where = `${file}: mirrors.${name}`;
   if (!isObject(value)) throw usageError(`${where} must be an object { source, destination, ... }`);
-  const known = ['source', 'repositories', 'tags', 'platforms', 'allowPlatformSubset', 'destination', 'signatures', 'rename'];
-  for (const k of Object.keys(value)) if (!known.includes(k)) throw usageError(`${where}.${k} is not a mirror set setting`, `use ${known.join(', ')}`);
+  refuseUnknownKeys(value, ['source', 'repositories', 'tags', 'platforms', 'allowPlatformSubset', 'destination', 'signatures', 'rename'], where, 'a mirror set setting');
   const sources = Array.isArray(value.source) ? value.source : [value.source];
   if (sources.length === 0) throw usageError(`${where}.source is empty`);
   for (const s of sources) {
@@ -144,11 +158,14 @@ function checkSet(name: string, value: unknown, file: string): MirrorSet {
   for (const k of ['allowPlatformSubset', 'signatures'] as const) {
     if (value[k] !== undefined && typeof value[k] !== 'boolean') throw usageError(`${where}.${k} must be true or false`);
   }
+  const platforms = stringList(value.platforms, `${where}.platforms`);
+  // A platform no image can have (`amd46`) is a typo, refused here as --platform is.
+  platforms?.forEach((p, i) => checkPlatform(p, `${where}.platforms[${i}]`));
   return {
     source: sources as SyncSource[],
     repositories: stringList(value.repositories, `${where}.repositories`),
     tags: checkTags(value.tags, `${where}.tags`),
-    platforms: stringList(value.platforms, `${where}.platforms`) as PlatformName[] | undefined,
+    platforms: platforms as PlatformName[] | undefined,
     allowPlatformSubset: value.allowPlatformSubset as boolean | undefined,
     destination: checkDestination(value.destination, `${where}.destination`),
     signatures: value.signatures as boolean | undefined,
@@ -173,10 +190,8 @@ function checkTimeouts(value: unknown, where: string): RegistriesConfig['timeout
   if (value === undefined) return undefined;
   if (!isObject(value)) throw usageError(`${where} must be an object { connect, idle, request } in seconds`);
   const out: NonNullable<RegistriesConfig['timeouts']> = {};
-  for (const [k, v] of Object.entries(value)) {
-    if (k !== 'connect' && k !== 'idle' && k !== 'request') throw usageError(`${where}.${k} is not a timeout`, 'use connect, idle, request');
-    out[k] = checkSeconds(v, `${where}.${k}`);
-  }
+  refuseUnknownKeys(value, ['connect', 'idle', 'request'], where, 'a timeout');
+  for (const [k, v] of Object.entries(value)) out[k as 'connect' | 'idle' | 'request'] = checkSeconds(v, `${where}.${k}`);
   return out;
 }
 
@@ -189,10 +204,7 @@ function expandHome(file: string, dir: string): string {
 export function readSyncConfig(config: GadgetConfig, dir: string, file = 'gadget.config.ts'): SyncConfig {
   const reg: unknown = config.registries ?? {};
   if (!isObject(reg)) throw usageError(`${file}: registries must be an object { insecure, authfile, mirrors }`);
-  const knownKeys = ['insecure', 'authfile', 'mirrors', 'timeouts', 'retries', 'maxPages'];
-  for (const k of Object.keys(reg)) {
-    if (!knownKeys.includes(k)) throw usageError(`${file}: registries.${k} is not a registry setting`, `use ${knownKeys.join(', ')}`);
-  }
+  refuseUnknownKeys(reg, ['insecure', 'authfile', 'mirrors', 'timeouts', 'retries', 'maxPages'], `${file}: registries`, 'a registry setting');
   if (reg.authfile !== undefined && (typeof reg.authfile !== 'string' || reg.authfile === '')) throw usageError(`${file}: registries.authfile must be a file name`);
   const mirrors: Record<string, RegistryMirror> = {};
   if (reg.mirrors !== undefined) {
@@ -200,6 +212,7 @@ export function readSyncConfig(config: GadgetConfig, dir: string, file = 'gadget
     for (const [key, m] of Object.entries(reg.mirrors)) {
       const where = `${file}: registries.mirrors["${key}"]`;
       if (!isObject(m)) throw usageError(`${where} must be { mirrors: [...], fallback }`);
+      refuseUnknownKeys(m, ['mirrors', 'fallback'], where, 'a registry mirror setting');
       const list = stringList(m.mirrors, `${where}.mirrors`);
       if (!list || list.length === 0) throw usageError(`${where}.mirrors must name at least one mirror`);
       if (m.fallback !== undefined && typeof m.fallback !== 'boolean') throw usageError(`${where}.fallback must be true or false`);

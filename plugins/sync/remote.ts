@@ -19,10 +19,10 @@ export interface RemoteFetchOptions extends RegistrySettings {
   pool?: RegistryPool;
 }
 
-/** A fetch that failed, with the image's digest when it was resolved. */
+/** A fetch that failed, with the image's digest when it was resolved, and what failed it. */
 export class RemoteFetchError extends GadgetError {
-  constructor(message: string, readonly digest: string | undefined, hint?: string) {
-    super(message, { hint });
+  constructor(message: string, readonly digest: string | undefined, hint?: string, cause?: unknown) {
+    super(message, { hint, cause });
   }
 }
 
@@ -59,7 +59,7 @@ export async function fetchToTemporaryStore(ref: string, opts: RemoteFetchOption
     resolved = await resolveThroughMirrors(wanted, pool, opts.registries?.mirrors, opts.signal);
   } catch (err) {
     if (opts.signal?.aborted || !isGadgetError(err) || err.exitCode !== 1) throw err;
-    throw new RemoteFetchError(`cannot fetch ${ref}: ${err.message}`, wanted.digest, err.hint);
+    throw new RemoteFetchError(`cannot fetch ${ref}: ${err.message}`, wanted.digest, err.hint, err);
   }
   const digest = resolved.descriptor.digest;
   const via = resolved.via.toString() !== wanted.toString() ? resolved.via.toString() : undefined;
@@ -76,9 +76,10 @@ export async function fetchToTemporaryStore(ref: string, opts: RemoteFetchOption
   };
   try {
     store = await openStore(join(dir, 'store'));
-    const summary = await runPlan([pinned], { store, pool, concurrency: opts.concurrency, signal: opts.signal, label: 'fetch' });
+    let failure: unknown;
+    const summary = await runPlan([pinned], { store, pool, concurrency: opts.concurrency, signal: opts.signal, label: 'fetch', onFailure: (_, err) => (failure = err) });
     const result = summary.items[0]!;
-    if (result.status === 'failed') throw new RemoteFetchError(`cannot fetch ${ref}${via ? ` (via ${via})` : ''}: ${result.error}`, result.digest ?? digest, result.hint);
+    if (result.status === 'failed') throw new RemoteFetchError(`cannot fetch ${ref}${via ? ` (via ${via})` : ''}: ${result.error}`, result.digest ?? digest, result.hint, failure);
     return { store, ref: item.destination.key, digest: result.digest ?? digest, via, cleanup };
   } catch (err) {
     await cleanup();

@@ -34,6 +34,8 @@ export interface RunOptions {
   /** Tries per image (default 2): a corrupted download or a dropped connection is tried again. */
   attempts?: number;
   onItem?: (result: ItemResult) => void;
+  /** Called with the error of an item that failed (its result keeps only the text). */
+  onFailure?: (index: number, err: unknown) => void;
   /** Blob bytes as they stream (the progress bar's byte count and rate). */
   onBytes?: (n: number) => void;
 }
@@ -245,6 +247,7 @@ export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<Sync
           result.status = 'failed';
           result.error = messageOf(err);
           if (isGadgetError(err) && err.hint) result.hint = err.hint;
+          opts.onFailure?.(i, err);
           break;
         }
       }

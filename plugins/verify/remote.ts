@@ -4,17 +4,22 @@
 // a few temporary stores at a time (fetched with their signatures, verified, deleted), so
 // memory and disk stay bounded however many images there are. An image that cannot be fetched
 // intact (a blob whose bytes do not match its digest, a manifest that is gone) is a failed
-// image in the report, not the end of the run. An input that yields no image at all fails the
-// same way (GADGET-REMOTE-EMPTY, with a hint): verifying nothing is not a pass; so does a
-// repository whose tags cannot be listed (GADGET-REMOTE-UNLISTED: it does not exist, or the
-// registry fails on it), while credentials refused or a registry out of reach stop the run, as
-// they stop a sync: every other image would fail the same way. Images are read through the
+// image in the report, not the end of the run; so is one that could not be read to the end
+// (GADGET-REMOTE-UNREADABLE: a transfer that broke off on every try, a registry that kept
+// failing on a blob), which is not known to be missing (GADGET-BLOB-MISSING: the registry
+// answered 404) or damaged (GADGET-BLOB-DIGEST: wrong bytes). An input that yields no image at
+// all fails the same way (GADGET-REMOTE-EMPTY, with a hint): verifying nothing is not a pass;
+// so does a repository whose tags cannot be listed (GADGET-REMOTE-UNLISTED: it does not exist,
+// or the registry fails on it), while credentials refused or a registry out of reach stop the
+// run (also when met in the middle of a blob), as they stop a sync: every other image would
+// fail the same way. Images are read through the
 // configured registry mirrors (`registries.mirrors`) as `gadget pull` reads them, and the tags
 // of a repository input as `gadget tags` lists them (the mirrors first); a prefix is the
 // catalog of the registry it names. An interruption stops every fetch, removes every
 // temporary store, and is thrown as the signal's reason (the CLI: exit 130).
-import { GadgetError, messageOf } from '../../lib/errors.js';
-import type { RegistryPool } from '../../lib/registry/index.js';
+import { GadgetError, isGadgetError, messageOf } from '../../lib/errors.js';
+import { DAMAGED_HINT } from '../../lib/oci/digest.js';
+import { isNotFound, RegistryError, type RegistryPool } from '../../lib/registry/index.js';
 import { fetchToTemporaryStore, RemoteFetchError } from '../sync/remote.js';
 import { listRegistrySource, parseSource } from '../sync/sources.js';
 import type { RegistryMirror, RegistrySettings } from '../sync/config.js';
@@ -76,15 +81,52 @@ function inputFailure(input: string, rule: InputRule, err: GadgetError, options:
   return report;
 }
 
-/** A failed image for a fetch that did not bring the image intact. */
+/** `err` and the errors it was caused by, outermost first. */
+function causeChain(err: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (let e = err; e !== undefined && e !== null && chain.length < 10; e = (e as { cause?: unknown }).cause) chain.push(e);
+  return chain;
+}
+
+/** Wrong bytes where a blob or manifest was read: the content checks' own sentences (they have no class of their own). */
+function damaged(err: unknown, message: string): boolean {
+  return (isGadgetError(err) && err.hint === DAMAGED_HINT) || /digest|does not match|altered/i.test(message);
+}
+
+const UNREADABLE_HINT = 'the registry (or the network to it) failed while the image was read, after the retries; the blob is not known to be missing or damaged: check the registry, then verify the image again';
+
+/**
+ * A failed image for a fetch that did not bring the image intact, classified by its cause:
+ * the registry answered 404 (GADGET-BLOB-MISSING), the bytes did not match their digest or
+ * size (GADGET-BLOB-DIGEST), or the registry could not be read to the end: it kept failing
+ * (HTTP 5xx, 429, ... after the retries) or the transfer broke off on every try and resumption
+ * (GADGET-REMOTE-UNREADABLE). A registry that could not be reached at all, or that refused the
+ * credentials, is thrown: it stops the command (exit 2), as it does when it is met first.
+ */
 function fetchFailure(ref: string, err: RemoteFetchError, options: VerifyOptions): VerifyReport {
+  const chain = causeChain(err.cause);
+  const stop = chain.find((e) => isGadgetError(e) && e.exitCode === 2);
+  if (stop) throw stop;
   const message = err.message;
-  const mismatch = /digest|does not match|altered/i.test(message);
-  const blob = /sha256:[a-f0-9]{64}/.exec(message)?.[0] ?? err.digest ?? '';
-  return makeReport(ref, err.digest ?? '', [{ rule: mismatch ? 'GADGET-BLOB-DIGEST' : 'GADGET-BLOB-MISSING', digest: blob, path: '/', message }], options.profile ?? 'spec', {
+  const rule: RemoteFetchRule = chain.some(isNotFound)
+    ? 'GADGET-BLOB-MISSING'
+    : chain.some((e) => e instanceof RegistryError)
+      ? 'GADGET-REMOTE-UNREADABLE'
+      : (chain.length === 0 ? damaged(undefined, message) : chain.some((e) => damaged(e, messageOf(e))))
+        ? 'GADGET-BLOB-DIGEST'
+        : chain.length > 0
+          ? 'GADGET-REMOTE-UNREADABLE'
+          : 'GADGET-BLOB-MISSING'; // nothing raised: a graph that cannot be completed
+  const named = (text: string): string | undefined => /sha256:[a-f0-9]{64}/.exec(text)?.[0];
+  const blob = chain.map((e) => named(messageOf(e))).find((d) => d !== undefined) ?? named(message) ?? err.digest ?? '';
+  const report = makeReport(ref, err.digest ?? '', [{ rule, digest: blob, path: '/', message }], options.profile ?? 'spec', {
     requireSignature: options.requireSignature,
   });
+  if (rule === 'GADGET-REMOTE-UNREADABLE') report.hint = UNREADABLE_HINT;
+  return report;
 }
+
+type RemoteFetchRule = 'GADGET-BLOB-MISSING' | 'GADGET-BLOB-DIGEST' | 'GADGET-REMOTE-UNREADABLE';
 
 /**
  * Verifies every image the inputs name; one report each, in listing order. A few images at a

@@ -77,6 +77,7 @@ export const RULES = [
   // ---- what verify --remote reads
   { id: 'GADGET-REMOTE-EMPTY', area: 'integrity', severity: both('error'), description: 'With --remote: every input yields at least one image to verify (a prefix under which the catalog lists no repository, or a repository without tags, fails instead of passing).' },
   { id: 'GADGET-REMOTE-UNLISTED', area: 'integrity', severity: both('error'), description: 'With --remote: the tags of every repository an input names can be listed (a repository that does not exist, or one under a prefix whose tag list the registry fails on, fails by itself while the other inputs are still verified).' },
+  { id: 'GADGET-REMOTE-UNREADABLE', area: 'integrity', severity: both('error'), description: 'With --remote: every manifest and blob of the image can be read from the registry to the end (one whose transfer breaks off on every try and resumption, or on which the registry keeps failing with HTTP 5xx or 429 after the retries, fails the image by itself: it is not known to be missing, GADGET-BLOB-MISSING, or damaged, GADGET-BLOB-DIGEST; the other images are still verified). A registry that cannot be reached at all stops the command (exit 2).' },
   // ---- policy
   { id: 'GADGET-NOT-ALLOWED', area: 'policy', severity: both('error'), description: 'With --allow: the image matches one of the patterns (name@sha256:..., name:tag, or a prefix ending in *), as ig\'s --allowed-gadgets.' },
 ] as const satisfies readonly RuleInfo[];

@@ -1,5 +1,6 @@
 // `gadget annotate`: change the annotations of stored images; prints every old and new digest.
 import { usageError } from '../lib/errors.js';
+import { checkStoreRefs } from './args.js';
 import type { Command } from './command.js';
 import type { CommandEnv } from './env.js';
 import { shortDigest } from '../lib/format.js';
@@ -83,7 +84,8 @@ export const annotateCommand: Command = {
       dryRun: Boolean(flags['dry-run']),
       signal: env.signal,
     };
-    const store = await env.openStore();
+    if (all === undefined) await checkStoreRefs(positionals);
+    const store = await env.openStore({ create: false });
     if (all !== undefined) {
       let bar: ReturnType<typeof env.progress.start> | undefined;
       const results = await annotateAll(store, all, change, { ...opts, onProgress: (_done, total, ref) => (bar ??= env.progress.start(total, 'annotate')).tick(1, ref) });

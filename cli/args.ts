@@ -92,3 +92,14 @@ export function parseTags(values: unknown, command: string): string[] {
   }
   return [...new Set(tags)];
 }
+
+/**
+ * Checks the references a command looks up in the store (a digest or a bare signature tag is
+ * taken as it is, as Store.resolveRef takes it), so that a malformed one is a usage error
+ * before the store is opened: before a missing store is reported, as other usage errors are.
+ */
+export async function checkStoreRefs(inputs: string[]): Promise<void> {
+  const { isSignatureTag, parseRef } = await import('../lib/oci/reference.js');
+  const { isDigest } = await import('../lib/oci/digest.js');
+  for (const input of inputs) if (!isDigest(input) && !isSignatureTag(input)) parseRef(input);
+}

@@ -1,7 +1,7 @@
 // What every command gets: global flags, lazily opened store and config, output helpers.
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { usageError } from '../lib/errors.js';
+import { GadgetError, usageError } from '../lib/errors.js';
 import { encodeJSON } from '../lib/oci/json.js';
 import type { Store } from '../store/store.js';
 import type { LoadedConfig } from '../lib/runner/config.js';
@@ -18,6 +18,9 @@ export interface GlobalFlags {
   /** Progress bars even when stderr is not a terminal. */
   progress?: boolean;
 }
+
+/** Where the store comes from when nothing chooses one (for -v and errors). */
+const IG_DEFAULT = "ig's default";
 
 /** ig's own store: /var/lib/ig/oci-store for root, ~/.ig/oci-store otherwise. */
 export function defaultStoreDir(): string {
@@ -98,20 +101,37 @@ export class CommandEnv {
     if (file) {
       const { cachedStore, rememberStore } = await import('../lib/runner/store-cache.js');
       const cached = cachedStore(file);
-      if (cached !== undefined) return cached === null ? { dir: defaultStoreDir(), from: "ig's default" } : { dir: resolve(dirname(file), cached), from: file };
+      if (cached !== undefined) return cached === null ? { dir: defaultStoreDir(), from: IG_DEFAULT } : { dir: resolve(dirname(file), cached), from: file };
       const { config, dir } = await this.config();
       rememberStore(file, config.store);
       if (typeof config.store === 'string') return { dir: resolve(dir, config.store), from: file };
     }
-    return { dir: defaultStoreDir(), from: "ig's default" };
+    return { dir: defaultStoreDir(), from: IG_DEFAULT };
   }
 
-  async openStore(): Promise<Store> {
+  /**
+   * The store, opened once. `create`: whether the command writes new content into it (build,
+   * pull, import, sync to the store, run, a serve that takes pushes) and so makes the store
+   * when it is missing. A command that only reads it, or changes what is already stored,
+   * creates nothing: a missing folder is an error naming it and where the choice came from
+   * (exit 2), and an empty folder an empty store (see store/store.ts, OpenStoreOptions.create).
+   */
+  async openStore(opts: { create: boolean }): Promise<Store> {
     if (!this.store) {
-      const { openStore } = await import('../store/store.js');
+      const { openStore, NoStoreError, NO_STORE_HINT } = await import('../store/store.js');
       const { dir, from } = await this.storeChoice();
       this.log.debug(`store: ${dir} (from ${from})`);
-      this.store = await openStore(dir);
+      try {
+        this.store = await openStore(dir, { create: opts.create });
+      } catch (err) {
+        if (!(err instanceof NoStoreError)) throw err;
+        const whence = from === IG_DEFAULT ? "ig's default store: no --store, $GADGET_STORE or config store was given" : `from ${from}`;
+        const hint =
+          from === IG_DEFAULT
+            ? `nothing was stored there yet (${NO_STORE_HINT}); or choose a store with --store or $GADGET_STORE`
+            : `check ${from === '--store' || from === '$GADGET_STORE' ? from : `\`store\` in ${from}`} (${NO_STORE_HINT})`;
+        throw new GadgetError(`${err.message} (${whence})`, { exitCode: 2, hint });
+      }
     }
     return this.store;
   }
@@ -125,7 +145,7 @@ export class CommandEnv {
   async pluginContext(): Promise<PluginContext> {
     const { config, dir } = await this.config();
     return {
-      store: await this.openStore(),
+      store: await this.openStore({ create: true }),
       log: this.muted ? { ...this.log, info: () => undefined } : this.log,
       progress: this.progress,
       signal: this.signal,

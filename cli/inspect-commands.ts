@@ -7,7 +7,7 @@ import { ANN_REF_NAME } from '../lib/oci/mediatypes.js';
 import type { Target } from '../lib/oci/target.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { formatSize, shortDigest } from '../lib/format.js';
-import type { ParsedArgs } from './args.js';
+import { checkStoreRefs, type ParsedArgs } from './args.js';
 import type { Command } from './command.js';
 import type { CommandEnv } from './env.js';
 import { readerPool, REGISTRY_OPTIONS } from './sync-commands.js';
@@ -31,7 +31,8 @@ interface OpenedImage {
 async function openImage(env: CommandEnv, input: string, flags: ParsedArgs['flags']): Promise<OpenedImage> {
   if (!flags.remote) {
     for (const f of ['insecure-registry', 'authfile']) if (flags[f] !== undefined) throw usageError(`--${f} goes with --remote`);
-    const store = await env.openStore();
+    await checkStoreRefs([input]);
+    const store = await env.openStore({ create: false });
     try {
       return { target: store, ref: input, descriptor: store.resolveRef(input), store };
     } catch (err) {

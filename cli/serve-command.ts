@@ -31,7 +31,9 @@ export const serveCommand: Command = {
   async run(env, { positionals, flags }) {
     if (positionals.length) throw usageError('serve takes no arguments', 'e.g. gadget serve --port 5000');
     const { startServer } = await import('../serve/server.js');
-    const store = await env.openStore();
+    // A registry that takes pushes writes new content into the store, so it makes a missing
+    // one, as pull and import do; a --read-only one only reads it, so it needs one to exist.
+    const store = await env.openStore({ create: !flags['read-only'] });
     const path = (v: unknown): string | undefined => (typeof v === 'string' ? resolve(env.cwd, v) : undefined);
     const server = await startServer(store, {
       address: flags.address as string | undefined,

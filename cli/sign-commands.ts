@@ -5,7 +5,7 @@ import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { GadgetError, usageError } from '../lib/errors.js';
-import { parsePairs } from './args.js';
+import { checkStoreRefs, parsePairs } from './args.js';
 import type { Command } from './command.js';
 import type { CommandEnv } from './env.js';
 import { KEYLESS_OPTIONS, keylessFlags } from './keyless-options.js';
@@ -129,9 +129,10 @@ export const signCommand: Command = {
       notationCert: file('notation-cert'),
       password: passwordSource(false),
     };
+    if (!flags.remote) await checkStoreRefs(positionals);
     const results = flags.remote
       ? await remoteSign(env, positionals, flags, await loadSigners(options))
-      : await signImages(await env.openStore(), positionals, options);
+      : await signImages(await env.openStore({ create: false }), positionals, options);
     if (env.flags.json) env.printJSON({ signatures: results });
     else for (const r of results) env.print(`${r.action === 'signed' ? 'signed' : 'already signed'}  ${r.ref}  ${r.digest}  ${r.format}  ${r.signature}`);
     return 0;

@@ -1,7 +1,7 @@
 // Commands on the store itself: list, tag, rm, gc, fsck, import, export (inspect-commands.ts: inspect).
 import { usageError } from '../lib/errors.js';
 import { ANN_REF_NAME } from '../lib/oci/mediatypes.js';
-import { parseTags } from './args.js';
+import { checkStoreRefs, parseTags } from './args.js';
 import type { Command } from './command.js';
 import { formatSize, shortDigest, table } from '../lib/format.js';
 
@@ -16,7 +16,7 @@ export const listCommand: Command = {
   async run(env, { positionals, flags }) {
     if (positionals.length > 1) throw usageError('list takes at most one PATTERN');
     if (flags.jsonl && env.flags.json) throw usageError('give --json (one array) or --jsonl (one record per line), not both');
-    const store = await env.openStore();
+    const store = await env.openStore({ create: false });
     const pattern = positionals[0];
     if (pattern !== undefined && !store.matchesAny(pattern)) {
       const { matchedNothing } = await import('../store/patterns.js');
@@ -57,7 +57,8 @@ export const tagCommand: Command = {
     if (!dst && /^sha256:/.test(src)) throw usageError(`tag ${src}: a bare digest has no repository for --tag; give DST`);
     const repository = parseRef(base);
     const refs = [...new Set([...(dst ? [storeKey(dst)] : []), ...tags.map((t) => storeKey(repository.withTag(t).toString()))])];
-    const store = await env.openStore();
+    await checkStoreRefs([src]);
+    const store = await env.openStore({ create: false });
     const descriptor = store.resolveRef(src);
     const { annotations, ...rest } = descriptor;
     const kept = { ...(annotations ?? {}) };
@@ -78,7 +79,8 @@ export const rmCommand: Command = {
   options: {},
   async run(env, { positionals }) {
     if (positionals.length === 0) throw usageError('rm needs at least one REF');
-    const removed = await (await env.openStore()).untag(positionals);
+    await checkStoreRefs(positionals);
+    const removed = await (await env.openStore({ create: false })).untag(positionals);
     if (env.flags.json) env.printJSON({ removed });
     else for (const r of removed) env.print(`untagged ${r}`);
     return 0;
@@ -97,7 +99,7 @@ export const gcCommand: Command = {
     const grace = flags.grace === undefined ? 300 : Number(flags.grace);
     if (!Number.isFinite(grace) || grace < 0) throw usageError(`--grace ${String(flags.grace)}: expected a number of seconds`);
     const { gc } = await import('../store/maintenance.js');
-    const result = await gc(await env.openStore(), { graceSeconds: grace, dryRun: Boolean(flags['dry-run']) });
+    const result = await gc(await env.openStore({ create: false }), { graceSeconds: grace, dryRun: Boolean(flags['dry-run']) });
     if (env.flags.json) env.printJSON(result);
     else {
       env.print(`${flags['dry-run'] ? 'would remove' : 'removed'} ${result.removedBlobs.length} blobs (${formatSize(result.freedBytes)}) and ${result.removedEntries.length} untagged entries`);
@@ -116,7 +118,7 @@ export const fsckCommand: Command = {
     reindex: { type: 'boolean', description: 'rebuild the SQLite index from the layout first' },
   },
   async run(env, { flags }) {
-    const store = await env.openStore();
+    const store = await env.openStore({ create: false });
     if (flags.reindex) store.reindex();
     const { fsckReport } = await import('../store/maintenance.js');
     let bar: ReturnType<typeof env.progress.start> | undefined;
@@ -143,7 +145,7 @@ export const importCommand: Command = {
   async run(env, { positionals }) {
     if (positionals.length !== 1) throw usageError('import takes exactly one SRC (a folder or a .tar)');
     const { importImages } = await import('../store/transfer.js');
-    const result = await importImages(await env.openStore(), positionals[0]!, { signal: env.signal, progress: env.progress });
+    const result = await importImages(await env.openStore({ create: true }), positionals[0]!, { signal: env.signal, progress: env.progress });
     if (env.flags.json) env.printJSON(result);
     else {
       for (const t of result.tags) env.print(`imported ${t}`);
@@ -164,8 +166,9 @@ export const exportCommand: Command = {
   async run(env, { positionals, flags }) {
     if (typeof flags.output !== 'string') throw usageError('export needs -o FILE.tar');
     if (positionals.length === 0) throw usageError('export needs at least one REF');
+    await checkStoreRefs(positionals);
     const { exportImages } = await import('../store/transfer.js');
-    const result = await exportImages(await env.openStore(), positionals, flags.output, { signal: env.signal, progress: env.progress });
+    const result = await exportImages(await env.openStore({ create: false }), positionals, flags.output, { signal: env.signal, progress: env.progress });
     if (env.flags.json) env.printJSON(result);
     else env.print(`wrote ${result.file}: ${result.tags.join(', ')}`);
     return 0;

@@ -70,9 +70,20 @@ function options(env: CommandEnv, flags: ParsedArgs['flags'], config: SyncConfig
   };
 }
 
-/** --platform and --allow-subset applied to the items of push, pull and copy. */
-function withPlatforms(item: PlanItem, flags: ParsedArgs['flags']): PlanItem {
+/**
+ * The --platform values, each checked (plugins/sync/platforms.ts): one that no OCI image can
+ * have (`amd46`) is a usage error before any request, with its "did you mean".
+ */
+async function platformFlag(flags: ParsedArgs['flags']): Promise<string[] | undefined> {
   const platforms = flags.platform as string[] | undefined;
+  if (!platforms) return undefined;
+  const { checkPlatform } = await import('../plugins/sync/platforms.js');
+  for (const p of platforms) checkPlatform(p, '--platform');
+  return platforms;
+}
+
+/** --platform and --allow-subset applied to the items of push, pull and copy. */
+function withPlatforms(item: PlanItem, flags: ParsedArgs['flags'], platforms: string[] | undefined): PlanItem {
   if (flags['allow-subset'] && !platforms) throw usageError('--allow-subset needs --platform');
   return platforms ? { ...item, platforms, allowPlatformSubset: Boolean(flags['allow-subset']) } : item;
 }
@@ -124,13 +135,15 @@ async function runOne(
   plan: (lib: typeof import('../plugins/sync.js')) => PlanItem,
   label: string,
   verb: string,
-  usesStore: boolean,
+  /** Whether the command reads the store (push) or writes into it (pull: creates it if missing). */
+  usesStore: 'reads' | 'writes' | false,
 ): Promise<number> {
   const lib = await import('../plugins/sync.js');
+  const platforms = await platformFlag(flags);
   const config = await syncConfig(env, false);
-  const item = withTags(withPlatforms(plan(lib), flags), flags, label);
+  const item = withTags(withPlatforms(plan(lib), flags, platforms), flags, label);
   const opts = options(env, flags, config, lib);
-  const store = usesStore ? { store: await env.openStore() } : {};
+  const store = usesStore ? { store: await env.openStore({ create: usesStore === 'writes' }) } : {};
   return print(env, await lib.executePlan([item], { ...opts, ...store, label }), verb, Boolean(opts.dryRun));
 }
 
@@ -141,7 +154,7 @@ export const pushCommand: Command = {
   options: { ...COPY_OPTIONS, ...TAG_OPTION },
   async run(env, { positionals, flags }) {
     if (positionals.length < 1 || positionals.length > 2) throw usageError('push takes REF and an optional DEST');
-    return runOne(env, flags, (lib) => lib.planPush(positionals[0]!, positionals[1]), 'push', 'pushed', true);
+    return runOne(env, flags, (lib) => lib.planPush(positionals[0]!, positionals[1]), 'push', 'pushed', 'reads');
   },
 };
 
@@ -152,7 +165,7 @@ export const pullCommand: Command = {
   options: COPY_OPTIONS,
   async run(env, { positionals, flags }) {
     if (positionals.length !== 1) throw usageError('pull takes exactly one REF');
-    return runOne(env, flags, (lib) => lib.planPull(positionals[0]!), 'pull', 'pulled', true);
+    return runOne(env, flags, (lib) => lib.planPull(positionals[0]!), 'pull', 'pulled', 'writes');
   },
 };
 
@@ -168,7 +181,7 @@ export const copyCommand: Command = {
 };
 
 /** A mirror set from --from/--to and the filter flags, for scripts without a config file. */
-function adHocSet(flags: ParsedArgs['flags'], cwd: string): MirrorSet {
+function adHocSet(flags: ParsedArgs['flags'], cwd: string, platforms: string[] | undefined): MirrorSet {
   const from = (flags.from as string[] | undefined) ?? [];
   const to = flags.to;
   if (from.length === 0 || typeof to !== 'string') throw usageError('sync needs --from SOURCE and --to DESTINATION together', 'e.g. gadget sync --from ghcr.io/inspektor-gadget/gadget/trace_exec --to registry.internal:5000/mirror');
@@ -179,7 +192,7 @@ function adHocSet(flags: ParsedArgs['flags'], cwd: string): MirrorSet {
     source: from.map(source),
     rename: renameFromFlags(flags['strip-prefix'] as string[] | undefined, flags.rename as string[] | undefined),
     tags: { include: flags.include as string[] | undefined, exclude: flags.exclude as string[] | undefined, semver: flags.semver as string | undefined, newest },
-    platforms: flags.platform as MirrorSet['platforms'],
+    platforms: platforms as MirrorSet['platforms'],
     allowPlatformSubset: Boolean(flags['allow-subset']),
     destination,
   };
@@ -205,23 +218,21 @@ export const syncCommand: Command = {
     const lib = await import('../plugins/sync.js');
     const adHoc = flags.from !== undefined || flags.to !== undefined;
     if (adHoc && positionals.length) throw usageError('give SET names or --from/--to, not both');
+    const platforms = adHoc ? await platformFlag(flags) : undefined;
     const config = await syncConfig(env, !adHoc);
-    if (adHoc) config.mirrors = { 'command line': adHocSet(flags, env.cwd) };
+    if (adHoc) config.mirrors = { 'command line': adHocSet(flags, env.cwd, platforms) };
     else {
       for (const f of ['include', 'exclude', 'semver', 'newest', 'platform', 'strip-prefix', 'rename'] as const) if (flags[f] !== undefined) throw usageError(`--${f} goes with --from/--to; a mirror set of the config has its own filters`);
       if (flags['allow-subset']) for (const set of Object.values(config.mirrors)) set.allowPlatformSubset = true;
     }
     const opts = options(env, flags, config, lib);
-    // The store is opened only when a set reads or writes it.
+    // The store is opened only when a set reads or writes it, and made (when missing) only
+    // when a set copies into it: sets that only read it need it to exist.
     const { parseSource } = await import('../plugins/sync/plan.js');
-    const chosen = positionals.length ? positionals : Object.keys(config.mirrors);
-    const usesStore = chosen.some((n) => {
-      const set = config.mirrors[n];
-      if (!set) return false;
-      const sources = Array.isArray(set.source) ? set.source : [set.source];
-      return set.destination === 'store' || sources.some((s) => parseSource(s).kind === 'store');
-    });
-    const store = usesStore ? await env.openStore() : undefined;
+    const chosen = (positionals.length ? positionals : Object.keys(config.mirrors)).map((n) => config.mirrors[n]).filter((set) => set !== undefined);
+    const writesStore = chosen.some((set) => set.destination === 'store');
+    const readsStore = !writesStore && chosen.some((set) => (Array.isArray(set.source) ? set.source : [set.source]).some((s) => parseSource(s).kind === 'store'));
+    const store = writesStore || readsStore ? await env.openStore({ create: writesStore }) : undefined;
     return print(env, await lib.syncSets(config, positionals, { ...opts, store, storeDir: await env.storeDir() }), 'copied', Boolean(opts.dryRun));
   },
 };

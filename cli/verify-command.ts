@@ -8,6 +8,7 @@ import { table } from '../lib/format.js';
 import { readerPool, REGISTRY_OPTIONS } from './sync-commands.js';
 import type { VerifyReport } from '../plugins/verify.js';
 import { KEYLESS_OPTIONS, keylessFlags } from './keyless-options.js';
+import { checkStoreRefs } from './args.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
@@ -76,7 +77,8 @@ export const verifyCommand: Command = {
       // Every input yields an image or a failed entry of its own; verifying nothing never passes.
       if (reports.length === 0) throw new GadgetError(`no image to verify in ${positionals.join(', ')}`, { hint: `\`gadget tags REPOSITORY --all\` and \`gadget repos REGISTRY/PREFIX\` show what a registry holds` });
     } else {
-      const store = await env.openStore();
+      if (!flags.all) await checkStoreRefs(positionals);
+      const store = await env.openStore({ create: false });
       const artifacts = flags.all ? lib.storeArtifacts(store) : lib.resolveArtifacts(store, positionals);
       const bar = artifacts.length > 1 ? env.progress.start(artifacts.length, 'verify') : undefined;
       try {

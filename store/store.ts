@@ -27,11 +27,11 @@ import type { Descriptor } from '../lib/oci/types.js';
 import { closeQuietly, descriptorOfEntry, discardDamagedDatabase, ENTRIES_INDEXES, ENTRIES_TABLE, getMeta, isDamagedDatabase, setMeta, withDatabase, statement, type DB, type EntryRow, type ManifestRow, type OpenDatabaseOptions } from './db.js';
 import { indexEntry, referrerEntry, setTag } from './entries.js';
 import { makeFolders } from '../lib/folders.js';
-import { fsyncDirSync, writeFileAtomicSync, writeVerifiedFile } from './files.js';
+import { fsyncDirSync, parseTempName, writeFileAtomicSync, writeVerifiedFile } from './files.js';
 import { graphGaps } from './graph.js';
 import { Indexer } from './indexer.js';
 import { removeStaleTemps } from './temps.js';
-import { blobPath, checkLayoutFile, indexFingerprint, initLayout, OWN_DIR, readIndexFile, STORE_FOLDER_HINT, writeIndexFile } from './layout.js';
+import { blobPath, checkLayoutFile, indexFingerprint, initLayout, LAYOUT_FILE, OWN_DIR, readIndexFile, STORE_FOLDER_HINT, writeIndexFile } from './layout.js';
 
 export interface ImageRecord {
   ref: string;
@@ -55,14 +55,30 @@ interface ManifestSummary {
 }
 
 export interface OpenStoreOptions {
-  /** Create the layout when the folder is empty or missing (default true). */
+  /**
+   * Create the folder and the layout when they are missing (default true: the commands that
+   * write new content). With false (the commands that only read, or change what is already
+   * stored), a missing folder is a NoStoreError (exit 2) and nothing is created; an existing
+   * folder that is empty (or holds an interrupted creation's parts) becomes an empty store; one
+   * holding anything else is not an OCI image layout (exit 2).
+   */
   create?: boolean;
 }
+
+/** What a reader gets for a store folder that does not exist (see OpenStoreOptions.create). */
+export class NoStoreError extends GadgetError {
+  constructor(readonly root: string) {
+    super(`there is no store at ${root}`, { exitCode: 2, hint: NO_STORE_HINT });
+  }
+}
+
+/** How a store comes to be, for the hints of a missing one. */
+export const NO_STORE_HINT = 'a store is made by the first build, pull, import or sync into it';
 
 /** Blobs up to this size are read whole by fetch() (see there). */
 const SMALL_BLOB_BYTES = 1 << 20;
 
-/** Opens (and creates, if needed) the store at `dir`. */
+/** Opens the store at `dir`, and creates it if needed unless `opts.create` is false. */
 export async function openStore(dir: string, opts: OpenStoreOptions = {}): Promise<Store> {
   return Store.open(dir, opts);
 }
@@ -112,11 +128,15 @@ export class Store implements Target {
 
   static open(dir: string, opts: OpenStoreOptions = {}): Store {
     const root = resolve(dir);
-    checkIsFolder(root);
+    const exists = checkIsFolder(root);
     // A layout without index.json is new (or its creation was interrupted): create what is missing.
-    const fresh = !existsSync(join(root, 'index.json')) && !hasBlobs(root);
+    const fresh = !exists || (!existsSync(join(root, 'index.json')) && !hasBlobs(root));
     if (fresh) {
-      if (opts.create === false) throw new GadgetError(`${root} is not an OCI image layout`, { exitCode: 2 });
+      if (opts.create === false) {
+        // A reader makes no store where there was none, nor in a folder of other files.
+        if (!exists) throw new NoStoreError(root);
+        checkEmptyFolder(root);
+      }
       initLayout(root);
     } else {
       checkLayoutFile(root);
@@ -634,8 +654,11 @@ function refFilter(pattern: string | undefined): { where: string; params: { p?: 
   return { where: `e.ref NOT GLOB 'sha256-*' AND ${match}`, params: { p: pattern } };
 }
 
-/** A store path that is a file (or under one) is a usage error, not a crash. */
-function checkIsFolder(root: string): void {
+/**
+ * A store path that is a file (or under one) is a usage error, not a crash. Returns whether
+ * the folder exists.
+ */
+function checkIsFolder(root: string): boolean {
   let st;
   try {
     st = statSync(root, { throwIfNoEntry: false });
@@ -646,6 +669,24 @@ function checkIsFolder(root: string): void {
   if (st && !st.isDirectory()) {
     throw new GadgetError(`the store ${root} is a file, not a folder`, { exitCode: 2, hint: 'point --store (or $GADGET_STORE) at an OCI layout folder, or at a new folder to create one' });
   }
+  return st !== undefined;
+}
+
+/** The names a layout's folder may hold before its index.json is written (an interrupted creation). */
+const LAYOUT_PARTS = new Set([LAYOUT_FILE, 'blobs', OWN_DIR]);
+
+/**
+ * For a reader: a folder without index.json and blobs is an empty store only if it holds
+ * nothing else (an empty folder, or what an interrupted creation left); a folder of other
+ * files is not a store, and no layout is made in it.
+ */
+function checkEmptyFolder(root: string): void {
+  const other = readdirSync(root).find((name) => !LAYOUT_PARTS.has(name) && !parseTempName(name));
+  if (other === undefined) return;
+  throw new GadgetError(`${root} is not an OCI image layout: it has no index.json, and holds other files (${other})`, {
+    exitCode: 2,
+    hint: 'point --store (or $GADGET_STORE) at a store: a folder with oci-layout, index.json and blobs/',
+  });
 }
 
 /** Marks a blob as just used (for gc's --grace); a read-only store is left as it is. */

@@ -114,6 +114,7 @@ test('a digest is not a tag; several -t tag every one; ref.name and bad ports ar
 test('unreadable inputs (as nobody) are one sentence each, never "nothing to build" or a stack trace', async () => {
   const p = project();
   // The store itself is writable by nobody: only the inputs are locked.
+  mkdirSync(p.store, { recursive: true }); // fsck makes no store where there is none
   assert.equal((await cli(p, ['fsck'])).code, 0);
   spawnSync('chmod', ['-R', 'a+rwX', p.store]);
   const cases: Array<[string, Record<string, string | { copy: string }>, string, RegExp]> = [

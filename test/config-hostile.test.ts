@@ -115,6 +115,7 @@ test('a config whose default export is a promise is the config once it settles',
   const tasks = await gadget(['tasks', '--json'], { cwd: p.dir, env: { TMPDIR: p.tmp } });
   assert.equal(tasks.code, 0, tasks.stderr);
   assert.deepEqual((JSON.parse(tasks.stdout) as Array<{ name: string }>).map((t) => t.name), ['t']);
+  mkdirSync(join(p.dir, 'from-promise')); // list makes no store where there is none
   const where = await gadget(['-v', 'list'], { cwd: p.dir, env: { TMPDIR: p.tmp } });
   assert.equal(where.code, 0, where.stderr);
   assert.ok(where.stderr.includes(`store: ${join(p.dir, 'from-promise')} (from `), where.stderr);

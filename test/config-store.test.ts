@@ -3,7 +3,7 @@
 // in a file, so the test sees whether a command loaded it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gadget } from './helpers/cli.js';
 import { REPO, scratch } from './helpers/paths.js';
@@ -22,6 +22,8 @@ test('a literal store is read from the config once, and again when the config ch
   const dir = scratch('gadget-config-store-');
   const env = { XDG_CACHE_HOME: join(dir, 'cache') };
   writeFileSync(join(dir, 'gadget.config.ts'), CONFIG(`'.one'`));
+  // Empty folders: list and gc make no store where there is none (store-missing.test.ts).
+  for (const store of ['.one', '.two']) mkdirSync(join(dir, store));
   for (let i = 0; i < 3; i++) assert.equal((await gadget(['list', '*', '--json'], { cwd: dir, env })).code === 2, false);
   assert.equal(loads(dir), 1, 'three commands, one evaluation of the config');
   assert.ok(existsSync(join(dir, '.one', 'index.json')), 'the store the config names');
@@ -36,6 +38,7 @@ test('a computed store is read by loading the config every time', async () => {
   const dir = scratch('gadget-config-store-');
   writeFileSync(join(dir, 'gadget.config.ts'), CONFIG(`process.env.MY_STORE`));
   const cache = join(dir, 'cache');
+  for (const store of ['.a', '.b']) mkdirSync(join(dir, store));
   await gadget(['gc'], { cwd: dir, env: { XDG_CACHE_HOME: cache, MY_STORE: '.a' } });
   await gadget(['gc'], { cwd: dir, env: { XDG_CACHE_HOME: cache, MY_STORE: '.b' } });
   assert.ok(existsSync(join(dir, '.a', 'index.json')) && existsSync(join(dir, '.b', 'index.json')), 'each command saw its own environment');

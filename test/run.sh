@@ -60,6 +60,7 @@ TESTS=(
   test/store-concurrency.test.ts
   test/store-safety.test.ts
   test/store-damaged-index.test.ts
+  test/store-missing.test.ts
   test/store-crash.test.ts
   test/store-crash-writers.test.ts
   test/list-stream.test.ts

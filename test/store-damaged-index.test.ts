@@ -11,7 +11,7 @@ import { gadget, spawnGadget } from './helpers/cli.js';
 import { writeImage } from './helpers/images.js';
 import { assertFsckClean, checkLayout } from './helpers/campaign.js';
 import { exited } from './helpers/crash.js';
-import { scratch } from './helpers/paths.js';
+import { REPO, scratch } from './helpers/paths.js';
 
 const noStack = (stderr: string, what: string): void => assert.doesNotMatch(stderr, /\n\s+at .*:\d+:\d+/, `${what}: no stack trace`);
 
@@ -206,10 +206,12 @@ function procMissing(): string | undefined {
   }
 }
 
+// Writers: they create a missing store (a reader refuses one before it tries: store-missing.test.ts).
+const BUILD = ['build', join(REPO, 'examples', 'hello_wasm'), '-t', 'example.com/proc/hello:v1'];
 for (const { store, args } of [
-  { store: '/proc', args: ['list'] },
-  { store: '/proc/gadget-oci-new-store', args: ['list'] },
-  { store: '/proc/gadget-oci-new-store/deeper', args: ['gc'] },
+  { store: '/proc', args: BUILD },
+  { store: '/proc/gadget-oci-new-store', args: BUILD },
+  { store: '/proc/gadget-oci-new-store/deeper', args: BUILD },
 ]) {
   test(`--store ${store} ${args.join(' ')}: exit 2 at once with one error sentence naming the folder and a hint`, async (t) => {
     const why = procMissing();

@@ -3,7 +3,7 @@
 // catalogue, the --allow patterns, the verify plugin and the command line.
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { GadgetError } from '../lib/errors.js';
@@ -355,10 +355,14 @@ describe('gadget verify (CLI)', () => {
     assert.equal(absent?.code, 1, 'a missing image is a failure found, not a usage error');
     assert.match(absent!.stderr, /^error: ttl\.sh\/absent:v1 is not in /m);
   });
-  test('verifying nothing never passes: --all on an empty or new store exits 1 naming the store, with a hint', async (t) => {
+  test('verifying nothing never passes: --all on an empty store exits 1 naming the store, with a hint; on a missing one exit 2', async (t) => {
     const empty = mkdtempSync(path.join(os.tmpdir(), 'gadget-verify-empty-'));
     t.after(() => rmSync(empty, { recursive: true, force: true }));
-    for (const store of [path.join(empty, 'new-store'), path.join(empty, 'new-store'), path.join(empty, 'typo-store')]) {
+    mkdirSync(path.join(empty, 'new-store'));
+    const missing = await cli(t, ['--store', path.join(empty, 'typo-store'), 'verify', '--all']);
+    assert.equal(missing!.code, 2, 'a store that does not exist is not an empty one (a typo): exit 2');
+    assert.match(missing!.stderr, /^error: there is no store at .*typo-store \(from --store\)\nhint: /);
+    for (const store of [path.join(empty, 'new-store'), path.join(empty, 'new-store')]) {
       const human = await cli(t, ['--store', store, 'verify', '--all']);
       assert.equal(human!.code, 1, human!.stdout + human!.stderr);
       assert.equal(human!.stdout, '');

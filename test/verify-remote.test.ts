@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gadget, spawnGadget } from './helpers/cli.js';
 import { exited } from './helpers/crash.js';
-import { registryAvailable, startFaultProxy, startRegistry, type TestRegistry } from './helpers/registry.js';
+import { registryAvailable, startFaultProxy, startRegistry, type FaultProxy, type TestRegistry } from './helpers/registry.js';
 import { FIXTURE_LAYOUT, REPO, SHARED, scratch, sharedMissing } from './helpers/paths.js';
 
 const KEYS = join(SHARED, 'fixtures', 'ig-signed-store', 'keys');
@@ -197,21 +197,19 @@ test('verify --remote over a prefix: a repository whose tags cannot be listed fa
 // ---- interrupted, mirrors, an unreachable registry -------------------------------------------
 
 /**
- * A proxy in front of a registry that passes everything on but never answers a blob GET while
- * the test runs (the fetches hang there, as on a slow network), counting the ones it holds.
+ * A proxy in front of the registry at `target` that passes every request on, unless `take`
+ * keeps it (and answers it, or never does); `answer` may take over the registry's answer.
  */
-async function startHoldingProxy(target: string): Promise<{ host: string; held: () => number; close(): Promise<void> }> {
+async function startRelay(
+  target: string,
+  hooks: { take?: (req: http.IncomingMessage) => boolean; answer?: (req: http.IncomingMessage, res: http.ServerResponse, answer: http.IncomingMessage, server: http.Server) => boolean },
+): Promise<{ host: string; close(): Promise<void> }> {
   const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
-  let held = 0;
   const server = http.createServer((req, res) => {
-    if (req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '')) {
-      held++;
-      req.resume();
-      return;
-    }
+    if (hooks.take?.(req)) return;
     const up = http.request({ host, port, method: req.method, path: req.url, headers: req.headers, agent: false }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
+      if (!hooks.answer?.(req, res, answer, server)) answer.pipe(res);
     });
     up.on('error', () => res.destroy());
     req.pipe(up);
@@ -219,12 +217,27 @@ async function startHoldingProxy(target: string): Promise<{ host: string; held: 
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   return {
     host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    held: () => held,
     close: () => new Promise<void>((done) => {
       server.closeAllConnections();
       server.close(() => done());
+      if (!server.listening) done();
     }),
   };
+}
+
+/**
+ * A proxy in front of a registry that passes everything on but never answers a blob GET while
+ * the test runs (the fetches hang there, as on a slow network), counting the ones it holds.
+ */
+async function startHoldingProxy(target: string): Promise<{ host: string; held: () => number; close(): Promise<void> }> {
+  let held = 0;
+  const take = (req: http.IncomingMessage): boolean => {
+    if (req.method !== 'GET' || !/\/blobs\/sha256:/.test(req.url ?? '')) return false;
+    held++;
+    req.resume();
+    return true;
+  };
+  return { ...(await startRelay(target, { take })), held: () => held };
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -328,9 +341,21 @@ test('verify --remote: an unreachable registry stops the command (exit 2), for a
 // ---- a registry that fails in the middle of a blob -------------------------------------------
 
 /**
- * The example trace_open (built from its prebuilt objects: ig's fixture images have no layers)
- * pushed to `victim` and `other`, two repositories; the largest layer of `victim`, with its size.
+ * A registry behind the fault proxy with the example trace_open (built from its prebuilt
+ * objects: ig's fixture images have no layers) pushed to `victim` and `other`, two
+ * repositories; `blob` is the largest layer of `victim`. Undefined when the test was skipped.
  */
+async function victimAndOther(t: TestContext): Promise<{ reg: TestRegistry; dir: string; proxy: FaultProxy; victim: string; other: string; blob: { digest: string; size: number } } | undefined> {
+  const ready = await registryAndSource(t);
+  if (!ready) return undefined;
+  const { reg, dir, source } = ready;
+  const proxy = await startFaultProxy(reg.host);
+  t.after(() => proxy.close());
+  const victim = `${proxy.host}/cut/victim:v1`;
+  const other = `${proxy.host}/cut/other:v1`;
+  return { reg, dir, proxy, victim, other, blob: await twoImages(source, victim, other) };
+}
+
 async function twoImages(source: string, victim: string, other: string): Promise<{ digest: string; size: number }> {
   const built = await gadget(['--store', source, 'build', join(REPO, 'examples', 'trace_open'), '-t', 'example.com/cut/trace_open:v1']);
   assert.equal(built.code, 0, built.stderr);
@@ -345,14 +370,9 @@ async function twoImages(source: string, victim: string, other: string): Promise
 }
 
 test('verify --remote: a blob whose transfer breaks off on every try fails its image as GADGET-REMOTE-UNREADABLE, not as missing; the others are verified', async (t) => {
-  const ready = await registryAndSource(t);
-  if (!ready) return;
-  const { reg, dir, source } = ready;
-  const proxy = await startFaultProxy(reg.host);
-  t.after(() => proxy.close());
-  const victim = `${proxy.host}/cut/victim:v1`;
-  const other = `${proxy.host}/cut/other:v1`;
-  const blob = await twoImages(source, victim, other);
+  const scene = await victimAndOther(t);
+  if (!scene) return;
+  const { dir, proxy, victim, other, blob } = scene;
   const CUT = 64;
   assert.ok(blob.size > 20 * CUT, `the layer (${blob.size} bytes) is long enough to be cut on every try and resumption`);
   // Every GET of that blob in the victim's repository (the first request and each resumption)
@@ -387,14 +407,9 @@ test('verify --remote: a blob whose transfer breaks off on every try fails its i
 });
 
 test('verify --remote: a blob the registry answers 404 for stays GADGET-BLOB-MISSING, wrong bytes GADGET-BLOB-DIGEST, HTTP 500 after the retries GADGET-REMOTE-UNREADABLE', async (t) => {
-  const ready = await registryAndSource(t);
-  if (!ready) return;
-  const { reg, dir, source } = ready;
-  const proxy = await startFaultProxy(reg.host);
-  t.after(() => proxy.close());
-  const victim = `${proxy.host}/cut/victim:v1`;
-  const other = `${proxy.host}/cut/other:v1`;
-  const blob = await twoImages(source, victim, other);
+  const scene = await victimAndOther(t);
+  if (!scene) return;
+  const { reg, dir, proxy, victim, other, blob } = scene;
   const path = new RegExp(`/v2/cut/victim/blobs/${blob.digest}$`);
   const work = mirrorConfig(dir, {}); // one try per request: the faults below last
   const check = async (rule: string, message: RegExp): Promise<Doc['images'][number]> => {
@@ -435,38 +450,21 @@ test('verify --remote: a blob the registry answers 404 for stays GADGET-BLOB-MIS
  * that the client's resumption and every later request find the port closed.
  */
 async function startDyingProxy(target: string, path: RegExp, bytes: number): Promise<{ host: string; died: () => boolean; close(): Promise<void> }> {
-  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
   let died = false;
-  const server = http.createServer((req, res) => {
-    const up = http.request({ host, port, method: req.method, path: req.url, headers: req.headers, agent: false }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      if (died || req.method !== 'GET' || !path.test(req.url ?? '')) {
-        answer.pipe(res);
-        return;
-      }
-      died = true;
-      answer.once('data', (chunk: Buffer) => {
-        res.write(chunk.subarray(0, bytes));
-        answer.destroy();
-        setImmediate(() => {
-          server.close();
-          server.closeAllConnections();
-        });
+  const answer = (req: http.IncomingMessage, res: http.ServerResponse, upstream: http.IncomingMessage, server: http.Server): boolean => {
+    if (died || req.method !== 'GET' || !path.test(req.url ?? '')) return false;
+    died = true;
+    upstream.once('data', (chunk: Buffer) => {
+      res.write(chunk.subarray(0, bytes));
+      upstream.destroy();
+      setImmediate(() => {
+        server.close();
+        server.closeAllConnections();
       });
     });
-    up.on('error', () => res.destroy());
-    req.pipe(up);
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  return {
-    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    died: () => died,
-    close: () => new Promise<void>((done) => {
-      server.closeAllConnections();
-      server.close(() => done());
-      if (!server.listening) done();
-    }),
+    return true;
   };
+  return { ...(await startRelay(target, { answer })), died: () => died };
 }
 
 test('verify --remote: a registry that dies in the middle of a blob stops the command (exit 2), as an unreachable one does', async (t) => {

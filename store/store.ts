@@ -58,9 +58,9 @@ export interface OpenStoreOptions {
   /**
    * Create the folder and the layout when they are missing (default true: the commands that
    * write new content). With false (the commands that only read, or change what is already
-   * stored), a missing folder is a NoStoreError (exit 2) and nothing is created; an existing
-   * folder that is empty (or holds an interrupted creation's parts) becomes an empty store; one
-   * holding anything else is not an OCI image layout (exit 2).
+   * stored), a missing folder is a NoStoreError (exit 2) and nothing is created. Either way an
+   * existing folder that is empty (or holds an interrupted creation's parts) becomes an empty
+   * store; one holding anything else is not an OCI image layout (exit 2).
    */
   create?: boolean;
 }
@@ -132,11 +132,9 @@ export class Store implements Target {
     // A layout without index.json is new (or its creation was interrupted): create what is missing.
     const fresh = !exists || (!existsSync(join(root, 'index.json')) && !hasBlobs(root));
     if (fresh) {
-      if (opts.create === false) {
-        // A reader makes no store where there was none, nor in a folder of other files.
-        if (!exists) throw new NoStoreError(root);
-        checkEmptyFolder(root);
-      }
+      // A reader makes no store where there was none; nobody makes one in a folder of other files.
+      if (!exists && opts.create === false) throw new NoStoreError(root);
+      if (exists) checkEmptyFolder(root);
       initLayout(root);
     } else {
       checkLayoutFile(root);
@@ -676,16 +674,16 @@ function checkIsFolder(root: string): boolean {
 const LAYOUT_PARTS = new Set([LAYOUT_FILE, 'blobs', OWN_DIR]);
 
 /**
- * For a reader: a folder without index.json and blobs is an empty store only if it holds
- * nothing else (an empty folder, or what an interrupted creation left); a folder of other
- * files is not a store, and no layout is made in it.
+ * A folder without index.json and blobs is an empty store only if it holds nothing else (an
+ * empty folder, or what an interrupted creation left); a folder of other files (a project, a
+ * home folder given as --store by mistake) is not a store, and no layout is made in it.
  */
 function checkEmptyFolder(root: string): void {
   const other = readdirSync(root).find((name) => !LAYOUT_PARTS.has(name) && !parseTempName(name));
   if (other === undefined) return;
   throw new GadgetError(`${root} is not an OCI image layout: it has no index.json, and holds other files (${other})`, {
     exitCode: 2,
-    hint: 'point --store (or $GADGET_STORE) at a store: a folder with oci-layout, index.json and blobs/',
+    hint: 'point --store (or $GADGET_STORE) at a store (a folder with oci-layout, index.json and blobs/), or at a new or empty folder to make one',
   });
 }
 

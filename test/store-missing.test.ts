@@ -3,7 +3,7 @@
 // with exit 2, one sentence naming the folder and where the choice came from, and leaves no
 // folder behind. Commands that write new content (build, import, pull, a serve that takes
 // pushes) still make the store. An existing empty folder becomes an empty store for every
-// command; a folder of other files is not a store for a reader. Real files, the real CLI.
+// command; a folder of other files is not a store, for any command. Real files, the real CLI.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
@@ -178,12 +178,13 @@ test('an empty folder is a new store for writers: import fills it', async () => 
   assert.equal(inspect.code, 0, inspect.stderr);
 });
 
-test('a folder of other files is not a store: readers refuse it (exit 2) and leave it as it was', async () => {
+test('a folder of other files is not a store: readers and writers refuse it (exit 2) and leave it as it was', async () => {
+  const { tar } = await storeWithImage();
   const dir = scratch('gadget-store-missing-');
   const other = join(dir, 'project');
   mkdirSync(other);
   writeFileSync(join(other, 'notes.txt'), 'not a store');
-  for (const args of [['list'], ['fsck'], ['gc'], ['verify', '--all']]) {
+  for (const args of [['list'], ['fsck'], ['gc'], ['verify', '--all'], ['import', tar], ['build', join(REPO, 'examples', 'hello_wasm'), '-t', IMAGE]]) {
     const r = await gadget(['--store', other, ...args]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, new RegExp(`^error: ${other} is not an OCI image layout: it has no index.json, and holds other files \\(notes\\.txt\\)\\nhint: \\S`));

@@ -173,9 +173,8 @@ test('several commands at once on a store whose index is not a database: one ind
 
 // ------------------------------------------------------------- a store where no folder can be made
 
-/** Runs gadget, killing it (and failing) if it has not ended after `ms`. */
-async function bounded(args: string[], ms = 15_000): Promise<{ code: number | null; stderr: string; elapsed: number }> {
-  const started = Date.now();
+/** Runs gadget, killing it (and failing) if it has not ended after `ms`: the bug was a command spinning forever. */
+async function bounded(args: string[], ms = 15_000): Promise<{ code: number | null; stderr: string }> {
   const child = spawnGadget(args);
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
@@ -191,7 +190,7 @@ async function bounded(args: string[], ms = 15_000): Promise<{ code: number | nu
     assert.fail(`gadget ${args.join(' ')} still ran after ${ms} ms (killed); stderr: ${stderr.slice(0, 500)}`);
   }
   await new Promise((resolve) => setImmediate(resolve));
-  return { code: outcome.code, stderr, elapsed: Date.now() - started };
+  return { code: outcome.code, stderr };
 }
 
 /** Why /proc cannot show the bug here, or undefined when mkdir in it fails with ENOENT. */
@@ -208,10 +207,11 @@ function procMissing(): string | undefined {
 
 // Writers: they create a missing store (a reader refuses one before it tries: store-missing.test.ts).
 const BUILD = ['build', join(REPO, 'examples', 'hello_wasm'), '-t', 'example.com/proc/hello:v1'];
-for (const { store, args } of [
-  { store: '/proc', args: BUILD },
-  { store: '/proc/gadget-oci-new-store', args: BUILD },
-  { store: '/proc/gadget-oci-new-store/deeper', args: BUILD },
+for (const { store, args, says } of [
+  // /proc itself is a folder of other files: no store is made among them.
+  { store: '/proc', args: BUILD, says: /^error: \/proc is not an OCI image layout: it has no index\.json, and holds other files/ },
+  { store: '/proc/gadget-oci-new-store', args: BUILD, says: /^error: cannot create the folder \/proc\/\S+/ },
+  { store: '/proc/gadget-oci-new-store/deeper', args: BUILD, says: /^error: cannot create the folder \/proc\/\S+/ },
 ]) {
   test(`--store ${store} ${args.join(' ')}: exit 2 at once with one error sentence naming the folder and a hint`, async (t) => {
     const why = procMissing();
@@ -220,15 +220,14 @@ for (const { store, args } of [
     assert.equal(r.code, 2, r.stderr);
     const lines = r.stderr.trimEnd().split('\n');
     assert.equal(lines.length, 2, `an error line and a hint line: ${r.stderr}`);
-    assert.match(lines[0]!, /^error: cannot create the folder \/proc\/\S+/);
+    assert.match(lines[0]!, says);
     assert.doesNotMatch(lines[0]!, /unexpected failure/);
     assert.match(lines[1]!, /^hint: \S/);
     noStack(r.stderr, store);
-    assert.ok(r.elapsed < 10_000, `it ends within a few seconds (${r.elapsed} ms)`);
   });
 }
 
-test('--store /proc import TAR: exit 2 at once, the tar untouched', async (t) => {
+test('--store /proc/NEW import TAR: exit 2 at once, the tar untouched', async (t) => {
   const why = procMissing();
   if (why) return t.skip(why);
   const { dir } = await storeWithTags();
@@ -236,7 +235,7 @@ test('--store /proc import TAR: exit 2 at once, the tar untouched', async (t) =>
   const exported = await gadget(['--store', dir, 'export', 'example.com/damaged/one:v1', '-o', tar]);
   assert.equal(exported.code, 0, exported.stderr);
   const size = statSync(tar).size;
-  const r = await bounded(['--store', '/proc', 'import', tar]);
+  const r = await bounded(['--store', '/proc/gadget-oci-new-store', 'import', tar]);
   assert.equal(r.code, 2, r.stderr);
   const lines = r.stderr.trimEnd().split('\n');
   assert.equal(lines.length, 2, r.stderr);

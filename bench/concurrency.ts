@@ -37,7 +37,7 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length
 export async function main(args: string[]): Promise<void> {
   const roundsAt = args.indexOf('--rounds');
   const rounds = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 3;
-  const given = args.filter((a, i) => i !== roundsAt && i !== roundsAt + 1).map(Number);
+  const given = args.filter((a, i) => roundsAt < 0 || (i !== roundsAt && i !== roundsAt + 1)).map(Number);
   const levels = given.length > 0 ? given : [4, 8, 16, 32];
   const store = await generate(IMAGES, 10);
   const push = new Map(levels.map((l) => [l, [] as Array<{ seconds: number; registryCPU: number }>]));

@@ -332,7 +332,8 @@ export async function main(argv: string[] = []): Promise<void> {
   // collector runs less often (Go's GOGC, 100 by default), so each request costs them less CPU.
   const gogcAt = argv.indexOf('--registry-gogc');
   const registryEnv = gogcAt >= 0 ? { GOGC: argv[gogcAt + 1] } : undefined;
-  const sizes = argv.filter((a, i) => /^\d+$/.test(a) && i !== bigAt + 1 && i !== gogcAt + 1).map(Number);
+  const flagValues = new Set([bigAt, gogcAt].filter((at) => at >= 0).map((at) => at + 1));
+  const sizes = argv.filter((a, i) => /^\d+$/.test(a) && !flagValues.has(i)).map(Number);
   const withSkopeo = !argv.includes('--no-skopeo') && existsSync('/usr/bin/skopeo');
   const profiles = argv.includes('--profile') ? [] as Profiled[] : undefined;
   mkdirSync(DATA, { recursive: true });

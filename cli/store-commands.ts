@@ -151,7 +151,7 @@ export const importCommand: Command = {
       for (const t of result.tags) env.print(`imported ${t}`);
       for (const s of result.skipped) env.log.warn(`skipped untagged entry ${s}: its content is not in the source`);
       // Failures go to stderr, as sync's do, so that -q and a redirected stdout still show them.
-      for (const f of result.failed) process.stderr.write(`failed: ${f.entry}: ${f.error}\n`);
+      for (const f of result.failed) process.stderr.write(`failed: ${f.name ?? f.entry}: ${f.error}\n`);
       env.print(`${result.tags.length} tags, ${result.stats.copied} blobs copied (${formatSize(result.stats.bytes)}), ${result.stats.skipped} already present`);
     }
     return result.failed.length ? 1 : 0;

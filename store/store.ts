@@ -679,7 +679,8 @@ const LAYOUT_PARTS = new Set([LAYOUT_FILE, 'blobs', OWN_DIR]);
  * home folder given as --store by mistake) is not a store, and no layout is made in it.
  */
 function checkEmptyFolder(root: string): void {
-  const other = readdirSync(root).find((name) => !LAYOUT_PARTS.has(name) && !parseTempName(name));
+  // A new file system's lost+found and hidden files (.gitkeep, .DS_Store) do not make it a project.
+  const other = readdirSync(root).find((name) => !LAYOUT_PARTS.has(name) && !parseTempName(name) && !name.startsWith('.') && name !== 'lost+found');
   if (other === undefined) return;
   throw new GadgetError(`${root} is not an OCI image layout: it has no index.json, and holds other files (${other})`, {
     exitCode: 2,

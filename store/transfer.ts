@@ -24,8 +24,11 @@ export interface ImportResult {
   tags: string[];
   /** Untagged entries of the source whose content is absent there (ig's store has such). */
   skipped: string[];
-  /** `entry`: an image's tag; a signature as the image's (`REF's signature sha256-<hex>.sig`, see nameOf). */
-  failed: Array<{ entry: string; error: string }>;
+  /**
+   * `entry`: the entry's tag (or digest, untagged); `name`, for a signature, what the user knows
+   * it as: the image's (`REF's signature sha256-<hex>.sig`, see nameOf).
+   */
+  failed: Array<{ entry: string; name?: string; error: string }>;
   stats: CopyStats;
 }
 
@@ -112,7 +115,7 @@ async function importEntries(store: Store, layout: ImportSource, refs: Map<Descr
           bar?.tick(1, ref ?? entry.digest);
           return ref ? { tagged: { descriptor: entry, ref } } : {};
         } catch (err) {
-          return { failed: { entry: await nameOf(layout, entry, ref), error: messageOf(err) } };
+          return { failed: await failure(layout, entry, ref, messageOf(err)) };
         }
       }),
     );
@@ -142,7 +145,7 @@ async function importEntries(store: Store, layout: ImportSource, refs: Map<Descr
       const incomplete = new Set(err.incomplete.map((i) => i.ref));
       const redo = tagged.filter((t) => incomplete.has(storeKey(t.ref)));
       if (attempt >= TAG_ATTEMPTS) {
-        for (const t of redo) result.failed.push({ entry: await nameOf(layout, t.descriptor, t.ref), error: `its content was removed from ${store.name} (by a concurrent gc) after it was copied, ${attempt} times; it was not tagged` });
+        for (const t of redo) result.failed.push(await failure(layout, t.descriptor, t.ref, `its content was removed from ${store.name} (by a concurrent gc) after it was copied, ${attempt} times; it was not tagged`));
         tagged = tagged.filter((t) => !incomplete.has(storeKey(t.ref)));
         await store.tagMany(tagged);
         break;
@@ -153,6 +156,13 @@ async function importEntries(store: Store, layout: ImportSource, refs: Map<Descr
   }
   result.tags = tagged.map((t) => storeKey(t.ref));
   return result;
+}
+
+/** A failed entry of the layout: its tag or digest, and (for a signature) the name that says whose it is. */
+async function failure(layout: ImportSource, entry: Descriptor, ref: string | undefined, error: string): Promise<ImportResult['failed'][number]> {
+  const own = ref ?? entry.digest;
+  const name = await nameOf(layout, entry, ref);
+  return name === own ? { entry: own, error } : { entry: own, name, error };
 }
 
 /** What a signature tag is, by its suffix (bundle-roots.ts's taggedSubject says what it is about). */

@@ -165,6 +165,20 @@ test('a folder left by an interrupted creation (oci-layout, empty blobs/) is com
   assert.deepEqual(readdirSync(half).sort(), ['blobs', 'gadget-oci', 'index.json', 'oci-layout'], 'the layout was completed');
 });
 
+test("a new file system's lost+found and hidden files do not make a folder a project: it is still a new store", async () => {
+  const { tar } = await storeWithImage();
+  const dir = scratch('gadget-store-missing-');
+  const mount = join(dir, 'mount');
+  mkdirSync(join(mount, 'lost+found'), { recursive: true });
+  writeFileSync(join(mount, '.gitkeep'), '');
+  const listed = await gadget(['--store', mount, '--json', 'list']);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.deepEqual(JSON.parse(listed.stdout), []);
+  const imported = await gadget(['--store', mount, 'import', tar]);
+  assert.equal(imported.code, 0, imported.stderr);
+  assert.ok(existsSync(join(mount, 'index.json')) && existsSync(join(mount, 'lost+found')) && existsSync(join(mount, '.gitkeep')), 'the layout beside them, they untouched');
+});
+
 test('an empty folder is a new store for writers: import fills it', async () => {
   const { tar } = await storeWithImage();
   const dir = scratch('gadget-store-missing-');

@@ -123,6 +123,7 @@ test('platforms: Go\'s architectures and systems pass; a typo is a usage error n
     ['x86_64', /"x86_64" is not an architecture/, 'amd64'],
     ['linux/aarch64', /"aarch64" is not an architecture/, 'linux/arm64'],
     ['linux/armv7', /"armv7" is not an architecture/, 'linux/arm/v7'],
+    ['armv7', /"armv7" is not an architecture/, 'linux/arm/v7'],
     ['amd64/linux', /the operating system comes first/, 'linux/amd64'],
     ['linux/amd64/v8/extra', /write it ARCH or OS\/ARCH\[\/VARIANT\]/, 'linux/amd64/v8'],
     ['linux//amd64', /write it ARCH or OS\/ARCH/, 'linux/amd64'],
@@ -136,8 +137,10 @@ test('platforms: Go\'s architectures and systems pass; a typo is a usage error n
     assert.ok(r.message.startsWith(`--platform ${JSON.stringify(value)} is not a platform: `), r.message);
     assert.match(r.message, why, value);
     assert.ok(r.hint, `${value}: a hint`);
-    if (suggestion) assert.ok(r.hint!.startsWith(`did you mean ${suggestion}? `), `${value}: ${r.hint}`);
-    else assert.doesNotMatch(r.hint!, /did you mean/, value);
+    if (suggestion) {
+      assert.ok(r.hint!.startsWith(`did you mean ${suggestion}? `), `${value}: ${r.hint}`);
+      checkPlatform(suggestion, '--platform'); // what is suggested is itself a platform
+    } else assert.doesNotMatch(r.hint!, /did you mean/, value);
   }
 });
 

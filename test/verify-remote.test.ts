@@ -351,7 +351,8 @@ async function victimAndOther(t: TestContext): Promise<{ reg: TestRegistry; dir:
   const { reg, dir, source } = ready;
   const proxy = await startFaultProxy(reg.host);
   t.after(() => proxy.close());
-  const victim = `${proxy.host}/cut/victim:v1`;
+  // A name with words a message-based classification would take for damage: the cause decides, not the text.
+  const victim = `${proxy.host}/cut/digest-altered:v1`;
   const other = `${proxy.host}/cut/other:v1`;
   return { reg, dir, proxy, victim, other, blob: await twoImages(source, victim, other) };
 }
@@ -377,7 +378,7 @@ test('verify --remote: a blob whose transfer breaks off on every try fails its i
   assert.ok(blob.size > 20 * CUT, `the layer (${blob.size} bytes) is long enough to be cut on every try and resumption`);
   // Every GET of that blob in the victim's repository (the first request and each resumption)
   // passes 64 bytes of the body on, then drops the connection.
-  proxy.cut({ method: 'GET', path: new RegExp(`/v2/cut/victim/blobs/${blob.digest}$`) }, CUT, { times: 1000 });
+  proxy.cut({ method: 'GET', path: new RegExp(`/v2/cut/digest-altered/blobs/${blob.digest}$`) }, CUT, { times: 1000 });
   const tmp = join(dir, 'tmp');
   mkdirSync(tmp);
 
@@ -410,7 +411,7 @@ test('verify --remote: a blob the registry answers 404 for stays GADGET-BLOB-MIS
   const scene = await victimAndOther(t);
   if (!scene) return;
   const { reg, dir, proxy, victim, other, blob } = scene;
-  const path = new RegExp(`/v2/cut/victim/blobs/${blob.digest}$`);
+  const path = new RegExp(`/v2/cut/digest-altered/blobs/${blob.digest}$`);
   const work = mirrorConfig(dir, {}); // one try per request: the faults below last
   const check = async (rule: string, message: RegExp): Promise<Doc['images'][number]> => {
     const j = await gadget(['--json', 'verify', '--remote', victim, other, '--profile', 'ig'], { cwd: work });
@@ -436,7 +437,7 @@ test('verify --remote: a blob the registry answers 404 for stays GADGET-BLOB-MIS
   // The blob is gone from the registry's disk: it answers 404, and the blob is missing.
   const hex = blob.digest.slice('sha256:'.length);
   rmSync(join(reg.dataDir, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex), { recursive: true });
-  assert.equal((await fetch(`${reg.url}/v2/cut/victim/blobs/${blob.digest}`)).status, 404, 'the registry answers 404 for it');
+  assert.equal((await fetch(`${reg.url}/v2/cut/digest-altered/blobs/${blob.digest}`)).status, 404, 'the registry answers 404 for it');
   const gone = await gadget(['--json', 'verify', '--remote', victim, '--profile', 'ig'], { cwd: work });
   assert.equal(gone.code, 1, gone.stdout + gone.stderr);
   const missing = (JSON.parse(gone.stdout) as Doc).images[0]!;

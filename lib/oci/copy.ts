@@ -13,7 +13,7 @@
 import { Readable } from 'node:stream';
 import { GadgetError, messageOf } from '../errors.js';
 import { retryTransient } from '../retry.js';
-import { sha256 } from './digest.js';
+import { DAMAGED_HINT, sha256 } from './digest.js';
 import { INDEX_TYPES, isManifestType } from './mediatypes.js';
 import { MAX_MANIFEST_BYTES, type Target } from './target.js';
 import { isValidDescriptor, type Descriptor, type Index, type Manifest } from './types.js';
@@ -107,7 +107,7 @@ export async function fetchManifest(source: Target, descriptor: Descriptor, sign
   const what = `${source.name}: ${descriptor.digest}`;
   const bytes = await readAll(await source.fetch(descriptor, signal), MAX_MANIFEST_BYTES, what);
   if (bytes.length !== descriptor.size || sha256(bytes) !== descriptor.digest) {
-    throw new GadgetError(`${what}: the manifest's content does not match its digest or size`, { transient: true });
+    throw new GadgetError(`${what}: the manifest's content does not match its digest or size`, { transient: true, hint: DAMAGED_HINT });
   }
   try {
     return { bytes, doc: JSON.parse(bytes.toString('utf8')) as Manifest & Index };

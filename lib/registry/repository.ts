@@ -3,7 +3,7 @@
 // found (referrers.ts).
 import { Readable } from 'node:stream';
 import { GadgetError } from '../errors.js';
-import { isDigest, sha256 } from '../oci/digest.js';
+import { DAMAGED_HINT, isDigest, sha256 } from '../oci/digest.js';
 import { INDEX_TYPES, MANIFEST_ACCEPT, MT_INDEX, MT_MANIFEST, isManifestType } from '../oci/mediatypes.js';
 import type { Reference } from '../oci/reference.js';
 import { MAX_MANIFEST_BYTES, type Referrer, type Target } from '../oci/target.js';
@@ -136,7 +136,7 @@ export class RemoteRepository implements Target, RepositoryPlumbing {
       if (res.status !== 200) await this.raise(res, authSent, what);
       const bytes = await res.read(MAX_MANIFEST_BYTES, what);
       const digest = sha256(bytes);
-      const damaged = (message: string): GadgetError => new GadgetError(`${what}: ${message}`, { hint: 'the registry or a proxy altered the manifest', transient: true });
+      const damaged = (message: string): GadgetError => new GadgetError(`${what}: ${message}`, { hint: DAMAGED_HINT, transient: true });
       if (isDigest(reference) && digest !== reference) throw damaged(`the registry sent content with digest ${digest}`);
       const announced = res.header('docker-content-digest');
       if (announced?.startsWith('sha256:') && announced !== digest) throw damaged(`the registry says its digest is ${announced} but the content has digest ${digest}`);

@@ -57,7 +57,7 @@ export function checkPlatform(value: string, where: string): void {
   if (parts.length > 3 || parts.some((p) => p === '')) return refuse('write it ARCH or OS/ARCH[/VARIANT]', parts.length > 1 ? fixParts(parts.filter((p) => p !== '')) : undefined);
   if (parts.length === 1) {
     const [arch] = parts as [string];
-    if (!OCI_ARCHITECTURES.includes(arch)) return refuse(`${JSON.stringify(arch)} is not an architecture OCI images use`, nearestArchitecture(arch));
+    if (!OCI_ARCHITECTURES.includes(arch)) return refuse(`${JSON.stringify(arch)} is not an architecture OCI images use`, fixParts(parts));
     return;
   }
   const [os, arch, variant] = parts as [string, string, string | undefined];
@@ -77,9 +77,16 @@ function nearestArchitecture(arch: string): string | undefined {
   return ARCHITECTURE_ALIASES[arch.toLowerCase()] ?? closest(arch, OCI_ARCHITECTURES);
 }
 
-/** `os/arch[/variant]` with its unknown parts replaced by the nearest known ones; undefined when one has none. */
+/**
+ * `os/arch[/variant]` with its unknown parts replaced by the nearest known ones; undefined when
+ * one has none. A lone architecture whose alias has a variant (`armv7`) gets its OS too
+ * (`linux/arm/v7`): a platform of two parts is read as OS/ARCH.
+ */
 function fixParts(parts: string[]): string | undefined {
-  if (parts.length === 1) return nearestArchitecture(parts[0]!);
+  if (parts.length === 1) {
+    const near = nearestArchitecture(parts[0]!);
+    return near?.includes('/') ? `linux/${near}` : near;
+  }
   const [os, arch, ...rest] = parts as [string, string, ...string[]];
   const fixedOs = OCI_OPERATING_SYSTEMS.includes(os) ? os : closest(os, OCI_OPERATING_SYSTEMS);
   const fixedArch = OCI_ARCHITECTURES.includes(arch) ? arch : nearestArchitecture(arch);

@@ -88,9 +88,9 @@ function causeChain(err: unknown): unknown[] {
   return chain;
 }
 
-/** Wrong bytes where a blob or manifest was read: the content checks' own sentences (they have no class of their own). */
-function damaged(err: unknown, message: string): boolean {
-  return (isGadgetError(err) && err.hint === DAMAGED_HINT) || /digest|does not match|altered/i.test(message);
+/** Wrong bytes where a blob or manifest was read: every content check's error carries DAMAGED_HINT. */
+function damaged(err: unknown): boolean {
+  return isGadgetError(err) && err.hint === DAMAGED_HINT;
 }
 
 const UNREADABLE_HINT = 'the registry (or the network to it) failed while the image was read, after the retries; the blob is not known to be missing or damaged: check the registry, then verify the image again';
@@ -112,7 +112,7 @@ function fetchFailure(ref: string, err: RemoteFetchError, options: VerifyOptions
     ? 'GADGET-BLOB-MISSING'
     : chain.some((e) => e instanceof RegistryError)
       ? 'GADGET-REMOTE-UNREADABLE'
-      : (chain.length === 0 ? damaged(undefined, message) : chain.some((e) => damaged(e, messageOf(e))))
+      : chain.some(damaged)
         ? 'GADGET-BLOB-DIGEST'
         : chain.length > 0
           ? 'GADGET-REMOTE-UNREADABLE'

@@ -7,12 +7,14 @@ export class GadgetError extends Error {
   readonly exitCode: ExitCode;
   readonly hint?: string;
   /**
-   * True when trying again may succeed: content damaged on the way (a body that is cut short,
-   * not JSON, or does not match its digest). Copies retry such failures a bounded number of times.
+   * True when trying again may succeed: content damaged on the way (a body that is cut short or
+   * not JSON). Copies retry such failures a bounded number of times. 'once' for content that
+   * arrived whole but does not match its digest: one more read gets the right bytes if they
+   * were altered on the way; a registry that holds wrong bytes sends them again, so no more.
    */
-  readonly transient: boolean;
+  readonly transient: boolean | 'once';
 
-  constructor(message: string, opts: { hint?: string; exitCode?: ExitCode; cause?: unknown; transient?: boolean } = {}) {
+  constructor(message: string, opts: { hint?: string; exitCode?: ExitCode; cause?: unknown; transient?: boolean | 'once' } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'GadgetError';
     this.exitCode = opts.exitCode ?? 1;
@@ -21,9 +23,10 @@ export class GadgetError extends Error {
   }
 }
 
-/** Whether another try may succeed (see GadgetError.transient). */
-export function isTransient(err: unknown): boolean {
-  return isGadgetError(err) && err.transient === true;
+/** Whether another try may succeed (see GadgetError.transient): after `attempts` tries so far. */
+export function isTransient(err: unknown, attempts = 1): boolean {
+  if (!isGadgetError(err)) return false;
+  return err.transient === true || (err.transient === 'once' && attempts < 2);
 }
 
 /** A usage or environment error (exit code 2). */

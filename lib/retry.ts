@@ -32,7 +32,7 @@ export async function retryTransient<T>(work: (attempt: number) => Promise<T>, o
       return await work(attempt);
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason;
-      if (attempt >= attempts || !isTransient(err)) throw err;
+      if (attempt >= attempts || !isTransient(err, attempt)) throw err;
       await sleep(backoffDelay(attempt, opts), undefined, { signal: opts.signal });
     }
   }

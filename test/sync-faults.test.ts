@@ -94,15 +94,19 @@ describe('faults between the client and docker-registry', () => {
     proxy.clear();
   });
 
-  test('bytes flipped every time: the image fails, naming the blob, and nothing bad is stored', async (t) => {
+  test('bytes flipped every time: the image fails after a second read, naming the blob, and nothing bad is stored', async (t) => {
     if (!available) return t.skip(SKIP);
     const store = await openStore(join(await tempDir(t), 's'));
     t.after(() => store.close());
     const arm = image.layers[2]!;
     proxy.flip({ method: 'GET', path: blobPath(arm) }, { times: 100, offset: 7 });
+    const before = proxy.requests.length;
     const summary = await pullImage(store, `${proxy.host}/faults/image:v1`, FAST_RETRY);
     assert.equal(summary.images.failed, 1);
     assert.match(summary.items[0]!.error!, new RegExp(arm.digest));
+    // Whole but wrong bytes are read once more (altered on the way?), not five times per try of the image.
+    const reads = proxy.requests.slice(before).filter((r) => r.method === 'GET' && blobPath(arm).test(r.path));
+    assert.equal(reads.length, 2, 'the blob was read twice');
     assert.ok(!store.hasBlob(arm.digest), 'the corrupt blob was not stored');
     assert.deepEqual(store.list(), [], 'nothing was tagged');
     assert.deepEqual(await fsck(store), [], 'no temporary file is left behind');
@@ -121,6 +125,19 @@ describe('faults between the client and docker-registry', () => {
     proxy.flip({ method: 'GET', path: /\/manifests\/sha256:/ }, { offset: 20 });
     const ok = await pullImage(store, `${proxy.host}/faults/image:v1`, FAST_RETRY);
     assert.equal(ok.images.failed, 0, JSON.stringify(ok.items));
+    proxy.clear();
+    // A manifest whose bytes are wrong on every read: two reads, then the image fails, naming it.
+    const amd64 = (JSON.parse((await source.readBytes(image.index)).toString()) as { manifests: Descriptor[] }).manifests[0]!;
+    const child = new RegExp(`/manifests/${amd64.digest}$`);
+    proxy.flip({ method: 'GET', path: child }, { times: 100, offset: 20 });
+    const before = proxy.requests.length;
+    const fresh = await openStore(join(await tempDir(t), 'd'));
+    t.after(() => fresh.close());
+    const damaged = await pullImage(fresh, `${proxy.host}/faults/image:v1`, FAST_RETRY);
+    assert.equal(damaged.images.failed, 1);
+    assert.match(damaged.items[0]!.error!, new RegExp(amd64.digest));
+    const reads = proxy.requests.slice(before).filter((r) => r.method === 'GET' && child.test(r.path));
+    assert.equal(reads.length, 2, 'two reads of the damaged manifest');
     proxy.clear();
     proxy.fail({ method: 'GET', path: /\/manifests\/v2$/ }, 500, { times: 50 });
     const failed = await pullImage(store, `${proxy.host}/faults/image:v2`, FAST_RETRY);

@@ -107,7 +107,7 @@ export async function fetchManifest(source: Target, descriptor: Descriptor, sign
   const what = `${source.name}: ${descriptor.digest}`;
   const bytes = await readAll(await source.fetch(descriptor, signal), MAX_MANIFEST_BYTES, what);
   if (bytes.length !== descriptor.size || sha256(bytes) !== descriptor.digest) {
-    throw new GadgetError(`${what}: the manifest's content does not match its digest or size`, { transient: true, hint: DAMAGED_HINT });
+    throw new GadgetError(`${what}: the manifest's content does not match its digest or size`, { transient: 'once', hint: DAMAGED_HINT });
   }
   try {
     return { bytes, doc: JSON.parse(bytes.toString('utf8')) as Manifest & Index };
@@ -203,7 +203,8 @@ function copyNode(source: Target, destination: Target, descriptor: Descriptor, o
         await transfer(session, async () => destination.push(descriptor, counted(await source.fetch(descriptor, signal), opts.onBytes), signal), signal);
         return done('copied');
       }
-      const { bytes, doc } = await retryTransient(() => fetchManifest(source, descriptor, signal), { signal });
+      // Not retried here: a registry reads a damaged manifest again itself; a file stays as it is.
+      const { bytes, doc } = await fetchManifest(source, descriptor, signal);
       await copyChildren(childrenOf(descriptor, doc));
       if (tag !== undefined && destination.pushTagged) {
         await transfer(session, () => destination.pushTagged!(descriptor, Readable.from([bytes]), tag, signal), signal);

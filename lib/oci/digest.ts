@@ -64,7 +64,7 @@ export class DigestVerifier extends Transform {
     if (this.bytes !== this.expected.size) {
       cb(new GadgetError(`${this.what}: got ${this.bytes} bytes, its descriptor says ${this.expected.size}`, { transient: true, hint: DAMAGED_HINT }));
     } else if (actual !== this.expected.digest) {
-      cb(new GadgetError(`${this.what}: content has digest ${actual}, expected ${this.expected.digest}`, { transient: true, hint: DAMAGED_HINT }));
+      cb(new GadgetError(`${this.what}: content has digest ${actual}, expected ${this.expected.digest}`, { transient: 'once', hint: DAMAGED_HINT }));
     } else {
       cb();
     }

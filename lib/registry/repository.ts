@@ -136,12 +136,13 @@ export class RemoteRepository implements Target, RepositoryPlumbing {
       if (res.status !== 200) await this.raise(res, authSent, what);
       const bytes = await res.read(MAX_MANIFEST_BYTES, what);
       const digest = sha256(bytes);
-      const damaged = (message: string): GadgetError => new GadgetError(`${what}: ${message}`, { hint: DAMAGED_HINT, transient: true });
+      // Cut short: asked for again; whole but wrong: once more (see GadgetError.transient).
+      const damaged = (message: string, transient: true | 'once' = 'once'): GadgetError => new GadgetError(`${what}: ${message}`, { hint: DAMAGED_HINT, transient });
+      const declared = Number(res.header('content-length'));
+      if (Number.isSafeInteger(declared) && declared !== bytes.length) throw damaged(`the registry announced ${declared} bytes and sent ${bytes.length}`, true);
       if (isDigest(reference) && digest !== reference) throw damaged(`the registry sent content with digest ${digest}`);
       const announced = res.header('docker-content-digest');
       if (announced?.startsWith('sha256:') && announced !== digest) throw damaged(`the registry says its digest is ${announced} but the content has digest ${digest}`);
-      const declared = Number(res.header('content-length'));
-      if (Number.isSafeInteger(declared) && declared !== bytes.length) throw damaged(`the registry announced ${declared} bytes and sent ${bytes.length}`);
       // By tag, without a digest to check, the JSON must at least parse.
       if (!isDigest(reference) && !announced) parseJSONBody(bytes, what);
       return { bytes, mediaType: manifestMediaType(res.header('content-type'), bytes), digest };

@@ -43,10 +43,11 @@ export interface RunOptions {
 /**
  * Whether trying the same image again could help: the registry was failing or the connection
  * kept breaking. Not a timeout (the registry does not answer: trying again only doubles the
- * wait), and not a usage or access error.
+ * wait), not a usage or access error, and not wrong bytes (read twice already).
  */
 function worthRetrying(err: unknown): boolean {
-  if (err instanceof RegistryError) return err.status >= 500 || err.status === 408 || err.status === 429 || err.transient;
+  if (isGadgetError(err) && err.transient === 'once') return false;
+  if (err instanceof RegistryError) return err.status >= 500 || err.status === 408 || err.status === 429 || err.transient === true;
   if (err instanceof ConnectionError) return err.flaky;
   return !isGadgetError(err) || err.exitCode === 1;
 }

@@ -136,6 +136,17 @@ export class CommandEnv {
     return this.store;
   }
 
+  /**
+   * For a dry run of a command that copies into the store: the store if there is one, else
+   * undefined, and nothing is made (the plan goes on without it: everything would be copied).
+   * A folder of other files is refused as the real run refuses it.
+   */
+  async storeIfThere(): Promise<Store | undefined> {
+    if (this.store) return this.store;
+    const { storeState } = await import('../store/store.js');
+    return storeState(await this.storeDir()) === 'store' ? this.openStore({ create: false }) : undefined;
+  }
+
   /** Reads gadget.config.ts again on the next use (it changed under `--watch`). */
   forgetConfig(): void {
     this.loaded = undefined;

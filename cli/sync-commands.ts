@@ -7,6 +7,7 @@ import { parseTags, wholeNumberFlag, type Options, type ParsedArgs } from './arg
 import type { Command } from './command.js';
 import type { CommandEnv } from './env.js';
 import type { MirrorSet, PlanItem, SyncConfig, SyncDestination, SyncOptions, SyncSource, SyncSummary } from '../plugins/sync.js';
+import type { Store } from '../store/store.js';
 import { renameFromFlags } from '../plugins/sync/rename.js';
 
 export const REGISTRY_OPTIONS: Options = {
@@ -118,6 +119,15 @@ async function print(env: CommandEnv, summary: SyncSummary, verb: string, dryRun
   return failed.length ? 1 : 0;
 }
 
+/**
+ * The store of a command that reads it (it must exist) or copies into it (made when missing,
+ * except by a dry run, which writes nothing and plans without it).
+ */
+async function openStoreFor(env: CommandEnv, use: 'reads' | 'writes', dryRun: boolean): Promise<Store | undefined> {
+  if (use === 'writes' && dryRun) return env.storeIfThere();
+  return env.openStore({ create: use === 'writes' });
+}
+
 /** push, pull and copy: one planned item through the one plan executor. */
 const TAG_OPTION: Options = {
   tag: { type: 'list', value: 'TAG', description: 'also tag the image TAG in the destination repository' },
@@ -143,7 +153,7 @@ async function runOne(
   const config = await syncConfig(env, false);
   const item = withTags(withPlatforms(plan(lib), flags, platforms), flags, label);
   const opts = options(env, flags, config, lib);
-  const store = usesStore ? { store: await env.openStore({ create: usesStore === 'writes' }) } : {};
+  const store = usesStore ? { store: await openStoreFor(env, usesStore, Boolean(opts.dryRun)) } : {};
   return print(env, await lib.executePlan([item], { ...opts, ...store, label }), verb, Boolean(opts.dryRun));
 }
 
@@ -232,7 +242,7 @@ export const syncCommand: Command = {
     const chosen = (positionals.length ? positionals : Object.keys(config.mirrors)).map((n) => config.mirrors[n]).filter((set) => set !== undefined);
     const writesStore = chosen.some((set) => set.destination === 'store');
     const readsStore = !writesStore && chosen.some((set) => (Array.isArray(set.source) ? set.source : [set.source]).some((s) => parseSource(s).kind === 'store'));
-    const store = writesStore || readsStore ? await env.openStore({ create: writesStore }) : undefined;
+    const store = writesStore || readsStore ? await openStoreFor(env, writesStore ? 'writes' : 'reads', Boolean(opts.dryRun)) : undefined;
     return print(env, await lib.syncSets(config, positionals, { ...opts, store, storeDir: await env.storeDir() }), 'copied', Boolean(opts.dryRun));
   },
 };

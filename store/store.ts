@@ -78,6 +78,19 @@ export const NO_STORE_HINT = 'a store is made by the first build, pull, import o
 /** Blobs up to this size are read whole by fetch() (see there). */
 const SMALL_BLOB_BYTES = 1 << 20;
 
+/**
+ * What is at `dir`: a store, no folder, or an empty folder (a layout without index.json and
+ * blobs is new, or its creation was interrupted). A folder of other files is refused (exit 2):
+ * nobody makes a store in it.
+ */
+export function storeState(dir: string): 'store' | 'missing' | 'empty' {
+  const root = resolve(dir);
+  if (!checkIsFolder(root)) return 'missing';
+  if (existsSync(join(root, 'index.json')) || hasBlobs(root)) return 'store';
+  checkEmptyFolder(root);
+  return 'empty';
+}
+
 /** Opens the store at `dir`, and creates it if needed unless `opts.create` is false. */
 export async function openStore(dir: string, opts: OpenStoreOptions = {}): Promise<Store> {
   return Store.open(dir, opts);
@@ -128,13 +141,10 @@ export class Store implements Target {
 
   static open(dir: string, opts: OpenStoreOptions = {}): Store {
     const root = resolve(dir);
-    const exists = checkIsFolder(root);
-    // A layout without index.json is new (or its creation was interrupted): create what is missing.
-    const fresh = !exists || (!existsSync(join(root, 'index.json')) && !hasBlobs(root));
-    if (fresh) {
-      // A reader makes no store where there was none; nobody makes one in a folder of other files.
-      if (!exists && opts.create === false) throw new NoStoreError(root);
-      if (exists) checkEmptyFolder(root);
+    const state = storeState(root);
+    if (state !== 'store') {
+      // A reader makes no store where there was none.
+      if (state === 'missing' && opts.create === false) throw new NoStoreError(root);
       initLayout(root);
     } else {
       checkLayoutFile(root);

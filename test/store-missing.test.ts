@@ -2,7 +2,7 @@
 // never created by a command that only reads the store or changes what it holds: it refuses
 // with exit 2, one sentence naming the folder and where the choice came from, and leaves no
 // folder behind. Commands that write new content (build, import, pull, a serve that takes
-// pushes) still make the store. An existing empty folder becomes an empty store for every
+// pushes) still make the store, except in a dry run. An existing empty folder becomes an empty store for every
 // command; a folder of other files is not a store, for any command. Real files, the real CLI.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -198,7 +198,7 @@ test('a folder of other files is not a store: readers and writers refuse it (exi
   const other = join(dir, 'project');
   mkdirSync(other);
   writeFileSync(join(other, 'notes.txt'), 'not a store');
-  for (const args of [['list'], ['fsck'], ['gc'], ['verify', '--all'], ['import', tar], ['build', join(REPO, 'examples', 'hello_wasm'), '-t', IMAGE]]) {
+  for (const args of [['list'], ['fsck'], ['gc'], ['verify', '--all'], ['import', tar], ['pull', '--dry-run', IMAGE], ['build', join(REPO, 'examples', 'hello_wasm'), '-t', IMAGE]]) {
     const r = await gadget(['--store', other, ...args]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, new RegExp(`^error: ${other} is not an OCI image layout: it has no index.json, and holds other files \\(notes\\.txt\\)\\nhint: \\S`));
@@ -234,6 +234,16 @@ test('a serve that takes pushes makes a missing store; pull makes a missing one;
     const pulled = await gadget(['--store', pulledStore, 'pull', `${serve.host}/${IMAGE}`]);
     assert.equal(pulled.code, 0, pulled.stderr);
     assert.ok(existsSync(join(pulledStore, 'index.json')), 'pull created the missing store');
+
+    // A dry run writes nothing: it makes no store, and plans as into an empty one.
+    const dry = join(dir, 'dry');
+    const repository = `${serve.host}/${IMAGE.slice(0, IMAGE.lastIndexOf(':'))}`;
+    for (const args of [['pull', '--dry-run', `${serve.host}/${IMAGE}`], ['sync', '--dry-run', '--from', repository, '--to', 'store'], ['--json', 'sync', '--dry-run', '--from', `${serve.host}/example.com/`, '--to', 'store']]) {
+      const r = await gadget(['--store', join(dry, 'store'), ...args]);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stdout, /missing\/hello:v1/, `${args.join(' ')} plans the image`);
+      assert.ok(!existsSync(dry), `${args.join(' ')} made nothing`);
+    }
   } finally {
     assert.equal(await serve.stop(), 0);
   }

@@ -102,6 +102,7 @@ async function importLayout(store: Store, layout: ImportSource, source: string, 
 
 async function importEntries(store: Store, layout: ImportSource, refs: Map<Descriptor, string>, opts: TransferOptions, bar: ProgressBar | undefined): Promise<ImportResult> {
   const result: ImportResult = { tags: [], skipped: [], failed: [], stats: { copied: 0, skipped: 0, bytes: 0 } };
+  const failedDigests = new Set<string>();
   const copyEntries = async (entries: Descriptor[]): Promise<Array<{ descriptor: Descriptor; ref: string }>> => {
     // A session per round: a session remembers what it copied, and a re-copy must look again.
     const session = new CopySession(opts.concurrency ?? 8);
@@ -115,6 +116,7 @@ async function importEntries(store: Store, layout: ImportSource, refs: Map<Descr
           bar?.tick(1, ref ?? entry.digest);
           return ref ? { tagged: { descriptor: entry, ref } } : {};
         } catch (err) {
+          failedDigests.add(entry.digest);
           return { failed: await failure(layout, entry, ref, messageOf(err)) };
         }
       }),
@@ -133,6 +135,7 @@ async function importEntries(store: Store, layout: ImportSource, refs: Map<Descr
   let tagged = await copyEntries(layout.entries);
   // Interrupted: what was copied stays (untagged, for gc or the next import); nothing is tagged.
   opts.signal?.throwIfAborted();
+  tagged = await withoutOrphans(tagged, failedDigests, layout, result);
   // One index.json update for all tags, so an interrupted import leaves no half of them. The
   // store checks under its lock that each graph is whole; content a concurrent gc removed
   // since the copy is copied again (Store.exists sees the gap), then the tags are retried.
@@ -156,6 +159,25 @@ async function importEntries(store: Store, layout: ImportSource, refs: Map<Descr
   }
   result.tags = tagged.map((t) => storeKey(t.ref));
   return result;
+}
+
+/**
+ * The tags to set without the signature tags (`sha256-<hex>.sig`, .att, .sbom) of an image that
+ * failed, up the chain: the store never gets a signature without its image, as a pull never
+ * copies one. Each is failed, named as the image's; its content stays for the next import.
+ */
+async function withoutOrphans(tagged: Array<{ descriptor: Descriptor; ref: string }>, failedDigests: Set<string>, layout: ImportSource, result: ImportResult): Promise<Array<{ descriptor: Descriptor; ref: string }>> {
+  let kept = tagged;
+  for (let dropped = true; dropped; ) {
+    const orphans = kept.filter((t) => failedDigests.has(taggedSubject(t.ref) ?? ''));
+    dropped = orphans.length > 0;
+    for (const t of orphans) {
+      failedDigests.add(t.descriptor.digest);
+      result.failed.push(await failure(layout, t.descriptor, t.ref, 'not imported: the image it belongs to failed'));
+    }
+    kept = kept.filter((t) => !orphans.includes(t));
+  }
+  return kept;
 }
 
 /** A failed entry of the layout: its tag or digest, and (for a signature) the name that says whose it is. */

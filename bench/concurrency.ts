@@ -24,7 +24,8 @@ function cpuSeconds(pid: number): number {
 function sync(reg: TestRegistry, args: string[]): { seconds: number; registryCPU: number } {
   const cpu = cpuSeconds(reg.pid);
   const start = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [CLI, '--json', '--quiet', ...args], { encoding: 'utf8' });
+  // Outside any project: a gadget.config.ts around it would be compiled by every command.
+  const r = spawnSync(process.execPath, [CLI, '--json', '--quiet', ...args], { cwd: tmpdir(), encoding: 'utf8' });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (r.status !== 0) throw new Error(`gadget ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
   const copied = (JSON.parse(r.stdout) as { images: { copied: number } }).images.copied;

@@ -3,7 +3,7 @@
 // time and the server's CPU seconds (/proc/PID/stat) for each.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry } from '../test/helpers/registry.js';
 import { startServe } from '../test/helpers/serve.js';
@@ -20,7 +20,8 @@ function cpu(pid: number): number {
 
 function gadget(args: string[]): number {
   const start = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [CLI, '--quiet', ...args], { encoding: 'utf8' });
+  // Outside any project: a gadget.config.ts around it would be compiled by every command.
+  const r = spawnSync(process.execPath, [CLI, '--quiet', ...args], { cwd: tmpdir(), encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`gadget ${args.join(' ')} failed: ${r.stderr}`);
   return Number(process.hrtime.bigint() - start) / 1e9;
 }

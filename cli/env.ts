@@ -147,6 +147,22 @@ export class CommandEnv {
     return storeState(await this.storeDir()) === 'store' ? this.openStore({ create: false }) : undefined;
   }
 
+  /**
+   * The store of a command that writes into it, opened (and made, when missing) when first
+   * used: a build or import that fails on its input first writes nothing, not even the store.
+   */
+  async storeOnFirstUse(): Promise<() => Store> {
+    const { Store } = await import('../store/store.js');
+    const { dir, from } = await this.storeChoice();
+    return () => {
+      if (!this.store) {
+        this.log.debug(`store: ${dir} (from ${from})`);
+        this.store = Store.open(dir, { create: true });
+      }
+      return this.store;
+    };
+  }
+
   /** Reads gadget.config.ts again on the next use (it changed under `--watch`). */
   forgetConfig(): void {
     this.loaded = undefined;
@@ -155,8 +171,11 @@ export class CommandEnv {
 
   async pluginContext(): Promise<PluginContext> {
     const { config, dir } = await this.config();
+    const store = await this.storeOnFirstUse();
     return {
-      store: await this.openStore({ create: true }),
+      get store() {
+        return store();
+      },
       log: this.muted ? { ...this.log, info: () => undefined } : this.log,
       progress: this.progress,
       signal: this.signal,

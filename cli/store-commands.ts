@@ -145,7 +145,7 @@ export const importCommand: Command = {
   async run(env, { positionals }) {
     if (positionals.length !== 1) throw usageError('import takes exactly one SRC (a folder or a .tar)');
     const { importImages } = await import('../store/transfer.js');
-    const result = await importImages(await env.openStore({ create: true }), positionals[0]!, { signal: env.signal, progress: env.progress });
+    const result = await importImages(await env.storeOnFirstUse(), positionals[0]!, { signal: env.signal, progress: env.progress });
     if (env.flags.json) env.printJSON(result);
     else {
       for (const t of result.tags) env.print(`imported ${t}`);

@@ -50,7 +50,11 @@ export interface TransferOptions {
   progress?: Progress;
 }
 
-export async function importImages(store: Store, source: string, opts: TransferOptions = {}): Promise<ImportResult> {
+/**
+ * `store`: the store, or a function that opens it when first needed (the CLI's: a bad source is
+ * refused before the store is made). A gzip tar is unpacked inside the store, so it needs it first.
+ */
+export async function importImages(store: Store | (() => Store), source: string, opts: TransferOptions = {}): Promise<ImportResult> {
   const st = statSync(source, { throwIfNoEntry: false });
   if (!st) throw new GadgetError(`${source} does not exist`, { exitCode: 2 });
   if (st.isDirectory()) return importLayout(store, new LayoutSource(source), source, opts);
@@ -72,7 +76,7 @@ export async function importImages(store: Store, source: string, opts: TransferO
     return importLayout(store, bundle, source, opts);
   }
   // A gzip stream cannot be read in place: it is unpacked (and checked) first.
-  const tmp = workDir(store, 'import');
+  const tmp = workDir(storeOf(store), 'import');
   try {
     await extractLayoutTar(source, tmp);
     // Messages name the tar, never the temporary folder it was unpacked to.
@@ -82,19 +86,21 @@ export async function importImages(store: Store, source: string, opts: TransferO
   }
 }
 
-/** Copies that find their content removed (by a concurrent gc) before the tag are re-run this often. */
+function storeOf(store: Store | (() => Store)): Store {
+  return typeof store === 'function' ? store() : store;
+}
 
 /** What import reads: a layout folder, or a tar (read in place, or unpacked when gzip). */
 type ImportSource = LayoutSource | BundleSource;
 
 /** `source`: the folder or tar as the user named it, for messages. */
-async function importLayout(store: Store, layout: ImportSource, source: string, opts: TransferOptions): Promise<ImportResult> {
-  // Bad input is refused before anything is written (tags, blobs).
+async function importLayout(store: Store | (() => Store), layout: ImportSource, source: string, opts: TransferOptions): Promise<ImportResult> {
+  // Bad input is refused before anything is written (tags, blobs, the store itself).
   const refs = await checkLayout(layout);
   refuseNothingToImport(layout, refs, source);
   const bar = opts.progress?.start(layout.entries.length, 'import');
   try {
-    return await importEntries(store, layout, refs, opts, bar);
+    return await importEntries(storeOf(store), layout, refs, opts, bar);
   } finally {
     bar?.done();
   }

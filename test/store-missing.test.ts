@@ -179,6 +179,25 @@ test("a new file system's lost+found and hidden files do not make a folder a pro
   assert.ok(existsSync(join(mount, 'index.json')) && existsSync(join(mount, 'lost+found')) && existsSync(join(mount, '.gitkeep')), 'the layout beside them, they untouched');
 });
 
+test('an import or build that fails on its input makes no store: a missing source, an empty layout, a missing gadget folder', async () => {
+  const dir = scratch('gadget-store-missing-');
+  const empty = join(dir, 'empty-layout');
+  mkdirSync(empty);
+  writeFileSync(join(empty, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  writeFileSync(join(empty, 'index.json'), '{"schemaVersion":2,"manifests":[]}');
+  const store = join(dir, 'typo');
+  for (const [args, code, message] of [
+    [['import', join(dir, 'nofile.tar')], 2, /nofile\.tar does not exist/],
+    [['import', empty], 1, /there is no image in/],
+    [['build', join(dir, 'nodir'), '-t', IMAGE], 2, /nodir does not exist/],
+  ] as Array<[string[], number, RegExp]>) {
+    const r = await gadget(['--store', store, ...args]);
+    assert.equal(r.code, code, `${args[0]}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.ok(!existsSync(store), `${args.join(' ')} made no store`);
+  }
+});
+
 test('an empty folder is a new store for writers: import fills it', async () => {
   const { tar } = await storeWithImage();
   const dir = scratch('gadget-store-missing-');

@@ -72,15 +72,16 @@ const NAMESPACE = 'build';
 
 /** The build cache, kept in the store's SQLite index (concurrent builds share it safely). */
 export class BuildCache {
-  constructor(private readonly store: Store) {}
+  /** `store` is asked for when the cache is first read: a build that fails on its input opens none. */
+  constructor(private readonly store: () => Store) {}
 
   get(key: string): CacheEntry | undefined {
-    const entry = this.store.cacheGet<CacheEntry>(NAMESPACE, key);
+    const entry = this.store().cacheGet<CacheEntry>(NAMESPACE, key);
     if (!entry || typeof entry.index?.digest !== 'string' || typeof entry.deps !== 'object') return undefined;
     return entry;
   }
 
   put(entries: Array<{ key: string; value: CacheEntry }>): void {
-    this.store.cachePut(NAMESPACE, entries);
+    this.store().cachePut(NAMESPACE, entries);
   }
 }

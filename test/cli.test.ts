@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gadget } from './helpers/cli.js';
 import { FIXTURE_LAYOUT, REPO, scratch, sharedMissing } from './helpers/paths.js';
@@ -42,6 +42,9 @@ test('usage errors exit 2 with one clear sentence', async () => {
     assert.match(r.stderr, /^error: [^\n]+\nhint: \S/, `${args.join(' ')}: one sentence and a hint`);
     noStack(r.stderr);
   }
+  // None of the failures above made the store; an empty folder is an empty one.
+  assert.ok(!existsSync(store), 'no usage error made the store');
+  mkdirSync(store);
   const unknown = await gadget(['--store', store, 'inspect', 'nothing/here']);
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /ghcr\.io\/nothing\/here:latest is not in store/);

@@ -348,3 +348,13 @@ test('the plugin builds the configured gadgets in parallel and reports each', as
   assert.ok(ctx.store.resolveRef('a'));
   await assert.rejects(build().run({ ...ctx, config: {} }, []), /no gadgets to build/);
 });
+
+test('a tool that cannot say its version is named by its first line of complaint, not its whole output', async (t) => {
+  // A stand-in for rustup's proxy without a default toolchain (this machine's rustup has one):
+  // a page of advice and a backtrace on stderr, exit 1.
+  const dir = await tempDir(t, 'rustc');
+  const tool = path.join(dir, 'rustc');
+  await writeFile(tool, '#!/bin/sh\necho "error: rustup could not choose a version of rustc to run" >&2\necho "help: run \'rustup default stable\'" >&2\necho "Stack backtrace:" >&2\necho "   0: anyhow::error::<impl anyhow::Error>::msg" >&2\nexit 1\n', { mode: 0o755 });
+  assert.equal(await toolVersion(tool), 'unavailable (error: rustup could not choose a version of rustc to run)');
+  assert.match(await toolVersion(path.join(dir, 'absent')), /^unavailable \([^\n]*ENOENT[^\n]*\)$/, 'a missing tool: one line too');
+});

@@ -64,6 +64,16 @@ export async function requireTool(name: string, purpose: string): Promise<string
 
 const versions = new Map<string, Promise<string>>();
 
+/**
+ * Why a tool could not say its version, in one line: its own first line of complaint (rustup
+ * without a default toolchain prints a page and a backtrace), not the whole of its output.
+ */
+export function unavailable(err: unknown): string {
+  const stderr = (err as { stderr?: unknown }).stderr;
+  const said = typeof stderr === 'string' ? stderr.split('\n').find((l) => l.trim() !== '')?.trim() : undefined;
+  return `unavailable (${said ?? messageOf(err).split('\n')[0]})`;
+}
+
 /** The first line of `tool <args>` (e.g. "Debian clang version 14.0.6"), cached per process. */
 export function toolVersion(tool: string, args: string[] = ['--version']): Promise<string> {
   const key = [tool, ...args].join('\0');
@@ -71,7 +81,7 @@ export function toolVersion(tool: string, args: string[] = ['--version']): Promi
   if (!found) {
     found = run(tool, args, { timeout: 30_000 }).then(
       ({ stdout }) => stdout.split('\n').find((l) => l.trim() !== '')?.trim() ?? 'unknown',
-      (err) => `unavailable (${messageOf(err)})`,
+      (err) => unavailable(err),
     );
     versions.set(key, found);
   }

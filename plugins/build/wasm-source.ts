@@ -10,7 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { GadgetError, messageOf } from '../../lib/errors.js';
 import { sha256 } from '../../lib/oci/digest.js';
-import { findTool } from './compile.js';
+import { findTool, unavailable } from './compile.js';
 import { makeWorkDir, removeStaleWorkDirs } from './workdir.js';
 
 const run = promisify(execFile);
@@ -101,7 +101,7 @@ async function output(tool: string, args: string[], cwd?: string): Promise<strin
     const { stdout } = await run(tool, args, { cwd, timeout: 60_000 });
     return stdout.trim();
   } catch (err) {
-    return `unavailable (${messageOf(err)})`;
+    return unavailable(err);
   }
 }
 

@@ -2,6 +2,7 @@
 // read in place): checked before anything is copied, so bad input changes nothing.
 import { GadgetError } from '../lib/errors.js';
 import { sha256 } from '../lib/oci/digest.js';
+import { checkManifestKind } from '../lib/oci/manifest-kind.js';
 import { INDEX_TYPES, MANIFEST_TYPES } from '../lib/oci/mediatypes.js';
 import { MAX_MANIFEST_BYTES } from '../lib/oci/target.js';
 import { isValidDescriptor, type Descriptor, type Index, type Manifest } from '../lib/oci/types.js';
@@ -24,16 +25,8 @@ export function checkedChildrenOf(bytes: Buffer, d: Descriptor, what: string): D
   } catch {
     throw new GadgetError(`${what} is labelled ${d.mediaType} but is not valid JSON`);
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new GadgetError(`${what} is labelled ${d.mediaType} but is not a JSON object`);
+  checkManifestKind(doc, d, what);
   const wantIndex = INDEX_TYPES.has(d.mediaType);
-  const looksIndex = Array.isArray(doc.manifests) && doc.config === undefined;
-  const looksManifest = doc.config !== undefined && doc.manifests === undefined;
-  if (typeof doc.mediaType === 'string' ? doc.mediaType !== d.mediaType : wantIndex ? !looksIndex : !looksManifest) {
-    const is = typeof doc.mediaType === 'string' ? doc.mediaType : looksIndex ? 'an index' : looksManifest ? 'a manifest' : 'neither a manifest nor an index';
-    throw new GadgetError(`${what} is labelled ${wantIndex ? 'an index' : 'a manifest'} (${d.mediaType}) but its content is ${is}`, {
-      hint: 'the descriptor that names it must carry the media type of its content',
-    });
-  }
   const children = wantIndex ? doc.manifests : [doc.config, ...(Array.isArray(doc.layers) ? doc.layers : [])];
   if (!MANIFEST_TYPES.has(d.mediaType) && !wantIndex) return [];
   if (!Array.isArray(children) || !children.every(isValidDescriptor) || (!wantIndex && !Array.isArray(doc.layers))) {

@@ -146,6 +146,50 @@ describe('faults between the client and docker-registry', () => {
     proxy.clear();
   });
 
+  test('an index whose child is labelled a manifest but is an index: the pull fails naming it, nothing is tagged', async (t) => {
+    if (!available) return t.skip(SKIP);
+    // Made with plain HTTP, as a careless tool would push it: docker-registry accepts it.
+    const liar = encodeJSONBytes({ schemaVersion: 2, mediaType: MT_INDEX, manifests: [{ mediaType: MT_MANIFEST, digest: image.index.digest, size: image.index.size, platform: { architecture: 'amd64', os: 'linux' } }] });
+    // A repository of its own: the other tests sync every tag of faults/image.
+    assert.equal((await pushImage(source, REF, `${reg.host}/faults/liar:v1`, FAST_RETRY)).images.copied, 1);
+    const put = await fetch(`${reg.url}/v2/faults/liar/manifests/liar`, { method: 'PUT', headers: { 'content-type': MT_INDEX }, body: new Uint8Array(liar) });
+    assert.equal(put.status, 201, await put.text());
+    const store = await openStore(join(await tempDir(t), 's'));
+    t.after(() => store.close());
+    const summary = await pullImage(store, `${reg.host}/faults/liar:liar`, FAST_RETRY);
+    assert.equal(summary.images.failed, 1);
+    assert.match(summary.items[0]!.error!, new RegExp(`${image.index.digest} is labelled a manifest \\(${esc(MT_MANIFEST)}\\) but its content is ${esc(MT_INDEX)}`));
+    assert.ok(summary.items[0]!.hint, 'with a hint');
+    assert.deepEqual(store.list(), [], 'nothing was tagged');
+  });
+
+  test("a pull that fails on the new image's signature leaves the store's tag on the image it had", async (t) => {
+    if (!available) return t.skip(SKIP);
+    const store = await openStore(join(await tempDir(t), 's'));
+    t.after(() => store.close());
+    const ref = `${proxy.host}/faults/moved:v1`;
+    assert.equal((await pushImage(source, REF, `${reg.host}/faults/moved:v1`, FAST_RETRY)).images.copied, 1);
+    assert.equal((await pullImage(store, ref, FAST_RETRY)).images.failed, 0);
+    // The tag moves to a new image with a cosign tag signature, whose payload the registry cannot serve.
+    const NEW = 'example.com/faults/moved:v2';
+    const moved = await randomImage(source, NEW, 1000);
+    const payload = await source.putBytes(Buffer.from('{"critical":{}}'), 'application/vnd.dev.cosign.simplesigning.v1+json');
+    const config = await source.putBytes(Buffer.from('{}'), 'application/vnd.oci.empty.v1+json');
+    const signature = await source.putBytes(encodeJSONBytes({ schemaVersion: 2, mediaType: MT_MANIFEST, config, layers: [payload] }), MT_MANIFEST);
+    await source.tag(signature, `sha256-${moved.index.digest.slice(7)}.sig`);
+    assert.equal((await pushImage(source, NEW, `${reg.host}/faults/moved:v1`, FAST_RETRY)).images.copied, 1);
+    proxy.fail({ method: 'GET', path: blobPath(payload) }, 404, { times: 100 });
+    const summary = await pullImage(store, ref, FAST_RETRY);
+    proxy.clear();
+    assert.equal(summary.images.failed, 1);
+    assert.match(summary.items[0]!.error!, new RegExp(payload.digest));
+    assert.equal(summary.items[0]!.tagged, undefined, 'no tag was set');
+    assert.equal(store.resolveRef(ref).digest, image.index.digest, 'the tag stays on the image it had');
+    const again = await pullImage(store, ref, FAST_RETRY);
+    assert.equal(again.images.failed, 0, 'the next run completes');
+    assert.equal(store.resolveRef(ref).digest, moved.index.digest, 'and moves the tag');
+  });
+
   test('a push through resets and 5xx answers arrives complete', async (t) => {
     if (!available) return t.skip(SKIP);
     const local = await openStore(join(await tempDir(t), 's'));

@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import { GadgetError, messageOf } from '../errors.js';
 import { retryTransient } from '../retry.js';
 import { DAMAGED_HINT, sha256 } from './digest.js';
+import { checkManifestKind } from './manifest-kind.js';
 import { INDEX_TYPES, isManifestType } from './mediatypes.js';
 import { MAX_MANIFEST_BYTES, type Target } from './target.js';
 import { isValidDescriptor, type Descriptor, type Index, type Manifest } from './types.js';
@@ -102,18 +103,21 @@ export function counted(stream: Readable, onBytes: ((n: number) => void) | undef
   );
 }
 
-/** Fetches a manifest or index and checks it against its descriptor before parsing it. */
+/** Fetches a manifest or index and checks it against its descriptor (digest, size, kind) before it is followed. */
 export async function fetchManifest(source: Target, descriptor: Descriptor, signal?: AbortSignal): Promise<{ bytes: Buffer; doc: Manifest & Index }> {
   const what = `${source.name}: ${descriptor.digest}`;
   const bytes = await readAll(await source.fetch(descriptor, signal), MAX_MANIFEST_BYTES, what);
   if (bytes.length !== descriptor.size || sha256(bytes) !== descriptor.digest) {
     throw new GadgetError(`${what}: the manifest's content does not match its digest or size`, { transient: 'once', hint: DAMAGED_HINT });
   }
+  let doc: Manifest & Index;
   try {
-    return { bytes, doc: JSON.parse(bytes.toString('utf8')) as Manifest & Index };
+    doc = JSON.parse(bytes.toString('utf8')) as Manifest & Index;
   } catch {
-    throw new GadgetError(`${what}: the manifest is not valid JSON`);
+    throw new GadgetError(`${what}: the manifest is not valid JSON`, { hint: 'the manifest is damaged where it was made: fix it there and push it again' });
   }
+  checkManifestKind(doc, descriptor, what);
+  return { bytes, doc };
 }
 
 /** The direct children of a manifest or index, in document order. */
@@ -170,8 +174,9 @@ export async function presentWhole(destination: Target, descriptor: Descriptor, 
  * that transfers it; a call that waits for another's transfer counts nothing.
  */
 function copyNode(source: Target, destination: Target, descriptor: Descriptor, opts: CopyOptions, session: CopySession, local: CopyStats, tag?: string): Promise<NodeResult> {
-  // Per destination: one session may feed several destinations (mirror sets).
-  const key = `${destination.name}\0${descriptor.digest}`;
+  // Per destination: one session may feed several destinations (mirror sets); per media type:
+  // a descriptor that labels the same bytes as another kind is checked (and fails) by itself.
+  const key = `${destination.name}\0${descriptor.digest}\0${descriptor.mediaType}`;
   let pending = session.inflight.get(key);
   if (!pending) {
     pending = (async (): Promise<NodeResult> => {
@@ -249,6 +254,7 @@ async function copyTree(
   // On a registry, tags that already point at the root mean the root and its graph are there:
   // nothing to move. The store checks the graph (copyNode) even then.
   const current = await Promise.all(tags.map((tag) => tagPointsAt(destination, tag, root.digest, opts.signal)));
+  let deferred = async (): Promise<void> => undefined;
   if (tags.length > 0 && current.every(Boolean) && destination.keepsGraphsWhole) {
     const event: CopyEvent = { descriptor: root, action: 'skipped' };
     addStats(session.stats, event);
@@ -258,18 +264,25 @@ async function copyTree(
     const missing = tags.filter((_, i) => !current[i]);
     // The root goes up once, under its first tag; a fallback tag index is merged by tag().
     const { tagged } = await copyNode(source, destination, root, opts, session, local, missing.find((t) => !FALLBACK_TAG.test(t)));
-    for (const tag of missing) if (tag !== tagged) await destination.tag(root, tag, opts.signal);
-    if (depth === 0) for (const tag of missing) opts.onTag?.(tag);
+    const tagRoot = async (): Promise<void> => {
+      for (const tag of missing) if (tag !== tagged) await destination.tag(root, tag, opts.signal);
+      if (depth === 0) for (const tag of missing) opts.onTag?.(tag);
+    };
+    // A registry gets the tags at once (the signatures follow, by digest). The store gets them
+    // last, once the signatures are in: a copy that fails on one leaves the tags where they were.
+    if (destination.keepsGraphsWhole) await tagRoot();
+    else deferred = tagRoot;
   }
-  if (!opts.referrers || depth >= MAX_REFERRER_DEPTH) return;
   // The root's referrers are always listed (signatures are often added later). Below it, a
   // referrer the destination already had is taken to have brought its own: saves requests.
-  if (depth > 0 && local.copied === copiedBefore) return;
-  for (const referrer of await source.referrers(root, opts.signal)) {
-    // A fallback index stands for its entries, which are its children: nothing refers to it.
-    const leaf = referrer.tag !== undefined && FALLBACK_TAG.test(referrer.tag);
-    await copyTree(source, destination, referrer.descriptor, referrer.tag ? [referrer.tag] : [], opts, session, local, leaf ? MAX_REFERRER_DEPTH : depth + 1);
+  if (opts.referrers && depth < MAX_REFERRER_DEPTH && !(depth > 0 && local.copied === copiedBefore)) {
+    for (const referrer of await source.referrers(root, opts.signal)) {
+      // A fallback index stands for its entries, which are its children: nothing refers to it.
+      const leaf = referrer.tag !== undefined && FALLBACK_TAG.test(referrer.tag);
+      await copyTree(source, destination, referrer.descriptor, referrer.tag ? [referrer.tag] : [], opts, session, local, leaf ? MAX_REFERRER_DEPTH : depth + 1);
+    }
   }
+  await deferred();
 }
 
 /**

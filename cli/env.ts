@@ -152,8 +152,9 @@ export class CommandEnv {
    * used: a build or import that fails on its input first writes nothing, not even the store.
    */
   async storeOnFirstUse(): Promise<() => Store> {
-    const { Store } = await import('../store/store.js');
+    const { Store, storeState } = await import('../store/store.js');
     const { dir, from } = await this.storeChoice();
+    storeState(dir); // a --store that cannot be a store (a file, a folder of other files) is refused first
     return () => {
       if (!this.store) {
         this.log.debug(`store: ${dir} (from ${from})`);

@@ -86,6 +86,23 @@ export function isDamagedDatabase(err: unknown): boolean {
   return typeof code === 'string' && /^SQLITE_(NOTADB|CORRUPT)/.test(code);
 }
 
+/**
+ * How long opening waits out a "busy" that SQLite's busy handler does not (setting up WAL mode
+ * while another process checkpoints or recovers the log): moments, but a concurrent build or
+ * pull that opens the store mid-run meets them.
+ */
+const BUSY_OPEN_MS = 30_000;
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+}
+
+/** Waits without an event loop turn: opening a store is synchronous. */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 export interface OpenDatabaseOptions {
   /** Where a damaged file is moved before it is removed (same file system; default: beside it). */
   tmpDir?: string;
@@ -100,6 +117,7 @@ export interface OpenDatabaseOptions {
  * from the layout, as for a new store. On any failure the connection is closed here.
  */
 export function withDatabase<T>(file: string, opts: OpenDatabaseOptions, use: (db: DB) => T): T {
+  const busyUntil = Date.now() + BUSY_OPEN_MS;
   for (let attempt = 1; ; attempt++) {
     let db: DB | undefined;
     try {
@@ -108,6 +126,11 @@ export function withDatabase<T>(file: string, opts: OpenDatabaseOptions, use: (d
       return use(db);
     } catch (err) {
       closeQuietly(db);
+      if (isBusy(err) && Date.now() < busyUntil) {
+        attempt--;
+        sleepSync(20 + Math.random() * 80);
+        continue;
+      }
       if (!isDamagedDatabase(err)) throw err;
       if (attempt === 3) throw damagedError(file, err, 'stays damaged each time it is made anew');
       discardDamagedDatabase(file, err, opts);
@@ -117,7 +140,8 @@ export function withDatabase<T>(file: string, opts: OpenDatabaseOptions, use: (d
 
 function prepareDatabase(db: DB): void {
   db.pragma('busy_timeout = 120000');
-  db.pragma('journal_mode = WAL');
+  // Set only when it is not: the change needs a lock the busy handler does not wait for.
+  if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = OFF');
   const readVersion = (): string | undefined => {

@@ -2,18 +2,18 @@
 // and that Store.exists answers for a manifest (so a copy into the store heals what is
 // missing, as a registry's "manifest exists" implies its children). Synchronous, so that it
 // can run inside an SQLite transaction.
-import { readFileSync, statSync } from 'node:fs';
 import { sha256 } from '../lib/oci/digest.js';
 import { INDEX_TYPES, isManifestType } from '../lib/oci/mediatypes.js';
 import { MAX_MANIFEST_BYTES } from '../lib/oci/target.js';
 import { isValidDescriptor, type Descriptor, type Index, type Manifest } from '../lib/oci/types.js';
 import { statement, type ChildRow, type DB } from './db.js';
 import { blobPath } from './layout.js';
+import { readRegular, regularFile } from './regular-files.js';
 
 /** A blob's size on disk, or undefined when it is absent. */
 export function blobSize(root: string, digest: string): number | undefined {
   try {
-    return statSync(blobPath(root, digest)).size;
+    return regularFile(blobPath(root, digest))?.size;
   } catch {
     return undefined;
   }
@@ -26,8 +26,8 @@ export function blobSize(root: string, digest: string): number | undefined {
 export function readChildrenSync(root: string, d: Descriptor): Descriptor[] | undefined {
   let bytes: Buffer;
   try {
-    if (statSync(blobPath(root, d.digest)).size > MAX_MANIFEST_BYTES) return undefined;
-    bytes = readFileSync(blobPath(root, d.digest));
+    if ((regularFile(blobPath(root, d.digest))?.size ?? Infinity) > MAX_MANIFEST_BYTES) return undefined;
+    bytes = readRegular(blobPath(root, d.digest));
   } catch {
     return undefined;
   }

@@ -1,12 +1,12 @@
 // Fills the SQLite index from the layout: index.json entries, and every manifest and index
 // reachable from them (parsed once: a digest's content never changes).
-import { existsSync, readFileSync, statSync } from 'node:fs';
 import { sha256 } from '../lib/oci/digest.js';
 import { ANN_CREATED, ANN_REF_NAME, ANN_TITLE, INDEX_TYPES, isManifestType } from '../lib/oci/mediatypes.js';
 import { MAX_MANIFEST_BYTES } from '../lib/oci/target.js';
 import { isValidDescriptor, type Descriptor, type Index, type Manifest } from '../lib/oci/types.js';
 import type { DB } from './db.js';
 import { blobPath } from './layout.js';
+import { readRegular, regularFile } from './regular-files.js';
 
 interface ParsedNode {
   mediaType: string;
@@ -26,8 +26,8 @@ function readNode(root: string, desc: Descriptor, written?: Buffer): ParsedNode 
   let bytes = written;
   if (!bytes) {
     const file = blobPath(root, desc.digest);
-    if (!existsSync(file) || statSync(file).size > MAX_MANIFEST_BYTES) return undefined;
-    bytes = readFileSync(file);
+    if ((regularFile(file)?.size ?? Infinity) > MAX_MANIFEST_BYTES) return undefined;
+    bytes = readRegular(file);
     if (sha256(bytes) !== desc.digest) return undefined;
   }
   try {

@@ -1,6 +1,6 @@
 // An OCI image layout folder read as a Target (the source of `gadget import`): nothing is
 // written to it, so a read-only folder or another tool's store can be imported as it is.
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { GadgetError } from '../lib/errors.js';
 import { ANN_REF_NAME } from '../lib/oci/mediatypes.js';
@@ -8,6 +8,7 @@ import type { Referrer, Target } from '../lib/oci/target.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { blobPath, checkLayoutFile, readIndexFile } from './layout.js';
 import { checkManifestSize, checkedChildrenOf } from './layout-check.js';
+import { openRegular, readRegular, regularFile, streamRegular } from './regular-files.js';
 
 export class LayoutSource implements Target {
   readonly name: string;
@@ -27,23 +28,28 @@ export class LayoutSource implements Target {
   checkedChildren(d: Descriptor, where: string): Descriptor[] {
     const what = `${this.name}: ${d.digest} (${where})`;
     const file = blobPath(this.root, d.digest);
-    checkManifestSize(statSync(file).size, what);
-    return checkedChildrenOf(readFileSync(file), d, what);
+    const { fd, size } = openRegular(file);
+    try {
+      checkManifestSize(size, what);
+      return checkedChildrenOf(readFileSync(fd), d, what);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   has(digest: string): boolean {
-    return existsSync(blobPath(this.root, digest));
+    return regularFile(blobPath(this.root, digest)) !== undefined;
   }
 
   async fetch(descriptor: Descriptor): Promise<Readable> {
     const file = blobPath(this.root, descriptor.digest);
-    if (!existsSync(file)) throw new GadgetError(`${this.name}: blob ${descriptor.digest} is missing`);
-    return createReadStream(file, { highWaterMark: 1 << 20 });
+    if (!regularFile(file)) throw new GadgetError(`${this.name}: blob ${descriptor.digest} is missing`);
+    return streamRegular(file, { highWaterMark: 1 << 20 });
   }
 
   async exists(descriptor: Descriptor): Promise<boolean> {
     try {
-      return statSync(blobPath(this.root, descriptor.digest)).size === descriptor.size;
+      return regularFile(blobPath(this.root, descriptor.digest))?.size === descriptor.size;
     } catch {
       return false;
     }

@@ -1,5 +1,5 @@
 // The OCI image layout on disk: oci-layout, index.json and blobs/sha256/<hex>.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GadgetError } from '../lib/errors.js';
 import { isDigest } from '../lib/oci/digest.js';
@@ -8,6 +8,7 @@ import { MT_INDEX } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { makeFolders } from '../lib/folders.js';
 import { writeFileAtomicSync } from './files.js';
+import { readRegular } from './regular-files.js';
 
 export const LAYOUT_FILE = 'oci-layout';
 export const INDEX_FILE = 'index.json';
@@ -39,7 +40,7 @@ export function checkLayoutFile(root: string, label = root): void {
   const file = join(root, LAYOUT_FILE);
   let bytes: Buffer | undefined;
   try {
-    bytes = readFileSync(file);
+    bytes = readRegular(file);
   } catch {
     bytes = undefined;
   }
@@ -70,7 +71,7 @@ export function readIndexFile(root: string, label = root): { entries: Descriptor
   const file = label === root ? join(root, INDEX_FILE) : `${label}: ${INDEX_FILE}`;
   let bytes: Buffer;
   try {
-    bytes = readFileSync(join(root, INDEX_FILE));
+    bytes = readRegular(join(root, INDEX_FILE));
   } catch {
     throw new GadgetError(`${file} is missing`, { exitCode: 2, hint: 'restore index.json from a backup (its blobs are still in blobs/sha256), or point --store at an OCI layout' });
   }

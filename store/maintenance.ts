@@ -1,5 +1,5 @@
 // gc and fsck: what the tags and signatures reach, and what is damaged.
-import { closeSync, createReadStream, openSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
+import { closeSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
@@ -10,6 +10,7 @@ import { readIndexFile } from './layout.js';
 import { readChildrenSync } from './graph.js';
 import type { Store } from './store.js';
 import { removeStaleTemps, staleTemps } from './temps.js';
+import { fileKind, openRegular, regularFile, streamRegular } from './regular-files.js';
 
 /** Reads a manifest's children straight from its blob (no trust in the index). */
 async function childrenFromBlob(store: Store, d: Descriptor): Promise<Descriptor[] | undefined> {
@@ -143,7 +144,7 @@ export interface FsckProblem {
 
 async function hashFile(path: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  for await (const chunk of streamRegular(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
   return 'sha256:' + hash.digest('hex');
 }
 
@@ -151,7 +152,7 @@ async function hashFile(path: string): Promise<string> {
 function hashFileSync(path: string): string | undefined {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openRegular(path).fd;
   } catch {
     return undefined;
   }
@@ -199,6 +200,10 @@ export async function fsckReport(store: Store, opts: { repair?: boolean; onProgr
       // a writer's temporary file (old versions wrote them here): a notice above, or live
     } else if (!/^[a-f0-9]{64}$/.test(file)) {
       problems.push({ kind: 'stray-file', subject: path, message: `${path} is not named after a sha256 digest` });
+    } else if (!regularFile(path)) {
+      // A folder or a FIFO under a blob's name: never opened (a FIFO would wait for ever).
+      const st = statSync(path, { throwIfNoEntry: false });
+      if (st) problems.push({ kind: 'stray-file', subject: path, message: `${path} is ${fileKind(st)}, not a blob file` });
     } else if ((await hashFile(path)) !== `sha256:${file}`) {
       corrupt.add(`sha256:${file}`);
       problems.push({ kind: 'corrupt-blob', subject: `sha256:${file}`, message: `blob sha256:${file} is corrupt: its content has another digest` });

@@ -12,7 +12,7 @@
 // writers that re-copy: exists() refreshes a reused blob's mtime, and gc keeps everything a
 // young manifest refers to. See maintenance.ts for gc's side.
 import { BlobUpload } from './upload.js';
-import { accessSync, constants, createReadStream, existsSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -32,6 +32,7 @@ import { graphGaps } from './graph.js';
 import { Indexer } from './indexer.js';
 import { removeStaleTemps } from './temps.js';
 import { blobPath, checkLayoutFile, indexFingerprint, initLayout, LAYOUT_FILE, OWN_DIR, readIndexFile, STORE_FOLDER_HINT, writeIndexFile } from './layout.js';
+import { readRegular, regularFile, streamRegular } from './regular-files.js';
 
 export interface ImageRecord {
   ref: string;
@@ -171,7 +172,7 @@ export class Store implements Target {
   }
 
   hasBlob(digest: string): boolean {
-    return existsSync(this.blobPath(digest));
+    return regularFile(this.blobPath(digest)) !== undefined;
   }
 
   get tmpDir(): string {
@@ -180,15 +181,15 @@ export class Store implements Target {
 
   async fetch(descriptor: Descriptor): Promise<Readable> {
     const file = this.blobPath(descriptor.digest);
-    const size = statSync(file, { throwIfNoEntry: false })?.size;
+    const size = regularFile(file)?.size;
     if (size === undefined) throw new GadgetError(`${this.name}: blob ${descriptor.digest} is missing`, { hint: 'run `gadget fsck` to see what is damaged' });
     // A small blob is read in one synchronous call: as a stream it would take four trips
     // through libuv's thread pool (open, read, read to the end, close), which cost more CPU
     // than the read. The reader checks its digest either way.
-    if (size <= SMALL_BLOB_BYTES) return Readable.from(size ? [readFileSync(file)] : [], { objectMode: false });
+    if (size <= SMALL_BLOB_BYTES) return Readable.from(size ? [readRegular(file)] : [], { objectMode: false });
     // Reads of 64 KiB to 1 MiB, by the blob's size: a 16 KiB blob does not take a 1 MiB
     // buffer, and a descriptor that understates the size does not make tiny reads.
-    return createReadStream(file, { highWaterMark: Math.min(1 << 20, Math.max(descriptor.size, 64 * 1024)) });
+    return streamRegular(file, { highWaterMark: Math.min(1 << 20, Math.max(descriptor.size, 64 * 1024)) });
   }
 
   /**
@@ -200,7 +201,7 @@ export class Store implements Target {
   async exists(descriptor: Descriptor): Promise<boolean> {
     const present = isManifestType(descriptor.mediaType)
       ? graphGaps(this.db, this.root, descriptor).length === 0
-      : statSync(this.blobPath(descriptor.digest), { throwIfNoEntry: false })?.size === descriptor.size;
+      : regularFile(this.blobPath(descriptor.digest))?.size === descriptor.size;
     if (present) touch(this.blobPath(descriptor.digest));
     return present;
   }
@@ -256,7 +257,7 @@ export class Store implements Target {
   /** Whether the blob is here with its size; one that is, is touched (young again for gc's --grace). */
   private holdsBlob(descriptor: Descriptor): boolean {
     const file = this.blobPath(descriptor.digest);
-    if (statSync(file, { throwIfNoEntry: false })?.size !== descriptor.size) return false;
+    if (regularFile(file)?.size !== descriptor.size) return false;
     touch(file);
     return true;
   }
@@ -291,14 +292,10 @@ export class Store implements Target {
   async readBytes(what: Descriptor | string, maxBytes = MAX_MANIFEST_BYTES): Promise<Buffer> {
     const digest = typeof what === 'string' ? what : what.digest;
     const file = this.blobPath(digest);
-    let size: number;
-    try {
-      size = statSync(file).size;
-    } catch {
-      throw new GadgetError(`${this.name}: blob ${digest} is missing`, { hint: 'run `gadget fsck` to see what is damaged' });
-    }
+    const size = regularFile(file)?.size;
+    if (size === undefined) throw new GadgetError(`${this.name}: blob ${digest} is missing`, { hint: 'run `gadget fsck` to see what is damaged' });
     if (size > maxBytes) throw new GadgetError(`${this.name}: blob ${digest} is ${size} bytes, more than the ${maxBytes} allowed here`);
-    const bytes = readFileSync(file);
+    const bytes = readRegular(file);
     if (sha256(bytes) !== digest) throw new GadgetError(`${this.name}: blob ${digest} is corrupt (its content has another digest)`, { hint: 'run `gadget fsck --repair`' });
     if (typeof what !== 'string' && bytes.length !== what.size) throw new GadgetError(`${this.name}: blob ${digest} has ${bytes.length} bytes, its descriptor says ${what.size}`);
     return bytes;

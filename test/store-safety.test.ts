@@ -2,7 +2,7 @@
 // with real `gadget` processes on real files.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, cpSync, existsSync, rmSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -11,7 +11,7 @@ import { IncompleteGraphError, openStore } from '../store/store.js';
 import { encodeJSONBytes } from '../lib/oci/json.js';
 import { ANN_REF_NAME, GADGET_ARTIFACT_TYPE, GADGET_CONFIG, GADGET_EBPF, MT_INDEX, MT_MANIFEST } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
-import { gadget, spawnGadget } from './helpers/cli.js';
+import { gadget, spawnGadget, type CliResult } from './helpers/cli.js';
 import { writeImage } from './helpers/images.js';
 import { assertFsckClean, checkLayout } from './helpers/campaign.js';
 import { exited, freezeWhen, run } from './helpers/crash.js';
@@ -427,4 +427,56 @@ test('SIGKILL of an import frozen mid-write: the next command works and removes 
   assert.equal(again.code, 0, again.stderr);
   assert.deepEqual(readdirSync(tmp), [], 'the next import removed it');
   assert.equal(checkLayout(store).get('example.com/big:v1'), m.digest);
+});
+
+test('a FIFO or a folder under a blob\'s name is never waited on: fsck names it and --repair removes it, verify calls the blob missing, import of a folder fails that image', async () => {
+  const dir = scratch();
+  const store = join(dir, 's');
+  const s = await openStore(store);
+  const image = await writeImage(s, 'x');
+  await s.tag(image, 'example.com/fifo/x:v1');
+  const config = (await s.readJSON<{ manifests: Descriptor[] }>(image)).manifests[0]!;
+  const blob = (await s.readJSON<{ config: Descriptor }>(config)).config;
+  s.close();
+  const file = join(store, 'blobs', 'sha256', blob.digest.slice(7));
+  const stray = join(store, 'blobs', 'sha256', 'c'.repeat(64));
+  // Guards: a FIFO opened for reading waits for a writer for ever (the bug this pins).
+  const run = (args: string[]): Promise<CliResult> => gadget(['--store', store, ...args], { killAfterMs: 60_000 });
+  rmSync(file);
+  execFileSync('mkfifo', [file]);
+  execFileSync('mkfifo', [stray]);
+  const fsck = await run(['fsck']);
+  assert.equal(fsck.signal, null, 'fsck did not hang');
+  assert.equal(fsck.code, 1, fsck.stderr);
+  assert.match(fsck.stdout, new RegExp(`stray-file: ${stray} is a FIFO, not a blob file`));
+  assert.match(fsck.stdout, new RegExp(`stray-file: ${file} is a FIFO, not a blob file`));
+  const verify = await run(['verify', 'example.com/fifo/x:v1']);
+  assert.equal(verify.signal, null, 'verify did not hang');
+  assert.equal(verify.code, 1);
+  assert.match(verify.stdout, new RegExp(`GADGET-BLOB-MISSING .*${blob.digest}`));
+  const layout = join(dir, 'layout');
+  assert.equal((await run(['export', 'example.com/fifo/x:v1', '-o', join(dir, 'x.tar')])).code, 1, 'export fails on it too');
+  rmSync(file);
+  mkdirSync(file);
+  const folder = await run(['fsck']);
+  assert.equal(folder.code, 1, folder.stderr);
+  assert.match(folder.stdout, new RegExp(`stray-file: ${file} is a folder, not a blob file`));
+  const repair = await run(['fsck', '--repair']);
+  assert.equal(repair.code, 0, repair.stderr);
+  assert.ok(!existsSync(file) && !existsSync(stray), 'both removed');
+  // A layout folder with a FIFO for a blob: the image fails, named; nothing waits.
+  const s2 = await openStore(join(dir, 's2'));
+  const image2 = await writeImage(s2, 'y');
+  await s2.tag(image2, 'example.com/fifo/y:v1');
+  const blob2 = (await s2.readJSON<{ config: Descriptor }>((await s2.readJSON<{ manifests: Descriptor[] }>(image2)).manifests[0]!)).config;
+  s2.close();
+  cpSync(join(dir, 's2'), layout, { recursive: true });
+  rmSync(join(layout, 'gadget-oci'), { recursive: true });
+  const fifo2 = join(layout, 'blobs', 'sha256', blob2.digest.slice(7));
+  rmSync(fifo2);
+  execFileSync('mkfifo', [fifo2]);
+  const imported = await gadget(['--store', join(dir, 's3'), 'import', layout], { killAfterMs: 60_000 });
+  assert.equal(imported.signal, null, 'import did not hang');
+  assert.equal(imported.code, 1, imported.stderr);
+  assert.match(imported.stderr, new RegExp(`failed: example.com/fifo/y:v1: .*${blob2.digest} is missing`));
 });

@@ -4,12 +4,13 @@
 // flight while the current chunk is hashed, so hashing runs at node's sha256 speed and
 // memory stays flat whatever the blob size. Content checks ride on the same read.
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { isDigest } from '../../lib/oci/digest.js';
 import type { Descriptor } from '../../lib/oci/types.js';
+import { notRegular, openRegular, readRegular, regularSize } from '../../store/regular-files.js';
 import type { Store } from '../../store/store.js';
 import type { Problem } from './report.js';
 
@@ -59,7 +60,7 @@ export function descriptorProblem(desc: unknown, path: string, owner: string): P
  * holds the whole file (manifests, configs, objects), which spares the fstat.
  */
 function readSmall(file: string, max: number, scratch: Buffer): { size: number; bytes?: Buffer } {
-  const fd = openSync(file, 'r');
+  const { fd } = openRegular(file);
   try {
     const first = readSync(fd, scratch, 0, scratch.length, 0);
     if (first < scratch.length) return first <= max ? { size: first, bytes: Buffer.from(scratch.subarray(0, first)) } : { size: first };
@@ -130,9 +131,9 @@ export class BlobReader {
     let consumed: T | undefined;
     try {
       const file = this.file(desc.digest);
-      size = statSync(file).size;
+      size = regularSize(file);
       if (content.keep !== undefined && size <= content.keep) {
-        bytes = await readFile(file);
+        bytes = readRegular(file);
         size = bytes.length;
         if (!known) this.remember(desc.digest, createHash('sha256').update(bytes).digest('hex'));
       } else if (content.consume || !known) {
@@ -179,7 +180,13 @@ export class BlobReader {
   /** Streams a file through the hash (when `hash`) and into `consume` (when given). */
   private async stream<T>(file: string, hash: boolean, consume?: (s: Readable) => Promise<T>): Promise<{ size: number; hash?: string; consumed?: T }> {
     const hasher = hash ? createHash('sha256') : undefined;
-    const handle = await open(file, 'r');
+    // Non-blocking: a FIFO under a blob's name is refused, not waited on (store/regular-files.ts).
+    const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    const st = await handle.stat();
+    if (!st.isFile()) {
+      await handle.close();
+      throw notRegular(file, st);
+    }
     // The consumer reads at its own pace; when it stops early, the rest is only hashed.
     let pass: PassThrough | undefined;
     let consumerDone = false;

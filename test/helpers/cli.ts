@@ -12,9 +12,14 @@ export interface CliResult {
   stderr: string;
 }
 
-export function gadget(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<CliResult> {
+/** `killAfterMs`: a hang guard; the result then has signal SIGKILL (never assert on time). */
+export function gadget(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; killAfterMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawnGadget(args, opts);
+    if (opts.killAfterMs !== undefined) {
+      const guard = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs);
+      child.on('close', () => clearTimeout(guard));
+    }
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));

@@ -45,6 +45,36 @@ export function readChildrenSync(root: string, d: Descriptor): Descriptor[] | un
   return Array.isArray(children) && children.every(isValidDescriptor) ? children : undefined;
 }
 
+/**
+ * Every digest a document names as a child (manifests, config, layers, an artifact manifest's
+ * blobs), read from its blob, however badly formed the rest of its descriptors are; empty
+ * when the blob is absent, too large, corrupt or not JSON. For gc, which must keep whatever a
+ * tag may still need: a manifest that cannot be followed keeps every blob it names.
+ */
+export function namedChildrenSync(root: string, digest: string): Array<{ digest: string; mediaType?: string }> {
+  let doc: unknown;
+  try {
+    const file = blobPath(root, digest);
+    if ((regularFile(file)?.size ?? Infinity) > MAX_MANIFEST_BYTES) return [];
+    const bytes = readRegular(file);
+    if (sha256(bytes) !== digest) return [];
+    doc = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return [];
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return [];
+  const { manifests, config, layers, blobs } = doc as Record<string, unknown>;
+  const out: Array<{ digest: string; mediaType?: string }> = [];
+  for (const list of [manifests, [config], layers, blobs]) {
+    if (!Array.isArray(list)) continue;
+    for (const c of list as unknown[]) {
+      const { digest: named, mediaType } = (typeof c === 'object' && c !== null ? c : {}) as { digest?: unknown; mediaType?: unknown };
+      if (typeof named === 'string' && /^sha256:[a-f0-9]{64}$/.test(named)) out.push({ digest: named, mediaType: typeof mediaType === 'string' ? mediaType : undefined });
+    }
+  }
+  return out;
+}
+
 /** A manifest's children: from the index database when it was parsed before, else from its blob. */
 function childrenOf(db: DB, root: string, d: Descriptor): Descriptor[] | undefined {
   const indexed = statement(db, 'SELECT 1 FROM manifests WHERE digest = ?').pluck().get(d.digest) !== undefined;

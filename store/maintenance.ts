@@ -2,12 +2,12 @@
 import { closeSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { ANN_REF_NAME, isManifestType } from '../lib/oci/mediatypes.js';
+import { ANN_REF_NAME, isManifestType, MT_ARTIFACT_MANIFEST } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { descriptorOfEntry, statement } from './db.js';
 import { parseTempName } from './files.js';
 import { readIndexFile } from './layout.js';
-import { readChildrenSync } from './graph.js';
+import { namedChildrenSync, readChildrenSync } from './graph.js';
 import type { Store } from './store.js';
 import { removeStaleTemps, staleTemps } from './temps.js';
 import { fileKind, openRegular, regularFile, streamRegular } from './regular-files.js';
@@ -24,11 +24,7 @@ async function childrenFromBlob(store: Store, d: Descriptor): Promise<Descriptor
  * second call under the lock costs only what was tagged since the first.
  */
 function markReachable(store: Store, keep: Set<string>): void {
-  const visit = (d: Descriptor): void => {
-    if (keep.has(d.digest)) return;
-    keep.add(d.digest);
-    if (isManifestType(d.mediaType)) for (const child of readChildrenSync(store.root, d) ?? []) visit(child);
-  };
+  const visit = (d: Descriptor): void => keepWithChildren(store, keep, d);
   const entries = store.allEntries();
   for (const row of entries) if (row.ref !== null) visit(descriptorOfEntry(row));
   // Untagged entries are kept when they refer (through `subject`) to something kept.
@@ -43,6 +39,18 @@ function markReachable(store: Store, keep: Set<string>): void {
       }
     }
   }
+}
+
+/**
+ * Adds `d` and everything it names to `keep`, walking every document that may name more: a
+ * manifest or index, an artifact manifest, and a child whose descriptor lacks its media type
+ * (a badly formed manifest written by another program still keeps all it names).
+ */
+function keepWithChildren(store: Store, keep: Set<string>, d: { digest: string; mediaType?: string }): void {
+  if (keep.has(d.digest)) return;
+  keep.add(d.digest);
+  if (d.mediaType !== undefined && !isManifestType(d.mediaType) && d.mediaType !== MT_ARTIFACT_MANIFEST) return;
+  for (const child of namedChildrenSync(store.root, d.digest)) keepWithChildren(store, keep, child);
 }
 
 function blobFiles(store: Store): string[] {
@@ -93,11 +101,7 @@ export async function gc(store: Store, opts: { graceSeconds?: number; dryRun?: b
     for (const digest of young) {
       const row = store.manifestRow(digest);
       if (!row) continue;
-      const visit = (d: Descriptor): void => {
-        if (keep.has(d.digest)) return;
-        keep.add(d.digest);
-        if (isManifestType(d.mediaType)) for (const child of readChildrenSync(store.root, d) ?? []) visit(child);
-      };
+      const visit = (d: Descriptor): void => keepWithChildren(store, keep, d);
       visit({ mediaType: row.media_type, digest, size: row.size });
     }
     for (const c of candidates) {
@@ -119,7 +123,7 @@ export async function gc(store: Store, opts: { graceSeconds?: number; dryRun?: b
   });
 }
 
-export type ProblemKind = 'corrupt-blob' | 'dangling-tag' | 'missing-entry-blob' | 'missing-child' | 'stray-file' | 'stale-index';
+export type ProblemKind = 'corrupt-blob' | 'dangling-tag' | 'missing-entry-blob' | 'missing-child' | 'stray-file' | 'stale-index' | 'unreadable-manifest';
 
 /** Not damage: what a killed writer left, removed by the next writer, gc or `fsck --repair`. */
 export interface FsckNotice {
@@ -227,7 +231,12 @@ export async function fsckReport(store: Store, opts: { repair?: boolean; onProgr
     let missing: string | undefined;
     if (!present(d)) missing = d.digest;
     else {
-      for (const child of (await childrenFromBlob(store, d)) ?? []) {
+      const children = await childrenFromBlob(store, d);
+      if (children === undefined && isManifestType(d.mediaType)) {
+        // Written by another program: verify names what is wrong; gc keeps all it names.
+        problems.push({ kind: 'unreadable-manifest', subject: d.digest, message: `${d.digest} (${d.mediaType}) cannot be followed: it is not JSON with valid child descriptors (media type, sha256 digest, size); \`gadget verify\` says what is wrong, and --repair leaves it (remove its tag with \`gadget rm\`)` });
+      }
+      for (const child of children ?? []) {
         missing = await firstMissing(child);
         if (missing) {
           if (!present(child)) problems.push({ kind: 'missing-child', subject: child.digest, message: `${d.digest} refers to ${child.digest}, which is ${store.hasBlob(child.digest) ? 'corrupt' : 'missing'}` });

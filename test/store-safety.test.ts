@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, cpSync, existsSync, rmSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -480,3 +481,43 @@ test('a FIFO or a folder under a blob\'s name is never waited on: fsck names it 
   assert.equal(imported.code, 1, imported.stderr);
   assert.match(imported.stderr, new RegExp(`failed: example.com/fifo/y:v1: .*${blob2.digest} is missing`));
 });
+
+test('a manifest written by another program that cannot be followed: fsck names it (exit 1, also with --repair, which leaves it); gc keeps every blob it names', async () => {
+  const store = join(scratch(), 's');
+  const s = await openStore(store);
+  const put = (bytes: Buffer): Descriptor => {
+    const d: Descriptor = { mediaType: 'application/octet-stream', digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, size: bytes.length };
+    writeFileSync(s.blobPath(d.digest), bytes);
+    return d;
+  };
+  const config = put(Buffer.from('name: x\n'));
+  const layer = put(Buffer.from('abc'));
+  // A layer descriptor without its media type: not a document this program follows.
+  const manifest = put(encodeJSONBytes({ schemaVersion: 2, mediaType: MT_MANIFEST, config: { ...config, mediaType: GADGET_CONFIG }, layers: [{ digest: layer.digest, size: layer.size }] }));
+  // image-spec 1.1's short-lived artifact manifest: its children are `blobs`.
+  const payload = put(Buffer.from('an artifact'));
+  const artifact = put(encodeJSONBytes({ mediaType: 'application/vnd.oci.artifact.manifest.v1+json', artifactType: 'application/x.example', blobs: [{ ...payload, mediaType: 'text/plain' }] }));
+  s.close();
+  const indexFile = join(store, 'index.json');
+  const index = JSON.parse(readFileSync(indexFile, 'utf8')) as { manifests: Descriptor[] };
+  index.manifests.push({ ...manifest, mediaType: MT_MANIFEST, annotations: { [ANN_REF_NAME]: 'x.io/t/img:v1' } });
+  index.manifests.push({ ...artifact, mediaType: 'application/vnd.oci.artifact.manifest.v1+json', annotations: { [ANN_REF_NAME]: 'x.io/t/artifact:v1' } });
+  writeFileSync(indexFile, JSON.stringify(index));
+  const old = new Date(Date.now() - 3600_000);
+  for (const d of [config, layer, manifest, payload, artifact]) utimesSync(s.blobPath(d.digest), old, old);
+
+  const fsck = await gadget(['--store', store, 'fsck']);
+  assert.equal(fsck.code, 1, fsck.stdout + fsck.stderr);
+  assert.match(fsck.stdout, new RegExp(`^unreadable-manifest: ${manifest.digest} \\(${esc(MT_MANIFEST)}\\) cannot be followed`, 'm'));
+  const gc = await gadget(['--store', store, '--json', 'gc', '--grace', '0']);
+  assert.equal(gc.code, 0, gc.stderr);
+  assert.deepEqual(JSON.parse(gc.stdout).removedBlobs, [], 'nothing a tag names is removed');
+  for (const d of [config, layer, manifest, payload, artifact]) assert.ok(existsSync(s.blobPath(d.digest)), `${d.digest} kept`);
+  const repair = await gadget(['--store', store, 'fsck', '--repair']);
+  assert.equal(repair.code, 1, 'what --repair leaves is still a failure');
+  assert.ok(existsSync(s.blobPath(manifest.digest)), 'and it is left');
+});
+
+function esc(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -31,6 +31,9 @@ export const ANN_DOCUMENTATION = 'org.opencontainers.image.documentation';
 export const ANN_SOURCE = 'org.opencontainers.image.source';
 export const ANN_BUILDER_VERSION = 'io.inspektor-gadget.builder.version';
 
+/** The OCI artifact manifest of image-spec 1.1's release candidates (children: `blobs`); old stores hold some. */
+export const MT_ARTIFACT_MANIFEST = 'application/vnd.oci.artifact.manifest.v1+json';
+
 /** Manifest types whose children are config + layers. */
 export const MANIFEST_TYPES = new Set([MT_MANIFEST, MT_DOCKER_MANIFEST]);
 /** Manifest types whose children are other manifests. */

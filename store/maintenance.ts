@@ -4,9 +4,10 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ANN_REF_NAME, isManifestType, MT_ARTIFACT_MANIFEST } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
-import { descriptorOfEntry, statement } from './db.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { descriptorOfEntry, getMeta, statement, type EntryRow } from './db.js';
 import { parseTempName } from './files.js';
-import { readIndexFile } from './layout.js';
+import { indexFingerprint, readIndexFile } from './layout.js';
 import { namedChildrenSync, readChildrenSync } from './graph.js';
 import type { Store } from './store.js';
 import { removeStaleTemps, staleTemps } from './temps.js';
@@ -125,9 +126,12 @@ export async function gc(store: Store, opts: { graceSeconds?: number; dryRun?: b
 
 export type ProblemKind = 'corrupt-blob' | 'dangling-tag' | 'missing-entry-blob' | 'missing-child' | 'stray-file' | 'stale-index' | 'unreadable-manifest';
 
-/** Not damage: what a killed writer left, removed by the next writer, gc or `fsck --repair`. */
+/**
+ * Not damage: what a killed writer left (removed by the next writer, gc or `fsck --repair`),
+ * and a tag index.json names twice (the later wins, as the store reads it).
+ */
 export interface FsckNotice {
-  kind: 'stale-temp';
+  kind: 'stale-temp' | 'duplicate-tag';
   subject: string;
   message: string;
   repaired?: string;
@@ -184,7 +188,7 @@ export async function fsckReport(store: Store, opts: { repair?: boolean; onProgr
   const problems: FsckProblem[] = [];
   // The index is a copy of index.json, trusted by list and verify: one that lost rows would
   // hide images from both. With --repair it is made again first, so what follows checks all.
-  const drift = indexDrift(store);
+  const { listed, drift } = await checkIndex(store);
   if (drift) {
     const problem: FsckProblem = { kind: 'stale-index', subject: 'index.sqlite', message: `${drift} (\`gadget fsck --reindex\` makes it again)` };
     if (opts.repair) {
@@ -193,7 +197,10 @@ export async function fsckReport(store: Store, opts: { repair?: boolean; onProgr
     }
     problems.push(problem);
   }
-  const notices: FsckNotice[] = staleTemps(store.root).map((path) => ({ kind: 'stale-temp', subject: path, message: `stale temporary file ${path} (its writer is gone; the next write or gc removes it)` }));
+  const notices: FsckNotice[] = [
+    ...staleTemps(store.root).map((path): FsckNotice => ({ kind: 'stale-temp', subject: path, message: `stale temporary file ${path} (its writer is gone; the next write or gc removes it)` })),
+    ...duplicateTags(listed),
+  ];
   const blobDir = join(store.root, 'blobs', 'sha256');
   const files = blobFiles(store);
   const corrupt = new Set<string>();
@@ -276,6 +283,7 @@ export async function fsckReport(store: Store, opts: { repair?: boolean; onProgr
     const under = new Map<FsckProblem, number>();
     for (const [p, root] of roots) under.set(p, (await incompleteUnder(store, root, incomplete)).size);
     for (const n of notices) {
+      if (n.kind !== 'stale-temp') continue; // a duplicate tag is settled by the next write
       rmSync(n.subject, { force: true, recursive: true });
       n.repaired = `removed ${n.subject}`;
     }
@@ -328,12 +336,51 @@ async function incompleteUnder(store: Store, d: Descriptor, incomplete: Map<stri
   return out;
 }
 
+/** Each tag of index.json and its digest, the later of duplicates winning (as the store reads it). */
+function tagsOf(listed: Descriptor[]): Map<string, string> {
+  const tagged = new Map<string, string>();
+  for (const d of listed) {
+    const ref = d.annotations?.[ANN_REF_NAME];
+    if (typeof ref === 'string') tagged.set(ref, d.digest);
+  }
+  return tagged;
+}
+
+/**
+ * index.json's entries, and how the index's differ from them. A difference seen while a writer
+ * is at work (the file changed during the check, or the rows of its last write are not
+ * committed yet: the index's recorded fingerprint is not the file's) is looked at again.
+ */
+async function checkIndex(store: Store): Promise<{ listed: Descriptor[]; drift?: string }> {
+  for (let attempt = 1; ; attempt++) {
+    const before = indexFingerprint(store.root);
+    const listed = readIndexFile(store.root).entries;
+    const { rows, recorded } = store.db.transaction(() => ({ rows: store.allEntries(), recorded: getMeta(store.db, 'index_fingerprint') }))();
+    const drift = indexDrift(rows, listed);
+    if (!drift || (indexFingerprint(store.root) === before && recorded === before) || attempt === 20) return { listed, drift };
+    await sleep(50);
+  }
+}
+
 /** How the index's entries differ from index.json's, or undefined when they are the same. */
-function indexDrift(store: Store): string | undefined {
-  const listed = readIndexFile(store.root).entries;
-  const rows = store.allEntries();
+function indexDrift(rows: EntryRow[], listed: Descriptor[]): string | undefined {
   const digests = (all: string[]): string => all.sort().join();
-  const tags = (all: Array<string | null | undefined>): string => [...new Set(all.filter((r): r is string => typeof r === 'string'))].sort().join('\0');
-  if (listed.length === rows.length && digests(listed.map((d) => d.digest)) === digests(rows.map((r) => r.digest)) && tags(listed.map((d) => d.annotations?.[ANN_REF_NAME])) === tags(rows.map((r) => r.ref))) return undefined;
-  return listed.length === rows.length ? "the store's index names other images than index.json" : `the store's index holds ${rows.length} entries where index.json has ${listed.length}`;
+  const pairs = (all: Iterable<[string, string]>): string => [...all].map(([ref, digest]) => `${ref}\0${digest}`).sort().join('\n');
+  const rowTags = rows.filter((r) => r.ref !== null).map((r): [string, string] => [r.ref!, r.digest]);
+  if (listed.length !== rows.length) return `the store's index holds ${rows.length} entries where index.json has ${listed.length}`;
+  if (digests(listed.map((d) => d.digest)) !== digests(rows.map((r) => r.digest))) return "the store's index names other images than index.json";
+  if (pairs(tagsOf(listed)) !== pairs(rowTags)) return "the store's index pairs tags with other digests than index.json";
+  return undefined;
+}
+
+/** Tags index.json names more than once with different digests (the later wins; the next write drops the earlier). */
+function duplicateTags(listed: Descriptor[]): FsckNotice[] {
+  const seen = new Map<string, string[]>();
+  for (const d of listed) {
+    const ref = d.annotations?.[ANN_REF_NAME];
+    if (typeof ref === 'string') seen.set(ref, [...(seen.get(ref) ?? []), d.digest]);
+  }
+  return [...seen]
+    .filter(([, digests]) => new Set(digests).size > 1)
+    .map(([ref, digests]) => ({ kind: 'duplicate-tag', subject: ref, message: `index.json names ${ref} ${digests.length} times (${digests.join(', ')}): the last is the tag, the next write leaves the others untagged (and gc then removes them unless tagged again)` }));
 }

@@ -405,6 +405,9 @@ export class Store implements Target {
    */
   private mutateEntries(change: (entries: Array<{ ref: string | null; descriptor: Descriptor }>) => void): void {
     this.withWriteLock(() => {
+      // The file is rewritten from the rows: they must be its content, even after an edit in
+      // place that kept its size and time (which the fingerprint check cannot see).
+      this.reloadEntries();
       const rows = statement(this.db, 'SELECT * FROM entries ORDER BY seq').all() as EntryRow[];
       const entries = rows.map((row) => ({ ref: row.ref, descriptor: descriptorOfEntry(row) }));
       change(entries);

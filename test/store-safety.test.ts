@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import Database from 'better-sqlite3';
 import { closeSync, cpSync, existsSync, rmSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -521,3 +522,53 @@ test('a manifest written by another program that cannot be followed: fsck names 
 function esc(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+test("index.json and the store's index disagreeing on which digest a tag names: fsck finds it, also after an edit in place that kept size and time; a tag named twice is a notice", async () => {
+  const dir = scratch();
+  const store = join(dir, 's');
+  const s = await openStore(store);
+  await s.tag(await writeImage(s, 'a'), 'example.com/a:v1');
+  await s.tag(await writeImage(s, 'b'), 'example.com/b:v1');
+  const a = s.resolveRef('example.com/a:v1').digest;
+  const b = s.resolveRef('example.com/b:v1').digest;
+  s.close();
+  // The index database swaps the two tags' digests (the same digests, the same tags).
+  const db = new Database(join(store, 'gadget-oci', 'index.sqlite'));
+  db.exec(`UPDATE entries SET ref = 'tmp' WHERE ref = 'example.com/a:v1'; UPDATE entries SET ref = 'example.com/a:v1' WHERE ref = 'example.com/b:v1'; UPDATE entries SET ref = 'example.com/b:v1' WHERE ref = 'tmp';`);
+  db.close();
+  const swapped = await gadget(['--store', store, 'fsck']);
+  assert.equal(swapped.code, 1, swapped.stdout);
+  assert.match(swapped.stdout, /^stale-index: the store's index pairs tags with other digests than index.json/m);
+  assert.equal((await gadget(['--store', store, 'fsck', '--repair'])).code, 0);
+  assert.equal((await gadget(['--store', store, 'fsck'])).code, 0, 'made again');
+
+  // index.json edited in place, its size and time kept: the next write keeps the edit (it
+  // rewrites the file from the index, which it first brings up to date with the content).
+  const file = join(store, 'index.json');
+  const before = join(dir, 'index.before');
+  cpSync(file, before);
+  execFileSync('touch', ['-r', file, before]); // its time to the nanosecond
+  const text = readFileSync(file, 'utf8');
+  writeFileSync(file, text.replace('example.com/a:v1', 'example.com/X:v1').replace('example.com/b:v1', 'example.com/a:v1').replace('example.com/X:v1', 'example.com/b:v1'));
+  execFileSync('touch', ['-r', before, file]);
+  const tagged = await gadget(['--store', store, 'tag', 'example.com/a:v1', 'example.com/c:v1']);
+  assert.equal(tagged.code, 0, tagged.stderr);
+  const after = await openStore(store);
+  try {
+    assert.equal(after.resolveRef('example.com/a:v1').digest, b, 'the edit is kept: a names what b named');
+    assert.equal(after.resolveRef('example.com/b:v1').digest, a);
+    // (Reads trust the file's fingerprint, so c:v1 was resolved from the index as it was.)
+  } finally {
+    after.close();
+  }
+
+  // A tag index.json names twice with two digests: a notice (the later is the tag), exit 0.
+  const index = JSON.parse(readFileSync(file, 'utf8')) as { manifests: Descriptor[] };
+  const first = index.manifests.find((m) => m.annotations?.[ANN_REF_NAME] === 'example.com/c:v1')!;
+  const other = first.digest === a ? b : a;
+  index.manifests.push({ ...index.manifests.find((m) => m.digest === other)!, annotations: { [ANN_REF_NAME]: 'example.com/c:v1' } });
+  writeFileSync(file, JSON.stringify(index));
+  const twice = await gadget(['--store', store, 'fsck']);
+  assert.equal(twice.code, 0, twice.stdout);
+  assert.match(twice.stdout, new RegExp(`^notice: index.json names example.com/c:v1 2 times \\(${first.digest}, ${other}\\): the last is the tag`, 'm'));
+});

@@ -265,6 +265,11 @@ export async function fsckReport(store: Store, opts: { repair?: boolean; onProgr
           ? { kind: 'dangling-tag', subject: row.ref, message: `tag ${row.ref} points at ${d.digest}, which is ${store.hasBlob(d.digest) ? 'corrupt' : 'missing'}` }
           : { kind: 'missing-entry-blob', subject: d.digest, message: `index.json lists ${d.digest}, which is missing` },
       );
+    } else if (regularFile(store.blobPath(d.digest))?.size !== d.size) {
+      // index.json's descriptor disagrees with the blob: readers that trust it (export, a push) fail.
+      broken.add(row.seq);
+      const actual = regularFile(store.blobPath(d.digest))?.size;
+      problems.push({ kind: 'dangling-tag', subject: row.ref ?? d.digest, message: `${row.ref ? `tag ${row.ref}` : 'an untagged entry of index.json'} says ${d.digest} has ${d.size} bytes, but the blob has ${actual}` });
     } else if (await firstMissing(d)) {
       broken.add(row.seq);
       const missing = (await firstMissing(d))!;

@@ -572,3 +572,22 @@ test("index.json and the store's index disagreeing on which digest a tag names: 
   assert.equal(twice.code, 0, twice.stdout);
   assert.match(twice.stdout, new RegExp(`^notice: index.json names example.com/c:v1 2 times \\(${first.digest}, ${other}\\): the last is the tag`, 'm'));
 });
+
+test("a tag whose size in index.json is not its blob's: fsck names it (export's hint sends users there), --repair removes the tag", async () => {
+  const store = join(scratch(), 's');
+  const s = await openStore(store);
+  const image = await writeImage(s, 'x');
+  await s.tag(image, 'example.com/size/x:v1');
+  s.close();
+  const file = join(store, 'index.json');
+  writeFileSync(file, readFileSync(file, 'utf8').replace(`"size":${image.size}`, `"size":${image.size - 1}`));
+  const exported = await gadget(['--store', store, 'export', 'example.com/size/x:v1', '-o', join(store, '..', 'x.tar')]);
+  assert.equal(exported.code, 1);
+  assert.match(exported.stderr, /gadget fsck/);
+  const fsck = await gadget(['--store', store, 'fsck']);
+  assert.equal(fsck.code, 1, fsck.stdout);
+  assert.match(fsck.stdout, new RegExp(`^dangling-tag: tag example.com/size/x:v1 says ${image.digest} has ${image.size - 1} bytes, but the blob has ${image.size}$`, 'm'));
+  const repair = await gadget(['--store', store, 'fsck', '--repair']);
+  assert.equal(repair.code, 0, repair.stdout);
+  assert.equal((await gadget(['--store', store, 'fsck'])).code, 0);
+});

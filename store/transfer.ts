@@ -253,6 +253,9 @@ function refuseNothingToImport(layout: ImportSource, refs: Map<Descriptor, strin
   });
 }
 
+/** For a layout whose index.json or manifests are malformed: fix it where it was made. */
+const LAYOUT_HINT = 'the layout is malformed where it was written: write it again with `gadget export`, `skopeo copy ... oci:DIR:REF` or `ig image export`';
+
 /**
  * Refuses a layout that is not what it claims before anything is copied: two digests under
  * one ref name (both named), malformed references, and manifests whose content disagrees with
@@ -264,8 +267,13 @@ async function checkLayout(layout: ImportSource): Promise<Map<Descriptor, string
   for (const entry of layout.entries) {
     const ref = entry.annotations?.[ANN_REF_NAME];
     if (ref === undefined) continue;
-    if (typeof ref !== 'string') throw new GadgetError(`${layout.name}: index.json has a ref name that is not a string`);
-    const key = storeKey(ref); // a malformed reference fails before anything is copied
+    if (typeof ref !== 'string') throw new GadgetError(`${layout.name}: index.json has a ref name that is not a string`, { hint: LAYOUT_HINT });
+    let key: string;
+    try {
+      key = storeKey(ref); // a malformed reference fails before anything is copied
+    } catch (err) {
+      throw new GadgetError(`${layout.name}: index.json names ${JSON.stringify(ref)}, which is not an image reference (${messageOf(err)}); nothing was imported`, { hint: LAYOUT_HINT });
+    }
     const other = byRef.get(key);
     if (other !== undefined && other !== entry.digest) {
       throw new GadgetError(`${layout.name}: index.json names ${ref} twice, with two digests (${other} and ${entry.digest}); nothing was imported`, {

@@ -591,3 +591,26 @@ test("a tag whose size in index.json is not its blob's: fsck names it (export's 
   assert.equal(repair.code, 0, repair.stdout);
   assert.equal((await gadget(['--store', store, 'fsck'])).code, 0);
 });
+
+test("import: a layout's malformed ref names are refused naming the layout, with a hint, and nothing is imported", async () => {
+  const dir = scratch();
+  const s = await openStore(join(dir, 'src'));
+  await s.tag(await writeImage(s, 'x'), 'example.com/ref/x:v1');
+  s.close();
+  for (const [name, ref, message] of [
+    ['traversal', '../../etc:1', /index\.json names "\.\.\/\.\.\/etc:1", which is not an image reference/],
+    ['number', 12345, /index\.json has a ref name that is not a string/],
+  ] as Array<[string, unknown, RegExp]>) {
+    const layout = join(dir, name);
+    cpSync(join(dir, 'src'), layout, { recursive: true });
+    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ annotations: Record<string, unknown> }> };
+    index.manifests[0]!.annotations[ANN_REF_NAME] = ref;
+    writeFileSync(join(layout, 'index.json'), JSON.stringify(index));
+    const r = await gadget(['--store', join(dir, `into-${name}`), 'import', layout]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^error: layout ${esc(layout)}: `));
+    assert.match(r.stderr, message);
+    assert.match(r.stderr, /\nhint: the layout is malformed where it was written/);
+    assert.ok(!existsSync(join(dir, `into-${name}`)), 'nothing was imported, not even a store made');
+  }
+});

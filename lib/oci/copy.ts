@@ -125,7 +125,7 @@ export function childrenOf(descriptor: Descriptor, doc: Manifest & Index): Descr
   const mediaType = doc.mediaType ?? descriptor.mediaType;
   const children = INDEX_TYPES.has(mediaType) ? doc.manifests ?? [] : [...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])];
   if (!Array.isArray(children) || !children.every(isValidDescriptor)) {
-    throw new GadgetError(`${descriptor.digest}: the manifest lists a child that is not a valid descriptor (media type, sha256 digest, size)`);
+    throw new GadgetError(`${descriptor.digest}: the manifest lists a child that is not a valid descriptor (media type, sha256 digest, size)`, { hint: 'the manifest is malformed where it was made: fix it there and push it again' });
   }
   return children;
 }

@@ -263,6 +263,11 @@ test('a serve that takes pushes makes a missing store; pull makes a missing one;
       assert.match(r.stdout, /missing\/hello:v1/, `${args.join(' ')} plans the image`);
       assert.ok(!existsSync(dry), `${args.join(' ')} made nothing`);
     }
+    // The dry run reads the source as the run does: a tag that is not there is refused (exit 1).
+    const absent = await gadget(['--store', join(dry, 'store'), 'pull', '--dry-run', `${serve.host}/example.com/missing/hello:nope`]);
+    assert.equal(absent.code, 1, absent.stdout + absent.stderr);
+    assert.match(absent.stdout, /^refused: .*missing\/hello:nope/m);
+    assert.match(absent.stdout, /0 images planned, 1 refused/);
   } finally {
     assert.equal(await serve.stop(), 0);
   }

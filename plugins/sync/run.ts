@@ -282,7 +282,8 @@ export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<Sync
 
 /**
  * What the run would do, without writing anything: every item with the plan's refusals, and
- * the platform-subset refusals the run would make (the source's index is read for them).
+ * those the run would meet at its source: a tag that is not there, a platform subset that is
+ * not allowed (each source's root is resolved, and its index read for --platform).
  * Refused items are 'failed' with their reason; the others 'skipped' (nothing copied).
  */
 export async function previewPlan(items: PlanItem[], opts: RunOptions): Promise<SyncSummary> {
@@ -293,12 +294,15 @@ export async function previewPlan(items: PlanItem[], opts: RunOptions): Promise<
     for (const item of items) {
       const result: ItemResult = { set: item.set, source: describeSource(item.source), destination: describeDestination(item.destination), status: 'skipped', copied: 0, bytes: 0 };
       let refusal = item.refused;
-      if (!refusal && item.platforms?.length) {
+      if (!refusal) {
+        // The source is read as the run reads it: a tag that is not there fails here too; an
+        // unreachable registry or refused credentials stop the dry run as they stop the run.
         try {
           const { source, root } = await openSource(item, opts, bundles);
-          await selectPlatforms(source, root, item.platforms, item.allowPlatformSubset ?? false, result.source, opts.signal);
+          result.digest = root.digest;
+          if (item.platforms?.length) await selectPlatforms(source, root, item.platforms, item.allowPlatformSubset ?? false, result.source, opts.signal);
         } catch (err) {
-          if (opts.signal?.aborted) throw err;
+          if (opts.signal?.aborted || (isGadgetError(err) && err.exitCode === 2)) throw err;
           refusal = { error: messageOf(err), hint: isGadgetError(err) ? err.hint : undefined };
         }
       }

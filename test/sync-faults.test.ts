@@ -19,7 +19,7 @@ import { openRepository } from '../lib/registry/index.js';
 import { pullImage, pushImage } from '../plugins/sync.js';
 import { fsck, gc } from '../store/maintenance.js';
 import { openStore, type Store } from '../store/store.js';
-import { spawnGadget } from './helpers/cli.js';
+import { gadget, spawnGadget } from './helpers/cli.js';
 import { exited, freezeWhen } from './helpers/crash.js';
 import { registryAvailable, startFaultProxy, startRegistry, type FaultProxy, type TestRegistry } from './helpers/registry.js';
 import { configSource, FAST_RETRY, tempDir, Transcript } from './helpers/sync.js';
@@ -188,6 +188,21 @@ describe('faults between the client and docker-registry', () => {
     const again = await pullImage(store, ref, FAST_RETRY);
     assert.equal(again.images.failed, 0, 'the next run completes');
     assert.equal(store.resolveRef(ref).digest, moved.index.digest, 'and moves the tag');
+  });
+
+  test('an answer the distribution API does not allow (HTML for a tag list): one sentence naming it, and a hint', async (t) => {
+    if (!available) return t.skip(SKIP);
+    proxy.fail({ method: 'GET', path: /\/tags\/list/ }, 200, { times: 100, body: '<html>a login page</html>', headers: { 'content-type': 'text/html' } });
+    try {
+      for (const json of [false, true]) {
+        const r = await gadget([...(json ? ['--json'] : []), 'tags', `${proxy.host}/faults/image`]);
+        assert.equal(r.code, 1, r.stderr);
+        if (json) assert.match(JSON.parse(r.stdout).error.hint, /does not answer as the distribution API says/);
+        else assert.match(r.stderr, /^error: [^\n]*the registry answered something that is not JSON \(\d+ bytes\)\nhint: the registry \(or a proxy in front of it\) does not answer as the distribution API says/);
+      }
+    } finally {
+      proxy.clear();
+    }
   });
 
   test('a push through resets and 5xx answers arrives complete', async (t) => {

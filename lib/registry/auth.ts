@@ -4,7 +4,7 @@
 // cached per scope set until shortly before they expire.
 import { GadgetError } from '../errors.js';
 import type { Credential } from './credentials.js';
-import { redactUrl, registryError } from './errors.js';
+import { ODD_ANSWER_HINT, redactUrl, registryError } from './errors.js';
 import type { HttpClient, HttpRequest, HttpResponse } from './http.js';
 
 export interface Challenge {
@@ -243,7 +243,7 @@ export class AuthClient {
         throw registryError(res.status, body, { what, host: realm.host });
       }
       const doc = (await res.readJSON(MAX_TOKEN_RESPONSE, what)) as { token?: unknown; access_token?: unknown; expires_in?: unknown } | null;
-      if (typeof doc !== 'object' || doc === null) throw new GadgetError(`${what}: the answer is not a JSON object`, { transient: true });
+      if (typeof doc !== 'object' || doc === null) throw new GadgetError(`${what}: the answer is not a JSON object`, { transient: true, hint: ODD_ANSWER_HINT });
       return doc;
     }, signal);
     const token = typeof parsed.token === 'string' && parsed.token ? parsed.token : typeof parsed.access_token === 'string' ? parsed.access_token : '';

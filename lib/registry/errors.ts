@@ -12,6 +12,9 @@ export interface RegistryErrorDetail {
  * A GadgetError from a registry answer, with the HTTP status and the registry's error codes
  * kept for callers that branch on them (e.g. "not found" while listing referrers).
  */
+/** For an answer the distribution API does not allow (not JSON, too large, pages that loop). */
+export const ODD_ANSWER_HINT = 'the registry (or a proxy in front of it) does not answer as the distribution API says: check the address; if it is right, try again later or ask its operator';
+
 export class RegistryError extends GadgetError {
   readonly status: number;
   readonly codes: string[];

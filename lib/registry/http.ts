@@ -10,7 +10,7 @@ import { finished, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GadgetError, messageOf } from '../errors.js';
 import { backoffDelay, DEFAULT_ATTEMPTS, retryTransient } from '../retry.js';
-import { connectionError, redactUrl } from './errors.js';
+import { connectionError, ODD_ANSWER_HINT, redactUrl } from './errors.js';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -87,7 +87,7 @@ export class HttpResponse {
     const declared = Number(this.header('content-length'));
     if (Number.isFinite(declared) && declared > max) {
       this.body.destroy();
-      throw new GadgetError(`${what}: the registry announced ${declared} bytes, more than the ${max} this program accepts`);
+      throw new GadgetError(`${what}: the registry announced ${declared} bytes, more than the ${max} this program accepts`, { hint: ODD_ANSWER_HINT });
     }
     const chunks: Buffer[] = [];
     let total = 0;
@@ -96,7 +96,7 @@ export class HttpResponse {
         total += chunk.length;
         if (total > max) {
           this.body.destroy();
-          throw new GadgetError(`${what}: the registry sent more than the ${max} bytes this program accepts`);
+          throw new GadgetError(`${what}: the registry sent more than the ${max} bytes this program accepts`, { hint: ODD_ANSWER_HINT });
         }
         chunks.push(chunk);
       }
@@ -184,7 +184,7 @@ export function parseJSONBody(body: Buffer, what: string): unknown {
   try {
     return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
   } catch {
-    throw new GadgetError(`${what}: the registry answered something that is not JSON (${body.length} bytes)`, { transient: true });
+    throw new GadgetError(`${what}: the registry answered something that is not JSON (${body.length} bytes)`, { transient: true, hint: ODD_ANSWER_HINT });
   }
 }
 

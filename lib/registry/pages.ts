@@ -5,6 +5,7 @@
 // ends the walk. A page whose body is damaged is asked for again. The walk has a bound: a
 // registry whose Link always names another page fails loudly instead of ending quietly.
 import { GadgetError } from '../errors.js';
+import { ODD_ANSWER_HINT } from './errors.js';
 import { nextLink, type HttpResponse } from './http.js';
 
 /** Pages followed at most per list (default); at 1000 names a page, a million names. */
@@ -54,8 +55,8 @@ export async function listAllPages(list: PagedList): Promise<string[]> {
     for (const name of names) seen.add(name);
     const next = nextLink(link, pageUrl);
     if (next) {
-      if (next.origin !== list.origin) throw new GadgetError(`${list.what}: the registry names its next page on another host (${next.host}); refusing to follow it`);
-      if (visited.has(next.href)) throw new GadgetError(`${list.what}: the registry's next page is one it already sent (its pagination loops)`);
+      if (next.origin !== list.origin) throw new GadgetError(`${list.what}: the registry names its next page on another host (${next.host}); refusing to follow it`, { hint: ODD_ANSWER_HINT });
+      if (visited.has(next.href)) throw new GadgetError(`${list.what}: the registry's next page is one it already sent (its pagination loops)`, { hint: ODD_ANSWER_HINT });
       url = next;
     } else if (names.length >= list.pageSize && seen.size > before) {
       url = list.after(names[names.length - 1]!);
@@ -72,7 +73,7 @@ function namesOf(doc: unknown, list: PagedList): string[] {
   const value = typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? (doc as Record<string, unknown>)[list.key] : undefined;
   if (value === null) return []; // an empty repository: `"tags": null`
   if (!Array.isArray(value) || !value.every((n): n is string => typeof n === 'string' && list.valid(n))) {
-    throw new GadgetError(`${list.what}: the registry answered a page that is not a list of ${list.key}`, { transient: true });
+    throw new GadgetError(`${list.what}: the registry answered a page that is not a list of ${list.key}`, { transient: true, hint: ODD_ANSWER_HINT });
   }
   return value;
 }

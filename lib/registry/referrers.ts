@@ -4,6 +4,7 @@
 // (Debian's distribution 2.8 answers a plain-text 404) needs the client to keep the fallback
 // index up to date when it pushes a manifest with a `subject`.
 import { GadgetError } from '../errors.js';
+import { ODD_ANSWER_HINT } from './errors.js';
 import { isDigest, sha256 } from '../oci/digest.js';
 import { encodeJSONBytes } from '../oci/json.js';
 import { INDEX_TYPES, MT_INDEX } from '../oci/mediatypes.js';
@@ -44,7 +45,7 @@ export function referrerEntry(desc: Descriptor, manifestBytes: Buffer): Descript
 }
 
 function checkEntries(value: unknown, where: string): Descriptor[] {
-  if (!Array.isArray(value)) throw new GadgetError(`${where}: "manifests" is not a list`);
+  if (!Array.isArray(value)) throw new GadgetError(`${where}: "manifests" is not a list`, { hint: ODD_ANSWER_HINT });
   for (const d of value as Partial<Descriptor>[]) {
     if (typeof d !== 'object' || d === null || typeof d.mediaType !== 'string' || typeof d.digest !== 'string' || !isDigest(d.digest)
       || typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) {
@@ -75,7 +76,7 @@ async function fromApi(repo: RepositoryPlumbing, digest: string, signal?: AbortS
       try {
         return { res, contentType, doc: JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body)) as { manifests?: unknown; mediaType?: unknown } };
       } catch {
-        if (saysJSON) throw new GadgetError(`${what}: a page of the answer is not JSON`, { transient: true });
+        if (saysJSON) throw new GadgetError(`${what}: a page of the answer is not JSON`, { transient: true, hint: ODD_ANSWER_HINT });
         return { res, contentType, doc: undefined };
       }
     }, signal);
@@ -86,11 +87,11 @@ async function fromApi(repo: RepositoryPlumbing, digest: string, signal?: AbortS
     const { res, contentType, doc } = answer;
     if (!doc) {
       if (page === 0) return undefined; // not an index: no API (some proxies answer HTML)
-      throw new GadgetError(`${what}: a page of the answer is not JSON`);
+      throw new GadgetError(`${what}: a page of the answer is not JSON`, { hint: ODD_ANSWER_HINT });
     }
     if (contentType !== MT_INDEX && doc.mediaType !== MT_INDEX) {
       if (page === 0) return undefined;
-      throw new GadgetError(`${what}: a page of the answer is not an OCI index`);
+      throw new GadgetError(`${what}: a page of the answer is not an OCI index`, { hint: ODD_ANSWER_HINT });
     }
     out.push(...checkEntries(doc.manifests ?? [], what));
     const next = nextLink(res.header('link'), url);

@@ -84,6 +84,8 @@ describe('parseRef', () => {
     throwsWithoutSecret(() => parseRef(`tok${PW}@ghcr.io`), /^"\*\*\*@ghcr\.io" is not a valid image reference/);
     throwsWithoutSecret(() => parseRef(`alice:pa/ss${PW}@ghcr.io`), /not a valid image reference/);
     throwsWithoutSecret(() => parseRef(`x@sha256:123`), /not a valid image reference/);
+    // A mistyped digest on a one-word name is quoted as typed (it is not a host).
+    assert.throws(() => parseRef('x@sha256:zz'), /^GadgetError: "x@sha256:zz" is not a valid image reference/);
     // Other errors come after the credentials check, so they never quote a password either.
     throwsWithoutSecret(() => parseRef(`user:${PW}@host.io/x y`), /may not carry credentials/);
     throwsWithoutSecret(() => parseRef(`user:${PW}@host.io/${'x'.repeat(600)}`), /longer than 512/);

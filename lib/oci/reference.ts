@@ -162,7 +162,9 @@ export function parseRef(input: string): Reference {
       // unless it starts as a reference does (`ghcr.io/x@1.2`, `myorg/x@v1`).
       const tail = input.slice(input.lastIndexOf('@') + 1);
       const slash = rest.indexOf('/');
-      if (slash < 0 || (!DOMAIN_RE.test(rest.slice(0, slash)) && isHostLike(tail.split('/')[0]!))) throw malformed(`***@${tail}`, `"${tail}" is not a sha256 digest`);
+      // A tail that starts as a digest does (`x@sha256:zz`, not a port) is a mistyped digest.
+      const digestLike = /^sha256:(?![0-9]+(\/|$))/.test(tail);
+      if (!digestLike && (slash < 0 || (!DOMAIN_RE.test(rest.slice(0, slash)) && isHostLike(tail.split('/')[0]!)))) throw malformed(`***@${tail}`, `"${tail}" is not a sha256 digest`);
       throw malformed(input, `"${digest}" is not a sha256 digest`);
     }
   }

@@ -105,7 +105,7 @@ test('a top-level await in a CommonJS project says how to make the config an ES 
   writeFileSync(join(p.dir, 'package.json'), '{}\n');
   const r = await gadget(['run', 'default'], { cwd: p.dir, env: p.env });
   assert.equal(r.code, 2, r.stderr);
-  assert.match(r.stderr, /^error: cannot load .*gadget\.config\.ts/m);
+  assert.match(r.stderr, /^error: cannot load .*gadget\.config\.ts:1: [^\n]*[Tt]op-level await[^\n]*\n/m, 'the compiler\'s own sentence, not only "Transform failed with 1 error:"');
   assert.match(r.stderr, /^hint: top-level await needs an ES module: add "type": "module" to the package\.json beside gadget\.config\.ts$/m);
   noStack(r.stderr);
 });

@@ -77,6 +77,10 @@ function lineIn(err: unknown, file: string): string {
 }
 
 /** Node's module errors append a "Require stack" listing: the message is their first line. */
+/** The line that says what is wrong (esbuild's "Transform failed with 1 error:" is followed by it, after its location). */
 function firstLine(message: string): string {
-  return message.split('\n', 1)[0]!;
+  const lines = message.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const first = lines[0] ?? '';
+  if (/failed with \d+ errors?:$/.test(first) && lines[1]) return lines[1].replace(/^.*?:\d+:\d+: ERROR: /, '');
+  return first;
 }

@@ -163,6 +163,8 @@ test('a list where a mapping belongs names the full field path and its line', ()
   ].join('\n');
   expectFailure(text, { line: 6, field: 'datasources.events.fields.pid.annotations', includes: /must be a mapping, but it is a list/ });
   expectFailure('name: x\ndatasources:\n  - events\n', { line: 2, field: 'datasources', includes: /must be a mapping/ });
+  // Duplicate keys: the last counts (as in Go's yaml), and the error names its line and value.
+  expectFailure('name: x\nparams:\n  ebpf: {}\ndescription: d\nparams: 5\n', { line: 5, field: 'params', includes: /must be a mapping, but it is a number \(5\)/ });
 });
 
 test('an annotation value that is a list or a mapping is rejected, as ig rejects it', () => {

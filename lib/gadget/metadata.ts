@@ -269,7 +269,8 @@ function locate(ctx: Context, pointer: string): Located {
       continue;
     }
     found.segments.push(part);
-    const pair = node && isMap(node) ? node.items.find((p) => goText(ctx.doc, p.key as Node) === part || String((p.key as { value?: unknown })?.value) === part) : undefined;
+    // The last of duplicate keys is the one that counts (see parseDocument above).
+    const pair = node && isMap(node) ? [...node.items].reverse().find((p) => goText(ctx.doc, p.key as Node) === part || String((p.key as { value?: unknown })?.value) === part) : undefined;
     found.key = (pair?.key as Node | undefined) ?? null;
     found.value = (pair?.value as Node | undefined) ?? null;
     if (!pair) break; // came through a merge: the nearest line is the best we can do

@@ -659,7 +659,8 @@ function recordTail(mediaType: string, size: number, m: ManifestSummary | undefi
 function refFilter(pattern: string | undefined): { where: string; params: { p?: string } } {
   if (pattern === undefined) return { where: "e.ref NOT GLOB 'sha256-*'", params: {} };
   const match = pattern.includes('/') ? 'e.ref GLOB @p' : "(e.ref GLOB @p OR e.ref GLOB '*/' || @p OR e.ref GLOB '*/' || @p || ':*')";
-  return { where: `e.ref NOT GLOB 'sha256-*' AND ${match}`, params: { p: pattern } };
+  // The shell's class negation `[!a]` is SQLite's `[^a]`.
+  return { where: `e.ref NOT GLOB 'sha256-*' AND ${match}`, params: { p: pattern.replace(/\[!/g, '[^') } };
 }
 
 /**

@@ -41,6 +41,9 @@ test('list filters by a glob on the reference', async () => {
     'ghcr.io/inspektor-gadget/gadget/trace_open:latest',
   ]);
   assert.deepEqual(store.list('localhost:5000/*').map((r) => r.ref), ['localhost:5000/team/x:v1']);
+  // Classes, and their negation written as the shell writes it ([!...]) or as SQLite does ([^...]).
+  for (const pattern of ['t[!re]*', 't[^re]*']) assert.deepEqual(store.list(pattern).map((r) => r.ref), ['ghcr.io/inspektor-gadget/gadget/top_file:latest'], pattern);
+  assert.deepEqual(store.list('trace_[e]*').map((r) => r.ref), ['ghcr.io/inspektor-gadget/gadget/trace_exec:latest']);
   assert.equal(store.list().length, 4);
   assert.equal(store.list('nothing*').length, 0);
   store.close();

@@ -51,6 +51,9 @@ test('tag filters: include and exclude globs, a range, the newest N; signature t
   const tags = ['latest', 'v0.44.0', 'v0.45.0', 'v0.45.1', 'v0.46.0-rc.1', 'v1.0.0', 'main', `sha256-${'a'.repeat(64)}`, `sha256-${'b'.repeat(64)}.sig`];
   assert.deepEqual(filterTags(tags), ['latest', 'main', 'v0.44.0', 'v0.45.0', 'v0.45.1', 'v0.46.0-rc.1', 'v1.0.0']);
   assert.deepEqual(filterTags(tags, { include: ['v0.45.*', 'lat?st'] }), ['latest', 'v0.45.0', 'v0.45.1']);
+  assert.deepEqual(filterTags(tags, { include: ['v0.4[56].*'], exclude: ['*-rc*'] }), ['v0.45.0', 'v0.45.1']);
+  assert.deepEqual(filterTags(tags, { include: ['v0.4[!5].[0-9]'] }), ['v0.44.0']);
+  assert.deepEqual(filterTags(['a.b', 'axb'], { include: ['a.b'] }), ['a.b'], 'a dot is a dot');
   assert.deepEqual(filterTags(tags, { exclude: ['*-rc.*', 'main'] }), ['latest', 'v0.44.0', 'v0.45.0', 'v0.45.1', 'v1.0.0']);
   assert.deepEqual(filterTags(tags, { semver: '^0.45' }), ['v0.45.1', 'v0.45.0']);
   assert.deepEqual(filterTags(tags, { newest: 2 }), ['v1.0.0', 'v0.46.0-rc.1']);

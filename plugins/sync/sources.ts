@@ -21,8 +21,20 @@ export function hasExplicitVersion(text: string): boolean {
   return text.includes('@') || name.lastIndexOf(':') > name.lastIndexOf('/');
 }
 
+/** A glob as the store's patterns read it: `*`, `?`, and classes `[a-z]`, negated `[!a-z]` or `[^a-z]`. */
 function globRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  let body = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    const end = c === '[' ? glob.indexOf(']', i + 2) : -1;
+    if (c === '*') body += '.*';
+    else if (c === '?') body += '.';
+    else if (end > 0) {
+      const cls = glob.slice(i + 1, end).replace(/^!/, '^');
+      body += `[${cls.replace(/\\/g, '\\\\')}]`;
+      i = end;
+    } else body += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
   return new RegExp(`^${body}$`);
 }
 

@@ -461,7 +461,7 @@ export class Store implements Target {
 
   /** Removes tags; content stays until gc. Unknown refs are an error and change nothing. */
   async untag(refs: string[]): Promise<string[]> {
-    const keys = refs.map((r) => storeKey(r));
+    const keys = [...new Set(refs.map((r) => storeKey(r)))]; // `rm R R` untags R once
     this.refreshIfChanged();
     const missing = keys.filter((k) => !this.entryByRef(k));
     if (missing.length) throw new GadgetError(`not in ${this.name}: ${missing.join(', ')}`, { hint: 'see `gadget list` for the stored references' });

@@ -163,7 +163,7 @@ async function importEntries(store: Store, layout: ImportSource, refs: Map<Descr
       tagged = [...tagged.filter((t) => !incomplete.has(storeKey(t.ref))), ...recopied];
     }
   }
-  result.tags = tagged.map((t) => storeKey(t.ref));
+  result.tags = [...new Set(tagged.map((t) => storeKey(t.ref)))]; // a layout may list one tag twice
   return result;
 }
 

@@ -89,7 +89,10 @@ test('import, list, inspect, tag, rm, export, gc and fsck through the command li
   const otherList = JSON.parse((await gadget(['--store', other, 'list', '--json'])).stdout);
   assert.deepEqual(otherList.map((i: { ref: string }) => i.ref), ['localhost:5000/copy:v1']);
 
-  assert.equal((await gadget(['--store', store, 'rm', 'localhost:5000/copy:v1', 'ttl.sh/signed_with_cosign_legacy'])).code, 0);
+  // Named twice (once in full, once short): untagged once.
+  const rm = await gadget(['--store', store, 'rm', 'localhost:5000/copy:v1', 'ttl.sh/signed_with_cosign_legacy', 'ttl.sh/signed_with_cosign_legacy:latest']);
+  assert.equal(rm.code, 0, rm.stderr);
+  assert.deepEqual(rm.stdout.trim().split('\n'), ['untagged localhost:5000/copy:v1', 'untagged ttl.sh/signed_with_cosign_legacy:latest']);
   const gc = await gadget(['--store', store, 'gc', '--grace', '0', '--json']);
   assert.equal(gc.code, 0);
   assert.ok(JSON.parse(gc.stdout).removedBlobs.includes(info.descriptor.digest));

@@ -614,3 +614,17 @@ test("import: a layout's malformed ref names are refused naming the layout, with
     assert.ok(!existsSync(join(dir, `into-${name}`)), 'nothing was imported, not even a store made');
   }
 });
+
+test('import: a layout that lists one tag twice (same digest) imports it once, and says so once', async () => {
+  const dir = scratch();
+  const s = await openStore(join(dir, 'src'));
+  await s.tag(await writeImage(s, 'x'), 'example.com/twice/x:v1');
+  s.close();
+  const file = join(dir, 'src', 'index.json');
+  const index = JSON.parse(readFileSync(file, 'utf8')) as { manifests: unknown[] };
+  index.manifests.push(index.manifests[0]);
+  writeFileSync(file, JSON.stringify(index));
+  const r = await gadget(['--store', join(dir, 'into'), '--json', 'import', join(dir, 'src')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout).tags, ['example.com/twice/x:v1']);
+});

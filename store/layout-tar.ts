@@ -53,7 +53,9 @@ export async function writeLayoutTar(outFile: string, entries: Descriptor[], blo
     // Our own errors (a blob missing or damaged in the source) say what failed themselves.
     if (signal?.aborted || err instanceof GadgetError) throw err;
     const fs = fileSystemReason(err);
-    throw new GadgetError(`cannot write ${outFile}: ${fs?.reason ?? messageOf(err)}`, {
+    // The folder exists (checked first): ENOENT is a file system that makes no files there (/proc).
+    const noFiles = (err as NodeJS.ErrnoException).code === 'ENOENT' ? `no file can be made in ${dirname(outFile)}` : undefined;
+    throw new GadgetError(`cannot write ${outFile}: ${fs?.reason ?? noFiles ?? messageOf(err)}`, {
       exitCode: 2,
       cause: err,
       hint: fs?.hint ?? 'give the path of a new or regular file in a folder you can write to',

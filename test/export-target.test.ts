@@ -200,6 +200,9 @@ test('a path through a regular file, or in a missing folder, is one sentence wit
   assert.ok(r.stderr.includes(`${afile} is not a folder`), 'names the file in the way');
   await refusedExport(f.store, join(afile, 'x.tar'), /is not a folder/, true);
   assert.equal(readFileSync(afile, 'utf8'), 'a regular file');
+  // A folder whose file system makes no files: said so, without the temporary name.
+  const proc = await refusedExport(f.store, '/proc/x.tar', /^error: cannot write \/proc\/x\.tar: no file can be made in \/proc$/);
+  assert.doesNotMatch(proc.stderr, /partial|ENOENT/);
   const missing = join(f.dir, 'nonexist', 'dir', 'x.tar');
   const m = await refusedExport(f.store, missing, /the folder .*nonexist\/dir does not exist/);
   assert.match(m.stderr, /hint: create it first/);

@@ -63,8 +63,14 @@ describe('push, pull, copy and sync against docker-registry', async () => {
     assert.deepEqual(summary.images, { copied: 0, skipped: 1, failed: 0 });
     assert.equal(summary.bytes, 0);
 
-    const copied = await cli.gadget(['copy', `${dest}:v1`, `${reg.host}/copies/trace_open:stable`]);
+    const copied = await cli.gadget(['--json', 'copy', `${dest}:v1`, `${reg.host}/copies/trace_open:stable`]);
     assert.equal(copied.code, 0, copied.stderr);
+    // Within one registry the blobs are mounted: copied, but no byte moved.
+    const copiedSummary = JSON.parse(copied.stdout) as { blobs: { copied: number }; bytes: number };
+    assert.ok(copiedSummary.blobs.copied > 0);
+    const index = await openRepository(parseRef(`${reg.host}/copies/trace_open`)).getManifest(digest);
+    const children = (JSON.parse(index!.bytes.toString()) as { manifests: Array<{ size: number }> }).manifests;
+    assert.equal(copiedSummary.bytes, index!.bytes.length + children.reduce((n, m) => n + m.size, 0), "only the manifests' bytes moved");
     assert.equal((await openRepository(parseRef(`${reg.host}/copies/trace_open`)).resolve('stable')).digest, digest);
 
     const empty = join(dir, 'pulled');

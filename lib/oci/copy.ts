@@ -23,6 +23,8 @@ export interface CopyEvent {
   descriptor: Descriptor;
   /** 'skipped': the destination had it; 'copied': it was transferred now. */
   action: 'copied' | 'skipped';
+  /** Bytes moved, when not the descriptor's size: 0 for a blob a registry mounted. */
+  bytes?: number;
 }
 
 export interface CopyOptions {
@@ -134,7 +136,7 @@ function addStats(into: CopyStats, event: CopyEvent): void {
   if (event.action === 'skipped') into.skipped++;
   else {
     into.copied++;
-    into.bytes += event.descriptor.size;
+    into.bytes += event.bytes ?? event.descriptor.size;
   }
 }
 
@@ -181,12 +183,12 @@ function copyNode(source: Target, destination: Target, descriptor: Descriptor, o
   if (!pending) {
     pending = (async (): Promise<NodeResult> => {
       opts.signal?.throwIfAborted();
-      const done = (action: CopyEvent['action'], tagged?: string): NodeResult => {
-        const event = { descriptor, action };
+      const done = (action: CopyEvent['action'] | 'mounted', tagged?: string): NodeResult => {
+        const event: CopyEvent = action === 'mounted' ? { descriptor, action: 'copied', bytes: 0 } : { descriptor, action };
         addStats(session.stats, event);
         addStats(local, event);
         opts.onNode?.(event);
-        return { action, tagged };
+        return { action: event.action, tagged };
       };
       const { signal } = opts;
       const manifest = isManifestType(descriptor.mediaType);

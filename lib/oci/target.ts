@@ -51,9 +51,10 @@ export interface Target {
   /**
    * Optional: stores a blob unless the target holds it, learning which from the request that
    * starts the transfer (a registry's mount-or-upload POST), so that copyGraph asks no
-   * existence question first. `open` is called only when the bytes are needed.
+   * existence question first. `open` is called only when the bytes are needed. 'mounted': a
+   * registry took it from another of its repositories (copied, no bytes moved).
    */
-  pushBlob?(descriptor: Descriptor, open: () => Promise<Readable>, signal?: AbortSignal): Promise<'copied' | 'skipped'>;
+  pushBlob?(descriptor: Descriptor, open: () => Promise<Readable>, signal?: AbortSignal): Promise<'copied' | 'skipped' | 'mounted'>;
   /**
    * Optional: false when the target knows without asking that it does not hold `descriptor`
    * (a registry repository it was never seen in). copyGraph then pushes it without an

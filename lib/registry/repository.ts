@@ -257,7 +257,7 @@ export class RemoteRepository implements Target, RepositoryPlumbing {
    * its upload; `open` is called only for an upload. A blob another repository of this
    * registry is uploading now is waited for and then mounted from there.
    */
-  async pushBlob(descriptor: Descriptor, open: () => Promise<Readable>, signal?: AbortSignal, opts: PushOptions = {}): Promise<'copied' | 'skipped'> {
+  async pushBlob(descriptor: Descriptor, open: () => Promise<Readable>, signal?: AbortSignal, opts: PushOptions = {}): Promise<'copied' | 'skipped' | 'mounted'> {
     const digest = descriptor.digest;
     // No await between this check and track(): two pushes of one blob never both upload it.
     for (let pending = this.blobs.inflight(digest); pending; pending = this.blobs.inflight(digest)) await pending;
@@ -265,7 +265,8 @@ export class RemoteRepository implements Target, RepositoryPlumbing {
     const from = seen.includes(this.repository) ? this.repository : opts.mountFrom?.[0] ?? this.mountFrom[0] ?? seen[0] ?? this.repository;
     const how = await this.blobs.track(digest, pushBlob(this, descriptor, open, { ...this.uploadDefaults, ...opts, mountFrom: [from], signal }));
     this.blobs.set(digest, this.repository);
-    return how === 'mounted' && from === this.repository ? 'skipped' : 'copied';
+    if (how === 'uploaded') return 'copied';
+    return from === this.repository ? 'skipped' : 'mounted';
   }
 
   /**

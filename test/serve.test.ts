@@ -219,7 +219,10 @@ describe('safe defaults, authentication, TLS, read-only, stopping', () => {
       );
     await skopeo(['copy', '--all', '--dest-tls-verify=false', `oci:${source}:${EXAMPLES.traceOpen}`, `docker://${serve.host}/${EXAMPLES.traceOpen}`]);
     const first = transfers(serve.host);
-    await new Promise((r) => setTimeout(r, 150));
+    // Killed while an upload is in progress (its temporary file is there), not after a fixed
+    // delay: on a quick machine every transfer may be done by then.
+    const tmp = join(store, 'gadget-oci', 'tmp');
+    for (let i = 0; i < 2000 && !(existsSync(tmp) && readdirSync(tmp).some((f) => f.includes('upload-'))); i++) await new Promise((r) => setTimeout(r, 5));
     serve.child.kill('SIGKILL');
     await serve.stop();
     assert.ok((await Promise.all(first)).some((r) => r instanceof Error), 'the kill interrupted transfers');

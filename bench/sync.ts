@@ -57,6 +57,19 @@ export async function generate(n: number, perRepository: number): Promise<string
   return dir;
 }
 
+/**
+ * Forgets where earlier runs saw blobs: a fresh registry on a port an earlier one had would
+ * otherwise be asked about manifests that are not there (correct, but not a cold push).
+ */
+async function forgetLocations(dir: string): Promise<void> {
+  const store = await openStore(dir);
+  try {
+    store.cacheForget('registry-blob-locations', new Date(Date.now() + 1000));
+  } finally {
+    store.close();
+  }
+}
+
 /** A store with one image whose eBPF layer is `mib` MiB of random bytes. */
 async function bigImage(mib: number): Promise<{ dir: string; ref: string }> {
   const dir = join(DATA, `big-${mib}`);
@@ -250,6 +263,7 @@ async function benchSize(n: number, withSkopeo: boolean, rows: Row[], profiles?:
     const theirMirror = await started();
     const store = `store:bench.local/sync/*`;
     const push = (): Promise<unknown> => ours(['--store', storeDir, 'sync', '--from', store, '--to', `${src.proxy.host}/ours`], { copied: n });
+    await forgetLocations(storeDir);
     const cold = await measure([src.proxy], [src.reg], push);
     const warm = await measure([src.proxy], [src.reg], () => ours(['--store', storeDir, 'sync', '--from', store, '--to', `${src.proxy.host}/ours`], { skipped: n }));
     const empty = join(DATA, `pulled-${n}`);

@@ -8,7 +8,7 @@ import type { Referrer, Target } from '../lib/oci/target.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { blobPath, checkLayoutFile, readIndexFile } from './layout.js';
 import { checkManifestSize, checkedChildrenOf } from './layout-check.js';
-import { openRegular, readRegular, regularFile, streamRegular } from './regular-files.js';
+import { openRegular, regularFile, streamRegular } from './regular-files.js';
 
 export class LayoutSource implements Target {
   readonly name: string;

@@ -2,9 +2,9 @@
 import { closeSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ANN_REF_NAME, isManifestType, MT_ARTIFACT_MANIFEST } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { descriptorOfEntry, getMeta, statement, type EntryRow } from './db.js';
 import { parseTempName } from './files.js';
 import { indexFingerprint, readIndexFile } from './layout.js';
@@ -25,9 +25,8 @@ async function childrenFromBlob(store: Store, d: Descriptor): Promise<Descriptor
  * second call under the lock costs only what was tagged since the first.
  */
 function markReachable(store: Store, keep: Set<string>): void {
-  const visit = (d: Descriptor): void => keepWithChildren(store, keep, d);
   const entries = store.allEntries();
-  for (const row of entries) if (row.ref !== null) visit(descriptorOfEntry(row));
+  for (const row of entries) if (row.ref !== null) keepWithChildren(store, keep, descriptorOfEntry(row));
   // Untagged entries are kept when they refer (through `subject`) to something kept.
   for (let grew = true; grew; ) {
     grew = false;
@@ -35,7 +34,7 @@ function markReachable(store: Store, keep: Set<string>): void {
       if (row.ref !== null || keep.has(row.digest)) continue;
       const subject = store.manifestRow(row.digest)?.subject;
       if (subject && keep.has(subject)) {
-        visit(descriptorOfEntry(row));
+        keepWithChildren(store, keep, descriptorOfEntry(row));
         grew = true;
       }
     }
@@ -102,8 +101,7 @@ export async function gc(store: Store, opts: { graceSeconds?: number; dryRun?: b
     for (const digest of young) {
       const row = store.manifestRow(digest);
       if (!row) continue;
-      const visit = (d: Descriptor): void => keepWithChildren(store, keep, d);
-      visit({ mediaType: row.media_type, digest, size: row.size });
+      keepWithChildren(store, keep, { mediaType: row.media_type, digest });
     }
     for (const c of candidates) {
       if (keep.has(c.digest)) continue;

@@ -133,8 +133,7 @@ export const fsckCommand: Command = {
       if (problems.length === 0) env.print(`${store.root}: no problems found`);
       else for (const p of problems) env.print(`${p.kind}: ${p.message}${p.repaired ? ` -- ${p.repaired}` : ''}`);
     }
-    // --repair leaves what it cannot judge (a manifest it cannot follow): still a failure.
-    return problems.some((p) => !flags.repair || p.kind === 'unreadable-manifest') ? 1 : 0;
+    return problems.some((p) => !flags.repair || p.lasting) ? 1 : 0;
   },
 };
 

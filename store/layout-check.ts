@@ -3,17 +3,14 @@
 import { GadgetError } from '../lib/errors.js';
 import { DAMAGED_HINT } from '../lib/oci/digest.js';
 import { sha256 } from '../lib/oci/digest.js';
-import { checkManifestKind } from '../lib/oci/manifest-kind.js';
+import { checkManifestKind, MALFORMED_MANIFEST_HINT } from '../lib/oci/manifest-kind.js';
 import { INDEX_TYPES, MANIFEST_TYPES } from '../lib/oci/mediatypes.js';
 import { MAX_MANIFEST_BYTES } from '../lib/oci/target.js';
 import { isValidDescriptor, type Descriptor, type Index, type Manifest } from '../lib/oci/types.js';
 
-/** A manifest that no reader follows: made wrong where it was made. */
-const MALFORMED_HINT = 'the image is malformed where it was made: build or export it again';
-
 /** Refuses a manifest too large to read, before it is read. `what` names it. */
 export function checkManifestSize(size: number, what: string): void {
-  if (size > MAX_MANIFEST_BYTES) throw new GadgetError(`${what} is larger than ${MAX_MANIFEST_BYTES} bytes, too large for a manifest`, { hint: MALFORMED_HINT });
+  if (size > MAX_MANIFEST_BYTES) throw new GadgetError(`${what} is larger than ${MAX_MANIFEST_BYTES} bytes, too large for a manifest`, { hint: MALFORMED_MANIFEST_HINT });
 }
 
 /**
@@ -27,14 +24,14 @@ export function checkedChildrenOf(bytes: Buffer, d: Descriptor, what: string): D
   try {
     doc = JSON.parse(bytes.toString('utf8')) as Manifest & Index;
   } catch {
-    throw new GadgetError(`${what} is labelled ${d.mediaType} but is not valid JSON`, { hint: MALFORMED_HINT });
+    throw new GadgetError(`${what} is labelled ${d.mediaType} but is not valid JSON`, { hint: MALFORMED_MANIFEST_HINT });
   }
   checkManifestKind(doc, d, what);
   const wantIndex = INDEX_TYPES.has(d.mediaType);
   const children = wantIndex ? doc.manifests : [doc.config, ...(Array.isArray(doc.layers) ? doc.layers : [])];
   if (!MANIFEST_TYPES.has(d.mediaType) && !wantIndex) return [];
   if (!Array.isArray(children) || !children.every(isValidDescriptor) || (!wantIndex && !Array.isArray(doc.layers))) {
-    throw new GadgetError(`${what}: a child is not a valid descriptor (media type, sha256 digest and size are required)`, { hint: MALFORMED_HINT });
+    throw new GadgetError(`${what}: a child is not a valid descriptor (media type, sha256 digest and size are required)`, { hint: MALFORMED_MANIFEST_HINT });
   }
   return children;
 }

@@ -146,6 +146,8 @@ export interface FsckProblem {
   subject: string;
   message: string;
   repaired?: string;
+  /** What --repair cannot settle (a manifest it cannot judge): the command still fails. */
+  lasting?: true;
 }
 
 async function hashFile(path: string): Promise<string> {
@@ -239,7 +241,7 @@ export async function fsckReport(store: Store, opts: { repair?: boolean; onProgr
       const children = await childrenFromBlob(store, d);
       if (children === undefined && isManifestType(d.mediaType)) {
         // Written by another program: verify names what is wrong; gc keeps all it names.
-        problems.push({ kind: 'unreadable-manifest', subject: d.digest, message: `${d.digest} (${d.mediaType}) cannot be followed: it is not JSON with valid child descriptors (media type, sha256 digest, size); \`gadget verify\` says what is wrong, and --repair leaves it (remove its tag with \`gadget rm\`)` });
+        problems.push({ kind: 'unreadable-manifest', lasting: true, subject: d.digest, message: `${d.digest} (${d.mediaType}) cannot be followed: it is not JSON with valid child descriptors (media type, sha256 digest, size); \`gadget verify\` says what is wrong, and --repair leaves it (remove its tag with \`gadget rm\`)` });
       }
       for (const child of children ?? []) {
         missing = await firstMissing(child);

@@ -5,6 +5,7 @@
 // Files are opened non-blocking (no effect on a regular file) and checked on the open
 // descriptor, so nothing swapped in between the check and the read is read either.
 import { closeSync, constants, createReadStream, fstatSync, openSync, readFileSync, statSync, type ReadStream, type Stats } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 
 /** The file's stats when it is a regular file (a symbolic link is followed); else undefined. */
 export function regularFile(file: string): Stats | undefined {
@@ -29,7 +30,7 @@ export function fileKind(st: Stats): string {
 }
 
 /** An error like a missing file's (code ENOENT), saying what is there instead. */
-export function notRegular(file: string, st: Stats): NodeJS.ErrnoException {
+function notRegular(file: string, st: Stats): NodeJS.ErrnoException {
   const err: NodeJS.ErrnoException = new Error(`${file} is ${fileKind(st)}, not a file`);
   err.code = 'ENOENT';
   err.path = file;
@@ -45,6 +46,19 @@ export function openRegular(file: string): { fd: number; size: number } {
     return { fd, size: st.size };
   } catch (err) {
     closeSync(fd);
+    throw err;
+  }
+}
+
+/** openRegular through the thread pool: a FileHandle of a regular file. */
+export async function openRegularHandle(file: string): Promise<FileHandle> {
+  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw notRegular(file, st);
+    return handle;
+  } catch (err) {
+    await handle.close();
     throw err;
   }
 }

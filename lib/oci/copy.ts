@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { GadgetError, messageOf } from '../errors.js';
 import { retryTransient } from '../retry.js';
 import { DAMAGED_HINT, sha256 } from './digest.js';
-import { checkManifestKind } from './manifest-kind.js';
+import { checkManifestKind, MALFORMED_MANIFEST_HINT } from './manifest-kind.js';
 import { INDEX_TYPES, isManifestType } from './mediatypes.js';
 import { MAX_MANIFEST_BYTES, type Target } from './target.js';
 import { isValidDescriptor, type Descriptor, type Index, type Manifest } from './types.js';
@@ -116,7 +116,7 @@ export async function fetchManifest(source: Target, descriptor: Descriptor, sign
   try {
     doc = JSON.parse(bytes.toString('utf8')) as Manifest & Index;
   } catch {
-    throw new GadgetError(`${what}: the manifest is not valid JSON`, { hint: 'the manifest is damaged where it was made: fix it there and push it again' });
+    throw new GadgetError(`${what}: the manifest is not valid JSON`, { hint: MALFORMED_MANIFEST_HINT });
   }
   checkManifestKind(doc, descriptor, what);
   return { bytes, doc };
@@ -127,7 +127,7 @@ export function childrenOf(descriptor: Descriptor, doc: Manifest & Index): Descr
   const mediaType = doc.mediaType ?? descriptor.mediaType;
   const children = INDEX_TYPES.has(mediaType) ? doc.manifests ?? [] : [...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])];
   if (!Array.isArray(children) || !children.every(isValidDescriptor)) {
-    throw new GadgetError(`${descriptor.digest}: the manifest lists a child that is not a valid descriptor (media type, sha256 digest, size)`, { hint: 'the manifest is malformed where it was made: fix it there and push it again' });
+    throw new GadgetError(`${descriptor.digest}: the manifest lists a child that is not a valid descriptor (media type, sha256 digest, size)`, { hint: MALFORMED_MANIFEST_HINT });
   }
   return children;
 }

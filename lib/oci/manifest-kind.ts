@@ -6,6 +6,9 @@ import { GadgetError } from '../errors.js';
 import { INDEX_TYPES } from './mediatypes.js';
 import type { Descriptor, Index, Manifest } from './types.js';
 
+/** For a manifest no reader can follow (not JSON, a child that is not a descriptor): made wrong where it was made. */
+export const MALFORMED_MANIFEST_HINT = 'the image is malformed where it was made: fix it there, then build, export or push it again';
+
 /** Throws when `doc` (parsed JSON) is not the kind of document `d.mediaType` names; `what` names it. */
 export function checkManifestKind(doc: Manifest & Index, d: Descriptor, what: string): void {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new GadgetError(`${what} is labelled ${d.mediaType} but is not a JSON object`);

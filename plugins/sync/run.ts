@@ -299,7 +299,6 @@ export async function previewPlan(items: PlanItem[], opts: RunOptions): Promise<
         // unreachable registry or refused credentials stop the dry run as they stop the run.
         try {
           const { source, root } = await openSource(item, opts, bundles);
-          result.digest = root.digest;
           if (item.platforms?.length) await selectPlatforms(source, root, item.platforms, item.allowPlatformSubset ?? false, result.source, opts.signal);
         } catch (err) {
           if (opts.signal?.aborted || (isGadgetError(err) && err.exitCode === 2)) throw err;

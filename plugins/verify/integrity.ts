@@ -4,13 +4,12 @@
 // flight while the current chunk is hashed, so hashing runs at node's sha256 speed and
 // memory stays flat whatever the blob size. Content checks ride on the same read.
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, readSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, fstatSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { isDigest } from '../../lib/oci/digest.js';
 import type { Descriptor } from '../../lib/oci/types.js';
-import { notRegular, openRegular, readRegular, regularSize } from '../../store/regular-files.js';
+import { openRegular, openRegularHandle, readRegular, regularSize } from '../../store/regular-files.js';
 import type { Store } from '../../store/store.js';
 import type { Problem } from './report.js';
 
@@ -180,13 +179,7 @@ export class BlobReader {
   /** Streams a file through the hash (when `hash`) and into `consume` (when given). */
   private async stream<T>(file: string, hash: boolean, consume?: (s: Readable) => Promise<T>): Promise<{ size: number; hash?: string; consumed?: T }> {
     const hasher = hash ? createHash('sha256') : undefined;
-    // Non-blocking: a FIFO under a blob's name is refused, not waited on (store/regular-files.ts).
-    const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
-    const st = await handle.stat();
-    if (!st.isFile()) {
-      await handle.close();
-      throw notRegular(file, st);
-    }
+    const handle = await openRegularHandle(file);
     // The consumer reads at its own pace; when it stops early, the rest is only hashed.
     let pass: PassThrough | undefined;
     let consumerDone = false;

@@ -268,6 +268,12 @@ test('a serve that takes pushes makes a missing store; pull makes a missing one;
     assert.equal(absent.code, 1, absent.stdout + absent.stderr);
     assert.match(absent.stdout, /^refused: .*missing\/hello:nope/m);
     assert.match(absent.stdout, /0 images planned, 1 refused/);
+    // An unreachable registry stops the dry run as it stops the run: exit 2, never "planned".
+    const unreachable = await gadget(['--store', join(dry, 'store'), 'pull', '--dry-run', '127.0.0.1:9/example.com/x:v1']);
+    assert.equal(unreachable.code, 2, unreachable.stdout + unreachable.stderr);
+    assert.doesNotMatch(unreachable.stdout, /planned/);
+    assert.match(unreachable.stderr, /^error: cannot reach the registry 127\.0\.0\.1:9 /);
+    assert.ok(!existsSync(dry), 'and made nothing');
   } finally {
     assert.equal(await serve.stop(), 0);
   }

@@ -4,13 +4,14 @@
 // manifests). Everything goes through the Store API: blobs are verified while they stream in
 // and become visible atomically; tags move under the store's lock and never point at a graph
 // that is not all there.
-import { createReadStream, statSync } from 'node:fs';
+import { closeSync, createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isGadgetError } from '../lib/errors.js';
 import { sha256 } from '../lib/oci/digest.js';
 import { MT_INDEX, MT_MANIFEST, isManifestType } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { IncompleteGraphError, type Store } from '../store/store.js';
+import { openRegular, regularFile, regularSize } from '../store/regular-files.js';
 import type { BlobUpload } from '../store/upload.js';
 import { RegistryError, readBody, send, sendJSON } from './http.js';
 import { keyOf, repositoryOf, splitKey } from './names.js';
@@ -86,7 +87,7 @@ export class Registry {
     if (DIGEST.test(reference)) {
       if (!store.hasBlob(reference)) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} is not in the store`);
       const row = store.manifestRow(reference);
-      return { mediaType: row?.media_type ?? '', digest: reference, size: statSync(store.blobPath(reference)).size };
+      return { mediaType: row?.media_type ?? '', digest: reference, size: regularSize(store.blobPath(reference)) };
     }
     try {
       return store.resolveRef(keyOf(repository, reference));
@@ -112,8 +113,14 @@ export class Registry {
   private async getBlob(req: IncomingMessage, res: ServerResponse, digest: string, head: boolean): Promise<void> {
     if (!DIGEST.test(digest)) throw new RegistryError('DIGEST_INVALID', `"${digest}" is not a sha256 digest`);
     const file = this.ctx.store.blobPath(digest);
-    const size = statSync(file, { throwIfNoEntry: false })?.size;
-    if (size === undefined) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not in the store`);
+    // Opened before the answer starts, and only as a regular file (a FIFO would hang the read).
+    let fd: number;
+    let size: number;
+    try {
+      ({ fd, size } = openRegular(file));
+    } catch {
+      throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not in the store`);
+    }
     const headers: Record<string, string | number> = { 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': digest, 'Accept-Ranges': 'bytes', ...API_HEADERS };
     const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
     let start = 0;
@@ -123,15 +130,19 @@ export class Registry {
       start = range[1] ? Number(range[1]) : Math.max(0, size - Number(range[2]));
       end = range[1] && range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
       if (start >= size || start > end) {
+        closeSync(fd);
         throw new RegistryError('BLOB_UNKNOWN', `range ${req.headers.range} is outside the blob's ${size} bytes`, 416, { 'Content-Range': `bytes */${size}` });
       }
       status = 206;
       headers['Content-Range'] = `bytes ${start}-${end}/${size}`;
     }
     res.writeHead(status, { ...headers, 'Content-Length': size === 0 ? 0 : end - start + 1 });
-    if (head || size === 0) return void res.end();
+    if (head || size === 0) {
+      closeSync(fd);
+      return void res.end();
+    }
     await new Promise<void>((resolve, reject) => {
-      const stream = createReadStream(file, { start, end, highWaterMark: 1 << 20 });
+      const stream = createReadStream(file, { fd, start, end, highWaterMark: 1 << 20 });
       stream.on('error', reject);
       res.on('close', () => {
         stream.destroy();
@@ -161,6 +172,11 @@ export class Registry {
     const children = [...(doc.manifests ?? []), ...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])];
     const missing = children.filter((c) => typeof c?.digest !== 'string' || !this.ctx.store.hasBlob(c.digest));
     if (missing.length) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `the manifest refers to ${missing[0]?.digest ?? 'an invalid descriptor'}, which is not in the store${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''}: push it first`);
+    // The store vouches for its descriptors' sizes (Store.holdsTrueSizes): a wrong one stays out.
+    for (const child of children) {
+      const held = regularFile(this.ctx.store.blobPath(child.digest))?.size;
+      if (held !== child.size) throw new RegistryError('MANIFEST_INVALID', `the manifest says ${child.digest} is ${String(child.size)} bytes, but it is ${String(held)}`);
+    }
     const descriptor = await this.ctx.store.putBytes(bytes, mediaType);
     if (!isDigest) {
       try {

@@ -21,6 +21,8 @@ interface Parts {
   pagination: boolean;
   referrers: boolean;
   deleteByTag: boolean;
+  /** A manifest that names a blob with another size than the blob's is refused (MANIFEST_INVALID). */
+  sizeCheck: boolean;
 }
 
 const digestOf = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -145,6 +147,15 @@ function conformance(name: string, base: () => string, parts: Parts): void {
       const bad = await fetch(url(`/v2/${repo}/manifests/dangling`), { method: 'PUT', body: dangling, headers: { 'Content-Type': OCI_MANIFEST } });
       assert.equal(bad.status, 400);
       assert.equal(await errorCode(bad), 'MANIFEST_BLOB_UNKNOWN');
+      const wrongSize = Buffer.from(JSON.stringify({ ...JSON.parse(manifest.toString()), layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: digestOf(layer), size: layer.length - 1 }] }));
+      const sized = await fetch(url(`/v2/${repo}/manifests/wrong-size`), { method: 'PUT', body: wrongSize, headers: { 'Content-Type': OCI_MANIFEST } });
+      if (parts.sizeCheck) {
+        assert.equal(sized.status, 400);
+        assert.equal(await errorCode(sized), 'MANIFEST_INVALID');
+        assert.equal((await fetch(url(`/v2/${repo}/manifests/wrong-size`), { method: 'HEAD', headers: { Accept: ACCEPT } })).status, 404, 'nothing tagged');
+      } else {
+        assert.equal(sized.status, 201, 'docker-registry 2.8 checks that a child exists, not its size');
+      }
     });
 
     test('an index of the manifest is served as an index', async () => {
@@ -236,5 +247,5 @@ after(async () => {
   await registry?.stop();
 });
 
-conformance('gadget serve', () => serve.url, { monolithicPost: true, rangeCheck: true, pagination: true, referrers: true, deleteByTag: true });
-conformance('docker-registry 2.8', () => registry.url, { monolithicPost: false, rangeCheck: false, pagination: false, referrers: false, deleteByTag: false });
+conformance('gadget serve', () => serve.url, { monolithicPost: true, rangeCheck: true, pagination: true, referrers: true, deleteByTag: true, sizeCheck: true });
+conformance('docker-registry 2.8', () => registry.url, { monolithicPost: false, rangeCheck: false, pagination: false, referrers: false, deleteByTag: false, sizeCheck: false });

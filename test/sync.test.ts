@@ -8,6 +8,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { Readable } from 'node:stream';
+import { sha256 } from '../lib/oci/digest.js';
 import { parseRef } from '../lib/oci/reference.js';
 import { openRepository } from '../lib/registry/index.js';
 import { copyImage, fetchToTemporaryStore, pull, pullImage, push, pushImage, readSyncConfig, sync, syncSets } from '../plugins/sync.js';
@@ -96,6 +98,32 @@ describe('push, pull, copy and sync against docker-registry', async () => {
     const blobWrites = proxy.requests.filter((r) => (r.method === 'PUT' || r.method === 'PATCH') && r.path.includes('/blobs/'));
     assert.deepEqual(blobWrites, [], 'no blob was uploaded');
     assert.ok(proxy.requests.some((r) => r.method === 'POST' && /mount=sha256/.test(r.path) && r.status === 201));
+  });
+
+  test('a manifest that names a wrong size for a blob fails a copy within one registry, though the blob is mounted unread', async (t) => {
+    if (!available) return t.skip(SKIP);
+    // docker-registry 2.8 takes such a manifest (it checks that a child exists, not its size).
+    const src = openRepository(parseRef(`${reg.host}/sizes/src:v1`));
+    const blob = (text: string): { descriptor: { mediaType: string; digest: string; size: number }; bytes: Buffer } => {
+      const bytes = Buffer.from(text);
+      return { bytes, descriptor: { mediaType: 'application/octet-stream', digest: sha256(bytes), size: bytes.length } };
+    };
+    const config = blob('{"architecture":"amd64","os":"linux"}');
+    const layer = blob('a layer whose size the manifest gets wrong');
+    for (const b of [config, layer]) await src.push(b.descriptor, Readable.from([b.bytes]));
+    const manifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { ...config.descriptor, mediaType: 'application/vnd.oci.image.config.v1+json' },
+      layers: [{ ...layer.descriptor, size: layer.descriptor.size + 1 }],
+    }));
+    await src.putManifest('v1', manifest, 'application/vnd.oci.image.manifest.v1+json');
+    const copied = await cli.gadget(['--json', 'copy', `${reg.host}/sizes/src:v1`, `${reg.host}/sizes/dst:v1`]);
+    assert.equal(copied.code, 1, copied.stdout);
+    const summary = JSON.parse(copied.stdout) as { items: Array<{ status: string; error?: string }> };
+    assert.match(summary.items[0]!.error ?? '', new RegExp(`${layer.descriptor.digest}.*holds ${layer.descriptor.size} bytes under that digest, but the descriptor says ${layer.descriptor.size + 1}`));
+    const dst = openRepository(parseRef(`${reg.host}/sizes/dst:v1`));
+    assert.equal(await dst.getManifest('v1'), undefined, 'the destination tag was not made');
   });
 
   test("ig's signed store: every signature travels to a registry and back, and verifies offline", async (t) => {

@@ -194,7 +194,8 @@ function copyNode(source: Target, destination: Target, descriptor: Descriptor, o
       const manifest = isManifestType(descriptor.mediaType);
       if (!manifest && destination.pushBlob) {
         const open = async (): Promise<Readable> => counted(await source.fetch(descriptor, signal), opts.onBytes);
-        return done(await transfer(session, () => destination.pushBlob!(descriptor, open, signal), signal));
+        const sizeKnown = source.holdsTrueSizes === true;
+        return done(await transfer(session, () => destination.pushBlob!(descriptor, open, signal, { sizeKnown }), signal));
       }
       const mayHave = destination.mayHave?.(descriptor) ?? true;
       const present = mayHave ? await presentWhole(destination, descriptor, signal) : { held: 'absent' as const };

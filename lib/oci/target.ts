@@ -54,7 +54,13 @@ export interface Target {
    * existence question first. `open` is called only when the bytes are needed. 'mounted': a
    * registry took it from another of its repositories (copied, no bytes moved).
    */
-  pushBlob?(descriptor: Descriptor, open: () => Promise<Readable>, signal?: AbortSignal): Promise<'copied' | 'skipped' | 'mounted'>;
+  pushBlob?(descriptor: Descriptor, open: () => Promise<Readable>, signal?: AbortSignal, opts?: PushBlobOptions): Promise<'copied' | 'skipped' | 'mounted'>;
+  /**
+   * True when every descriptor in a manifest this target holds names its blob's true size (the
+   * store: every blob was checked against its descriptor on the way in). copyGraph then tells
+   * pushBlob so, and a blob the destination already has needs no size check.
+   */
+  readonly holdsTrueSizes?: boolean;
   /**
    * Optional: false when the target knows without asking that it does not hold `descriptor`
    * (a registry repository it was never seen in). copyGraph then pushes it without an
@@ -63,6 +69,14 @@ export interface Target {
   mayHave?(descriptor: Descriptor): boolean;
   /** Optional: pushes a manifest and points the tag `reference` at it in one step (a registry's PUT by tag). */
   pushTagged?(descriptor: Descriptor, content: Readable, reference: string, signal?: AbortSignal): Promise<void>;
+}
+
+export interface PushBlobOptions {
+  /**
+   * The descriptor's size is the blob's (its source vouches for it). Otherwise a blob the
+   * destination takes without reading it (already there, mounted) has its size checked there.
+   */
+  sizeKnown?: boolean;
 }
 
 /** The largest manifest or index this program reads into memory. */

@@ -19,6 +19,8 @@ export class BlobLocations {
   private readonly known = new Map<string, string[]>();
   private readonly learnt = new Map<string, string[]>();
   private readonly uploads = new Map<string, Promise<void>>();
+  /** Blob sizes this run saw the registry hold (it took the bytes, or answered a HEAD). */
+  private readonly sizes = new Map<string, number>();
   /** Set by whoever keeps locations between runs (the sync runner, from the store). */
   records: { registry: string; store: LocationRecords } | undefined;
 
@@ -67,6 +69,17 @@ export class BlobLocations {
   /** The push of `digest` to this registry in flight, if any (it never rejects). */
   inflight(digest: string): Promise<void> | undefined {
     return this.uploads.get(digest);
+  }
+
+  /** Records that the registry holds `digest` with `size` bytes. */
+  confirmSize(digest: string, size: number): void {
+    this.sizes.set(digest, size);
+    if (this.sizes.size > this.limit) this.sizes.delete(this.sizes.keys().next().value!);
+  }
+
+  /** Whether this run saw the registry hold `digest` with `size` bytes. */
+  sizeConfirmed(digest: string, size: number): boolean {
+    return this.sizes.get(digest) === size;
   }
 
   /** Writes what was learnt to the records, once. */

@@ -6,12 +6,12 @@ import { GadgetError } from '../errors.js';
 import { DAMAGED_HINT, isDigest, sha256 } from '../oci/digest.js';
 import { INDEX_TYPES, MANIFEST_ACCEPT, MT_INDEX, MT_MANIFEST, isManifestType } from '../oci/mediatypes.js';
 import type { Reference } from '../oci/reference.js';
-import { MAX_MANIFEST_BYTES, type Referrer, type Target } from '../oci/target.js';
+import { MAX_MANIFEST_BYTES, type PushBlobOptions, type Referrer, type Target } from '../oci/target.js';
 import type { Descriptor, Manifest } from '../oci/types.js';
 import type { AuthClient } from './auth.js';
 import { repositoryScope } from './auth.js';
 import { resumableBody } from './download.js';
-import { registryError } from './errors.js';
+import { ODD_ANSWER_HINT, registryError } from './errors.js';
 import { parseJSONBody, type HttpRequest, type HttpResponse } from './http.js';
 import type { ManifestBytes, RegistryFacts, RepositoryPlumbing } from './plumbing.js';
 import { BlobLocations } from './locations.js';
@@ -253,20 +253,57 @@ export class RemoteRepository implements Target, RepositoryPlumbing {
 
   /**
    * Stores a blob unless it is here, with one POST that mounts it (from a repository of this
-   * registry where it was seen, else from this one, which answers "already here") or opens
-   * its upload; `open` is called only for an upload. A blob another repository of this
-   * registry is uploading now is waited for and then mounted from there.
+   * registry where it was seen) or opens its upload; `open` is called only for an upload. A
+   * blob another repository of this registry is uploading now is waited for and then mounted
+   * from there. A blob taken without its bytes (here already, mounted) must have the size its
+   * descriptor says: unless the source vouches for it (opts.sizeKnown) or this run saw it, a
+   * HEAD checks it, and for a blob seen here that HEAD is the only request.
    */
-  async pushBlob(descriptor: Descriptor, open: () => Promise<Readable>, signal?: AbortSignal, opts: PushOptions = {}): Promise<'copied' | 'skipped' | 'mounted'> {
-    const digest = descriptor.digest;
+  async pushBlob(descriptor: Descriptor, open: () => Promise<Readable>, signal?: AbortSignal, opts: PushOptions & PushBlobOptions = {}): Promise<'copied' | 'skipped' | 'mounted'> {
+    const { digest, size } = descriptor;
     // No await between this check and track(): two pushes of one blob never both upload it.
     for (let pending = this.blobs.inflight(digest); pending; pending = this.blobs.inflight(digest)) await pending;
     const seen = this.blobs.get(digest);
+    const sizeKnown = opts.sizeKnown === true || this.blobs.sizeConfirmed(digest, size);
     const from = seen.includes(this.repository) ? this.repository : opts.mountFrom?.[0] ?? this.mountFrom[0] ?? seen[0] ?? this.repository;
-    const how = await this.blobs.track(digest, pushBlob(this, descriptor, open, { ...this.uploadDefaults, ...opts, mountFrom: [from], signal }));
+    const place = async (): Promise<'copied' | 'skipped' | 'mounted'> => {
+      if (from === this.repository && seen.includes(this.repository) && !sizeKnown) {
+        if (await this.holdsBlob(descriptor, signal)) return 'skipped';
+        await pushBlob(this, descriptor, open, { ...this.uploadDefaults, ...opts, mountFrom: [], signal });
+        return 'copied';
+      }
+      const how = await pushBlob(this, descriptor, open, { ...this.uploadDefaults, ...opts, mountFrom: [from], signal });
+      if (how === 'uploaded') return 'copied';
+      if (!sizeKnown && !(await this.holdsBlob(descriptor, signal))) {
+        throw new GadgetError(`blob ${digest} for ${this.name}: the registry answered that it holds it, then that it does not`, { hint: ODD_ANSWER_HINT });
+      }
+      return from === this.repository ? 'skipped' : 'mounted';
+    };
+    const how = await this.blobs.track(digest, place());
     this.blobs.set(digest, this.repository);
-    if (how === 'uploaded') return 'copied';
-    return from === this.repository ? 'skipped' : 'mounted';
+    this.blobs.confirmSize(digest, size);
+    return how;
+  }
+
+  /**
+   * Whether the repository holds the blob (a HEAD), refused when it holds it with another size
+   * than the descriptor's: the manifest that lists it is wrong.
+   */
+  private async holdsBlob(descriptor: Descriptor, signal?: AbortSignal): Promise<boolean> {
+    const what = `blob ${descriptor.digest} for ${this.name}`;
+    const { res, authSent } = await this.send({ method: 'HEAD', url: this.url(`blobs/${descriptor.digest}`), signal, followRedirects: false });
+    res.discard();
+    if (res.status === 404) return false;
+    // A redirect serves the blob from elsewhere: it is there, with a size only the storage knows.
+    if (res.status >= 300 && res.status < 400 && res.header('location')) return true;
+    if (res.status !== 200) return this.raise(res, authSent, what, 'push');
+    const held = Number(res.header('content-length') ?? NaN);
+    if (Number.isSafeInteger(held) && held !== descriptor.size) {
+      throw new GadgetError(`${what}: the registry holds ${held} bytes under that digest, but the descriptor says ${descriptor.size}`, {
+        hint: 'the manifest that lists the blob names the wrong size; correct it where it was made and push it again',
+      });
+    }
+    return true;
   }
 
   /**

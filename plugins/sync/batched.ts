@@ -11,6 +11,7 @@ const BATCH = 500;
 
 export class BatchedStore implements Target {
   readonly name: string;
+  readonly holdsTrueSizes = true;
   private pending = new Map<string, Descriptor>();
   private writing: Promise<void> = Promise.resolve();
 

@@ -124,6 +124,10 @@ class WithDocument implements Target {
     this.name = base.name;
   }
 
+  get holdsTrueSizes(): boolean | undefined {
+    return this.base.holdsTrueSizes; // the extra document's own descriptors come from the base's
+  }
+
   async fetch(descriptor: Descriptor, signal?: AbortSignal): Promise<Readable> {
     if (descriptor.digest === this.extra.digest) return Readable.from([this.bytes]);
     return this.base.fetch(descriptor, signal);

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { GadgetError, usageError } from '../lib/errors.js';
 import { encodeJSON } from '../lib/oci/json.js';
-import type { Store } from '../store/store.js';
+import type { LazyStore, Store } from '../store/store.js';
 import type { LoadedConfig } from '../lib/runner/config.js';
 import { createLogger, createProgress } from '../lib/runner/output.js';
 import type { Logger, Progress } from '../lib/progress.js';
@@ -151,17 +151,18 @@ export class CommandEnv {
    * The store of a command that writes into it, opened (and made, when missing) when first
    * used: a build or import that fails on its input first writes nothing, not even the store.
    */
-  async storeOnFirstUse(): Promise<() => Store> {
+  async storeOnFirstUse(): Promise<LazyStore> {
     const { Store, storeState } = await import('../store/store.js');
     const { dir, from } = await this.storeChoice();
     storeState(dir); // a --store that cannot be a store (a file, a folder of other files) is refused first
-    return () => {
+    const open = (): Store => {
       if (!this.store) {
         this.log.debug(`store: ${dir} (from ${from})`);
         this.store = Store.open(dir, { create: true });
       }
       return this.store;
     };
+    return Object.assign(open, { root: dir });
   }
 
   /** Reads gadget.config.ts again on the next use (it changed under `--watch`). */
@@ -173,10 +174,12 @@ export class CommandEnv {
   async pluginContext(): Promise<PluginContext> {
     const { config, dir } = await this.config();
     const store = await this.storeOnFirstUse();
+    const { storeState } = await import('../store/store.js');
     return {
       get store() {
         return store();
       },
+      storeIfThere: () => this.store ?? (storeState(store.root) === 'store' ? store() : undefined),
       log: this.muted ? { ...this.log, info: () => undefined } : this.log,
       progress: this.progress,
       signal: this.signal,

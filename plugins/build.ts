@@ -320,7 +320,7 @@ async function commit(ctx: PluginContext, cache: BuildCache, built: BuiltImage[]
 
 /** Builds one gadget into the store and tags it. */
 export async function buildGadget(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadgetOptions = {}): Promise<Artifact & { cached: boolean; inputs: string[]; refs?: string[] }> {
-  const cache = new BuildCache(() => ctx.store);
+  const cache = new BuildCache(ctx);
   const more = (opts.alsoTag ?? []).map((ref) => buildRef(ref, '-t'));
   const bar = ctx.progress.start(1, 'build');
   let built: BuiltImage;
@@ -349,7 +349,7 @@ export function build(options: BuildOptions = {}): Plugin {
       }
       const bar = ctx.progress.start(gadgets.length, 'build');
       const results: Array<BuiltImage | undefined> = new Array(gadgets.length);
-      const cache = new BuildCache(() => ctx.store);
+      const cache = new BuildCache(ctx);
       const failures: Array<{ spec: GadgetSpec; err: unknown }> = [];
       let next = 0;
       const worker = async (): Promise<void> => {

@@ -79,6 +79,9 @@ export const NO_STORE_HINT = 'a store is made by the first build, pull, import o
 /** Blobs up to this size are read whole by fetch() (see there). */
 const SMALL_BLOB_BYTES = 1 << 20;
 
+/** A store opened (and made, when missing) on first use; `root` is where it is or will be. */
+export type LazyStore = (() => Store) & { readonly root: string };
+
 /**
  * What is at `dir`: a store, no folder, or an empty folder (a layout without index.json and
  * blobs is new, or its creation was interrupted). A folder of other files is refused (exit 2):
@@ -122,6 +125,8 @@ export function storeKey(reference: string): string {
 
 export class Store implements Target {
   readonly name: string;
+  /** Every blob was checked against its descriptor when written (serve checks a manifest's children too). */
+  readonly holdsTrueSizes = true;
   private indexer: Indexer;
   private blobsDirty = false;
   private writing = false;

@@ -1,6 +1,7 @@
 // import and export: the graph copy between the store and an OCI layout (a folder or a tar).
-import { createReadStream, createWriteStream, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { checkEntryPath, describeEntryType, isArchiveRoot, isGzipFile, readTar } from '../lib/archive/tar.js';
@@ -17,7 +18,7 @@ import { BundleSource } from './bundle-source.js';
 import { LayoutSource } from './layout-source.js';
 import { BundleDestination } from './bundle-destination.js';
 import { taggedSubject } from './bundle-roots.js';
-import { IncompleteGraphError, storeKey, TAG_ATTEMPTS, type Store } from './store.js';
+import { IncompleteGraphError, storeKey, storeState, TAG_ATTEMPTS, type LazyStore, type Store } from './store.js';
 import { makeFolders } from '../lib/folders.js';
 
 export interface ImportResult {
@@ -52,9 +53,9 @@ export interface TransferOptions {
 
 /**
  * `store`: the store, or a function that opens it when first needed (the CLI's: a bad source is
- * refused before the store is made). A gzip tar is unpacked inside the store, so it needs it first.
+ * refused before the store is made).
  */
-export async function importImages(store: Store | (() => Store), source: string, opts: TransferOptions = {}): Promise<ImportResult> {
+export async function importImages(store: Store | LazyStore, source: string, opts: TransferOptions = {}): Promise<ImportResult> {
   const st = statSync(source, { throwIfNoEntry: false });
   if (!st) throw new GadgetError(`${source} does not exist`, { exitCode: 2 });
   if (st.isDirectory()) return importLayout(store, new LayoutSource(source), source, opts);
@@ -75,8 +76,10 @@ export async function importImages(store: Store | (() => Store), source: string,
     }
     return importLayout(store, bundle, source, opts);
   }
-  // A gzip stream cannot be read in place: it is unpacked (and checked) first.
-  const tmp = workDir(storeOf(store), 'import');
+  // A gzip stream cannot be read in place: it is unpacked (and checked) first, in the store (on
+  // the file system its blobs go to), or, while there is no store yet, in the system's temporary
+  // folder: a tar that turns out bad then leaves no store behind.
+  const tmp = typeof store === 'function' && storeState(store.root) !== 'store' ? mkdtempSync(join(tmpdir(), 'gadget-import-')) : workDir(storeOf(store), 'import');
   try {
     await extractLayoutTar(source, tmp);
     // Messages name the tar, never the temporary folder it was unpacked to.
@@ -86,7 +89,7 @@ export async function importImages(store: Store | (() => Store), source: string,
   }
 }
 
-function storeOf(store: Store | (() => Store)): Store {
+function storeOf(store: Store | LazyStore): Store {
   return typeof store === 'function' ? store() : store;
 }
 
@@ -94,7 +97,7 @@ function storeOf(store: Store | (() => Store)): Store {
 type ImportSource = LayoutSource | BundleSource;
 
 /** `source`: the folder or tar as the user named it, for messages. */
-async function importLayout(store: Store | (() => Store), layout: ImportSource, source: string, opts: TransferOptions): Promise<ImportResult> {
+async function importLayout(store: Store | LazyStore, layout: ImportSource, source: string, opts: TransferOptions): Promise<ImportResult> {
   // Bad input is refused before anything is written (tags, blobs, the store itself).
   const refs = await checkLayout(layout);
   refuseNothingToImport(layout, refs, source);

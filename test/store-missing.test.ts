@@ -6,7 +6,8 @@
 // command; a folder of other files is not a store, for any command. Real files, the real CLI.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStore } from '../store/store.js';
 import { gadget, type CliResult } from './helpers/cli.js';
@@ -179,17 +180,27 @@ test("a new file system's lost+found and hidden files do not make a folder a pro
   assert.ok(existsSync(join(mount, 'index.json')) && existsSync(join(mount, 'lost+found')) && existsSync(join(mount, '.gitkeep')), 'the layout beside them, they untouched');
 });
 
-test('an import or build that fails on its input makes no store: a missing source, an empty layout, a missing gadget folder', async () => {
+test('an import or build that fails makes no store: a missing source, an empty layout, a bad gzip tar, a missing gadget folder, a module that fails after the cache lookup', async () => {
   const dir = scratch('gadget-store-missing-');
   const empty = join(dir, 'empty-layout');
   mkdirSync(empty);
   writeFileSync(join(empty, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
   writeFileSync(join(empty, 'index.json'), '{"schemaVersion":2,"manifests":[]}');
+  // A gzip tar is unpacked before it is read: not into the store while there is none.
+  const gzipped = join(dir, 'not-a-layout.tgz');
+  writeFileSync(join(dir, 'hello.txt'), 'hi\n');
+  execFileSync('tar', ['czf', gzipped, '-C', dir, 'hello.txt']);
+  // A wasm module is checked after the build cache was asked about the gadget.
+  const badWasm = join(dir, 'bad-wasm');
+  cpSync(join(REPO, 'examples', 'hello_wasm'), badWasm, { recursive: true });
+  writeFileSync(join(badWasm, 'program.wasm'), 'not wasm');
   const store = join(dir, 'typo');
   for (const [args, code, message] of [
     [['import', join(dir, 'nofile.tar')], 2, /nofile\.tar does not exist/],
     [['import', empty], 1, /there is no image in/],
+    [['import', gzipped], 1, /unexpected entry "hello\.txt"/],
     [['build', join(dir, 'nodir'), '-t', IMAGE], 2, /nodir does not exist/],
+    [['build', badWasm, '-t', IMAGE], 1, /not a WebAssembly binary/],
   ] as Array<[string[], number, RegExp]>) {
     const r = await gadget(['--store', store, ...args]);
     assert.equal(r.code, code, `${args[0]}: ${r.stderr}`);

@@ -42,7 +42,10 @@ export interface Artifact {
 }
 
 export interface PluginContext {
+  /** The store, opened (and made, when missing) on first use. */
   store: Store;
+  /** The store when there is one, without making it: for reads that find nothing in a new store. */
+  storeIfThere?(): Store | undefined;
   log: Logger;
   progress: Progress;
   signal: AbortSignal;

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Descriptor } from '../../lib/oci/types.js';
-import type { Store } from '../../store/store.js';
+import type { PluginContext } from '../../lib/runner/types.js';
 
 export interface CacheEntry {
   /** The tagged index descriptor (with its annotations). */
@@ -72,16 +72,20 @@ const NAMESPACE = 'build';
 
 /** The build cache, kept in the store's SQLite index (concurrent builds share it safely). */
 export class BuildCache {
-  /** `store` is asked for when the cache is first read: a build that fails on its input opens none. */
-  constructor(private readonly store: () => Store) {}
+  /**
+   * The store is opened when the cache is first read, and made only when a build writes: a
+   * build that fails, even after its lookup, leaves a missing store missing.
+   */
+  constructor(private readonly ctx: Pick<PluginContext, 'store' | 'storeIfThere'>) {}
 
   get(key: string): CacheEntry | undefined {
-    const entry = this.store().cacheGet<CacheEntry>(NAMESPACE, key);
+    const store = this.ctx.storeIfThere ? this.ctx.storeIfThere() : this.ctx.store;
+    const entry = store?.cacheGet<CacheEntry>(NAMESPACE, key);
     if (!entry || typeof entry.index?.digest !== 'string' || typeof entry.deps !== 'object') return undefined;
     return entry;
   }
 
   put(entries: Array<{ key: string; value: CacheEntry }>): void {
-    this.store().cachePut(NAMESPACE, entries);
+    this.ctx.store.cachePut(NAMESPACE, entries);
   }
 }

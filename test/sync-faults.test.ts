@@ -170,13 +170,19 @@ describe('faults between the client and docker-registry', () => {
     const ref = `${proxy.host}/faults/moved:v1`;
     assert.equal((await pushImage(source, REF, `${reg.host}/faults/moved:v1`, FAST_RETRY)).images.copied, 1);
     assert.equal((await pullImage(store, ref, FAST_RETRY)).images.failed, 0);
-    // The tag moves to a new image with a cosign tag signature, whose payload the registry cannot serve.
+    // The tag moves to a new image with two cosign tag artifacts: a signature that copies, then
+    // an attestation whose payload the registry cannot serve.
     const NEW = 'example.com/faults/moved:v2';
     const moved = await randomImage(source, NEW, 1000);
-    const payload = await source.putBytes(Buffer.from('{"critical":{}}'), 'application/vnd.dev.cosign.simplesigning.v1+json');
     const config = await source.putBytes(Buffer.from('{}'), 'application/vnd.oci.empty.v1+json');
-    const signature = await source.putBytes(encodeJSONBytes({ schemaVersion: 2, mediaType: MT_MANIFEST, config, layers: [payload] }), MT_MANIFEST);
-    await source.tag(signature, `sha256-${moved.index.digest.slice(7)}.sig`);
+    const artifact = async (text: string, suffix: string): Promise<Descriptor> => {
+      const layer = await source.putBytes(Buffer.from(text), 'application/vnd.dev.cosign.simplesigning.v1+json');
+      await source.tag(await source.putBytes(encodeJSONBytes({ schemaVersion: 2, mediaType: MT_MANIFEST, config, layers: [layer] }), MT_MANIFEST), `sha256-${moved.index.digest.slice(7)}.${suffix}`);
+      return layer;
+    };
+    const goodSignature = `sha256-${moved.index.digest.slice(7)}.sig`;
+    await artifact('{"critical":{"good":true}}', 'sig');
+    const payload = await artifact('{"critical":{}}', 'att');
     assert.equal((await pushImage(source, NEW, `${reg.host}/faults/moved:v1`, FAST_RETRY)).images.copied, 1);
     proxy.fail({ method: 'GET', path: blobPath(payload) }, 404, { times: 100 });
     const summary = await pullImage(store, ref, FAST_RETRY);
@@ -185,9 +191,11 @@ describe('faults between the client and docker-registry', () => {
     assert.match(summary.items[0]!.error!, new RegExp(payload.digest));
     assert.equal(summary.items[0]!.tagged, undefined, 'no tag was set');
     assert.equal(store.resolveRef(ref).digest, image.index.digest, 'the tag stays on the image it had');
+    assert.throws(() => store.resolveRef(goodSignature), /is not in store/, "the signature that copied is not tagged either: the image's tree failed");
     const again = await pullImage(store, ref, FAST_RETRY);
     assert.equal(again.images.failed, 0, 'the next run completes');
     assert.equal(store.resolveRef(ref).digest, moved.index.digest, 'and moves the tag');
+    assert.ok(store.resolveRef(goodSignature), 'and tags the signature');
   });
 
   test('an answer the distribution API does not allow (HTML for a tag list): one sentence naming it, and a hint', async (t) => {

@@ -252,12 +252,13 @@ async function copyTree(
   session: CopySession,
   local: CopyStats,
   depth: number,
+  tagsLater: Array<() => Promise<void>> = [],
 ): Promise<void> {
   const copiedBefore = local.copied;
   // On a registry, tags that already point at the root mean the root and its graph are there:
   // nothing to move. The store checks the graph (copyNode) even then.
   const current = await Promise.all(tags.map((tag) => tagPointsAt(destination, tag, root.digest, opts.signal)));
-  let deferred = async (): Promise<void> => undefined;
+  let tagRoot = async (): Promise<void> => undefined;
   if (tags.length > 0 && current.every(Boolean) && destination.keepsGraphsWhole) {
     const event: CopyEvent = { descriptor: root, action: 'skipped' };
     addStats(session.stats, event);
@@ -267,14 +268,17 @@ async function copyTree(
     const missing = tags.filter((_, i) => !current[i]);
     // The root goes up once, under its first tag; a fallback tag index is merged by tag().
     const { tagged } = await copyNode(source, destination, root, opts, session, local, missing.find((t) => !FALLBACK_TAG.test(t)));
-    const tagRoot = async (): Promise<void> => {
+    tagRoot = async (): Promise<void> => {
       for (const tag of missing) if (tag !== tagged) await destination.tag(root, tag, opts.signal);
       if (depth === 0) for (const tag of missing) opts.onTag?.(tag);
     };
-    // A registry gets the tags at once (the signatures follow, by digest). The store gets them
-    // last, once the signatures are in: a copy that fails on one leaves the tags where they were.
-    if (destination.keepsGraphsWhole) await tagRoot();
-    else deferred = tagRoot;
+    // A registry gets the tags at once (the signatures follow, by digest). The store gets every
+    // tag of the tree last, the signatures' before the image's, once all of it is in: a copy
+    // that fails on one signature leaves every tag where it was.
+    if (destination.keepsGraphsWhole) {
+      await tagRoot();
+      tagRoot = async (): Promise<void> => undefined;
+    }
   }
   // The root's referrers are always listed (signatures are often added later). Below it, a
   // referrer the destination already had is taken to have brought its own: saves requests.
@@ -282,10 +286,11 @@ async function copyTree(
     for (const referrer of await source.referrers(root, opts.signal)) {
       // A fallback index stands for its entries, which are its children: nothing refers to it.
       const leaf = referrer.tag !== undefined && FALLBACK_TAG.test(referrer.tag);
-      await copyTree(source, destination, referrer.descriptor, referrer.tag ? [referrer.tag] : [], opts, session, local, leaf ? MAX_REFERRER_DEPTH : depth + 1);
+      await copyTree(source, destination, referrer.descriptor, referrer.tag ? [referrer.tag] : [], opts, session, local, leaf ? MAX_REFERRER_DEPTH : depth + 1, tagsLater);
     }
   }
-  await deferred();
+  tagsLater.push(tagRoot);
+  if (depth === 0) for (const tagNow of tagsLater) await tagNow();
 }
 
 /**

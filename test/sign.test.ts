@@ -95,6 +95,23 @@ test('generate-key-pair writes cosign\'s encrypted key (mode 0600) and public ke
   assert.equal(existsSync(f('nopw.key')), false);
 });
 
+test('a key given as its text instead of a path is refused without being repeated, in any output mode', async () => {
+  const { store } = await builtStore('pasted');
+  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'pasted.key');
+  const pem = readFileSync(f('pasted.key'), 'utf8');
+  const secret = pem.split('\n')[1]!; // a line of the key's base64
+  for (const flag of ['--key', '--notation-key']) {
+    for (const mode of [[], ['--json'], ['-v']]) {
+      const r = await gadget(['--store', store, ...mode, 'sign', IMAGE, flag, pem, ...(flag === '--notation-key' ? ['--notation-cert', f('pasted.key')] : [])], { env: PASSWORD });
+      assert.equal(r.code, 2, `${flag} ${mode.join(' ')}: ${r.stderr}`);
+      assert.match(r.stdout + r.stderr, /the signing key was given as its text, not as the path of a file/);
+      for (const out of [r.stdout, r.stderr]) {
+        assert.ok(!out.includes(secret) && !out.includes('PRIVATE KEY'), `${flag} ${mode.join(' ')}: the key is not in the output`);
+      }
+    }
+  }
+});
+
 test('reading keys: cosign\'s fixture key (empty password), PKCS#8, SEC1 EC and ed25519 PEM', { skip: !HAVE_FIXTURE_KEY && 'fixtures absent' }, async () => {
   const fixture = await loadSigningKey(FIXTURE_KEY, async () => '');
   writeFileSync(f('fixture.pub'), fixture.publicKey.export({ type: 'spki', format: 'pem' }));

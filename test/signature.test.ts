@@ -326,6 +326,22 @@ test('trust policy: DN parsing and statement selection', async (t) => {
   assert.equal(selectPolicy(await loadTrustPolicy(file), 'ghcr.io/org/other'), `no statement of the trust policy "${file}" applies to ghcr.io/org/other`);
   await writeFile(file, JSON.stringify({ version: '1.0', trustPolicies: [{ ...stmt('bad', ['*']), signatureVerification: { level: 'lenient' } }] }));
   await assert.rejects(loadTrustPolicy(file), (e: unknown) => e instanceof GadgetError && e.exitCode === 2 && /level "lenient"/.test(e.message));
+  // Names every JavaScript object has are not levels or overrides (they would enforce nothing).
+  const refused = async (statements: object[], message: RegExp): Promise<void> => {
+    await writeFile(file, JSON.stringify({ version: '1.0', trustPolicies: statements }));
+    await assert.rejects(loadTrustPolicy(file), (e: unknown) => e instanceof GadgetError && e.exitCode === 2 && message.test(e.message), message.source);
+  };
+  for (const level of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+    await refused([{ ...stmt('bad', ['*']), signatureVerification: { level } }], new RegExp(`level "${level}"`));
+  }
+  await refused([{ ...stmt('bad', ['*']), signatureVerification: { level: 'strict', override: { toString: 'log' } } }], /overrides "toString" with "log"/);
+  // notation refuses one scope in two statements, and scopes other than "*" or a whole repository.
+  await refused([stmt('audit', ['ghcr.io/org/app']), stmt('strict', ['ghcr.io/org/app'])], /the registry scope "ghcr.io\/org\/app" is in more than one statement/);
+  for (const scope of ['ghcr.io/org/*', 'ghcr.io/org/app:v1', 'app', 'ghcr.io/Org/app']) {
+    await refused([stmt('odd', [scope])], new RegExp(`registry scope "${scope.replace(/[.*]/g, '\\$&')}"`));
+  }
+  await writeFile(file, JSON.stringify({ version: '1.0', trustPolicies: [stmt('ports', ['localhost:5000/a/b-c', 'registry.example.com/x__y.z'])] }));
+  assert.equal((await loadTrustPolicy(file)).policies[0]!.registryScopes.length, 2, 'a port, "__" and "." are repository names');
 });
 
 // ---- tampering: a flipped byte in a signed payload --------------------------------------

@@ -95,11 +95,18 @@ function keyError(file: string, why: string, hint: string): GadgetError {
  * PKCS#8 / SEC1 EC / PKCS#1 RSA / encrypted PKCS#8. GadgetError (exit 2) naming the file.
  */
 export async function loadSigningKey(file: string, password: () => Promise<string>): Promise<SigningKey> {
+  // Key material where a path belongs is never quoted back: messages and logs would carry it.
+  if (/-----BEGIN|[\r\n]/.test(file)) {
+    throw new GadgetError('the signing key was given as its text, not as the path of a file (the text is not repeated here)', {
+      exitCode: 2,
+      hint: 'save the key in a file only you can read (chmod 600) and give its path',
+    });
+  }
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new GadgetError(`cannot read the signing key "${file}": ${messageOf(err)}`, { exitCode: 2, hint: 'give the path of cosign.key (see `gadget generate-key-pair`) or a PEM private key', cause: err });
+    throw new GadgetError(`cannot read the signing key "${file}": ${messageOf(err)}`, { exitCode: 2, hint: 'give the path of cosign.key (see `gadget generate-key-pair`) or of a PEM private key file', cause: err });
   }
   const block = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/.exec(text);
   if (!block) throw keyError(file, 'it holds no PEM block', 'give cosign.key (see `gadget generate-key-pair`) or a PEM private key');

@@ -20,6 +20,9 @@ const LEVELS: Record<Level, Record<Validation, Action>> = {
   audit: { integrity: 'enforce', authenticity: 'log', authenticTimestamp: 'log', expiry: 'log', revocation: 'log' },
   skip: { integrity: 'skip', authenticity: 'skip', authenticTimestamp: 'skip', expiry: 'skip', revocation: 'skip' },
 };
+/** A registry scope other than "*": REGISTRY[:PORT]/REPOSITORY, as notation takes it. */
+const REPOSITORY_SCOPE = /^[A-Za-z0-9.-]+(?::\d+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+$/;
+
 const OVERRIDABLE: Record<string, Action[]> = {
   authenticity: ['enforce', 'log'],
   authenticTimestamp: ['enforce', 'log'],
@@ -93,16 +96,19 @@ function parseStatement(raw: unknown, source: string): TrustPolicy {
     throw invalid(source, `${where} needs a non-empty "registryScopes" list`);
   }
   if (scopes.includes('*') && scopes.length > 1) throw invalid(source, `${where} mixes the global scope "*" with other scopes`);
+  // A scope is "*" or a whole repository (notation allows no other wildcard): anything else would never match.
+  const odd = (scopes as string[]).find((x) => x !== '*' && !REPOSITORY_SCOPE.test(x));
+  if (odd !== undefined) throw invalid(source, `${where} has the registry scope "${odd}" (use "*" or a whole repository, REGISTRY/REPOSITORY, without tag or wildcard)`);
   const sv = s.signatureVerification as { level?: unknown; override?: unknown } | undefined;
   const level = sv?.level;
-  if (typeof level !== 'string' || !(level in LEVELS)) {
+  if (typeof level !== 'string' || !Object.hasOwn(LEVELS, level)) {
     throw invalid(source, `${where} has level "${String(level)}" (use strict, permissive, audit or skip)`);
   }
   const actions = { ...LEVELS[level as Level] };
   if (sv!.override !== undefined) {
     if (level === 'skip' || typeof sv!.override !== 'object' || sv!.override === null) throw invalid(source, `${where} has an override that is not allowed here`);
     for (const [key, value] of Object.entries(sv!.override as Record<string, unknown>)) {
-      if (!OVERRIDABLE[key]?.includes(value as Action)) throw invalid(source, `${where} overrides "${key}" with "${String(value)}"`);
+      if (!Object.hasOwn(OVERRIDABLE, key) || !OVERRIDABLE[key]!.includes(value as Action)) throw invalid(source, `${where} overrides "${key}" with "${String(value)}"`);
       actions[key as Validation] = value as Action;
     }
   }
@@ -146,6 +152,9 @@ export async function loadTrustPolicy(path: string): Promise<TrustPolicyDocument
   const names = new Set(policies.map((p) => p.name));
   if (names.size !== policies.length) throw invalid(source, 'two statements share a name');
   if (policies.filter((p) => p.registryScopes.includes('*')).length > 1) throw invalid(source, 'more than one statement has the global scope "*"');
+  const scopes = policies.flatMap((p) => p.registryScopes.filter((x) => x !== '*'));
+  const twice = scopes.find((x, i) => scopes.indexOf(x) !== i);
+  if (twice !== undefined) throw invalid(source, `the registry scope "${twice}" is in more than one statement`);
   return { source, policies };
 }
 

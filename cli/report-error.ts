@@ -14,7 +14,12 @@ export function reportError(caught: unknown, opts: { json: boolean; verbose: boo
   // The environment refusing a file operation (permission, read-only, full disk) is one sentence too.
   const err = isGadgetError(caught) ? caught : fileSystemError(caught) ?? caught;
   let doc: ErrorDocument;
-  if (isGadgetError(err)) {
+  // Once interrupted, whatever a cancelled step threw ("clang was cancelled") is the interrupt.
+  if (opts.aborted) {
+    const hint = 'what was written is whole (every store write is atomic); run the command again to finish';
+    doc = { error: { message: 'interrupted', hint, code: 130 } };
+    process.stderr.write(`error: interrupted\nhint: ${hint}\n`);
+  } else if (isGadgetError(err)) {
     // A usage error that brings no fix of its own points at the command's help.
     const hint = err.hint ?? (err.exitCode === 2 ? opts.usageHint : undefined);
     doc = { error: { message: err.message, hint, code: err.exitCode } };
@@ -22,10 +27,6 @@ export function reportError(caught: unknown, opts: { json: boolean; verbose: boo
     process.stderr.write(`${paint.red('error:')} ${err.message}\n${hint ? `hint: ${hint}\n` : ''}`);
     const cause = (err as { cause?: unknown }).cause;
     if (opts.verbose && cause instanceof Error && cause.stack) process.stderr.write(`debug: caused by ${cause.stack}\n`);
-  } else if (opts.aborted) {
-    const hint = 'what was written is whole (every store write is atomic); run the command again to finish';
-    doc = { error: { message: 'interrupted', hint, code: 130 } };
-    process.stderr.write(`error: interrupted\nhint: ${hint}\n`);
   } else {
     const message = `unexpected failure (a bug in gadget-oci, please report it): ${(err as Error)?.message ?? String(err)}`;
     doc = { error: { message, hint: 'run it again with -v, and report the error with the stack trace above', code: 2 } };

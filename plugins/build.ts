@@ -16,7 +16,7 @@ import type { Descriptor, Index, Manifest } from '../lib/oci/types.js';
 import type { Artifact, Plugin, PluginContext } from '../lib/runner/types.js';
 import type { Store } from '../store/store.js';
 import { btfhubFingerprint, generateBtfgen } from './build/btfgen.js';
-import { BuildCache, depsUnchanged, hashFiles, KeyBuilder, type CacheEntry } from './build/cache.js';
+import { BuildCache, changedSince, depsUnchanged, hashFiles, KeyBuilder, shadowedDep, type CacheEntry } from './build/cache.js';
 import { hashCapped, MAX_OBJECT_BYTES, MAX_SOURCE_BYTES, MAX_WASM_BYTES, readCapped } from './build/read.js';
 import { compileEbpf, findTool, missingTool, toolVersion } from './build/compile.js';
 import { resolveIncludeRoots } from './build/include.js';
@@ -159,6 +159,9 @@ function checkInputs(ctx: PluginContext, g: ResolvedGadget, inputs: Inputs, show
   }
 }
 
+/** Environment variables that change what clang compiles. */
+const CLANG_ENV = ['CPATH', 'C_INCLUDE_PATH', 'CPLUS_INCLUDE_PATH', 'OBJC_INCLUDE_PATH', 'CCC_OVERRIDE_OPTIONS', 'COMPILER_PATH'];
+
 async function cacheKey(g: ResolvedGadget, inputs: Inputs, builderVersion: string, extra: Record<string, string>[], includeRoots: string[], validate: boolean): Promise<string> {
   const key = new KeyBuilder().add('format', 'gadget-oci build 1').add('version', packageVersion()).add('mode', inputs.mode);
   // An image built without the metadata check must not satisfy a build that asks for it.
@@ -170,9 +173,13 @@ async function cacheKey(g: ResolvedGadget, inputs: Inputs, builderVersion: strin
     key.add('wasm-source', `${g.wasmSource.lang} ${path.relative(g.dir, g.wasmSource.file)}`).add('wasm-sources', inputs.wasmSources!);
     key.add('wasm-toolchain', inputs.wasmToolchain!.version);
   }
+  // Another copy of the gadget (a worktree, a copied template) finds other headers beside it.
+  key.add('folder', g.dir);
   if (inputs.mode === 'compile') {
     // The source's name ends up in the object's line info.
     key.add('source-name', path.relative(g.dir, g.ebpfsource!)).add('source', inputs.hashes.source!);
+    // clang reads these (more include folders, options); the tools get the whole environment.
+    key.add('clang-env', JSON.stringify(CLANG_ENV.map((name) => process.env[name] ?? null)));
     key.add('cflags', JSON.stringify(g.cflags));
     // Which folders are searched decides which header is found; the headers read are deps.
     key.add('include', JSON.stringify(includeRoots));
@@ -240,7 +247,7 @@ async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadge
   const validate = opts.validateMetadata !== false;
   const key = await cacheKey(g, inputs, builderVersion, extra, includeRoots, validate);
   const hit = opts.noCache ? undefined : cache.get(key);
-  if (hit && (await imageComplete(ctx.store, hit.index)) && (await depsUnchanged(hit.deps))) {
+  if (hit && (await imageComplete(ctx.store, hit.index)) && (await depsUnchanged(hit.deps)) && shadowedDep(hit.deps, hit.search) === undefined) {
     ctx.log.info(`${g.name}: unchanged, reusing ${hit.index.digest} as ${g.ref}`);
     return { ref: g.ref, descriptor: hit.index, cached: true, inputs: Object.keys(hit.deps) };
   }
@@ -255,11 +262,17 @@ async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadge
 
   let ebpf: Partial<Record<Arch, Buffer>> | undefined;
   let deps: string[] = [];
+  let search: string[][] | undefined;
+  let compileStart = Infinity;
   if (inputs.mode === 'compile') {
     opts.onStage?.(`compiling ${shown(g.ebpfsource!)} for ${ARCHS.join(', ')}`);
+    // A file stamped from here on may have been read before or after its change. (A file's time
+    // lags the clock by a tick at most, less than clang takes to start reading.)
+    compileStart = Date.now();
     const compiled = await compileEbpf({ dir: g.dir, source: g.ebpfsource!, shownSource: shown(g.ebpfsource!), cflags: g.cflags, includeRoots, signal: ctx.signal });
     ebpf = compiled.objects;
     deps = compiled.deps;
+    search = compiled.search;
     const warnings = [...new Set(Object.values(compiled.warnings))];
     for (const w of warnings) ctx.log.warn(`clang warnings for ${shown(g.ebpfsource!)}:\n${w}`);
   } else if (inputs.mode === 'prebuilt') {
@@ -297,7 +310,11 @@ async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadge
     if (stored.digest !== blob.descriptor.digest) throw new Error(`store returned ${stored.digest} for ${blob.descriptor.digest}`);
   }
   ctx.log.info(`${g.name}: built ${image.index.descriptor.digest} as ${g.ref}`);
-  const entry = { index: image.index.descriptor, deps: await hashFiles(deps), time: new Date().toISOString() };
+  const entry = { index: image.index.descriptor, deps: await hashFiles(deps), search, time: new Date().toISOString() };
+  if (changedSince(deps, compileStart)) {
+    ctx.log.debug(`${g.name}: a source or header changed while it was compiled; the build cache does not keep this image`);
+    return { ref: g.ref, descriptor: image.index.descriptor, cached: false, inputs: deps };
+  }
   return { ref: g.ref, descriptor: image.index.descriptor, cached: false, inputs: deps, cacheEntry: { key, value: entry } };
 }
 
@@ -310,6 +327,7 @@ interface BuiltImage extends Artifact {
 
 /** Tags every built image in one index.json update and remembers them in the build cache. */
 async function commit(ctx: PluginContext, cache: BuildCache, built: BuiltImage[]): Promise<void> {
+  if (built.length === 0) return; // nothing to tag: a missing store stays missing
   await ctx.store.tagMany(built.map((b) => ({ descriptor: b.descriptor, ref: b.ref })));
   try {
     cache.put(built.flatMap((b) => (b.cacheEntry ? [b.cacheEntry] : [])));
@@ -333,6 +351,23 @@ export async function buildGadget(ctx: PluginContext, spec: GadgetSpec, opts: Bu
   return { ref: built.ref, descriptor: built.descriptor, cached: built.cached, inputs: built.inputs, ...(more.length ? { refs: [built.ref, ...more] } : {}) };
 }
 
+/** build({ gadgets }) is held to what gadget.config.ts's gadgets are: objects, and each ref once. */
+function checkGadgetList(gadgets: unknown[]): void {
+  const seen = new Map<string, number>();
+  gadgets.forEach((g, i) => {
+    const spec = g as { dir?: unknown; ref?: unknown } | null;
+    if (spec === null || typeof spec !== 'object' || Array.isArray(spec) || typeof spec.dir !== 'string' || typeof spec.ref !== 'string') {
+      throw new GadgetError(`build({ gadgets }): gadgets[${i}] is ${spec === null ? 'null' : Array.isArray(spec) ? 'a list' : typeof spec}, not { dir, ref }`, { exitCode: 2, hint: "e.g. build({ gadgets: [{ dir: 'gadgets/trace_open', ref: 'ghcr.io/me/trace_open:v1' }] })" });
+    }
+    const ref = buildRef(spec.ref, `gadgets[${i}].ref`).toString();
+    const first = seen.get(ref);
+    if (first !== undefined) {
+      throw new GadgetError(`build({ gadgets }): gadgets[${first}] and gadgets[${i}] have the same ref ${ref}`, { exitCode: 2, hint: 'give each gadget its own ref; the second would silently replace the first' });
+    }
+    seen.set(ref, i);
+  });
+}
+
 /** The build plugin: builds every gadget (in parallel up to `concurrency`) and returns their images. */
 export function build(options: BuildOptions = {}): Plugin {
   return {
@@ -343,6 +378,7 @@ export function build(options: BuildOptions = {}): Plugin {
         throw new GadgetError('there are no gadgets to build', { hint: 'list them in gadget.config.ts (gadgets: [{ dir, ref }]) or run `gadget build DIR -t REF`', exitCode: 2 });
       }
       const source = options.gadgets ? undefined : 'gadget.config.ts';
+      if (options.gadgets) checkGadgetList(options.gadgets);
       const width = options.concurrency ?? ctx.config.concurrency ?? availableParallelism();
       if (!Number.isInteger(width) || width < 1) {
         throw new GadgetError(`build: concurrency must be a finite positive integer, but it is ${String(width)}`, { hint: 'e.g. build({ concurrency: 4 })', exitCode: 2 });

@@ -3,6 +3,7 @@
 // make reads it (`$$`, escaped spaces, non-UTF-8 names), and a dependency that cannot be read
 // is a miss, never a hit. Real clang, bpftool and store.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -11,6 +12,7 @@ import { buildGadget, type GadgetSpec } from '../plugins/build.js';
 import { depsUnchanged, hashFiles } from '../plugins/build/cache.js';
 import { parseDepfile } from '../plugins/build/depfile.js';
 import { openStore } from '../store/store.js';
+import { gadget } from './helpers/cli.js';
 import { quietContext } from './helpers/context.js';
 import { REPO, scratch } from './helpers/paths.js';
 
@@ -145,4 +147,76 @@ test('every input of the build-cache key rebuilds when it changes', async (t) =>
     const btfSpec: GadgetSpec = { ...spec, btfhub: path.join(dir, 'hub') };
     await changeRebuilds(ctx, btfSpec, () => copyFileSync(VMLINUX, path.join(hub, '5.15.0-2-generic.btf')));
   });
+});
+
+test('the cache never hands a gadget an image of other inputs: a copy of its folder, a header that now shadows, clang\'s environment', async (t) => {
+  const dir = scratch('gadget-cache-');
+  const ctx = await context(t, dir);
+  const program = '#include "common.h"\nint value(void) { return VALUE; }\n';
+  const gadget = (name: string, value: number): string => {
+    const g = path.join(dir, name);
+    mkdirSync(g);
+    writeFileSync(path.join(g, 'program.bpf.c'), program);
+    writeFileSync(path.join(g, 'common.h'), `#define VALUE ${value}\n`);
+    return g;
+  };
+
+  await t.test('two copies of one gadget, whose headers differ, in one store', async () => {
+    const a = await built(ctx, { dir: gadget('a', 1), ref: 'test/copy-a:1' });
+    const b = await built(ctx, { dir: gadget('b', 2), ref: 'test/copy-b:1' });
+    assert.equal(b.cached, false, "the copy is built, not given the first folder's image");
+    assert.notEqual(b.digest, a.digest);
+    assert.equal((await built(ctx, { dir: path.join(dir, 'b'), ref: 'test/copy-b:1' })).cached, true, 'and then reused by itself');
+  });
+
+  await t.test('a new header in a folder searched before the one clang read', async () => {
+    const g = path.join(dir, 'shadowed');
+    const root = path.join(dir, 'root');
+    mkdirSync(g);
+    mkdirSync(root);
+    writeFileSync(path.join(g, 'program.bpf.c'), program);
+    writeFileSync(path.join(root, 'common.h'), '#define VALUE 1\n');
+    await changeRebuilds(ctx, { dir: g, ref: 'test/shadow:1' }, () => writeFileSync(path.join(g, 'common.h'), '#define VALUE 2\n'), { before: { include: [root] } });
+  });
+
+  await t.test('CPATH', async () => {
+    const g = path.join(dir, 'cpath');
+    mkdirSync(g);
+    writeFileSync(path.join(g, 'program.bpf.c'), '#include "from_cpath.h"\nint value(void) { return VALUE; }\n');
+    for (const [i, h] of ['h1', 'h2'].entries()) {
+      mkdirSync(path.join(dir, h));
+      writeFileSync(path.join(dir, h, 'from_cpath.h'), `#define VALUE ${i + 1}\n`);
+    }
+    const old = process.env.CPATH;
+    process.env.CPATH = path.join(dir, 'h1');
+    try {
+      await changeRebuilds(ctx, { dir: g, ref: 'test/cpath:1' }, () => void (process.env.CPATH = path.join(dir, 'h2')));
+    } finally {
+      if (old === undefined) delete process.env.CPATH;
+      else process.env.CPATH = old;
+    }
+  });
+});
+
+test('a header edited while clang compiles: the image is not remembered, so the next build compiles the new header', async () => {
+  // A stand-in clang that runs the real one and then edits the header: a fault injected as an
+  // editor would cause it, at the moment no real clang can be made to wait for.
+  const dir = scratch('gadget-cache-race-');
+  const g = path.join(dir, 'g');
+  mkdirSync(g);
+  writeFileSync(path.join(g, 'program.bpf.c'), '#include "common.h"\nint value(void) { return VALUE; }\n');
+  writeFileSync(path.join(g, 'common.h'), '#define VALUE 1\n');
+  const bin = path.join(dir, 'bin');
+  mkdirSync(bin);
+  const real = spawnSync('sh', ['-c', 'command -v clang'], { encoding: 'utf8' }).stdout.trim();
+  assert.ok(real, 'clang is installed');
+  writeFileSync(path.join(bin, 'clang'), `#!/bin/sh\n"${real}" "$@"\nrc=$?\ncase " $* " in *" -c "*) echo '#define VALUE 2' > "${path.join(g, 'common.h')}";; esac\nexit $rc\n`, { mode: 0o755 });
+  const env = { SOURCE_DATE_EPOCH: '1700000000' };
+  const raced = await gadget(['--store', path.join(dir, 'store'), '--json', 'build', g, '-t', 'test/race:1'], { env: { ...env, PATH: `${bin}:${process.env.PATH}` } });
+  assert.equal(raced.code, 0, raced.stderr);
+  const next = await gadget(['--store', path.join(dir, 'store'), '--json', 'build', g, '-t', 'test/race:1'], { env });
+  assert.equal(next.code, 0, next.stderr);
+  assert.equal(JSON.parse(next.stdout).cached, false, 'the raced image was not remembered');
+  const fresh = await gadget(['--store', path.join(dir, 'fresh'), '--json', 'build', g, '-t', 'test/race:1'], { env });
+  assert.equal(JSON.parse(next.stdout).descriptor.digest, JSON.parse(fresh.stdout).descriptor.digest, 'the next build is the one of the header as it is');
 });

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { CLI } from './helpers/cli.js';
 import { REPO, scratch } from './helpers/paths.js';
@@ -281,4 +282,50 @@ test('60 000 gadget.yaml keys parse in linear time (a generous budget a quadrati
     assert.ok(r.stderr.length < 10_000, 'the warnings are capped, not one per key');
   }
   await assertStoreClean(p, 2);
+});
+
+test('a build interrupted while clang runs exits 130 with "interrupted", also in --json', { timeout: 300_000 }, async () => {
+  const p = project();
+  gadgetDir(p, 'g', { 'program.bpf.c': { copy: SOURCE } });
+  for (const json of [false, true]) {
+    let result: Result | undefined;
+    // Interrupt as soon as the build's folder exists (clang is running in it); a build that was
+    // quicker than the poll is tried again.
+    for (let i = 0; i < 10 && result === undefined; i++) {
+      const child = spawn(process.execPath, [CLI, '--store', p.store, ...(json ? ['--json'] : []), 'build', 'g', '-t', `test/int:${i}`, '--no-cache'], { cwd: p.dir, env: { ...process.env, GADGET_STORE: undefined, TMPDIR: p.tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+      while (child.exitCode === null && !readdirSync(p.tmp).some((f) => f.startsWith('gadget-build-'))) await new Promise((r) => setTimeout(r, 2));
+      const sent = child.exitCode === null && child.kill('SIGINT');
+      const code = await exited;
+      if (sent) result = { code, stdout, stderr };
+    }
+    assert.ok(result, 'a build was interrupted while clang ran');
+    assert.equal(result.code, 130, result.stderr);
+    assert.match(result.stderr, /^error: interrupted\nhint: /m);
+    assert.doesNotMatch(result.stderr, /cancelled/);
+    if (json) assert.deepEqual([JSON.parse(result.stdout).error.message, JSON.parse(result.stdout).error.code], ['interrupted', 130]);
+  }
+});
+
+test('build({ gadgets }) in a task: entries that are not { dir, ref } and one ref twice are usage errors, and a failed build makes no store', async () => {
+  const p = project();
+  gadgetDir(p, 'a', { 'amd64.o': { copy: join(PREBUILT, 'amd64.o') }, 'build.yaml': 'objects: {amd64: amd64.o}\n' });
+  gadgetDir(p, 'b', { 'amd64.o': { copy: join(PREBUILT, 'arm64.o') }, 'build.yaml': 'objects: {amd64: amd64.o}\n' });
+  const index = pathToFileURL(join(REPO, 'index.ts')).href;
+  writeFileSync(join(p.dir, 'gadget.config.ts'), `import { defineConfig, build } from ${JSON.stringify(index)};
+export default defineConfig({ tasks: {
+  twice: [build({ gadgets: [{ dir: 'a', ref: 'x/same:v1' }, { dir: 'b', ref: 'ghcr.io/x/same:v1' }] })],
+  nulls: [build({ gadgets: [null as never] })],
+  missing: [build({ gadgets: [{ dir: 'does-not-exist', ref: 'x/a:v1' }] })],
+} });
+`);
+  const twice = await cli(p, ['run', 'twice']);
+  assertOneSentence(twice, 2, /gadgets\[0\] and gadgets\[1\] have the same ref ghcr\.io\/x\/same:v1/);
+  assertOneSentence(await cli(p, ['run', 'nulls']), 2, /gadgets\[0\] is null, not \{ dir, ref \}/);
+  assertOneSentence(await cli(p, ['run', 'missing']), 2, /does-not-exist does not exist/);
+  assert.equal(existsSync(p.store), false, 'no store was made');
 });

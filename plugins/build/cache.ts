@@ -3,7 +3,8 @@
 // The entry also lists every header clang read, with its hash, so a changed system header
 // (say, a libbpf-dev upgrade) is a miss too. Kept in the store's SQLite index.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import path from 'node:path';
 import type { Descriptor } from '../../lib/oci/types.js';
 import type { PluginContext } from '../../lib/runner/types.js';
 
@@ -12,6 +13,8 @@ export interface CacheEntry {
   index: Descriptor;
   /** sha256 of every file clang read, by absolute path. */
   deps: Record<string, string>;
+  /** Per arch, the folders clang searched for headers, in order (see shadowedDep). */
+  search?: string[][];
   /** When the entry was written (ISO), for trimming. */
   time: string;
 }
@@ -88,4 +91,40 @@ export class BuildCache {
   put(entries: Array<{ key: string; value: CacheEntry }>): void {
     this.ctx.store.cachePut(NAMESPACE, entries);
   }
+}
+
+/**
+ * A header that would now be found in front of one clang read (a new `foo.h` in the gadget
+ * folder before the include root's `foo.h`), which the deps' hashes cannot show: the path of
+ * the one that appeared, else undefined. For each dep, the first search folder holding it is
+ * taken as the one it was found in; a file of the same name in an earlier folder shadows it.
+ */
+export function shadowedDep(deps: Record<string, string>, search: string[][] | undefined): string | undefined {
+  for (const folders of search ?? []) {
+    for (const key of Object.keys(deps)) {
+      if (key.startsWith('b64:')) continue;
+      const found = folders.findIndex((folder) => isInside(folder, key));
+      for (const earlier of folders.slice(0, Math.max(0, found))) {
+        const candidate = path.join(earlier, path.relative(folders[found]!, key));
+        if (candidate !== key && existsSync(candidate)) return candidate;
+      }
+    }
+  }
+  return undefined;
+}
+
+function isInside(folder: string, file: string): boolean {
+  const rel = path.relative(folder, file);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+}
+
+/**
+ * Whether any of `files` changed since `since` (ms): a header edited while clang ran may have
+ * been read before or after the edit, so the image is not remembered for the hashes read after.
+ */
+export function changedSince(files: string[], since: number): boolean {
+  return files.some((key) => {
+    const mtime = statSync(depPath(key), { throwIfNoEntry: false })?.mtimeMs;
+    return mtime === undefined || mtime >= since;
+  });
 }

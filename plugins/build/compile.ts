@@ -112,6 +112,20 @@ export interface ClangArgsInput {
   cflags: string[];
 }
 
+/** The -I folders, in order: the multiarch headers, the gadget, the user's include roots with their per-arch folders, then ig's builder image default. */
+function includeFolders(i: Pick<ClangArgsInput, 'dir' | 'multiarchInclude' | 'includeRoots' | 'arch'>): string[] {
+  return [i.multiarchInclude, i.dir, ...includeArgs(i.includeRoots ?? [], i.arch).map((arg) => arg.slice('-I'.length))];
+}
+
+/**
+ * Where clang looks for a header of the source, in order: the source's own folder (for
+ * `#include "x.h"`), then every -I folder. The build cache checks that no header has since
+ * appeared in front of one it read.
+ */
+export function searchFolders(i: Pick<ClangArgsInput, 'dir' | 'source' | 'multiarchInclude' | 'includeRoots' | 'arch'>): string[] {
+  return [...new Set([path.dirname(path.resolve(i.dir, i.source)), ...includeFolders(i)])];
+}
+
 /** clang's argument list (no shell ever sees it). */
 export function clangArgs(i: ClangArgsInput): string[] {
   const source = i.source.startsWith('-') ? `./${i.source}` : i.source;
@@ -119,10 +133,7 @@ export function clangArgs(i: ClangArgsInput): string[] {
     '-target', 'bpf',
     '-Wall', '-g', '-O2',
     `-D__TARGET_ARCH_${TARGET_ARCH[i.arch]}`,
-    `-I${i.multiarchInclude}`,
-    `-I${i.dir}`,
-    // The user's include roots with their per-arch folders, then ig's builder image default.
-    ...includeArgs(i.includeRoots ?? [], i.arch),
+    ...includeFolders(i).map((folder) => `-I${folder}`),
     `-fdebug-prefix-map=${i.dir}=.`,
     ...i.cflags,
     '-MD', '-MF', i.depfile,
@@ -159,6 +170,8 @@ export interface CompileResult {
   warnings: Partial<Record<Arch, string>>;
   /** Every file clang read (source and headers), absolute and sorted, as cache.ts depKey()s. */
   deps: string[];
+  /** Per arch, the folders searched for headers, in order (searchFolders). */
+  search: string[][];
 }
 
 function trimOutput(text: string): string {
@@ -259,7 +272,9 @@ export async function compileEbpf(input: CompileInput): Promise<CompileResult> {
     const failed = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
     if (failed.length > 0) throw failed.find((e) => !(e instanceof GadgetError && /was cancelled$/.test(e.message))) ?? failed[0];
     const results = settled.map((r) => (r as PromiseFulfilledResult<{ arch: Arch; bytes: Buffer; warnings: string; deps: string[] }>).value);
-    const result: CompileResult = { objects: {}, warnings: {}, deps: [] };
+    const source = path.relative(input.dir, input.source);
+    const search = archs.map((arch) => searchFolders({ dir: input.dir, source, multiarchInclude: include, includeRoots: input.includeRoots, arch }));
+    const result: CompileResult = { objects: {}, warnings: {}, deps: [], search };
     const deps = new Set<string>();
     for (const r of results) {
       result.objects[r.arch] = r.bytes;

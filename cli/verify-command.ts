@@ -79,15 +79,19 @@ export const verifyCommand: Command = {
     } else {
       if (!flags.all) await checkStoreRefs(positionals);
       const store = await env.openStore({ create: false });
-      const artifacts = flags.all ? lib.storeArtifacts(store) : lib.resolveArtifacts(store, positionals);
-      const bar = artifacts.length > 1 ? env.progress.start(artifacts.length, 'verify') : undefined;
+      const total = flags.all ? undefined : positionals.length;
+      const artifacts = flags.all ? lib.storeArtifacts(store) : undefined;
+      const count = artifacts?.length ?? total!;
+      const bar = count > 1 ? env.progress.start(count, 'verify') : undefined;
+      const onProgress = (_done: number, _total: number, report: VerifyReport): void => bar?.tick(1, report.ref);
       try {
-        reports.push(...(await lib.verifyArtifacts(store, artifacts, { ...options, onProgress: (_done, _total, report) => bar?.tick(1, report.ref) })));
+        // Each reference that names no image fails by itself, named; the others are verified.
+        reports.push(...(artifacts ? await lib.verifyArtifacts(store, artifacts, { ...options, onProgress }) : await lib.verifyRefs(store, positionals, { ...options, onProgress })));
       } finally {
         bar?.done();
       }
       // Verifying nothing never passes (checked after the options, so usage errors still come first).
-      if (artifacts.length === 0) throw lib.nothingToVerify(store);
+      if (reports.length === 0) throw lib.nothingToVerify(store);
     }
     if (env.flags.json) {
       // Written a report at a time: one encoded string of 10 000 reports costs tens of MB.
@@ -101,6 +105,10 @@ export const verifyCommand: Command = {
       if (reports.length > 1) env.log.info(lib.formatSummary(lib.summarize(reports, profile)));
       // A failure that is not about an image (a remote input that yields none) says what to do.
       for (const r of reports) if (r.hint) process.stderr.write(`error: ${r.findings.find((f) => f.severity === 'error')?.message ?? r.ref}\nhint: ${r.hint}\n`);
+      // -q silences the report, never the names of the images that failed.
+      if (env.flags.quiet) {
+        for (const r of reports) if (!r.passed && !r.hint) process.stderr.write(`failed: ${r.ref}: ${r.findings.find((f) => f.severity === 'error')?.message ?? 'verification failed'}\n`);
+      }
     }
     return reports.every((r) => r.passed) ? 0 : 1;
   },

@@ -6,7 +6,7 @@
 // with the same key and payload changes nothing.
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { GadgetError, usageError } from '../lib/errors.js';
+import { GadgetError, isGadgetError, usageError } from '../lib/errors.js';
 import { sha256 } from '../lib/oci/digest.js';
 import { parseRef } from '../lib/oci/reference.js';
 import { INDEX_TYPES, SIGSTORE_BUNDLE } from '../lib/oci/mediatypes.js';
@@ -186,10 +186,37 @@ export async function signDescriptor(target: Target, subject: Descriptor, ref: s
   return out;
 }
 
+/**
+ * The images `refs` name, each whole in the store: a signature vouches for a graph, so none is
+ * made while any reference names no image or an image with content missing. Every such
+ * reference is named, not just the first.
+ */
+function signable(store: Store, refs: string[]): Array<{ ref: string; descriptor: Descriptor }> {
+  const targets: Array<{ ref: string; descriptor: Descriptor }> = [];
+  const problems: string[] = [];
+  for (const ref of refs) {
+    let descriptor: Descriptor;
+    try {
+      descriptor = store.resolveRef(ref);
+    } catch (err) {
+      if (!isGadgetError(err) || err.exitCode === 2) throw err;
+      problems.push(err.message);
+      continue;
+    }
+    const missing = store.missingFrom(descriptor);
+    if (missing.length > 0) problems.push(`the content of ${ref} (${descriptor.digest}) is not all in ${store.name}: ${missing[0]} is missing${missing.length > 1 ? `, and ${missing.length - 1} more` : ''}`);
+    else targets.push({ ref, descriptor });
+  }
+  if (problems.length > 0) {
+    throw new GadgetError(`nothing was signed: ${problems.join('; ')}`, { hint: '`gadget list` shows the images of the store; pull or import an image whose content is missing again (`gadget fsck` names what is damaged)' });
+  }
+  return targets;
+}
+
 /** Signs stored images by reference. */
 export async function signImages(store: Store, refs: string[], opts: SignOptions): Promise<SignResult[]> {
   const signers = await loadSigners(opts);
-  const targets = refs.map((ref) => ({ ref, descriptor: store.resolveRef(ref) }));
+  const targets = signable(store, refs);
   const out: SignResult[] = [];
   for (const { ref, descriptor } of targets) out.push(...(await signDescriptor(store, descriptor, ref, signers)));
   return out;

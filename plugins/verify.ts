@@ -5,7 +5,7 @@
 // time. Every finding has a stable rule id (rules.ts) and a severity set by the profile.
 import { rememberResults } from './verify/last-result.js';
 import path from 'node:path';
-import { GadgetError, usageError } from '../lib/errors.js';
+import { GadgetError, isGadgetError, usageError } from '../lib/errors.js';
 import { isDigest } from '../lib/oci/digest.js';
 import { isSignatureTag } from '../lib/oci/reference.js';
 import type { Descriptor } from '../lib/oci/types.js';
@@ -54,6 +54,29 @@ export function resolveArtifacts(store: Store, refs: string[]): Artifact[] {
 }
 
 /**
+ * Verifies the images `refs` name, in order; a reference that names no image is a failed
+ * report of its own (GADGET-IMAGE-MISSING), so that every missing one is named and the others
+ * are still verified. A malformed reference stays a usage error (thrown, exit 2).
+ */
+export async function verifyRefs(store: Store, refs: string[], options: VerifyOptions = {}): Promise<VerifyReport[]> {
+  const found: Artifact[] = [];
+  const missing = new Map<number, VerifyReport>();
+  refs.forEach((input, i) => {
+    const ref = isDigest(input) ? input : storeKey(input);
+    try {
+      found.push({ ref, descriptor: store.resolveRef(input) });
+    } catch (err) {
+      if (!isGadgetError(err) || err.exitCode === 2) throw err;
+      const report = makeReport(ref, '', [{ rule: 'GADGET-IMAGE-MISSING', digest: '', path: '/', message: err.message }], options.profile ?? 'spec', { requireSignature: options.requireSignature });
+      report.hint = err.hint ?? '`gadget list` shows what the store holds';
+      missing.set(i, report);
+    }
+  });
+  const verified = (await verifyArtifacts(store, found, options)).reverse();
+  return refs.map((_, i) => missing.get(i) ?? verified.pop()!);
+}
+
+/**
  * The failure of a verification that would verify nothing (an empty or new store, a typo in
  * --store): never a pass, so that `gadget -q verify --all || alert` alerts (exit 1).
  */
@@ -65,8 +88,7 @@ export function nothingToVerify(store: Store): GadgetError {
 
 /** Verifies stored images by reference, or the whole store with 'all'; one report per image. */
 export async function verifyImages(store: Store, refs: string[] | 'all', options: VerifyOptions = {}): Promise<VerifyReport[]> {
-  const artifacts = refs === 'all' ? storeArtifacts(store) : resolveArtifacts(store, refs);
-  return verifyArtifacts(store, artifacts, options);
+  return refs === 'all' ? verifyArtifacts(store, storeArtifacts(store), options) : verifyRefs(store, refs, options);
 }
 
 /** Verifies the given artifacts (e.g. a previous step's output); one report each, in order. */

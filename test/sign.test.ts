@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createPublicKey } from 'node:crypto';
@@ -110,6 +110,24 @@ test('a key given as its text instead of a path is refused without being repeate
       }
     }
   }
+});
+
+test('sign refuses, naming each, references that name no image and images whose content is not all there; it signs nothing then', async () => {
+  const { store, digest } = await builtStore('damaged');
+  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'damaged.key');
+  const missing = await gadget(['--store', store, 'sign', 'example.com/nope:1', IMAGE, 'example.com/nope:2', '--key', f('damaged.key')]);
+  assert.equal(missing.code, 1, missing.stderr);
+  assert.match(missing.stderr, /^error: nothing was signed: example\.com\/nope:1 is not in store [^;]*; example\.com\/nope:2 is not in store/m);
+  const s = await openStore(store);
+  const child = (await s.readJSON<{ manifests: Descriptor[] }>(s.resolveRef(IMAGE))).manifests[0]!;
+  s.close();
+  rmSync(join(store, 'blobs', 'sha256', digestHex(child.digest)));
+  const damaged = await gadget(['--store', store, '--json', 'sign', IMAGE, '--key', f('damaged.key')]);
+  assert.equal(damaged.code, 1, damaged.stderr);
+  assert.match(JSON.parse(damaged.stdout).error.message, new RegExp(`nothing was signed: the content of ${IMAGE.replace(/[./]/g, '\\$&')} \\(${digest}\\) is not all in store .*: ${child.digest} is missing`));
+  const after = await openStore(store);
+  assert.throws(() => after.resolveRef(`sha256-${digestHex(digest)}.sig`), /is not in store/, 'no signature was made');
+  after.close();
 });
 
 test('reading keys: cosign\'s fixture key (empty password), PKCS#8, SEC1 EC and ed25519 PEM', { skip: !HAVE_FIXTURE_KEY && 'fixtures absent' }, async () => {

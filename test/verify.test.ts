@@ -355,6 +355,25 @@ describe('gadget verify (CLI)', () => {
     assert.equal(absent?.code, 1, 'a missing image is a failure found, not a usage error');
     assert.match(absent!.stderr, /^error: ttl\.sh\/absent:v1 is not in /m);
   });
+  fixtureTest('several references: each missing one fails by itself, named, and the others are still verified; -q names every failure', async (t) => {
+    const store = path.join(dir, 'store');
+    const refs = ['ttl.sh/absent:v1', COSIGNED[0]!, 'ttl.sh/absent:v2'];
+    const json = await cli(t, ['--store', store, '--json', 'verify', '--profile', 'ig', '--key', WRONG_KEY, ...refs]);
+    if (!json) return;
+    assert.equal(json.code, 1);
+    const doc = JSON.parse(json.stdout) as { summary: { images: number; failed: number }; images: Array<{ ref: string; passed: boolean; findings: Array<{ rule: string; message: string }> }> };
+    assert.deepEqual(doc.images.map((i) => i.ref), ['ttl.sh/absent:v1', COSIGNED[0], 'ttl.sh/absent:v2']);
+    for (const i of [0, 2]) {
+      assert.equal(doc.images[i]!.findings[0]!.rule, 'GADGET-IMAGE-MISSING');
+      assert.match(doc.images[i]!.findings[0]!.message, new RegExp(`${refs[i]!.replace(/[./]/g, '\\$&')} is not in store`));
+    }
+    assert.ok(doc.images[1]!.findings.some((f) => f.rule === 'GADGET-SIGNATURE-INVALID'), 'the image that is there was verified (and fails on the wrong key)');
+    const quiet = await cli(t, ['--store', store, '-q', 'verify', '--profile', 'ig', '--key', WRONG_KEY, ...refs]);
+    assert.equal(quiet!.code, 1);
+    assert.equal(quiet!.stdout, '');
+    for (const ref of refs) assert.ok(quiet!.stderr.includes(ref), `-q names ${ref}: ${quiet!.stderr}`);
+    assert.match(quiet!.stderr, new RegExp(`^failed: ${COSIGNED[0]!.replace(/[./]/g, '\\$&')}: `, 'm'));
+  });
   test('verifying nothing never passes: --all on an empty store exits 1 naming the store, with a hint; on a missing one exit 2', async (t) => {
     const empty = mkdtempSync(path.join(os.tmpdir(), 'gadget-verify-empty-'));
     t.after(() => rmSync(empty, { recursive: true, force: true }));

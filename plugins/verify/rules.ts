@@ -74,6 +74,7 @@ export const RULES = [
   { id: 'GADGET-SIGNATURE-EXPIRED', area: 'signature', severity: both('error'), description: 'Keyless: the signing certificate was valid when the signature was logged or timestamped.' },
   { id: 'GADGET-SIGNATURE-TLOG', area: 'signature', severity: both('error'), description: 'Keyless: the transparency log entry proves inclusion (inclusion proof and signed checkpoint, or signed entry timestamp) with a log key of the trusted root.' },
   { id: 'GADGET-SIGNATURE-DIGEST', area: 'signature', severity: both('error'), description: 'The signed payload (cosign payload, in-toto subject, message digest, log entry) names the image\'s own digest.' },
+  { id: 'GADGET-IMAGE-MISSING', area: 'integrity', severity: both('error'), description: 'Every reference given to verify names an image of the store (each one that does not fails by itself, named; the others are still verified).' },
   // ---- what verify --remote reads
   { id: 'GADGET-REMOTE-EMPTY', area: 'integrity', severity: both('error'), description: 'With --remote: every input yields at least one image to verify (a prefix under which the catalog lists no repository, or a repository without tags, fails instead of passing).' },
   { id: 'GADGET-REMOTE-UNLISTED', area: 'integrity', severity: both('error'), description: 'With --remote: the tags of every repository an input names can be listed (a repository that does not exist, or one under a prefix whose tag list the registry fails on, fails by itself while the other inputs are still verified).' },

@@ -4,10 +4,11 @@
 // issuer, key and trusted root come from the folder, else the suite's defaults.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gadget } from './helpers/cli.js';
-import { SHARED } from './helpers/paths.js';
+import { SHARED, scratch } from './helpers/paths.js';
 
 const SUITE = path.join(SHARED, 'fixtures', 'sigstore-conformance');
 const CASES = path.join(SUITE, 'bundle-verify');
@@ -56,4 +57,21 @@ test('every Sigstore conformance bundle-verify case behaves as named through gad
   assert.equal(asNamed.length, names.length - deviating.length);
   // The README reports this count.
   assert.equal(`${asNamed.length}/${names.length}`, '35/35');
+});
+
+test('--key without --trusted-root: the key\'s signature is checked and the log entry left aside; another file or key still fails', { skip: !existsSync(CASES) && 'conformance fixtures absent' }, async () => {
+  const dir = path.join(CASES, 'managed-key-and-trusted-root');
+  const bundle = path.join(dir, 'bundle.sigstore.json');
+  assert.ok((JSON.parse(readFileSync(bundle, 'utf8')) as { verificationMaterial: { tlogEntries: unknown[] } }).verificationMaterial.tlogEntries.length > 0, 'the case carries a log entry');
+  const run = (file: string, key: string): ReturnType<typeof gadget> => gadget(['verify-blob', file, '--bundle', bundle, '--key', key, '--json']);
+  const ok = await run(path.join(CASES, 'a.txt'), path.join(dir, 'key.pub'));
+  assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+  const otherFile = await run(path.join(SUITE, 'trusted_root.production.json'), path.join(dir, 'key.pub'));
+  assert.equal(otherFile.code, 1);
+  assert.equal(JSON.parse(otherFile.stdout).rule, 'GADGET-SIGNATURE-DIGEST');
+  const other = path.join(scratch('gadget-conformance-'), 'other.pub');
+  writeFileSync(other, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }));
+  const otherKey = await run(path.join(CASES, 'a.txt'), other);
+  assert.equal(otherKey.code, 1, otherKey.stdout);
+  assert.match(JSON.parse(otherKey.stdout).rule, /^GADGET-SIGNATURE-/);
 });

@@ -207,16 +207,25 @@ export function verifyKeyless(bundle: Bundle, trust: KeylessTrust, artifact?: Bu
  * Verifies a bundle with public keys (any that verifies): offline and without a log entry
  * unless `material` (a trusted root with these keys) is given, which then requires one.
  */
+/** The bundle without its transparency log entries and timestamps. */
+function withoutLogProofs(bundle: Bundle): Bundle {
+  return { ...bundle, verificationMaterial: { ...bundle.verificationMaterial, tlogEntries: [], timestampVerificationData: { rfc3161Timestamps: [] } } };
+}
+
 export async function verifyWithKeys(bundle: Bundle, keys: KeyObject[], artifact?: Buffer, rootFile?: string): Promise<SigstoreOutcome> {
   if (bundle.verificationMaterial.content.$case !== 'publicKey') {
     return { ok: false, rule: 'GADGET-SIGNATURE-INVALID', reason: 'the Sigstore bundle carries a certificate, not a public-key hint: verify it with --certificate-identity and --certificate-oidc-issuer' };
   }
+  // Without a trusted root there is no log key to check a log entry or timestamp with: the
+  // key's signature is what is verified, and the bundle's log entries are left aside (as an
+  // image's bundle is verified with --key), instead of failing on a key the caller lacks.
+  const checked = rootFile ? bundle : withoutLogProofs(bundle);
   let first: SigstoreOutcome | undefined;
   for (const key of keys) {
     const material = rootFile ? await loadTrustedRoot(rootFile, [key]) : keyOnlyMaterial([key]);
     const offline = rootFile ? {} : { tlogThreshold: 0, timestampThreshold: 0, ctlogThreshold: 0 };
     try {
-      const signer = new Verifier(material, offline).verify(toSignedEntity(bundle, artifact));
+      const signer = new Verifier(material, offline).verify(toSignedEntity(checked, artifact));
       return { ok: true, signer, bundle, who: who(signer) };
     } catch (err) {
       first ??= { ok: false, ...explainFailure(err, rootFile ? `"${rootFile}"` : '') };

@@ -56,6 +56,24 @@ test('verify --remote checks a registry image and its signature without touching
   assert.ok(!existsSync(mine) || readdirSync(mine).length === 0, "the user's store was not written");
 });
 
+test('verify --remote REPOSITORY verifies an image under a tag named like a signature whose subject is no image; real signatures stay signatures', async (t) => {
+  const ready = await registryAndSource(t);
+  if (!ready) return;
+  const { reg, source } = ready;
+  const repo = `${reg.host}/hidden/x`;
+  const signed = await gadget(['--store', source, 'push', 'ttl.sh/signed_with_cosign_legacy:latest', `${repo}:v1`]);
+  assert.equal(signed.code, 0, signed.stderr);
+  const hidden = `${repo}:sha256-${'0'.repeat(64)}`;
+  const pushed = await gadget(['--store', source, 'push', 'ghcr.io/inspektor-gadget/gadget/unsigned:francis-signature-unit-tests', hidden]);
+  assert.equal(pushed.code, 0, pushed.stderr);
+  const r = await gadget(['--json', 'verify', '--remote', repo, '--profile', 'ig', '--require-signature', '--key', join(KEYS, 'cosign-good.pub')]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  const doc = JSON.parse(r.stdout) as { images: Array<{ ref: string; passed: boolean; findings: Array<{ rule: string }> }> };
+  assert.deepEqual(doc.images.map((i) => i.ref), [`${repo}:v1`, hidden], "the image's .sig tag is a signature; the hidden image is verified");
+  assert.equal(doc.images[0]!.passed, true);
+  assert.ok(doc.images[1]!.findings.some((f) => f.rule === 'GADGET-SIGNATURE-MISSING'), 'and fails: it is not signed');
+});
+
 test('verify --remote over a prefix: ten images, one tampered in the registry, exit 1 naming it', async (t) => {
   const ready = await registryAndSource(t);
   if (!ready) return;

@@ -114,6 +114,8 @@ export interface ListOptions {
    * prefix is the catalog of the registry it names: catalogs are not mirrored).
    */
   mirrors?: Record<string, RegistryMirror>;
+  /** Told of every tag named like a signature (`sha256-<hex>[.sig|.att|.sbom]`), which is never listed as an image. */
+  onSignatureTag?: (ref: Reference) => void;
 }
 
 /** `mirror set NAME: ` before a message about a source of that set. */
@@ -159,6 +161,7 @@ export async function listRegistrySource(source: RegistrySource, opts: ListOptio
       continue;
     }
     const images = listed.value.filter((t) => !isSignatureTag(t)).sort();
+    if (opts.onSignatureTag) for (const t of listed.value) if (isSignatureTag(t)) opts.onSignatureTag(repo.withTag(t));
     seen.push(...(source.kind === 'prefix' ? images.map((t) => `${repo.repository.slice(source.prefix.length)}:${t}`) : images));
     for (const tag of filterTags(listed.value, opts.tags)) out.push({ kind: 'image', ref: repo.withTag(tag) });
   }

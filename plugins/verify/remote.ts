@@ -19,6 +19,9 @@
 // temporary store, and is thrown as the signal's reason (the CLI: exit 130).
 import { GadgetError, isGadgetError, messageOf } from '../../lib/errors.js';
 import { DAMAGED_HINT } from '../../lib/oci/digest.js';
+import { GADGET_ARTIFACT_TYPE, GADGET_BTFGEN, GADGET_CONFIG, GADGET_EBPF, GADGET_WASM } from '../../lib/oci/mediatypes.js';
+import type { Reference } from '../../lib/oci/reference.js';
+import type { Index, Manifest } from '../../lib/oci/types.js';
 import { isNotFound, RegistryError, type RegistryPool } from '../../lib/registry/index.js';
 import { fetchToTemporaryStore, RemoteFetchError } from '../sync/remote.js';
 import { listRegistrySource, parseSource } from '../sync/sources.js';
@@ -51,7 +54,7 @@ type InputRule = 'GADGET-REMOTE-EMPTY' | 'GADGET-REMOTE-UNLISTED';
  * that does not exist), and the other inputs are still verified. A repository that a registry
  * mirror covers is listed through the mirrors, as `gadget tags` lists it.
  */
-export async function remoteImages(inputs: string[], pool: RegistryPool, signal?: AbortSignal, mirrors?: Record<string, RegistryMirror>): Promise<RemoteImage[]> {
+export async function remoteImages(inputs: string[], pool: RegistryPool, signal?: AbortSignal, mirrors?: Record<string, RegistryMirror>, onSignatureTag?: (ref: Reference) => void): Promise<RemoteImage[]> {
   const out: RemoteImage[] = [];
   const seen = new Set<string>(); // inputs may overlap (a prefix and a repository under it): each once
   const add = (key: string, named: RemoteImage): void => {
@@ -63,7 +66,7 @@ export async function remoteImages(inputs: string[], pool: RegistryPool, signal?
     const source = parseSource(input);
     if (source.kind !== 'repository' && source.kind !== 'prefix') continue; // a string never names the store or a bundle
     // No tag filter here: hints name `gadget tags REPO --all`, signature tags included.
-    for (const one of await listRegistrySource(source, { pool, signal, allTags: true, mirrors })) {
+    for (const one of await listRegistrySource(source, { pool, signal, allTags: true, mirrors, onSignatureTag })) {
       if (one.kind === 'image') add(one.ref.toString(), { ref: one.ref.toString() });
       else if (one.kind === 'unlisted') add(`unlisted ${one.repository.name}`, { input: one.repository.name, rule: 'GADGET-REMOTE-UNLISTED', error: one.error });
       else out.push({ input, rule: 'GADGET-REMOTE-EMPTY', error: one.error });
@@ -135,15 +138,58 @@ type RemoteFetchRule = 'GADGET-BLOB-MISSING' | 'GADGET-BLOB-DIGEST' | 'GADGET-RE
  * image, and the run ends only once every fetch in flight has ended and removed its store.
  */
 export async function verifyRemote(inputs: string[], options: RemoteVerifyOptions): Promise<VerifyReport[]> {
-  const { verifyArtifacts, resolveArtifacts } = await import('../verify.js');
   const { signal } = options;
   let refs: RemoteImage[];
+  const signatureTags: Reference[] = [];
   try {
-    refs = await remoteImages(inputs, options.pool, signal, options.registries?.mirrors);
+    refs = await remoteImages(inputs, options.pool, signal, options.registries?.mirrors, (ref) => signatureTags.push(ref));
   } catch (err) {
     throw signal?.aborted ? signal.reason : err;
   }
   options.onPlanned?.(refs.length);
+  const reports = await verifyEach(refs, options);
+  // A tag named like a signature whose subject is none of the images verified is read: a gadget
+  // image hidden under such a name is verified too, never skipped as a signature.
+  const verified = new Set(reports.map((r) => r.digest));
+  const orphans = signatureTags.filter((ref) => !verified.has(`sha256:${/^sha256-([a-f0-9]{64})/.exec(ref.tag!)![1]}`));
+  const hidden = await imagesAmong(orphans, options.pool, signal);
+  return hidden.length ? [...reports, ...(await verifyEach(hidden.map((ref) => ({ ref: ref.toString() })), options))] : reports;
+}
+
+/** The tags of `refs` that hold a gadget image (or cannot be read: verifying them says why). */
+async function imagesAmong(refs: Reference[], pool: RegistryPool, signal?: AbortSignal): Promise<Reference[]> {
+  const held = await Promise.all(refs.map(async (ref) => {
+    try {
+      const manifest = await pool.repository(ref, 'source').getManifest(ref.tag!, signal);
+      return manifest === undefined ? false : holdsGadgetImage(manifest.bytes);
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      if (isGadgetError(err) && err.exitCode === 2) throw err; // out of reach, credentials: as for any image
+      return true; // unreadable: verifying it says why
+    }
+  }));
+  return refs.filter((_, i) => held[i]);
+}
+
+/** A gadget image rather than a signature, attestation or referrer index: gadget content, or an index of platforms. */
+function holdsGadgetImage(bytes: Buffer): boolean {
+  let doc: Partial<Manifest & Index>;
+  try {
+    doc = JSON.parse(bytes.toString('utf8')) as Partial<Manifest & Index>;
+  } catch {
+    return true; // not JSON: verifying it fails it, named
+  }
+  if (Array.isArray(doc.manifests)) return doc.manifests.some((m) => typeof m?.artifactType !== 'string');
+  const layers = Array.isArray(doc.layers) ? doc.layers : [];
+  return doc.artifactType === GADGET_ARTIFACT_TYPE || doc.config?.mediaType === GADGET_CONFIG || layers.some((l) => GADGET_LAYERS.has(l?.mediaType));
+}
+
+const GADGET_LAYERS = new Set<string | undefined>([GADGET_EBPF, GADGET_WASM, GADGET_BTFGEN]);
+
+/** Verifies each image a few at a time; one report each, in order. */
+async function verifyEach(refs: RemoteImage[], options: RemoteVerifyOptions): Promise<VerifyReport[]> {
+  const { verifyArtifacts, resolveArtifacts } = await import('../verify.js');
+  const { signal } = options;
   const reports: VerifyReport[] = new Array(refs.length);
   let next = 0;
   let stopped = false;

@@ -375,7 +375,7 @@ export class BundleDestination implements Target {
 /** Whether two stats are of the same, unchanged file (both absent counts). */
 function sameFile(a: Stats | undefined, b: Stats | undefined): boolean {
   if (!a || !b) return a === b;
-  return a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeMs === b.mtimeMs;
+  return a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 }
 
 /** `content` through a digest check; a damaged blob fails the stream with the hint to make the bundle again. */

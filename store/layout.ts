@@ -119,11 +119,15 @@ export function writeIndexFile(root: string, entries: Descriptor[]): void {
   writeFileAtomicSync(join(root, INDEX_FILE), encodeJSON(doc), join(root, OWN_DIR, 'tmp'));
 }
 
-/** A cheap fingerprint of index.json that changes whenever any program replaces the file. */
+/**
+ * A cheap fingerprint of index.json that changes whenever any program replaces or edits the
+ * file: its change time is in it, which no program can set back (an editor can keep the size
+ * and restore the modification time, as `touch -r` does).
+ */
 export function indexFingerprint(root: string): string {
   try {
     const st = statSync(join(root, INDEX_FILE), { bigint: true });
-    return `${st.ino}:${st.size}:${st.mtimeNs}`;
+    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
   } catch {
     return 'missing';
   }

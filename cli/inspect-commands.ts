@@ -6,7 +6,7 @@ import { GadgetError, usageError } from '../lib/errors.js';
 import { ANN_REF_NAME } from '../lib/oci/mediatypes.js';
 import type { Target } from '../lib/oci/target.js';
 import type { Descriptor } from '../lib/oci/types.js';
-import { formatSize, shortDigest } from '../lib/format.js';
+import { formatSize, printable, shortDigest } from '../lib/format.js';
 import { checkStoreRefs, type ParsedArgs } from './args.js';
 import type { Command } from './command.js';
 import type { CommandEnv } from './env.js';
@@ -68,27 +68,35 @@ export const inspectCommand: Command = {
       const { inspectDescriptor } = await import('../lib/oci/inspect.js');
       info = await inspectDescriptor(image.target, image.ref, image.descriptor, env.signal);
     }
+    // What is missing is shown, and the command fails: the image cannot be used as it is.
+    const missing = info.manifests.filter((m) => m.missing).map((m) => m.descriptor.digest);
+    const incomplete = (): number => {
+      if (missing.length === 0) return 0;
+      process.stderr.write(`error: ${missing.length} manifest${missing.length > 1 ? 's' : ''} of ${info.ref} ${missing.length > 1 ? 'are' : 'is'} missing or damaged (${missing.join(', ')})\nhint: \`gadget fsck\` says what is damaged; pull or import the image again\n`);
+      return 1;
+    };
     if (env.flags.json) {
       env.printJSON(info);
-      return 0;
+      return incomplete();
     }
+    // Every value that came with the image is printed inert (printable): it cannot fake a line.
     env.print(`${info.ref}`);
     env.print(`  digest      ${info.descriptor.digest}`);
-    env.print(`  media type  ${info.descriptor.mediaType}`);
-    for (const [k, v] of Object.entries(info.annotations).sort()) if (k !== ANN_REF_NAME) env.print(`  ${k}: ${v}`);
+    env.print(`  media type  ${printable(info.descriptor.mediaType)}`);
+    for (const [k, v] of Object.entries(info.annotations).sort()) if (k !== ANN_REF_NAME) env.print(`  ${printable(k)}: ${printable(v)}`);
     for (const m of info.manifests) {
-      env.print(`  ${m.platform ?? 'manifest'}  ${m.descriptor.digest}${m.missing ? '  (MISSING)' : ''}`);
-      if (m.artifactType) env.print(`    artifactType  ${m.artifactType}`);
-      if (m.config) env.print(`    config  ${m.config.mediaType}  ${shortDigest(m.config.digest)}  ${formatSize(m.config.size)}`);
-      for (const l of m.layers) env.print(`    layer   ${l.mediaType}  ${shortDigest(l.digest)}  ${formatSize(l.size)}`);
+      env.print(`  ${printable(m.platform ?? 'manifest')}  ${m.descriptor.digest}${m.missing ? '  (MISSING)' : ''}`);
+      if (m.artifactType) env.print(`    artifactType  ${printable(m.artifactType)}`);
+      if (m.config) env.print(`    config  ${printable(m.config.mediaType)}  ${shortDigest(m.config.digest)}  ${formatSize(m.config.size)}`);
+      for (const l of m.layers) env.print(`    layer   ${printable(l.mediaType)}  ${shortDigest(l.digest)}  ${formatSize(l.size)}`);
     }
     if (info.referrers.length) {
       env.print('  signatures and referrers:');
-      for (const r of info.referrers) env.print(`    ${r.tag ?? '(referrers API)'}  ${r.descriptor.digest}  ${r.artifactType ?? r.descriptor.mediaType}`);
+      for (const r of info.referrers) env.print(`    ${r.tag ?? '(referrers API)'}  ${r.descriptor.digest}  ${printable(r.artifactType ?? r.descriptor.mediaType)}`);
     } else {
       env.print('  signatures: none');
     }
-    return 0;
+    return incomplete();
   },
 };
 

@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { openStore } from '../store/store.js';
 import { gadget } from './helpers/cli.js';
+import { writeImage } from './helpers/images.js';
 import { FIXTURE_LAYOUT, REPO, scratch, sharedMissing } from './helpers/paths.js';
 
 const noStack = (stderr: string): void => assert.doesNotMatch(stderr, /\n\s+at .*:\d+:\d+/, 'no stack trace');
@@ -121,4 +123,34 @@ test('fsck names a corrupt blob, exits 1, and --repair removes it', async () => 
   assert.equal(repaired.code, 0);
   assert.match(repaired.stdout, /removed tag ghcr\.io\/inspektor-gadget\/gadget\/victim:latest/);
   assert.equal((await gadget(['--store', store, 'fsck'])).code, 0);
+});
+
+test('inspect and verify print what came with an image inert (no faked lines, no terminal escapes); inspect of an image missing a manifest exits 1', async () => {
+  const store = join(scratch(), 's');
+  const s = await openStore(store);
+  const index = await writeImage(s, 'hostile');
+  // An index whose annotation tries to forge an output line and to set the terminal's title.
+  const doc = JSON.parse((await s.readBytes(index)).toString('utf8')) as Record<string, unknown>;
+  const hostile = 'ok\n  linux/amd64  sha256:fake  (verified)\u001b]0;pwned\u0007\u001b[31mRED\u202e';
+  const forged = await s.putBytes(Buffer.from(JSON.stringify({ ...doc, annotations: { 'org.opencontainers.image.description': hostile } })), 'application/vnd.oci.image.index.v1+json');
+  await s.tag(forged, 'example.com/hostile:v1');
+  const children = (doc as { manifests: Array<{ digest: string }> }).manifests;
+  s.close();
+  for (const args of [['inspect', 'example.com/hostile:v1'], ['verify', '--profile', 'ig', 'example.com/hostile:v1']]) {
+    const r = await gadget(['--store', store, ...args]);
+    assert.doesNotMatch(r.stdout, /[\u0000-\u0009\u000b-\u001f\u007f\u202e]/, `${args[0]}: no control character reaches the terminal`);
+    assert.doesNotMatch(r.stdout, /^ {2}linux\/amd64 {2}sha256:fake/m, `${args[0]}: no line is faked`);
+  }
+  const inspected = await gadget(['--store', store, 'inspect', 'example.com/hostile:v1']);
+  assert.equal(inspected.code, 0, inspected.stderr);
+  assert.ok(inspected.stdout.includes('org.opencontainers.image.description: ok\\n  linux/amd64  sha256:fake  (verified)\\e]0;pwned\\u0007\\e[31mRED\\u202e'), inspected.stdout);
+
+  rmSync(join(store, 'blobs', 'sha256', children[1]!.digest.slice(7)));
+  for (const json of [false, true]) {
+    const r = await gadget(['--store', store, ...(json ? ['--json'] : []), 'inspect', 'example.com/hostile:v1']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^error: 1 manifest of example\\.com/hostile:v1 is missing or damaged \\(${children[1]!.digest}\\)\\nhint: `, 'm'));
+    if (json) assert.equal((JSON.parse(r.stdout) as { manifests: Array<{ missing?: boolean }> }).manifests[1]!.missing, true, 'the document is still printed');
+    else assert.match(r.stdout, new RegExp(`${children[1]!.digest}  \\(MISSING\\)`));
+  }
 });

@@ -3,6 +3,7 @@
 // referrers() looks in three places: the OCI 1.1 referrers API (a registry's, or the store's
 // own index of `subject` fields), the fallback tag `sha256-<hex>` (an index
 // whose entries are the referrers), and cosign's `sha256-<hex>.sig` / `.att` / `.sbom` tags.
+import { printable } from '../format.js';
 import { fetchManifest } from './copy.js';
 import { INDEX_TYPES } from './mediatypes.js';
 import type { Target } from './target.js';
@@ -77,7 +78,7 @@ export function formatReferrerTree(nodes: ReferrerNode[], indent = ''): string[]
   nodes.forEach((n, i) => {
     const last = i === nodes.length - 1;
     const via = n.found.map((f) => (f === 'referrers-api' ? 'referrers API' : f === 'fallback-tag' ? `fallback tag ${n.tag}` : `tag ${n.tag}`)).join(', ');
-    lines.push(`${indent}${last ? '└── ' : '├── '}${n.artifactType ?? n.mediaType}  ${n.digest}  (${via})`);
+    lines.push(`${indent}${last ? '└── ' : '├── '}${printable(n.artifactType ?? n.mediaType)}  ${n.digest}  (${via})`);
     lines.push(...formatReferrerTree(n.referrers, indent + (last ? '    ' : '│   ')));
   });
   return lines;

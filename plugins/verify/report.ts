@@ -1,5 +1,6 @@
 // What verify reports: findings (rule, severity, digest, path, message), one result per
 // image, the JSON document scripts read and the lines people read.
+import { printable } from '../../lib/format.js';
 import type { FoundSignature } from '../../lib/signature/index.js';
 import { RULES, severityOf, type Profile, type RuleId } from './rules.js';
 
@@ -102,7 +103,8 @@ export function reportsJSON(reports: VerifyReport[], profile: Profile): { summar
 /** One line per image (PASS/FAIL ref digest), each finding indented under it. */
 export function formatReport(report: VerifyReport): string[] {
   const lines = [`${report.passed ? 'PASS' : 'FAIL'}  ${report.ref}  ${report.digest}`];
-  for (const f of report.findings) lines.push(`  ${f.severity.padEnd(7)}  ${f.rule}  ${f.path}  ${f.message}`);
+  // Paths and messages quote the image (annotation keys and values): printed inert, one line each.
+  for (const f of report.findings) lines.push(`  ${f.severity.padEnd(7)}  ${f.rule}  ${printable(f.path)}  ${printable(f.message)}`);
   return lines;
 }
 

@@ -68,6 +68,7 @@ function assertOneSentence(r: Result, code: number, message: RegExp): void {
   assert.match(r.stderr, message);
   assert.equal(r.stderr.match(/^error: /gm)?.length, 1, `one error: ${r.stderr}`);
   assert.doesNotMatch(r.stderr, /\n\s+at |unexpected failure/, 'no stack trace');
+  assert.doesNotMatch(r.stderr, /Warning:|--trace-warnings/, "no library's warning besides the error");
 }
 
 /** What the build left in the private temp folder. */

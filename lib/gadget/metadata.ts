@@ -85,7 +85,8 @@ export function readMetadata(bytes: Buffer, file: string): { meta: GadgetMetadat
   let doc: Document.Parsed;
   try {
     // Go's yaml decoding keeps the last of duplicate keys; so does uniqueKeys: false.
-    doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, merge: true, prettyErrors: false });
+    // logLevel 'error': the library's own warnings (a key that is a list) would go to stderr; this code reports them.
+    doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, merge: true, prettyErrors: false, logLevel: 'error' });
   } catch (err) {
     // The parser recurses on nesting; a hostile file can exhaust the stack.
     throw new GadgetError(`${file}: the metadata file could not be parsed as YAML`, { hint: 'check for runaway nesting', cause: err });

@@ -149,7 +149,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return await command.run(env, parsed);
   } catch (err) {
-    return reportError(err, { json: env?.flags.json ?? wantsJSON(argv), verbose, printedJSON: env?.printedJSON ?? false, aborted: env?.signal.aborted ?? false, usageHint });
+    return reportError(err, { json: env?.flags.json ?? wantsJSON(argv), verbose, printedJSON: env?.printedJSON ?? false, aborted: env?.signal.aborted ?? false, usageHint, records: env?.records });
   } finally {
     env?.close();
   }

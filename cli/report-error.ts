@@ -7,10 +7,12 @@ import { encodeJSON } from '../lib/oci/json.js';
 
 export interface ErrorDocument {
   error: { message: string; hint?: string; code: number };
+  /** What the command's steps recorded before it failed (a task: each gadget built, or failed). */
+  records?: object[];
 }
 
 /** Prints `err` and returns the exit code: the error's own (1 or 2), 130 when interrupted, else 2. */
-export function reportError(caught: unknown, opts: { json: boolean; verbose: boolean; printedJSON: boolean; aborted: boolean; usageHint?: string }): number {
+export function reportError(caught: unknown, opts: { json: boolean; verbose: boolean; printedJSON: boolean; aborted: boolean; usageHint?: string; records?: object[] }): number {
   // The environment refusing a file operation (permission, read-only, full disk) is one sentence too.
   const err = isGadgetError(caught) ? caught : fileSystemError(caught) ?? caught;
   let doc: ErrorDocument;
@@ -33,6 +35,7 @@ export function reportError(caught: unknown, opts: { json: boolean; verbose: boo
     process.stderr.write(`error: unexpected failure (a bug in gadget-oci, please report it): ${(err as Error)?.stack ?? String(err)}\n`);
   }
   if (doc.error.hint === undefined) delete doc.error.hint;
+  if (opts.records?.length) doc.records = opts.records;
   // A command that already wrote its document (and then failed) keeps stdout one document.
   if (opts.json && !opts.printedJSON) process.stdout.write(encodeJSON(doc) + '\n');
   return doc.error.code;

@@ -399,6 +399,7 @@ export function build(options: BuildOptions = {}): Plugin {
             ctx.emit({ type: 'build', ref: built.ref, digest: built.descriptor.digest, cached: built.cached, inputs: built.inputs });
           } catch (err) {
             failures.push({ spec, err });
+            ctx.emit({ type: 'build', gadget: spec.name ?? spec.dir, failed: true, error: messageOf(err) });
           } finally {
             bar.tick(1, spec.name ?? spec.dir);
           }

@@ -330,3 +330,21 @@ export default defineConfig({ tasks: {
   assertOneSentence(await cli(p, ['run', 'missing']), 2, /does-not-exist does not exist/);
   assert.equal(existsSync(p.store), false, 'no store was made');
 });
+
+test('a task whose build fails for some gadgets: --json names every gadget, built or failed, beside the error', async () => {
+  const p = project();
+  gadgetDir(p, 'good', { 'amd64.o': { copy: join(PREBUILT, 'amd64.o') }, 'build.yaml': 'objects: {amd64: amd64.o}\n' });
+  gadgetDir(p, 'bad1', { 'build.yaml': 'objects: {amd64: missing.o}\n' });
+  gadgetDir(p, 'bad2', { 'gadget.yaml': 'name: [\n' });
+  const index = pathToFileURL(join(REPO, 'index.ts')).href;
+  writeFileSync(join(p.dir, 'gadget.config.ts'), `import { defineConfig, build } from ${JSON.stringify(index)};
+export default defineConfig({ gadgets: [{ dir: 'good', ref: 'x/good:v1' }, { dir: 'bad1', ref: 'x/bad1:v1' }, { dir: 'bad2', ref: 'x/bad2:v1' }], tasks: { default: [build({ concurrency: 1 })] } });
+`);
+  const r = await cli(p, ['--json', 'run', 'default']);
+  assert.ok(r.code === 1 || r.code === 2, r.stderr);
+  const doc = JSON.parse(r.stdout) as { error: { message: string }; records: Array<{ type: string; ref?: string; gadget?: string; failed?: boolean; error?: string }> };
+  assert.match(doc.error.message, /^2 of 3 gadgets failed to build/);
+  assert.deepEqual(doc.records.filter((x) => !x.failed).map((x) => x.ref), ['ghcr.io/x/good:v1'], 'the image that was built');
+  assert.deepEqual(doc.records.filter((x) => x.failed).map((x) => x.gadget).sort(), ['bad1', 'bad2'], 'and each gadget that failed');
+  for (const failed of doc.records.filter((x) => x.failed)) assert.ok(failed.error && failed.error.length > 0);
+});

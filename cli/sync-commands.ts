@@ -239,7 +239,7 @@ export const syncCommand: Command = {
     // The store is opened only when a set reads or writes it, and made (when missing) only
     // when a set copies into it: sets that only read it need it to exist.
     const { parseSource } = await import('../plugins/sync/plan.js');
-    const chosen = (positionals.length ? positionals : Object.keys(config.mirrors)).map((n) => config.mirrors[n]).filter((set) => set !== undefined);
+    const chosen = (positionals.length ? positionals : Object.keys(config.mirrors)).map((n) => (Object.hasOwn(config.mirrors, n) ? config.mirrors[n] : undefined)).filter((set) => set !== undefined);
     const writesStore = chosen.some((set) => set.destination === 'store');
     const readsStore = !writesStore && chosen.some((set) => (Array.isArray(set.source) ? set.source : [set.source]).some((s) => parseSource(s).kind === 'store'));
     const store = writesStore || readsStore ? await openStoreFor(env, writesStore ? 'writes' : 'reads', Boolean(opts.dryRun)) : undefined;

@@ -89,6 +89,18 @@ test('a config that throws names its file and line; one without a default export
   await fails(`import { createRequire } from 'node:module';\ncreateRequire(import.meta.url)('gadget-no-such-module');\nexport default {};\n`, /^error: cannot load .*gadget\.config\.ts.*: Cannot find module 'gadget-no-such-module'\nhint: /m);
 });
 
+test('a getter or Proxy of the config that throws when read is one sentence naming the file (exit 2)', async () => {
+  const threw = (what: string): RegExp => new RegExp(`^error: cannot load .*gadget\\.config\\.ts:1: reading its default export threw: ${what}\\nhint: a getter or Proxy of the config threw`, 'm');
+  await fails(`export default { get tasks() { throw new Error('getter boom'); } };\n`, threw('getter boom'));
+  await fails(`export default new Proxy({}, { ownKeys() { throw new Error('ownKeys boom'); } });\n`, threw('ownKeys boom'));
+  await fails(`export default { get then() { throw new Error('then boom'); } };\n`, threw('then boom'));
+  await fails(`export default { tasks: { default: [] }, get gadgets() { throw new Error('late boom'); } };\n`, threw('late boom'));
+  // Thrown values that cannot even be shown: still one sentence.
+  await fails(`export default { get tasks() { throw Object.create(null); } };\n`, /^error: cannot load .*gadget\.config\.ts: reading its default export threw: a value that cannot be shown as text$/m);
+  await fails(`const r = Proxy.revocable({}, {});\nr.revoke();\nexport default r.proxy;\n`, /^error: cannot load .*gadget\.config\.ts: reading its default export threw: .*revoked/m);
+  await fails(`throw Object.create(null);\n`, /^error: cannot load .*gadget\.config\.ts: a value that cannot be shown as text$/m);
+});
+
 test('a plugin that throws a string or returns a null descriptor fails with one sentence (exit 1)', async () => {
   await fails(`export default { tasks: { default: [{ name: 'bad', async run() { throw 'plain string'; } }] } };`, /step bad failed: plain string/, undefined, 1);
   await fails(`export default { tasks: { default: [{ name: 'bad', async run() { return [{ ref: 'x', descriptor: null }]; } }] } };`, /step bad returned an artifact \[0\] that is not/, undefined, 1);

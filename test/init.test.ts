@@ -5,9 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { configFile, stringLiteral } from '../lib/init/templates.js';
 import { gadget } from './helpers/cli.js';
 import { REPO, scratch } from './helpers/paths.js';
 
@@ -21,9 +23,13 @@ test('gadget init writes a project that installs, type-checks, builds, verifies 
   for (const f of ['package.json', 'tsconfig.json', '.gitignore', 'gadget.config.ts', 'gadgets/trace_exec/program.bpf.c', 'gadgets/trace_exec/gadget.yaml', 'gadgets/trace_exec/build.yaml', 'gadgets/hello_wasm/program.wasm']) {
     assert.ok(existsSync(join(project, f)), `${f} was written`);
   }
-  assert.equal(JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')).dependencies['gadget-oci'].startsWith('^'), true);
+  const pkg = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies?: Record<string, string> };
+  assert.equal(pkg.dependencies['gadget-oci']!.startsWith('^'), true);
+  const ours = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+  assert.equal(pkg.devDependencies?.typescript, ours.devDependencies.typescript, 'the project\'s tsc is the one this package is built with');
   await run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', REPO], { cwd: project });
-  await run(process.execPath, [TSC, '-p', join(project, 'tsconfig.json')], { cwd: project });
+  // The README's command: the project's own tsc, not npx's offer of the unrelated `tsc` package.
+  await run('npx', ['--no-install', 'tsc'], { cwd: project });
 
   const env = { GADGET_STORE: undefined };
   const built = await gadget(['run', 'check', '--json'], { cwd: project, env });
@@ -92,4 +98,110 @@ test('gadget init in a folder that cannot be made (/proc) ends with one sentence
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /^error: cannot create the folder \/proc\/gadget-init-test: [^\n]+\nhint: \S/);
   assert.equal(existsSync('/proc/gadget-init-test'), false);
+});
+
+test('gadget init refuses a dangling symbolic link, or a file where a folder goes, before writing anything', async () => {
+  for (const [name, make, expect] of [
+    ['gadget.config.ts', (d: string) => symlinkSync('nowhere', join(d, 'gadget.config.ts')), /already has gadget\.config\.ts \(a symbolic link to nothing\): /],
+    ['gadgets', (d: string) => writeFileSync(join(d, 'gadgets'), 'mine\n'), /already has gadgets \(a file, where a folder goes\): /],
+    ['gadgets', (d: string) => symlinkSync('nowhere', join(d, 'gadgets')), /already has gadgets \(a symbolic link to nothing\): /],
+  ] as const) {
+    const dir = join(scratch('gadget-init-link-'), 'k1');
+    mkdirSync(dir);
+    make(dir);
+    const r = await gadget(['init', dir]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, expect);
+    assert.doesNotMatch(r.stderr, /\n\s+at |unexpected failure/);
+    assert.deepEqual(readdirSync(dir), [name], 'nothing written');
+  }
+});
+
+const PREFIX_HINT = /^hint: give --registry as REGISTRY\[\/PATH\] in lower case, without a tag or digest, e.g\. --registry ghcr\.io\/myorg$/m;
+
+test('gadget init --registry must be REGISTRY[/PATH] that makes valid references; a bad one writes nothing', async () => {
+  const base = scratch('gadget-init-registry-');
+  for (const [registry, why] of [
+    ["ghcr.io/o'brien", /"o'brien" is not a repository path component/],
+    ['', /--registry needs an image prefix, but it is empty/],
+    ['ghcr.io/x:v1', /it has a tag \("x:v1"\)/],
+    [`ghcr.io/x@sha256:${'a'.repeat(64)}`, /it has a digest/],
+    ['ghcr.io/MyOrg', /"MyOrg" is not a repository path component/],
+    ['ghcr.io/x/', /an empty path component/],
+    ['myorg', /does not start with a registry host/],
+    ['https://ghcr.io/x', /URL scheme/],
+    ['ghcr.io', /ghcr\.io\/trace_exec:latest would be read as ghcr\.io\/inspektor-gadget\/gadget\/trace_exec:latest/],
+  ] as const) {
+    const r = await gadget(['init', 'k3', '--registry', registry], { cwd: base });
+    assert.equal(r.code, 2, `${registry}: ${r.stderr}`);
+    assert.match(r.stderr, why, registry);
+    assert.match(r.stderr, PREFIX_HINT, registry);
+    assert.equal(r.stderr.match(/^error: /gm)?.length, 1, r.stderr);
+    assert.equal(existsSync(join(base, 'k3')), false, `${registry}: nothing written`);
+  }
+  const secret = await gadget(['init', 'k3', '--registry', 'alice:s3cret@ghcr.io/x'], { cwd: base });
+  assert.equal(secret.code, 2);
+  assert.doesNotMatch(secret.stderr, /s3cret/);
+
+  const good = await gadget(['init', 'k3', '--wasm', '--registry', 'localhost:5000/team/sub'], { cwd: base });
+  assert.equal(good.code, 0, good.stderr);
+  assert.deepEqual(refsOf(join(base, 'k3')), ['localhost:5000/team/sub/trace_exec:latest', 'localhost:5000/team/sub/hello_wasm:latest']);
+});
+
+/** The refs written in a generated gadget.config.ts. */
+function refsOf(dir: string): string[] {
+  return [...readFileSync(join(dir, 'gadget.config.ts'), 'utf8').matchAll(/ref: '([^']*)'/g)].map((m) => m[1]!);
+}
+
+/** Points the generated config's import at this working tree (no npm install in these tests). */
+function useThisTree(dir: string): void {
+  const file = join(dir, 'gadget.config.ts');
+  writeFileSync(file, readFileSync(file, 'utf8').replace("from 'gadget-oci'", `from ${JSON.stringify(pathToFileURL(join(REPO, 'index.ts')).href)}`));
+}
+
+/** The generated config loads with the real CLI: its refs are valid references. */
+async function loads(dir: string): Promise<void> {
+  useThisTree(dir);
+  const tasks = await gadget(['tasks', '--json'], { cwd: dir });
+  assert.equal(tasks.code, 0, `${dir}: ${tasks.stderr}`);
+}
+
+test('gadget init makes a valid repository from any folder name, and says how to cd there in shell words', async () => {
+  const base = scratch('gadget-init-names-');
+  for (const [folder, name] of [['Weird Name!!', 'weird-name'], ['a-', 'a'], ['a..b', 'a-b'], ["it's here", 'it-s-here'], ['-dash', 'dash']] as const) {
+    const r = await gadget(['init', '--', folder], { cwd: base });
+    assert.equal(r.code, 0, `${folder}: ${r.stderr}`);
+    const dir = join(base, folder);
+    assert.deepEqual(refsOf(dir), [`ghcr.io/${name}/trace_exec:latest`], folder);
+    assert.equal(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name, name);
+    await loads(dir);
+    // The printed command works in a shell, whatever the folder's name holds.
+    const cd = /^next: (cd .*?) && npm install && npx gadget run default$/m.exec(r.stderr)?.[1];
+    assert.ok(cd, r.stderr);
+    const shell = await run('bash', ['-c', `${cd} && pwd`], { cwd: base });
+    assert.equal(shell.stdout.trim(), dir, `${folder}: ${cd}`);
+  }
+  const none = await gadget(['init', '日本'], { cwd: base });
+  assert.equal(none.code, 2, none.stderr);
+  assert.match(none.stderr, /^error: cannot make an image repository name from the folder name "日本"\nhint: .*--registry/m);
+  assert.equal(existsSync(join(base, '日本')), false);
+  const named = await gadget(['init', '日本', '--registry', 'ghcr.io/myorg'], { cwd: base });
+  assert.equal(named.code, 0, named.stderr);
+  assert.deepEqual(refsOf(join(base, '日本')), ['ghcr.io/myorg/trace_exec:latest']);
+});
+
+test('whatever string goes into the generated config stays a string literal: nothing breaks out', async () => {
+  const hostile = ["o'brien", "x'); process.exit(7); ('", 'back\\slash\\', "\\'); process.exit(7); //", 'new\nline', '${process.exit(7)}', '\u2028\u2029"', '*/ process.exit(7) /*'];
+  for (const text of hostile) {
+    const literal = stringLiteral(text);
+    assert.equal(new Function(`return ${literal};`)(), text, literal);
+  }
+  // And the real CLI loads such a config: the ref is refused as a reference, quoted whole; nothing ran.
+  const dir = scratch('gadget-init-literal-');
+  writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
+  writeFileSync(join(dir, 'gadget.config.ts'), configFile({ name: 'x', registry: "x'); process.exit(7); ('", version: '^0', typescript: '^5', wasm: false }));
+  useThisTree(dir);
+  const r = await gadget(['tasks'], { cwd: dir });
+  assert.equal(r.code, 2, r.stderr);
+  assert.ok(r.stderr.includes(`"x'); process.exit(7); ('/trace_exec:latest" is not a valid image reference`), r.stderr);
 });

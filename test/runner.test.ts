@@ -81,3 +81,17 @@ test('a config with a syntax error is reported with its file name', async () => 
   assert.equal(result.code, 2);
   assert.match(result.stderr, /cannot load .*gadget\.config\.ts/);
 });
+
+test('a task name that Object.prototype holds (constructor, toString, __proto__) is an unknown task', async () => {
+  const dir = scratch();
+  writeFileSync(join(dir, 'gadget.config.ts'), `export default { tasks: { default: [] } };\n`);
+  for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+    const r = await gadget(['run', name], { cwd: dir });
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr, `error: there is no task "${name}"\nhint: known tasks: default\n`);
+  }
+  writeFileSync(join(dir, 'gadget.config.ts'), `export default { tasks: { default: { dependsOn: ['constructor'], steps: [] } } };\n`);
+  const dep = await gadget(['run', 'default'], { cwd: dir });
+  assert.equal(dep.code, 2, dep.stderr);
+  assert.match(dep.stderr, /tasks\.default\.dependsOn\[0\] names "constructor", which is not a task/);
+});

@@ -250,4 +250,13 @@ test('gadget sync: a mirror set with platforms: [\'amd46\'] stops before any req
   assert.equal(typo.code, 2, typo.stdout + typo.stderr);
   assert.match(typo.stderr, /^error: \S*gadget\.config\.ts: mirrors\.gadgets\.platfroms is not a mirror set setting\nhint: did you mean platforms\? /);
   assert.equal(registry.requests(), 0);
+
+  // A set is looked up among the config's own: names every object has are no sets.
+  writeFileSync(file, `export default ${JSON.stringify({ mirrors: { gadgets: { source: `${registry.host}/myorg/x`, destination: 'store' } } })};\n`);
+  for (const name of ['constructor', 'toString', '__proto__']) {
+    const r2 = await gadget(['--store', join(dir, 'store'), 'sync', name, '--dry-run'], { cwd: work });
+    assert.equal(r2.code, 2, r2.stdout + r2.stderr);
+    assert.match(r2.stderr, new RegExp(`^error: there is no mirror set "${name}"\\nhint: known sets: gadgets`), name);
+  }
+  assert.equal(registry.requests(), 0);
 });

@@ -90,3 +90,41 @@ test('run --watch rebuilds exactly the gadget an edit touched, survives an error
     child.kill('SIGKILL');
   }
 });
+
+test('run --watch re-reads a CommonJS gadget.config.ts and the project files it requires', async () => {
+  const dir = scratch('gadget-watch-cjs-');
+  writeFileSync(join(dir, 'package.json'), '{}\n'); // no "type": "module": tsx compiles the config to CommonJS
+  writeFileSync(join(dir, 'value.ts'), "export const value = 'a';\n");
+  const config = (mark: string): string =>
+    `import { writeFileSync } from 'node:fs';\nimport { value } from './value';\n` +
+    `export default { store: '.gadget-store', tasks: { default: [{ name: 'mark', async run(_c: unknown, input: unknown[]) { writeFileSync('seen', '${mark} ' + value); return input; } }] } };\n`;
+  writeFileSync(join(dir, 'gadget.config.ts'), config('v1'));
+  const child = spawnGadget(['run', 'default', '--watch'], { cwd: dir, env: { XDG_CACHE_HOME: join(dir, '.cache') } });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const out = lines(child);
+  const seen = (): string => readFileSync(join(dir, 'seen'), 'utf8');
+  try {
+    assert.match(await out.next(/^\d\d:\d\d:\d\d /, 'the first round'), /^\S+ ok /);
+    assert.equal(seen(), 'v1 a');
+
+    // The required file first, then the config (the watched file) that starts the round.
+    writeFileSync(join(dir, 'value.ts'), "export const value = 'b';\n");
+    writeFileSync(join(dir, 'gadget.config.ts'), config('v2'));
+    assert.match(await out.next(/gadget\.config\.ts changed/, 'the config edit'), /^\S+ ok gadget\.config\.ts changed: /);
+    assert.equal(seen(), 'v2 b', 'the edited config and the file it requires were evaluated again');
+
+    writeFileSync(join(dir, 'gadget.config.ts'), 'export default {{{\n');
+    assert.match(await out.next(/gadget\.config\.ts changed/, 'the syntax error'), /^\S+ failed gadget\.config\.ts changed: cannot load .*gadget\.config\.ts/);
+
+    writeFileSync(join(dir, 'gadget.config.ts'), config('v3'));
+    assert.match(await out.next(/gadget\.config\.ts changed/, 'the fix'), /^\S+ ok gadget\.config\.ts changed: /);
+    assert.equal(seen(), 'v3 b');
+
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    assert.equal(code, 0, stderr);
+  } finally {
+    child.kill('SIGKILL');
+  }
+});

@@ -8,6 +8,8 @@ export interface TemplateOptions {
   registry: string;
   /** The version range of gadget-oci that package.json depends on. */
   version: string;
+  /** The version range of typescript, for `npx tsc` (the one this package is built with). */
+  typescript: string;
   wasm: boolean;
 }
 
@@ -19,6 +21,8 @@ export function packageJSON(o: TemplateOptions): string {
     type: 'module',
     scripts: { build: 'gadget run default', check: 'gadget run check', list: 'gadget list' },
     dependencies: { 'gadget-oci': o.version },
+    // `npx tsc` type-checks gadget.config.ts; without it npx offers the unrelated `tsc` package.
+    devDependencies: { typescript: o.typescript },
   };
   return JSON.stringify(pkg, null, 2) + '\n';
 }
@@ -40,9 +44,15 @@ export const GITIGNORE = `node_modules/
 .gadget-store/
 `;
 
+/** `text` as a single-quoted TypeScript string literal: whatever it holds, nothing breaks out. */
+export function stringLiteral(text: string): string {
+  return `'${JSON.stringify(text).slice(1, -1).replace(/'/g, "\\'")}'`;
+}
+
 export function configFile(o: TemplateOptions): string {
-  const gadgets = [`    { dir: 'gadgets/trace_exec', ref: '${o.registry}/trace_exec:latest' },`];
-  if (o.wasm) gadgets.push(`    { dir: 'gadgets/hello_wasm', ref: '${o.registry}/hello_wasm:latest' },`);
+  const gadget = (name: string): string => `    { dir: ${stringLiteral(`gadgets/${name}`)}, ref: ${stringLiteral(`${o.registry}/${name}:latest`)} },`;
+  const gadgets = [gadget('trace_exec')];
+  if (o.wasm) gadgets.push(gadget('hello_wasm'));
   return `// Your gadgets and the tasks that build, check and ship them. Run \`npx gadget tasks\`.
 import { defineConfig, build, verify } from 'gadget-oci';
 

@@ -3,7 +3,9 @@ import { GadgetError, isGadgetError, messageOf, usageError } from '../errors.js'
 import type { Artifact, GadgetConfig, Plugin, PluginContext, TaskDefinition } from './types.js';
 
 export function taskDefinition(config: GadgetConfig, name: string): TaskDefinition {
-  const raw = config.tasks?.[name];
+  // Own keys only: `constructor` or `__proto__` is no task, whatever Object.prototype holds.
+  const tasks = config.tasks;
+  const raw = tasks !== undefined && Object.hasOwn(tasks, name) ? tasks[name] : undefined;
   if (raw === undefined) {
     const known = Object.keys(config.tasks ?? {});
     throw usageError(`there is no task "${name}"`, known.length ? `known tasks: ${known.join(', ')}` : 'declare tasks in gadget.config.ts');

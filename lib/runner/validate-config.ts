@@ -2,7 +2,7 @@
 // key needs (a number is a finite positive integer where one is meant), unknown keys are
 // errors with a "did you mean", `dependsOn` names existing tasks, and two gadgets never share
 // a ref. Messages name the key's path (`gadgets[0].ref`). The keys known are all in SCHEMA.
-import { GadgetError } from '../errors.js';
+import { GadgetError, isGadgetError, messageOf } from '../errors.js';
 import { parseRef } from '../oci/reference.js';
 import { closest } from '../suggest.js';
 
@@ -139,9 +139,70 @@ export function validateConfig(config: unknown, file: string): void {
     checkDependsOn(config);
     checkDuplicateRefs(config);
   } catch (err) {
-    if (err instanceof GadgetError) throw new GadgetError(`${file}: ${err.message}`, { exitCode: 2, hint: err.hint });
-    throw err;
+    if (isOurs(err)) throw new GadgetError(`${file}: ${err.message}`, { exitCode: 2, hint: err.hint });
+    throw readFailure(err, file);
   }
+}
+
+/** A getter or Proxy trap of the config that threw while the config was read, as one sentence (exit 2). */
+export function readFailure(err: unknown, file: string): GadgetError {
+  return new GadgetError(`cannot load ${file}${lineIn(err, file)}: reading its default export threw: ${firstLine(textOf(err))}`, {
+    exitCode: 2,
+    hint: 'a getter or Proxy of the config threw when gadget-oci read it: export plain values, or fix the code that threw',
+  });
+}
+
+// What a config threw can be anything, a Proxy whose every trap throws too: describing it must not throw.
+
+/** Whatever was thrown, as text. */
+export function textOf(err: unknown): string {
+  try {
+    return messageOf(err);
+  } catch {
+    return 'a value that cannot be shown as text';
+  }
+}
+
+/** Whether `err` is a GadgetError (a check's own refusal), never throwing. */
+export function isOurs(err: unknown): err is GadgetError {
+  try {
+    return isGadgetError(err);
+  } catch {
+    return false;
+  }
+}
+
+/** ":LINE: MESSAGE" for what the config threw (LINE: of its first stack frame in `file`, when there is one). */
+export function thrownText(err: unknown, file: string): string {
+  return `${lineIn(err, file)}: ${firstLine(textOf(err))}`;
+}
+
+/** ":LINE" of the first stack frame in `file` (the line of the config that threw), else "". */
+function lineIn(err: unknown, file: string): string {
+  let stack = '';
+  try {
+    stack = err instanceof Error ? String(err.stack ?? '') : '';
+  } catch {
+    return '';
+  }
+  for (const line of stack.split('\n')) {
+    const at = line.indexOf(file);
+    if (at < 0) continue;
+    const m = /^:(\d+)(?::\d+)?/.exec(line.slice(at + file.length));
+    if (m) return `:${m[1]}`;
+  }
+  return '';
+}
+
+/**
+ * The line that says what is wrong: Node's module errors append a "Require stack" listing, and
+ * esbuild's "Transform failed with 1 error:" is followed by it, after its location.
+ */
+export function firstLine(message: string): string {
+  const lines = message.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const first = lines[0] ?? '';
+  if (/failed with \d+ errors?:$/.test(first) && lines[1]) return lines[1].replace(/^.*?:\d+:\d+: ERROR: /, '');
+  return first;
 }
 
 function checkDependsOn(config: Record<string, unknown>): void {

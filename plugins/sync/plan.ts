@@ -261,7 +261,7 @@ export async function planSets(sets: Record<string, MirrorSet>, names: string[],
   const chosen = names.length > 0 ? names : known;
   if (chosen.length === 0) throw usageError('there are no mirror sets', 'declare them in gadget.config.ts under `mirrors`');
   for (const n of chosen) {
-    if (!(n in sets)) throw usageError(`there is no mirror set "${n}"`, known.length ? `known sets: ${known.join(', ')}` : 'declare them in gadget.config.ts under `mirrors`');
+    if (!Object.hasOwn(sets, n)) throw usageError(`there is no mirror set "${n}"`, known.length ? `known sets: ${known.join(', ')}` : 'declare them in gadget.config.ts under `mirrors`');
   }
   // A bundle source that does not exist stops the run before anything is listed.
   for (const n of chosen) {

@@ -7,13 +7,14 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { checkEbpfElf } from '../lib/content/elf.js';
 import { checkWasm } from '../lib/content/wasm.js';
-import { GadgetError, messageOf } from '../lib/errors.js';
+import { GadgetError, isGadgetError, messageOf } from '../lib/errors.js';
 import { packageVersion } from '../lib/version.js';
 import { MAX_METADATA_BYTES, metadataAnnotations, readMetadata, type GadgetMetadata } from '../lib/gadget/metadata.js';
 import { checkMetadataAgainstObject } from '../lib/gadget/object-check.js';
 import { sha256 } from '../lib/oci/digest.js';
 import type { Descriptor, Index, Manifest } from '../lib/oci/types.js';
 import type { Artifact, Plugin, PluginContext } from '../lib/runner/types.js';
+import { checkDuplicateRefs } from '../lib/runner/validate-config.js';
 import type { Store } from '../store/store.js';
 import { btfhubFingerprint, generateBtfgen } from './build/btfgen.js';
 import { BuildCache, changedSince, depsUnchanged, hashFiles, KeyBuilder, shadowedDep, type CacheEntry } from './build/cache.js';
@@ -353,19 +354,18 @@ export async function buildGadget(ctx: PluginContext, spec: GadgetSpec, opts: Bu
 
 /** build({ gadgets }) is held to what gadget.config.ts's gadgets are: objects, and each ref once. */
 function checkGadgetList(gadgets: unknown[]): void {
-  const seen = new Map<string, number>();
   gadgets.forEach((g, i) => {
     const spec = g as { dir?: unknown; ref?: unknown } | null;
     if (spec === null || typeof spec !== 'object' || Array.isArray(spec) || typeof spec.dir !== 'string' || typeof spec.ref !== 'string') {
       throw new GadgetError(`build({ gadgets }): gadgets[${i}] is ${spec === null ? 'null' : Array.isArray(spec) ? 'a list' : typeof spec}, not { dir, ref }`, { exitCode: 2, hint: "e.g. build({ gadgets: [{ dir: 'gadgets/trace_open', ref: 'ghcr.io/me/trace_open:v1' }] })" });
     }
-    const ref = buildRef(spec.ref, `gadgets[${i}].ref`).toString();
-    const first = seen.get(ref);
-    if (first !== undefined) {
-      throw new GadgetError(`build({ gadgets }): gadgets[${first}] and gadgets[${i}] have the same ref ${ref}`, { exitCode: 2, hint: 'give each gadget its own ref; the second would silently replace the first' });
-    }
-    seen.set(ref, i);
+    buildRef(spec.ref, `gadgets[${i}].ref`);
   });
+  try {
+    checkDuplicateRefs(gadgets as Array<{ ref: string; dir: string }>);
+  } catch (err) {
+    throw isGadgetError(err) ? new GadgetError(`build({ gadgets }): ${err.message}`, { exitCode: 2, hint: err.hint }) : err;
+  }
 }
 
 /** The build plugin: builds every gadget (in parallel up to `concurrency`) and returns their images. */

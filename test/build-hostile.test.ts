@@ -325,7 +325,7 @@ export default defineConfig({ tasks: {
 } });
 `);
   const twice = await cli(p, ['run', 'twice']);
-  assertOneSentence(twice, 2, /gadgets\[0\] and gadgets\[1\] have the same ref ghcr\.io\/x\/same:v1/);
+  assertOneSentence(twice, 2, /build\(\{ gadgets \}\): gadgets\[0\] \(a\) and gadgets\[1\] \(b\) have the same ref ghcr\.io\/x\/same:v1/);
   assertOneSentence(await cli(p, ['run', 'nulls']), 2, /gadgets\[0\] is null, not \{ dir, ref \}/);
   assertOneSentence(await cli(p, ['run', 'missing']), 2, /does-not-exist does not exist/);
   assert.equal(existsSync(p.store), false, 'no store was made');

@@ -137,7 +137,7 @@ export function validateConfig(config: unknown, file: string): void {
     checkKeys(config, '', SCHEMA);
     for (const [key, check] of Object.entries(SCHEMA)) if (config[key] !== undefined) check(config[key], key);
     checkDependsOn(config);
-    checkDuplicateRefs(config);
+    checkDuplicateRefs((config.gadgets ?? []) as Array<{ ref: string; dir: string }>);
   } catch (err) {
     if (isOurs(err)) throw new GadgetError(`${file}: ${err.message}`, { exitCode: 2, hint: err.hint });
     throw readFailure(err, file);
@@ -218,13 +218,14 @@ function checkDependsOn(config: Record<string, unknown>): void {
   }
 }
 
-function checkDuplicateRefs(config: Record<string, unknown>): void {
+/** Each gadget's ref once (the config's `gadgets`, and build({ gadgets })): a second would replace the first. */
+export function checkDuplicateRefs(gadgets: Array<{ ref: string; dir: string }>): void {
   const seen = new Map<string, number>();
-  ((config.gadgets ?? []) as Array<{ ref: string; dir: string }>).forEach((g, i) => {
+  gadgets.forEach((g, i) => {
     const ref = parseRef(g.ref).toString();
     const first = seen.get(ref);
     if (first !== undefined) {
-      const a = (config.gadgets as Array<{ dir: string }>)[first]!;
+      const a = gadgets[first]!;
       throw new GadgetError(`gadgets[${first}] (${a.dir}) and gadgets[${i}] (${g.dir}) have the same ref ${ref}`, { exitCode: 2, hint: 'give each gadget its own ref; the second would silently replace the first' });
     }
     seen.set(ref, i);

@@ -1,6 +1,20 @@
 // The small HTTP vocabulary of the server: the distribution spec's error format and codes,
 // and responses with their headers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { fileSystemError, isGadgetError, messageOf } from '../lib/errors.js';
+
+export const DIGEST = /^sha256:[a-f0-9]{64}$/;
+
+export interface RegistryLimits {
+  /** Largest manifest accepted (bytes). */
+  manifestBytes: number;
+  /** Largest blob accepted (bytes). */
+  uploadBytes: number;
+  /** Upload sessions open at once. */
+  uploads: number;
+  /** An upload session that receives nothing for this long (ms) is closed and its file removed. */
+  uploadIdleMs: number;
+}
 
 /** Error codes of the OCI distribution spec (and the status each one is sent with). */
 export const CODES = {
@@ -18,6 +32,8 @@ export const CODES = {
   DENIED: 403,
   UNSUPPORTED: 405,
   TOOMANYREQUESTS: 429,
+  /** Not the client's doing (distribution's own code for it). */
+  UNKNOWN: 500,
 } as const;
 export type Code = keyof typeof CODES;
 
@@ -31,6 +47,22 @@ export class RegistryError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * A failure of the server itself, as a 500 UNKNOWN: its message when it is one of ours (a
+ * GadgetError, a refused file operation), else a sentence that points at the log, since a
+ * JavaScript error's text says nothing to a client and much about the code.
+ */
+export function internalError(err: unknown): RegistryError {
+  const known = isGadgetError(err) ? err : fileSystemError(err);
+  const message = known ? `${known.message}${known.hint ? ` (${known.hint})` : ''}` : 'the server failed to answer this request; its log says why';
+  return new RegistryError('UNKNOWN', message);
+}
+
+/** The log line of a failure: its message, and for a JavaScript error its kind. */
+export function logLine(err: unknown): string {
+  return isGadgetError(err) || !(err instanceof Error) ? messageOf(err) : `${err.name}: ${err.message}`;
 }
 
 export function sendError(res: ServerResponse, err: RegistryError): void {

@@ -19,6 +19,11 @@ function layout(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHTML(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
 }
 
+/** A page that says what went wrong (its message escaped like every other value). */
+export function errorPage(title: string, message: string): string {
+  return layout(title, `<p><a href="/">all images</a></p><h1>${escapeHTML(title)}</h1><p class="fail">${escapeHTML(message)}</p>`);
+}
+
 function verdict(v: LastVerification | undefined): string {
   if (!v) return '<span class="muted">not verified</span>';
   const why = v.passed ? '' : ` (${escapeHTML(v.rules.slice(0, 3).join(', '))})`;

@@ -1,8 +1,8 @@
 // `gadget serve`: the store as an OCI registry (/v2/, see registry.ts) and a page to look at
 // it (/, see page.ts). Safe by default: loopback only unless told otherwise; another address
 // needs TLS or an explicit --insecure, and writes there need an htpasswd file; limits on
-// manifest size, blob size and open uploads; on stop, no new connections, in-flight uploads
-// aborted and their temporary files removed.
+// manifest size, blob size and open uploads (an upload idle for 15 minutes is closed); on
+// stop, no new connections, in-flight uploads aborted and their temporary files removed.
 import { readFileSync } from 'node:fs';
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
@@ -12,9 +12,9 @@ import { MAX_MANIFEST_BYTES } from '../lib/oci/target.js';
 import type { Logger } from '../lib/progress.js';
 import type { Store } from '../store/store.js';
 import { Htpasswd } from './auth.js';
-import { RegistryError, send, sendError } from './http.js';
-import { imagePage, listPage } from './page.js';
-import { Registry, type RegistryLimits } from './registry.js';
+import { RegistryError, internalError, logLine, send, sendError, type RegistryLimits } from './http.js';
+import { errorPage, imagePage, listPage } from './page.js';
+import { Registry } from './registry.js';
 
 export interface ServeOptions {
   /** Default 127.0.0.1. */
@@ -39,7 +39,17 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export const DEFAULT_LIMITS: RegistryLimits = { manifestBytes: MAX_MANIFEST_BYTES, uploadBytes: 16 * 1024 ** 3, uploads: 64 };
+export const DEFAULT_LIMITS: RegistryLimits = { manifestBytes: MAX_MANIFEST_BYTES, uploadBytes: 16 * 1024 ** 3, uploads: 64, uploadIdleMs: 15 * 60_000 };
+
+/**
+ * The limits: the defaults, then $GADGET_SERVE_UPLOAD_IDLE (seconds an upload may stay idle;
+ * there for tests, which cannot wait 15 minutes, without a flag of its own), then `given`.
+ */
+function limitsOf(given: Partial<RegistryLimits> = {}): RegistryLimits {
+  const idle = Number(process.env.GADGET_SERVE_UPLOAD_IDLE);
+  const fromEnv = idle > 0 ? { uploadIdleMs: idle * 1000 } : {};
+  return { ...DEFAULT_LIMITS, ...fromEnv, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) };
+}
 
 export function isLoopback(address: string): boolean {
   return address === 'localhost' || address === '::1' || /^127\.\d+\.\d+\.\d+$/.test(address);
@@ -61,7 +71,7 @@ export async function startServer(store: Store, opts: ServeOptions = {}): Promis
   checkSafety(opts);
   const auth = opts.htpasswd ? new Htpasswd(opts.htpasswd) : undefined;
   const controller = new AbortController();
-  const registry = new Registry({ store, readOnly: Boolean(opts.readOnly), limits: { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(opts.limits ?? {}).filter(([, v]) => v !== undefined)) }, signal: controller.signal });
+  const registry = new Registry({ store, readOnly: Boolean(opts.readOnly), limits: limitsOf(opts.limits), signal: controller.signal });
   const log = opts.log;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -72,24 +82,32 @@ export async function startServer(store: Store, opts: ServeOptions = {}): Promis
       }
       if (url.pathname === '/v2' || url.pathname.startsWith('/v2/')) {
         await registry.handle(req, res, url.pathname.replace(/^\/v2\/?/, ''), url.searchParams);
-      } else if (req.method !== 'GET' && req.method !== 'HEAD') {
-        send(res, 405, { 'Content-Type': 'text/plain', Allow: 'GET, HEAD' }, 'the page is read-only\n');
-      } else if (url.pathname === '/') {
-        send(res, 200, { 'Content-Type': 'text/html; charset=utf-8' }, listPage(store, url.searchParams.get('q') ?? ''), req.method === 'HEAD');
-      } else if (url.pathname === '/image') {
-        const page = await imagePage(store, url.searchParams.get('ref') ?? '');
-        if (page) send(res, 200, { 'Content-Type': 'text/html; charset=utf-8' }, page, req.method === 'HEAD');
-        else send(res, 404, { 'Content-Type': 'text/plain' }, 'no such image in the store\n');
       } else {
-        send(res, 404, { 'Content-Type': 'text/plain' }, 'not found\n');
+        await page(req, res, url);
       }
     } catch (err) {
+      if (!(err instanceof RegistryError)) log?.warn(`serve: ${req.method} ${url.pathname}: ${logLine(err)}`);
       if (res.headersSent) return void res.destroy();
-      if (err instanceof RegistryError) return sendError(res, err);
-      log?.warn(`serve: ${req.method} ${url.pathname}: ${messageOf(err)}`);
-      sendError(res, new RegistryError('BLOB_UPLOAD_INVALID', messageOf(err), 500));
+      sendError(res, err instanceof RegistryError ? err : internalError(err));
     } finally {
       log?.debug(`serve: ${req.method} ${url.pathname}${url.search} ${res.statusCode}`);
+    }
+  };
+
+  /** The page: HTML, its failures too (never the registry's JSON). */
+  const page = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    const html = (status: number, body: string, headers: Record<string, string> = {}): void =>
+      send(res, status, { 'Content-Type': 'text/html; charset=utf-8', ...headers }, body, req.method === 'HEAD');
+    try {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return html(405, errorPage('Not allowed', 'the page is read-only'), { Allow: 'GET, HEAD' });
+      if (url.pathname === '/') return html(200, listPage(store, url.searchParams.get('q') ?? ''));
+      if (url.pathname !== '/image') return html(404, errorPage('Not found', `there is no page ${url.pathname}`));
+      const ref = url.searchParams.get('ref') ?? '';
+      const found = await imagePage(store, ref);
+      html(found ? 200 : 404, found ?? errorPage('Not found', `${ref} is not in the store`));
+    } catch (err) {
+      log?.warn(`serve: ${req.method} ${url.pathname}${url.search}: ${logLine(err)}`);
+      html(500, errorPage('Cannot show this page', internalError(err).message));
     }
   };
 
@@ -121,7 +139,7 @@ export async function startServer(store: Store, opts: ServeOptions = {}): Promis
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       controller.abort(new Error('the server is stopping'));
-      await registry.abortUploads();
+      await registry.uploads.close();
       server.closeIdleConnections();
       const timer = setTimeout(() => server.closeAllConnections(), 5000);
       await closed;

@@ -111,15 +111,37 @@ export async function gc(store: Store, opts: { graceSeconds?: number; dryRun?: b
     if (!opts.dryRun && result.removedBlobs.length) {
       // The rows go in the same transaction; a kill in the middle of the unlinks leaves rows of
       // removed blobs, which only describe content (Store.exists and tags check the files).
-      for (const d of result.removedBlobs) {
-        statement(store.db, 'DELETE FROM manifests WHERE digest = ?').run(d);
-        statement(store.db, 'DELETE FROM children WHERE parent = ?').run(d);
-        statement(store.db, 'DELETE FROM annotations WHERE digest = ?').run(d);
-      }
+      for (const d of result.removedBlobs) dropManifestRows(store, d);
       for (const d of result.removedBlobs) rmSync(store.blobPath(d), { force: true });
     }
     return result;
   });
+}
+
+/**
+ * Removes one manifest at once when nothing of the store reaches it any more (no tag, no
+ * untagged entry, no parent): a registry's DELETE by digest (`gadget serve`), after which the
+ * manifest is gone for readers and the referrers API. Its blobs stay until gc. False when
+ * something still reaches it (it stays) or it is not a manifest of the store.
+ */
+export function removeUnreachableManifest(store: Store, digest: string): boolean {
+  store.refreshIfChanged();
+  return store.withWriteLock(() => {
+    if (!store.manifestRow(digest)) return false;
+    const keep = new Set<string>();
+    markReachable(store, keep);
+    if (keep.has(digest)) return false;
+    dropManifestRows(store, digest);
+    rmSync(store.blobPath(digest), { force: true });
+    return true;
+  });
+}
+
+/** The index's rows of a manifest whose blob is being removed. */
+function dropManifestRows(store: Store, digest: string): void {
+  statement(store.db, 'DELETE FROM manifests WHERE digest = ?').run(digest);
+  statement(store.db, 'DELETE FROM children WHERE parent = ?').run(digest);
+  statement(store.db, 'DELETE FROM annotations WHERE digest = ?').run(digest);
 }
 
 export type ProblemKind = 'corrupt-blob' | 'dangling-tag' | 'missing-entry-blob' | 'missing-child' | 'stray-file' | 'stale-index' | 'unreadable-manifest';

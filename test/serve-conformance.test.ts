@@ -23,6 +23,10 @@ interface Parts {
   deleteByTag: boolean;
   /** A manifest that names a blob with another size than the blob's is refused (MANIFEST_INVALID). */
   sizeCheck: boolean;
+  /** `{}` as a manifest and a child digest that is not sha256 are refused as invalid (docker-registry answers 500). */
+  manifestChecks: boolean;
+  /** A repository never pushed to is NAME_UNKNOWN (docker-registry: MANIFEST_UNKNOWN, BLOB_UNKNOWN). */
+  nameUnknown: boolean;
 }
 
 const digestOf = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -83,6 +87,8 @@ function conformance(name: string, base: () => string, parts: Parts): void {
       if (parts.rangeCheck) {
         const wrong = await fetch(location, { method: 'PATCH', body: layerB, headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `0-${layerB.length - 1}` } });
         assert.equal(wrong.status, 416);
+        const longer = await fetch(location, { method: 'PATCH', body: layerB, headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${layerA.length}-${layer.length + 9}` } });
+        assert.equal(longer.status, 416, 'a piece of another length than its Content-Range');
       }
       const status = await fetch(location);
       assert.equal(status.status, 204);
@@ -158,6 +164,49 @@ function conformance(name: string, base: () => string, parts: Parts): void {
       }
     });
 
+    test('a manifest that is not what its Content-Type or mediaType says, or names no valid child, is refused and nothing is tagged', async () => {
+      const doc = JSON.parse(manifest.toString()) as Record<string, unknown>;
+      const cases: Array<[string, string, unknown, string | undefined]> = [
+        ['a manifest sent as an index', OCI_INDEX, { ...doc, annotations: { 'org.example.case': 'refused' } }, 'MANIFEST_INVALID'],
+        ['an index sent as a manifest', OCI_MANIFEST, { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }, 'MANIFEST_INVALID'],
+        ['an index whose manifests are not a list', OCI_INDEX, { schemaVersion: 2, mediaType: OCI_INDEX, manifests: { a: 1 } }, 'MANIFEST_INVALID'],
+        ['an index body labelled a manifest in its mediaType', OCI_MANIFEST, { schemaVersion: 2, mediaType: OCI_MANIFEST, manifests: [] }, parts.manifestChecks ? 'MANIFEST_INVALID' : undefined],
+        ['{}', OCI_MANIFEST, {}, parts.manifestChecks ? 'MANIFEST_INVALID' : undefined],
+        ['a config digest that is a path', OCI_MANIFEST, { ...doc, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: 'sha256:../../etc/passwd', size: 1 } }, parts.manifestChecks ? 'DIGEST_INVALID' : undefined],
+        ['a layer that is not a descriptor', OCI_MANIFEST, { ...doc, layers: [{ digest: 42 }] }, parts.manifestChecks ? 'MANIFEST_INVALID' : undefined],
+      ];
+      for (const [what, contentType, body, code] of cases) {
+        if (!code) continue;
+        const res = await fetch(url(`/v2/${repo}/manifests/refused`), { method: 'PUT', body: JSON.stringify(body), headers: { 'Content-Type': contentType } });
+        assert.equal(res.status, 400, what);
+        const text = await res.text();
+        assert.equal((JSON.parse(text) as { errors: Array<{ code: string }> }).errors[0]!.code, code, `${what}: ${text}`);
+        assert.doesNotMatch(text, /Cannot read|is not iterable|undefined|TypeError/, `${what}: no JavaScript internals`);
+        assert.equal((await fetch(url(`/v2/${repo}/manifests/refused`), { method: 'HEAD', headers: { Accept: ACCEPT } })).status, 404, `${what}: nothing tagged`);
+        assert.equal((await fetch(url(`/v2/${repo}/manifests/${digestOf(JSON.stringify(body))}`), { method: 'HEAD', headers: { Accept: ACCEPT } })).status, 404, `${what}: nothing stored`);
+      }
+    });
+
+    test('a method an endpoint does not take is 405 with Allow', async () => {
+      const post = await fetch(url(`/v2/${repo}/manifests/v1`), { method: 'POST', headers: { Accept: ACCEPT } });
+      assert.equal(post.status, 405);
+      assert.match(post.headers.get('allow') ?? '', /GET/);
+      assert.doesNotMatch(post.headers.get('allow') ?? '', /POST/);
+      const patch = await fetch(url(`/v2/${repo}/blobs/${digestOf(layer)}`), { method: 'PATCH', body: 'x' });
+      assert.equal(patch.status, 405);
+      assert.match(patch.headers.get('allow') ?? '', /GET/);
+      assert.doesNotMatch(patch.headers.get('allow') ?? '', /PATCH/);
+    });
+
+    test(`a repository never pushed to is 404${parts.nameUnknown ? ' NAME_UNKNOWN' : ''}, even for a digest the registry holds`, async () => {
+      for (const path of [`manifests/${digestOf(manifest)}`, `blobs/${digestOf(layer)}`, 'manifests/v1']) {
+        const res = await fetch(url(`/v2/example.com/conformance/never/${path}`), { headers: { Accept: ACCEPT } });
+        assert.equal(res.status, 404, path);
+        if (parts.nameUnknown) assert.equal(await errorCode(res), 'NAME_UNKNOWN', path);
+        else await res.arrayBuffer();
+      }
+    });
+
     test('an index of the manifest is served as an index', async () => {
       const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: digestOf(manifest), size: manifest.length, platform: { architecture: 'amd64', os: 'linux' } }] }));
       assert.equal((await fetch(url(`/v2/${repo}/manifests/multi`), { method: 'PUT', body: index, headers: { 'Content-Type': OCI_INDEX } })).status, 201);
@@ -182,6 +231,12 @@ function conformance(name: string, base: () => string, parts: Parts): void {
         assert.match(link ?? '', /<\/v2\/.+\/tags\/list\?n=1&last=multi>; rel="next"/);
         const second = await fetch(url(/<([^>]+)>/.exec(link!)![1]!));
         assert.deepEqual(((await second.json()) as { tags: string[] }).tags, ['v1']);
+        // containerd's mirror requests name the upstream registry in ?ns=: the next page does too.
+        const mirrored = await fetch(url(`/v2/${repo.replace('example.com/', '')}/tags/list?ns=example.com&n=1`));
+        assert.deepEqual(((await mirrored.json()) as { tags: string[] }).tags, ['multi']);
+        const mirroredNext = await fetch(url(/<([^>]+)>/.exec(mirrored.headers.get('link') ?? '')?.[1] ?? '/no-link'));
+        assert.equal(mirroredNext.status, 200, 'the Link keeps ns');
+        assert.deepEqual(((await mirroredNext.json()) as { tags: string[] }).tags, ['v1']);
         assert.equal((await fetch(url(`/v2/${other}/manifests/listed`), { method: 'PUT', body: manifest, headers: { 'Content-Type': OCI_MANIFEST } })).status, 201);
         const catalog = await fetch(url('/v2/_catalog?n=1'));
         assert.equal(((await catalog.json()) as { repositories: string[] }).repositories.length, 1);
@@ -234,6 +289,29 @@ function conformance(name: string, base: () => string, parts: Parts): void {
       assert.equal((await fetch(url(`/v2/${other}/manifests/${digestOf(manifest)}`), { method: 'DELETE' })).status, 202);
       assert.equal((await fetch(url(`/v2/${other}/manifests/gone`), { headers: { Accept: ACCEPT } })).status, 404);
     });
+
+    if (parts.referrers) {
+      test('DELETE of a referrer by digest: GET is then 404, the referrers API drops it, a second DELETE is 404', async () => {
+        const empty = Buffer.from('{}');
+        const sig = Buffer.from(JSON.stringify({
+          schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: 'application/vnd.example.deleted',
+          config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: digestOf(empty), size: 2 }, layers: [],
+          subject: { mediaType: OCI_MANIFEST, digest: digestOf(manifest), size: manifest.length },
+        }));
+        assert.equal((await fetch(url(`/v2/${repo}/manifests/${digestOf(sig)}`), { method: 'PUT', body: sig, headers: { 'Content-Type': OCI_MANIFEST } })).status, 201);
+        const listed = async (): Promise<string[]> => ((await (await fetch(url(`/v2/${repo}/referrers/${digestOf(manifest)}`))).json()) as { manifests: Array<{ digest: string }> }).manifests.map((m) => m.digest);
+        assert.ok((await listed()).includes(digestOf(sig)));
+        assert.equal((await fetch(url(`/v2/${repo}/manifests/${digestOf(sig)}`), { method: 'DELETE' })).status, 202);
+        assert.equal((await fetch(url(`/v2/${repo}/manifests/${digestOf(sig)}`), { headers: { Accept: ACCEPT } })).status, 404);
+        assert.ok(!(await listed()).includes(digestOf(sig)), 'the referrers API no longer lists it');
+        const again = await fetch(url(`/v2/${repo}/manifests/${digestOf(sig)}`), { method: 'DELETE' });
+        assert.equal(again.status, 404);
+        assert.equal(await errorCode(again), 'MANIFEST_UNKNOWN');
+        // A blob is no manifest to delete; the manifest that another tag still names stays.
+        assert.equal((await fetch(url(`/v2/${repo}/manifests/${digestOf(config)}`), { method: 'DELETE' })).status, 404);
+        assert.equal((await fetch(url(`/v2/${repo}/manifests/v1`), { headers: { Accept: ACCEPT } })).status, 200);
+      });
+    }
   });
 }
 
@@ -247,5 +325,5 @@ after(async () => {
   await registry?.stop();
 });
 
-conformance('gadget serve', () => serve.url, { monolithicPost: true, rangeCheck: true, pagination: true, referrers: true, deleteByTag: true, sizeCheck: true });
-conformance('docker-registry 2.8', () => registry.url, { monolithicPost: false, rangeCheck: false, pagination: false, referrers: false, deleteByTag: false, sizeCheck: false });
+conformance('gadget serve', () => serve.url, { monolithicPost: true, rangeCheck: true, pagination: true, referrers: true, deleteByTag: true, sizeCheck: true, manifestChecks: true, nameUnknown: true });
+conformance('docker-registry 2.8', () => registry.url, { monolithicPost: false, rangeCheck: false, pagination: false, referrers: false, deleteByTag: false, sizeCheck: false, manifestChecks: false, nameUnknown: false });

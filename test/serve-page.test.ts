@@ -2,10 +2,11 @@
 // playwright-core): the list shows the images, an image's page shows its signatures and its
 // last verification, and a gadget.yaml description holding <script> is shown as text, never run.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
+import { openStore } from '../store/store.js';
 import { gadget } from './helpers/cli.js';
 import { FIXTURE_LAYOUT, scratch } from './helpers/paths.js';
 import { startServe, type TestServe } from './helpers/serve.js';
@@ -65,4 +66,32 @@ test('a <script> in gadget.yaml is shown as text and never runs', async () => {
   assert.equal(await page.evaluate(() => (window as unknown as { pwned?: boolean }).pwned), undefined);
   assert.equal(await page.locator('b').count(), 0, 'no markup from the store is rendered');
   assert.match(await page.locator('pre').first().textContent() ?? '', /<script>window\.pwned = true<\/script>/);
+});
+
+test('a page that cannot be shown is an HTML page that says why, every value escaped', async () => {
+  const store = join(scratch('gadget-serve-page-'), 'store');
+  assert.equal((await gadget(['--store', store, 'import', FIXTURE_LAYOUT])).code, 0);
+  const s = await openStore(store);
+  const digest = s.resolveRef(SIGNED).digest;
+  s.close();
+  const file = join(store, 'blobs', 'sha256', digest.slice(7));
+  chmodSync(file, 0o644);
+  writeFileSync(file, Buffer.alloc(statSync(file).size, 'x'));
+  const damaged = await startServe(store, ['--read-only']);
+  try {
+    const broken = await fetch(`${damaged.url}/image?ref=${encodeURIComponent(SIGNED)}`);
+    assert.equal(broken.status, 500);
+    assert.match(broken.headers.get('content-type') ?? '', /^text\/html/);
+    const text = await broken.text();
+    assert.match(text, new RegExp(`${digest} is corrupt`));
+    assert.doesNotMatch(text, /"code"/, 'not the registry\'s JSON');
+    const missing = await fetch(`${damaged.url}/image?ref=${encodeURIComponent('<b>nope</b>')}`);
+    assert.equal(missing.status, 404);
+    assert.match(missing.headers.get('content-type') ?? '', /^text\/html/);
+    const said = await missing.text();
+    assert.match(said, /&#60;b&#62;nope&#60;\/b&#62; is not in the store/);
+    assert.doesNotMatch(said, /<b>/);
+  } finally {
+    await damaged.stop();
+  }
 });

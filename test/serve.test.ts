@@ -5,7 +5,9 @@
 // SIGTERM in the middle of an upload, and a SIGKILL in the middle of 8 transfers.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpRequest, type ClientRequest } from 'node:http';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -244,6 +246,173 @@ describe('safe defaults, authentication, TLS, read-only, stopping', () => {
       s.close();
     }
     assert.ok(existsSync(join(dir, 'pulled-1', 'index.json')));
+  });
+});
+
+const digestOf = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const OCTETS = { 'Content-Type': 'application/octet-stream' };
+
+/** Waits for `check` (a hang guard of 30 s, not a timing assertion). */
+async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`${what}: not after 30 s`);
+}
+
+/** A PATCH of `length` bytes whose body the test writes (and may cut off) itself. */
+function openPatch(location: string, length: number): { req: ClientRequest; answer: Promise<{ status: number; range?: string }> } {
+  const req = httpRequest(location, { method: 'PATCH', headers: { ...OCTETS, 'Content-Length': length } });
+  const answer = new Promise<{ status: number; range?: string }>((resolve, reject) => {
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, range: res.headers.range }));
+    });
+    req.on('error', reject);
+  });
+  req.flushHeaders();
+  return { req, answer };
+}
+
+async function openUpload(serve: TestServe, repository = 'example.com/x'): Promise<string> {
+  const post = await fetch(`${serve.url}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
+  assert.equal(post.status, 202);
+  return `${serve.url}${post.headers.get('location')!}`;
+}
+
+async function rangeOf(location: string): Promise<string | null> {
+  return (await fetch(location)).headers.get('range');
+}
+
+const uploadFiles = (store: string): string[] => {
+  const tmp = join(store, 'gadget-oci', 'tmp');
+  return existsSync(tmp) ? readdirSync(tmp).filter((f) => f.includes('upload-')) : [];
+};
+
+describe('uploads that misbehave', () => {
+  test('idle uploads expire: their slots and temporary files are given back, a client cut off mid-PATCH included', async () => {
+    const store = join(scratch(), 's');
+    const serve = await startServe(store, ['--max-uploads', '2'], { GADGET_SERVE_UPLOAD_IDLE: '1' });
+    try {
+      const left = await openUpload(serve);
+      assert.equal((await fetch(left, { method: 'PATCH', body: randomBytes(1000), headers: OCTETS })).status, 202);
+      const cut = await openUpload(serve);
+      const patch = openPatch(cut, 100_000);
+      patch.req.write(randomBytes(1000));
+      await until('the piece is being received', async () => (await rangeOf(cut)) !== '0-0');
+      patch.req.destroy();
+      await patch.answer.catch(() => undefined);
+      await until('both uploads expired and their temporary files are removed', () => uploadFiles(store).length === 0);
+      for (const gone of [left, cut]) {
+        const res = await fetch(gone);
+        assert.equal(res.status, 404);
+        assert.equal(((await res.json()) as { errors: Array<{ code: string }> }).errors[0]!.code, 'BLOB_UPLOAD_UNKNOWN');
+      }
+      await openUpload(serve);
+      await openUpload(serve);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  test('with every upload slot taken, 429 says in Retry-After when the first one expires', async () => {
+    const serve = await startServe(join(scratch(), 's'), ['--max-uploads', '1']);
+    try {
+      await openUpload(serve);
+      const refused = await fetch(`${serve.url}/v2/example.com/x/blobs/uploads/`, { method: 'POST' });
+      assert.equal(refused.status, 429);
+      const wait = Number(refused.headers.get('retry-after'));
+      assert.ok(wait > 60 && wait <= 15 * 60, `Retry-After ${wait}: an idle upload expires after 15 minutes`);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  test('a second PATCH while the first is still arriving is refused (416), and the first completes', async () => {
+    const serve = await startServe(join(scratch(), 's'));
+    try {
+      const at = await openUpload(serve);
+      const blob = randomBytes(256 * 1024);
+      const first = openPatch(at, blob.length);
+      first.req.write(blob.subarray(0, 1000));
+      await until('the first piece is being received', async () => (await rangeOf(at)) !== '0-0');
+      const second = await fetch(at, { method: 'PATCH', body: Buffer.from('x'), headers: OCTETS });
+      assert.equal(second.status, 416);
+      first.req.end(blob.subarray(1000));
+      assert.deepEqual(await first.answer, { status: 202, range: `0-${blob.length - 1}` });
+      assert.equal((await fetch(`${at}?digest=${digestOf(blob)}`, { method: 'PUT' })).status, 201);
+      assert.deepEqual(Buffer.from(await (await fetch(`${serve.url}/v2/example.com/x/blobs/${digestOf(blob)}`)).arrayBuffer()), blob);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  test('a PATCH cut off by its client leaves the upload as it was before it', async () => {
+    const serve = await startServe(join(scratch(), 's'));
+    try {
+      const at = await openUpload(serve);
+      const blob = randomBytes(5000);
+      assert.equal((await fetch(at, { method: 'PATCH', body: blob.subarray(0, 1000), headers: OCTETS })).status, 202);
+      const cut = openPatch(at, 100_000);
+      cut.req.write(randomBytes(2000));
+      await until('the piece is being received', async () => (await rangeOf(at)) !== '0-999');
+      cut.req.destroy();
+      await cut.answer.catch(() => undefined);
+      await until('the cut piece is dropped', async () => (await rangeOf(at)) === '0-999');
+      const rest = await fetch(at, { method: 'PATCH', body: blob.subarray(1000), headers: { ...OCTETS, 'Content-Range': `1000-${blob.length - 1}` } });
+      assert.equal(rest.status, 202);
+      assert.equal((await fetch(`${at}?digest=${digestOf(blob)}`, { method: 'PUT' })).status, 201);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  test('a piece past --max-upload-size is 413 SIZE_INVALID and the upload stays as it was', async () => {
+    const serve = await startServe(join(scratch(), 's'), ['--max-upload-size', '1KiB']);
+    try {
+      const at = await openUpload(serve);
+      const blob = randomBytes(1024);
+      assert.equal((await fetch(at, { method: 'PATCH', body: blob.subarray(0, 600), headers: { ...OCTETS, 'Content-Range': '0-599' } })).status, 202);
+      const over = await fetch(at, { method: 'PATCH', body: randomBytes(600), headers: { ...OCTETS, 'Content-Range': '600-1199' } });
+      assert.equal(over.status, 413);
+      assert.equal(((await over.json()) as { errors: Array<{ code: string }> }).errors[0]!.code, 'SIZE_INVALID');
+      assert.equal(await rangeOf(at), '0-599');
+      assert.equal((await fetch(at, { method: 'PATCH', body: blob.subarray(600), headers: { ...OCTETS, 'Content-Range': '600-1023' } })).status, 202);
+      assert.equal((await fetch(`${at}?digest=${digestOf(blob)}`, { method: 'PUT' })).status, 201);
+    } finally {
+      await serve.stop();
+    }
+  });
+});
+
+describe('a damaged store', () => {
+  test('a blob whose file holds other bytes is never served as whole: a small one is a 500 that names it, a large one is cut off', async () => {
+    const store = join(scratch(), 's');
+    const serve = await startServe(store);
+    try {
+      const small = randomBytes(1000);
+      const large = randomBytes(3 * 1024 * 1024 + 5);
+      const url = (b: Buffer): string => `${serve.url}/v2/example.com/damaged/blobs/${digestOf(b)}`;
+      for (const blob of [small, large]) {
+        const push = await fetch(`${serve.url}/v2/example.com/damaged/blobs/uploads/?digest=${digestOf(blob)}`, { method: 'POST', body: blob, headers: OCTETS });
+        assert.equal(push.status, 201);
+      }
+      assert.deepEqual(Buffer.from(await (await fetch(url(large))).arrayBuffer()), large, 'a sound large blob is sent whole');
+      for (const blob of [small, large]) {
+        const file = join(store, 'blobs', 'sha256', digestOf(blob).slice(7));
+        chmodSync(file, 0o644);
+        writeFileSync(file, randomBytes(blob.length));
+      }
+      const bad = await fetch(url(small));
+      assert.equal(bad.status, 500);
+      const error = ((await bad.json()) as { errors: Array<{ code: string; message: string }> }).errors[0]!;
+      assert.equal(error.code, 'UNKNOWN');
+      assert.match(error.message, new RegExp(`${digestOf(small)} in the store is corrupt.*gadget fsck`));
+      await assert.rejects(async () => (await fetch(url(large))).arrayBuffer(), 'the body of a large damaged blob ends early');
+    } finally {
+      await serve.stop();
+    }
   });
 });
 

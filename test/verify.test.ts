@@ -168,8 +168,14 @@ describe('ig-signed-store: profiles', () => {
     assert.equal(byDigest.ref, byRef.digest);
     assert.deepEqual(rules(byDigest), rules(byRef));
   });
-  fixtureTest('an unknown reference is a missing image (exit code 1, as for inspect)', async (_t, s) => {
-    await assert.rejects(verifyImages(s, ['ttl.sh/not-there:v1']), (err: unknown) => err instanceof GadgetError && err.exitCode === 1 && /ttl\.sh\/not-there:v1 is not in/.test(err.message));
+  fixtureTest('an unknown reference is a failed report of its own (GADGET-IMAGE-MISSING), the others still verified', async (_t, s) => {
+    const reports = await verifyImages(s, ['ttl.sh/not-there:v1', ALL_IMAGES[0]!]);
+    assert.deepEqual(reports.map((r) => r.ref), ['ttl.sh/not-there:v1', ALL_IMAGES[0]]);
+    assert.equal(reports[0]!.passed, false);
+    assert.equal(reports[0]!.findings[0]!.rule, 'GADGET-IMAGE-MISSING');
+    assert.match(reports[0]!.findings[0]!.message, /ttl\.sh\/not-there:v1 is not in/);
+    assert.ok(reports[1]!.findings.length > 0 && reports[1]!.digest.startsWith('sha256:'), 'the other image was verified');
+    await assert.rejects(verifyImages(s, ['ttl.sh/BAD:v1']), (err: unknown) => err instanceof GadgetError && err.exitCode === 2, 'a malformed reference is still a usage error');
   });
   fixtureTest('the JSON document has one result per image with every finding', async (_t, s) => {
     const reports = await verifyImages(s, 'all', { profile: 'spec' });

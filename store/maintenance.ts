@@ -120,14 +120,17 @@ export async function gc(store: Store, opts: { graceSeconds?: number; dryRun?: b
 
 /**
  * Removes one manifest at once when nothing of the store reaches it any more (no tag, no
- * untagged entry, no parent): a registry's DELETE by digest (`gadget serve`), after which the
- * manifest is gone for readers and the referrers API. Its blobs stay until gc. False when
- * something still reaches it (it stays) or it is not a manifest of the store.
+ * untagged entry, no manifest of the store that lists it, even one pushed by digest alone): a
+ * registry's DELETE by digest (`gadget serve`), after which the manifest is gone for readers and
+ * the referrers API. Its blobs stay until gc. False when something still reaches it (it stays)
+ * or it is not a manifest of the store.
  */
 export function removeUnreachableManifest(store: Store, digest: string): boolean {
   store.refreshIfChanged();
   return store.withWriteLock(() => {
     if (!store.manifestRow(digest)) return false;
+    const parents = statement(store.db, 'SELECT DISTINCT parent FROM children WHERE digest = ?').all(digest) as Array<{ parent: string }>;
+    if (parents.some((p) => store.hasBlob(p.parent))) return false;
     const keep = new Set<string>();
     markReachable(store, keep);
     if (keep.has(digest)) return false;

@@ -127,6 +127,47 @@ describe('signatures through gadget serve and docker-registry, both ways', () =>
   });
 });
 
+test('DELETE by digest or tag removes only what the repository names: never another repository\'s signatures, never a manifest an image lists', async (t) => {
+  const dir = scratch('gadget-serve-delete-');
+  (await fixtureStore(dir))!.close();
+  const serve = await startServe(join(dir, 'fixture-store'));
+  t.after(() => serve.stop());
+  const legacy = 'ttl.sh/signed_with_cosign_legacy';
+  const bundled = 'ttl.sh/signed_with_cosign_bundle';
+  const head = async (path: string): Promise<Response> => fetch(`${serve.url}/v2/${path}`, { method: 'HEAD', headers: { Accept: ACCEPT } });
+  const del = async (path: string): Promise<{ status: number; code?: string }> => {
+    const res = await fetch(`${serve.url}/v2/${path}`, { method: 'DELETE' });
+    const body = (await res.json().catch(() => undefined)) as { errors?: Array<{ code: string }> } | undefined;
+    return { status: res.status, code: body?.errors?.[0]?.code };
+  };
+  const image = (await head(`${bundled}/manifests/latest`)).headers.get('docker-content-digest')!;
+  const referrers = async (): Promise<string[]> => ((await (await fetch(`${serve.url}/v2/${bundled}/referrers/${image}`)).json()) as { manifests: Array<{ digest: string; artifactType?: string }> }).manifests.filter((m) => m.artifactType === 'application/vnd.dev.sigstore.bundle.v0.3+json').map((m) => m.digest);
+  const [bundle] = await referrers();
+  assert.ok(bundle, 'the bundle image has a Sigstore bundle referrer');
+
+  assert.deepEqual(await del(`no/such/manifests/${bundle}`), { status: 404, code: 'NAME_UNKNOWN' }, 'an unknown repository deletes nothing');
+  assert.deepEqual(await del(`${legacy}/manifests/${bundle}`), { status: 404, code: 'MANIFEST_UNKNOWN' }, "another repository does not name the bundle's signature");
+  assert.deepEqual(await referrers(), [bundle], 'the signature is still there');
+
+  const legacyImage = (await head(`${legacy}/manifests/latest`)).headers.get('docker-content-digest')!;
+  const sigTag = `sha256-${legacyImage.slice(7)}.sig`;
+  assert.deepEqual(await del(`${bundled}/manifests/${sigTag}`), { status: 404, code: 'MANIFEST_UNKNOWN' }, "a cosign tag is its image's repository's only");
+  const sig = (await head(`${legacy}/manifests/${sigTag}`)).headers.get('docker-content-digest')!;
+  assert.equal((await del(`${legacy}/manifests/${sig}`)).status, 202, "the legacy signature, by digest, in its image's repository");
+  const tags = ((await (await fetch(`${serve.url}/v2/${legacy}/tags/list`)).json()) as { tags: string[] }).tags;
+  assert.ok(!tags.includes(sigTag), 'its tag is gone from the list');
+  assert.equal((await head(`${legacy}/manifests/${sig}`)).status, 404, 'and the manifest with it');
+
+  const index = (await (await fetch(`${serve.url}/v2/${legacy}/manifests/latest`, { headers: { Accept: ACCEPT } })).json()) as { manifests: Array<{ digest: string }> };
+  const child = index.manifests[0]!.digest;
+  assert.deepEqual(await del(`${legacy}/manifests/${child}`), { status: 409, code: 'DENIED' }, 'a manifest the image lists stays');
+  assert.equal((await head(`${legacy}/manifests/${child}`)).status, 200);
+
+  assert.equal((await del(`${bundled}/manifests/${bundle}`)).status, 202, 'the bundle, in its own repository');
+  assert.deepEqual(await referrers(), [], 'the referrers API drops it');
+  assert.equal((await head(`${bundled}/manifests/latest`)).status, 200, 'the image itself stays');
+});
+
 describe('safe defaults, authentication, TLS, read-only, stopping', () => {
   test('another address than loopback needs TLS (or --insecure), and writes there need --htpasswd', async () => {
     const store = join(scratch(), 's');

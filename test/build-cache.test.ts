@@ -179,6 +179,21 @@ test('the cache never hands a gadget an image of other inputs: a copy of its fol
     await changeRebuilds(ctx, { dir: g, ref: 'test/shadow:1' }, () => writeFileSync(path.join(g, 'common.h'), '#define VALUE 2\n'), { before: { include: [root] } });
   });
 
+  await t.test('a new header in the gadget folder in front of a system header and a cflags -I header', async () => {
+    const g = path.join(dir, 'system');
+    const extra = path.join(dir, 'extra');
+    mkdirSync(g);
+    mkdirSync(extra);
+    writeFileSync(path.join(extra, 'from_cflags.h'), '#define FROM_CFLAGS 1\n');
+    writeFileSync(path.join(g, 'program.bpf.c'), '#include <linux/types.h>\n#include <from_cflags.h>\n#ifndef SHADOWED\n#define SHADOWED 1\n#endif\nint value(void) { return SHADOWED + FROM_CFLAGS; }\n');
+    const spec: GadgetSpec = { dir: g, ref: 'test/system:1', cflags: [`-I${extra}`] };
+    await changeRebuilds(ctx, spec, () => {
+      mkdirSync(path.join(g, 'linux'));
+      writeFileSync(path.join(g, 'linux', 'types.h'), '#define SHADOWED 2\n');
+    });
+    await changeRebuilds(ctx, spec, () => writeFileSync(path.join(g, 'from_cflags.h'), '#define FROM_CFLAGS 5\n'));
+  });
+
   await t.test('CPATH', async () => {
     const g = path.join(dir, 'cpath');
     mkdirSync(g);

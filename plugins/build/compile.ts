@@ -119,11 +119,18 @@ function includeFolders(i: Pick<ClangArgsInput, 'dir' | 'multiarchInclude' | 'in
 
 /**
  * Where clang looks for a header of the source, in order: the source's own folder (for
- * `#include "x.h"`), then every -I folder. The build cache checks that no header has since
- * appeared in front of one it read.
+ * `#include "x.h"`), then the folders clang itself lists for the same options and environment
+ * (our -I folders, the cflags', CPATH, C_INCLUDE_PATH, its own and the system's). The build
+ * cache checks that no header has since appeared in front of one it read.
  */
-export function searchFolders(i: Pick<ClangArgsInput, 'dir' | 'source' | 'multiarchInclude' | 'includeRoots' | 'arch'>): string[] {
-  return [...new Set([path.dirname(path.resolve(i.dir, i.source)), ...includeFolders(i)])];
+async function searchFolders(clang: string, i: ClangArgsInput, opts: { signal?: AbortSignal; tmp: string }): Promise<string[]> {
+  const probe = ['-target', 'bpf', `-D__TARGET_ARCH_${TARGET_ARCH[i.arch]}`, ...includeFolders(i).map((folder) => `-I${folder}`), ...i.cflags, '-E', '-v', '-x', 'c', '/dev/null', '-o', '/dev/null'];
+  const { stderr } = await runTool(clang, 'clang', probe, { cwd: i.dir, ...opts });
+  const lines = stderr.split('\n');
+  const start = lines.findIndex((l) => l.startsWith('#include "..." search starts here'));
+  const end = lines.indexOf('End of search list.');
+  const listed = start < 0 || end < start ? [] : lines.slice(start + 1, end).filter((l) => l.startsWith(' ')).map((l) => path.resolve(i.dir, l.trim()));
+  return [...new Set([path.dirname(path.resolve(i.dir, i.source)), ...listed])];
 }
 
 /** clang's argument list (no shell ever sees it). */
@@ -170,7 +177,7 @@ export interface CompileResult {
   warnings: Partial<Record<Arch, string>>;
   /** Every file clang read (source and headers), absolute and sorted, as cache.ts depKey()s. */
   deps: string[];
-  /** Per arch, the folders searched for headers, in order (searchFolders). */
+  /** Per arch, the folders searched for headers, in order (see searchFolders). */
   search: string[][];
 }
 
@@ -212,22 +219,22 @@ export async function compileEbpf(input: CompileInput): Promise<CompileResult> {
   // tool has exited (removing it under a running clang fails with ENOTEMPTY).
   const stop = new AbortController();
   const signal = input.signal ? AbortSignal.any([input.signal, stop.signal]) : stop.signal;
+  const argsFor = (arch: Arch): ClangArgsInput => ({
+    arch,
+    source: path.relative(input.dir, input.source),
+    dir: input.dir,
+    out: path.join(tmp, `${arch}.bpf.o`),
+    depfile: path.join(tmp, `${arch}.d`),
+    multiarchInclude: include,
+    includeRoots: input.includeRoots,
+    cflags: input.cflags,
+  });
   try {
     const archs = input.archs ?? ARCHS;
     const settled = await Promise.allSettled(
       archs.map(async (arch) => {
-        const out = path.join(tmp, `${arch}.bpf.o`);
-        const depfile = path.join(tmp, `${arch}.d`);
-        const args = clangArgs({
-          arch,
-          source: path.relative(input.dir, input.source),
-          dir: input.dir,
-          out,
-          depfile,
-          multiarchInclude: include,
-          includeRoots: input.includeRoots,
-          cflags: input.cflags,
-        });
+        const { out, depfile } = argsFor(arch);
+        const args = clangArgs(argsFor(arch));
         compileRuns++;
         let warnings: string;
         try {
@@ -272,8 +279,7 @@ export async function compileEbpf(input: CompileInput): Promise<CompileResult> {
     const failed = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
     if (failed.length > 0) throw failed.find((e) => !(e instanceof GadgetError && /was cancelled$/.test(e.message))) ?? failed[0];
     const results = settled.map((r) => (r as PromiseFulfilledResult<{ arch: Arch; bytes: Buffer; warnings: string; deps: string[] }>).value);
-    const source = path.relative(input.dir, input.source);
-    const search = archs.map((arch) => searchFolders({ dir: input.dir, source, multiarchInclude: include, includeRoots: input.includeRoots, arch }));
+    const search = await Promise.all(archs.map((arch) => searchFolders(clang, argsFor(arch), { signal, tmp })));
     const result: CompileResult = { objects: {}, warnings: {}, deps: [], search };
     const deps = new Set<string>();
     for (const r of results) {

@@ -100,9 +100,10 @@ test('a key given as its text instead of a path is refused without being repeate
   openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'pasted.key');
   const pem = readFileSync(f('pasted.key'), 'utf8');
   const secret = pem.split('\n')[1]!; // a line of the key's base64
-  for (const flag of ['--key', '--notation-key']) {
+  const body = pem.split('\n').filter((l) => !l.startsWith('-----')).join(''); // the base64 alone, on one line
+  for (const [flag, text] of [['--key', pem], ['--notation-key', pem], ['--key', body]] as const) {
     for (const mode of [[], ['--json'], ['-v']]) {
-      const r = await gadget(['--store', store, ...mode, 'sign', IMAGE, flag, pem, ...(flag === '--notation-key' ? ['--notation-cert', f('pasted.key')] : [])], { env: PASSWORD });
+      const r = await gadget(['--store', store, ...mode, 'sign', IMAGE, flag, text, ...(flag === '--notation-key' ? ['--notation-cert', f('pasted.key')] : [])], { env: PASSWORD });
       assert.equal(r.code, 2, `${flag} ${mode.join(' ')}: ${r.stderr}`);
       assert.match(r.stdout + r.stderr, /the signing key was given as its text, not as the path of a file/);
       for (const out of [r.stdout, r.stderr]) {

@@ -95,8 +95,9 @@ function keyError(file: string, why: string, hint: string): GadgetError {
  * PKCS#8 / SEC1 EC / PKCS#1 RSA / encrypted PKCS#8. GadgetError (exit 2) naming the file.
  */
 export async function loadSigningKey(file: string, password: () => Promise<string>): Promise<SigningKey> {
-  // Key material where a path belongs is never quoted back: messages and logs would carry it.
-  if (/-----BEGIN|[\r\n]/.test(file)) {
+  // Key material where a path belongs (PEM, or a PEM body's base64 alone) is never quoted
+  // back: messages and logs would carry it.
+  if (/-----BEGIN|[\r\n]/.test(file) || (file.length >= 64 && /^[A-Za-z0-9+/]+=*$/.test(file))) {
     throw new GadgetError('the signing key was given as its text, not as the path of a file (the text is not repeated here)', {
       exitCode: 2,
       hint: 'save the key in a file only you can read (chmod 600) and give its path',

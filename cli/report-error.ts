@@ -2,6 +2,7 @@
 // line on stderr (never a stack trace for an expected failure) and, with --json, the error as
 // the one JSON document on stdout, so that `gadget --json ... | jq` always has input.
 import { painter } from '../lib/colour.js';
+import { printable } from '../lib/format.js';
 import { fileSystemError, isGadgetError } from '../lib/errors.js';
 import { encodeJSON } from '../lib/oci/json.js';
 
@@ -26,7 +27,9 @@ export function reportError(caught: unknown, opts: { json: boolean; verbose: boo
     const hint = err.hint ?? (err.exitCode === 2 ? opts.usageHint : undefined);
     doc = { error: { message: err.message, hint, code: err.exitCode } };
     const paint = painter(process.stderr);
-    process.stderr.write(`${paint.red('error:')} ${err.message}\n${hint ? `hint: ${hint}\n` : ''}`);
+    // Messages may quote what came with an image: each line is printed inert (see printable).
+    const inert = (text: string): string => text.split('\n').map(printable).join('\n');
+    process.stderr.write(`${paint.red('error:')} ${inert(err.message)}\n${hint ? `hint: ${inert(hint)}\n` : ''}`);
     const cause = (err as { cause?: unknown }).cause;
     if (opts.verbose && cause instanceof Error && cause.stack) process.stderr.write(`debug: caused by ${cause.stack}\n`);
   } else {

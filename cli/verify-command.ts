@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { painter } from '../lib/colour.js';
 import { GadgetError, usageError } from '../lib/errors.js';
 import type { Command } from './command.js';
-import { table } from '../lib/format.js';
+import { printable, table } from '../lib/format.js';
 import { readerPool, REGISTRY_OPTIONS } from './sync-commands.js';
 import type { VerifyReport } from '../plugins/verify.js';
 import { KEYLESS_OPTIONS, keylessFlags } from './keyless-options.js';
@@ -104,10 +104,10 @@ export const verifyCommand: Command = {
       for (const report of reports) for (const line of lib.formatReport(report)) env.print(verdict(line));
       if (reports.length > 1) env.log.info(lib.formatSummary(lib.summarize(reports, profile)));
       // A failure that is not about an image (a remote input that yields none) says what to do.
-      for (const r of reports) if (r.hint) process.stderr.write(`error: ${r.findings.find((f) => f.severity === 'error')?.message ?? r.ref}\nhint: ${r.hint}\n`);
+      for (const r of reports) if (r.hint) process.stderr.write(`error: ${printable(r.findings.find((f) => f.severity === 'error')?.message ?? r.ref)}\nhint: ${r.hint}\n`);
       // -q silences the report, never the names of the images that failed.
       if (env.flags.quiet) {
-        for (const r of reports) if (!r.passed && !r.hint) process.stderr.write(`failed: ${r.ref}: ${r.findings.find((f) => f.severity === 'error')?.message ?? 'verification failed'}\n`);
+        for (const r of reports) if (!r.passed && !r.hint) process.stderr.write(`failed: ${r.ref}: ${printable(r.findings.find((f) => f.severity === 'error')?.message ?? 'verification failed')}\n`);
       }
     }
     return reports.every((r) => r.passed) ? 0 : 1;

@@ -6,6 +6,7 @@
 import { rememberResults } from './verify/last-result.js';
 import path from 'node:path';
 import { GadgetError, isGadgetError, usageError } from '../lib/errors.js';
+import { printable } from '../lib/format.js';
 import { isDigest } from '../lib/oci/digest.js';
 import { isSignatureTag } from '../lib/oci/reference.js';
 import type { Descriptor } from '../lib/oci/types.js';
@@ -174,13 +175,13 @@ export function verify(options: VerifyPluginOptions = {}): Plugin {
       }
       for (const r of reports) {
         ctx.emit({ type: 'verify', ...r });
-        for (const f of r.findings) if (f.severity === 'warning') ctx.log.warn(`${r.ref}: ${f.rule} ${f.path}: ${f.message}`);
+        for (const f of r.findings) if (f.severity === 'warning') ctx.log.warn(`${r.ref}: ${f.rule} ${printable(f.path)}: ${printable(f.message)}`);
       }
       const failed = reports.filter((r) => !r.passed);
       if (failed.length > 0) {
         const lines = failed.slice(0, 10).flatMap((r) => {
           const first = r.findings.filter((f) => f.severity === 'error');
-          return [`  ${r.ref}: ${first.length} error${first.length === 1 ? '' : 's'}`, ...first.slice(0, 3).map((f) => `    ${f.rule} ${f.path}: ${f.message}`)];
+          return [`  ${r.ref}: ${first.length} error${first.length === 1 ? '' : 's'}`, ...first.slice(0, 3).map((f) => `    ${f.rule} ${printable(f.path)}: ${printable(f.message)}`)];
         });
         if (failed.length > 10) lines.push(`  ... and ${failed.length - 10} more`);
         throw new GadgetError(`${failed.length} of ${reports.length} image${reports.length === 1 ? '' : 's'} failed verification:\n${lines.join('\n')}`, {

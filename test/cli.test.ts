@@ -134,13 +134,23 @@ test('inspect and verify print what came with an image inert (no faked lines, no
   const hostile = 'ok\n  linux/amd64  sha256:fake  (verified)\u001b]0;pwned\u0007\u001b[31mRED\u202e';
   const forged = await s.putBytes(Buffer.from(JSON.stringify({ ...doc, annotations: { 'org.opencontainers.image.description': hostile } })), 'application/vnd.oci.image.index.v1+json');
   await s.tag(forged, 'example.com/hostile:v1');
+  // A manifest whose layer's media type carries escapes and a line of its own: verify quotes it.
+  const layer = await s.putBytes(Buffer.from('payload'), 'application/vnd.gadget.ebpf.program.v1+binaryA\u001b[31mRED\u202eevil\nFAKE LINE\r\u0007\u009b2J');
+  const config = await s.putBytes(Buffer.from('name: x\n'), 'application/vnd.gadget.config.v1+yaml');
+  const manifest = await s.putBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.gadget.v1+binary', config, layers: [layer] })), 'application/vnd.oci.image.manifest.v1+json');
+  const wrapped = await s.putBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ ...manifest, platform: { architecture: 'amd64', os: 'linux' } }] })), 'application/vnd.oci.image.index.v1+json');
+  await s.tag(wrapped, 'example.com/hostile-layer:v1');
   const children = (doc as { manifests: Array<{ digest: string }> }).manifests;
   s.close();
-  for (const args of [['inspect', 'example.com/hostile:v1'], ['verify', '--profile', 'ig', 'example.com/hostile:v1']]) {
+  for (const args of [['inspect', 'example.com/hostile:v1'], ['verify', '--profile', 'ig', 'example.com/hostile:v1'], ['verify', '--profile', 'ig', 'example.com/hostile-layer:v1'], ['-q', 'verify', 'example.com/hostile-layer:v1']]) {
     const r = await gadget(['--store', store, ...args]);
-    assert.doesNotMatch(r.stdout, /[\u0000-\u0009\u000b-\u001f\u007f\u202e]/, `${args[0]}: no control character reaches the terminal`);
-    assert.doesNotMatch(r.stdout, /^ {2}linux\/amd64 {2}sha256:fake/m, `${args[0]}: no line is faked`);
+    for (const out of [r.stdout, r.stderr]) {
+      assert.doesNotMatch(out, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/, `${args.join(' ')}: no control character reaches the terminal`);
+      assert.doesNotMatch(out, /^ {2}linux\/amd64 {2}sha256:fake|^FAKE LINE/m, `${args.join(' ')}: no line is faked`);
+    }
   }
+  const quiet = await gadget(['--store', store, '-q', 'verify', 'example.com/hostile-layer:v1']);
+  assert.match(quiet.stderr, /^failed: example\.com\/hostile-layer:v1: Layer 0 .*binaryA\\e\[31mRED\\u202eevil\\nFAKE LINE\\r\\u0007\\u009b2J/m, '-q names the failure, inert');
   const inspected = await gadget(['--store', store, 'inspect', 'example.com/hostile:v1']);
   assert.equal(inspected.code, 0, inspected.stderr);
   assert.ok(inspected.stdout.includes('org.opencontainers.image.description: ok\\n  linux/amd64  sha256:fake  (verified)\\e]0;pwned\\u0007\\e[31mRED\\u202e'), inspected.stdout);

@@ -251,6 +251,19 @@ test('gadget sync: a mirror set with platforms: [\'amd46\'] stops before any req
   assert.match(typo.stderr, /^error: \S*gadget\.config\.ts: mirrors\.gadgets\.platfroms is not a mirror set setting\nhint: did you mean platforms\? /);
   assert.equal(registry.requests(), 0);
 
+  // A getter of the config that throws while the sync settings are read: one sentence, no stack.
+  for (const [body, args] of [
+    ["{ mirrors: { m: { source: 'ghcr.io/x/y', get destination() { throw new Error('deep2'); } } } }", ['sync', 'm', '--dry-run']],
+    ["{ registries: { get timeouts() { throw new Error('deep2'); } } }", ['pull', `${registry.host}/myorg/x:v1`, '--dry-run']],
+  ] as const) {
+    writeFileSync(file, `export default ${body};\n`);
+    const r3 = await gadget(['--store', join(dir, 'store'), ...args], { cwd: work });
+    assert.equal(r3.code, 2, r3.stdout + r3.stderr);
+    assert.match(r3.stderr, /^error: cannot load \S*gadget\.config\.ts(:\d+)?: reading its default export threw: deep2\nhint: /);
+    assert.doesNotMatch(r3.stderr, /unexpected failure|\n\s+at /);
+  }
+  assert.equal(registry.requests(), 0);
+
   // A set is looked up among the config's own: names every object has are no sets.
   writeFileSync(file, `export default ${JSON.stringify({ mirrors: { gadgets: { source: `${registry.host}/myorg/x`, destination: 'store' } } })};\n`);
   for (const name of ['constructor', 'toString', '__proto__']) {

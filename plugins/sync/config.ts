@@ -8,9 +8,10 @@
 // that typos are type errors) wherever this module is part of the program.
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
-import { usageError } from '../../lib/errors.js';
+import { isGadgetError, usageError } from '../../lib/errors.js';
 import { RegistryPool, type RetryOptions, type Timeouts } from '../../lib/registry/index.js';
 import type { GadgetConfig } from '../../lib/runner/types.js';
+import { readFailure } from '../../lib/runner/validate-config.js';
 import { didYouMean } from '../../lib/suggest.js';
 import { checkPlatform } from './platforms.js';
 import { checkRename, type RenameRule } from './rename.js';
@@ -202,6 +203,15 @@ function expandHome(file: string, dir: string): string {
 
 /** The `registries` and `mirrors` of a config, checked; `dir` resolves relative paths. */
 export function readSyncConfig(config: GadgetConfig, dir: string, file = 'gadget.config.ts'): SyncConfig {
+  try {
+    return readSettings(config, dir, file);
+  } catch (err) {
+    // A getter or Proxy of the config that throws while it is read: one sentence, as at load.
+    throw isGadgetError(err) ? err : readFailure(err, file);
+  }
+}
+
+function readSettings(config: GadgetConfig, dir: string, file: string): SyncConfig {
   const reg: unknown = config.registries ?? {};
   if (!isObject(reg)) throw usageError(`${file}: registries must be an object { insecure, authfile, mirrors }`);
   refuseUnknownKeys(reg, ['insecure', 'authfile', 'mirrors', 'timeouts', 'retries', 'maxPages'], `${file}: registries`, 'a registry setting');

@@ -68,10 +68,18 @@ test('verify --remote REPOSITORY verifies an image under a tag named like a sign
   assert.equal(pushed.code, 0, pushed.stderr);
   const r = await gadget(['--json', 'verify', '--remote', repo, '--profile', 'ig', '--require-signature', '--key', join(KEYS, 'cosign-good.pub')]);
   assert.equal(r.code, 1, r.stdout + r.stderr);
-  const doc = JSON.parse(r.stdout) as { images: Array<{ ref: string; passed: boolean; findings: Array<{ rule: string }> }> };
+  const doc = JSON.parse(r.stdout) as { images: Array<{ ref: string; digest: string; passed: boolean; findings: Array<{ rule: string }> }> };
   assert.deepEqual(doc.images.map((i) => i.ref), [`${repo}:v1`, hidden], "the image's .sig tag is a signature; the hidden image is verified");
   assert.equal(doc.images[0]!.passed, true);
   assert.ok(doc.images[1]!.findings.some((f) => f.rule === 'GADGET-SIGNATURE-MISSING'), 'and fails: it is not signed');
+
+  // Under the name of a real image's attestation tag, whose subject is verified: read all the same.
+  const other = `${reg.host}/hidden/y`;
+  assert.equal((await gadget(['--store', source, 'push', 'ttl.sh/signed_with_cosign_legacy:latest', `${other}:v1`])).code, 0);
+  const attTag = `${other}:sha256-${doc.images[0]!.digest.slice(7)}.att`;
+  assert.equal((await gadget(['--store', source, 'push', 'ghcr.io/inspektor-gadget/gadget/unsigned:francis-signature-unit-tests', attTag])).code, 0);
+  const plain = await gadget(['--json', 'verify', '--remote', other, '--profile', 'ig']);
+  assert.deepEqual((JSON.parse(plain.stdout) as { images: Array<{ ref: string }> }).images.map((i) => i.ref), [`${other}:v1`, attTag], plain.stderr);
 });
 
 test('verify --remote over a prefix: ten images, one tampered in the registry, exit 1 naming it', async (t) => {

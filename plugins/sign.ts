@@ -4,12 +4,14 @@
 // `sha256-<hex>.sig` tag (appending a layer to an existing signature manifest, never
 // replacing it), a Sigstore bundle v0.3 referrer, and a notation JWS referrer. Signing again
 // with the same key and payload changes nothing.
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { GadgetError, isGadgetError, usageError } from '../lib/errors.js';
 import { sha256 } from '../lib/oci/digest.js';
 import { parseRef } from '../lib/oci/reference.js';
-import { INDEX_TYPES, SIGSTORE_BUNDLE } from '../lib/oci/mediatypes.js';
+import { INDEX_TYPES, SIGSTORE_BUNDLE, isManifestType } from '../lib/oci/mediatypes.js';
+import { childrenOf, fetchManifest } from '../lib/oci/copy.js';
 import { MAX_MANIFEST_BYTES, type Target } from '../lib/oci/target.js';
 import type { Descriptor, Manifest } from '../lib/oci/types.js';
 import type { Plugin } from '../lib/runner/types.js';
@@ -191,7 +193,7 @@ export async function signDescriptor(target: Target, subject: Descriptor, ref: s
  * made while any reference names no image or an image with content missing. Every such
  * reference is named, not just the first.
  */
-function signable(store: Store, refs: string[]): Array<{ ref: string; descriptor: Descriptor }> {
+async function signable(store: Store, refs: string[]): Promise<Array<{ ref: string; descriptor: Descriptor }>> {
   const targets: Array<{ ref: string; descriptor: Descriptor }> = [];
   const problems: string[] = [];
   for (const ref of refs) {
@@ -207,16 +209,46 @@ function signable(store: Store, refs: string[]): Array<{ ref: string; descriptor
     if (missing.length > 0) problems.push(`the content of ${ref} (${descriptor.digest}) is not all in ${store.name}: ${missing[0]} is missing${missing.length > 1 ? `, and ${missing.length - 1} more` : ''}`);
     else targets.push({ ref, descriptor });
   }
+  for (const { ref, descriptor } of targets) {
+    const damaged = await firstDamaged(store, descriptor);
+    if (damaged) problems.push(`the content of ${ref} (${descriptor.digest}) is damaged in ${store.name}: ${damaged} does not match its digest`);
+  }
   if (problems.length > 0) {
     throw new GadgetError(`nothing was signed: ${problems.join('; ')}`, { hint: '`gadget list` shows the images of the store; pull or import an image whose content is missing again (`gadget fsck` names what is damaged)' });
   }
   return targets;
 }
 
+/** The first blob or manifest of the graph whose bytes are not its digest's (each read once), else undefined. */
+async function firstDamaged(store: Store, root: Descriptor, seen = new Set<string>()): Promise<string | undefined> {
+  if (seen.has(root.digest)) return undefined;
+  seen.add(root.digest);
+  if (isManifestType(root.mediaType)) {
+    let doc: Parameters<typeof childrenOf>[1];
+    try {
+      doc = (await fetchManifest(store, root)).doc;
+    } catch {
+      return root.digest;
+    }
+    for (const child of childrenOf(root, doc)) {
+      const damaged = await firstDamaged(store, child, seen);
+      if (damaged) return damaged;
+    }
+    return undefined;
+  }
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of await store.fetch(root)) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return `sha256:${hash.digest('hex')}` === root.digest && size === root.size ? undefined : root.digest;
+}
+
 /** Signs stored images by reference. */
 export async function signImages(store: Store, refs: string[], opts: SignOptions): Promise<SignResult[]> {
   const signers = await loadSigners(opts);
-  const targets = signable(store, refs);
+  const targets = await signable(store, refs);
   const out: SignResult[] = [];
   for (const { ref, descriptor } of targets) out.push(...(await signDescriptor(store, descriptor, ref, signers)));
   return out;

@@ -37,6 +37,9 @@ test('usage errors exit 2 with one clear sentence', async () => {
     [['--store', store, 'list', 'a', 'b'], /list takes at most one PATTERN/],
     [['--jsn', 'list'], /unknown option --jsn before the command/],
   ];
+  const emptyEnv = await gadget(['list'], { env: { GADGET_STORE: '' } });
+  assert.equal(emptyEnv.code, 2, emptyEnv.stdout + emptyEnv.stderr);
+  assert.match(emptyEnv.stderr, /^error: \$GADGET_STORE is set but empty\nhint: /, "an empty $GADGET_STORE is not ig's store");
   for (const [args, message] of cases) {
     const r = await gadget(args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);

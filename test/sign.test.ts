@@ -129,6 +129,23 @@ test('sign refuses, naming each, references that name no image and images whose 
   const after = await openStore(store);
   assert.throws(() => after.resolveRef(`sha256-${digestHex(digest)}.sig`), /is not in store/, 'no signature was made');
   after.close();
+
+  // Bytes damaged in place (the same size): a signature would vouch for them, so none is made.
+  const { store: other, digest: otherDigest } = await builtStore('damaged-bytes');
+  const o = await openStore(other);
+  const manifest = (await o.readJSON<{ manifests: Descriptor[] }>(o.resolveRef(IMAGE))).manifests[0]!;
+  const layer = (await o.readJSON<Manifest>(manifest)).layers[0]!;
+  o.close();
+  const file = join(other, 'blobs', 'sha256', digestHex(layer.digest));
+  const bytes = readFileSync(file);
+  bytes[bytes.length - 1] ^= 0xff;
+  writeFileSync(file, bytes);
+  const flipped = await gadget(['--store', other, 'sign', IMAGE, '--key', f('damaged.key')]);
+  assert.equal(flipped.code, 1, flipped.stderr);
+  assert.match(flipped.stderr, new RegExp(`nothing was signed: the content of .* is damaged in store .*: ${layer.digest} does not match its digest`));
+  const unsigned = await openStore(other);
+  assert.throws(() => unsigned.resolveRef(`sha256-${digestHex(otherDigest)}.sig`), /is not in store/, 'no signature was made');
+  unsigned.close();
 });
 
 test('reading keys: cosign\'s fixture key (empty password), PKCS#8, SEC1 EC and ed25519 PEM', { skip: !HAVE_FIXTURE_KEY && 'fixtures absent' }, async () => {

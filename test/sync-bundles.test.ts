@@ -509,7 +509,7 @@ describe('bundles as sync sources and destinations, with renames', async () => {
     const bundle = join(work, 'c.tar');
     const toBundle = await cli.gadget(['--store', examples.root, 'sync', '--from', 'store:*', '--to', bundle, ...folding]);
     assert.equal(toBundle.code, 2, toBundle.stderr);
-    assert.match(toBundle.stderr, /error: 1 destination would receive two different images, so nothing was copied/);
+    assert.match(toBundle.stderr, /error: 1 destination would receive the images of two sources, so nothing was copied/);
     assert.match(toBundle.stderr, new RegExp(`${EXAMPLES.helloWasm}.*${EXAMPLES.traceOpen}|${EXAMPLES.traceOpen}.*${EXAMPLES.helloWasm}`));
     assert.match(toBundle.stderr, /ghcr\.io\/one\/x:v1/);
     assert.ok(!existsSync(bundle) && !existsSync(stagingDir(bundle)), 'no bundle and no staging store');

@@ -215,7 +215,7 @@ describe('plans, patterns, pagination, timeouts and healing', { skip: !available
     for (const dryRun of [true, false]) {
       const r = await gadget(dryRun ? [...args, '--dry-run'] : args);
       assert.equal(r.code, 2, r.stdout + r.stderr);
-      assert.match(r.stderr, new RegExp(`error: 1 destination would receive two different images, so nothing was copied: (quay\\.io/dup:latest and ttl\\.sh/dup:latest|ttl\\.sh/dup:latest and quay\\.io/dup:latest) -> ${reg.host}/coll/dup:latest`));
+      assert.match(r.stderr, new RegExp(`error: 1 destination would receive the images of two sources, so nothing was copied: (quay\\.io/dup:latest and ttl\\.sh/dup:latest|ttl\\.sh/dup:latest and quay\\.io/dup:latest) -> ${reg.host}/coll/dup:latest`));
     }
     for (const repo of ['coll/dup', 'coll/other']) assert.equal((await fetch(`${reg.url}/v2/${repo}/tags/list`)).status, 404, `nothing was written (${repo})`);
   });

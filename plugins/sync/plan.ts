@@ -290,7 +290,7 @@ export function checkCollisions(items: PlanItem[]): void {
     else if (earlier !== source) clashes.push(`${earlier} and ${source} -> ${destination}`);
   }
   if (clashes.length === 0) return;
-  throw usageError(`${clashes.length} destination${clashes.length === 1 ? '' : 's'} would receive two different images, so nothing was copied: ${clashes.join('; ')}`, 'change the rename rules or the sources so that every destination reference has one source');
+  throw usageError(`${clashes.length} destination${clashes.length === 1 ? '' : 's'} would receive the images of two sources, so nothing was copied: ${clashes.join('; ')}`, 'change the rename rules or the sources so that every destination reference has one source');
 }
 
 /** `gadget push REF [DEST]`: a stored image to its own reference or to DEST. */

@@ -24,6 +24,7 @@ import type { Reference } from '../../lib/oci/reference.js';
 import type { Index, Manifest } from '../../lib/oci/types.js';
 import { isNotFound, RegistryError, type RegistryPool } from '../../lib/registry/index.js';
 import { fetchToTemporaryStore, RemoteFetchError } from '../sync/remote.js';
+import { resolveThroughMirrors } from '../sync/resolve.js';
 import { listRegistrySource, parseSource } from '../sync/sources.js';
 import type { RegistryMirror, RegistrySettings } from '../sync/config.js';
 import { makeReport, type VerifyReport } from './report.js';
@@ -150,16 +151,16 @@ export async function verifyRemote(inputs: string[], options: RemoteVerifyOption
   const reports = await verifyEach(refs, options);
   // Every tag named like a signature is read (one small GET each): a gadget image hidden under
   // such a name, whatever digest the name gives, is verified too, never skipped as a signature.
-  const hidden = await imagesAmong(signatureTags, options.pool, signal);
+  const hidden = await imagesAmong(signatureTags, options.pool, options.registries?.mirrors, signal);
   return hidden.length ? [...reports, ...(await verifyEach(hidden.map((ref) => ({ ref: ref.toString() })), options))] : reports;
 }
 
-/** The tags of `refs` that hold a gadget image (or cannot be read: verifying them says why). */
-async function imagesAmong(refs: Reference[], pool: RegistryPool, signal?: AbortSignal): Promise<Reference[]> {
+/** The tags of `refs` that hold a gadget image (or cannot be read: verifying them says why); read as they were listed, through the mirrors. */
+async function imagesAmong(refs: Reference[], pool: RegistryPool, mirrors: Record<string, RegistryMirror> | undefined, signal?: AbortSignal): Promise<Reference[]> {
   const held = await Promise.all(refs.map(async (ref) => {
     try {
-      const manifest = await pool.repository(ref, 'source').getManifest(ref.tag!, signal);
-      return manifest === undefined ? false : holdsGadgetImage(manifest.bytes);
+      const { repository, descriptor } = await resolveThroughMirrors(ref, pool, mirrors, signal);
+      return holdsGadgetImage(await repository.manifestBytes(descriptor, signal));
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (isGadgetError(err) && err.exitCode === 2) throw err; // out of reach, credentials: as for any image

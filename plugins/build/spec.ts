@@ -310,7 +310,7 @@ export async function resolveGadget(spec: GadgetSpec, opts: ResolveOptions): Pro
     dir = await realpath(path.resolve(opts.cwd, spec.dir));
     if (!(await stat(dir)).isDirectory()) throw new Error('not a directory');
   } catch {
-    throw badInput(`${source}: gadget folder ${shownDir} does not exist or is not a folder`, 'fix "dir"');
+    throw badInput(`${source}: gadget folder ${shownDir} does not exist or is not a folder`, opts.source ? 'fix "dir"' : 'give the folder of a gadget (its program.bpf.c, gadget.yaml or build.yaml)');
   }
   try {
     // Without this, an unreadable folder would look empty ("nothing to build").

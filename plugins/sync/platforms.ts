@@ -173,7 +173,7 @@ export async function selectPlatforms(source: Target, root: Descriptor, platform
   const kept = all.filter((d) => matches(d.platform, wanted));
   if (kept.length === all.length) return { source, root, subset: false };
   const names = [...new Set(all.map((d) => platformName(d.platform)))].join(', ');
-  if (kept.length === 0) throw new GadgetError(`${what} has none of the platforms ${platforms.join(', ')} (it has ${names})`, { hint: 'change the platforms of the mirror set' });
+  if (kept.length === 0) throw new GadgetError(`${what} has none of the platforms ${platforms.join(', ')} (it has ${names})`, { hint: "ask for platforms it has (--platform, or the mirror set's platforms)" });
   if (!allowSubset) {
     throw new GadgetError(
       `${what}: keeping only ${[...new Set(kept.map((d) => platformName(d.platform)))].join(', ')} of its platforms (${names}) makes a new index with another digest, so its signatures (made for ${root.digest}) would no longer apply`,

@@ -194,6 +194,27 @@ test('the cache never hands a gadget an image of other inputs: a copy of its fol
     await changeRebuilds(ctx, spec, () => writeFileSync(path.join(g, 'from_cflags.h'), '#define FROM_CFLAGS 5\n'));
   });
 
+  await t.test('headers that appear in folders that did not exist at build time, or inside the gadget folder', async () => {
+    // An include root's per-arch folder made later, and a cflags -I folder inside the gadget's.
+    const g = path.join(dir, 'later');
+    const root = path.join(dir, 'root-later');
+    const inner = path.join(g, 'include');
+    mkdirSync(inner, { recursive: true });
+    mkdirSync(root);
+    writeFileSync(path.join(g, 'program.bpf.c'), '#include <late.h>\n#include <inner.h>\nint value(void) { return LATE + INNER; }\n');
+    writeFileSync(path.join(dir, 'late.h'), '#define LATE 1\n');
+    writeFileSync(path.join(inner, 'inner.h'), '#define INNER 1\n');
+    // -Werror with a flag clang calls unused unless it compiles: the search probe must not fail on it.
+    const spec: GadgetSpec = { dir: g, ref: 'test/later:1', cflags: ['-Iinclude', `-I${dir}`, '-Werror', '-fno-eliminate-unused-debug-types'] };
+    await changeRebuilds(ctx, spec, () => {
+      for (const arch of ['amd64', 'arm64']) {
+        mkdirSync(path.join(root, 'gadget', arch), { recursive: true });
+        writeFileSync(path.join(root, 'gadget', arch, 'late.h'), '#define LATE 7\n');
+      }
+    }, { before: { include: [root] } });
+    await changeRebuilds(ctx, spec, () => writeFileSync(path.join(g, 'inner.h'), '#define INNER 9\n'), { before: { include: [root] } });
+  });
+
   await t.test('CPATH', async () => {
     const g = path.join(dir, 'cpath');
     mkdirSync(g);

@@ -96,17 +96,20 @@ export class BuildCache {
 /**
  * A header that would now be found in front of one clang read (a new `foo.h` in the gadget
  * folder before the include root's `foo.h`), which the deps' hashes cannot show: the path of
- * the one that appeared, else undefined. For each dep, the first search folder holding it is
- * taken as the one it was found in; a file of the same name in an earlier folder shadows it.
+ * the one that appeared, else undefined. A dep inside several search folders (one inside
+ * another) may have been found through any of them: for each, a file of the same name in an
+ * earlier folder shadows it.
  */
 export function shadowedDep(deps: Record<string, string>, search: string[][] | undefined): string | undefined {
   for (const folders of search ?? []) {
     for (const key of Object.keys(deps)) {
       if (key.startsWith('b64:')) continue;
-      const found = folders.findIndex((folder) => isInside(folder, key));
-      for (const earlier of folders.slice(0, Math.max(0, found))) {
-        const candidate = path.join(earlier, path.relative(folders[found]!, key));
-        if (candidate !== key && existsSync(candidate)) return candidate;
+      for (const [found, folder] of folders.entries()) {
+        if (!isInside(folder, key)) continue;
+        for (const earlier of folders.slice(0, found)) {
+          const candidate = path.join(earlier, path.relative(folder, key));
+          if (candidate !== key && existsSync(candidate)) return candidate;
+        }
       }
     }
   }

@@ -119,18 +119,42 @@ function includeFolders(i: Pick<ClangArgsInput, 'dir' | 'multiarchInclude' | 'in
 
 /**
  * Where clang looks for a header of the source, in order: the source's own folder (for
- * `#include "x.h"`), then the folders clang itself lists for the same options and environment
- * (our -I folders, the cflags', CPATH, C_INCLUDE_PATH, its own and the system's). The build
- * cache checks that no header has since appeared in front of one it read.
+ * `#include "x.h"`), our -I folders, the cflags' -I folders, CPATH's and C_INCLUDE_PATH's
+ * entries (each whether it exists yet or not: one made later can shadow), then the folders
+ * clang adds itself (its own and the system's). The build cache checks that no header has
+ * since appeared in front of one it read.
  */
-async function searchFolders(clang: string, i: ClangArgsInput, opts: { signal?: AbortSignal; tmp: string }): Promise<string[]> {
-  const probe = ['-target', 'bpf', `-D__TARGET_ARCH_${TARGET_ARCH[i.arch]}`, ...includeFolders(i).map((folder) => `-I${folder}`), ...i.cflags, '-E', '-v', '-x', 'c', '/dev/null', '-o', '/dev/null'];
-  const { stderr } = await runTool(clang, 'clang', probe, { cwd: i.dir, ...opts });
-  const lines = stderr.split('\n');
-  const start = lines.findIndex((l) => l.startsWith('#include "..." search starts here'));
-  const end = lines.indexOf('End of search list.');
-  const listed = start < 0 || end < start ? [] : lines.slice(start + 1, end).filter((l) => l.startsWith(' ')).map((l) => path.resolve(i.dir, l.trim()));
-  return [...new Set([path.dirname(path.resolve(i.dir, i.source)), ...listed])];
+async function searchFolders(clang: string, i: ClangArgsInput): Promise<string[]> {
+  const listed = (name: string): string[] => (process.env[name] === undefined ? [] : process.env[name]!.split(':').map((d) => d || '.'));
+  const ours = [path.dirname(path.resolve(i.dir, i.source)), ...includeFolders(i), ...cflagIncludes(i.cflags), ...listed('CPATH'), ...listed('C_INCLUDE_PATH')];
+  return [...new Set([...ours.map((d) => path.resolve(i.dir, d)), ...(await clangOwnFolders(clang))])];
+}
+
+/** The folders of the cflags' -I options (`-Idir` and `-I dir`), relative ones to the gadget folder. */
+function cflagIncludes(cflags: string[]): string[] {
+  return cflags.flatMap((flag, n) => (flag === '-I' ? [cflags[n + 1] ?? ''] : flag.startsWith('-I') ? [flag.slice(2)] : [])).filter((d) => d !== '');
+}
+
+let ownFolders: Promise<string[]> | undefined;
+
+/**
+ * The include folders clang adds by itself for the bpf target (its resource folder, the
+ * system's), from `clang -E -v` without any option of the build, which therefore cannot fail
+ * it. Once per process; none when the probe fails (their headers are then not checked).
+ */
+function clangOwnFolders(clang: string): Promise<string[]> {
+  const env = { ...process.env, LC_ALL: 'C', CPATH: undefined, C_INCLUDE_PATH: undefined };
+  ownFolders ??= run(clang, ['-target', 'bpf', '-E', '-v', '-x', 'c', '/dev/null', '-o', '/dev/null'], { timeout: 30_000, env }).then(
+    ({ stderr }) => {
+      const lines = stderr.split('\n');
+      const start = lines.findIndex((l) => l.startsWith('#include <...> search starts here'));
+      const end = lines.indexOf('End of search list.');
+      // Each folder is indented by one space; its name is the rest of the line, spaces included.
+      return start < 0 || end < start ? [] : lines.slice(start + 1, end).filter((l) => l.startsWith(' ')).map((l) => l.slice(1).replace(/ \(framework directory\)$/, ''));
+    },
+    () => [],
+  );
+  return ownFolders;
 }
 
 /** clang's argument list (no shell ever sees it). */
@@ -279,7 +303,7 @@ export async function compileEbpf(input: CompileInput): Promise<CompileResult> {
     const failed = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
     if (failed.length > 0) throw failed.find((e) => !(e instanceof GadgetError && /was cancelled$/.test(e.message))) ?? failed[0];
     const results = settled.map((r) => (r as PromiseFulfilledResult<{ arch: Arch; bytes: Buffer; warnings: string; deps: string[] }>).value);
-    const search = await Promise.all(archs.map((arch) => searchFolders(clang, argsFor(arch), { signal, tmp })));
+    const search = await Promise.all(archs.map((arch) => searchFolders(clang, argsFor(arch))));
     const result: CompileResult = { objects: {}, warnings: {}, deps: [], search };
     const deps = new Set<string>();
     for (const r of results) {

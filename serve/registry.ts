@@ -7,15 +7,12 @@
 // store's lock and never point at a graph that is not all there.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sha256 } from '../lib/oci/digest.js';
-import { encodeJSONBytes } from '../lib/oci/json.js';
-import { isSignatureTag } from '../lib/oci/reference.js';
 import { MT_INDEX, isManifestType } from '../lib/oci/mediatypes.js';
-import type { Descriptor, Index } from '../lib/oci/types.js';
-import { namedChildrenSync } from '../store/graph.js';
-import { removeUnreachableManifest } from '../store/maintenance.js';
+import type { Descriptor } from '../lib/oci/types.js';
 import { IncompleteGraphError, type Store } from '../store/store.js';
 import { regularSize } from '../store/regular-files.js';
 import { sendBlob } from './blobs.js';
+import { deleteManifest } from './delete.js';
 import { DIGEST, RegistryError, readBody, send, sendJSON, type RegistryLimits } from './http.js';
 import { checkPushedManifest, mediaTypeOf } from './manifest-check.js';
 import { keyOf, repositoryOf, splitKey } from './names.js';
@@ -95,36 +92,7 @@ export class Registry {
     }
   }
 
-  /**
-   * Takes `digest` out of the fallback tag index of `subject` (`sha256-<hex>`), as a client of a
-   * registry without the referrers API does when it deletes a referrer; an index left empty
-   * loses its tag. The old index goes when nothing else reaches it. True when it listed `digest`.
-   */
-  private async dropFromFallbackIndex(subject: string, digest: string): Promise<boolean> {
-    const { store } = this.ctx;
-    const key = `sha256-${subject.slice('sha256:'.length)}`;
-    const entry = store.entryByRef(key);
-    if (!entry) return false;
-    const old: Descriptor = { mediaType: entry.media_type, digest: entry.digest, size: entry.size };
-    const index = await store.readJSON<Index>(old);
-    const kept = (index.manifests ?? []).filter((m) => m.digest !== digest);
-    if (kept.length === (index.manifests ?? []).length) return false;
-    if (kept.length === 0) await store.untag([key]);
-    else await store.tag(await store.putBytes(encodeJSONBytes({ ...index, manifests: kept }), old.mediaType), key);
-    removeUnreachableManifest(store, old.digest);
-    return true;
-  }
 
-  /** The digests this repository's tags name, with the manifests they list (what its signatures may sign). */
-  private imagesOf(repository: string): Set<string> {
-    const images = new Set<string>();
-    for (const e of this.ctx.store.allEntries()) {
-      if (!e.ref || splitKey(e.ref)?.repository !== repository) continue;
-      images.add(e.digest);
-      for (const child of namedChildrenSync(this.ctx.store.root, e.digest)) images.add(child.digest);
-    }
-    return images;
-  }
 
   /** NAME_UNKNOWN for a repository the store has no tag in and this server took no push into. */
   private checkKnown(repository: string): void {
@@ -253,44 +221,9 @@ export class Registry {
   // ------------------------------------------------------------------ management
 
   private async deleteManifest(res: ServerResponse, repository: string, reference: string): Promise<void> {
-    const { store } = this.ctx;
-    if (!DIGEST.test(reference)) {
-      this.checkKnown(repository);
-      // A cosign tag is bare in the store: it is this repository's only when it signs one of its images.
-      const signed = isSignatureTag(reference) ? /^sha256-([a-f0-9]{64})/.exec(reference) : null;
-      if (signed && !this.imagesOf(repository).has(`sha256:${signed[1]}`)) throw new RegistryError('MANIFEST_UNKNOWN', `${repository}:${reference} is not in the store`);
-      try {
-        await store.untag([keyOf(repository, reference)]);
-      } catch {
-        throw new RegistryError('MANIFEST_UNKNOWN', `${repository}:${reference} is not in the store`);
-      }
-      return send(res, 202, {});
-    }
     this.checkKnown(repository);
-    if (!store.hasBlob(reference) || !store.manifestRow(reference)) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} is not in the store`);
-    // What names the manifest in this repository goes: its tags here, a cosign tag of an image
-    // of this repository, and its untagged entry when it refers to one (an OCI 1.1 signature).
-    // Then, when nothing else of the store reaches it (another repository's tag, a manifest that
-    // lists it), the manifest itself goes at once: GET answers 404 and the referrers API drops
-    // it. Its blobs stay until `gadget gc` finds nothing else that reaches them.
-    const images = this.imagesOf(repository);
-    const subject = store.manifestRow(reference)?.subject;
-    let named = 0;
-    store.removeEntries((e) => {
-      if (e.descriptor.digest !== reference) return false;
-      const signed = e.ref === null ? null : /^sha256-([a-f0-9]{64})/.exec(e.ref);
-      const here = e.ref === null
-        ? subject !== undefined && subject !== null && images.has(subject)
-        : signed && isSignatureTag(e.ref!) ? images.has(`sha256:${signed[1]}`) : splitKey(e.ref!)?.repository === repository;
-      if (here) named++;
-      return here;
-    });
-    if (subject && images.has(subject) && (await this.dropFromFallbackIndex(subject, reference))) named++;
-    const removed = removeUnreachableManifest(store, reference);
-    if (named > 0 || removed) return send(res, 202, {});
-    // Nothing of this repository named it, and it stays: a manifest an image here lists is needed.
-    if (images.has(reference)) throw new RegistryError('DENIED', `manifest ${reference} is listed by an image of ${repository}: delete that image's tag first`, 409);
-    throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} is not in ${repository}`);
+    await deleteManifest(this.ctx.store, repository, reference);
+    send(res, 202, {});
   }
 }
 

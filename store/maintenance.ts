@@ -119,8 +119,8 @@ export async function gc(store: Store, opts: { graceSeconds?: number; dryRun?: b
 }
 
 /**
- * Removes one manifest at once when nothing of the store reaches it any more (no tag, no
- * untagged entry, no manifest of the store that lists it, even one pushed by digest alone): a
+ * Removes one manifest at once when nothing of the store reaches it any more (no entry of
+ * index.json, no manifest of the store that lists it, even one pushed by digest alone): a
  * registry's DELETE by digest (`gadget serve`), after which the manifest is gone for readers and
  * the referrers API. Its blobs stay until gc. False when something still reaches it (it stays)
  * or it is not a manifest of the store.
@@ -129,8 +129,8 @@ export function removeUnreachableManifest(store: Store, digest: string): boolean
   store.refreshIfChanged();
   return store.withWriteLock(() => {
     if (!store.manifestRow(digest)) return false;
-    const parents = statement(store.db, 'SELECT DISTINCT parent FROM children WHERE digest = ?').all(digest) as Array<{ parent: string }>;
-    if (parents.some((p) => store.hasBlob(p.parent))) return false;
+    // index.json names it (an entry, even one whose subject is gone), or a manifest lists it.
+    if (store.entriesOf(digest).length > 0 || store.parentsOf(digest).some((p) => store.hasBlob(p))) return false;
     const keep = new Set<string>();
     markReachable(store, keep);
     if (keep.has(digest)) return false;

@@ -488,6 +488,11 @@ export class Store implements Target {
     return statement(this.db, 'SELECT * FROM entries WHERE ref = ?').get(key) as EntryRow | undefined;
   }
 
+  /** The manifests of the index that list `digest` as a child (their blobs may be gone). */
+  parentsOf(digest: string): string[] {
+    return (statement(this.db, 'SELECT DISTINCT parent FROM children WHERE digest = ?').all(digest) as Array<{ parent: string }>).map((r) => r.parent);
+  }
+
   entriesOf(digest: string): EntryRow[] {
     return statement(this.db, 'SELECT * FROM entries WHERE digest = ? ORDER BY seq').all(digest) as EntryRow[];
   }

@@ -5,6 +5,7 @@
 // SIGTERM in the middle of an upload, and a SIGKILL in the middle of 8 transfers.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type ClientRequest } from 'node:http';
@@ -153,10 +154,34 @@ test('DELETE by digest or tag removes only what the repository names: never anot
   const sigTag = `sha256-${legacyImage.slice(7)}.sig`;
   assert.deepEqual(await del(`${bundled}/manifests/${sigTag}`), { status: 404, code: 'MANIFEST_UNKNOWN' }, "a cosign tag is its image's repository's only");
   const sig = (await head(`${legacy}/manifests/${sigTag}`)).headers.get('docker-content-digest')!;
-  assert.equal((await del(`${legacy}/manifests/${sig}`)).status, 202, "the legacy signature, by digest, in its image's repository");
+  assert.equal((await del(`${legacy}/manifests/${sigTag}`)).status, 202, "the legacy signature, by its tag, in its image's repository");
   const tags = ((await (await fetch(`${serve.url}/v2/${legacy}/tags/list`)).json()) as { tags: string[] }).tags;
   assert.ok(!tags.includes(sigTag), 'its tag is gone from the list');
   assert.equal((await head(`${legacy}/manifests/${sig}`)).status, 404, 'and the manifest with it');
+
+  // A signature of an image another repository tags too is theirs as well: neither may delete it.
+  const oci11 = 'ttl.sh/signed_with_cosign_oci11';
+  const store = join(dir, 'fixture-store');
+  assert.equal((await gadget(['--store', store, 'tag', `${oci11}:latest`, 'example.com/other/oci11:latest'])).code, 0);
+  const oci11Image = (await head(`${oci11}/manifests/latest`)).headers.get('docker-content-digest')!;
+  const shared = ((await (await fetch(`${serve.url}/v2/${oci11}/referrers/${oci11Image}`)).json()) as { manifests: Array<{ digest: string }> }).manifests.map((m) => m.digest);
+  assert.ok(shared.length > 0);
+  for (const repo of ['example.com/other/oci11', oci11]) assert.deepEqual(await del(`${repo}/manifests/${shared[0]}`), { status: 409, code: 'DENIED' }, repo);
+  assert.equal((await head(`${oci11}/manifests/${shared[0]}`)).status, 200, 'the shared signature stays');
+
+  // A signature of the bundle signature, pushed by digest: deletable through the image's repository.
+  const empty = Buffer.from('{}');
+  assert.equal((await fetch(`${serve.url}/v2/${bundled}/blobs/uploads/?digest=sha256:${createHash('sha256').update(empty).digest('hex')}`, { method: 'POST', body: empty })).status, 201);
+  const sigOfSig = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.example.countersign',
+    config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: `sha256:${createHash('sha256').update(empty).digest('hex')}`, size: 2 }, layers: [],
+    subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: bundle, size: Number((await head(`${bundled}/manifests/${bundle}`)).headers.get('content-length')) },
+  }));
+  const counter = `sha256:${createHash('sha256').update(sigOfSig).digest('hex')}`;
+  assert.equal((await fetch(`${serve.url}/v2/${bundled}/manifests/${counter}`, { method: 'PUT', body: sigOfSig, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } })).status, 201);
+  assert.deepEqual(await del(`${legacy}/manifests/${counter}`), { status: 404, code: 'MANIFEST_UNKNOWN' }, 'not through another repository');
+  assert.equal((await del(`${bundled}/manifests/${counter}`)).status, 202, "a signature's signature, through its image's repository");
+  assert.equal((await head(`${bundled}/manifests/${counter}`)).status, 404);
 
   const index = (await (await fetch(`${serve.url}/v2/${legacy}/manifests/latest`, { headers: { Accept: ACCEPT } })).json()) as { manifests: Array<{ digest: string }> };
   const child = index.manifests[0]!.digest;
@@ -166,6 +191,18 @@ test('DELETE by digest or tag removes only what the repository names: never anot
   assert.equal((await del(`${bundled}/manifests/${bundle}`)).status, 202, 'the bundle, in its own repository');
   assert.deepEqual(await referrers(), [], 'the referrers API drops it');
   assert.equal((await head(`${bundled}/manifests/latest`)).status, 200, 'the image itself stays');
+  // A referrer whose subject is not in the store, pushed into one repository: another deletes nothing.
+  const dangling = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.example.dangling',
+    config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: `sha256:${createHash('sha256').update(empty).digest('hex')}`, size: 2 }, layers: [],
+    subject: { mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${'a'.repeat(64)}`, size: 100 },
+  }));
+  const danglingDigest = `sha256:${createHash('sha256').update(dangling).digest('hex')}`;
+  assert.equal((await fetch(`${serve.url}/v2/${oci11}/manifests/${danglingDigest}`, { method: 'PUT', body: dangling, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } })).status, 201);
+  assert.deepEqual(await del(`${legacy}/manifests/${danglingDigest}`), { status: 404, code: 'MANIFEST_UNKNOWN' });
+  assert.equal((await head(`${oci11}/manifests/${danglingDigest}`)).status, 200);
+  const fsck = await gadget(['--store', store, 'fsck']);
+  assert.equal(fsck.code, 0, `the store stays whole: ${fsck.stdout}`);
 });
 
 describe('safe defaults, authentication, TLS, read-only, stopping', () => {

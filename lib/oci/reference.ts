@@ -1,6 +1,7 @@
 // References as ig writes and completes them: `trace_exec` is
 // ghcr.io/inspektor-gadget/gadget/trace_exec:latest, `myorg/x` is ghcr.io/myorg/x:latest,
 // `localhost:5000/x` stays on localhost. A "ref" is always a parsed Reference.
+import { printable } from '../format.js';
 import { GadgetError } from '../errors.js';
 
 export const DEFAULT_REGISTRY = 'ghcr.io';
@@ -49,7 +50,8 @@ export class Reference {
 }
 
 function malformed(input: string, why: string): GadgetError {
-  return new GadgetError(`"${input}" is not a valid image reference: ${why}`, {
+  // One line, inert: the input may come from a file (a layout's ref name), not a person.
+  return new GadgetError(printable(`"${input}" is not a valid image reference: ${why}`), {
     exitCode: 2,
     hint: 'write it as [REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST], e.g. ghcr.io/myorg/mygadget:v1',
   });

@@ -604,6 +604,8 @@ test("import: a layout's malformed ref names are refused naming the layout, with
   for (const [name, ref, message] of [
     ['traversal', '../../etc:1', /index\.json names "\.\.\/\.\.\/etc:1", which is not an image reference/],
     ['number', 12345, /index\.json has a ref name that is not a string/],
+    // A name that would forge a line and colour the terminal is quoted inert, on one line.
+    ['forged', 'ttl.sh/x:v1\nerror: forged line \u001b[31mred', /index\.json names "ttl\.sh\/x:v1\\nerror: forged line \\u001b\[31mred", which is not an image reference \("ttl\.sh\/x:v1\\nerror: forged line \\e\[31mred" is not a valid/],
   ] as Array<[string, unknown, RegExp]>) {
     const layout = join(dir, name);
     cpSync(join(dir, 'src'), layout, { recursive: true });
@@ -615,6 +617,8 @@ test("import: a layout's malformed ref names are refused naming the layout, with
     assert.match(r.stderr, new RegExp(`^error: layout ${esc(layout)}: `));
     assert.match(r.stderr, message);
     assert.match(r.stderr, /\nhint: the layout is malformed where it was written/);
+    assert.equal(r.stderr.match(/^error: /gm)?.length, 1, `one error line: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /\u001b/);
     assert.ok(!existsSync(join(dir, `into-${name}`)), 'nothing was imported, not even a store made');
   }
 });

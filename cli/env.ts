@@ -78,10 +78,6 @@ export class CommandEnv {
     for (const flag of ['store', 'config'] as const) {
       if (this.flags[flag] === '') throw usageError(`--${flag} needs a ${flag === 'store' ? 'folder' : 'file'}, but it is empty`, flag === 'store' ? 'e.g. --store ./store (without --store: $GADGET_STORE, the config\'s store, or ig\'s store)' : 'e.g. --config ./gadget.config.ts');
     }
-    // Set but empty is a mistake (an unset variable in a script), never "use ig's store".
-    if (this.flags.store === undefined && process.env.GADGET_STORE === '') {
-      throw usageError('$GADGET_STORE is set but empty', 'set it to a store folder, or unset it (unset GADGET_STORE) to use the config\'s store or ig\'s');
-    }
     if (!this.flags.verbose && this.flags.config === undefined) return;
     const { findConfig } = await import('../lib/runner/config.js');
     const file = findConfig(this.cwd, this.flags.config);
@@ -100,6 +96,11 @@ export class CommandEnv {
   private async storeChoice(): Promise<{ dir: string; from: string }> {
     if (this.flags.store) return { dir: resolve(this.cwd, this.flags.store), from: '--store' };
     if (process.env.GADGET_STORE) return { dir: resolve(this.cwd, process.env.GADGET_STORE), from: '$GADGET_STORE' };
+    // Set but empty is a mistake (an unset variable in a script), never "use ig's store";
+    // asked only by a command that uses a store.
+    if (process.env.GADGET_STORE === '') {
+      throw usageError('$GADGET_STORE is set but empty', "set it to a store folder, or unset it (unset GADGET_STORE) to use the config's store or ig's");
+    }
     const { findConfig } = await import('../lib/runner/config.js');
     const file = findConfig(this.cwd, this.flags.config);
     if (file) {

@@ -40,6 +40,8 @@ test('usage errors exit 2 with one clear sentence', async () => {
   const emptyEnv = await gadget(['list'], { env: { GADGET_STORE: '' } });
   assert.equal(emptyEnv.code, 2, emptyEnv.stdout + emptyEnv.stderr);
   assert.match(emptyEnv.stderr, /^error: \$GADGET_STORE is set but empty\nhint: /, "an empty $GADGET_STORE is not ig's store");
+  const storeless = await gadget(['verify', '--rules'], { cwd: scratch(), env: { GADGET_STORE: '' } });
+  assert.equal(storeless.code, 0, `a command that uses no store does not mind: ${storeless.stderr}`);
   for (const [args, message] of cases) {
     const r = await gadget(args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);

@@ -120,6 +120,13 @@ async function signLegacy(target: Target, subject: Descriptor, repository: strin
   const current = await existing(target, tag);
   let layers: Descriptor[] = [];
   if (current) {
+    // Its layers are kept: in the store they must be whole, or the new manifest would list damage.
+    const damaged = target instanceof Store ? await firstDamaged(target, current) : undefined;
+    if (damaged) {
+      throw new GadgetError(`the signature ${tag} in ${target.name} is damaged (${damaged} does not match its digest); nothing was signed`, {
+        hint: '`gadget fsck --repair` removes it (with the signatures it holds); then sign again',
+      });
+    }
     const manifest = JSON.parse((await readBlob(target, current, MAX_MANIFEST_BYTES)).toString('utf8')) as Manifest;
     layers = Array.isArray(manifest.layers) ? manifest.layers : [];
     const payloadDigest = sha256(payload);

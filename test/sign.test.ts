@@ -146,6 +146,26 @@ test('sign refuses, naming each, references that name no image and images whose 
   const unsigned = await openStore(other);
   assert.throws(() => unsigned.resolveRef(`sha256-${digestHex(otherDigest)}.sig`), /is not in store/, 'no signature was made');
   unsigned.close();
+
+  // A damaged layer of the existing .sig manifest: appending to it would list the damage.
+  const { store: third, digest: thirdDigest } = await builtStore('damaged-signature');
+  assert.equal((await gadget(['--store', third, 'sign', IMAGE, '--key', f('damaged.key')])).code, 0);
+  const t3 = await openStore(third);
+  const sigTag = `sha256-${digestHex(thirdDigest)}.sig`;
+  const before = t3.resolveRef(sigTag).digest;
+  const sigLayer = (await t3.readJSON<Manifest>(t3.resolveRef(sigTag))).layers[0]!;
+  t3.close();
+  const sigFile = join(third, 'blobs', 'sha256', digestHex(sigLayer.digest));
+  const sigBytes = readFileSync(sigFile);
+  sigBytes[0] ^= 0xff;
+  writeFileSync(sigFile, sigBytes);
+  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'second.key');
+  const again = await gadget(['--store', third, 'sign', IMAGE, '--key', f('second.key')]);
+  assert.equal(again.code, 1, again.stderr);
+  assert.match(again.stderr, new RegExp(`the signature ${sigTag} in store .* is damaged \\(${sigLayer.digest} does not match its digest\\); nothing was signed`));
+  const t4 = await openStore(third);
+  assert.equal(t4.resolveRef(sigTag).digest, before, 'the .sig tag did not move');
+  t4.close();
 });
 
 test('reading keys: cosign\'s fixture key (empty password), PKCS#8, SEC1 EC and ed25519 PEM', { skip: !HAVE_FIXTURE_KEY && 'fixtures absent' }, async () => {

@@ -124,20 +124,34 @@ async function dropFromFallbackIndex(store: Store, subject: string, digest: stri
     const entry = store.entryByRef(key);
     if (!entry) return false;
     const old: Descriptor = { mediaType: entry.media_type, digest: entry.digest, size: entry.size };
-    const index = await store.readJSON<Index>(old);
+    // Another writer may replace the index and remove this one between the two reads.
+    const changed = (): boolean => {
+      store.refreshIfChanged();
+      return store.entryByRef(key)?.digest !== old.digest;
+    };
+    let index: Index;
+    try {
+      index = await store.readJSON<Index>(old);
+    } catch (err) {
+      if (changed()) continue;
+      throw err;
+    }
     const kept = (index.manifests ?? []).filter((m) => m.digest !== digest);
     if (kept.length === (index.manifests ?? []).length) return false;
-    if (kept.length === 0) store.removeEntries((e) => e.ref === key && e.descriptor.digest === old.digest);
-    else {
+    if (kept.length === 0) {
+      store.removeEntries((e) => e.ref === key && e.descriptor.digest === old.digest);
+      store.refreshIfChanged();
+      if (store.entryByRef(key)) continue; // another writer changed it meanwhile: read it again
+    } else {
       const next = await store.putBytes(encodeJSONBytes({ ...index, manifests: kept }), old.mediaType);
       try {
         await store.tagMany([{ descriptor: next, ref: key, expected: old.digest }]);
       } catch (err) {
-        if (store.entryByRef(key)?.digest === old.digest) throw err; // not a concurrent change
+        if (!changed()) throw err; // not a concurrent change
+        removeUnreachableManifest(store, next.digest); // written for nothing: it would keep listing `digest`
         continue;
       }
     }
-    if (store.entryByRef(key)?.digest === old.digest) continue; // another writer moved it back meanwhile
     removeUnreachableManifest(store, old.digest);
     return true;
   }

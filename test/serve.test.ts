@@ -18,6 +18,8 @@ import { REPO, SHARED, scratch } from './helpers/paths.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 import { startServe, type TestServe } from './helpers/serve.js';
 import { EXAMPLES, exampleStore, fixtureStore, SIGNED } from './helpers/sync.js';
+import { writeImage } from './helpers/images.js';
+import type { Descriptor } from '../lib/oci/types.js';
 
 const run = promisify(execFile);
 const KEYS = join(SHARED, 'fixtures', 'ig-signed-store', 'keys');
@@ -202,6 +204,37 @@ test('DELETE by digest or tag removes only what the repository names: never anot
   assert.equal((await head(`${oci11}/manifests/${danglingDigest}`)).status, 200);
   const fsck = await gadget(['--store', store, 'fsck']);
   assert.equal(fsck.code, 0, `the store stays whole: ${fsck.stdout}`);
+});
+
+test('two servers on one store deleting the referrers of one image at once: each 202 is a referrer gone, the fallback index with them', async (t) => {
+  const dir = scratch('gadget-serve-two-');
+  const storeDir = join(dir, 'store');
+  const s = await openStore(storeDir);
+  const image = await writeImage(s, 'two-servers');
+  await s.tag(image, 'example.com/two/x:v1');
+  const empty = await s.putBytes(Buffer.from('{}'), 'application/vnd.oci.empty.v1+json');
+  const referrers: Descriptor[] = [];
+  for (let i = 0; i < 10; i++) {
+    const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: `application/vnd.example.r${i}`, config: empty, layers: [], subject: image }));
+    referrers.push({ ...(await s.putBytes(bytes, 'application/vnd.oci.image.manifest.v1+json')), artifactType: `application/vnd.example.r${i}` });
+  }
+  // The fallback tag index a client of a registry without the referrers API writes.
+  const fallback = `sha256-${image.digest.slice(7)}`;
+  await s.tag(await s.putBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: referrers })), 'application/vnd.oci.image.index.v1+json'), fallback);
+  s.close();
+  const servers = await Promise.all([startServe(storeDir), startServe(storeDir)]);
+  t.after(() => Promise.all(servers.map((x) => x.stop())));
+  const statuses = await Promise.all(referrers.map(async (r, i) => (await fetch(`${servers[i % 2]!.url}/v2/example.com/two/x/manifests/${r.digest}`, { method: 'DELETE' })).status));
+  assert.deepEqual(statuses, referrers.map(() => 202), 'every DELETE succeeded');
+  for (const server of servers) {
+    const listed = (await (await fetch(`${server.url}/v2/example.com/two/x/referrers/${image.digest}`)).json()) as { manifests: unknown[] };
+    assert.deepEqual(listed.manifests, [], 'no referrer is left');
+  }
+  const after = await openStore(storeDir);
+  t.after(() => after.close());
+  assert.throws(() => after.resolveRef(fallback), /is not in store/, 'the emptied fallback index lost its tag');
+  const fsck = await gadget(['--store', storeDir, 'fsck']);
+  assert.equal(fsck.code, 0, fsck.stdout);
 });
 
 describe('safe defaults, authentication, TLS, read-only, stopping', () => {

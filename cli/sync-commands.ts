@@ -243,7 +243,9 @@ export const syncCommand: Command = {
     const writesStore = chosen.some((set) => set.destination === 'store');
     const readsStore = !writesStore && chosen.some((set) => (Array.isArray(set.source) ? set.source : [set.source]).some((s) => parseSource(s).kind === 'store'));
     const store = writesStore || readsStore ? await openStoreFor(env, writesStore ? 'writes' : 'reads', Boolean(opts.dryRun)) : undefined;
-    return print(env, await lib.syncSets(config, positionals, { ...opts, store, storeDir: await env.storeDir() }), 'copied', Boolean(opts.dryRun));
+    // The store's folder only keeps a bundle from being written inside it: no store chosen, nothing to keep.
+    const storeDir = await env.storeDir().catch((err: unknown) => (store ? Promise.reject(err) : undefined));
+    return print(env, await lib.syncSets(config, positionals, { ...opts, store, storeDir }), 'copied', Boolean(opts.dryRun));
   },
 };
 

@@ -18,8 +18,12 @@ const REFERRER_DEPTH = 3;
 /** A fallback index changed by another writer meanwhile is read again this often. */
 const FALLBACK_ATTEMPTS = 5;
 
-/** Deletes `reference` (a tag or digest) of `repository`; a RegistryError when it may not. */
-export async function deleteManifest(store: Store, repository: string, reference: string): Promise<void> {
+/**
+ * Deletes `reference` (a tag or digest) of `repository`; a RegistryError when it may not.
+ * `pushedHere`: whether this server took that manifest into `repository` by digest (no tag or
+ * signature names it, yet it is the repository's to delete).
+ */
+export async function deleteManifest(store: Store, repository: string, reference: string, pushedHere: (digest: string) => boolean = () => false): Promise<void> {
   store.refreshIfChanged();
   const held = await heldBy(store, repository);
   if (!DIGEST.test(reference)) return deleteTag(store, repository, reference, held);
@@ -41,14 +45,25 @@ export async function deleteManifest(store: Store, repository: string, reference
     if (signed !== undefined) refuseShared(store, repository, signed, reference);
   }
   if (subject !== undefined && held.has(subject)) refuseShared(store, repository, subject, reference);
-  if (named === 0 && held.images.has(reference)) {
-    throw new RegistryError('DENIED', `manifest ${reference} is listed by an image of ${repository}: delete that image's tag first`, 409);
+  // The fallback tag indexes of this repository's images (and signatures) that list it.
+  const indexes = store.parentsOf(reference).flatMap((parent) => store.entriesOf(parent).flatMap((e) => {
+    const of = e.ref !== null && FALLBACK_TAG.test(e.ref) ? signedBy(e.ref) : undefined;
+    return of !== undefined && held.has(of) ? [of] : [];
+  }));
+  for (const of of indexes) refuseShared(store, repository, of, reference);
+  if (named === 0 && indexes.length === 0) {
+    if (held.images.has(reference)) throw new RegistryError('DENIED', `manifest ${reference} is listed by an image of ${repository}: delete that image's tag first`, 409);
+    if (!pushedHere(reference)) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} is not in ${repository}`);
+    // Taken by digest into this repository, and named by nothing: it goes if nothing else needs it.
+    if (!removeUnreachableManifest(store, reference)) throw new RegistryError('DENIED', `manifest ${reference} is listed by another manifest of the store`, 409);
+    return;
   }
   if (named > 0) store.removeEntries(ours);
-  const dropped = subject !== undefined && held.has(subject) && (await dropFromFallbackIndex(store, subject, reference));
-  if (named === 0 && !dropped) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} is not in ${repository}`);
+  for (const of of new Set(indexes)) await dropFromFallbackIndex(store, of, reference);
   removeUnreachableManifest(store, reference);
 }
+
+const FALLBACK_TAG = /^sha256-[a-f0-9]{64}$/;
 
 async function deleteTag(store: Store, repository: string, tag: string, held: Held): Promise<void> {
   const key = keyOf(repository, tag);
@@ -101,9 +116,14 @@ function signedBy(tag: string): string | undefined {
   return isSignatureTag(tag) ? `sha256:${tag.slice('sha256-'.length, 'sha256-'.length + 64)}` : undefined;
 }
 
-/** 409 when `subject` is also an image (or a manifest of one) that another repository tags: the signature is theirs too. */
+/**
+ * 409 when `subject`, or what it signs in turn (a signature's signature), is also an image (or
+ * a manifest of one) that another repository tags: the signature is theirs too.
+ */
 function refuseShared(store: Store, repository: string, subject: string, what: string): void {
-  const holders = [subject, ...store.parentsOf(subject)];
+  const chain = [subject];
+  for (let s = store.manifestRow(subject)?.subject; s && chain.length <= REFERRER_DEPTH; s = store.manifestRow(s)?.subject) chain.push(s);
+  const holders = chain.flatMap((d) => [d, ...store.parentsOf(d)]);
   const other = holders.flatMap((d) => store.entriesOf(d)).find((e) => e.ref !== null && !isSignatureTag(e.ref) && splitKey(e.ref)?.repository !== repository);
   if (other) {
     throw new RegistryError('DENIED', `${what} signs ${subject}, which ${splitKey(other.ref!)?.repository ?? other.ref} also holds: delete it there too, or remove the signature with \`gadget\` on the store`, 409);

@@ -59,6 +59,8 @@ export class Registry {
    * push into it that has no tag yet (its blobs come before its manifest's tag).
    */
   private readonly pushedInto = new Set<string>();
+  /** `repository@digest` of the manifests this server took by digest: no tag names them, yet their repository may delete them. */
+  private readonly pushedByDigest = new Set<string>();
 
   constructor(private readonly ctx: RegistryContext) {
     this.uploads = new Uploads({ ...ctx, stored: (repository) => this.pushedInto.add(repository) });
@@ -151,6 +153,7 @@ export class Registry {
     const { descriptor, subject } = await checkPushedManifest(this.ctx.store, bytes, req.headers['content-type']);
     await this.ctx.store.putBytes(bytes, descriptor.mediaType);
     this.pushedInto.add(repository);
+    if (byDigest) this.pushedByDigest.add(`${repository}@${descriptor.digest}`);
     if (key) {
       try {
         await this.ctx.store.tag(descriptor, key);
@@ -222,7 +225,7 @@ export class Registry {
 
   private async deleteManifest(res: ServerResponse, repository: string, reference: string): Promise<void> {
     this.checkKnown(repository);
-    await deleteManifest(this.ctx.store, repository, reference);
+    await deleteManifest(this.ctx.store, repository, reference, (digest) => this.pushedByDigest.has(`${repository}@${digest}`));
     send(res, 202, {});
   }
 }

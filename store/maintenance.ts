@@ -129,8 +129,11 @@ export function removeUnreachableManifest(store: Store, digest: string): boolean
   store.refreshIfChanged();
   return store.withWriteLock(() => {
     if (!store.manifestRow(digest)) return false;
-    // index.json names it (an entry, even one whose subject is gone), or a manifest lists it.
-    if (store.entriesOf(digest).length > 0 || store.parentsOf(digest).some((p) => store.hasBlob(p))) return false;
+    // index.json names it (an entry, even one whose subject is gone), or an image lists it (an
+    // index pushed by digest, waiting for its tag). An index of referrers only (a fallback index
+    // that lost its tag, or lost a race for it) keeps nothing: it is on its way out itself.
+    if (store.entriesOf(digest).length > 0) return false;
+    if (store.parentsOf(digest).some((p) => store.hasBlob(p) && !listsReferrersOnly(store, p))) return false;
     const keep = new Set<string>();
     markReachable(store, keep);
     if (keep.has(digest)) return false;
@@ -138,6 +141,13 @@ export function removeUnreachableManifest(store: Store, digest: string): boolean
     rmSync(store.blobPath(digest), { force: true });
     return true;
   });
+}
+
+/** Whether `digest` is an index whose every entry names an artifact type (what a fallback tag index lists). */
+function listsReferrersOnly(store: Store, digest: string): boolean {
+  const row = store.manifestRow(digest);
+  const children = row ? readChildrenSync(store.root, { mediaType: row.media_type, digest, size: row.size }) : undefined;
+  return children !== undefined && children.length > 0 && children.every((c) => typeof c.artifactType === 'string');
 }
 
 /** The index's rows of a manifest whose blob is being removed. */

@@ -282,7 +282,9 @@ export class Store implements Target {
   /** Writes bytes as a blob of `mediaType` and returns its descriptor. */
   async putBytes(bytes: Buffer, mediaType: string): Promise<Descriptor> {
     const descriptor: Descriptor = { mediaType, digest: sha256(bytes), size: bytes.length };
-    if (!this.hasBlob(descriptor.digest)) {
+    // A small copy already there (a signature's payload, a config) is reused only when it holds
+    // these very bytes: one damaged on disk is replaced, at the cost of one small read.
+    if (!this.hasBlob(descriptor.digest) || (bytes.length <= SMALL_BLOB_BYTES && !sameBytes(this.blobPath(descriptor.digest), bytes))) {
       this.beginWrite();
       writeFileAtomicSync(this.blobPath(descriptor.digest), bytes, this.tmpDir);
       this.blobsDirty = true;
@@ -716,6 +718,15 @@ function touch(file: string): void {
     utimesSync(file, now, now);
   } catch {
     // Not ours to touch (ig's store read by another user): the lock check still protects the tag.
+  }
+}
+
+/** Whether `file` is a regular file holding exactly `bytes` (anything unreadable is not). */
+function sameBytes(file: string, bytes: Buffer): boolean {
+  try {
+    return regularFile(file)?.size === bytes.length && readRegular(file).equals(bytes);
+  } catch {
+    return false;
   }
 }
 

@@ -42,6 +42,15 @@ test('usage errors exit 2 with one clear sentence', async () => {
   assert.match(emptyEnv.stderr, /^error: \$GADGET_STORE is set but empty\nhint: /, "an empty $GADGET_STORE is not ig's store");
   const storeless = await gadget(['verify', '--rules'], { cwd: scratch(), env: { GADGET_STORE: '' } });
   assert.equal(storeless.code, 0, `a command that uses no store does not mind: ${storeless.stderr}`);
+  // Nor a sync between two bundles, which reads and writes no store.
+  const bundles = scratch();
+  const src = await openStore(join(bundles, 's'));
+  await src.tag(await writeImage(src, 'bundle'), 'example.com/bundle/x:v1');
+  src.close();
+  assert.equal((await gadget(['--store', join(bundles, 's'), 'export', 'example.com/bundle/x:v1', '-o', join(bundles, 'a.tar')])).code, 0);
+  const copied = await gadget(['sync', '--from', join(bundles, 'a.tar'), '--to', join(bundles, 'b.tar')], { cwd: bundles, env: { GADGET_STORE: '' } });
+  assert.equal(copied.code, 0, `a sync between bundles: ${copied.stderr}`);
+  assert.ok(existsSync(join(bundles, 'b.tar')));
   for (const [args, message] of cases) {
     const r = await gadget(args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);

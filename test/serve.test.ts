@@ -237,6 +237,61 @@ test('two servers on one store deleting the referrers of one image at once: each
   assert.equal(fsck.code, 0, fsck.stdout);
 });
 
+test('DELETE: a manifest pushed by digest goes; a signature of a shared image\'s signature is refused; a referrer in two fallback indexes leaves both', async (t) => {
+  const dir = scratch('gadget-serve-delete2-');
+  const storeDir = join(dir, 'store');
+  const s = await openStore(storeDir);
+  const image = await writeImage(s, 'delete-two');
+  await s.tag(image, 'example.com/del/a:v1');
+  await s.tag(image, 'example.com/del/b:v1'); // the same image in a second repository
+  const empty = await s.putBytes(Buffer.from('{}'), 'application/vnd.oci.empty.v1+json');
+  const referrer = async (subject: Descriptor, kind: string): Promise<Descriptor> =>
+    ({ ...(await s.putBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: kind, config: empty, layers: [], subject })), 'application/vnd.oci.image.manifest.v1+json')), artifactType: kind });
+  // R1 signs the image, R2 signs R1: both untagged entries, as serve keeps OCI 1.1 referrers.
+  const r1 = await referrer(image, 'application/vnd.example.r1');
+  const r2 = await referrer(r1, 'application/vnd.example.r2');
+  s.close();
+  const serve = await startServe(storeDir);
+  t.after(() => serve.stop());
+  const put = async (repo: string, bytes: Buffer, mediaType: string): Promise<string> => {
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const res = await fetch(`${serve.url}/v2/${repo}/manifests/${digest}`, { method: 'PUT', body: new Uint8Array(bytes), headers: { 'Content-Type': mediaType } });
+    assert.equal(res.status, 201, await res.text());
+    return digest;
+  };
+  const status = async (method: string, path: string): Promise<number> => (await fetch(`${serve.url}/v2/${path}`, { method, headers: { Accept: ACCEPT } })).status;
+  const store = await openStore(storeDir);
+  t.after(() => store.close());
+  const bytesOf = async (d: Descriptor): Promise<Buffer> => store.readBytes(d);
+
+  // Pushed by digest (no tag, no subject): its repository deletes it, another does not.
+  const plain = await put('example.com/del/a', Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.gadget.v1+binary', config: empty, layers: [] })), 'application/vnd.oci.image.manifest.v1+json');
+  assert.equal(await status('DELETE', `example.com/del/b/manifests/${plain}`), 404);
+  assert.equal(await status('DELETE', `example.com/del/a/manifests/${plain}`), 202);
+  assert.equal(await status('GET', `example.com/del/a/manifests/${plain}`), 404);
+
+  // R1 and R2 pushed as referrers; R2 signs R1, which signs an image both repositories tag.
+  await put('example.com/del/a', await bytesOf(r1), 'application/vnd.oci.image.manifest.v1+json');
+  await put('example.com/del/a', await bytesOf(r2), 'application/vnd.oci.image.manifest.v1+json');
+  assert.equal(await status('DELETE', `example.com/del/a/manifests/${r2.digest}`), 409, "a signature's signature of a shared image is the other repository's too");
+  assert.equal(await status('GET', `example.com/del/a/manifests/${r2.digest}`), 200);
+
+  // A referrer of the child manifest listed in the fallback indexes of the image and of the child, in a repository of its own.
+  const solo = await writeImage(store, 'delete-solo');
+  await store.tag(solo, 'example.com/del/solo:v1');
+  const soloChild = (await store.readJSON<{ manifests: Descriptor[] }>(solo)).manifests[0]!;
+  const rd = { ...(await store.putBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.example.rd', config: empty, layers: [], subject: soloChild })), 'application/vnd.oci.image.manifest.v1+json')), artifactType: 'application/vnd.example.rd' };
+  for (const of of [solo, soloChild]) {
+    await store.tag(await store.putBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [rd] })), 'application/vnd.oci.image.index.v1+json'), `sha256-${of.digest.slice(7)}`);
+  }
+  assert.equal(await status('DELETE', `example.com/del/solo/manifests/${rd.digest}`), 202);
+  assert.equal(await status('GET', `example.com/del/solo/manifests/${rd.digest}`), 404, 'gone, from both indexes');
+  store.refreshIfChanged();
+  for (const of of [solo, soloChild]) assert.throws(() => store.resolveRef(`sha256-${of.digest.slice(7)}`), /is not in store/, 'each emptied fallback index lost its tag');
+  const fsck = await gadget(['--store', storeDir, 'fsck']);
+  assert.equal(fsck.code, 0, fsck.stdout);
+});
+
 describe('safe defaults, authentication, TLS, read-only, stopping', () => {
   test('another address than loopback needs TLS (or --insecure), and writes there need --htpasswd', async () => {
     const store = join(scratch(), 's');

@@ -166,6 +166,14 @@ test('sign refuses, naming each, references that name no image and images whose 
   const t4 = await openStore(third);
   assert.equal(t4.resolveRef(sigTag).digest, before, 'the .sig tag did not move');
   t4.close();
+
+  // With the damaged .sig untagged, signing again writes its payload (the same bytes) whole again.
+  assert.equal((await gadget(['--store', third, 'rm', sigTag])).code, 0);
+  assert.equal((await gadget(['--store', third, 'sign', IMAGE, '--key', f('damaged.key')])).code, 0);
+  openssl('pkey', '-in', 'damaged.key', '-pubout', '-out', 'damaged.pub');
+  const healed = await verifyJSON(third, '--key', f('damaged.pub'));
+  assert.equal(healed.code, 0, JSON.stringify(healed.report));
+  assert.equal((await gadget(['--store', third, 'fsck'])).code, 0, 'the payload blob was written again, whole');
 });
 
 test('reading keys: cosign\'s fixture key (empty password), PKCS#8, SEC1 EC and ed25519 PEM', { skip: !HAVE_FIXTURE_KEY && 'fixtures absent' }, async () => {

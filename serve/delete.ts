@@ -126,7 +126,7 @@ function refuseShared(store: Store, repository: string, subject: string, what: s
   const holders = chain.flatMap((d) => [d, ...store.parentsOf(d)]);
   const other = holders.flatMap((d) => store.entriesOf(d)).find((e) => e.ref !== null && !isSignatureTag(e.ref) && splitKey(e.ref)?.repository !== repository);
   if (other) {
-    throw new RegistryError('DENIED', `${what} signs ${subject}, which ${splitKey(other.ref!)?.repository ?? other.ref} also holds: delete it there too, or remove the signature with \`gadget\` on the store`, 409);
+    throw new RegistryError('DENIED', `${what} signs ${subject}, which ${splitKey(other.ref!)?.repository ?? other.ref} holds too, with the same signature: delete that repository's tag of it first, or untag the signature on the store (gadget rm)`, 409);
   }
 }
 

@@ -5,7 +5,8 @@
 // manifest one of its images lists. What nothing reaches any more then goes at once (GET 404,
 // the referrers API drops it); blobs stay until `gadget gc`.
 import { encodeJSONBytes } from '../lib/oci/json.js';
-import { isSignatureTag } from '../lib/oci/reference.js';
+import { isSignatureTag, signatureTagSubject } from '../lib/oci/reference.js';
+import { fallbackTagSubject } from '../lib/registry/referrers.js';
 import type { Descriptor, Index } from '../lib/oci/types.js';
 import { namedChildrenSync } from '../store/graph.js';
 import { removeUnreachableManifest } from '../store/maintenance.js';
@@ -34,20 +35,20 @@ export async function deleteManifest(store: Store, repository: string, reference
   const ours = (e: { ref: string | null; descriptor: Descriptor }): boolean => {
     if (e.descriptor.digest !== reference) return false;
     if (e.ref === null) return subject !== undefined && held.has(subject);
-    const signed = signedBy(e.ref);
+    const signed = signatureTagSubject(e.ref);
     return signed !== undefined ? held.has(signed) : splitKey(e.ref)?.repository === repository;
   };
   for (const e of store.entriesOf(reference)) {
     const entry = { ref: e.ref, descriptor: { mediaType: e.media_type, digest: e.digest, size: e.size } };
     if (!ours(entry)) continue;
     named++;
-    const signed = e.ref === null ? subject : signedBy(e.ref);
+    const signed = e.ref === null ? subject : signatureTagSubject(e.ref);
     if (signed !== undefined) refuseShared(store, repository, signed, reference);
   }
   if (subject !== undefined && held.has(subject)) refuseShared(store, repository, subject, reference);
   // The fallback tag indexes of this repository's images (and signatures) that list it.
   const indexes = store.parentsOf(reference).flatMap((parent) => store.entriesOf(parent).flatMap((e) => {
-    const of = e.ref !== null && FALLBACK_TAG.test(e.ref) ? signedBy(e.ref) : undefined;
+    const of = e.ref === null ? undefined : fallbackTagSubject(e.ref);
     return of !== undefined && held.has(of) ? [of] : [];
   }));
   for (const of of indexes) refuseShared(store, repository, of, reference);
@@ -63,13 +64,11 @@ export async function deleteManifest(store: Store, repository: string, reference
   removeUnreachableManifest(store, reference);
 }
 
-const FALLBACK_TAG = /^sha256-[a-f0-9]{64}$/;
-
 async function deleteTag(store: Store, repository: string, tag: string, held: Held): Promise<void> {
   const key = keyOf(repository, tag);
   const entry = store.entryByRef(key);
   // A cosign tag is bare in the store: it is this repository's only when it signs one of its images.
-  const signed = signedBy(tag);
+  const signed = signatureTagSubject(tag);
   if (!entry || (signed !== undefined && !held.has(signed))) throw new RegistryError('MANIFEST_UNKNOWN', `${repository}:${tag} is not in the store`);
   if (signed !== undefined) refuseShared(store, repository, signed, tag);
   try {
@@ -109,11 +108,6 @@ async function heldBy(store: Store, repository: string): Promise<Held> {
     level = next;
   }
   return { images, has: (digest) => images.has(digest) || signatures.has(digest) };
-}
-
-/** The digest a cosign or fallback tag (`sha256-<hex>[.sig|.att|.sbom]`) is about, else undefined. */
-function signedBy(tag: string): string | undefined {
-  return isSignatureTag(tag) ? `sha256:${tag.slice('sha256-'.length, 'sha256-'.length + 64)}` : undefined;
 }
 
 /**

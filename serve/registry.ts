@@ -6,6 +6,7 @@
 // manifest is checked whole before it is written (manifest-check.ts); tags move under the
 // store's lock and never point at a graph that is not all there.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { signatureTagSubject } from '../lib/oci/reference.js';
 import { sha256 } from '../lib/oci/digest.js';
 import { MT_INDEX, isManifestType } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
@@ -183,8 +184,8 @@ export class Registry {
     if (tags.size === 0) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} is not in the store`);
     // cosign's signature tags are bare in the store: list those of this repository's images.
     for (const e of entries) {
-      const m = e.ref ? /^sha256-([a-f0-9]{64})/.exec(e.ref) : null;
-      if (m && digests.has(`sha256:${m[1]}`)) tags.add(e.ref!);
+      const signed = e.ref ? signatureTagSubject(e.ref) : undefined;
+      if (signed && digests.has(signed)) tags.add(e.ref!);
     }
     const page = paginate([...tags].sort(), query);
     sendJSON(res, 200, { name, tags: page.items }, nextLink(`/v2/${name}/tags/list`, query, page), head);

@@ -207,3 +207,8 @@ export function parseRef(input: string): Reference {
 export function isSignatureTag(tag: string): boolean {
   return /^sha256-[a-f0-9]{64}(\.(sig|att|sbom))?$/.test(tag);
 }
+
+/** The digest a signature tag (`sha256-<hex>[.sig|.att|.sbom]`) is about, else undefined. */
+export function signatureTagSubject(tag: string): string | undefined {
+  return isSignatureTag(tag) ? `sha256:${tag.slice('sha256-'.length, 'sha256-'.length + 64)}` : undefined;
+}

@@ -126,6 +126,25 @@ describe('push, pull, copy and sync against docker-registry', async () => {
     assert.equal(await dst.getManifest('v1'), undefined, 'the destination tag was not made');
   });
 
+  test("the size check of a mounted blob against a flaky registry: a few 503s are retried; a registry that keeps failing it fails the copy, never passes it", async (t) => {
+    if (!available) return t.skip(SKIP);
+    assert.equal((await pushImage(examples, EXAMPLES.helloWasm, `${reg.host}/flaky/src:v1`, FAST_RETRY)).images.copied, 1);
+    const proxy = await startFaultProxy(reg.host);
+    t.after(() => proxy.close());
+    const heads = { method: 'HEAD', path: /\/blobs\/sha256:/ };
+    proxy.fail(heads, 503, { times: 2 });
+    const retried = await copyImage(`${proxy.host}/flaky/src:v1`, `${proxy.host}/flaky/once:v1`, FAST_RETRY);
+    assert.equal(retried.images.copied, 1, JSON.stringify(retried.items));
+    assert.ok(proxy.requests.some((r) => r.method === 'HEAD' && r.status === 503), 'the size checks met the 503s');
+    proxy.fail(heads, 500, { times: 1000 });
+    const failed = await copyImage(`${proxy.host}/flaky/src:v1`, `${proxy.host}/flaky/never:v1`, FAST_RETRY);
+    proxy.clear();
+    assert.equal(failed.images.failed, 1, JSON.stringify(failed.items));
+    assert.equal(failed.images.copied, 0);
+    assert.match(failed.items[0]!.error ?? '', /sha256:[a-f0-9]{64}/, 'the failure names the blob');
+    assert.equal(await openRepository(parseRef(`${reg.host}/flaky/never:v1`)).getManifest('v1'), undefined, 'nothing tagged');
+  });
+
   test("ig's signed store: every signature travels to a registry and back, and verifies offline", async (t) => {
     if (!available) return t.skip(SKIP);
     if (sharedMissing()) return t.skip(sharedMissing()!);

@@ -104,6 +104,7 @@ TESTS=(
   test/sync-chaos.test.ts
   test/sync-plan.test.ts
   test/sync-nothing.test.ts
+  test/sync-signature-named.test.ts
   test/sync-interop.test.ts
   test/sync-config.test.ts
   test/sync-bundles.test.ts

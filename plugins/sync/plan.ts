@@ -22,7 +22,7 @@ import { BundleSource } from '../../store/bundle-source.js';
 import { keptNoTag, matchedNothing } from '../../store/patterns.js';
 import type { MirrorSet, SyncDestination, TagFilter } from './config.js';
 import { renameRepository, type RenameRule } from './rename.js';
-import { filterTags, hasExplicitVersion, listRegistrySource, parseSource, type RegistrySource } from './sources.js';
+import { filterTags, hasExplicitVersion, keepsSignatureNamed, listRegistrySource, parseSource, type RegistrySource } from './sources.js';
 
 // What a source names moved to sources.ts (shared with verify --remote); importers of plan.ts keep these.
 export { filterTags, hasExplicitVersion, parseSource, type ParsedSource } from './sources.js';
@@ -57,6 +57,12 @@ export interface PlanItem {
   tags?: string[];
   /** Why the plan refuses this item: the run reports it as failed and copies nothing for it. */
   refused?: { error: string; hint?: string };
+  /**
+   * A tag named like a signature that the set's filter keeps by name: never copied as an
+   * image. The run reads it unless it names an image the run copied from its repository; a
+   * gadget image under such a name fails, named (signature-named.ts).
+   */
+  signatureNamed?: true;
 }
 
 export interface PlanContext {
@@ -99,6 +105,7 @@ export function destinationFor(ref: Reference, destination: SyncDestination, ren
 
 /** The items of a repository or prefix source, walked as verify --remote walks it (sources.ts). */
 async function registryItems(name: string, set: MirrorSet, source: RegistrySource, ctx: PlanContext): Promise<PlanItem[]> {
+  const signatureNamed: Reference[] = [];
   const listed = await listRegistrySource(source, {
     pool: ctx.pool,
     signal: ctx.signal,
@@ -106,12 +113,14 @@ async function registryItems(name: string, set: MirrorSet, source: RegistrySourc
     filterText: describeFilter(name, set.tags),
     repositories: set.repositories,
     where: where(name),
+    onSignatureTag: (ref) => keepsSignatureNamed(ref.tag!, set.tags) && signatureNamed.push(ref),
   });
-  return listed.map((l) => {
+  const items = listed.map((l) => {
     if (l.kind === 'image') return item(name, set, { kind: 'registry', ref: l.ref }, l.ref);
     if (l.kind === 'unlisted') return refusedSource(name, set, l.repository.name, l.error); // a repository without a tag, or the prefix
     return refusedSource(name, set, l.source, l.error);
   });
+  return [...items, ...signatureNamed.map((ref) => ({ ...item(name, set, { kind: 'registry', ref }, ref), signatureNamed: true as const }))];
 }
 
 /** How the set names itself in a message: mirror sets of the config do, the command line's does not. */
@@ -282,7 +291,7 @@ export function checkCollisions(items: PlanItem[]): void {
   const sources = new Map<string, string>();
   const clashes: string[] = [];
   for (const i of items) {
-    if (i.refused) continue; // copies nothing, so lands nowhere
+    if (i.refused || i.signatureNamed) continue; // copies nothing, so lands nowhere
     const destination = describeDestination(i.destination);
     const source = describeSource(i.source);
     const earlier = sources.get(destination);

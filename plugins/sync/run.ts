@@ -16,6 +16,7 @@ import type { RegistryMirror } from './config.js';
 import { describeDestination, describeSource, type PlanItem } from './plan.js';
 import { selectPlatforms } from './platforms.js';
 import { resolveThroughMirrors } from './resolve.js';
+import { signatureNamedFailures } from './signature-named.js';
 import type { ItemResult, SyncSummary } from './results.js';
 
 export interface RunOptions {
@@ -177,8 +178,10 @@ function storeLocations(store: Store): LocationRecords {
 }
 
 /** Runs the items (bundle destinations are written at the end) and sums them up. */
-export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<SyncSummary> {
+export async function runPlan(planned: PlanItem[], opts: RunOptions): Promise<SyncSummary> {
   const started = process.hrtime.bigint();
+  const items = planned.filter((i) => !i.signatureNamed);
+  const signatureNamed = planned.filter((i) => i.signatureNamed);
   if (opts.store) opts.pool.keepLocations(storeLocations(opts.store));
   const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 8));
   const session = new CopySession(concurrency);
@@ -273,7 +276,9 @@ export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<Sync
     const { written, uncounted } = await bundles.finish(items, results, moved, opts.signal);
     session.stats.copied -= uncounted.copied;
     session.stats.bytes -= uncounted.bytes;
-    return summarize(results, session, written, started);
+    const hidden = await signatureNamedFailures(signatureNamed, items.map((item, i) => ({ item, digest: results[i]?.digest })), opts.pool, opts.signal);
+    for (const r of hidden) opts.onItem?.(r);
+    return summarize([...results, ...hidden], session, written, started);
   } finally {
     bar?.done();
     bundles.close();
@@ -286,8 +291,10 @@ export async function runPlan(items: PlanItem[], opts: RunOptions): Promise<Sync
  * not allowed (each source's root is resolved, and its index read for --platform).
  * Refused items are 'failed' with their reason; the others 'skipped' (nothing copied).
  */
-export async function previewPlan(items: PlanItem[], opts: RunOptions): Promise<SyncSummary> {
+export async function previewPlan(planned: PlanItem[], opts: RunOptions): Promise<SyncSummary> {
   const started = process.hrtime.bigint();
+  const items = planned.filter((i) => !i.signatureNamed);
+  const roots: Array<string | undefined> = [];
   const results: ItemResult[] = [];
   const bundles = new Bundles(); // bundle sources are read in place; nothing is written
   try {
@@ -299,6 +306,7 @@ export async function previewPlan(items: PlanItem[], opts: RunOptions): Promise<
         // unreachable registry or refused credentials stop the dry run as they stop the run.
         try {
           const { source, root } = await openSource(item, opts, bundles);
+          roots[results.length] = root.digest;
           if (item.platforms?.length) await selectPlatforms(source, root, item.platforms, item.allowPlatformSubset ?? false, result.source, opts.signal);
         } catch (err) {
           if (opts.signal?.aborted || (isGadgetError(err) && err.exitCode === 2)) throw err;
@@ -311,7 +319,8 @@ export async function previewPlan(items: PlanItem[], opts: RunOptions): Promise<
   } finally {
     bundles.close();
   }
-  return summarize(results, new CopySession(1), [], started);
+  const hidden = await signatureNamedFailures(planned.filter((i) => i.signatureNamed), items.map((item, i) => ({ item, digest: roots[i] })), opts.pool, opts.signal);
+  return summarize([...results, ...hidden], new CopySession(1), [], started);
 }
 
 /** The result with its fields in one order (JSON output). */

@@ -44,9 +44,8 @@ function globRegExp(glob: string): RegExp {
  * Sorted newest version first when versions matter, else by name.
  */
 export function filterTags(tags: string[], filter: TagFilter = {}): string[] {
-  const include = filter.include?.map(globRegExp);
-  const exclude = filter.exclude?.map(globRegExp);
-  let out = tags.filter((t) => !isSignatureTag(t) && (!include || include.some((re) => re.test(t))) && !exclude?.some((re) => re.test(t)));
+  const named = byName(filter);
+  let out = tags.filter((t) => !isSignatureTag(t) && named(t));
   if (filter.semver === undefined && filter.newest === undefined) return out.sort();
   const range = filter.semver === undefined ? undefined : parseRange(filter.semver);
   const versions = out.flatMap((tag) => {
@@ -56,6 +55,21 @@ export function filterTags(tags: string[], filter: TagFilter = {}): string[] {
   versions.sort((a, b) => compareVersions(b.version, a.version) || (a.tag < b.tag ? -1 : 1));
   out = versions.map((v) => v.tag);
   return filter.newest === undefined ? out : out.slice(0, filter.newest);
+}
+
+/** Whether a filter's include/exclude globs keep a tag by its name. */
+function byName(filter: TagFilter): (tag: string) => boolean {
+  const include = filter.include?.map(globRegExp);
+  const exclude = filter.exclude?.map(globRegExp);
+  return (t) => (!include || include.some((re) => re.test(t))) && !exclude?.some((re) => re.test(t));
+}
+
+/**
+ * Whether a filter would keep a tag named like a signature if it were an image: by its name
+ * alone; a version filter (semver, newest) keeps no such name.
+ */
+export function keepsSignatureNamed(tag: string, filter: TagFilter = {}): boolean {
+  return filter.semver === undefined && filter.newest === undefined && byName(filter)(tag);
 }
 
 export type ParsedSource =

@@ -19,12 +19,10 @@
 // temporary store, and is thrown as the signal's reason (the CLI: exit 130).
 import { GadgetError, isGadgetError, messageOf } from '../../lib/errors.js';
 import { DAMAGED_HINT } from '../../lib/oci/digest.js';
-import { GADGET_ARTIFACT_TYPE, GADGET_BTFGEN, GADGET_CONFIG, GADGET_EBPF, GADGET_WASM } from '../../lib/oci/mediatypes.js';
 import type { Reference } from '../../lib/oci/reference.js';
-import type { Index, Manifest } from '../../lib/oci/types.js';
 import { isNotFound, RegistryError, type RegistryPool } from '../../lib/registry/index.js';
 import { fetchToTemporaryStore, RemoteFetchError } from '../sync/remote.js';
-import { resolveThroughMirrors } from '../sync/resolve.js';
+import { readSignatureNamed } from '../sync/signature-named.js';
 import { listRegistrySource, parseSource } from '../sync/sources.js';
 import type { RegistryMirror, RegistrySettings } from '../sync/config.js';
 import { makeReport, type VerifyReport } from './report.js';
@@ -157,33 +155,9 @@ export async function verifyRemote(inputs: string[], options: RemoteVerifyOption
 
 /** The tags of `refs` that hold a gadget image (or cannot be read: verifying them says why); read as they were listed, through the mirrors. */
 async function imagesAmong(refs: Reference[], pool: RegistryPool, mirrors: Record<string, RegistryMirror> | undefined, signal?: AbortSignal): Promise<Reference[]> {
-  const held = await Promise.all(refs.map(async (ref) => {
-    try {
-      const { repository, descriptor } = await resolveThroughMirrors(ref, pool, mirrors, signal);
-      return holdsGadgetImage(await repository.manifestBytes(descriptor, signal));
-    } catch (err) {
-      if (signal?.aborted) throw signal.reason;
-      if (isGadgetError(err) && err.exitCode === 2) throw err; // out of reach, credentials: as for any image
-      return true; // unreadable: verifying it says why
-    }
-  }));
-  return refs.filter((_, i) => held[i]);
+  const held = await readSignatureNamed(refs, pool, mirrors, signal);
+  return refs.filter((_, i) => held[i]!.kind !== 'signature');
 }
-
-/** A gadget image rather than a signature, attestation or referrer index: gadget content, or an index of platforms. */
-function holdsGadgetImage(bytes: Buffer): boolean {
-  let doc: Partial<Manifest & Index>;
-  try {
-    doc = JSON.parse(bytes.toString('utf8')) as Partial<Manifest & Index>;
-  } catch {
-    return true; // not JSON: verifying it fails it, named
-  }
-  if (Array.isArray(doc.manifests)) return doc.manifests.some((m) => typeof m?.artifactType !== 'string');
-  const layers = Array.isArray(doc.layers) ? doc.layers : [];
-  return doc.artifactType === GADGET_ARTIFACT_TYPE || doc.config?.mediaType === GADGET_CONFIG || layers.some((l) => GADGET_LAYERS.has(l?.mediaType));
-}
-
-const GADGET_LAYERS = new Set<string | undefined>([GADGET_EBPF, GADGET_WASM, GADGET_BTFGEN]);
 
 /** Verifies each image a few at a time; one report each, in order. */
 async function verifyEach(refs: RemoteImage[], options: RemoteVerifyOptions): Promise<VerifyReport[]> {

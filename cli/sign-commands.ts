@@ -119,8 +119,10 @@ export const signCommand: Command = {
   },
   async run(env, { positionals, flags }) {
     if (positionals.length === 0) throw usageError('sign needs REF...', 'e.g. gadget sign myorg/trace_open:v1 --key cosign.key');
-    const file = (name: string): string | undefined => (typeof flags[name] === 'string' ? resolve(env.cwd, flags[name] as string) : undefined);
     const { loadSigners, signImages } = await import('../plugins/sign.js');
+    const { refuseKeyText } = await import('../lib/signature/private-keys.js');
+    // Key text given where a path belongs is refused before it becomes part of a path.
+    const file = (name: string): string | undefined => (typeof flags[name] === 'string' ? resolve(env.cwd, name === 'notation-cert' ? (flags[name] as string) : refuseKeyText(flags[name] as string)) : undefined);
     const options = {
       key: file('key'),
       format: (flags.format as 'legacy' | 'bundle' | undefined) ?? 'legacy',

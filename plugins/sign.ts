@@ -18,7 +18,7 @@ import type { Plugin } from '../lib/runner/types.js';
 import { signatureTags } from '../lib/signature/find.js';
 import { cosignAlgorithm, verifyWith } from '../lib/signature/keys.js';
 import { loadCertificateChain, notationSignature } from '../lib/signature/notation-sign.js';
-import { loadSigningKey, type SigningKey } from '../lib/signature/private-keys.js';
+import { loadSigningKey, refuseKeyText, type SigningKey } from '../lib/signature/private-keys.js';
 import { pae } from '../lib/signature/bundle.js';
 import {
   blob, bundleReferrerManifest, cosignLayer, cosignSignatureManifest, dsseBundle, EMPTY_CONFIG, imageStatement, signBytes, simpleSigningPayload, type Blob,
@@ -206,26 +206,34 @@ async function signable(store: Store, refs: string[]): Promise<Array<{ ref: stri
   const targets: Array<{ ref: string; descriptor: Descriptor }> = [];
   const problems: string[] = [];
   for (const ref of refs) {
-    let descriptor: Descriptor;
     try {
-      descriptor = store.resolveRef(ref);
+      targets.push({ ref, descriptor: store.resolveRef(ref) });
     } catch (err) {
       if (!isGadgetError(err) || err.exitCode === 2) throw err;
       problems.push(err.message);
+    }
+  }
+  await checkWhole(store, targets, problems);
+  return targets;
+}
+
+/**
+ * Throws, naming every one, when an image of `targets` has content missing from the store or
+ * damaged there (each blob hashed), or when `problems` already holds some.
+ */
+async function checkWhole(store: Store, targets: Array<{ ref: string; descriptor: Descriptor }>, problems: string[] = []): Promise<void> {
+  for (const { ref, descriptor } of targets) {
+    const missing = store.missingFrom(descriptor);
+    if (missing.length > 0) {
+      problems.push(`the content of ${ref} (${descriptor.digest}) is not all in ${store.name}: ${missing[0]} is missing${missing.length > 1 ? `, and ${missing.length - 1} more` : ''}`);
       continue;
     }
-    const missing = store.missingFrom(descriptor);
-    if (missing.length > 0) problems.push(`the content of ${ref} (${descriptor.digest}) is not all in ${store.name}: ${missing[0]} is missing${missing.length > 1 ? `, and ${missing.length - 1} more` : ''}`);
-    else targets.push({ ref, descriptor });
-  }
-  for (const { ref, descriptor } of targets) {
     const damaged = await firstDamaged(store, descriptor);
     if (damaged) problems.push(`the content of ${ref} (${descriptor.digest}) is damaged in ${store.name}: ${damaged} does not match its digest`);
   }
   if (problems.length > 0) {
     throw new GadgetError(`nothing was signed: ${problems.join('; ')}`, { hint: '`gadget list` shows the images of the store; pull or import an image whose content is missing again (`gadget fsck` names what is damaged)' });
   }
-  return targets;
 }
 
 /** The first blob or manifest of the graph whose bytes are not its digest's (each read once), else undefined. */
@@ -274,8 +282,10 @@ export function sign(options: SignPluginOptions): Plugin {
   return {
     name: 'sign',
     async run(ctx, input) {
-      const local = (file: string | undefined): string | undefined => (file === undefined ? undefined : path.resolve(ctx.cwd, file));
+      // Key text given where a path belongs is refused before it becomes part of a path.
+      const local = (file: string | undefined): string | undefined => (file === undefined ? undefined : path.resolve(ctx.cwd, refuseKeyText(file)));
       const signers = await loadSigners({ ...options, key: local(options.key), notationKey: local(options.notationKey), notationCert: local(options.notationCert) });
+      await checkWhole(ctx.store, input);
       for (const artifact of input) {
         ctx.signal.throwIfAborted();
         for (const result of await signDescriptor(ctx.store, artifact.descriptor, artifact.ref, signers)) {

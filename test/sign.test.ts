@@ -101,9 +101,11 @@ test('a key given as its text instead of a path is refused without being repeate
   const pem = readFileSync(f('pasted.key'), 'utf8');
   const secret = pem.split('\n')[1]!; // a line of the key's base64
   const body = pem.split('\n').filter((l) => !l.startsWith('-----')).join(''); // the base64 alone, on one line
-  for (const [flag, text] of [['--key', pem], ['--notation-key', pem], ['--key', body]] as const) {
+  // Also from a folder whose path is not all base64 (this test's own, with '-'): the value is
+  // judged as given, not once it is part of a path.
+  for (const [flag, text, cwd] of [['--key', pem, REPO], ['--notation-key', pem, REPO], ['--key', body, REPO], ['--key', body, dir], ['--notation-key', body, dir]] as const) {
     for (const mode of [[], ['--json'], ['-v']]) {
-      const r = await gadget(['--store', store, ...mode, 'sign', IMAGE, flag, text, ...(flag === '--notation-key' ? ['--notation-cert', f('pasted.key')] : [])], { env: PASSWORD });
+      const r = await gadget(['--store', store, ...mode, 'sign', IMAGE, flag, text, ...(flag === '--notation-key' ? ['--notation-cert', f('pasted.key')] : [])], { env: PASSWORD, cwd });
       assert.equal(r.code, 2, `${flag} ${mode.join(' ')}: ${r.stderr}`);
       assert.match(r.stdout + r.stderr, /the signing key was given as its text, not as the path of a file/);
       for (const out of [r.stdout, r.stderr]) {
@@ -361,6 +363,27 @@ test('notation: a JWS signature from an openssl-made CA and code-signing leaf ve
   assert.match(mismatch.stderr, /is not the certificate of the notation key/);
 });
 
+test('notation: a certificate issued by a code-signing leaf (CA:FALSE) does not verify, whatever subject it claims', async () => {
+  // A leaf without keyUsage passes OpenSSL's issuer check (names, key ids, keyUsage): only its
+  // basicConstraints say it may not issue certificates.
+  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'eve.key', '-out', 'eve.csr', '-subj', '/C=US/ST=WA/O=Gadget Test/CN=eve');
+  writeFileSync(f('eve.ext'), 'basicConstraints=critical,CA:FALSE\nextendedKeyUsage=codeSigning\n');
+  openssl('x509', '-req', '-in', 'eve.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', '3', '-days', '30', '-extfile', 'eve.ext', '-out', 'eve.crt');
+  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'forged.key', '-out', 'forged.csr', '-subj', '/C=US/ST=WA/O=Victim Corp/CN=release');
+  writeFileSync(f('forged.ext'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n');
+  openssl('x509', '-req', '-in', 'forged.csr', '-CA', 'eve.crt', '-CAkey', 'eve.key', '-set_serial', '4', '-days', '30', '-extfile', 'forged.ext', '-out', 'forged.crt');
+  writeFileSync(f('forged-chain.pem'), ['forged.crt', 'eve.crt', 'ca.crt'].map((n) => readFileSync(f(n), 'utf8')).join(''));
+  assert.throws(() => openssl('verify', '-CAfile', 'ca.crt', '-untrusted', 'eve.crt', 'forged.crt'), 'openssl refuses the chain too');
+
+  const { store } = await builtStore('notation-forged-store');
+  const signed = await gadget(['--store', store, 'sign', IMAGE, '--notation-key', f('forged.key'), '--notation-cert', f('forged-chain.pem')]);
+  assert.equal(signed.code, 0, signed.stderr);
+  const forged = await verifyJSON(store, '--notation-cert', f('ca.crt'));
+  assert.equal(forged.code, 1, JSON.stringify(forged.report));
+  assert.equal(forged.report.images[0]!.findings[0]!.rule, 'GADGET-SIGNATURE-INVALID');
+  assert.match(forged.report.images[0]!.findings[0]!.message, /O=Gadget Test.*eve.* is not a certificate authority|eve.*is not a certificate authority/);
+});
+
 let reg: TestRegistry | undefined;
 after(() => reg?.stop());
 
@@ -401,11 +424,14 @@ test('sign() in a task: build, then sign, in gadget.config.ts', async () => {
   const project = f('project');
   const index = pathToFileURL(join(REPO, 'index.ts')).href;
   execFileSync('mkdir', ['-p', project]);
-  writeFileSync(join(project, 'gadget.config.ts'), `import { defineConfig, build, sign } from ${JSON.stringify(index)};
+  writeFileSync(join(project, 'gadget.config.ts'), `import { defineConfig, annotate, build, sign } from ${JSON.stringify(index)};
 export default defineConfig({
   store: 'store',
   gadgets: [{ dir: ${JSON.stringify(join(REPO, 'examples', 'trace_open'))}, ref: ${JSON.stringify(IMAGE)} }],
-  tasks: { release: { steps: [build(), sign({ key: '../cosign.key', format: 'bundle' })] } },
+  tasks: {
+    release: { steps: [build(), sign({ key: '../cosign.key', format: 'bundle' })] },
+    resign: { steps: [annotate({ refs: [${JSON.stringify(IMAGE)}], set: { 'org.example.round': '2' } }), sign({ key: '../cosign.key' })] },
+  },
 });
 `);
   const run = await gadget(['run', 'release'], { cwd: project, env: PASSWORD });
@@ -415,4 +441,18 @@ export default defineConfig({
   const noPassword = await gadget(['run', 'release'], { cwd: project, env: { COSIGN_PASSWORD: undefined } });
   assert.equal(noPassword.code, 2);
   assert.match(noPassword.stderr, /COSIGN_PASSWORD/);
+
+  // The step refuses damaged content as `gadget sign` does: a signature would vouch for it.
+  const store = join(project, 'store');
+  const s = await openStore(store);
+  const manifest = (await s.readJSON<{ manifests: Descriptor[] }>(s.resolveRef(IMAGE))).manifests[0]!;
+  const layer = (await s.readJSON<Manifest>(manifest)).layers[0]!;
+  s.close();
+  const file = join(store, 'blobs', 'sha256', digestHex(layer.digest));
+  const bytes = readFileSync(file);
+  bytes[0] ^= 0xff;
+  writeFileSync(file, bytes);
+  const damaged = await gadget(['run', 'resign'], { cwd: project, env: PASSWORD });
+  assert.equal(damaged.code, 1, damaged.stdout + damaged.stderr);
+  assert.match(damaged.stderr, new RegExp(`nothing was signed: the content of .* is damaged in store .*: ${layer.digest} does not match its digest`));
 });

@@ -2,6 +2,7 @@
 // writes: JSON naming scrypt parameters, a salt, a NaCl secretbox nonce and the sealed
 // PKCS#8 key, in PEM armour), and plain PEM keys (PKCS#8, SEC1 "EC PRIVATE KEY", ed25519).
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, scryptSync, type KeyObject } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { GadgetError, messageOf } from '../errors.js';
 import { secretboxOpen, secretboxSeal } from './secretbox.js';
@@ -91,18 +92,28 @@ function keyError(file: string, why: string, hint: string): GadgetError {
 }
 
 /**
- * Reads a private key: cosign's encrypted format (password from `password`), or PEM
- * PKCS#8 / SEC1 EC / PKCS#1 RSA / encrypted PKCS#8. GadgetError (exit 2) naming the file.
+ * Returns `value` when it may be the path of a key file; throws (exit 2) for key material given
+ * where a path belongs (PEM, or a PEM body's base64 alone), never quoting it: messages and logs
+ * would carry it. Check the value as given, before it is resolved against a folder (a folder
+ * whose path is all base64 characters would otherwise hide the key text in a path).
  */
-export async function loadSigningKey(file: string, password: () => Promise<string>): Promise<SigningKey> {
-  // Key material where a path belongs (PEM, or a PEM body's base64 alone) is never quoted
-  // back: messages and logs would carry it.
-  if (/-----BEGIN|[\r\n]/.test(file) || (file.length >= 64 && /^[A-Za-z0-9+/]+=*$/.test(file))) {
+export function refuseKeyText(value: string): string {
+  const base64 = value.length >= 64 && /^[A-Za-z0-9+/]+=*$/.test(value) && !existsSync(value); // a file of that name is a path
+  if (/-----BEGIN|[\r\n]/.test(value) || base64) {
     throw new GadgetError('the signing key was given as its text, not as the path of a file (the text is not repeated here)', {
       exitCode: 2,
       hint: 'save the key in a file only you can read (chmod 600) and give its path',
     });
   }
+  return value;
+}
+
+/**
+ * Reads a private key: cosign's encrypted format (password from `password`), or PEM
+ * PKCS#8 / SEC1 EC / PKCS#1 RSA / encrypted PKCS#8. GadgetError (exit 2) naming the file.
+ */
+export async function loadSigningKey(file: string, password: () => Promise<string>): Promise<SigningKey> {
+  refuseKeyText(file);
   let text: string;
   try {
     text = await readFile(file, 'utf8');

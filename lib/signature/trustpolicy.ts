@@ -202,6 +202,11 @@ export function chainTrust(chain: X509Certificate[], trusted: TrustedCert[]): { 
     if (!chain[i]!.checkIssued(chain[i + 1]!) || !chain[i]!.verify(chain[i + 1]!.publicKey)) {
       return { problem: `the certificate chain is broken: ${subjectLine(chain[i]!)} is not issued by ${subjectLine(chain[i + 1]!)}` };
     }
+    // checkIssued() compares names, key ids and keyUsage, not basicConstraints: without this,
+    // any code-signing leaf could issue a certificate claiming any subject.
+    if (!chain[i + 1]!.ca) {
+      return { problem: `the certificate chain is broken: ${subjectLine(chain[i + 1]!)} issued ${subjectLine(chain[i]!)} but is not a certificate authority (its basicConstraints do not say CA:TRUE)` };
+    }
   }
   const root = chain[chain.length - 1]!;
   // checkIssued() also wants keyCertSign, which a self-signed leaf may lack: compare names.

@@ -85,9 +85,6 @@ export async function gc(store: Store, opts: { graceSeconds?: number; dryRun?: b
   return store.withWriteLock(() => {
     markReachable(store, keep);
     const result: GcResult = { removedBlobs: [], removedEntries: [], removedTemps, freedBytes: 0 };
-    const dropped = new Set(store.allEntries().filter((e) => e.ref === null && !keep.has(e.digest)).map((e) => e.digest));
-    result.removedEntries = [...dropped];
-    if (!opts.dryRun && dropped.size) store.removeEntries((e) => e.ref === null && dropped.has(e.descriptor.digest));
     const candidates: Array<{ digest: string; path: string; size: number }> = [];
     const young: string[] = [];
     for (const file of blobFiles(store)) {
@@ -103,6 +100,13 @@ export async function gc(store: Store, opts: { graceSeconds?: number; dryRun?: b
       if (!row) continue;
       keepWithChildren(store, keep, { mediaType: row.media_type, digest });
     }
+    // Untagged entries go only once their manifest is past the grace too: a writer adds a
+    // referrer's entry when it copies it and tags its subject later (an import tags at the end,
+    // a registry client pushes the tag last), so an entry whose subject is not tagged yet may be
+    // a signature on its way in.
+    const dropped = new Set(store.allEntries().filter((e) => e.ref === null && !keep.has(e.digest)).map((e) => e.digest));
+    result.removedEntries = [...dropped];
+    if (!opts.dryRun && dropped.size) store.removeEntries((e) => e.ref === null && dropped.has(e.descriptor.digest));
     for (const c of candidates) {
       if (keep.has(c.digest)) continue;
       result.removedBlobs.push(c.digest);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { openStore, type Store } from '../store/store.js';
@@ -181,6 +181,29 @@ test('gc keeps what tags and signatures reach and removes the rest', async () =>
   assert.deepEqual(await fsck(store), []);
   const again = await gc(store);
   assert.deepEqual(again.removedBlobs, []);
+  store.close();
+});
+
+test('gc within the grace period keeps the entry of a signature whose image is not tagged yet, so it survives the tag and the next gc', async () => {
+  const dir = join(scratch(), 's');
+  const store = await openStore(dir);
+  // A writer mid-copy: the image and its OCI 1.1 signature are in, the image's tag comes last.
+  const image = await putImage(store, 'image');
+  const sigLayer = await store.putBytes(Buffer.from('signature of image'), 'application/octet-stream');
+  await store.putBytes(Buffer.from('{}'), 'application/vnd.oci.empty.v1+json');
+  const sig = await store.putBytes(
+    encodeJSONBytes({ schemaVersion: 2, mediaType: MT_MANIFEST, artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json', config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256('{}'), size: 2 }, layers: [sigLayer], subject: image }),
+    MT_MANIFEST,
+  );
+  const during = await gc(store, { graceSeconds: 300 });
+  assert.deepEqual(during.removedEntries, [], 'the young signature keeps its entry');
+  await store.tag(image, 'image');
+  // Past the grace: only what a tag reaches stays, and the signature is reached through its entry.
+  const old = new Date(Date.now() - 3600_000);
+  for (const f of readdirSync(join(dir, 'blobs', 'sha256'))) utimesSync(join(dir, 'blobs', 'sha256', f), old, old);
+  await gc(store, { graceSeconds: 300 });
+  assert.deepEqual((await store.referrers(image)).map((r) => r.descriptor.digest), [sig.digest], 'the signature is still there');
+  assert.ok(store.hasBlob(sigLayer.digest));
   store.close();
 });
 

@@ -50,8 +50,16 @@ export const tagCommand: Command = {
       throw usageError('tag takes SRC and DST, or SRC and --tag TAG', 'e.g. gadget tag myorg/x:v1 registry.internal:5000/x:v1 --tag latest');
     }
     const { storeKey } = await import('../store/store.js');
-    const { parseRef } = await import('../lib/oci/reference.js');
+    const { isSignatureTag, parseRef } = await import('../lib/oci/reference.js');
     const [src, dst] = positionals as [string, string | undefined];
+    // A tag is what DST gives: a digest there would be a tag that lies about its image, and a
+    // signature's name would hide an image among signatures.
+    if (dst !== undefined) {
+      const target = isSignatureTag(dst) ? undefined : parseRef(dst);
+      if (target?.digest !== undefined) throw usageError(`tag ${dst}: DST names a tag, not a digest`, `e.g. gadget tag ${src} ${target.name}:v1`);
+      if (target === undefined || isSignatureTag(target.tag ?? '')) throw usageError(`tag ${dst}: that is how signatures are tagged, not images`, 'give the image a tag of its own');
+    }
+    for (const t of tags) if (isSignatureTag(t)) throw usageError(`--tag ${t}: that is how signatures are tagged, not images`, 'give the image a tag of its own');
     // The repository the --tag values name: DST's, else SRC's (a digest has none).
     const base = dst ?? src;
     if (!dst && /^sha256:/.test(src)) throw usageError(`tag ${src}: a bare digest has no repository for --tag; give DST`);
@@ -96,8 +104,9 @@ export const gcCommand: Command = {
     grace: { type: 'string', value: 'SECONDS', description: 'keep unreferenced blobs younger than this (default 300)' },
   },
   async run(env, { flags }) {
-    const grace = flags.grace === undefined ? 300 : Number(flags.grace);
-    if (!Number.isFinite(grace) || grace < 0) throw usageError(`--grace ${String(flags.grace)}: expected a number of seconds`);
+    // An empty value (`--grace "$UNSET"`) is not 0: it would remove what other writers are about to tag.
+    const grace = flags.grace === undefined ? 300 : /^\s*\d+(\.\d+)?\s*$/.test(String(flags.grace)) ? Number(flags.grace) : NaN;
+    if (!Number.isFinite(grace) || grace < 0) throw usageError(`--grace ${JSON.stringify(String(flags.grace))}: expected a number of seconds`, 'e.g. gadget gc --grace 600');
     const { gc } = await import('../store/maintenance.js');
     const result = await gc(await env.openStore({ create: false }), { graceSeconds: grace, dryRun: Boolean(flags['dry-run']) });
     if (env.flags.json) env.printJSON(result);

@@ -44,3 +44,48 @@ test('a computed store is read by loading the config every time', async () => {
   assert.ok(existsSync(join(dir, '.a', 'index.json')) && existsSync(join(dir, '.b', 'index.json')), 'each command saw its own environment');
   assert.equal(loads(dir), 2);
 });
+
+test('a literal store that the code can replace is not remembered: each command reads the store the config computes', async () => {
+  const cases = [
+    // A literal, then overridden by the environment.
+    `const config: { store: string } = { store: '.a' };\nif (process.env.MY_STORE) config.store = process.env.MY_STORE;\nexport default defineConfig(config);`,
+    // The literal only in a comment; the store comes from the environment.
+    `// store: '.a'\nexport default defineConfig({ store: process.env.MY_STORE ?? '.a' });`,
+    // A spread after the literal may replace it.
+    `const extra = process.env.MY_STORE ? { ['sto' + 're']: process.env.MY_STORE } : {};\nexport default defineConfig({ store: '.a', ...extra });`,
+  ];
+  for (const body of cases) {
+    const dir = scratch('gadget-config-store-');
+    const cache = join(dir, 'cache');
+    writeFileSync(join(dir, 'gadget.config.ts'), `import { appendFileSync } from 'node:fs';
+import { defineConfig } from '${join(REPO, 'index.ts')}';
+appendFileSync(new URL('./loads.txt', import.meta.url), 'x');
+${body}
+`);
+    for (const store of ['.a', '.b']) mkdirSync(join(dir, store));
+    assert.equal((await gadget(['gc'], { cwd: dir, env: { XDG_CACHE_HOME: cache, MY_STORE: undefined } })).code, 0);
+    assert.ok(existsSync(join(dir, '.a', 'index.json')), body);
+    const b = await gadget(['gc'], { cwd: dir, env: { XDG_CACHE_HOME: cache, MY_STORE: '.b' } });
+    assert.equal(b.code, 0, b.stderr);
+    assert.ok(existsSync(join(dir, '.b', 'index.json')), `the computed store is used: ${body}`);
+    assert.equal(loads(dir), 2, body);
+  }
+});
+
+test("gadget init's config and the quick start's are remembered: comments and strings that say store do not count", async () => {
+  const dir = scratch('gadget-config-store-');
+  const cache = join(dir, 'cache');
+  writeFileSync(join(dir, 'gadget.config.ts'), `import { appendFileSync } from 'node:fs';
+import { defineConfig } from '${join(REPO, 'index.ts')}';
+appendFileSync(new URL('./loads.txt', import.meta.url), 'x');
+/* The store of this project, "store" in a string and a comment. */
+export default defineConfig({
+  // A store of its own.
+  store: '.a',
+  tasks: { default: { description: 'build into the store', steps: [] } },
+});
+`);
+  mkdirSync(join(dir, '.a'));
+  for (let i = 0; i < 2; i++) assert.equal((await gadget(['gc'], { cwd: dir, env: { XDG_CACHE_HOME: cache } })).code, 0);
+  assert.equal(loads(dir), 1, 'loaded once, then remembered');
+});

@@ -1,8 +1,9 @@
 // The store a config names, remembered per version of the config's bytes, so that commands
 // which need only the store (list, tag, inspect, ...) do not compile gadget.config.ts through
 // tsx on every call (0.3 s to seconds). Remembered only when the config writes the store as a
-// plain string literal (`store: '.gadget-store'`): a computed store (an environment variable,
-// an import) is read by loading the config every time.
+// plain string literal (`store: '.gadget-store'`) that nothing else in its code can replace: a
+// computed store (an environment variable, an import, an assignment) is read by loading the
+// config every time.
 import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -35,16 +36,61 @@ export function cachedStore(configFile: string): string | null | undefined {
   }
 }
 
+/**
+ * The config's code with comments removed and each string literal replaced by `\0N\0` (its
+ * index in `strings`), so that a word in a comment or a string is not taken for code.
+ */
+function codeOf(text: string): { code: string; strings: string[] } {
+  const strings: string[] = [];
+  let code = '';
+  for (let i = 0; i < text.length; ) {
+    const c = text[i]!;
+    if (c === '/' && text[i + 1] === '/') {
+      const end = text.indexOf('\n', i);
+      i = end < 0 ? text.length : end;
+    } else if (c === '/' && text[i + 1] === '*') {
+      const end = text.indexOf('*/', i + 2);
+      i = end < 0 ? text.length : end + 2;
+      code += ' ';
+    } else if (c === "'" || c === '"' || c === '`') {
+      let j = i + 1;
+      let value = '';
+      for (; j < text.length && text[j] !== c; j++) {
+        if (text[j] === '\\') value += text[++j] ?? '';
+        else value += text[j];
+      }
+      // A template with substitutions is computed: kept as code, so nothing in it is trusted.
+      if (c === '`' && value.includes('${')) code += text.slice(i, j + 1);
+      else code += `\0${strings.push(value) - 1}\0`;
+      i = j + 1;
+    } else {
+      code += c;
+      i++;
+    }
+  }
+  return { code, strings };
+}
+
+/**
+ * Whether the config's text proves that its `store` is `store` as written: the word `store`
+ * occurs once in its code, as the key of that very string literal, and nothing could replace
+ * the object's keys (a spread, Object.assign, or a key written as a string). Otherwise the
+ * config is loaded every time.
+ */
+function isLiteralStore(text: string, store: unknown): boolean {
+  const { code, strings } = codeOf(text);
+  if (/\.\.\.|Object\s*\.\s*assign/.test(code) || strings.includes('store')) return false;
+  const words = code.match(/\bstore\b/g)?.length ?? 0;
+  if (store === undefined) return words === 0;
+  const key = /\bstore\s*:\s*\0(\d+)\0/.exec(code);
+  return typeof store === 'string' && words === 1 && key !== null && strings[Number(key[1])] === store;
+}
+
 /** Remembers the `store` of a loaded config when its text proves it is a literal. */
 export function rememberStore(configFile: string, store: unknown): void {
   try {
     const bytes = readFileSync(configFile);
-    const text = bytes.toString('utf8');
-    const literal =
-      typeof store === 'string'
-        ? [`'`, `"`, '`'].some((q) => text.includes(`store: ${q}${store}${q}`)) && text.split(/\bstore\s*:/).length === 2
-        : store === undefined && !/\bstore\b/.test(text);
-    if (!literal) return;
+    if (!isLiteralStore(bytes.toString('utf8'), store)) return;
     const file = cacheFile(configFile);
     makeFolders(join(file, '..'));
     const tmp = `${file}.${process.pid}.tmp`;

@@ -18,12 +18,12 @@ function clock(): string {
   return new Date().toTimeString().slice(0, 8);
 }
 
-/** The paths a round depends on: the config, the gadgets' folders, and the files builds read. */
+/** The paths a round depends on: the config and the project files it loads, the gadgets' folders, and the files builds read. */
 async function watchedPaths(env: CommandEnv, extra: string[]): Promise<string[]> {
   const paths = [...extra];
   try {
-    const { file, dir, config } = await env.config();
-    if (file) paths.push(file);
+    const { file, dir, config, files } = await env.config();
+    if (file) paths.push(file, ...(files ?? []));
     for (const g of config.gadgets ?? []) if (typeof g?.dir === 'string') paths.push(resolve(dir, g.dir));
   } catch {
     // A config that does not load: the round reported it; watch the file for the fix.
@@ -46,17 +46,25 @@ function oneLine(message: string): string {
 export async function watching(env: CommandEnv, runOnce: () => Promise<number>, extra: string[] = []): Promise<number> {
   const paint = painter(process.stdout);
   const shown = (f: string): string => relative(env.cwd, f) || f;
-  let configFile: string | undefined;
+  // Every round reads the config afresh when it or a file it loads changed; the first one too,
+  // so that the files it loads are known.
+  env.forgetConfig();
+  let configFiles = new Set<string>();
+  // A failed round may not reach what the last good one read (a header clang never got to):
+  // those stay watched, so that the fix starts a round.
+  let lastGood: string[] = [];
   await watchLoop(
     async (changed) => {
-      if (configFile && changed.includes(configFile)) env.forgetConfig();
+      if (changed.some((f) => configFiles.has(f))) env.forgetConfig();
       env.records.length = 0;
       const started = Date.now();
       const cause = changed.length ? `${shown(changed[0]!)}${changed.length > 1 ? ` and ${changed.length - 1} more` : ''} changed: ` : '';
       env.muted = true;
       let line: string;
+      let ok = false;
       try {
         const code = await runOnce();
+        ok = code === 0;
         const builds = (env.records as BuildRecord[]).filter((r) => r.type === 'build');
         const rebuilt = builds.filter((r) => r.cached === false).map((r) => r.ref!);
         const seconds = ((Date.now() - started) / 1000).toFixed(1);
@@ -70,9 +78,13 @@ export async function watching(env: CommandEnv, runOnce: () => Promise<number>, 
         env.muted = false;
       }
       const { findConfig } = await import('../lib/runner/config.js');
-      configFile = findConfig(env.cwd, env.flags.config);
+      const configFile = findConfig(env.cwd, env.flags.config);
+      const loaded = await env.config().catch(() => undefined);
+      configFiles = new Set([...(configFile ? [configFile] : []), ...(loaded?.files ?? [])]);
       const report = `${clock()} ${line}`;
-      return { paths: await watchedPaths(env, extra), report: () => env.print(report) };
+      const paths = await watchedPaths(env, extra);
+      if (ok) lastGood = paths;
+      return { paths: ok ? paths : [...new Set([...paths, ...lastGood])], report: () => env.print(report) };
     },
     { signal: env.signal },
   );

@@ -111,7 +111,8 @@ test('run --watch re-reads a CommonJS gadget.config.ts and the project files it 
     // The required file first, then the config (the watched file) that starts the round.
     writeFileSync(join(dir, 'value.ts'), "export const value = 'b';\n");
     writeFileSync(join(dir, 'gadget.config.ts'), config('v2'));
-    assert.match(await out.next(/gadget\.config\.ts changed/, 'the config edit'), /^\S+ ok gadget\.config\.ts changed: /);
+    // Both are watched: one round or two, whichever the file events give.
+    await out.next(/gadget\.config\.ts( and 1 more)? changed|value\.ts and 1 more changed/, 'the config edit');
     assert.equal(seen(), 'v2 b', 'the edited config and the file it requires were evaluated again');
 
     writeFileSync(join(dir, 'gadget.config.ts'), 'export default {{{\n');
@@ -121,6 +122,70 @@ test('run --watch re-reads a CommonJS gadget.config.ts and the project files it 
     assert.match(await out.next(/gadget\.config\.ts changed/, 'the fix'), /^\S+ ok gadget\.config\.ts changed: /);
     assert.equal(seen(), 'v3 b');
 
+    // The required file alone is watched too, and read again.
+    writeFileSync(join(dir, 'value.ts'), "export const value = 'c';\n");
+    assert.match(await out.next(/value\.ts changed/, 'the required file edit'), /^\S+ ok value\.ts changed: /);
+    assert.equal(seen(), 'v3 c');
+
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    assert.equal(code, 0, stderr);
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
+test('run --watch re-reads an ES-module gadget.config.ts and the project files it imports; a broken import is watched until it is fixed', async () => {
+  const dir = scratch('gadget-watch-esm-');
+  writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
+  writeFileSync(join(dir, 'value.ts'), "export const value = 'a';\n");
+  writeFileSync(join(dir, 'gadget.config.ts'),
+    `import { writeFileSync } from 'node:fs';\nimport { value } from './value.ts';\n` +
+    `export default { store: '.gadget-store', tasks: { default: [{ name: 'mark', async run(_c: unknown, input: unknown[]) { writeFileSync('seen', value); return input; } }] } };\n`);
+  const child = spawnGadget(['run', 'default', '--watch'], { cwd: dir, env: { XDG_CACHE_HOME: join(dir, '.cache') } });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const out = lines(child);
+  const seen = (): string => readFileSync(join(dir, 'seen'), 'utf8');
+  try {
+    assert.match(await out.next(/^\d\d:\d\d:\d\d /, 'the first round'), /^\S+ ok /);
+    assert.equal(seen(), 'a');
+
+    writeFileSync(join(dir, 'value.ts'), "export const value = 'b';\n");
+    assert.match(await out.next(/value\.ts changed/, 'the imported file edit'), /^\S+ ok value\.ts changed: /);
+    assert.equal(seen(), 'b', 'the imported module was evaluated again');
+
+    writeFileSync(join(dir, 'value.ts'), 'export const value = {{{;\n');
+    assert.match(await out.next(/value\.ts changed/, 'the broken import'), /^\S+ failed value\.ts changed: cannot load /);
+
+    writeFileSync(join(dir, 'value.ts'), "export const value = 'c';\n");
+    assert.match(await out.next(/value\.ts changed/, 'the fix'), /^\S+ ok value\.ts changed: /);
+    assert.equal(seen(), 'c');
+
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    assert.equal(code, 0, stderr);
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
+test('build --watch keeps watching a header outside the gadget after a round that failed on it, so the fix starts a round', async () => {
+  const dir = scratch('gadget-watch-header-');
+  mkdirSync(join(dir, 'g'));
+  mkdirSync(join(dir, 'inc'));
+  writeFileSync(join(dir, 'g', 'program.bpf.c'), '#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n#include <extra.h>\nchar LICENSE[] SEC("license") = "GPL";\nSEC("tracepoint/syscalls/sys_enter_openat")\nint handle(void *ctx) { return EXTRA; }\n');
+  writeFileSync(join(dir, 'inc', 'extra.h'), '#define EXTRA 1\n');
+  const child = spawnGadget(['--store', join(dir, 's'), 'build', 'g', '-t', 'example.com/w/g:v1', '--include', 'inc', '--watch'], { cwd: dir, env: { XDG_CACHE_HOME: join(dir, '.cache') } });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const out = lines(child);
+  try {
+    assert.match(await out.next(/^\d\d:\d\d:\d\d /, 'the first round'), /^\S+ ok rebuilt/);
+    writeFileSync(join(dir, 'inc', 'extra.h'), '#define EXTRA (1+\n');
+    assert.match(await out.next(/extra\.h changed/, 'the broken header'), /^\S+ failed inc\/extra\.h changed: /);
+    writeFileSync(join(dir, 'inc', 'extra.h'), '#define EXTRA 3\n');
+    assert.match(await out.next(/extra\.h changed/, 'the fixed header'), /^\S+ ok inc\/extra\.h changed: rebuilt example\.com\/w\/g:v1/);
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
     assert.equal(code, 0, stderr);

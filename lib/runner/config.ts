@@ -1,9 +1,10 @@
 // gadget.config.ts: what it may declare, and how it is found and loaded (through tsx, only
 // when a command needs it, so that plain commands start fast).
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, resolve, sep } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { createRequire, register } from 'node:module';
+import { dirname, join, resolve, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { GadgetError } from '../errors.js';
 import type { GadgetConfig } from './types.js';
 import { firstLine, isOurs, readFailure, textOf, thrownText, validateConfig } from './validate-config.js';
@@ -29,6 +30,8 @@ export interface LoadedConfig {
   file?: string;
   dir: string;
   config: GadgetConfig;
+  /** With `fresh`: the project's own files the config loaded (imported or required), which a watch watches too. */
+  files?: string[];
 }
 
 let registered = false;
@@ -49,21 +52,59 @@ async function registerTsx(): Promise<void> {
  */
 function forgetRequired(file: string): void {
   const cache = createRequire(import.meta.url).cache;
+  for (const id of projectRequired(file)) delete cache[id];
+}
+
+/** The files of the config's folder (not its packages) in the require cache: the config and what it required. */
+function projectRequired(file: string): string[] {
   const dir = dirname(file) + sep;
-  for (const id of Object.keys(cache)) {
-    if (id === file || (id.startsWith(dir) && !id.slice(dir.length).split(sep).includes('node_modules'))) delete cache[id];
+  return Object.keys(createRequire(import.meta.url).cache).filter((id) => id === file || (id.startsWith(dir) && !id.slice(dir.length).split(sep).includes('node_modules')));
+}
+
+let rounds: { port: MessagePort; next: number } | undefined;
+
+/** The hooks of config-hooks.ts, once per process; their port tells the files a round imported. */
+function roundHooks(): { port: MessagePort; next: number } {
+  if (!rounds) {
+    const { port1, port2 } = new MessageChannel();
+    port1.unref();
+    register(new URL('./config-hooks.js', import.meta.url), { data: { port: port2, ownRoot: ownRoot() }, transferList: [port2] });
+    rounds = { port: port1, next: 0 };
+  }
+  return rounds;
+}
+
+/** gadget-oci's own folder (the one holding its package.json), with a trailing separator. */
+function ownRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir + sep;
+}
+
+/**
+ * Imports the config afresh (watch mode): its own modules are evaluated again, through the
+ * round's query (ES modules) or an emptied require cache (CommonJS); `files` gets each of them.
+ */
+async function importFresh(file: string, files: Set<string>): Promise<Record<string, unknown>> {
+  const hooks = roundHooks();
+  forgetRequired(file);
+  try {
+    return (await import(`${pathToFileURL(file).href}?gadget-round=${++hooks.next}`)) as Record<string, unknown>;
+  } finally {
+    for (let m = receiveMessageOnPort(hooks.port); m; m = receiveMessageOnPort(hooks.port)) files.add(m.message as string);
+    for (const id of projectRequired(file)) if (id !== file) files.add(id);
   }
 }
 
-/** `fresh`: evaluate the file again even if this process loaded it before (watch mode). */
+/** `fresh`: evaluate the file, and the project's own files it loads, again even if this process loaded them before (watch mode). */
 export async function loadConfig(cwd: string, explicit?: string, opts: { fresh?: boolean } = {}): Promise<LoadedConfig> {
   const file = findConfig(cwd, explicit);
   if (!file) return { dir: cwd, config: {} };
   let mod: Record<string, unknown>;
+  const files = new Set<string>();
   try {
     await registerTsx();
-    if (opts.fresh) forgetRequired(file);
-    mod = (await import(pathToFileURL(file).href + (opts.fresh ? `?v=${Date.now()}` : ''))) as Record<string, unknown>;
+    mod = opts.fresh ? await importFresh(file, files) : ((await import(pathToFileURL(file).href)) as Record<string, unknown>);
   } catch (err) {
     // Outside a "type": "module" package tsx compiles the config to CommonJS, which has no top-level await.
     const hint = /top-level await/i.test(textOf(err)) ? `top-level await needs an ES module: add "type": "module" to the package.json beside ${CONFIG_FILE}` : 'fix the error in the config file';
@@ -77,7 +118,7 @@ export async function loadConfig(cwd: string, explicit?: string, opts: { fresh?:
     throw isOurs(err) ? err : readFailure(err, file);
   }
   validateConfig(config, file);
-  return { file, dir: dirname(file), config: config as GadgetConfig };
+  return { file, dir: dirname(file), config: config as GadgetConfig, ...(opts.fresh ? { files: [...files] } : {}) };
 }
 
 /** The config the module exports (a promise of it settled), or a GadgetError saying why there is none. */

@@ -3,12 +3,11 @@
 // so one that holds a gadget image fails the sync, named, and is not left behind with exit 0.
 // Real signatures, and an orphan signature whose image is gone, are not images. Against
 // Debian's real docker-registry, with ig's signed and unsigned images from ../shared.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { gadget } from './helpers/cli.js';
-import { registryAvailable, startRegistry, type TestRegistry } from './helpers/registry.js';
-import { FIXTURE_LAYOUT, scratch, sharedMissing } from './helpers/paths.js';
+import { registryAndSource } from './helpers/fixture-registry.js';
 
 const SIGNED = 'ttl.sh/signed_with_cosign_legacy:latest';
 const UNSIGNED = 'ghcr.io/inspektor-gadget/gadget/unsigned:francis-signature-unit-tests';
@@ -16,24 +15,10 @@ const UNSIGNED = 'ghcr.io/inspektor-gadget/gadget/unsigned:francis-signature-uni
 interface Item { source: string; destination: string; status: string; error?: string; hint?: string }
 interface Summary { images: { copied: number; skipped: number; failed: number }; items: Item[] }
 
-async function ready(t: TestContext): Promise<{ reg: TestRegistry; dir: string; source: string } | undefined> {
-  const why = sharedMissing() ?? ((await registryAvailable()) ? undefined : 'docker-registry is not installed');
-  if (why) {
-    t.skip(why);
-    return undefined;
-  }
-  const reg = await startRegistry();
-  t.after(() => reg.stop());
-  const dir = scratch();
-  const source = join(dir, 'source');
-  assert.equal((await gadget(['--store', source, 'import', FIXTURE_LAYOUT])).code, 0);
-  return { reg, dir, source };
-}
-
 test('a sync of a repository fails, naming it, on a gadget image under a tag named like a signature; signatures, orphan ones too, are no failure', async (t) => {
-  const env = await ready(t);
-  if (!env) return;
-  const { reg, dir, source } = env;
+  const ready = await registryAndSource(t);
+  if (!ready) return;
+  const { reg, dir, source } = ready;
   const repo = `${reg.host}/hidden/x`;
   assert.equal((await gadget(['--store', source, 'push', SIGNED, `${repo}:v1`])).code, 0, 'v1 and its .sig tag');
   const signature = JSON.parse((await gadget(['--json', 'tags', repo, '--all'])).stdout) as { tags: string[] };

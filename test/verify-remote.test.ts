@@ -10,25 +10,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gadget, spawnGadget } from './helpers/cli.js';
 import { exited } from './helpers/crash.js';
+import { registryAndSource } from './helpers/fixture-registry.js';
 import { registryAvailable, startFaultProxy, startRegistry, type FaultProxy, type TestRegistry } from './helpers/registry.js';
 import { FIXTURE_LAYOUT, REPO, SHARED, scratch, sharedMissing } from './helpers/paths.js';
 
 const KEYS = join(SHARED, 'fixtures', 'ig-signed-store', 'keys');
-
-/** A registry, and a store holding ig's signed images to push to it; undefined when the test skipped. */
-async function registryAndSource(t: TestContext): Promise<{ reg: TestRegistry; dir: string; source: string } | undefined> {
-  const why = sharedMissing() ?? ((await registryAvailable()) ? undefined : 'docker-registry is not installed');
-  if (why) {
-    t.skip(why);
-    return undefined;
-  }
-  const reg = await startRegistry();
-  t.after(() => reg.stop());
-  const dir = scratch();
-  const source = join(dir, 'source');
-  assert.equal((await gadget(['--store', source, 'import', FIXTURE_LAYOUT])).code, 0);
-  return { reg, dir, source };
-}
 
 test('verify --remote checks a registry image and its signature without touching the store', async (t) => {
   const ready = await registryAndSource(t);

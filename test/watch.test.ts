@@ -57,14 +57,28 @@ function lines(child: ReturnType<typeof spawnGadget>): { next(pattern: RegExp, w
   };
 }
 
+/**
+ * Runs `gadget ARGS` (a --watch) in `dir` while `body` reads its lines, then sends Ctrl-C,
+ * which must end it with exit 0; the process is killed whatever happens.
+ */
+async function watching(args: string[], dir: string, body: (out: ReturnType<typeof lines>, child: ReturnType<typeof spawnGadget>) => Promise<void>): Promise<void> {
+  const child = spawnGadget(args, { cwd: dir, env: { XDG_CACHE_HOME: join(dir, '.cache') } });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  try {
+    await body(lines(child), child);
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    assert.equal(code, 0, stderr);
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
 test('run --watch rebuilds exactly the gadget an edit touched, survives an error, ends on Ctrl-C', async () => {
   const dir = scratch('gadget-watch-');
   writeProject(dir);
-  const child = spawnGadget(['run', 'default', '--watch'], { cwd: dir, env: { XDG_CACHE_HOME: join(dir, '.cache') } });
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  const out = lines(child);
-  try {
+  await watching(['run', 'default', '--watch'], dir, async (out, child) => {
     assert.match(await out.next(/^\d\d:\d\d:\d\d /, 'the first round'), /ok .*2 unchanged|ok rebuilt/);
 
     appendFileSync(join(dir, 'gadgets/trace_exec/program.bpf.c'), '// an edit\n');
@@ -82,13 +96,7 @@ test('run --watch rebuilds exactly the gadget an edit touched, survives an error
     assert.equal(child.exitCode, null, 'the watch goes on after a failed round');
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual(out.all.filter((l) => !/^\d\d:\d\d:\d\d (ok|failed) /.test(l)), [], 'every round printed one line, clang\'s output included');
-
-    child.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
-    assert.equal(code, 0, stderr);
-  } finally {
-    child.kill('SIGKILL');
-  }
+  });
 });
 
 test('run --watch re-reads a CommonJS gadget.config.ts and the project files it requires', async () => {
@@ -99,12 +107,8 @@ test('run --watch re-reads a CommonJS gadget.config.ts and the project files it 
     `import { writeFileSync } from 'node:fs';\nimport { value } from './value';\n` +
     `export default { store: '.gadget-store', tasks: { default: [{ name: 'mark', async run(_c: unknown, input: unknown[]) { writeFileSync('seen', '${mark} ' + value); return input; } }] } };\n`;
   writeFileSync(join(dir, 'gadget.config.ts'), config('v1'));
-  const child = spawnGadget(['run', 'default', '--watch'], { cwd: dir, env: { XDG_CACHE_HOME: join(dir, '.cache') } });
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  const out = lines(child);
   const seen = (): string => readFileSync(join(dir, 'seen'), 'utf8');
-  try {
+  await watching(['run', 'default', '--watch'], dir, async (out) => {
     assert.match(await out.next(/^\d\d:\d\d:\d\d /, 'the first round'), /^\S+ ok /);
     assert.equal(seen(), 'v1 a');
 
@@ -126,13 +130,7 @@ test('run --watch re-reads a CommonJS gadget.config.ts and the project files it 
     writeFileSync(join(dir, 'value.ts'), "export const value = 'c';\n");
     assert.match(await out.next(/value\.ts changed/, 'the required file edit'), /^\S+ ok value\.ts changed: /);
     assert.equal(seen(), 'v3 c');
-
-    child.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
-    assert.equal(code, 0, stderr);
-  } finally {
-    child.kill('SIGKILL');
-  }
+  });
 });
 
 test('run --watch re-reads an ES-module gadget.config.ts and the project files it imports; a broken import is watched until it is fixed', async () => {
@@ -142,12 +140,8 @@ test('run --watch re-reads an ES-module gadget.config.ts and the project files i
   writeFileSync(join(dir, 'gadget.config.ts'),
     `import { writeFileSync } from 'node:fs';\nimport { value } from './value.ts';\n` +
     `export default { store: '.gadget-store', tasks: { default: [{ name: 'mark', async run(_c: unknown, input: unknown[]) { writeFileSync('seen', value); return input; } }] } };\n`);
-  const child = spawnGadget(['run', 'default', '--watch'], { cwd: dir, env: { XDG_CACHE_HOME: join(dir, '.cache') } });
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  const out = lines(child);
   const seen = (): string => readFileSync(join(dir, 'seen'), 'utf8');
-  try {
+  await watching(['run', 'default', '--watch'], dir, async (out) => {
     assert.match(await out.next(/^\d\d:\d\d:\d\d /, 'the first round'), /^\S+ ok /);
     assert.equal(seen(), 'a');
 
@@ -161,13 +155,7 @@ test('run --watch re-reads an ES-module gadget.config.ts and the project files i
     writeFileSync(join(dir, 'value.ts'), "export const value = 'c';\n");
     assert.match(await out.next(/value\.ts changed/, 'the fix'), /^\S+ ok value\.ts changed: /);
     assert.equal(seen(), 'c');
-
-    child.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
-    assert.equal(code, 0, stderr);
-  } finally {
-    child.kill('SIGKILL');
-  }
+  });
 });
 
 test('build --watch keeps watching a header outside the gadget after a round that failed on it, so the fix starts a round', async () => {
@@ -176,20 +164,11 @@ test('build --watch keeps watching a header outside the gadget after a round tha
   mkdirSync(join(dir, 'inc'));
   writeFileSync(join(dir, 'g', 'program.bpf.c'), '#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n#include <extra.h>\nchar LICENSE[] SEC("license") = "GPL";\nSEC("tracepoint/syscalls/sys_enter_openat")\nint handle(void *ctx) { return EXTRA; }\n');
   writeFileSync(join(dir, 'inc', 'extra.h'), '#define EXTRA 1\n');
-  const child = spawnGadget(['--store', join(dir, 's'), 'build', 'g', '-t', 'example.com/w/g:v1', '--include', 'inc', '--watch'], { cwd: dir, env: { XDG_CACHE_HOME: join(dir, '.cache') } });
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  const out = lines(child);
-  try {
+  await watching(['--store', join(dir, 's'), 'build', 'g', '-t', 'example.com/w/g:v1', '--include', 'inc', '--watch'], dir, async (out) => {
     assert.match(await out.next(/^\d\d:\d\d:\d\d /, 'the first round'), /^\S+ ok rebuilt/);
     writeFileSync(join(dir, 'inc', 'extra.h'), '#define EXTRA (1+\n');
     assert.match(await out.next(/extra\.h changed/, 'the broken header'), /^\S+ failed inc\/extra\.h changed: /);
     writeFileSync(join(dir, 'inc', 'extra.h'), '#define EXTRA 3\n');
     assert.match(await out.next(/extra\.h changed/, 'the fixed header'), /^\S+ ok inc\/extra\.h changed: rebuilt example\.com\/w\/g:v1/);
-    child.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
-    assert.equal(code, 0, stderr);
-  } finally {
-    child.kill('SIGKILL');
-  }
+  });
 });

@@ -215,6 +215,35 @@ test('cflags from a build file must be plain compiler options', async (t) => {
   assert.ok(ctx.store.hasBlob(built.descriptor.digest));
 });
 
+test('cflags that leave clang no eBPF object to write are refused naming build.yaml; an object clang did not write is said plainly', async (t) => {
+  const ctx = await context(t);
+  const dir = await tempDir(t, 'cflags-no-object');
+  await cp(path.join(examples, 'trace_open/program.bpf.c'), path.join(dir, 'program.bpf.c'));
+  for (const bad of ['-fsyntax-only', '-flto', '-flto=thin', '-fno-integrated-as']) {
+    await writeFile(path.join(dir, 'build.yaml'), `cflags: "-DX=1 ${bad}"\n`);
+    await assert.rejects(
+      buildGadget(ctx, { dir, ref: 'x' }),
+      (e: unknown) => e instanceof GadgetError && e.exitCode === 2 && e.message === `${path.join(dir, 'build.yaml')}: cflags option "${bad}" stops clang from writing the eBPF object the gadget is made of`,
+      bad,
+    );
+  }
+  assert.deepEqual(await storeBlobs(ctx.store), [], 'no blob was written');
+  // The same option through clang's own CCC_OVERRIDE_OPTIONS, which no build.yaml check sees:
+  // clang exits 0 with no object (or bitcode), and the error says so, with no scratch path.
+  await writeFile(path.join(dir, 'build.yaml'), 'cflags: "-DX=1"\n');
+  for (const [override, said] of [['+-fsyntax-only', 'wrote no object'], ['+-flto', 'wrote LLVM bitcode instead of an ELF object']] as const) {
+    await withEnv('CCC_OVERRIDE_OPTIONS', override, () =>
+      assert.rejects(compileEbpf({ dir, source: path.join(dir, 'program.bpf.c'), shownSource: 'g/program.bpf.c', cflags: ['-DX=1'], archs: ['amd64'] }), (e: unknown) => {
+        assert.ok(e instanceof GadgetError);
+        assert.equal(e.message, `clang exited without an error but ${said} for g/program.bpf.c (amd64); check the cflags (-DX=1)`);
+        assert.equal(e.exitCode, 2);
+        assert.doesNotMatch(`${e.message} ${e.hint}`, /llvm-strip|gadget-build-/);
+        return true;
+      }),
+    );
+  }
+});
+
 test('a broken gadget.yaml fails before anything is written', async (t) => {
   const ctx = await context(t);
   const dir = await tempDir(t, 'badmeta');

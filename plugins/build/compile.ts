@@ -21,6 +21,9 @@ const run = promisify(execFile);
 
 const TARGET_ARCH: Record<Arch, string> = { amd64: 'x86', arm64: 'arm64' };
 
+const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
+const BITCODE_MAGIC = Buffer.from('BC\xc0\xde', 'latin1');
+
 /** Debian packages that provide each tool, for "install X" hints. */
 export const TOOL_PACKAGES: Record<string, string> = {
   clang: 'clang',
@@ -282,6 +285,18 @@ export async function compileEbpf(input: CompileInput): Promise<CompileResult> {
           }
           throw new GadgetError(`clang could not compile ${input.shownSource} for ${arch}:\n${messageOf(err)}`, {
             hint: `fix the errors above in ${input.shownSource}`,
+          });
+        }
+        // clang can exit 0 and write no object, or something else than ELF, when an option
+        // stops it early (spec.ts refuses the known ones): say so, not llvm-strip's complaint
+        // about a scratch file.
+        const written = await readFile(out).catch(() => undefined);
+        if (written === undefined || !written.subarray(0, 4).equals(ELF_MAGIC)) {
+          const what = written === undefined ? 'wrote no object' : written.subarray(0, 4).equals(BITCODE_MAGIC) ? 'wrote LLVM bitcode instead of an ELF object' : 'wrote something that is not an ELF object';
+          const flags = input.cflags.length > 0 ? `; check the cflags (${input.cflags.join(' ')})` : '';
+          throw new GadgetError(`clang exited without an error but ${what} for ${input.shownSource} (${arch})${flags}`, {
+            hint: 'remove cflags that stop clang before it writes an object (such as -fsyntax-only or -flto)',
+            exitCode: 2,
           });
         }
         try {

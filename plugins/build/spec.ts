@@ -231,6 +231,11 @@ const SAFE_CFLAGS: RegExp[] = [
   /^-f(no-)?(?!plugin|pass-plugin|profile|sanitize|crash|debug-prefix|file-prefix|macro-prefix|coverage)[a-z0-9-]+$/,
 ];
 
+// Plain options that still leave clang with no eBPF object to write: nothing at all
+// (-fsyntax-only, -fdriver-only), LLVM bitcode instead of ELF (-flto, -flto=...), or the
+// assembly handed to an outside assembler that has no BPF target (-fno-integrated-as).
+const NO_OBJECT_CFLAGS = /^-f(syntax-only|driver-only|lto(=.*)?|no-integrated-as)$/;
+
 /**
  * Checks cflags from `where`. `-I` folders may be anywhere (a header checkout beside the
  * gadget is normal); they are resolved against the gadget folder, must exist, and are made
@@ -253,6 +258,9 @@ async function checkCflags(g: { dir: string; shownDir: string }, flags: string[]
       }
       out.push(`-I${real}`);
       continue;
+    }
+    if (NO_OBJECT_CFLAGS.test(flag)) {
+      throw badInput(`${where}: cflags option "${flag}" stops clang from writing the eBPF object the gadget is made of`, `remove "${flag}"; the build compiles with -c to one eBPF object per architecture`);
     }
     if (!SAFE_CFLAGS.some((re) => re.test(flag))) {
       throw badInput(

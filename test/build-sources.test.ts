@@ -105,6 +105,32 @@ test('--include, per-gadget and global include, $GADGET_INCLUDE; the cache cover
   await assert.rejects(buildGadget(ctx, { dir: 'g', ref: 'x' }, { include: ['no/such/folder'] }), (e: unknown) => e instanceof GadgetError && e.exitCode === 2 && /--include: include folder no\/such\/folder/.test(e.message));
 });
 
+test('the same gadget and include root checked out in two places give the same image; the object names the headers as ig\'s /usr/include', async (t) => {
+  if (!clang) return t.skip('clang is not installed');
+  const base = await tempDir(t, 'two-checkouts');
+  // A header function inlined into the program: its file lands in the object's BTF line info.
+  const checkout = async (where: string): Promise<void> => {
+    const root = await includeRoot(path.join(where, 'include'));
+    await writeFile(path.join(root, 'gadget/inline.h'), 'static inline __attribute__((always_inline)) int twice(int x) { return x * 2; }\n');
+    await mkdir(path.join(where, 'gadgets/g'), { recursive: true });
+    await writeFile(path.join(where, 'gadgets/g/program.bpf.c'), `${PROGRAM}#include <gadget/inline.h>\n__attribute__((section("tracepoint/x"))) int prog(void *ctx) { return twice(arch_mark); }\n`);
+  };
+  await checkout(path.join(base, 'a'));
+  await checkout(path.join(base, 'somewhere-else/b'));
+  const ctx = await buildContext(t, base);
+  const digests = await withEnv('SOURCE_DATE_EPOCH', '1700000000', async () =>
+    Promise.all(['a', 'somewhere-else/b'].map(async (c) => (await buildGadget(ctx, { dir: `${c}/gadgets/g`, ref: `two:${c.length}` }, { include: [`${c}/include`] })).descriptor.digest)),
+  );
+  assert.equal(digests[0], digests[1], 'one image for both checkouts');
+  const index = await ctx.store.readJSON<Index>(digests[0]!);
+  for (const m of index.manifests) {
+    const manifest = await ctx.store.readJSON<Manifest>(m);
+    const object = await ctx.store.readBytes(manifest.layers.find((l) => l.mediaType === GADGET_EBPF)!);
+    assert.ok(object.includes('/usr/include/gadget/inline.h'), 'the header is named where ig\'s builder has it');
+    assert.ok(!object.includes(base), 'no path of the checkout is in the object');
+  }
+});
+
 test('cflags may name include folders anywhere; odd folder names stay one argument (no shell)', async (t) => {
   if (!clang) return t.skip('clang is not installed');
   const base = await tempDir(t, 'cflags-out');

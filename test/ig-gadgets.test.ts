@@ -182,3 +182,32 @@ test("every gadget.yaml of ig-gadget-metadata/ and of the ig-gadgets folders bui
     store.close();
   }
 });
+
+test("the README's `gadget build ig/gadgets/trace_open --include ig/include` gives one image from two checkouts of ig", { timeout: 5 * 60_000 }, async (t) => {
+  if (!present) return t.skip(why);
+  if (!(await findTool('clang'))) return t.skip('clang is not installed');
+  const work = scratch('ig-two-checkouts-');
+  const digests: string[] = [];
+  for (const where of ['a', 'elsewhere/b']) {
+    const checkout = path.join(work, where, 'ig');
+    await mkdir(checkout, { recursive: true });
+    await cp(INCLUDE, path.join(checkout, 'include'), { recursive: true });
+    await cp(path.join(GADGETS, 'trace_open'), path.join(checkout, 'gadgets/trace_open'), { recursive: true });
+    const store = path.join(work, `store-${digests.length}`);
+    const r = await gadget(['--json', 'build', 'ig/gadgets/trace_open', '-t', 'trace_open', '--include', 'ig/include'], { cwd: path.join(work, where), env: { SOURCE_DATE_EPOCH: '1700000000', GADGET_STORE: store } });
+    assert.equal(r.code, 0, r.stderr);
+    digests.push((JSON.parse(r.stdout) as { descriptor: { digest: string } }).descriptor.digest);
+    // The headers are named as ig's builder image has them, not by this checkout's path.
+    const s = await openStore(store);
+    try {
+      const index = await s.readJSON<Index>(digests.at(-1)!);
+      const manifest = await s.readJSON<Manifest>(index.manifests[0]!);
+      const object = await s.readBytes(manifest.layers[0]!);
+      assert.ok(object.includes('/usr/include/gadget/mntns.h'), 'mntns.h is named /usr/include/gadget/mntns.h');
+      assert.ok(!object.includes(work), 'no path of the checkout is in the object');
+    } finally {
+      s.close();
+    }
+  }
+  assert.equal(digests[0], digests[1], 'the same image wherever ig is checked out');
+});

@@ -1,8 +1,8 @@
 // eBPF C -> one stripped object per architecture, the way ig's Makefile.build does it
 // (clang -target bpf -g -O2 -D__TARGET_ARCH_<arch>, then llvm-strip -g), with two additions:
-// the source is compiled from inside its folder under a relative name and the folder is
-// mapped to "." in debug info, so that the same sources give the same bytes wherever they are
-// checked out; and clang writes a dependency file, so the build cache knows every header.
+// the source is compiled from inside its folder under a relative name, the folder is mapped
+// to "." in debug info and each include root to /usr/include (as in ig's builder image), so
+// that the same sources give the same bytes wherever they are checked out; and clang writes a dependency file, so the build cache knows every header.
 import { execFile } from 'node:child_process';
 import { access, constants, readFile, rm, stat } from 'node:fs/promises';
 import { machine } from 'node:os';
@@ -10,7 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { checkEbpfElf } from '../../lib/content/elf.js';
 import { GadgetError, messageOf } from '../../lib/errors.js';
-import { includeArgs } from './include.js';
+import { includeArgs, SYSTEM_INCLUDE_ROOT } from './include.js';
 import { olderToolchainReason } from './toolchain.js';
 import { depKey } from './cache.js';
 import { parseDepfile } from './depfile.js';
@@ -160,6 +160,18 @@ function clangOwnFolders(clang: string): Promise<string[]> {
   return ownFolders;
 }
 
+/**
+ * Header paths from the include roots end up in the object's BTF line info (llvm-strip -g
+ * keeps .BTF.ext), so each root is mapped to /usr/include, where ig's builder image has the
+ * same headers: one checkout gives one object wherever it is, and the object names the paths
+ * ig's own objects name (/usr/include/gadget/...). The trailing "/" keeps /x/inc from mapping
+ * /x/include2; clang 14 tries the longest prefix first, so a gadget folder inside a root stays
+ * ".". A root whose path holds "=" cannot be told apart from the option's own "=": not mapped.
+ */
+function includeRootMaps(roots: readonly string[]): string[] {
+  return roots.filter((root) => root !== SYSTEM_INCLUDE_ROOT && !root.includes('=')).map((root) => `-fdebug-prefix-map=${root}/=${SYSTEM_INCLUDE_ROOT}/`);
+}
+
 /** clang's argument list (no shell ever sees it). */
 export function clangArgs(i: ClangArgsInput): string[] {
   const source = i.source.startsWith('-') ? `./${i.source}` : i.source;
@@ -169,6 +181,7 @@ export function clangArgs(i: ClangArgsInput): string[] {
     `-D__TARGET_ARCH_${TARGET_ARCH[i.arch]}`,
     ...includeFolders(i).map((folder) => `-I${folder}`),
     `-fdebug-prefix-map=${i.dir}=.`,
+    ...includeRootMaps(i.includeRoots ?? []),
     ...i.cflags,
     '-MD', '-MF', i.depfile,
     // A clang crash writes MBs of reproducers into TMPDIR: not wanted from a build.

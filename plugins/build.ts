@@ -17,7 +17,8 @@ import type { Artifact, Plugin, PluginContext } from '../lib/runner/types.js';
 import { checkDuplicateRefs } from '../lib/runner/validate-config.js';
 import type { Store } from '../store/store.js';
 import { btfhubFingerprint, generateBtfgen } from './build/btfgen.js';
-import { BuildCache, changedSince, depsUnchanged, hashFiles, KeyBuilder, shadowedDep, type CacheEntry } from './build/cache.js';
+import { BuildCache, changedSince, depsUnchanged, hashFiles, KeyBuilder, type CacheEntry } from './build/cache.js';
+import { appearedSince, changedLookup, probeLookups, type Probed } from './build/probes.js';
 import { hashCapped, MAX_OBJECT_BYTES, MAX_SOURCE_BYTES, MAX_WASM_BYTES, readCapped } from './build/read.js';
 import { compileEbpf, findTool, missingTool, toolVersion } from './build/compile.js';
 import { resolveIncludeRoots } from './build/include.js';
@@ -164,7 +165,8 @@ function checkInputs(ctx: PluginContext, g: ResolvedGadget, inputs: Inputs, show
 const CLANG_ENV = ['CPATH', 'C_INCLUDE_PATH', 'CPLUS_INCLUDE_PATH', 'OBJC_INCLUDE_PATH', 'CCC_OVERRIDE_OPTIONS', 'COMPILER_PATH'];
 
 async function cacheKey(g: ResolvedGadget, inputs: Inputs, builderVersion: string, extra: Record<string, string>[], includeRoots: string[], validate: boolean): Promise<string> {
-  const key = new KeyBuilder().add('format', 'gadget-oci build 1').add('version', packageVersion()).add('mode', inputs.mode);
+  // Format 2: entries record header lookups (probes.ts); those of format 1 cannot be checked.
+  const key = new KeyBuilder().add('format', 'gadget-oci build 2').add('version', packageVersion()).add('mode', inputs.mode);
   // An image built without the metadata check must not satisfy a build that asks for it.
   key.add('validate-metadata', String(validate));
   key.add('builder', builderVersion);
@@ -248,9 +250,13 @@ async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadge
   const validate = opts.validateMetadata !== false;
   const key = await cacheKey(g, inputs, builderVersion, extra, includeRoots, validate);
   const hit = opts.noCache ? undefined : cache.get(key);
-  if (hit && (await imageComplete(ctx.store, hit.index)) && (await depsUnchanged(hit.deps)) && shadowedDep(hit.deps, hit.search) === undefined) {
-    ctx.log.info(`${g.name}: unchanged, reusing ${hit.index.digest} as ${g.ref}`);
-    return { ref: g.ref, descriptor: hit.index, cached: true, inputs: Object.keys(hit.deps) };
+  if (hit && (await imageComplete(ctx.store, hit.index)) && (await depsUnchanged(hit.deps))) {
+    const moved = hit.lookups === undefined ? undefined : changedLookup(hit.lookups);
+    if (moved === undefined) {
+      ctx.log.info(`${g.name}: unchanged, reusing ${hit.index.digest} as ${g.ref}`);
+      return { ref: g.ref, descriptor: hit.index, cached: true, inputs: Object.keys(hit.deps) };
+    }
+    ctx.log.debug(`${g.name}: ${moved} appeared or went where clang looks for headers; building again`);
   }
   ctx.signal.throwIfAborted();
   await loadInputs(g, inputs, shown);
@@ -263,7 +269,7 @@ async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadge
 
   let ebpf: Partial<Record<Arch, Buffer>> | undefined;
   let deps: string[] = [];
-  let search: string[][] | undefined;
+  let probed: Probed | undefined;
   let compileStart = Infinity;
   if (inputs.mode === 'compile') {
     opts.onStage?.(`compiling ${shown(g.ebpfsource!)} for ${ARCHS.join(', ')}`);
@@ -273,7 +279,7 @@ async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadge
     const compiled = await compileEbpf({ dir: g.dir, source: g.ebpfsource!, shownSource: shown(g.ebpfsource!), cflags: g.cflags, includeRoots, signal: ctx.signal });
     ebpf = compiled.objects;
     deps = compiled.deps;
-    search = compiled.search;
+    probed = await probeLookups(deps, compiled.search);
     const warnings = [...new Set(Object.values(compiled.warnings))];
     for (const w of warnings) ctx.log.warn(`clang warnings for ${shown(g.ebpfsource!)}:\n${w}`);
   } else if (inputs.mode === 'prebuilt') {
@@ -311,9 +317,16 @@ async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadge
     if (stored.digest !== blob.descriptor.digest) throw new Error(`store returned ${stored.digest} for ${blob.descriptor.digest}`);
   }
   ctx.log.info(`${g.name}: built ${image.index.descriptor.digest} as ${g.ref}`);
-  const entry = { index: image.index.descriptor, deps: await hashFiles(deps), search, time: new Date().toISOString() };
-  if (changedSince(deps, compileStart)) {
-    ctx.log.debug(`${g.name}: a source or header changed while it was compiled; the build cache does not keep this image`);
+  const entry: CacheEntry = { index: image.index.descriptor, deps: await hashFiles(deps), ...(probed ? { lookups: probed.record } : {}), time: new Date().toISOString() };
+  const unsure = changedSince(deps, compileStart)
+    ? 'a source or header changed while it was compiled'
+    : probed && appearedSince(probed.present, compileStart)
+    ? 'a header appeared where clang looks for headers while it compiled'
+    : probed?.computed !== undefined
+    ? `an include names its header through a macro (${probed.computed}), so where clang looked cannot be checked`
+    : undefined;
+  if (unsure) {
+    ctx.log.debug(`${g.name}: ${unsure}; the build cache does not keep this image`);
     return { ref: g.ref, descriptor: image.index.descriptor, cached: false, inputs: deps };
   }
   return { ref: g.ref, descriptor: image.index.descriptor, cached: false, inputs: deps, cacheEntry: { key, value: entry } };

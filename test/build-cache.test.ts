@@ -11,6 +11,7 @@ import type { PluginContext } from '../lib/runner/types.js';
 import { buildGadget, type GadgetSpec } from '../plugins/build.js';
 import { depsUnchanged, hashFiles } from '../plugins/build/cache.js';
 import { parseDepfile } from '../plugins/build/depfile.js';
+import { scanNames } from '../plugins/build/probes.js';
 import { openStore } from '../store/store.js';
 import { gadget } from './helpers/cli.js';
 import { quietContext } from './helpers/context.js';
@@ -65,6 +66,17 @@ test('depfiles are read as make reads them: $$, escaped spaces and #, continuati
     '/src/with space.h',
     '/usr/include/x#y.h',
   ].sort());
+});
+
+test('the header names a file looks up: includes, __has_include, not comments or feature tests; a macro name is said', () => {
+  const text = [
+    '#include "a.h"', '  #  include_next <b/c.h> // "not.h"', '#import "d.h"', '/* #include "commented.h"', '*/',
+    '#if defined(__has_include) && __has_include ( <e.h> ) && __has_include_next("f.h")', '#endif',
+    'char *s = "#include \\"str.h\\" //";', '#error don\'t', '#include \\', '"continued.h"', '',
+  ].join('\n');
+  assert.deepEqual(scanNames(text), { quoted: ['a.h', 'd.h', 'continued.h', 'f.h'], angled: ['b/c.h', 'e.h'] });
+  assert.equal(scanNames('#define H "x.h"\n#include H\n').computed, '#include H');
+  assert.equal(scanNames('#if __has_include(H)\n#endif\n').computed, '__has_include(H)');
 });
 
 test('a dependency that cannot be read is a miss, never a hit', async () => {
@@ -215,6 +227,46 @@ test('the cache never hands a gadget an image of other inputs: a copy of its fol
     await changeRebuilds(ctx, spec, () => writeFileSync(path.join(g, 'inner.h'), '#define INNER 9\n'), { before: { include: [root] } });
   });
 
+  await t.test('a new header beside a header that includes it by a quoted name (clang looks there first)', async () => {
+    // program.bpf.c includes "sub/a.h", which includes "b.h": read from the gadget folder until
+    // sub/b.h exists, since a quoted name is looked up in the including file's folder first.
+    const g = path.join(dir, 'nested');
+    mkdirSync(path.join(g, 'sub'), { recursive: true });
+    writeFileSync(path.join(g, 'program.bpf.c'), '#include "sub/a.h"\nint value(void) { return VALUE; }\n');
+    writeFileSync(path.join(g, 'sub', 'a.h'), '#include <linux/types.h>\n#include "b.h"\n');
+    writeFileSync(path.join(g, 'b.h'), '#define VALUE 1\n');
+    await changeRebuilds(ctx, { dir: g, ref: 'test/nested:1' }, () => writeFileSync(path.join(g, 'sub', 'b.h'), '#define VALUE 2\n'));
+  });
+
+  await t.test('a header that __has_include or __has_include_next did not find, made later', async () => {
+    const g = path.join(dir, 'probed');
+    mkdirSync(g);
+    writeFileSync(path.join(g, 'program.bpf.c'), [
+      '#if __has_include("local_config.h")', '#include "local_config.h"', '#else', '#define LOCAL 1', '#endif',
+      '/* __has_include as a feature test looks nothing up: */', '#if defined(__has_include)', '#include <next.h>', '#endif',
+      'int value(void) { return LOCAL + NEXT; }', '',
+    ].join('\n'));
+    // The first include root's next.h probes the folders after its own, as clang's limits.h does.
+    const [first, second] = [path.join(dir, 'root-first'), path.join(dir, 'root-second')];
+    mkdirSync(first);
+    mkdirSync(second);
+    writeFileSync(path.join(first, 'next.h'), ['#if __has_include_next(<next.h>)', '#include_next <next.h>', '#else', '#define NEXT 1', '#endif', ''].join('\n'));
+    const spec: GadgetSpec = { dir: g, ref: 'test/probed:1' };
+    const include = { include: [first, second] };
+    await changeRebuilds(ctx, spec, () => writeFileSync(path.join(g, 'local_config.h'), '#define LOCAL 2\n'), { before: include });
+    await changeRebuilds(ctx, spec, () => writeFileSync(path.join(second, 'next.h'), '#define NEXT 3\n'), { before: include });
+  });
+
+  await t.test('an include whose name is a macro: the image is not remembered (where clang looked is unknown)', async () => {
+    const g = path.join(dir, 'computed');
+    mkdirSync(g);
+    writeFileSync(path.join(g, 'program.bpf.c'), '#define HEADER "common.h"\n#include HEADER\nint value(void) { return VALUE; }\n');
+    writeFileSync(path.join(g, 'common.h'), '#define VALUE 1\n');
+    const spec: GadgetSpec = { dir: g, ref: 'test/computed:1' };
+    assert.equal((await built(ctx, spec)).cached, false);
+    assert.equal((await built(ctx, spec)).cached, false, 'built again, never a hit');
+  });
+
   await t.test('CPATH', async () => {
     const g = path.join(dir, 'cpath');
     mkdirSync(g);
@@ -255,4 +307,21 @@ test('a header edited while clang compiles: the image is not remembered, so the 
   assert.equal(JSON.parse(next.stdout).cached, false, 'the raced image was not remembered');
   const fresh = await gadget(['--store', path.join(dir, 'fresh'), '--json', 'build', g, '-t', 'test/race:1'], { env });
   assert.equal(JSON.parse(next.stdout).descriptor.digest, JSON.parse(fresh.stdout).descriptor.digest, 'the next build is the one of the header as it is');
+});
+
+test('a header that appears where clang looks while clang compiles: the image is not remembered', async () => {
+  // As above, a stand-in clang runs the real one, then creates the header the source probed for.
+  const dir = scratch('gadget-cache-race-');
+  const g = path.join(dir, 'g');
+  mkdirSync(g);
+  writeFileSync(path.join(g, 'program.bpf.c'), '#if __has_include("late.h")\n#include "late.h"\n#else\n#define VALUE 1\n#endif\nint value(void) { return VALUE; }\n');
+  const bin = path.join(dir, 'bin');
+  mkdirSync(bin);
+  const real = spawnSync('sh', ['-c', 'command -v clang'], { encoding: 'utf8' }).stdout.trim();
+  writeFileSync(path.join(bin, 'clang'), `#!/bin/sh\n"${real}" "$@"\nrc=$?\ncase " $* " in *" -c "*) echo '#define VALUE 2' > "${path.join(g, 'late.h')}";; esac\nexit $rc\n`, { mode: 0o755 });
+  const store = path.join(dir, 'store');
+  const raced = await gadget(['--store', store, '--json', 'build', g, '-t', 'test/late:1'], { env: { SOURCE_DATE_EPOCH: '1700000000', PATH: `${bin}:${process.env.PATH}` } });
+  assert.equal(raced.code, 0, raced.stderr);
+  const next = await gadget(['--store', store, '--json', 'build', g, '-t', 'test/late:1'], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
+  assert.equal(JSON.parse(next.stdout).cached, false, 'the raced image was not remembered');
 });

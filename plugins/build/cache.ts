@@ -1,20 +1,23 @@
 // Incremental builds: a key over everything that decides an image's bytes (input files, spec
 // options, annotations, tool versions, this program's version) maps to the index it produced.
 // The entry also lists every header clang read, with its hash, so a changed system header
-// (say, a libbpf-dev upgrade) is a miss too. Kept in the store's SQLite index.
+// (say, a libbpf-dev upgrade) is a miss too, and every place clang may have looked for a
+// header (probes.ts), so a header that appears or goes is a miss. Kept in the store's SQLite index.
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import path from 'node:path';
+import { createReadStream, statSync } from 'node:fs';
 import type { Descriptor } from '../../lib/oci/types.js';
 import type { PluginContext } from '../../lib/runner/types.js';
+
+/** Per folder (a depKey), the header names found there as files, and those looked for and not there (see probes.ts). */
+export type ProbeRecord = Array<[folder: string, present: string[], absent: string[]]>;
 
 export interface CacheEntry {
   /** The tagged index descriptor (with its annotations). */
   index: Descriptor;
   /** sha256 of every file clang read, by absolute path. */
   deps: Record<string, string>;
-  /** Per arch, the folders clang searched for headers, in order (see shadowedDep). */
-  search?: string[][];
+  /** Every place a header was looked up, and whether a file was there (see probes.ts); eBPF builds only. */
+  lookups?: ProbeRecord;
   /** When the entry was written (ISO), for trimming. */
   time: string;
 }
@@ -91,34 +94,6 @@ export class BuildCache {
   put(entries: Array<{ key: string; value: CacheEntry }>): void {
     this.ctx.store.cachePut(NAMESPACE, entries);
   }
-}
-
-/**
- * A header that would now be found in front of one clang read (a new `foo.h` in the gadget
- * folder before the include root's `foo.h`), which the deps' hashes cannot show: the path of
- * the one that appeared, else undefined. A dep inside several search folders (one inside
- * another) may have been found through any of them: for each, a file of the same name in an
- * earlier folder shadows it.
- */
-export function shadowedDep(deps: Record<string, string>, search: string[][] | undefined): string | undefined {
-  for (const folders of search ?? []) {
-    for (const key of Object.keys(deps)) {
-      if (key.startsWith('b64:')) continue;
-      for (const [found, folder] of folders.entries()) {
-        if (!isInside(folder, key)) continue;
-        for (const earlier of folders.slice(0, found)) {
-          const candidate = path.join(earlier, path.relative(folder, key));
-          if (candidate !== key && existsSync(candidate)) return candidate;
-        }
-      }
-    }
-  }
-  return undefined;
-}
-
-function isInside(folder: string, file: string): boolean {
-  const rel = path.relative(folder, file);
-  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
 }
 
 /**

@@ -124,8 +124,8 @@ function includeFolders(i: Pick<ClangArgsInput, 'dir' | 'multiarchInclude' | 'in
  * Where clang looks for a header of the source, in order: the source's own folder (for
  * `#include "x.h"`), our -I folders, the cflags' -I folders, CPATH's and C_INCLUDE_PATH's
  * entries (each whether it exists yet or not: one made later can shadow), then the folders
- * clang adds itself (its own and the system's). The build cache checks that no header has
- * since appeared in front of one it read.
+ * clang adds itself (its own and the system's). The build cache records every header name
+ * looked up in each of them (probes.ts), so a header that appears or goes is a miss.
  */
 async function searchFolders(clang: string, i: ClangArgsInput): Promise<string[]> {
   const listed = (name: string): string[] => (process.env[name] === undefined ? [] : process.env[name]!.split(':').map((d) => d || '.'));

@@ -232,6 +232,47 @@ test('wasm from Go and Rust sources: ig\'s command lines, in the source folder (
   });
 });
 
+test('wasm from source: what go and cargo read outside the module folder is in the cache key (stand-in toolchains, see top)', async (t) => {
+  const base = await tempDir(t, 'wasm-outside');
+  await wasmGadgets(base);
+  const tools = await standIns(path.join(base, 'tools'), {});
+  const ctx = await buildContext(t, base);
+  // As ig's trace_dns replaces ig with ../../../: a local module beside the gadget.
+  await writeFile(path.join(base, 'gog/go/go.mod'), 'module gog\n\ngo 1.24\n\nreplace (\n\texample.com/lib v1.0.0 => "../../lib" // local\n\texample.com/far => example.com/far v1.2.0\n)\n');
+  await mkdir(path.join(base, 'lib/inner'), { recursive: true });
+  await writeFile(path.join(base, 'lib/go.mod'), 'module example.com/lib\n');
+  await writeFile(path.join(base, 'lib/inner/lib.go'), 'package inner\n');
+  await writeFile(path.join(base, 'rs/rust/Cargo.toml'), '[package]\nname = "my-gadget"\nversion = "0.1.0"\n\n[lib]\ncrate-type = ["cdylib"]\n\n[dependencies]\nshared = { path = "../../shared" }\n');
+  await mkdir(path.join(base, 'shared/src'), { recursive: true });
+  await writeFile(path.join(base, 'shared/Cargo.toml'), '[package]\nname = "shared"\nversion = "0.1.0"\n\n[dependencies]\ndeeper = { path = "../deeper" }\n');
+  await writeFile(path.join(base, 'shared/src/lib.rs'), 'pub fn one() -> u32 { 1 }\n');
+  await mkdir(path.join(base, 'deeper'));
+  await writeFile(path.join(base, 'deeper/Cargo.toml'), '[package]\nname = "deeper"\nversion = "0.1.0"\n');
+  const missAfter = async (dir: string, change: () => Promise<void>, what: string): Promise<void> => {
+    assert.equal((await buildGadget(ctx, { dir, ref: `${dir}:v1` })).cached, true, `${what}: unchanged is a hit`);
+    await change();
+    assert.equal((await buildGadget(ctx, { dir, ref: `${dir}:v1` })).cached, false, `${what}: a miss`);
+  };
+  await withEnv('PATH', `${tools.bin}${path.delimiter}${process.env.PATH}`, async () => {
+    await buildGadget(ctx, { dir: 'gog', ref: 'gog:v1' });
+    await buildGadget(ctx, { dir: 'rs', ref: 'rs:v1' });
+    await missAfter('gog', () => writeFile(path.join(base, 'lib/inner/lib.go'), 'package inner\n\nconst X = 2\n'), 'a file of a replace target');
+    await mkdir(path.join(base, 'other'));
+    await missAfter('gog', () => writeFile(path.join(base, 'go.work'), 'go 1.24\n\nuse ./gog/go\nuse ./other\n'), 'a go.work above');
+    await missAfter('gog', () => writeFile(path.join(base, 'other/x.go'), 'package other\n'), 'a go.work use folder');
+    await missAfter('gog', async () => void (process.env.GOFLAGS = '-tags=extra'), 'GOFLAGS');
+    delete process.env.GOFLAGS;
+    await buildGadget(ctx, { dir: 'gog', ref: 'gog:v1' });
+    await missAfter('rs', () => writeFile(path.join(base, 'shared/src/lib.rs'), 'pub fn one() -> u32 { 2 }\n'), 'a path dependency');
+    await missAfter('rs', () => writeFile(path.join(base, 'deeper/lib.rs'), '// new\n'), "a path dependency's path dependency");
+    await missAfter('rs', () => writeFile(path.join(base, 'Cargo.toml'), '[workspace]\nmembers = ["rs/rust"]\n'), 'a workspace Cargo.toml above');
+    await mkdir(path.join(base, '.cargo'));
+    await missAfter('rs', () => writeFile(path.join(base, '.cargo/config.toml'), '[build]\nrustflags = ["-Copt-level=1"]\n'), 'a .cargo/config.toml above');
+    await missAfter('rs', async () => void (process.env.RUSTFLAGS = '-Cdebuginfo=2'), 'RUSTFLAGS');
+    delete process.env.RUSTFLAGS;
+  });
+});
+
 test('a Go older than 1.24 or a Rust without wasm32-wasip1: exit 2, one sentence naming what is needed', async (t) => {
   const base = await tempDir(t, 'wasm-old');
   await wasmGadgets(base);

@@ -105,18 +105,169 @@ async function output(tool: string, args: string[], cwd?: string): Promise<strin
   }
 }
 
-/** Every file under the source root (sorted, hashed) for the build cache; build output and hidden folders skipped. */
+/** Every file under `dir` (sorted, hashed) as "label path hash" lines; hidden folders skipped, and `skip` folders. */
+async function hashTree(dir: string, label: string, lines: string[], skip: (full: string, name: string) => boolean): Promise<void> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    lines.push(`${label} ${dir} <missing>`); // go or cargo will say what is wrong; a later folder is another key
+    return;
+  }
+  for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (e.name.startsWith('.')) continue;
+    const full = path.join(dir, e.name);
+    if (e.isDirectory()) {
+      if (!skip(full, e.name)) await hashTree(full, label, lines, skip);
+    } else if (e.isFile()) {
+      lines.push(`${label} ${full} ${sha256(await readFile(full))}`);
+    }
+  }
+}
+
+async function hashFileLine(file: string, label: string, lines: string[]): Promise<void> {
+  const bytes = await readFile(file).catch(() => undefined);
+  lines.push(`${label} ${file} ${bytes ? sha256(bytes) : '<missing>'}`);
+}
+
+/** The folders from `dir` up to the file system's root. */
+function ancestors(dir: string): string[] {
+  const out = [dir];
+  while (path.dirname(out[out.length - 1]!) !== out[out.length - 1]) out.push(path.dirname(out[out.length - 1]!));
+  return out;
+}
+
+/** A go.mod or go.work's directives of `kind` (`replace`, `use`), one argument list each, single lines and ( ... ) blocks alike. */
+export function goDirectives(text: string, kind: string): string[][] {
+  const out: string[][] = [];
+  let inBlock = false;
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/\/\/.*$/, '').trim();
+    if (inBlock) {
+      if (line === ')') inBlock = false;
+      else if (line !== '') out.push(goWords(line));
+      continue;
+    }
+    const m = new RegExp(`^${kind}\\s*(.*)$`).exec(line);
+    if (!m) continue;
+    if (m[1]!.trim() === '(') inBlock = true;
+    else out.push(goWords(m[1]!));
+  }
+  return out;
+}
+
+function goWords(line: string): string[] {
+  return [...line.matchAll(/"((?:[^"\\]|\\.)*)"|`([^`]*)`|(\S+)/g)].map((m) => (m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2] ?? m[3]!));
+}
+
+/** A replacement that is a folder on disk, as Go tells them apart from module paths. */
+function localGoPath(target: string): boolean {
+  return target === '.' || target === '..' || target.startsWith('./') || target.startsWith('../') || target.startsWith('/');
+}
+
+/** The local folders a go.mod or go.work replaces modules with (`replace X => ../path`), absolute. */
+function goReplaceFolders(text: string, dir: string): string[] {
+  return goDirectives(text, 'replace').flatMap((words) => {
+    const arrow = words.indexOf('=>');
+    const target = arrow >= 0 ? words[arrow + 1] : undefined;
+    return target !== undefined && localGoPath(target) ? [path.resolve(dir, target)] : [];
+  });
+}
+
+/** The go.work `go build` uses from `dir` ($GOWORK, else the nearest above), or undefined. */
+function goWorkFile(dir: string): string | undefined {
+  const env = process.env.GOWORK;
+  if (env === 'off') return undefined;
+  if (env !== undefined && env !== '') return path.resolve(dir, env);
+  return ancestors(dir).map((d) => path.join(d, 'go.work')).find((f) => existsSync(f));
+}
+
+/** Go's per-user settings file (`go env -w`), which sets GOFLAGS and the like. */
+function goEnvFile(): string | undefined {
+  if (process.env.GOENV === 'off') return undefined;
+  if (process.env.GOENV) return process.env.GOENV;
+  const config = process.env.XDG_CONFIG_HOME || (process.env.HOME ? path.join(process.env.HOME, '.config') : undefined);
+  return config ? path.join(config, 'go', 'env') : undefined;
+}
+
+/** The `path = "..."` values of a Cargo.toml or .cargo/config.toml (path dependencies, [patch] paths, [lib] path), absolute. */
+function cargoPaths(text: string, dir: string): string[] {
+  return [...text.matchAll(/(?:^|[\s,{])path\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)')/gm)].map((m) => path.resolve(dir, m[1] ?? m[2]!));
+}
+
+/**
+ * What the build cache knows of the module's inputs, as "label path hash" lines: every file
+ * under the source root and, since go and cargo read outside it too, Go's local `replace`
+ * targets (from go.mod and go.work), the go.work in use with its `use` folders and go.work.sum,
+ * the `go env -w` file; Cargo's path dependencies (followed into their own Cargo.toml),
+ * Cargo.toml, Cargo.lock, .cargo/config[.toml] and rust-toolchain[.toml] in every folder above,
+ * and $CARGO_HOME's config. Not covered: files a build.rs, a proc-macro or include_bytes!
+ * reads, and registry or git dependencies other than through the lock file.
+ */
 export async function hashWasmSources(src: WasmSource): Promise<string> {
   const lines: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      if (e.name.startsWith('.') || (e.isDirectory() && e.name === 'target')) continue;
-      const full = path.join(dir, e.name);
-      if (e.isDirectory()) await walk(full);
-      else if (e.isFile()) lines.push(`${path.relative(src.root, full)} ${sha256(await readFile(full))}`);
-    }
+  const seen = new Set<string>();
+  // Another module's folder inside a replaced one is not part of it (Go leaves it out too).
+  const goSkip = (full: string): boolean => existsSync(path.join(full, 'go.mod'));
+  const cargoSkip = (full: string, name: string): boolean => name === 'target' && existsSync(path.join(path.dirname(full), 'Cargo.toml'));
+  const tree = async (dir: string, label: string): Promise<void> => {
+    if (seen.has(dir)) return;
+    seen.add(dir);
+    await hashTree(dir, label, lines, src.lang === 'go' ? (full) => full !== dir && goSkip(full) : cargoSkip);
   };
-  await walk(src.root);
+  // The module or package itself, whole: a nested module or a target folder in it is hashed too.
+  await hashTree(src.root, 'source', lines, (_full, name) => src.lang === 'rust' && name === 'target');
+  seen.add(src.root);
+  if (src.lang === 'go') {
+    const mod = await readFile(path.join(src.root, 'go.mod'), 'utf8').catch(() => '');
+    for (const dir of goReplaceFolders(mod, src.root)) await tree(dir, 'go.mod replace');
+    const work = goWorkFile(src.dir);
+    if (work) {
+      await hashFileLine(work, 'go.work', lines);
+      await hashFileLine(`${work}.sum`, 'go.work.sum', lines);
+      const text = await readFile(work, 'utf8').catch(() => '');
+      for (const words of goDirectives(text, 'use')) if (words[0] !== undefined) await tree(path.resolve(path.dirname(work), words[0]), 'go.work use');
+      for (const dir of goReplaceFolders(text, path.dirname(work))) await tree(dir, 'go.work replace');
+    }
+    const env = goEnvFile();
+    if (env) await hashFileLine(env, 'go env', lines);
+  } else {
+    const configs: string[] = [];
+    for (const dir of ancestors(src.dir)) {
+      for (const name of ['Cargo.toml', 'Cargo.lock', '.cargo/config', '.cargo/config.toml', 'rust-toolchain', 'rust-toolchain.toml']) {
+        const file = path.join(dir, name);
+        if (!existsSync(file)) continue;
+        await hashFileLine(file, 'cargo', lines);
+        if (name.endsWith('.toml') && name !== 'rust-toolchain.toml') configs.push(file);
+      }
+    }
+    const home = process.env.CARGO_HOME || (process.env.HOME ? path.join(process.env.HOME, '.cargo') : undefined);
+    for (const name of home ? ['config', 'config.toml'] : []) {
+      const file = path.join(home!, name);
+      if (existsSync(file)) {
+        await hashFileLine(file, 'cargo home', lines);
+        configs.push(file);
+      }
+    }
+    // Path dependencies, followed into theirs; a config's paths are relative to the folder holding .cargo.
+    for (let i = 0; i < configs.length; i++) {
+      const file = configs[i]!;
+      const base = path.basename(path.dirname(file)) === '.cargo' ? path.dirname(path.dirname(file)) : path.dirname(file);
+      for (const target of cargoPaths(await readFile(file, 'utf8').catch(() => ''), base)) {
+        if (existsSync(target) && !(await stat(target)).isDirectory()) {
+          await hashFileLine(target, 'cargo path', lines);
+        } else if (!seen.has(target)) {
+          await tree(target, 'cargo path');
+          if (existsSync(path.join(target, 'Cargo.toml'))) configs.push(path.join(target, 'Cargo.toml'));
+        }
+      }
+    }
+  }
+  // Settings go or cargo read from the environment (GOFLAGS, GOEXPERIMENT, RUSTFLAGS,
+  // CARGO_PROFILE_*, ...), but not those the build sets itself.
+  const own = new Set(['GOOS', 'GOARCH', 'CGO_ENABLED', 'CARGO_TARGET_DIR']);
+  const prefix = src.lang === 'go' ? /^(GO|CGO_)/ : /^(CARGO|RUST)/;
+  for (const name of Object.keys(process.env).filter((n) => prefix.test(n) && !own.has(n)).sort()) lines.push(`env ${name}=${process.env[name]}`);
   return lines.join('\n');
 }
 

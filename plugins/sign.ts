@@ -125,7 +125,8 @@ async function signLegacy(target: Target, subject: Descriptor, repository: strin
     // Its layers are kept: in the store they must be whole, or the new manifest would list damage.
     const damaged = target instanceof Store ? await firstDamaged(target, current) : undefined;
     if (damaged) {
-      throw new GadgetError(`the signature ${tag} in ${target.name} is damaged (${damaged} does not match its digest); nothing was signed`, {
+      const why = damaged.malformed ?? `${damaged.digest} does not match its digest`;
+      throw new GadgetError(`the signature ${tag} in ${target.name} is damaged (${why}); nothing was signed`, {
         hint: '`gadget fsck --repair` removes it (with the signatures it holds); then sign again',
       });
     }
@@ -229,23 +230,30 @@ async function checkWhole(store: Store, targets: Array<{ ref: string; descriptor
       continue;
     }
     const damaged = await firstDamaged(store, descriptor);
-    if (damaged) problems.push(`the content of ${ref} (${descriptor.digest}) is damaged in ${store.name}: ${damaged} does not match its digest`);
+    if (damaged?.malformed) problems.push(`${ref} (${descriptor.digest}) cannot be followed: ${damaged.malformed}`);
+    else if (damaged) problems.push(`the content of ${ref} (${descriptor.digest}) is damaged in ${store.name}: ${damaged.digest} does not match its digest`);
   }
   if (problems.length > 0) {
     throw new GadgetError(`nothing was signed: ${problems.join('; ')}`, { hint: '`gadget list` shows the images of the store; pull or import an image whose content is missing again (`gadget fsck` names what is damaged)' });
   }
 }
 
-/** The first blob or manifest of the graph whose bytes are not its digest's (each read once), else undefined. */
-async function firstDamaged(store: Store, root: Descriptor, seen = new Set<string>()): Promise<string | undefined> {
+/**
+ * The first blob or manifest of the graph whose bytes are not its digest's (each read once),
+ * or whose document cannot be followed (`malformed` says why); else undefined.
+ */
+async function firstDamaged(store: Store, root: Descriptor, seen = new Set<string>()): Promise<{ digest: string; malformed?: string } | undefined> {
   if (seen.has(root.digest)) return undefined;
   seen.add(root.digest);
   if (isManifestType(root.mediaType)) {
     let doc: Parameters<typeof childrenOf>[1];
     try {
       doc = (await fetchManifest(store, root)).doc;
-    } catch {
-      return root.digest;
+    } catch (err) {
+      // Whole bytes that are refused as a document (keys ig reads differently, the wrong kind)
+      // are named as they are: the graph a signature would vouch for is not the one ig reads.
+      if (isGadgetError(err) && err.transient !== 'once') return { digest: root.digest, malformed: err.message };
+      return { digest: root.digest };
     }
     for (const child of childrenOf(root, doc)) {
       const damaged = await firstDamaged(store, child, seen);
@@ -259,7 +267,7 @@ async function firstDamaged(store: Store, root: Descriptor, seen = new Set<strin
     hash.update(chunk as Buffer);
     size += (chunk as Buffer).length;
   }
-  return `sha256:${hash.digest('hex')}` === root.digest && size === root.size ? undefined : root.digest;
+  return `sha256:${hash.digest('hex')}` === root.digest && size === root.size ? undefined : { digest: root.digest };
 }
 
 /** Signs stored images by reference. */

@@ -1,12 +1,14 @@
 // A pushed manifest is checked whole before a byte of it is written: its label (Content-Type,
 // else the body's mediaType, else its shape), the body's mediaType and its shape must all say
-// the same kind (manifest or index); every child and the subject must be a valid descriptor;
-// every child must be in the store with the size the manifest says; a child labelled a
-// manifest or an index must be one. The checks are the ones copy and import make
-// (checkManifestKind, childrenOf), so the server refuses what the rest of gadget refuses.
+// the same kind (manifest or index); no object may hold two keys that ig reads as one; every
+// child and the subject must be a valid descriptor; every child must be in the store with the
+// size the manifest says; a child labelled a manifest or an index must be one. The checks are
+// the ones copy and import make (checkKeys, checkManifestKind, childrenOf), so the server
+// refuses what the rest of gadget refuses.
 import { isGadgetError } from '../lib/errors.js';
 import { childrenOf } from '../lib/oci/copy.js';
 import { sha256 } from '../lib/oci/digest.js';
+import { checkKeys } from '../lib/oci/json-keys.js';
 import { checkManifestKind } from '../lib/oci/manifest-kind.js';
 import { INDEX_TYPES, MT_INDEX, MT_MANIFEST, isManifestType } from '../lib/oci/mediatypes.js';
 import { isValidDescriptor, type Descriptor, type Index, type Manifest } from '../lib/oci/types.js';
@@ -25,6 +27,8 @@ export interface PushedManifest {
 /** The checked manifest, or a RegistryError (MANIFEST_INVALID, DIGEST_INVALID, MANIFEST_BLOB_UNKNOWN). */
 export async function checkPushedManifest(store: Store, bytes: Buffer, contentType: string | undefined): Promise<PushedManifest> {
   const doc = parse(bytes);
+  // What ig reads of it may not be what these checks read (json-keys.ts).
+  invalidUnlessOurs(() => checkKeys(bytes.toString('utf8'), 'the manifest'));
   const declared = (contentType ?? '').split(';')[0]!.trim();
   const mediaType = isManifestType(declared) ? declared : labelOf(doc);
   if (!mediaType) throw new RegistryError('MANIFEST_INVALID', `the Content-Type "${declared}" is not a manifest or index type, and neither is the body`);

@@ -3,6 +3,7 @@
 import { GadgetError } from '../lib/errors.js';
 import { DAMAGED_HINT } from '../lib/oci/digest.js';
 import { sha256 } from '../lib/oci/digest.js';
+import { checkKeys } from '../lib/oci/json-keys.js';
 import { checkManifestKind, MALFORMED_MANIFEST_HINT } from '../lib/oci/manifest-kind.js';
 import { INDEX_TYPES, MANIFEST_TYPES } from '../lib/oci/mediatypes.js';
 import { MAX_MANIFEST_BYTES } from '../lib/oci/target.js';
@@ -15,17 +16,19 @@ export function checkManifestSize(size: number, what: string): void {
 
 /**
  * The children of a manifest or index, after checking that its bytes are what its descriptor
- * says: its digest and size, JSON, and the kind of document its media type names (a
- * "manifest" that is an index is refused). `what` names it in messages.
+ * says: its digest and size, JSON without keys that readers disagree on (json-keys.ts), and
+ * the kind of document its media type names (a "manifest" that is an index is refused). `what` names it in messages.
  */
 export function checkedChildrenOf(bytes: Buffer, d: Descriptor, what: string): Descriptor[] {
   if (bytes.length !== d.size || sha256(bytes) !== d.digest) throw new GadgetError(`${what}: the content does not match its digest or size`, { hint: DAMAGED_HINT });
   let doc: Manifest & Index;
+  const text = bytes.toString('utf8');
   try {
-    doc = JSON.parse(bytes.toString('utf8')) as Manifest & Index;
+    doc = JSON.parse(text) as Manifest & Index;
   } catch {
     throw new GadgetError(`${what} is labelled ${d.mediaType} but is not valid JSON`, { hint: MALFORMED_MANIFEST_HINT });
   }
+  checkKeys(text, what);
   checkManifestKind(doc, d, what);
   const wantIndex = INDEX_TYPES.has(d.mediaType);
   const children = wantIndex ? doc.manifests : [doc.config, ...(Array.isArray(doc.layers) ? doc.layers : [])];

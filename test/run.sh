@@ -55,6 +55,7 @@ npm run --silent build
 
 TESTS=(
   test/oci.test.ts
+  test/json-keys.test.ts
   test/tar.test.ts
   test/store.test.ts
   test/store-concurrency.test.ts

@@ -153,6 +153,9 @@ interface Variant {
   extra: Descriptor[];
   /** Replace the entries completely (after the manifests are stored). */
   entries?: (stored: Record<Arch, Descriptor>) => Descriptor[];
+  /** Edit the JSON text of a manifest or of the index before it is stored (keys JSON.parse would merge). */
+  manifestText?: Partial<Record<Arch, (json: string) => string>>;
+  indexText?: (json: string) => string;
 }
 
 /** Stores a variant of the good image (edited by `edit`) and tags it; returns its reference. */
@@ -160,12 +163,16 @@ async function variant(s: Store, name: string, edit: (v: Variant) => Promise<voi
   const v: Variant = { manifests: clone(good.manifests), extra: [] };
   await edit(v);
   const stored = {} as Record<Arch, Descriptor>;
-  for (const arch of ARCHS) stored[arch] = await put(s, encodeJSONBytes(v.manifests[arch]), MT_MANIFEST);
+  for (const arch of ARCHS) {
+    const json = encodeJSONBytes(v.manifests[arch]);
+    stored[arch] = await put(s, v.manifestText?.[arch] ? Buffer.from(v.manifestText[arch](json.toString('utf8'))) : json, MT_MANIFEST);
+  }
   const entries = v.entries
     ? v.entries(stored)
     : good.index.manifests.map((e) => ({ ...e, digest: stored[e.platform!.architecture as Arch].digest, size: stored[e.platform!.architecture as Arch].size }));
   const index: Index = { schemaVersion: 2, mediaType: MT_INDEX, manifests: [...entries, ...v.extra], annotations: good.index.annotations! };
-  const d = await put(s, encodeJSONBytes(index), MT_INDEX);
+  const indexJSON = encodeJSONBytes(index);
+  const d = await put(s, v.indexText ? Buffer.from(v.indexText(indexJSON.toString('utf8'))) : indexJSON, MT_INDEX);
   const ref = `example.com/corpus/${name}:v1`;
   try {
     await s.tag(d, ref);
@@ -417,6 +424,42 @@ const CASES: Case[] = [
       const typo = r.findings.find((f) => f.rule === 'GADGET-METADATA-UNKNOWN-KEY');
       assert.equal(typo, undefined, 'a file ig cannot decode reports its decoding error only');
     },
+  },
+  {
+    // ig decodes with Go's encoding/json: the later "Manifests" is the list it runs, here an
+    // x86 executable as the eBPF object, which JSON.parse (and so every other check) never sees.
+    name: 'index-key-case', rule: 'GADGET-MANIFEST-INVALID',
+    make: (s) => variant(s, 'index-key-case', async (v) => {
+      const evil = clone(good.manifests.amd64);
+      evil.layers[layerIndex(evil, GADGET_EBPF)] = await put(s, objects.x86, GADGET_EBPF);
+      const hidden = await put(s, encodeJSONBytes(evil), MT_MANIFEST);
+      const list = good.index.manifests.map((e) => ({ ...e, digest: hidden.digest, size: hidden.size }));
+      v.indexText = (json) => `${json.slice(0, -1)},"Manifests":${JSON.stringify(list)}}`;
+    }),
+    check: (r) => {
+      assert.equal(r.findings[0]!.path, '/');
+      assert.match(r.findings[0]!.message, /holds both "manifests" and "Manifests" at \/, which ig \(Go's encoding\/json\) reads as one key/);
+    },
+  },
+  {
+    name: 'manifest-key-case', rule: 'GADGET-MANIFEST-INVALID',
+    make: (s) => variant(s, 'manifest-key-case', async (v) => {
+      const x86 = await put(s, objects.x86, GADGET_EBPF);
+      const layers = v.manifests.arm64.layers.map((l) => (l.mediaType === GADGET_EBPF ? x86 : l));
+      v.manifestText = { arm64: (json) => `${json.slice(0, -1)},"Layers":${JSON.stringify(layers)}}` };
+    }),
+    check: (r) => {
+      assert.equal(r.findings[0]!.path, '/manifests/1');
+      assert.match(r.findings[0]!.message, /holds both "layers" and "Layers" at \//);
+    },
+  },
+  {
+    // An escape spells the same key; the later one is the one both Go and JSON.parse keep.
+    name: 'platform-duplicate-key', rule: 'GADGET-MANIFEST-INVALID',
+    make: (s) => variant(s, 'platform-duplicate-key', (v) => {
+      v.indexText = (json) => json.replace('"platform":{"architecture":"amd64",', '"platform":{"architecture":"amd64","\\u0061rchitecture":"arm64",');
+    }),
+    check: (r) => assert.match(r.findings[0]!.message, /holds the key "architecture" twice at \/manifests\/0\/platform/),
   },
   {
     name: 'duplicate-platform', rule: 'GADGET-PLATFORM-DUPLICATE',

@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import { GadgetError, messageOf } from '../errors.js';
 import { retryTransient } from '../retry.js';
 import { DAMAGED_HINT, sha256 } from './digest.js';
+import { checkKeys } from './json-keys.js';
 import { checkManifestKind, MALFORMED_MANIFEST_HINT } from './manifest-kind.js';
 import { INDEX_TYPES, isManifestType } from './mediatypes.js';
 import { MAX_MANIFEST_BYTES, type Target } from './target.js';
@@ -113,11 +114,14 @@ export async function fetchManifest(source: Target, descriptor: Descriptor, sign
     throw new GadgetError(`${what}: the manifest's content does not match its digest or size`, { transient: 'once', hint: DAMAGED_HINT });
   }
   let doc: Manifest & Index;
+  const text = bytes.toString('utf8');
   try {
-    doc = JSON.parse(bytes.toString('utf8')) as Manifest & Index;
+    doc = JSON.parse(text) as Manifest & Index;
   } catch {
     throw new GadgetError(`${what}: the manifest is not valid JSON`, { hint: MALFORMED_MANIFEST_HINT });
   }
+  // Its children as we read them may not be the ones ig reads: nothing follows such a document.
+  checkKeys(text, what);
   checkManifestKind(doc, descriptor, what);
   return { bytes, doc };
 }

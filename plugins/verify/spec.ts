@@ -6,6 +6,7 @@ import { isRFC3339 } from '../../lib/oci/time.js';
 import { parseDocument, isMap } from 'yaml';
 import type { GadgetArch } from '../../lib/content/problem.js';
 import { messageOf } from '../../lib/errors.js';
+import { describeClash, keyClash } from '../../lib/oci/json-keys.js';
 import { MAX_METADATA_BYTES, metadataAnnotations, readMetadata, type GadgetMetadata } from '../../lib/gadget/metadata.js';
 import {
   ANN_CREATED,
@@ -40,12 +41,17 @@ function isObject(value: unknown): value is JSONObject {
 /** A manifest or index document, or a problem saying why it is not one. */
 export function parseDocumentJSON(bytes: Buffer, digest: string, path: string, what: string): { doc?: JSONObject; problem?: Problem } {
   let doc: unknown;
+  const text = bytes.toString('utf8');
   try {
-    doc = JSON.parse(bytes.toString('utf8'));
+    doc = JSON.parse(text);
   } catch (err) {
     return { problem: { rule: 'GADGET-MANIFEST-INVALID', digest, path, message: `The ${what} ${digest} is not valid JSON (${messageOf(err)}).` } };
   }
   if (!isObject(doc)) return { problem: { rule: 'GADGET-MANIFEST-INVALID', digest, path, message: `The ${what} ${digest} is not a JSON object.` } };
+  // ig may read another list, config or platform from it than JSON.parse gives us: what we
+  // would check is not what ig runs, so nothing of it is checked.
+  const clash = keyClash(text);
+  if (clash) return { problem: { rule: 'GADGET-MANIFEST-INVALID', digest, path, message: `The ${what} ${digest} ${describeClash(clash)}.` } };
   return { doc };
 }
 

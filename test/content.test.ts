@@ -131,6 +131,9 @@ describe('eBPF ELF objects', () => {
     const problems = checkEbpfElf(bin.be!, 'amd64');
     assert.deepEqual(codes(problems), ['ELF-ENDIAN']);
     assert.match(problems[0]!.message, /big-endian.*amd64/);
+    // The platform not known: the same check, the message names both.
+    assert.deepEqual(codes(checkEbpfElf(bin.be!, undefined)), ['ELF-ENDIAN']);
+    assert.match(checkEbpfElf(bin.be!, undefined)[0]!.message, /amd64 and arm64 run little-endian eBPF/);
     assert.equal(elfSummary(bin.be!).endianness, 'big');
     assert.equal(elfSummary(bin.be!).machine, 247);
   });
@@ -283,6 +286,15 @@ describe('BTF files and btfgen tarballs', () => {
 
     const arm = await tarBytes(btfhubEntries('arm64', btf)); // plain tar, no gzip
     assert.deepEqual(await checkBtfTarball(Readable.from([arm]), 'arm64'), []);
+
+    // The platform not known (a single manifest): either folder passes, the rest is checked.
+    assert.deepEqual(await checkBtfTarball(Readable.from([amd]), undefined), []);
+    assert.deepEqual(await checkBtfTarball(Readable.from([arm]), undefined), []);
+    const bad = gzipSync(await tarBytes([{ path: 'ubuntu/22.04/arm64/5.15.btf', content: Buffer.from('not BTF') }]));
+    assert.deepEqual(codes(await checkBtfTarball(Readable.from([bad]), undefined)), ['BTF-MAGIC']);
+    const empty = await checkBtfTarball(Readable.from([await tarBytes([])]), undefined);
+    assert.deepEqual(codes(empty), ['BTF-EMPTY']);
+    assert.match(empty[0]!.message, /holds no BTF file/);
   });
 
   test('a large entry is streamed through in small chunks', async (t) => {

@@ -525,6 +525,36 @@ describe('the broken-image corpus: each raises its one rule', () => {
     assert.deepEqual(errorRules(await verifyOne(s, ref)), ['GADGET-BLOB-DIGEST']);
   });
 
+  corpusTest('a single manifest (no index) gets every content check that does not need its platform', async (_t, s) => {
+    const single = async (name: string, edit: (m: Manifest) => Promise<void>): Promise<VerifyReport> => {
+      const m = clone(good.manifests.amd64);
+      await edit(m);
+      const d = await put(s, encodeJSONBytes(m), MT_MANIFEST);
+      const ref = `example.com/corpus/${name}:v1`;
+      await s.tag(d, ref);
+      return (await verifyImages(s, [ref], { profile: 'ig' }))[0]!;
+    };
+    // The good content passes: GADGET-INDEX (a warning here) alone, no arch folder is judged.
+    const fine = await single('single-good', async () => {});
+    assert.deepEqual(fine.findings.map((f) => `${f.severity} ${f.rule}`), ['warning GADGET-INDEX'], formatReport(fine).join('\n'));
+    // A shell script as the eBPF object, an x86 object, and a btfgen tar with ".." and a symlink.
+    const script = await single('single-script', (m) => replaceLayer(s, m, GADGET_EBPF, Buffer.from('#!/bin/sh\nrm -rf /\n')));
+    assert.deepEqual(errorRules(script), ['GADGET-EBPF-ELF'], formatReport(script).join('\n'));
+    assert.equal(script.findings[0]!.path, '/layers/0');
+    const x86 = await single('single-x86', (m) => replaceLayer(s, m, GADGET_EBPF, objects.x86));
+    assert.deepEqual(errorRules(x86), ['GADGET-EBPF-MACHINE'], formatReport(x86).join('\n'));
+    const tar = await single('single-btfgen', (m) => replaceLayer(s, m, GADGET_BTFGEN, gzTar([
+      { name: '../../etc/evil.btf', body: good.btf },
+      { name: 'link', type: '2', link: '/etc/passwd' },
+    ])));
+    assert.deepEqual(errorRules(tar), ['GADGET-BTFGEN-UNSAFE'], formatReport(tar).join('\n'));
+    assert.equal(tar.findings.filter((f) => f.rule === 'GADGET-BTFGEN-UNSAFE').length, 2);
+    // The config descriptor's platform, when it names one, is the manifest's: arm64 with x86_64 BTF.
+    const arm = await single('single-arm64', async (m) => void (m.config = { ...m.config, platform: { architecture: 'arm64', os: 'linux' } }));
+    assert.deepEqual(errorRules(arm), ['GADGET-BTFGEN-ARCH'], formatReport(arm).join('\n'));
+    assert.match(arm.findings.find((f) => f.rule === 'GADGET-BTFGEN-ARCH')!.message, /^The arm64 btfgen layer: .*"x86_64" folder/);
+  });
+
   corpusTest('hostile documents: wrong JSON types and unusable digests are findings, not crashes', async (_t, s) => {
     // Written straight into the layout and verified untagged: the store's own indexer is not
     // what is tested here.

@@ -50,8 +50,8 @@ function checkBtfHeader(head: Buffer, size: number, name: string): ContentProble
   return [];
 }
 
-/** Type and path rules of one tar entry. */
-function entryProblems(entry: TarEntry, archDir: string, arch: GadgetArch): ContentProblem[] {
+/** Type and path rules of one tar entry; the arch folder is checked when the platform is known. */
+function entryProblems(entry: TarEntry, archDir: string | undefined, arch: GadgetArch | undefined): ContentProblem[] {
   const shown = JSON.stringify(entry.path);
   if (entry.type !== 'file' && entry.type !== 'directory') {
     const link = entry.linkpath !== undefined ? ` to ${JSON.stringify(entry.linkpath)}` : '';
@@ -77,7 +77,7 @@ function entryProblems(entry: TarEntry, archDir: string, arch: GadgetArch): Cont
   } else if (parts.length !== 4 || !parts[3]!.endsWith('.btf') || parts[3] === '.btf') {
     return [contentError('BTF-PATH', `${shown} is not laid out as ${layout}`)];
   }
-  if (parts.length >= 3 && parts[2] !== archDir) {
+  if (archDir !== undefined && parts.length >= 3 && parts[2] !== archDir) {
     return [contentError('BTF-ARCH', `${shown} is in the "${parts[2]}" folder, but the ${arch} layer must hold only ${archDir} BTF files`)];
   }
   return [];
@@ -101,9 +101,10 @@ async function headOf(entry: TarEntry): Promise<{ head: Buffer; size: number }> 
 /**
  * Problems of a btfgen layer for one platform, read as a stream (gzip or plain tar) up to the
  * tar end-of-archive marker. Never throws for bad content: a corrupt archive is 'BTF-TAR'.
+ * With `arch` undefined (the platform is not known) everything but the arch folder is checked.
  */
-export async function checkBtfTarball(stream: Readable, arch: GadgetArch): Promise<ContentProblem[]> {
-  const archDir = btfArchDir(arch);
+export async function checkBtfTarball(stream: Readable, arch: GadgetArch | undefined): Promise<ContentProblem[]> {
+  const archDir = arch && btfArchDir(arch);
   const problems: ContentProblem[] = [];
   let dropped = 0;
   const add = (found: ContentProblem[]): void => {
@@ -135,7 +136,7 @@ export async function checkBtfTarball(stream: Readable, arch: GadgetArch): Promi
     return problems;
   }
   if (files === 0 && problems.length === 0) {
-    add([contentWarning('BTF-EMPTY', `the BTF tarball holds no ${archDir} BTF file`)]);
+    add([contentWarning('BTF-EMPTY', `the BTF tarball holds no ${archDir ? `${archDir} ` : ''}BTF file`)]);
   }
   if (dropped) problems.push(contentError('BTF-MORE', `${dropped} more problems were found`));
   return problems;

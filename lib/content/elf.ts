@@ -38,8 +38,12 @@ interface Parsed {
   summary: ElfSummary;
 }
 
-/** Problems of an eBPF object for the given platform; an empty list means it is well formed. */
-export function checkEbpfElf(bytes: Buffer, arch: GadgetArch): ContentProblem[] {
+/**
+ * Problems of an eBPF object for the given platform; an empty list means it is well formed.
+ * No check depends on the platform (both run 64-bit little-endian eBPF), only a message names
+ * it: undefined (a platform that is not known) checks the same.
+ */
+export function checkEbpfElf(bytes: Buffer, arch: GadgetArch | undefined): ContentProblem[] {
   return parseElf(bytes, arch).problems;
 }
 
@@ -52,7 +56,7 @@ function hex(bytes: Buffer): string {
   return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ');
 }
 
-function parseElf(bytes: Buffer, arch: GadgetArch): Parsed {
+function parseElf(bytes: Buffer, arch: GadgetArch | undefined): Parsed {
   const problems: ContentProblem[] = [];
   const summary: ElfSummary = { class: null, endianness: null, type: null, typeName: null, machine: null, machineName: null, sections: [] };
   const done = (): Parsed => ({ problems, summary });
@@ -80,7 +84,7 @@ function parseElf(bytes: Buffer, arch: GadgetArch): Parsed {
   const little = data === 1;
   summary.endianness = little ? 'little' : 'big';
   if (!little) {
-    problems.push(contentError('ELF-ENDIAN', `the object is big-endian (built with -target bpfeb?), but ${arch} runs little-endian eBPF: build with -target bpf or bpfel`));
+    problems.push(contentError('ELF-ENDIAN', `the object is big-endian (built with -target bpfeb?), but ${arch ? `${arch} runs` : 'amd64 and arm64 run'} little-endian eBPF: build with -target bpf or bpfel`));
   }
   if (bytes[6] !== 1) problems.push(contentError('ELF-VERSION', `unknown ELF version ${bytes[6]} in the identification (expected 1)`));
   if (bytes.length < EHDR_SIZE) {

@@ -65,12 +65,12 @@ function sentence(text: string): string {
 
 /**
  * How to check a layer's content on the same read as its hash: ebpf and wasm whole (up to
- * CONTENT_CAP), btfgen as a stream. `arch` is undefined when the platform is not one that
- * gadgets run on: then the architecture-specific checks are skipped.
+ * CONTENT_CAP), btfgen as a stream. `arch` is undefined when the platform is not known (a
+ * single manifest that does not say it, a platform gadgets do not run on): then only the
+ * checks that depend on it are skipped (the btfgen arch folder), never the content checks.
  */
 export function contentReader(kind: LayerKind, arch: GadgetArch | undefined): ContentReader<ContentProblem[]> {
   if (kind === 'btfgen') {
-    if (!arch) return {};
     return {
       consume: (stream: Readable) =>
         checkBtfTarball(stream, arch).catch((err: unknown) => [
@@ -78,7 +78,6 @@ export function contentReader(kind: LayerKind, arch: GadgetArch | undefined): Co
         ]),
     };
   }
-  if (kind === 'ebpf' && !arch) return {};
   return { keep: CONTENT_CAP[kind] };
 }
 
@@ -93,14 +92,14 @@ export function contentProblems(
   const what = `${arch ? `The ${arch} ` : 'The '}${kind} layer`;
   if (kind === 'btfgen') return read.consumed ? toProblems(kind, read.consumed, desc, path, what) : [];
   if (!read.bytes) {
-    if (read.size !== undefined && read.size > CONTENT_CAP[kind] && (kind === 'wasm' || arch)) {
+    if (read.size !== undefined && read.size > CONTENT_CAP[kind]) {
       return [{ rule: 'GADGET-CONTENT-SKIPPED', digest: desc.digest, path, message: `${what} is ${read.size} bytes, more than the ${CONTENT_CAP[kind]} that are checked in memory; only its digest was verified.` }];
     }
     return [];
   }
   let problems: ContentProblem[];
   try {
-    problems = kind === 'ebpf' ? checkEbpfElf(read.bytes, arch!) : checkWasm(read.bytes);
+    problems = kind === 'ebpf' ? checkEbpfElf(read.bytes, arch) : checkWasm(read.bytes);
   } catch (err) {
     // A checker that trips over hostile bytes still yields a finding, never a crash.
     problems = [{ code: '', severity: 'error', message: `its content could not be checked (${err instanceof Error ? err.message : String(err)})` }];

@@ -14,7 +14,7 @@ import { contentProblems, contentReader, type LayerKind } from './content.js';
 import { BlobReader, descriptorProblem, type BlobRead } from './integrity.js';
 import type { Problem } from './report.js';
 import type { Profile } from './rules.js';
-import { checkIndex, checkManifest, checkMetadata, checkMetadataAgreement, expectedAnnotations, parseDocumentJSON } from './spec.js';
+import { checkIndex, checkManifest, checkMetadata, checkMetadataAgreement, expectedAnnotations, parseDocumentJSON, platformArch } from './spec.js';
 
 interface ConfigResult {
   problems: readonly Problem[];
@@ -86,7 +86,8 @@ export class GraphVerifier {
     } else if (MANIFEST_TYPES.has(root.mediaType)) {
       problems = [
         { rule: 'GADGET-INDEX', digest: root.digest, path: '/', message: `The image is a single manifest (${root.mediaType}), not an image index with one manifest per platform.` },
-        ...(await this.manifest(root, undefined, 'the manifest')),
+        // No index entry names its platform: the reference's descriptor or the config's may.
+        ...(await this.manifest(root, platformArch(root.platform), 'the manifest', true)),
       ];
     } else {
       problems = [{ rule: 'GADGET-MANIFEST-INVALID', digest: root.digest, path: '/', message: `The reference points at a ${root.mediaType} blob, not at an image index or manifest.` }];
@@ -119,13 +120,18 @@ export class GraphVerifier {
     return problems;
   }
 
-  /** A manifest's problems, relative to it; `arch` is set for linux/amd64 and linux/arm64. */
-  private async manifest(desc: Descriptor, arch: GadgetArch | undefined, where: string): Promise<Problem[]> {
+  /**
+   * A manifest's problems, relative to it; `arch` is set for linux/amd64 and linux/arm64. A
+   * `single` manifest (the image itself) without one takes its config descriptor's platform.
+   * Unknown, only the checks that need it are skipped.
+   */
+  private async manifest(desc: Descriptor, arch: GadgetArch | undefined, where: string, single = false): Promise<Problem[]> {
     const { problems, doc } = await this.document(desc, 'manifest');
     if (!doc) return problems;
     const { problems: shapeProblems, shape } = checkManifest(doc, desc.digest, this.profile, where);
     problems.push(...shapeProblems);
     if (!shape) return problems;
+    if (single && !arch) arch = platformArch(shape.config?.platform);
     // Start every blob's work first, then wait for whatever is not ready yet.
     const config = shape.config ? this.config(shape.config, shape.gadgetConfig) : undefined;
     const layers = shape.layers.map((layer) => {

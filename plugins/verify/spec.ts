@@ -55,6 +55,12 @@ export function parseDocumentJSON(bytes: Buffer, digest: string, path: string, w
   return { doc };
 }
 
+/** The gadget platform a descriptor's `platform` names (linux/amd64, linux/arm64), else undefined. */
+export function platformArch(platform: unknown): GadgetArch | undefined {
+  if (!isObject(platform) || platform.os !== 'linux' || typeof platform.architecture !== 'string') return undefined;
+  return SUPPORTED_ARCHS.includes(platform.architecture) ? (platform.architecture as GadgetArch) : undefined;
+}
+
 // ------------------------------------------------------------------ index
 
 export interface IndexEntry {

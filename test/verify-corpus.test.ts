@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { readTar } from '../lib/archive/tar.js';
 import { encodeJSONBytes } from '../lib/oci/json.js';
-import { ANN_CREATED, ANN_TITLE, GADGET_BTFGEN, GADGET_EBPF, GADGET_WASM, MT_INDEX, MT_MANIFEST } from '../lib/oci/mediatypes.js';
+import { ANN_CREATED, ANN_SOURCE, ANN_TITLE, GADGET_BTFGEN, GADGET_EBPF, GADGET_WASM, MT_INDEX, MT_MANIFEST } from '../lib/oci/mediatypes.js';
 import type { Descriptor, Index, Manifest } from '../lib/oci/types.js';
 import type { PluginContext } from '../lib/runner/types.js';
 import { buildGadget } from '../plugins/build.js';
@@ -187,6 +187,13 @@ async function variant(s: Store, name: string, edit: (v: Variant) => Promise<voi
     s.refreshIfChanged();
   }
   return ref;
+}
+
+/** The index JSON text, parsed, edited and encoded again. */
+function editJSON(json: string, edit: (index: Index) => void): string {
+  const index = JSON.parse(json) as Index;
+  edit(index);
+  return encodeJSONBytes(index).toString('utf8');
 }
 
 async function replaceLayer(s: Store, m: Manifest, mediaType: string, bytes: Buffer): Promise<void> {
@@ -389,7 +396,10 @@ const CASES: Case[] = [
     name: 'manifest-not-json', rule: 'GADGET-MANIFEST-INVALID',
     make: (s) => variant(s, 'manifest-not-json', async (v) => {
       const m = await put(s, Buffer.from('this is not a manifest'), MT_MANIFEST);
-      v.entries = (stored) => [{ ...m, platform: { architecture: 'amd64', os: 'linux' } }, { ...stored.arm64, platform: { architecture: 'arm64', os: 'linux' } }];
+      v.entries = (stored) => [
+        { ...m, annotations: good.index.manifests[0]!.annotations!, platform: { architecture: 'amd64', os: 'linux' } },
+        { ...stored.arm64, annotations: good.index.manifests[1]!.annotations!, platform: { architecture: 'arm64', os: 'linux' } },
+      ];
     }),
   },
   {
@@ -461,11 +471,55 @@ const CASES: Case[] = [
     }),
     check: (r) => assert.match(r.findings[0]!.message, /holds the key "architecture" twice at \/manifests\/0\/platform/),
   },
+  // The index and its entries carry the same annotations as the manifests (ig writes one map on
+  // all four levels), and `gadget list` shows the index's: they are checked the same way.
+  {
+    name: 'index-title-disagrees', rule: 'GADGET-METADATA-ANNOTATIONS',
+    make: (s) => variant(s, 'index-title-disagrees', (v) => {
+      v.indexText = (json) => editJSON(json, (d) => void (d.annotations![ANN_TITLE] = 'official-ig-gadget'));
+    }),
+    check: (r) => {
+      assert.deepEqual(r.findings.map((f) => f.path), ['/']);
+      assert.match(r.findings[0]!.message, /^The index disagrees with gadget\.yaml: org\.opencontainers\.image\.title is "official-ig-gadget" but gadget\.yaml gives "trace open"\.$/);
+    },
+  },
+  {
+    name: 'entry-source-disagrees', rule: 'GADGET-METADATA-ANNOTATIONS',
+    make: (s) => variant(s, 'entry-source-disagrees', (v) => {
+      v.indexText = (json) => editJSON(json, (d) => void (d.manifests[1]!.annotations![ANN_SOURCE] = 'https://github.com/inspektor-gadget/inspektor-gadget'));
+    }),
+    check: (r) => {
+      assert.deepEqual(r.findings.map((f) => f.path), ['/manifests/1']);
+      assert.equal(r.findings[0]!.digest, r.digest, 'the entry is in the index');
+      assert.match(r.findings[0]!.message, /^The index entry 1 \(linux\/arm64\) disagrees with gadget\.yaml: org\.opencontainers\.image\.source/);
+    },
+  },
+  {
+    name: 'index-bad-created', rule: 'GADGET-CREATED-FORMAT',
+    make: (s) => variant(s, 'index-bad-created', (v) => {
+      v.indexText = (json) => editJSON(json, (d) => {
+        d.annotations![ANN_CREATED] = 'not a date';
+        d.manifests[0]!.annotations![ANN_CREATED] = 'yesterday';
+      });
+    }),
+    check: (r) => assert.deepEqual(r.findings.map((f) => `${f.path} ${f.message}`), [
+      '/ The index has org.opencontainers.image.created "not a date", which is not an RFC 3339 date-time.',
+      '/manifests/0 The index entry 0 (linux/amd64) has org.opencontainers.image.created "yesterday", which is not an RFC 3339 date-time.',
+    ]),
+  },
+  {
+    name: 'index-no-created', rule: 'GADGET-ANNOTATION-MISSING',
+    make: (s) => variant(s, 'index-no-created', (v) => {
+      v.indexText = (json) => editJSON(json, (d) => void delete d.annotations![ANN_CREATED]);
+    }),
+    check: (r) => assert.match(r.findings[0]!.message, /^The index lacks the annotation org\.opencontainers\.image\.created\.$/),
+  },
   {
     name: 'duplicate-platform', rule: 'GADGET-PLATFORM-DUPLICATE',
     make: (s) => variant(s, 'duplicate-platform', async (v) => {
       const again = await put(s, Buffer.from(JSON.stringify(v.manifests.amd64, null, 1)), MT_MANIFEST);
-      v.entries = (stored) => [{ ...stored.amd64, platform: { architecture: 'amd64', os: 'linux' } }, { ...again, platform: { architecture: 'amd64', os: 'linux' } }];
+      const annotations = good.index.manifests[0]!.annotations!;
+      v.entries = (stored) => [{ ...stored.amd64, annotations, platform: { architecture: 'amd64', os: 'linux' } }, { ...again, annotations, platform: { architecture: 'amd64', os: 'linux' } }];
     }),
   },
 ];
@@ -581,11 +635,12 @@ describe('the broken-image corpus: each raises its one rule', () => {
     ];
     for (const { doc, rules } of docs) {
       const m = raw(doc, MT_MANIFEST);
-      const r = await verifyRaw(raw({ schemaVersion: 2, mediaType: MT_INDEX, manifests: [{ ...m, platform: { architecture: 'amd64', os: 'linux' } }] }, MT_INDEX));
+      const annotations = good.index.annotations!;
+      const r = await verifyRaw(raw({ schemaVersion: 2, mediaType: MT_INDEX, manifests: [{ ...m, annotations, platform: { architecture: 'amd64', os: 'linux' } }], annotations }, MT_INDEX));
       assert.deepEqual(errorRules(r), rules, formatReport(r).join('\n'));
     }
     // The index itself: entries that are not descriptors, and a digest that would leave the store.
-    const r = await verifyRaw(raw({ schemaVersion: 2, mediaType: MT_INDEX, manifests: [null, 5, { mediaType: MT_MANIFEST, digest: 'sha256:../../../etc/passwd', size: 1 }] }, MT_INDEX));
+    const r = await verifyRaw(raw({ schemaVersion: 2, mediaType: MT_INDEX, manifests: [null, 5, { mediaType: MT_MANIFEST, digest: 'sha256:../../../etc/passwd', size: 1 }], annotations: good.index.annotations }, MT_INDEX));
     assert.deepEqual(errorRules(r), ['GADGET-DESCRIPTOR']);
     assert.equal(r.findings.length, 3);
     // A root descriptor that is not one.

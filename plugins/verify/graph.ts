@@ -14,7 +14,20 @@ import { contentProblems, contentReader, type LayerKind } from './content.js';
 import { BlobReader, descriptorProblem, type BlobRead } from './integrity.js';
 import type { Problem } from './report.js';
 import type { Profile } from './rules.js';
-import { checkIndex, checkManifest, checkMetadata, checkMetadataAgreement, expectedAnnotations, parseDocumentJSON, platformArch } from './spec.js';
+import {
+  annotationsAgreement,
+  checkIndex,
+  checkIndexAnnotations,
+  checkManifest,
+  checkMetadata,
+  checkMetadataAgreement,
+  entryAnnotations,
+  entryName,
+  expectedAnnotations,
+  isObject,
+  parseDocumentJSON,
+  platformArch,
+} from './spec.js';
 
 interface ConfigResult {
   problems: readonly Problem[];
@@ -87,7 +100,7 @@ export class GraphVerifier {
       problems = [
         { rule: 'GADGET-INDEX', digest: root.digest, path: '/', message: `The image is a single manifest (${root.mediaType}), not an image index with one manifest per platform.` },
         // No index entry names its platform: the reference's descriptor or the config's may.
-        ...(await this.manifest(root, platformArch(root.platform), 'the manifest', true)),
+        ...(await this.manifest(root, platformArch(root.platform), 'the manifest', true)).problems,
       ];
     } else {
       problems = [{ rule: 'GADGET-MANIFEST-INVALID', digest: root.digest, path: '/', message: `The reference points at a ${root.mediaType} blob, not at an image index or manifest.` }];
@@ -115,8 +128,18 @@ export class GraphVerifier {
     if (!doc) return problems;
     const { problems: indexProblems, entries } = checkIndex(doc, root.digest);
     problems.push(...indexProblems);
-    const nested = await Promise.all(entries.map(async (e) => rebase(await this.manifest(e.desc, e.arch, `the ${e.platform} manifest`), e.path)));
-    for (const list of nested) problems.push(...list);
+    const nested = await Promise.all(entries.map((e) => this.manifest(e.desc, e.arch, `the ${e.platform} manifest`)));
+    nested.forEach(({ problems: found }, i) => problems.push(...rebase(found, entries[i]!.path)));
+    // The index's and its entries' annotations are copies of the manifests' (ig writes one map
+    // on all four levels): reported after what the manifests hold, so `-q` names that first.
+    problems.push(...checkIndexAnnotations(doc, entries, root.digest));
+    const indexAnnotations = isObject(doc.annotations) ? doc.annotations : {};
+    nested.forEach(({ expected }, i) => {
+      if (!expected) return;
+      // Each entry says what its own manifest's gadget.yaml says; the index what each manifest's does.
+      problems.push(...annotationsAgreement(expected, entryAnnotations(entries[i]!), root.digest, entries[i]!.path, entryName(entries[i]!)));
+      problems.push(...annotationsAgreement(expected, indexAnnotations, root.digest, '/', 'the index'));
+    });
     return problems;
   }
 
@@ -125,12 +148,12 @@ export class GraphVerifier {
    * `single` manifest (the image itself) without one takes its config descriptor's platform.
    * Unknown, only the checks that need it are skipped.
    */
-  private async manifest(desc: Descriptor, arch: GadgetArch | undefined, where: string, single = false): Promise<Problem[]> {
+  private async manifest(desc: Descriptor, arch: GadgetArch | undefined, where: string, single = false): Promise<{ problems: Problem[]; expected?: Record<string, string> }> {
     const { problems, doc } = await this.document(desc, 'manifest');
-    if (!doc) return problems;
+    if (!doc) return { problems };
     const { problems: shapeProblems, shape } = checkManifest(doc, desc.digest, this.profile, where);
     problems.push(...shapeProblems);
-    if (!shape) return problems;
+    if (!shape) return { problems };
     if (single && !arch) arch = platformArch(shape.config?.platform);
     // Start every blob's work first, then wait for whatever is not ready yet.
     const config = shape.config ? this.config(shape.config, shape.gadgetConfig) : undefined;
@@ -139,16 +162,18 @@ export class GraphVerifier {
       const kind = layer.desc.size === 0 ? undefined : layer.kind;
       return this.layer(layer.desc, kind, arch);
     });
+    let expected: Record<string, string> | undefined;
     if (config) {
       const result = config instanceof Promise ? await config : config;
       problems.push(...rebase(result.problems, '/config'));
-      if (result.expected) problems.push(...checkMetadataAgreement(result.expected, shape, desc.digest, where));
+      expected = result.expected;
+      if (expected) problems.push(...checkMetadataAgreement(expected, shape, desc.digest, where));
     }
     for (let i = 0; i < layers.length; i++) {
       const found = layers[i]!;
       problems.push(...rebase(found instanceof Promise ? await found : found, shape.layers[i]!.path));
     }
-    return problems;
+    return { problems, ...(expected ? { expected } : {}) };
   }
 
   private config(desc: Descriptor, gadgetConfig: boolean): ConfigResult | Promise<ConfigResult> {

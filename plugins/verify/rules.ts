@@ -40,13 +40,13 @@ export const RULES = [
   { id: 'GADGET-NO-EBPF', area: 'structure', severity: { spec: 'off', ig: 'warning' }, description: 'A manifest without an ebpf layer (a metadata-only or wasm-only image, which ig runs); the spec profile reports GADGET-EBPF-COUNT instead.' },
   { id: 'GADGET-WASM-COUNT', area: 'structure', severity: both('error'), description: 'A manifest has at most one wasm layer.' },
   { id: 'GADGET-BTFGEN-COUNT', area: 'structure', severity: both('error'), description: 'A manifest has at most one btfgen layer.' },
-  { id: 'GADGET-ANNOTATION-MISSING', area: 'structure', severity: relaxed, description: 'The annotations org.opencontainers.image.title, description, url, documentation, source and created are present on the manifest and on its config descriptor.' },
-  { id: 'GADGET-CREATED-FORMAT', area: 'structure', severity: relaxed, description: 'org.opencontainers.image.created is an RFC 3339 date-time (e.g. 2025-10-20T14:06:44+02:00).' },
+  { id: 'GADGET-ANNOTATION-MISSING', area: 'structure', severity: relaxed, description: 'The annotations org.opencontainers.image.title, description, url, documentation, source and created are present on the index, on each index entry, on the manifest and on its config descriptor (ig writes the same map on all four).' },
+  { id: 'GADGET-CREATED-FORMAT', area: 'structure', severity: relaxed, description: 'org.opencontainers.image.created is an RFC 3339 date-time (e.g. 2025-10-20T14:06:44+02:00) on the index, each index entry, the manifest and its config descriptor.' },
   // ---- gadget.yaml
   { id: 'GADGET-CONFIG-YAML', area: 'metadata', severity: both('error'), description: 'The gadget config blob (gadget.yaml) is UTF-8 YAML holding one mapping, at most 1 MiB.' },
   { id: 'GADGET-METADATA-SCHEMA', area: 'metadata', severity: both('error'), description: 'gadget.yaml is what ig can decode: known keys have the right types (a plain value, a list or a mapping where ig expects one).' },
   { id: 'GADGET-METADATA-UNKNOWN-KEY', area: 'metadata', severity: both('warning'), description: 'gadget.yaml has no key that ig ignores: an unknown key (a typo such as descriptoin, or a key ig reads only at run time such as profile_cpu\'s programs) is reported with its "did you mean".' },
-  { id: 'GADGET-METADATA-ANNOTATIONS', area: 'metadata', severity: relaxed, description: 'The title, description, url, documentation and source annotations of the manifest and its config agree with gadget.yaml\'s name, description, homepageURL, documentationURL and sourceURL (after its own annotations map).' },
+  { id: 'GADGET-METADATA-ANNOTATIONS', area: 'metadata', severity: relaxed, description: 'The title, description, url, documentation and source annotations of the index, each index entry, the manifest and its config descriptor agree with gadget.yaml\'s name, description, homepageURL, documentationURL and sourceURL (after its own annotations map); `gadget list` shows the index\'s.' },
   // ---- layer content
   { id: 'GADGET-EBPF-ELF', area: 'content', severity: both('error'), description: 'The ebpf layer is a 64-bit relocatable ELF object (ET_REL) whose header and section table lie inside the file.' },
   { id: 'GADGET-EBPF-MACHINE', area: 'content', severity: both('error'), description: 'The ebpf object is built for eBPF: e_machine is EM_BPF (247).' },

@@ -34,7 +34,7 @@ const SUPPORTED_ARCHS: readonly string[] = ['amd64', 'arm64'];
 
 type JSONObject = Record<string, unknown>;
 
-function isObject(value: unknown): value is JSONObject {
+export function isObject(value: unknown): value is JSONObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
@@ -120,6 +120,26 @@ export function checkIndex(doc: JSONObject, digest: string): { problems: Problem
     entries.push({ desc, path, platform, ...(arch ? { arch } : {}) });
   });
   return { problems, entries };
+}
+
+/**
+ * The annotation rules of the manifest level applied to the index and to each entry's
+ * descriptor: ig writes the same map on all four levels, and `gadget list` shows the index's.
+ */
+export function checkIndexAnnotations(doc: JSONObject, entries: IndexEntry[], digest: string): Problem[] {
+  const problems = checkAnnotations(isObject(doc.annotations) ? doc.annotations : {}, digest, '/', 'the index');
+  for (const e of entries) problems.push(...checkAnnotations(entryAnnotations(e), digest, e.path, entryName(e)));
+  return problems;
+}
+
+export function entryAnnotations(e: IndexEntry): JSONObject {
+  const annotations = e.desc.annotations as unknown;
+  return isObject(annotations) ? annotations : {};
+}
+
+/** "the index entry of linux/amd64" (the entry's descriptor in the index, not its manifest). */
+export function entryName(e: IndexEntry): string {
+  return `the index entry ${e.path.slice('/manifests/'.length)} (${e.platform})`;
 }
 
 // ------------------------------------------------------------------ manifest
@@ -270,14 +290,16 @@ export function expectedAnnotations(meta: GadgetMetadata): Record<string, string
 
 /** The five descriptive annotations must say what gadget.yaml says (ig derives them from it). */
 export function checkMetadataAgreement(expected: Record<string, string>, shape: ManifestShape, digest: string, where: string): Problem[] {
-  const problems: Problem[] = [];
-  const compare = (annotations: JSONObject, path: string, level: string): void => {
-    const wrong = METADATA_KEYS.filter((k) => typeof annotations[k] === 'string' && annotations[k] !== expected[k]);
-    if (!wrong.length) return;
-    const detail = wrong.map((k) => `${k} is ${JSON.stringify(annotations[k])} but gadget.yaml gives ${JSON.stringify(expected[k])}`).join('; ');
-    problems.push({ rule: 'GADGET-METADATA-ANNOTATIONS', digest, path, message: `${cap(level)} disagrees with gadget.yaml: ${detail}.` });
-  };
-  compare(shape.annotations, '', where);
-  compare(shape.configAnnotations, '/config', `the config descriptor of ${where}`);
-  return problems;
+  return [
+    ...annotationsAgreement(expected, shape.annotations, digest, '', where),
+    ...annotationsAgreement(expected, shape.configAnnotations, digest, '/config', `the config descriptor of ${where}`),
+  ];
+}
+
+/** One level's annotations against gadget.yaml: a problem naming every key that disagrees, or none. */
+export function annotationsAgreement(expected: Record<string, string>, annotations: JSONObject, digest: string, path: string, level: string): Problem[] {
+  const wrong = METADATA_KEYS.filter((k) => typeof annotations[k] === 'string' && annotations[k] !== expected[k]);
+  if (!wrong.length) return [];
+  const detail = wrong.map((k) => `${k} is ${JSON.stringify(annotations[k])} but gadget.yaml gives ${JSON.stringify(expected[k])}`).join('; ');
+  return [{ rule: 'GADGET-METADATA-ANNOTATIONS', digest, path, message: `${cap(level)} disagrees with gadget.yaml: ${detail}.` }];
 }

@@ -503,3 +503,23 @@ test('verify --remote: a registry that dies in the middle of a blob stops the co
   assert.doesNotMatch(r.stderr, /GADGET-BLOB-MISSING/);
   assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('gadget-remote-')), [], 'every temporary store was removed');
 });
+
+test('verify --remote names a manifest with a key twice (which Go reads another way) GADGET-MANIFEST-INVALID, with the malformed hint', async (t) => {
+  const ready = await registryAndSource(t);
+  if (!ready) return;
+  const { reg, source } = ready;
+  const good = `${reg.host}/keys/x:v1`;
+  assert.equal((await gadget(['--store', source, 'push', 'ghcr.io/inspektor-gadget/gadget/unsigned:francis-signature-unit-tests', good])).code, 0);
+  const accept = 'application/vnd.oci.image.index.v1+json';
+  const index = await (await fetch(`${reg.url}/v2/keys/x/manifests/v1`, { headers: { accept } })).text();
+  // ig (Go) reads the last of two keys that differ only in case: an empty list of platforms here.
+  const twice = index.replace(/}\s*$/, ',"Manifests":[]}');
+  const put = await fetch(`${reg.url}/v2/keys/x/manifests/v2`, { method: 'PUT', headers: { 'content-type': accept }, body: twice });
+  assert.equal(put.status, 201, await put.text());
+  const r = await gadget(['--json', 'verify', '--remote', `${reg.host}/keys/x:v2`]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  const report = (JSON.parse(r.stdout) as { images: Array<{ findings: Array<{ rule: string; message: string }>; hint?: string }> }).images[0]!;
+  assert.equal(report.findings[0]!.rule, 'GADGET-MANIFEST-INVALID', JSON.stringify(report));
+  assert.match(report.findings[0]!.message, /Manifests/);
+  assert.match(report.hint ?? '', /malformed where it was made/);
+});

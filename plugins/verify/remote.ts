@@ -19,6 +19,7 @@
 // temporary store, and is thrown as the signal's reason (the CLI: exit 130).
 import { GadgetError, isGadgetError, messageOf } from '../../lib/errors.js';
 import { DAMAGED_HINT } from '../../lib/oci/digest.js';
+import { MALFORMED_MANIFEST_HINT } from '../../lib/oci/manifest-kind.js';
 import type { Reference } from '../../lib/oci/reference.js';
 import { isNotFound, RegistryError, type RegistryPool } from '../../lib/registry/index.js';
 import { fetchToTemporaryStore, RemoteFetchError } from '../sync/remote.js';
@@ -90,6 +91,11 @@ function causeChain(err: unknown): unknown[] {
   return chain;
 }
 
+/** A manifest no reader can follow (not JSON, repeated keys, a child that is not a descriptor): made wrong where it was made. */
+function malformed(err: unknown): boolean {
+  return isGadgetError(err) && err.hint === MALFORMED_MANIFEST_HINT;
+}
+
 /** Wrong bytes where a blob or manifest was read: every content check's error carries DAMAGED_HINT. */
 function damaged(err: unknown): boolean {
   return isGadgetError(err) && err.hint === DAMAGED_HINT;
@@ -116,19 +122,22 @@ function fetchFailure(ref: string, err: RemoteFetchError, options: VerifyOptions
       ? 'GADGET-REMOTE-UNREADABLE'
       : chain.some(damaged)
         ? 'GADGET-BLOB-DIGEST'
-        : chain.length > 0
-          ? 'GADGET-REMOTE-UNREADABLE'
-          : 'GADGET-BLOB-MISSING'; // nothing raised: a graph that cannot be completed
+        : chain.some(malformed)
+          ? 'GADGET-MANIFEST-INVALID'
+          : chain.length > 0
+            ? 'GADGET-REMOTE-UNREADABLE'
+            : 'GADGET-BLOB-MISSING'; // nothing raised: a graph that cannot be completed
   const named = (text: string): string | undefined => /sha256:[a-f0-9]{64}/.exec(text)?.[0];
   const blob = chain.map((e) => named(messageOf(e))).find((d) => d !== undefined) ?? named(message) ?? err.digest ?? '';
   const report = makeReport(ref, err.digest ?? '', [{ rule, digest: blob, path: '/', message }], options.profile ?? 'spec', {
     requireSignature: options.requireSignature,
   });
   if (rule === 'GADGET-REMOTE-UNREADABLE') report.hint = UNREADABLE_HINT;
+  if (rule === 'GADGET-MANIFEST-INVALID') report.hint = MALFORMED_MANIFEST_HINT;
   return report;
 }
 
-type RemoteFetchRule = 'GADGET-BLOB-MISSING' | 'GADGET-BLOB-DIGEST' | 'GADGET-REMOTE-UNREADABLE';
+type RemoteFetchRule = 'GADGET-BLOB-MISSING' | 'GADGET-BLOB-DIGEST' | 'GADGET-MANIFEST-INVALID' | 'GADGET-REMOTE-UNREADABLE';
 
 /**
  * Verifies every image the inputs name; one report each, in listing order. A few images at a

@@ -26,13 +26,17 @@ test('keyClash finds keys equal up to Go\'s case folding, and duplicates, in any
     // An escape spells the key; a string value that looks like a key is not one.
     ['{"s":"\\"Manifests\\" {","manifests":"x \\\\","\\u004danifests":1}', { path: '/', key: 'Manifests', earlier: 'manifests' }],
     // Go folds U+017F (long s) to "s" and U+212A (Kelvin sign) to "k".
-    ['{"layer\u017f":1,"layers":2}', { path: '/', key: 'layers', earlier: 'layer\u017f' }],
+    ['{"x":{"layer\u017f":1}}', { path: '/x', key: 'layer\u017f', earlier: 'layers', alone: true }],
+    ['{"sizes\u017f":1,"sizess":2}', { path: '/', key: 'sizess', earlier: 'sizes\u017f' }],
     ['{"\u212aey":1,"key":2}', { path: '/', key: 'key', earlier: '\u212aey' }],
     ['{"a/b":{"c":1,"c":2}}', { path: '/a~1b', key: 'c', earlier: 'c' }],
     ['{"x":[1,2,{"y":"}]","Y":1}]}', { path: '/x/2', key: 'Y', earlier: 'y' }],
     // Annotations decode into a Go map, where case matters: only an exact duplicate clashes.
     ['{"annotations":{"x":"1","X":"2"}}', undefined],
-    ['{"Annotations":{"x":"1","x":"2"}}', { path: '/Annotations', key: 'x', earlier: 'x' }],
+    ['{"annotations":{"x":"1","x":"2"}}', { path: '/annotations', key: 'x', earlier: 'x' }],
+    // Alone, a field's name in another case is that field to ig and nothing to JSON.parse.
+    ['{"Annotations":{"x":"1"}}', { path: '/', key: 'Annotations', earlier: 'annotations', alone: true }],
+    ['{"layers":[{"mediaType":"a","Digest":"sha256:x","size":1}]}', { path: '/layers/0', key: 'Digest', earlier: 'digest', alone: true }],
     // The same key in two objects is fine.
     ['{"a":{"k":1},"b":{"k":1},"c":[{"k":1},{"K":1}]}', undefined],
     ['[1,"a",{"b":null}]', undefined],

@@ -13,9 +13,16 @@ export interface KeyClash {
   path: string;
   /** The later key. */
   key: string;
-  /** The earlier key it clashes with (equal to `key` for a duplicate). */
+  /** The earlier key it clashes with (equal to `key` for a duplicate); with `alone`, the field it is read as. */
   earlier: string;
+  /** A key that differs only in case from a field of the OCI documents, with no key of that field's own spelling before it. */
+  alone?: true;
 }
+
+/** The fields of manifests, indexes, descriptors and platforms, by their folded form. */
+const FIELDS = new Map(
+  ['schemaVersion', 'mediaType', 'artifactType', 'config', 'layers', 'manifests', 'subject', 'annotations', 'digest', 'size', 'urls', 'data', 'platform', 'architecture', 'os', 'os.version', 'os.features', 'variant', 'features', 'blobs'].map((f) => [f.toLowerCase(), f]),
+);
 
 /**
  * Go folds a key with Unicode simple case folding before it looks up the field, so besides
@@ -71,6 +78,9 @@ export function keyClash(text: string): KeyClash | undefined {
         const id = top.exact ? key : fold(key);
         const earlier = top.keys!.get(id);
         if (earlier !== undefined) return { path: top.path || '/', key, earlier };
+        // Alone, "Annotations" is still ig's annotations, and nothing to JSON.parse's readers.
+        const field = top.exact ? undefined : FIELDS.get(id);
+        if (field !== undefined && field !== key) return { path: top.path || '/', key, earlier: field, alone: true };
         top.keys!.set(id, key);
         top.key = key;
         expectKey = false;
@@ -89,6 +99,7 @@ function pointerToken(key: string): string {
 /** The clash as the end of a sentence: "holds the key ... at /...". */
 export function describeClash(clash: KeyClash): string {
   const at = `at ${clash.path}`;
+  if (clash.alone) return `holds the key ${JSON.stringify(clash.key)} ${at}, which ig (Go's encoding/json) reads as ${JSON.stringify(clash.earlier)} where other readers ignore it`;
   if (clash.key === clash.earlier) return `holds the key ${JSON.stringify(clash.key)} twice ${at}, and JSON readers disagree on which one counts`;
   return `holds both ${JSON.stringify(clash.earlier)} and ${JSON.stringify(clash.key)} ${at}, which ig (Go's encoding/json) reads as one key, the last one, where other readers see two`;
 }

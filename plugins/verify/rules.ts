@@ -24,7 +24,7 @@ const relaxed: Record<Profile, RuleSeverity> = { spec: 'error', ig: 'warning' };
 
 export const RULES = [
   // ---- structure of the graph
-  { id: 'GADGET-MANIFEST-INVALID', area: 'structure', severity: both('error'), description: 'Every manifest and index is JSON of the right kind (an OCI image index of image manifests, each with a config and a layer list), no object of it holds the same key twice or two keys that differ only in case (ig\'s Go decoder reads them as one key, the last; an annotations map may hold keys that differ in case), and the index lists at least one manifest.' },
+  { id: 'GADGET-MANIFEST-INVALID', area: 'structure', severity: both('error'), description: 'Every manifest and index is JSON of the right kind (an OCI image index of image manifests, each with a config and a layer list), no object of it holds the same key twice, two keys that differ only in case, or a field\'s name in another case (ig\'s Go decoder reads them as one key, the last, whatever its case; an annotations map may hold keys that differ in case), and the index lists at least one manifest.' },
   { id: 'GADGET-DESCRIPTOR', area: 'structure', severity: both('error'), description: 'Every descriptor has a media type, a sha256:<64 hex> digest and a size that is a non-negative integer.' },
   { id: 'GADGET-INDEX', area: 'structure', severity: relaxed, description: 'The image is an OCI image index with one manifest per platform, not a single manifest.' },
   { id: 'GADGET-PLATFORM', area: 'structure', severity: both('error'), description: 'Every index entry names its platform, and the platform is linux/amd64 or linux/arm64.' },

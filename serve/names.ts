@@ -18,12 +18,18 @@ export function repositoryOf(name: string, ns: string | null): string {
   const parts = name.split('/');
   if (!parts.every((p) => COMPONENT.test(p))) throw new RegistryError('NAME_INVALID', `invalid repository name "${name}"`);
   const full = ns ? `${ns}/${name}` : name;
+  let ref;
   try {
-    const ref = parseRef(full);
-    return `${ref.registry}/${ref.repository}`;
+    ref = parseRef(full);
   } catch {
     throw new RegistryError('NAME_INVALID', `invalid repository name "${full}"`);
   }
+  // Only through ?ns= can a port get here (a name component has no ':'). splitKey() lists no
+  // reference with a port, so the server would write a repository whose tag list it denies.
+  if (ref.registry.includes(':')) {
+    throw new RegistryError('NAME_INVALID', `?ns=${ns ?? ''} names a registry with a port: a repository name has no port, so such references are not served by name`);
+  }
+  return `${ref.registry}/${ref.repository}`;
 }
 
 /** The store key of `repository:tag`. */
@@ -37,9 +43,12 @@ export function splitKey(key: string): { repository: string; tag: string } | und
   if (isSignatureTag(key)) return undefined;
   try {
     const ref = parseRef(key);
-    // A port is not valid in a repository name: such a reference cannot be named through us.
-    if (!ref.tag || ref.registry.includes(':')) return undefined;
-    return { repository: `${ref.registry}/${ref.repository}`, tag: ref.tag };
+    if (!ref.tag) return undefined;
+    const repository = `${ref.registry}/${ref.repository}`;
+    // Listed only under a name that repositoryOf() reads back as itself: a registry with a port
+    // (not valid in a repository name) or upper case is not served by name, and not listed.
+    if (repositoryOf(repository, null) !== repository) return undefined;
+    return { repository, tag: ref.tag };
   } catch {
     return undefined;
   }

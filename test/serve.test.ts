@@ -34,6 +34,32 @@ function indexDigest(layout: string, ref: string): string {
   return index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === ref)!.digest;
 }
 
+const EMPTY = Buffer.from('{}');
+const digestOf = (bytes: Buffer | string): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+/** A blob pushed in one POST; asserts the 201. */
+async function pushBlob(url: string, repo: string, bytes: Buffer): Promise<string> {
+  const res = await fetch(`${url}/v2/${repo}/blobs/uploads/?digest=${digestOf(bytes)}`, { method: 'POST', body: new Uint8Array(bytes) });
+  assert.equal(res.status, 201, await res.text());
+  return digestOf(bytes);
+}
+
+/** An image manifest with the empty config and no layers (push EMPTY first), `extra` merged in. */
+function smallManifest(extra: Record<string, unknown> = {}): Buffer {
+  return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: digestOf(EMPTY), size: 2 }, layers: [], ...extra }));
+}
+
+async function putManifest(url: string, path: string, bytes: Buffer, mediaType = 'application/vnd.oci.image.manifest.v1+json'): Promise<Response> {
+  return fetch(`${url}/v2/${path}`, { method: 'PUT', body: new Uint8Array(bytes), headers: { 'Content-Type': mediaType } });
+}
+
+/** A response's status, and its first error's code and message. */
+async function answer(res: Response): Promise<{ status: number; code?: string; message?: string }> {
+  const body = (await res.json().catch(() => undefined)) as { errors?: Array<{ code: string; message: string }> } | undefined;
+  const error = body?.errors?.[0];
+  return error ? { status: res.status, code: error.code, message: error.message } : { status: res.status };
+}
+
 describe('gadget serve with real clients', () => {
   let dir: string;
   let examples: string;
@@ -414,7 +440,6 @@ describe('safe defaults, authentication, TLS, read-only, stopping', () => {
   });
 });
 
-const digestOf = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const OCTETS = { 'Content-Type': 'application/octet-stream' };
 
 /** Waits for `check` (a hang guard of 30 s, not a timing assertion). */
@@ -611,4 +636,30 @@ export default defineConfig({
   child.kill('SIGINT');
   const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
   assert.equal(code, 0, `a clean stop: ${stderr}`);
+});
+
+describe('names: what the server lists is what it reads', () => {
+  test('?ns= with a port is NAME_INVALID for a push, a pull and the tag list, and writes nothing', async (t) => {
+    const dir = scratch('gadget-serve-ns-');
+    const serve = await startServe(join(dir, 'store'));
+    t.after(() => serve.stop());
+    await pushBlob(serve.url, 'x', EMPTY);
+    const manifest = smallManifest();
+    for (const res of [
+      await putManifest(serve.url, 'x/manifests/v1?ns=localhost:5000', manifest),
+      await fetch(`${serve.url}/v2/x/manifests/v1?ns=localhost:5000`, { headers: { Accept: ACCEPT } }),
+      await fetch(`${serve.url}/v2/x/tags/list?ns=localhost:5000`),
+    ]) {
+      const got = await answer(res);
+      assert.equal(got.status, 400, JSON.stringify(got));
+      assert.equal(got.code, 'NAME_INVALID');
+      assert.match(got.message ?? '', /\?ns=localhost:5000 names a registry with a port/);
+    }
+    const listed = JSON.parse((await gadget(['--store', join(dir, 'store'), 'list', '--json'])).stdout || '[]') as Array<{ ref: string }>;
+    assert.deepEqual(listed.map((i) => i.ref), [], 'nothing was tagged');
+    // A namespace without a port is read and listed alike.
+    assert.equal((await putManifest(serve.url, 'x/manifests/v1?ns=example.com', manifest)).status, 201);
+    assert.deepEqual(await (await fetch(`${serve.url}/v2/x/tags/list?ns=example.com`)).json(), { name: 'x', tags: ['v1'] });
+    assert.equal((await fetch(`${serve.url}/v2/x/manifests/v1?ns=example.com`, { headers: { Accept: ACCEPT } })).status, 200);
+  });
 });

@@ -12,7 +12,7 @@ import { namedChildrenSync } from '../store/graph.js';
 import { removeUnreachableManifest } from '../store/maintenance.js';
 import type { Store } from '../store/store.js';
 import { DIGEST, RegistryError } from './http.js';
-import { keyOf, splitKey } from './names.js';
+import { splitKey, storedKeys } from './names.js';
 
 /** Signatures of signatures are followed this deep. */
 const REFERRER_DEPTH = 3;
@@ -65,18 +65,22 @@ export async function deleteManifest(store: Store, repository: string, reference
 }
 
 async function deleteTag(store: Store, repository: string, tag: string, held: Held): Promise<void> {
-  const key = keyOf(repository, tag);
-  const entry = store.entryByRef(key);
+  // The full key and the short ones other tools wrote that the tag list shows as this tag: the
+  // tag goes from the list only when all of them go.
+  const [key, ...short] = storedKeys(repository, tag);
+  const entries = [key!, ...short].flatMap((k) => store.entryByRef(k) ?? []);
   // A cosign tag is bare in the store: it is this repository's only when it signs one of its images.
   const signed = signatureTagSubject(tag);
-  if (!entry || (signed !== undefined && !held.has(signed))) throw new RegistryError('MANIFEST_UNKNOWN', `${repository}:${tag} is not in the store`);
+  if (!entries.length || (signed !== undefined && !held.has(signed))) throw new RegistryError('MANIFEST_UNKNOWN', `${repository}:${tag} is not in the store`);
   if (signed !== undefined) refuseShared(store, repository, signed, tag);
   try {
-    await store.untag([key]);
+    if (entries.some((e) => e.ref === key)) await store.untag([key!]);
   } catch {
     throw new RegistryError('MANIFEST_UNKNOWN', `${repository}:${tag} is not in the store`);
   }
-  removeUnreachableManifest(store, entry.digest);
+  // untag() completes what it is given, so a short key is removed as it is written.
+  if (short.length) store.removeEntries((e) => e.ref !== null && short.includes(e.ref));
+  for (const digest of new Set(entries.map((e) => e.digest))) removeUnreachableManifest(store, digest);
 }
 
 /** What a repository holds: its images (tags, and the manifests they list) and their signatures. */

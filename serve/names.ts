@@ -6,7 +6,7 @@
 // `gadget pull myorg/x:v1` would have stored. containerd, using the server as a mirror, asks
 // for `inspektor-gadget/gadget/trace_exec` with `?ns=ghcr.io`: the namespace is put in front.
 // Cosign's signature tags (`sha256-<hex>.sig`) are kept bare in the store, as ig keeps them.
-import { isSignatureTag, parseRef } from '../lib/oci/reference.js';
+import { DEFAULT_REGISTRY, DEFAULT_TAG, OFFICIAL_PREFIX, isSignatureTag, parseRef } from '../lib/oci/reference.js';
 import { storeKey } from '../store/store.js';
 import { RegistryError } from './http.js';
 
@@ -36,6 +36,30 @@ export function repositoryOf(name: string, ns: string | null): string {
 export function keyOf(repository: string, tag: string): string {
   if (!TAG.test(tag)) throw new RegistryError('MANIFEST_INVALID', `invalid tag "${tag}"`);
   return isSignatureTag(tag) ? tag : storeKey(`${repository}:${tag}`);
+}
+
+/**
+ * The store keys `repository:tag` is read from, the full reference first. Other tools store
+ * short ones (`skopeo copy ... oci:STORE:g0001` writes "g0001"), and splitKey() lists those
+ * under the full name they complete to, so they are read under it too: after the full key, as
+ * `gadget` itself resolves a short name. Only keys splitKey() gives back as this very tag.
+ */
+export function storedKeys(repository: string, tag: string): string[] {
+  const key = keyOf(repository, tag);
+  if (isSignatureTag(tag)) return [key];
+  const slash = repository.indexOf('/');
+  const [registry, path] = [repository.slice(0, slash), repository.slice(slash + 1)];
+  const names = [repository];
+  if (registry === DEFAULT_REGISTRY) {
+    names.push(path);
+    const short = path.startsWith(OFFICIAL_PREFIX) ? path.slice(OFFICIAL_PREFIX.length) : undefined;
+    if (short) names.push(short, `${registry}/${short}`);
+  }
+  const short = names.flatMap((n) => (tag === DEFAULT_TAG ? [`${n}:${tag}`, n] : [`${n}:${tag}`])).filter((k) => {
+    const split = k === key ? undefined : splitKey(k);
+    return split?.repository === repository && split.tag === tag;
+  });
+  return [key, ...short];
 }
 
 /** A store key split into the repository and tag the server lists it under (undefined: not servable by name). */

@@ -16,7 +16,7 @@ import { sendBlob } from './blobs.js';
 import { deleteManifest } from './delete.js';
 import { DIGEST, RegistryError, readBody, send, sendJSON, type RegistryLimits } from './http.js';
 import { checkPushedManifest, mediaTypeOf } from './manifest-check.js';
-import { keyOf, repositoryOf, splitKey } from './names.js';
+import { keyOf, repositoryOf, splitKey, storedKeys } from './names.js';
 import { Uploads } from './uploads.js';
 
 export interface RegistryContext {
@@ -100,6 +100,9 @@ export class Registry {
   /** NAME_UNKNOWN for a repository the store has no tag in and this server took no push into. */
   private checkKnown(repository: string): void {
     if (this.pushedInto.has(repository) || this.ctx.store.matchesAny(`${repository}:*`)) return;
+    // A short tag another tool wrote (`g0001`) is listed under the full name it completes to:
+    // the repository is known under that name too, as the catalog shows it.
+    if (this.ctx.store.entrySummaries().some((e) => e.ref !== null && splitKey(e.ref)?.repository === repository)) return;
     throw new RegistryError('NAME_UNKNOWN', `repository ${repository} is not in the store`);
   }
 
@@ -113,7 +116,9 @@ export class Registry {
       return { mediaType: row?.media_type ?? '', digest: reference, size: regularSize(store.blobPath(reference)) };
     }
     try {
-      return store.resolveRef(keyOf(repository, reference));
+      store.refreshIfChanged();
+      const keys = storedKeys(repository, reference);
+      return store.resolveRef(keys.find((k) => store.entryByRef(k)) ?? keys[0]!);
     } catch (err) {
       if (err instanceof RegistryError) throw err;
       throw new RegistryError('MANIFEST_UNKNOWN', `${repository}:${reference} is not in the store`);

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { openStore } from '../store/store.js';
 import { gadget, spawnGadget } from './helpers/cli.js';
-import { REPO, SHARED, scratch } from './helpers/paths.js';
+import { FIXTURE_LAYOUT, REPO, SHARED, scratch } from './helpers/paths.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 import { startServe, type TestServe } from './helpers/serve.js';
 import { EXAMPLES, exampleStore, fixtureStore, SIGNED } from './helpers/sync.js';
@@ -661,5 +661,29 @@ describe('names: what the server lists is what it reads', () => {
     assert.equal((await putManifest(serve.url, 'x/manifests/v1?ns=example.com', manifest)).status, 201);
     assert.deepEqual(await (await fetch(`${serve.url}/v2/x/tags/list?ns=example.com`)).json(), { name: 'x', tags: ['v1'] });
     assert.equal((await fetch(`${serve.url}/v2/x/manifests/v1?ns=example.com`, { headers: { Accept: ACCEPT } })).status, 200);
+  });
+  test('a short tag another tool wrote (skopeo\'s oci:STORE:g0001) is pulled, by skopeo, under the name the catalog lists it by, and deleted under it', async (t) => {
+    const dir = scratch('gadget-serve-short-');
+    const store = join(dir, 'store');
+    const signed = 'ttl.sh/signed_with_cosign_oci11:latest';
+    await skopeo(['copy', '--all', `oci:${FIXTURE_LAYOUT}:${signed}`, `oci:${store}:g0001`]);
+    const digest = indexDigest(FIXTURE_LAYOUT, signed);
+    const serve = await startServe(store);
+    t.after(() => serve.stop());
+    const full = 'ghcr.io/inspektor-gadget/gadget/g0001';
+    assert.deepEqual(await (await fetch(`${serve.url}/v2/_catalog`)).json(), { repositories: [full] });
+    for (const name of [full, 'g0001']) {
+      assert.deepEqual(await (await fetch(`${serve.url}/v2/${name}/tags/list`)).json(), { name, tags: ['latest'] });
+      const got = await fetch(`${serve.url}/v2/${name}/manifests/latest`, { headers: { Accept: ACCEPT } });
+      assert.equal(got.status, 200, `${name}: ${await got.text()}`);
+      assert.equal(got.headers.get('docker-content-digest'), digest);
+      assert.equal((await fetch(`${serve.url}/v2/${name}/manifests/${digest}`, { method: 'HEAD', headers: { Accept: ACCEPT } })).status, 200, 'by digest too');
+    }
+    const out = join(dir, 'out');
+    await skopeo(['copy', '--all', '--src-tls-verify=false', `docker://${serve.host}/g0001:latest`, `oci:${out}:g0001`]);
+    assert.equal(indexDigest(out, 'g0001'), digest, 'skopeo pulls the same image');
+    assert.equal((await fetch(`${serve.url}/v2/g0001/manifests/latest`, { method: 'DELETE' })).status, 202);
+    assert.equal((await answer(await fetch(`${serve.url}/v2/${full}/tags/list`))).code, 'NAME_UNKNOWN', 'the tag is gone from the list');
+    assert.ok(!readFileSync(join(store, 'index.json'), 'utf8').includes('"g0001"'), 'and from index.json');
   });
 });

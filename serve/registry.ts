@@ -11,6 +11,7 @@ import { sha256 } from '../lib/oci/digest.js';
 import { MT_INDEX, isManifestType } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { IncompleteGraphError, type Store } from '../store/store.js';
+import { removeUnreachableManifest } from '../store/maintenance.js';
 import { regularSize } from '../store/regular-files.js';
 import { sendBlob } from './blobs.js';
 import { deleteManifest } from './delete.js';
@@ -157,17 +158,21 @@ export class Registry {
     const key = byDigest ? undefined : keyOf(repository, reference);
     if (byDigest && reference !== sha256(bytes)) throw new RegistryError('DIGEST_INVALID', `the manifest's digest is ${sha256(bytes)}, not ${reference}`);
     const { descriptor, subject } = await checkPushedManifest(this.ctx.store, bytes, req.headers['content-type']);
+    const fresh = !this.ctx.store.hasBlob(descriptor.digest);
     await this.ctx.store.putBytes(bytes, descriptor.mediaType);
-    this.pushedInto.add(repository);
-    if (byDigest) this.pushedByDigest.add(`${repository}@${descriptor.digest}`);
     if (key) {
       try {
         await this.ctx.store.tag(descriptor, key);
       } catch (err) {
+        // A child went meanwhile (gc): the refused manifest leaves nothing behind (unless it was
+        // here before, or something reaches it now).
+        if (fresh) removeUnreachableManifest(this.ctx.store, descriptor.digest);
         if (err instanceof IncompleteGraphError) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', err.message);
         throw err;
       }
     }
+    this.pushedInto.add(repository);
+    if (byDigest) this.pushedByDigest.add(`${repository}@${descriptor.digest}`);
     const headers: Record<string, string> = { Location: `/v2/${name}/manifests/${descriptor.digest}`, 'Docker-Content-Digest': descriptor.digest };
     if (subject) headers['OCI-Subject'] = subject.digest;
     send(res, 201, headers);

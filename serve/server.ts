@@ -48,7 +48,13 @@ export const DEFAULT_LIMITS: RegistryLimits = { manifestBytes: MAX_MANIFEST_BYTE
 function limitsOf(given: Partial<RegistryLimits> = {}): RegistryLimits {
   const idle = Number(process.env.GADGET_SERVE_UPLOAD_IDLE);
   const fromEnv = idle > 0 ? { uploadIdleMs: idle * 1000 } : {};
-  return { ...DEFAULT_LIMITS, ...fromEnv, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) };
+  const limits: RegistryLimits = { ...DEFAULT_LIMITS, ...fromEnv, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) };
+  // The store reads a manifest only up to MAX_MANIFEST_BYTES (store/graph.ts): a larger one
+  // would be written, then counted as missing, so its tag would never take.
+  if (limits.manifestBytes > MAX_MANIFEST_BYTES) {
+    throw usageError(`--max-manifest-size ${limits.manifestBytes} bytes is more than the store reads of a manifest: at most ${MAX_MANIFEST_BYTES} bytes (4MiB)`, 'give 4MiB or less');
+  }
+  return limits;
 }
 
 export function isLoopback(address: string): boolean {

@@ -329,6 +329,23 @@ describe('safe defaults, authentication, TLS, read-only, stopping', () => {
     assert.match(auth.stderr, /writes on 0\.0\.0\.0 need authentication/);
   });
 
+  test('--max-manifest-size above what the store reads (4 MiB) is a usage error; a manifest over the limit is 413 and writes nothing', async () => {
+    const dir = scratch();
+    const big = await gadget(['--store', join(dir, 's'), 'serve', '--port', '0', '--max-manifest-size', '8MiB'], { killAfterMs: 20_000 });
+    assert.equal(big.code, 2, big.stdout + big.stderr);
+    assert.match(big.stderr, /--max-manifest-size 8388608 bytes is more than the store reads of a manifest: at most 4194304 bytes/);
+    const serve = await startServe(join(dir, 's'), ['--max-manifest-size', '4MiB']);
+    try {
+      await pushBlob(serve.url, 'a/big', EMPTY);
+      const manifest = smallManifest({ annotations: { pad: 'x'.repeat(4 * 1024 * 1024) } });
+      const got = await answer(await putManifest(serve.url, 'a/big/manifests/v1', manifest));
+      assert.deepEqual([got.status, got.code], [413, 'SIZE_INVALID'], JSON.stringify(got));
+      assert.ok(!existsSync(join(dir, 's', 'blobs', 'sha256', digestOf(manifest).slice(7))), 'nothing written');
+    } finally {
+      await serve.stop();
+    }
+  });
+
   test('--htpasswd: no credentials is 401 with a Basic challenge; skopeo with them pushes', async () => {
     const dir = scratch();
     const { stdout } = await run('htpasswd', ['-Bbn', 'ci', 'secret-pw']);

@@ -18,7 +18,7 @@ import { deleteManifest } from './delete.js';
 import { DIGEST, RegistryError, readBody, send, sendJSON, type RegistryLimits } from './http.js';
 import { checkPushedManifest, mediaTypeOf } from './manifest-check.js';
 import { keyOf, repositoryOf, splitKey, storedKeys } from './names.js';
-import { Uploads } from './uploads.js';
+import { Uploads, reused } from './uploads.js';
 
 export interface RegistryContext {
   store: Store;
@@ -146,6 +146,8 @@ export class Registry {
   private async getBlob(req: IncomingMessage, res: ServerResponse, repository: string, digest: string): Promise<void> {
     this.checkKnown(repository);
     if (!DIGEST.test(digest)) throw new RegistryError('DIGEST_INVALID', `"${digest}" is not a sha256 digest`);
+    // A HEAD is how clients (skopeo) find a blob they need not push: it is reused, like a mount.
+    if (req.method === 'HEAD' && !this.ctx.readOnly) await reused(this.ctx.store, digest);
     await sendBlob(req, res, this.ctx.store.blobPath(digest), digest, API_HEADERS);
   }
 

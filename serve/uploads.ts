@@ -6,6 +6,7 @@
 // clients that go away do not hold the --max-uploads slots until the server stops.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isGadgetError } from '../lib/errors.js';
+import { regularFile } from '../store/regular-files.js';
 import type { Store } from '../store/store.js';
 import { UploadRefused, type BlobUpload } from '../store/upload.js';
 import { DIGEST, RegistryError, send, type RegistryLimits } from './http.js';
@@ -79,7 +80,7 @@ export class Uploads {
   private async start(req: IncomingMessage, res: ServerResponse, name: string, repository: string, query: URLSearchParams): Promise<void> {
     const { store, limits } = this.ctx;
     const mount = query.get('mount');
-    if (mount && DIGEST.test(mount) && store.hasBlob(mount)) {
+    if (mount && DIGEST.test(mount) && (await reused(store, mount))) {
       // Content-addressed: every blob of the store is in every repository.
       this.ctx.stored(repository);
       return send(res, 201, { Location: `/v2/${name}/blobs/${mount}`, 'Docker-Content-Digest': mount });
@@ -130,6 +131,16 @@ export class Uploads {
     const ms = idle.length ? Math.min(...idle.map((s) => s.upload.lastActive + uploadIdleMs - Date.now())) : uploadIdleMs;
     return Math.max(1, Math.ceil(ms / 1000));
   }
+}
+
+/**
+ * Whether the store holds the blob; one it holds is made young again, as a POST ?digest= of it
+ * does (Store.exists touches it): an old blob reused by a push then survives a `gadget gc`
+ * with the default --grace until the push's manifest tags it.
+ */
+export async function reused(store: Store, digest: string): Promise<boolean> {
+  const size = regularFile(store.blobPath(digest))?.size;
+  return size !== undefined && store.exists({ mediaType: 'application/octet-stream', digest, size });
 }
 
 /** The piece's length as Content-Range (START-END, continuing the upload) and Content-Length say it. */

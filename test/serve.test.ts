@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type ClientRequest } from 'node:http';
 import { request } from 'node:https';
 import { join } from 'node:path';
@@ -591,6 +591,33 @@ describe('uploads that misbehave', () => {
       await serve.stop();
     }
   });
+});
+
+test('a blob reused by a cross-repository mount or a HEAD is young again: a default-grace gc before the manifest spares it', async (t) => {
+  const dir = scratch('gadget-serve-reuse-');
+  const store = join(dir, 'store');
+  const serve = await startServe(store);
+  t.after(() => serve.stop());
+  const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
+  const layer = randomBytes(5000);
+  const unused = randomBytes(100);
+  for (const blob of [config, layer, unused]) await pushBlob(serve.url, 'a/img', blob);
+  // Stored an hour ago and named by nothing: gc's default --grace (300 s) no longer spares them.
+  const hourAgo = new Date(Date.now() - 3600_000);
+  for (const blob of [config, layer, unused]) utimesSync(join(store, 'blobs', 'sha256', digestOf(blob).slice(7)), hourAgo, hourAgo);
+  const mount = await fetch(`${serve.url}/v2/b/img/blobs/uploads/?mount=${digestOf(config)}&from=a/img`, { method: 'POST' });
+  assert.equal(mount.status, 201);
+  assert.equal((await fetch(`${serve.url}/v2/b/img/blobs/${digestOf(layer)}`, { method: 'HEAD' })).status, 200, 'skopeo\'s way to find a blob it need not push');
+  const gc = await gadget(['--store', store, 'gc']);
+  assert.equal(gc.code, 0, gc.stderr);
+  assert.match(gc.stdout, /removed 1 blobs/, 'the blob nobody reused goes');
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: digestOf(layer), size: layer.length }],
+  }));
+  const put = await putManifest(serve.url, 'b/img/manifests/v1', manifest);
+  assert.equal(put.status, 201, await put.text());
 });
 
 describe('a damaged store', () => {

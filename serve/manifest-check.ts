@@ -24,8 +24,16 @@ export interface PushedManifest {
   subject?: Descriptor;
 }
 
+/**
+ * How deep a pushed manifest may nest objects and lists. A real one needs four or five levels
+ * (annotations of a descriptor in a list); JSON.parse takes any depth, but what walks the
+ * result recursively (JSON.stringify on the image page, other tools) runs out of stack.
+ */
+export const MAX_MANIFEST_DEPTH = 64;
+
 /** The checked manifest, or a RegistryError (MANIFEST_INVALID, DIGEST_INVALID, MANIFEST_BLOB_UNKNOWN). */
 export async function checkPushedManifest(store: Store, bytes: Buffer, contentType: string | undefined): Promise<PushedManifest> {
+  if (nestsDeeperThan(bytes, MAX_MANIFEST_DEPTH)) throw new RegistryError('MANIFEST_INVALID', `the manifest nests objects and lists more than ${MAX_MANIFEST_DEPTH} levels deep, the most this server takes`);
   const doc = parse(bytes);
   // What ig reads of it may not be what these checks read (json-keys.ts).
   invalidUnlessOurs(() => checkKeys(bytes.toString('utf8'), 'the manifest'));
@@ -52,6 +60,27 @@ function parse(bytes: Buffer): Doc {
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new RegistryError('MANIFEST_INVALID', 'the manifest is not a JSON object');
   return doc as Doc;
+}
+
+/**
+ * Whether JSON text opens more than `limit` objects and lists inside one another, counted
+ * without parsing (no recursion, stops at the first level too deep). Brackets inside strings
+ * do not count; in UTF-8 no byte of a multi-byte character is a quote, backslash or bracket.
+ */
+function nestsDeeperThan(bytes: Buffer, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i];
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash: the next byte is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
 }
 
 /** The media type a stored manifest's bytes declare or show (undefined: not a manifest). */

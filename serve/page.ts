@@ -70,6 +70,20 @@ async function referrerTree(store: Store, subject: Descriptor, depth: number): P
   return `<ul>${items.join('')}</ul>`;
 }
 
+/**
+ * The index as indented JSON; one nested too deeply for JSON.stringify's recursion (another
+ * tool may have stored it: gadget serve refuses such pushes) as its stored bytes, so the page
+ * still shows.
+ */
+async function laidOut(store: Store, index: Descriptor, doc: unknown): Promise<string> {
+  try {
+    return JSON.stringify(doc, null, 2);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    return `(nested too deeply to lay out: as stored)\n${(await store.readBytes(index)).toString('utf8')}`;
+  }
+}
+
 export async function imagePage(store: Store, ref: string): Promise<string | undefined> {
   let index: Descriptor;
   try {
@@ -98,6 +112,6 @@ export async function imagePage(store: Store, ref: string): Promise<string | und
     `<h2>Annotations</h2>${annotationsTable(doc.annotations)}` +
     `<h2>gadget.yaml</h2>${gadgetYaml === undefined ? '<p class="muted">none (the OCI empty config)</p>' : `<pre>${escapeHTML(gadgetYaml)}</pre>`}` +
     `<h2>Manifests</h2>${sections.join('')}` +
-    `<h2>Index</h2><pre>${escapeHTML(JSON.stringify(doc, null, 2))}</pre>`;
+    `<h2>Index</h2><pre>${escapeHTML(await laidOut(store, index, doc))}</pre>`;
   return layout(ref, body);
 }

@@ -2,6 +2,7 @@
 // playwright-core): the list shows the images, an image's page shows its signatures and its
 // last verification, and a gadget.yaml description holding <script> is shown as text, never run.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -94,4 +95,31 @@ test('a page that cannot be shown is an HTML page that says why, every value esc
   } finally {
     await damaged.stop();
   }
+});
+
+test('a manifest nested 1.5 million lists deep: its push is MANIFEST_INVALID naming the limit, and one another tool stored still has its page', async (t) => {
+  const store = join(scratch('gadget-serve-deep-'), 'store');
+  const writable = await startServe(store);
+  t.after(() => writable.stop());
+  const empty = Buffer.from('{}');
+  const emptyDigest = `sha256:${createHash('sha256').update(empty).digest('hex')}`;
+  assert.equal((await fetch(`${writable.url}/v2/myorg/deep/blobs/uploads/?digest=${emptyDigest}`, { method: 'POST', body: empty })).status, 201);
+  const n = 1_500_000;
+  const deep = Buffer.from(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"${emptyDigest}","size":2},"layers":[],"x":${'['.repeat(n)}${']'.repeat(n)}}`);
+  const put = await fetch(`${writable.url}/v2/myorg/deep/manifests/v1`, { method: 'PUT', body: new Uint8Array(deep), headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } });
+  assert.equal(put.status, 400);
+  const error = ((await put.json()) as { errors: Array<{ code: string; message: string }> }).errors[0]!;
+  assert.equal(error.code, 'MANIFEST_INVALID');
+  assert.match(error.message, /more than 64 levels deep/);
+  const digest = `sha256:${createHash('sha256').update(deep).digest('hex')}`;
+  assert.ok(!existsSync(join(store, 'blobs', 'sha256', digest.slice(7))), 'nothing written');
+  // Written by another program (gadget import takes it): the page shows it as stored.
+  const s = await openStore(store);
+  await s.tag(await s.putBytes(deep, 'application/vnd.oci.image.manifest.v1+json'), 'ghcr.io/myorg/deep:v1');
+  s.close();
+  const page = await fetch(`${writable.url}/image?ref=${encodeURIComponent('ghcr.io/myorg/deep:v1')}`);
+  assert.equal(page.status, 200);
+  const html = await page.text();
+  assert.match(html, /nested too deeply to lay out: as stored/);
+  assert.ok(html.includes(`${'['.repeat(1000)}`), 'the stored bytes are shown');
 });

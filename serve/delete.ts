@@ -84,12 +84,12 @@ async function deleteTag(store: Store, repository: string, tag: string, held: He
 }
 
 /** What a repository holds: its images (tags, and the manifests they list) and their signatures. */
-interface Held {
+export interface Held {
   images: Set<string>;
   has(digest: string): boolean;
 }
 
-async function heldBy(store: Store, repository: string): Promise<Held> {
+export async function heldBy(store: Store, repository: string): Promise<Held> {
   const images = new Set<string>();
   for (const e of store.allEntries()) {
     if (!e.ref || splitKey(e.ref)?.repository !== repository) continue;
@@ -119,13 +119,19 @@ async function heldBy(store: Store, repository: string): Promise<Held> {
  * a manifest of one) that another repository tags: the signature is theirs too.
  */
 function refuseShared(store: Store, repository: string, subject: string, what: string): void {
+  const other = otherHolder(store, repository, subject);
+  if (other) {
+    throw new RegistryError('DENIED', `${what} signs ${subject}, which ${other} holds too, with the same signature: delete that repository's tag of it first, or untag the signature on the store (gadget rm)`, 409);
+  }
+}
+
+/** A repository other than `repository` that tags `subject`, what it signs, or an image listing either (see refuseShared). */
+export function otherHolder(store: Store, repository: string, subject: string): string | undefined {
   const chain = [subject];
   for (let s = store.manifestRow(subject)?.subject; s && chain.length <= REFERRER_DEPTH; s = store.manifestRow(s)?.subject) chain.push(s);
   const holders = chain.flatMap((d) => [d, ...store.parentsOf(d)]);
   const other = holders.flatMap((d) => store.entriesOf(d)).find((e) => e.ref !== null && !isSignatureTag(e.ref) && splitKey(e.ref)?.repository !== repository);
-  if (other) {
-    throw new RegistryError('DENIED', `${what} signs ${subject}, which ${splitKey(other.ref!)?.repository ?? other.ref} holds too, with the same signature: delete that repository's tag of it first, or untag the signature on the store (gadget rm)`, 409);
-  }
+  return other ? (splitKey(other.ref!)?.repository ?? other.ref!) : undefined;
 }
 
 /**

@@ -6,15 +6,15 @@
 // manifest is checked whole before it is written (manifest-check.ts); tags move under the
 // store's lock and never point at a graph that is not all there.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { signatureTagSubject } from '../lib/oci/reference.js';
+import { isSignatureTag, signatureTagSubject } from '../lib/oci/reference.js';
 import { sha256 } from '../lib/oci/digest.js';
-import { MT_INDEX, isManifestType } from '../lib/oci/mediatypes.js';
+import { INDEX_TYPES, MT_INDEX, isManifestType } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { IncompleteGraphError, type Store } from '../store/store.js';
 import { removeUnreachableManifest } from '../store/maintenance.js';
 import { regularSize } from '../store/regular-files.js';
 import { sendBlob } from './blobs.js';
-import { deleteManifest } from './delete.js';
+import { deleteManifest, heldBy, otherHolder } from './delete.js';
 import { DIGEST, RegistryError, readBody, send, sendJSON, type RegistryLimits } from './http.js';
 import { checkPushedManifest, mediaTypeOf } from './manifest-check.js';
 import { keyOf, repositoryOf, splitKey, storedKeys } from './names.js';
@@ -160,16 +160,22 @@ export class Registry {
     const key = byDigest ? undefined : keyOf(repository, reference);
     if (byDigest && reference !== sha256(bytes)) throw new RegistryError('DIGEST_INVALID', `the manifest's digest is ${sha256(bytes)}, not ${reference}`);
     const { descriptor, subject } = await checkPushedManifest(this.ctx.store, bytes, req.headers['content-type']);
+    // A signature tag is bare in the store, one for every repository: checked, and moved only
+    // from the manifest checked (`expected`), so a push meanwhile is not overwritten unseen.
+    const expected = key !== undefined && isSignatureTag(key) ? await this.checkSignatureTag(repository, key, descriptor, bytes) : undefined;
     const fresh = !this.ctx.store.hasBlob(descriptor.digest);
     await this.ctx.store.putBytes(bytes, descriptor.mediaType);
     if (key) {
       try {
-        await this.ctx.store.tag(descriptor, key);
+        await this.ctx.store.tagMany([{ descriptor, ref: key, expected }]);
       } catch (err) {
         // A child went meanwhile (gc): the refused manifest leaves nothing behind (unless it was
         // here before, or something reaches it now).
         if (fresh) removeUnreachableManifest(this.ctx.store, descriptor.digest);
         if (err instanceof IncompleteGraphError) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', err.message);
+        if (expected !== undefined && this.ctx.store.entryByRef(key)?.digest !== (expected ?? undefined)) {
+          throw new RegistryError('DENIED', `${key} was changed by another push meanwhile: read it again and push yours onto it`, 409);
+        }
         throw err;
       }
     }
@@ -178,6 +184,33 @@ export class Registry {
     const headers: Record<string, string> = { Location: `/v2/${name}/manifests/${descriptor.digest}`, 'Docker-Content-Digest': descriptor.digest };
     if (subject) headers['OCI-Subject'] = subject.digest;
     send(res, 201, headers);
+  }
+
+  /**
+   * A push of a signature tag (`sha256-<D>.sig|.att|.sbom`, or the fallback tag `sha256-<D>`)
+   * into `repository`: the store keeps it bare, shared by every repository that holds D, so
+   * it is taken only when `repository` holds D (tags it, or one of its images lists or is
+   * signed by it; or it took D by digest since the server started), and a tag that is there
+   * already is replaced only by a manifest that keeps what another repository holding D has
+   * in it: every signature layer (cosign appends one per signature) or, for a fallback index,
+   * every referrer. Returns the digest the tag points at now (null: none), for the tag's move.
+   */
+  private async checkSignatureTag(repository: string, tag: string, descriptor: Descriptor, bytes: Buffer): Promise<string | null> {
+    const { store } = this.ctx;
+    store.refreshIfChanged();
+    const signed = signatureTagSubject(tag)!;
+    if (!(await heldBy(store, repository)).has(signed) && !this.pushedByDigest.has(`${repository}@${signed}`)) {
+      throw new RegistryError('DENIED', `${tag} is the signature tag of ${signed}, which is not an image of ${repository}: push the signature into the repository of the image it signs`, 403);
+    }
+    const current = store.entryByRef(tag);
+    if (!current || current.digest === descriptor.digest) return current?.digest ?? null;
+    const other = otherHolder(store, repository, signed);
+    if (other === undefined) return current.digest;
+    const dropped = await droppedEntries(store, { mediaType: current.media_type, digest: current.digest, size: current.size }, bytes);
+    if (dropped > 0) {
+      throw new RegistryError('DENIED', `${tag} signs ${signed} in ${other} too (the store keeps one tag for both), and this manifest drops ${dropped} of the ${INDEX_TYPES.has(current.media_type) ? 'referrers' : 'signature layers'} it holds: push one that keeps them and adds yours, as cosign does`, 409);
+    }
+    return current.digest;
   }
 
   // ------------------------------------------------------------------ discovery
@@ -241,6 +274,37 @@ export class Registry {
     await deleteManifest(this.ctx.store, repository, reference, (digest) => this.pushedByDigest.has(`${repository}@${digest}`));
     send(res, 202, {});
   }
+}
+
+/**
+ * How many entries of the stored signature manifest or fallback index `old` (its layers, or
+ * its manifests) `bytes` no longer has, compared whole (a cosign layer's signature is in its
+ * annotations; two signatures of one payload share the digest). An unreadable `old` keeps
+ * nothing anyone could rely on.
+ */
+async function droppedEntries(store: Store, old: Descriptor, bytes: Buffer): Promise<number> {
+  type Doc = { layers?: unknown; manifests?: unknown };
+  const entries = (doc: Doc): unknown[] => {
+    const list = Array.isArray(doc.manifests) ? doc.manifests : doc.layers;
+    return Array.isArray(list) ? list : [];
+  };
+  const before = await store.readJSON<Doc>(old).catch(() => undefined);
+  if (!before) return 0;
+  try {
+    const kept = new Set(entries(JSON.parse(bytes.toString('utf8')) as Doc).map(canonical));
+    return entries(before).filter((e) => !kept.has(canonical(e))).length;
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    return entries(before).length; // nested too deeply to compare (another tool stored it): all of it counts as dropped
+  }
+}
+
+/** JSON text with object keys sorted, so that equal descriptors compare equal whatever their key order. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
 }
 
 /** The Link header to the next page: the request's own query (`ns` included), with `n` and `last` set. */

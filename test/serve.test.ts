@@ -318,6 +318,51 @@ test('DELETE: a manifest pushed by digest goes; a signature of a shared image\'s
   assert.equal(fsck.code, 0, fsck.stdout);
 });
 
+test('a signature tag is pushed only into the repository of the image it signs, and never drops what another repository of that image relies on', async (t) => {
+  const dir = scratch('gadget-serve-sigtag-');
+  (await fixtureStore(dir))!.close();
+  const store = join(dir, 'fixture-store');
+  const serve = await startServe(store);
+  t.after(() => serve.stop());
+  const legacy = 'ttl.sh/signed_with_cosign_legacy';
+  const head = async (path: string): Promise<Response> => fetch(`${serve.url}/v2/${path}`, { method: 'HEAD', headers: { Accept: ACCEPT } });
+  const image = (await head(`${legacy}/manifests/latest`)).headers.get('docker-content-digest')!;
+  const sigTag = `sha256-${image.slice(7)}.sig`;
+  const sig = (await head(`${legacy}/manifests/${sigTag}`)).headers.get('docker-content-digest')!;
+  const verified = async (): Promise<void> => {
+    const res = await gadget(['--store', join(dir, 'scratch-store'), 'verify', '--remote', `${serve.host}/${legacy}`, '--profile', 'ig', '--key', join(KEYS, 'cosign-good.pub'), '--require-signature']);
+    assert.equal(res.code, 0, res.stdout + res.stderr);
+  };
+
+  // Another repository takes neither the image's cosign tag nor its fallback tag.
+  await pushBlob(serve.url, 'evil/x', EMPTY);
+  for (const tag of [sigTag, `sha256-${image.slice(7)}`]) {
+    const got = await answer(await putManifest(serve.url, `evil/x/manifests/${tag}`, smallManifest()));
+    assert.deepEqual([got.status, got.code], [403, 'DENIED'], JSON.stringify(got));
+    assert.match(got.message ?? '', /is not an image of ghcr\.io\/evil\/x: push the signature into the repository of the image it signs/);
+  }
+  assert.equal((await head(`${legacy}/manifests/${sigTag}`)).headers.get('docker-content-digest'), sig, 'the signature tag is unchanged');
+  await verified();
+
+  // Tagged in a second repository too, the image has one signature tag for both: a push there
+  // that drops the signature is refused; cosign's way, the old layers and one more, is taken.
+  assert.equal((await gadget(['--store', store, 'tag', `${legacy}:latest`, 'example.com/other/legacy:latest'])).code, 0);
+  const current = await fetch(`${serve.url}/v2/${legacy}/manifests/${sigTag}`, { headers: { Accept: ACCEPT } });
+  const mediaType = current.headers.get('content-type')!;
+  const old = (await current.json()) as { layers: unknown[] };
+  const payload = Buffer.from('{"critical":{"identity":{},"image":{},"type":"cosign container image signature"}}');
+  await pushBlob(serve.url, 'example.com/other/legacy', payload);
+  const added = { mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: digestOf(payload), size: payload.length, annotations: { 'dev.cosignproject.cosign/signature': 'bm90IGEgc2lnbmF0dXJl' } };
+  const dropping = await answer(await putManifest(serve.url, `example.com/other/legacy/manifests/${sigTag}`, Buffer.from(JSON.stringify({ ...old, layers: [added] })), mediaType));
+  assert.deepEqual([dropping.status, dropping.code], [409, 'DENIED'], JSON.stringify(dropping));
+  assert.match(dropping.message ?? '', /signs sha256:[0-9a-f]{64} in ttl\.sh\/signed_with_cosign_legacy too .* drops \d+ of the signature layers it holds/);
+  const appended = Buffer.from(JSON.stringify({ ...old, layers: [...old.layers, added] }));
+  const put = await putManifest(serve.url, `example.com/other/legacy/manifests/${sigTag}`, appended, mediaType);
+  assert.equal(put.status, 201, await put.text());
+  assert.equal((await head(`${legacy}/manifests/${sigTag}`)).headers.get('docker-content-digest'), digestOf(appended));
+  await verified();
+});
+
 describe('safe defaults, authentication, TLS, read-only, stopping', () => {
   test('another address than loopback needs TLS (or --insecure), and writes there need --htpasswd', async () => {
     const store = join(scratch(), 's');

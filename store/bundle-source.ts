@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { checkEntryPath, describeEntryType, isArchiveRoot, indexTarFile } from '../lib/archive/tar.js';
+import { checkEntryPath, describeEntryType, isArchiveRoot, indexTarFile, type TarEntry } from '../lib/archive/tar.js';
 import { GadgetError } from '../lib/errors.js';
 import { readAll } from '../lib/oci/copy.js';
 import { sha256 } from '../lib/oci/digest.js';
@@ -23,10 +23,40 @@ interface Span {
   size: number;
 }
 
-/** The largest oci-layout or index.json read from a bundle. */
-const MAX_INDEX_BYTES = 64 * 1024 * 1024;
+/** The largest oci-layout or index.json read from a layout tar. */
+export const MAX_INDEX_BYTES = 64 * 1024 * 1024;
 
-const NOT_A_LAYOUT = 'an OCI layout tar holds oci-layout, index.json and blobs/sha256/ only (as `gadget export` writes it): make it again';
+/** For a blob of a layout tar that does not match its digest. */
+export const BUNDLE_DAMAGED = 'the bundle is damaged: copy or write it again';
+
+export const NOT_A_LAYOUT = 'an OCI layout tar holds oci-layout, index.json and blobs/sha256/ only (as `gadget export` writes it): make it again';
+
+/**
+ * The entries of one layout tar, checked one by one in file order: the same rules, and the same
+ * sentences with the same hints, for both readers (BundleSource.open, a plain tar read in place,
+ * and transfer.ts's extractLayoutTar, a gzip tar unpacked), so a tar and its gzip copy get one
+ * verdict. Only the layout's own files and folders are accepted.
+ */
+export class LayoutEntries {
+  constructor(private readonly file: string) {}
+
+  /** What the entry is (undefined: a folder of the layout, nothing to read); throws for anything else. */
+  classify(entry: Pick<TarEntry, 'path' | 'type' | 'size' | 'typeflag' | 'linkpath'>): 'oci-layout' | 'index.json' | { digest: string } | undefined {
+    const file = this.file;
+    if (entry.type === 'directory' && isArchiveRoot(entry.path)) return undefined; // `tar cf x.tar -C LAYOUT .`
+    const path = checkEntryPath(entry.path, file);
+    if (entry.type === 'directory') {
+      if (!['blobs', 'blobs/sha256'].includes(path)) throw new GadgetError(`${file}: unexpected folder "${path}" in an OCI layout tar`, { hint: NOT_A_LAYOUT });
+      return undefined;
+    }
+    if (entry.type !== 'file') throw new GadgetError(`${file}: entry "${path}" is ${describeEntryType(entry)}; an OCI layout tar holds only files and folders`, { hint: NOT_A_LAYOUT });
+    const blob = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(path);
+    if (blob) return { digest: `sha256:${blob[1]}` };
+    if (path !== 'oci-layout' && path !== 'index.json') throw new GadgetError(`${file}: unexpected entry "${path}" in an OCI layout tar`, { hint: NOT_A_LAYOUT });
+    if (entry.size > MAX_INDEX_BYTES) throw new GadgetError(`${file}: ${path} is too large (${entry.size} bytes)`, { hint: NOT_A_LAYOUT });
+    return path;
+  }
+}
 
 export class BundleSource implements Target {
   readonly name: string;
@@ -60,24 +90,17 @@ export class BundleSource implements Target {
     const blobs = new Map<string, Span>();
     let layout: Span | undefined;
     let index: Span | undefined;
+    const layoutEntries = new LayoutEntries(file);
     for (const entry of entries) {
-      if (entry.type === 'directory' && isArchiveRoot(entry.path)) continue; // `tar cf x.tar -C LAYOUT .`
-      const path = checkEntryPath(entry.path, file);
-      if (entry.type === 'directory') {
-        if (!['blobs', 'blobs/sha256'].includes(path)) throw new GadgetError(`${file}: unexpected folder "${path}" in an OCI layout tar`, { hint: NOT_A_LAYOUT });
-        continue;
-      }
-      if (entry.type !== 'file') throw new GadgetError(`${file}: entry "${path}" is ${describeEntryType(entry)}; an OCI layout tar holds only files and folders`, { hint: NOT_A_LAYOUT });
+      const kind = layoutEntries.classify(entry);
       const span = { offset: entry.offset, size: entry.size };
-      const blob = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(path);
-      if (blob) blobs.set(`sha256:${blob[1]}`, span);
-      else if (path === 'oci-layout') layout = span;
-      else if (path === 'index.json') index = span;
-      else throw new GadgetError(`${file}: unexpected entry "${path}" in an OCI layout tar`, { hint: NOT_A_LAYOUT });
+      if (kind === undefined) continue;
+      else if (kind === 'oci-layout') layout = span;
+      else if (kind === 'index.json') index = span;
+      else blobs.set(kind.digest, span);
     }
     const read = async (span: Span | undefined, name: string): Promise<Buffer | undefined> => {
       if (!span) return undefined;
-      if (span.size > MAX_INDEX_BYTES) throw new GadgetError(`${file}: ${name} is too large`, { hint: NOT_A_LAYOUT });
       return readAll(rangeStream(file, span), MAX_INDEX_BYTES, `${file}: ${name}`);
     };
     checkLayoutBytes(await read(layout, 'oci-layout'), `${file}: oci-layout`, file);
@@ -123,7 +146,7 @@ export class BundleSource implements Target {
       const hash = createHash('sha256');
       for await (const chunk of rangeStream(this.file, span)) hash.update(chunk as Buffer);
       const actual = `sha256:${hash.digest('hex')}`;
-      if (actual !== digest) throw new GadgetError(`${this.file}: blobs/sha256/${digest.slice(7)}: content has digest ${actual}, expected ${digest}`, { hint: 'the bundle is damaged: copy or write it again' });
+      if (actual !== digest) throw new GadgetError(`${this.file}: blobs/sha256/${digest.slice(7)}: content has digest ${actual}, expected ${digest}`, { hint: BUNDLE_DAMAGED });
       opts.onBlob?.(span.size);
     }
   }

@@ -4,9 +4,10 @@ import { mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { checkEntryPath, describeEntryType, isArchiveRoot, isGzipFile, readTar } from '../lib/archive/tar.js';
+import { isGzipFile, readTar } from '../lib/archive/tar.js';
 import { GadgetError, messageOf } from '../lib/errors.js';
 import { copyGraph, CopySession, readAll, type CopyStats } from '../lib/oci/copy.js';
+import { DAMAGED_HINT } from '../lib/oci/digest.js';
 import { ANN_REF_NAME, COSIGN_SIG_ARTIFACT, isManifestType, NOTATION_SIGNATURE, SIGSTORE_BUNDLE } from '../lib/oci/mediatypes.js';
 import { isSignatureTag } from '../lib/oci/reference.js';
 import { MAX_MANIFEST_BYTES } from '../lib/oci/target.js';
@@ -14,7 +15,7 @@ import type { Descriptor, Manifest } from '../lib/oci/types.js';
 import type { Progress, ProgressBar } from '../lib/progress.js';
 
 import { tempName, writeVerifiedFile } from './files.js';
-import { BundleSource } from './bundle-source.js';
+import { BUNDLE_DAMAGED, BundleSource, LayoutEntries } from './bundle-source.js';
 import { LayoutSource } from './layout-source.js';
 import { BundleDestination } from './bundle-destination.js';
 import { taggedSubject } from './bundle-roots.js';
@@ -296,29 +297,30 @@ async function checkLayout(layout: ImportSource): Promise<Map<Descriptor, string
   return refs;
 }
 
-/** Unpacks a (gzip) layout tar into `dir`, refusing anything but the layout's own files. */
+/**
+ * Unpacks a (gzip) layout tar into `dir`, refusing anything but the layout's own files with the
+ * sentences (and hints) the plain-tar reader gives (bundle-source.ts's LayoutEntries).
+ */
 async function extractLayoutTar(file: string, dir: string): Promise<void> {
   const where = file;
   makeFolders(join(dir, 'blobs', 'sha256'));
   const tmp = join(dir, '.partial');
   await mkdir(tmp);
+  const entries = new LayoutEntries(where);
   for await (const entry of readTar(createReadStream(file), { where })) {
-    if (entry.type === 'directory' && isArchiveRoot(entry.path)) continue; // `tar cf x.tar -C LAYOUT .`
-    const path = checkEntryPath(entry.path, where);
-    if (entry.type === 'directory') {
-      if (!['blobs', 'blobs/sha256'].includes(path)) throw new GadgetError(`${where}: unexpected folder "${path}" in an OCI layout tar`);
-      continue;
-    }
-    if (entry.type !== 'file') throw new GadgetError(`${where}: entry "${path}" is ${describeEntryType(entry)}; an OCI layout tar holds only files and folders`);
-    const blob = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(path);
-    if (path === 'oci-layout' || path === 'index.json') {
-      if (entry.size > 64 * 1024 * 1024) throw new GadgetError(`${where}: ${path} is too large (${entry.size} bytes)`);
-      await pipeline(entry.body, createWriteStream(join(dir, path)));
-    } else if (blob) {
-      // Verified while extracting: a tampered blob fails before the store is touched.
-      await writeVerifiedFile(join(dir, path), tmp, { digest: `sha256:${blob[1]}`, size: entry.size }, entry.body, `${where}: ${path}`);
+    const kind = entries.classify(entry);
+    if (kind === undefined) continue;
+    if (kind === 'oci-layout' || kind === 'index.json') {
+      await pipeline(entry.body, createWriteStream(join(dir, kind)));
     } else {
-      throw new GadgetError(`${where}: unexpected entry "${path}" in an OCI layout tar`);
+      // Verified while extracting: a tampered blob fails before the store is touched.
+      const path = `blobs/sha256/${kind.digest.slice('sha256:'.length)}`;
+      try {
+        await writeVerifiedFile(join(dir, path), tmp, { digest: kind.digest, size: entry.size }, entry.body, `${where}: ${path}`);
+      } catch (err) {
+        // The digest check's hint speaks of stores and registries: this is the bundle's damage.
+        throw err instanceof GadgetError && err.hint === DAMAGED_HINT ? new GadgetError(err.message, { cause: err, hint: BUNDLE_DAMAGED }) : err;
+      }
     }
   }
   await rm(tmp, { recursive: true, force: true });

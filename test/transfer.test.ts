@@ -246,3 +246,41 @@ test('an interrupted import exits 130, tags nothing, and the next import complet
   assert.deepEqual(await fsck(done), []);
   done.close();
 });
+
+/** Each a layout folder with one thing an OCI layout tar may not hold, made into a tar by GNU tar. */
+const REFUSED_ENTRIES: Array<[string, (layout: string) => void]> = [
+  ['symlink', (l) => spawnSync('ln', ['-s', '/etc/passwd', join(l, 'evil-link')])],
+  ['hardlink', (l) => { writeFileSync(join(l, 'blobs', 'a'), 'x'); spawnSync('ln', [join(l, 'blobs', 'a'), join(l, 'blobs', 'b')]); }],
+  ['fifo', (l) => spawnSync('mkfifo', [join(l, 'blobs', 'sha256', 'f'.repeat(64))])],
+  ['folder', (l) => mkdirSync(join(l, 'blobs', 'sha512'))],
+  ['entry', (l) => writeFileSync(join(l, 'README'), 'not a layout file')],
+  ['tampered', (l) => writeFileSync(join(l, 'blobs', 'sha256', '0'.repeat(64)), 'not these bytes')],
+];
+
+test('a plain tar and its gzip copy are refused with the same sentence and the same hint, on stderr and in --json, and make no store', async () => {
+  const dir = scratch();
+  for (const [name, spoil] of REFUSED_ENTRIES) {
+    const layout = join(dir, name);
+    mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
+    writeFileSync(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    writeFileSync(join(layout, 'index.json'), '{"schemaVersion":2,"manifests":[]}');
+    spoil(layout);
+    const tar = join(dir, `${name}.tar`);
+    const made = spawnSync('tar', ['cf', tar, '-C', layout, '.']);
+    assert.equal(made.status, 0, String(made.stderr));
+    writeFileSync(`${tar}.gz`, gzipSync(readFileSync(tar)));
+    const seen: Array<{ code: number | null; stderr: string; json: { message: string; hint?: string } }> = [];
+    for (const file of [tar, `${tar}.gz`]) {
+      const store = join(dir, `store-${name}`);
+      const r = await gadget(['--store', store, 'import', file]);
+      const j = await gadget(['--store', store, '--json', 'import', file]);
+      assert.equal(r.code, 1, `${name}: ${r.stderr}`);
+      assert.match(r.stderr, /^error: [^\n]+\nhint: [^\n]+\n$/, `${file}: one sentence and a hint`);
+      const json = (JSON.parse(j.stdout) as { error: { message: string; hint?: string } }).error;
+      assert.ok(json.hint, `${file}: --json has the hint`);
+      assert.ok(!existsSync(store), `${file}: no store made`);
+      seen.push({ code: r.code, stderr: r.stderr.replace(file, 'FILE'), json: { ...json, message: json.message.replace(file, 'FILE') } });
+    }
+    assert.deepEqual(seen[1], seen[0], `${name}: the gzip copy gets the plain tar's verdict`);
+  }
+});

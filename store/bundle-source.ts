@@ -35,9 +35,14 @@ export const NOT_A_LAYOUT = 'an OCI layout tar holds oci-layout, index.json and 
  * The entries of one layout tar, checked one by one in file order: the same rules, and the same
  * sentences with the same hints, for both readers (BundleSource.open, a plain tar read in place,
  * and transfer.ts's extractLayoutTar, a gzip tar unpacked), so a tar and its gzip copy get one
- * verdict. Only the layout's own files and folders are accepted.
+ * verdict. Only the layout's own files and folders are accepted, and each file once: with two
+ * entries for one path, which copy counts would depend on the reader (GNU tar extracts the
+ * last, `tar -xOf FILE index.json` prints both, a stream check meets the first), so a tar that
+ * holds one path twice is refused rather than read either way.
  */
 export class LayoutEntries {
+  private readonly seen = new Set<string>();
+
   constructor(private readonly file: string) {}
 
   /** What the entry is (undefined: a folder of the layout, nothing to read); throws for anything else. */
@@ -50,6 +55,12 @@ export class LayoutEntries {
       return undefined;
     }
     if (entry.type !== 'file') throw new GadgetError(`${file}: entry "${path}" is ${describeEntryType(entry)}; an OCI layout tar holds only files and folders`, { hint: NOT_A_LAYOUT });
+    if (this.seen.has(path)) {
+      throw new GadgetError(`${file}: the tar holds "${path}" twice, so which copy is the layout's cannot be told`, {
+        hint: 'a layout tar holds each file once (`tar rf` appends a second copy): make it again with `gadget export`, or `tar cf FILE -C LAYOUT .`',
+      });
+    }
+    this.seen.add(path);
     const blob = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(path);
     if (blob) return { digest: `sha256:${blob[1]}` };
     if (path !== 'oci-layout' && path !== 'index.json') throw new GadgetError(`${file}: unexpected entry "${path}" in an OCI layout tar`, { hint: NOT_A_LAYOUT });

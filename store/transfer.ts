@@ -307,9 +307,14 @@ async function extractLayoutTar(file: string, dir: string): Promise<void> {
   const tmp = join(dir, '.partial');
   await mkdir(tmp);
   const entries = new LayoutEntries(where);
+  // The plain-tar reader checks every header before any content: so a blob that fails its
+  // check here does not end the read, the rest of the headers are checked first (bodies
+  // skipped), and a refused entry after it (a second copy of that very blob, say) is what is
+  // reported, as for the same tar unpacked.
+  let damaged: unknown;
   for await (const entry of readTar(createReadStream(file), { where })) {
     const kind = entries.classify(entry);
-    if (kind === undefined) continue;
+    if (kind === undefined || damaged !== undefined) continue;
     if (kind === 'oci-layout' || kind === 'index.json') {
       await pipeline(entry.body, createWriteStream(join(dir, kind)));
     } else {
@@ -318,11 +323,14 @@ async function extractLayoutTar(file: string, dir: string): Promise<void> {
       try {
         await writeVerifiedFile(join(dir, path), tmp, { digest: kind.digest, size: entry.size }, entry.body, `${where}: ${path}`);
       } catch (err) {
+        // Content that does not match; anything else (a cut stream, a full disk) ends the read.
+        if (!(err instanceof GadgetError && err.hint === DAMAGED_HINT)) throw err;
         // The digest check's hint speaks of stores and registries: this is the bundle's damage.
-        throw err instanceof GadgetError && err.hint === DAMAGED_HINT ? new GadgetError(err.message, { cause: err, hint: BUNDLE_DAMAGED }) : err;
+        damaged = new GadgetError(err.message, { cause: err, hint: BUNDLE_DAMAGED });
       }
     }
   }
+  if (damaged !== undefined) throw damaged;
   await rm(tmp, { recursive: true, force: true });
 }
 

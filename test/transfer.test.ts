@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { createReadStream } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { openStore, type Store } from '../store/store.js';
 import { exportImages, importImages } from '../store/transfer.js';
 import { BundleSource } from '../store/bundle-source.js';
 import { fsck } from '../store/maintenance.js';
-import { writeTar } from '../lib/archive/tar.js';
+import { readTar, writeTar } from '../lib/archive/tar.js';
 import { ANN_REF_NAME } from '../lib/oci/mediatypes.js';
 import type { Descriptor } from '../lib/oci/types.js';
 import { FIXTURE_LAYOUT, scratch, sharedMissing } from './helpers/paths.js';
@@ -283,4 +284,59 @@ test('a plain tar and its gzip copy are refused with the same sentence and the s
     }
     assert.deepEqual(seen[1], seen[0], `${name}: the gzip copy gets the plain tar's verdict`);
   }
+});
+
+test('a tar that holds one path twice is refused, plain or gzip, with one sentence naming the tar and the path, and nothing is written', async (t) => {
+  const dir = scratch();
+  const source = await openStore(join(dir, 'source'));
+  t.after(() => source.close());
+  await source.tag(await putImage(source, 'dup'), 'example.com/dup:v1');
+  const good = join(dir, 'good.tar');
+  await exportImages(source, ['example.com/dup:v1'], good);
+  const entries: Array<{ path: string; content: Buffer }> = [];
+  for await (const e of readTar(createReadStream(good))) {
+    const chunks: Buffer[] = [];
+    for await (const c of e.body) chunks.push(c as Buffer);
+    if (e.type === 'file') entries.push({ path: e.path, content: Buffer.concat(chunks) });
+  }
+  const index = entries.find((e) => e.path === 'index.json')!;
+  const evil = JSON.parse(index.content.toString('utf8')) as { manifests: Descriptor[] };
+  evil.manifests[0]!.annotations![ANN_REF_NAME] = 'evil.example/x:pwned';
+  const blob = entries.find((e) => e.path.startsWith('blobs/sha256/'))!;
+  const cases: Array<[string, Array<{ path: string; content: Buffer }>, string]> = [
+    // A second index.json after the first: GNU tar extracts it, and the old reader tagged it.
+    ['dupindex', [...entries, { path: 'index.json', content: Buffer.from(JSON.stringify(evil)) }], 'index.json'],
+    // A bad first copy of a blob, then the good one: the old plain-tar reader took the last.
+    ['dupblob', [{ path: blob.path, content: Buffer.from('garbage') }, ...entries], blob.path],
+  ];
+  // A store that holds something: a refused tar leaves its index.json as it was.
+  const storeDir = join(dir, 'store');
+  const store = await openStore(storeDir);
+  await store.tag(await putImage(store, 'kept'), 'example.com/kept:v1');
+  store.close();
+  const indexBefore = readFileSync(join(storeDir, 'index.json'));
+  for (const [name, tarEntries, path] of cases) {
+    const tar = join(dir, `${name}.tar`);
+    writeFileSync(tar, await tarBytes(tarEntries));
+    writeFileSync(`${tar}.gz`, gzipSync(readFileSync(tar)));
+    const said: string[] = [];
+    for (const file of [tar, `${tar}.gz`]) {
+      const missing = join(dir, `new-${name}`);
+      const r = await gadget(['--store', missing, 'import', file]);
+      assert.equal(r.code, 1, `${file}: ${r.stdout}${r.stderr}`);
+      assert.equal(r.stderr.split('\n')[0], `error: ${file}: the tar holds "${path}" twice, so which copy is the layout's cannot be told`);
+      assert.match(r.stderr, /\nhint: a layout tar holds each file once/);
+      assert.ok(!existsSync(missing), `${file}: no store made`);
+      const into = await gadget(['--store', storeDir, 'import', file]);
+      assert.equal(into.code, 1, `${file}: ${into.stderr}`);
+      assert.deepEqual(readFileSync(join(storeDir, 'index.json')), indexBefore, `${file}: index.json unchanged`);
+      said.push(r.stderr.replace(file, 'FILE'));
+    }
+    assert.equal(said[1], said[0], `${name}: the same sentence for the plain tar and its gzip copy`);
+    // A sync reads a bundle with the same reader: refused the same way.
+    await assert.rejects(BundleSource.open(tar), new RegExp(`the tar holds "${path}" twice`));
+  }
+  const after = await openStore(storeDir);
+  assert.deepEqual(after.list().map((r) => r.ref), ['example.com/kept:v1'], 'no evil.example tag');
+  after.close();
 });

@@ -26,6 +26,9 @@ import { writeLayoutTar, type LayoutTarBlob } from './layout-tar.js';
 import { checkOutputFile } from './output-file.js';
 import { openStore, type Store } from './store.js';
 
+/** For a blob damaged in the bundle itself, which is never carried forward. */
+const DAMAGED_BUNDLE_HINT = 'the bundle itself is damaged, and a damaged bundle is never carried forward: move it away and run the sync again to make it anew';
+
 export function stagingDir(file: string): string {
   return join(dirname(file), `.${basename(file)}.staging`);
 }
@@ -52,6 +55,8 @@ export class BundleDestination implements Target {
   private roots: BundleRoot[] = [];
   /** Untagged referrers left out: they need a damaged blob. */
   private readonly excluded = new Set<string>();
+  /** The blobs of the tar this run relied on, each checked once (inTar). */
+  private readonly checkedInTar = new Map<string, Promise<void>>();
 
   /** The tar as this run first found it (undefined: there was none). */
   private readonly openedAs: Stats | undefined;
@@ -108,23 +113,47 @@ export class BundleDestination implements Target {
     return (await this.staging).fetch(descriptor);
   }
 
-  async exists(descriptor: Descriptor): Promise<boolean> {
-    if (this.existing?.has(descriptor.digest, descriptor.size) || this.fromLocal.has(descriptor.digest)) return true;
+  async exists(descriptor: Descriptor, signal?: AbortSignal): Promise<boolean> {
+    if ((await this.inTar(descriptor, signal)) || this.fromLocal.has(descriptor.digest)) return true;
     return this.staging ? (await this.staging).exists(descriptor) : false;
   }
 
   async pushBlob(descriptor: Descriptor, open: () => Promise<Readable>, signal?: AbortSignal): Promise<'copied' | 'skipped'> {
-    if (this.existing?.has(descriptor.digest, descriptor.size)) return 'skipped';
+    if (await this.inTar(descriptor, signal)) return 'skipped';
     if (await this.inLocal(descriptor)) return 'copied';
     return (await this.stage(descriptor)).pushBlob(descriptor, open, signal);
   }
 
   async push(descriptor: Descriptor, content: Readable, signal?: AbortSignal): Promise<void> {
-    if (this.existing?.has(descriptor.digest, descriptor.size) || (await this.inLocal(descriptor))) {
+    if ((await this.inTar(descriptor, signal)) || (await this.inLocal(descriptor))) {
       content.resume();
       return;
     }
     await (await this.stage(descriptor)).push(descriptor, content, signal);
+  }
+
+  /**
+   * Whether the tar already holds `descriptor`, its copy checked against its digest the first
+   * time this run relies on it. The tar is read in full only when it is rewritten, and a run
+   * that adds nothing does not rewrite it: without this check a re-sync, run to make sure a
+   * bundle is whole before it is carried away, would call a damaged blob "already there" and
+   * exit 0. A damaged copy fails the image that needs it, naming the blob.
+   */
+  private async inTar(descriptor: Descriptor, signal?: AbortSignal): Promise<boolean> {
+    const existing = this.existing;
+    if (!existing?.has(descriptor.digest, descriptor.size)) return false;
+    let check = this.checkedInTar.get(descriptor.digest);
+    if (!check) {
+      check = existing.digestOf(descriptor.digest, signal).then((actual) => {
+        if (actual !== descriptor.digest) {
+          throw new GadgetError(`${this.name}: blob ${descriptor.digest}: content has digest ${actual}, expected ${descriptor.digest}`, { hint: DAMAGED_BUNDLE_HINT });
+        }
+      });
+      this.checkedInTar.set(descriptor.digest, check);
+      check.catch(() => signal?.aborted && this.checkedInTar.delete(descriptor.digest));
+    }
+    await check;
+    return true;
   }
 
   async peek(reference: string): Promise<Descriptor | undefined> {

@@ -154,12 +154,19 @@ export class BundleSource implements Target {
     const spans = [...this.blobs].sort((a, b) => a[1].offset - b[1].offset);
     for (const [digest, span] of spans) {
       opts.signal?.throwIfAborted();
-      const hash = createHash('sha256');
-      for await (const chunk of rangeStream(this.file, span)) hash.update(chunk as Buffer);
-      const actual = `sha256:${hash.digest('hex')}`;
+      const actual = await this.digestOf(digest, opts.signal);
       if (actual !== digest) throw new GadgetError(`${this.file}: blobs/sha256/${digest.slice(7)}: content has digest ${actual}, expected ${digest}`, { hint: BUNDLE_DAMAGED });
       opts.onBlob?.(span.size);
     }
+  }
+
+  /** The digest of what the tar holds under the blob `digest` (read and hashed now). */
+  async digestOf(digest: string, signal?: AbortSignal): Promise<string> {
+    const span = this.blobs.get(digest);
+    if (!span) throw new GadgetError(`${this.name}: blob ${digest} is missing`);
+    const hash = createHash('sha256');
+    for await (const chunk of rangeStream(this.file, span, signal)) hash.update(chunk as Buffer);
+    return `sha256:${hash.digest('hex')}`;
   }
 
   /** The children of a manifest or index of the bundle, checked (see checkedChildrenOf). `where` locates it in messages. */
@@ -234,7 +241,7 @@ export class BundleSource implements Target {
   }
 }
 
-function rangeStream(file: string, span: Span): Readable {
+function rangeStream(file: string, span: Span, signal?: AbortSignal): Readable {
   if (span.size === 0) return Readable.from([]);
-  return createReadStream(file, { start: span.offset, end: span.offset + span.size - 1, highWaterMark: 1 << 20 });
+  return createReadStream(file, { start: span.offset, end: span.offset + span.size - 1, highWaterMark: 1 << 20, signal });
 }

@@ -1,5 +1,5 @@
 // import and export: the graph copy between the store and an OCI layout (a folder or a tar).
-import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import { BundleDestination } from './bundle-destination.js';
 import { taggedSubject } from './bundle-roots.js';
 import { IncompleteGraphError, storeKey, storeState, TAG_ATTEMPTS, type LazyStore, type Store } from './store.js';
 import { makeFolders } from '../lib/folders.js';
+import { processAlive } from './temps.js';
 
 export interface ImportResult {
   tags: string[];
@@ -79,14 +80,38 @@ export async function importImages(store: Store | LazyStore, source: string, opt
   }
   // A gzip stream cannot be read in place: it is unpacked (and checked) first, in the store (on
   // the file system its blobs go to), or, while there is no store yet, in the system's temporary
-  // folder: a tar that turns out bad then leaves no store behind.
-  const tmp = typeof store === 'function' && storeState(store.root) !== 'store' ? mkdtempSync(join(tmpdir(), 'gadget-import-')) : workDir(storeOf(store), 'import');
+  // folder: a tar that turns out bad then leaves no store behind. There it is named after this
+  // process (gadget-import-<pid>-XXXXXX), as the store's own temporary files are: one that a
+  // killed import left is removed by the next import once its process is gone.
+  removeStaleImportDirs();
+  const tmp = typeof store === 'function' && storeState(store.root) !== 'store' ? mkdtempSync(join(tmpdir(), `gadget-import-${process.pid}-`)) : workDir(storeOf(store), 'import');
   try {
-    await extractLayoutTar(source, tmp);
+    await extractLayoutTar(source, tmp, opts.signal);
     // Messages name the tar, never the temporary folder it was unpacked to.
     return await importLayout(store, new LayoutSource(tmp, source), source, opts);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+const IMPORT_DIR = /^gadget-import-(\d+)-[A-Za-z0-9]{6}$/;
+
+/** Removes the gzip import folders in the system's temporary folder whose process is gone. */
+function removeStaleImportDirs(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(IMPORT_DIR.exec(name)?.[1]);
+    if (!pid || processAlive(pid)) continue; // a live pid (or one reused) keeps its folder
+    try {
+      rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    } catch {
+      // another user's, or being removed by another import: not ours to worry about
+    }
   }
 }
 
@@ -102,6 +127,8 @@ async function importLayout(store: Store | LazyStore, layout: ImportSource, sour
   // Bad input is refused before anything is written (tags, blobs, the store itself).
   const refs = await checkLayout(layout);
   refuseNothingToImport(layout, refs, source);
+  // Interrupted while the source was read: no store is made for nothing.
+  opts.signal?.throwIfAborted();
   const bar = opts.progress?.start(layout.entries.length, 'import');
   try {
     return await importEntries(storeOf(store), layout, refs, opts, bar);
@@ -301,7 +328,7 @@ async function checkLayout(layout: ImportSource): Promise<Map<Descriptor, string
  * Unpacks a (gzip) layout tar into `dir`, refusing anything but the layout's own files with the
  * sentences (and hints) the plain-tar reader gives (bundle-source.ts's LayoutEntries).
  */
-async function extractLayoutTar(file: string, dir: string): Promise<void> {
+async function extractLayoutTar(file: string, dir: string, signal?: AbortSignal): Promise<void> {
   const where = file;
   makeFolders(join(dir, 'blobs', 'sha256'));
   const tmp = join(dir, '.partial');
@@ -312,23 +339,31 @@ async function extractLayoutTar(file: string, dir: string): Promise<void> {
   // skipped), and a refused entry after it (a second copy of that very blob, say) is what is
   // reported, as for the same tar unpacked.
   let damaged: unknown;
-  for await (const entry of readTar(createReadStream(file), { where })) {
-    const kind = entries.classify(entry);
-    if (kind === undefined || damaged !== undefined) continue;
-    if (kind === 'oci-layout' || kind === 'index.json') {
-      await pipeline(entry.body, createWriteStream(join(dir, kind)));
-    } else {
-      // Verified while extracting: a tampered blob fails before the store is touched.
-      const path = `blobs/sha256/${kind.digest.slice('sha256:'.length)}`;
-      try {
-        await writeVerifiedFile(join(dir, path), tmp, { digest: kind.digest, size: entry.size }, entry.body, `${where}: ${path}`);
-      } catch (err) {
-        // Content that does not match; anything else (a cut stream, a full disk) ends the read.
-        if (!(err instanceof GadgetError && err.hint === DAMAGED_HINT)) throw err;
-        // The digest check's hint speaks of stores and registries: this is the bundle's damage.
-        damaged = new GadgetError(err.message, { cause: err, hint: BUNDLE_DAMAGED });
+  // Ctrl-C stops the read where it is (the file stream is destroyed), not after the whole tar:
+  // the reader's own message for a destroyed stream gives way to the interrupt.
+  try {
+    for await (const entry of readTar(createReadStream(file, { signal }), { where })) {
+      signal?.throwIfAborted();
+      const kind = entries.classify(entry);
+      if (kind === undefined || damaged !== undefined) continue;
+      if (kind === 'oci-layout' || kind === 'index.json') {
+        await pipeline(entry.body, createWriteStream(join(dir, kind)));
+      } else {
+        // Verified while extracting: a tampered blob fails before the store is touched.
+        const path = `blobs/sha256/${kind.digest.slice('sha256:'.length)}`;
+        try {
+          await writeVerifiedFile(join(dir, path), tmp, { digest: kind.digest, size: entry.size }, entry.body, `${where}: ${path}`, signal);
+        } catch (err) {
+          // Content that does not match; anything else (a cut stream, a full disk) ends the read.
+          if (signal?.aborted || !(err instanceof GadgetError && err.hint === DAMAGED_HINT)) throw err;
+          // The digest check's hint speaks of stores and registries: this is the bundle's damage.
+          damaged = new GadgetError(err.message, { cause: err, hint: BUNDLE_DAMAGED });
+        }
       }
     }
+  } catch (err) {
+    signal?.throwIfAborted();
+    throw err;
   }
   if (damaged !== undefined) throw damaged;
   await rm(tmp, { recursive: true, force: true });

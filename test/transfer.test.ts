@@ -4,6 +4,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
+import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { openStore, type Store } from '../store/store.js';
@@ -339,4 +340,93 @@ test('a tar that holds one path twice is refused, plain or gzip, with one senten
   const after = await openStore(storeDir);
   assert.deepEqual(after.list().map((r) => r.ref), ['example.com/kept:v1'], 'no evil.example tag');
   after.close();
+});
+
+/**
+ * A gzip layout tar of `mib` MiB, written fast: a layout whose one blob is zeros, the tar cut in
+ * gzip members (gunzip reads them as one stream), the zeros' member compressed once and repeated.
+ */
+async function bigGzipTar(file: string, mib: number): Promise<void> {
+  const MiB = Buffer.alloc(1 << 20);
+  const hash = createHash('sha256');
+  for (let i = 0; i < mib; i++) hash.update(MiB);
+  const digest = hash.digest('hex');
+  const config = Buffer.from('{}');
+  const configDigest = createHash('sha256').update(config).digest('hex');
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: `sha256:${configDigest}`, size: 2 }, layers: [{ mediaType: 'application/octet-stream', digest: `sha256:${digest}`, size: mib << 20 }] }));
+  const manifestDigest = createHash('sha256').update(manifest).digest('hex');
+  const index = { schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${manifestDigest}`, size: manifest.length, annotations: { [ANN_REF_NAME]: 'example.com/big:v1' } }] };
+  const head = await tarBytes([
+    { path: 'oci-layout', content: Buffer.from('{"imageLayoutVersion":"1.0.0"}') },
+    { path: 'index.json', content: Buffer.from(JSON.stringify(index)) },
+    { path: `blobs/sha256/${configDigest}`, content: config },
+    { path: `blobs/sha256/${manifestDigest}`, content: manifest },
+  ]);
+  // The tar without its end blocks, then the big blob's header, its zeros, and the end blocks.
+  const whole = await tarBytes([{ path: `blobs/sha256/${digest}`, content: Buffer.alloc(0) }]);
+  const header = Buffer.from(whole.subarray(0, 512));
+  header.write((mib << 20).toString(8).padStart(11, '0') + '\0', 124, 'ascii');
+  header.write('        ', 148, 'ascii');
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += header[i]!;
+  header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'ascii');
+  const zeros = gzipSync(MiB, { level: 1 });
+  const parts = [gzipSync(head.subarray(0, head.length - 1024)), gzipSync(header)];
+  for (let i = 0; i < mib; i++) parts.push(zeros);
+  parts.push(gzipSync(Buffer.alloc(1024)));
+  writeFileSync(file, Buffer.concat(parts));
+}
+
+/** The gzip import folders in `tmp` (the system's temporary folder of a child). */
+const importDirs = (tmp: string): string[] => readdirSync(tmp).filter((n) => n.startsWith('gadget-import-'));
+
+/** Spawns an import of `tar` into the missing store `store` with TMPDIR=`tmp`; resolves once it is unpacking a blob. */
+async function importUnpacking(tar: string, store: string, tmp: string): Promise<{ child: ReturnType<typeof spawnGadget>; stderr: () => string }> {
+  const child = spawnGadget(['--store', store, 'import', tar], { env: { TMPDIR: tmp } });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const unpacking = (): boolean => importDirs(tmp).some((d) => existsSync(join(tmp, d, '.partial')) && readdirSync(join(tmp, d, '.partial')).length > 0);
+  while (!unpacking() && child.exitCode === null) await sleep(2);
+  assert.equal(child.exitCode, null, `the import ended before it was caught unpacking: ${stderr}`);
+  return { child, stderr: () => stderr };
+}
+
+test('Ctrl-C during a gzip import stops the unpacking: exit 130, no store made, no temporary folder left', { timeout: 120_000 }, async (t) => {
+  const dir = scratch();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const tar = join(dir, 'big.tar.gz');
+  await bigGzipTar(tar, 512);
+  const tmp = join(dir, 'tmp');
+  mkdirSync(tmp);
+  const store = join(dir, 'store');
+  const { child, stderr } = await importUnpacking(tar, store, tmp);
+  child.kill('SIGINT');
+  const end = await exited(child);
+  assert.equal(end.code, 130, stderr());
+  assert.match(stderr(), /^error: interrupted\n/);
+  assert.ok(!existsSync(store), 'no store was made for an import that was interrupted');
+  assert.deepEqual(importDirs(tmp), [], 'the unpacked copy is removed');
+});
+
+test('a gzip import killed while unpacking leaves its folder, named with its pid; the next import removes it (a live one\'s stays)', { timeout: 120_000 }, async (t) => {
+  const dir = scratch();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const tar = join(dir, 'big.tar.gz');
+  await bigGzipTar(tar, 256);
+  const tmp = join(dir, 'tmp');
+  mkdirSync(tmp);
+  const { child } = await importUnpacking(tar, join(dir, 'killed'), tmp);
+  child.kill('SIGKILL');
+  await exited(child);
+  const left = importDirs(tmp);
+  assert.equal(left.length, 1, 'a SIGKILL leaves the unpacked copy');
+  assert.match(left[0]!, new RegExp(`^gadget-import-${child.pid}-`), 'named after its process');
+  // A live process's folder of the same shape stays.
+  const live = join(tmp, `gadget-import-${process.pid}-abcdef`);
+  mkdirSync(live);
+  const small = join(dir, 'small.tar.gz');
+  await bigGzipTar(small, 1);
+  const next = await gadget(['--store', join(dir, 'next'), 'import', small], { env: { TMPDIR: tmp } });
+  assert.equal(next.code, 0, next.stderr);
+  assert.deepEqual(importDirs(tmp), [`gadget-import-${process.pid}-abcdef`], "the dead import's folder is gone, the live one's stays");
 });

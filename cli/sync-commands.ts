@@ -1,6 +1,7 @@
 // Registry commands: push, pull, copy, sync (mirror sets of gadget.config.ts), login, logout.
 // Each builds a plan and runs it (plugins/sync.ts); the summary goes to stdout (JSON with
 // --json), every failure is named, and the exit code is 1 when anything failed.
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { usageError } from '../lib/errors.js';
 import { parseTags, wholeNumberFlag, type Options, type ParsedArgs } from './args.js';
@@ -190,14 +191,49 @@ export const copyCommand: Command = {
   },
 };
 
+/** The names `gadget import` and `export` users give bundles: a tar, or a gzip tar (any case). */
+const BUNDLE_NAME = /\.(tar|tar\.gz|tgz)$/i;
+const GZIP_NAME = /\.(tar\.gz|tgz)$/i;
+
+/**
+ * The file a --from or --to value names, or undefined for a registry reference. A file is a
+ * value written as a path (`/`, `./`, `../`), one named like a bundle (FILE.tar, .tar.gz, .tgz,
+ * in any case), or one with a `/` that names an existing file here. A value that reads both ways
+ * (a host-like first segment, `ghcr.io/x/out.tar` or `localhost:5000/x` with such a file here)
+ * is refused: taken as a reference, a file would be pushed to or pulled from the network by
+ * surprise; taken as a file, a registry would silently be left alone.
+ */
+function fileOf(value: string, cwd: string, flag: '--from' | '--to'): string | undefined {
+  const path = resolve(cwd, value);
+  if (/^\.{1,2}(\/|$)|^\//.test(value)) return path;
+  const existing = value.includes('/') && statSync(path, { throwIfNoEntry: false })?.isFile() === true;
+  if (!BUNDLE_NAME.test(value) && !existing) return undefined;
+  const first = value.split('/')[0]!;
+  if (value.includes('/') && (/[.:]/.test(first) || first === 'localhost')) {
+    throw usageError(
+      `${flag} ${value} could be a file or an image reference in the registry ${first}`,
+      existing ? `write ./${value} for the file; for the registry, run the sync from another folder` : `write ./${value} for the file (a repository named like a bundle file can be synced by a mirror set of gadget.config.ts)`,
+    );
+  }
+  return path;
+}
+
 /** A mirror set from --from/--to and the filter flags, for scripts without a config file. */
 function adHocSet(flags: ParsedArgs['flags'], cwd: string, platforms: string[] | undefined): MirrorSet {
   const from = (flags.from as string[] | undefined) ?? [];
   const to = flags.to;
   if (from.length === 0 || typeof to !== 'string') throw usageError('sync needs --from SOURCE and --to DESTINATION together', 'e.g. gadget sync --from ghcr.io/inspektor-gadget/gadget/trace_exec --to registry.internal:5000/mirror');
   const newest = wholeNumberFlag(flags.newest, 'newest');
-  const destination: SyncDestination = to === 'store' ? 'store' : /\.tar$/.test(to) ? { bundle: resolve(cwd, to) } : { registry: to };
-  const source = (f: string): SyncSource => (f.startsWith('store:') ? { store: f.slice('store:'.length) || '*' } : /\.tar$/.test(f) ? { bundle: resolve(cwd, f) } : f);
+  const bundle = to === 'store' ? undefined : fileOf(to, cwd, '--to');
+  // A bundle is written as a plain tar, so that it can be read in place (by a sync from it too).
+  if (bundle && GZIP_NAME.test(bundle)) throw usageError(`--to ${to}: sync writes a bundle as a plain tar, not gzip`, `name it ${to.replace(GZIP_NAME, '.tar')} (gzip it afterwards if it must be smaller; \`gadget import\` reads either)`);
+  const destination: SyncDestination = to === 'store' ? 'store' : bundle ? { bundle } : { registry: to };
+  const source = (f: string): SyncSource => {
+    if (f.startsWith('store:')) return { store: f.slice('store:'.length) || '*' };
+    const file = fileOf(f, cwd, '--from');
+    if (file && statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw usageError(`--from ${f} is a folder; sync reads a bundle, an OCI layout tar`, `\`gadget import ${f}\` reads a layout folder into the store`);
+    return file ? { bundle: file } : f;
+  };
   return {
     source: from.map(source),
     rename: renameFromFlags(flags['strip-prefix'] as string[] | undefined, flags.rename as string[] | undefined),
@@ -214,8 +250,8 @@ export const syncCommand: Command = {
   summary: 'Run the mirror sets of gadget.config.ts (all, or the named ones), or one given by flags: images and signatures into the store, a registry or a bundle tar. Repeated runs copy only what is missing.',
   options: {
     ...COPY_OPTIONS,
-    from: { type: 'list', value: 'SOURCE', description: 'a repository, a "registry/prefix/", store:GLOB, or FILE.tar (a bundle) (instead of the config\'s sets)' },
-    to: { type: 'string', value: 'DEST', description: '"store", a registry "host[:port][/prefix]", or FILE.tar (a bundle)' },
+    from: { type: 'list', value: 'SOURCE', description: 'a repository, a "registry/prefix/", store:GLOB, or a bundle: FILE.tar, or ./PATH (instead of the config\'s sets)' },
+    to: { type: 'string', value: 'DEST', description: '"store", a registry "host[:port][/prefix]", or a bundle: FILE.tar, or ./PATH (a plain tar)' },
     include: { type: 'list', value: 'GLOB', description: 'with --from: copy the tags matching GLOB', default: 'every tag' },
     exclude: { type: 'list', value: 'GLOB', description: 'with --from: skip the tags matching GLOB' },
     semver: { type: 'string', value: 'RANGE', description: 'with --from: copy the versions in RANGE (">=0.40.0 <1", "^0.45")' },

@@ -17,6 +17,8 @@ import { openRepository } from '../lib/registry/index.js';
 import { pushImage, readSyncConfig, renameRepository } from '../plugins/sync.js';
 import { BundleDestination, stagingDir } from '../store/bundle-destination.js';
 import { BundleSource } from '../store/bundle-source.js';
+import { exportImages } from '../store/transfer.js';
+import { gzipSync } from 'node:zlib';
 import { fsck } from '../store/maintenance.js';
 import { openStore, type Store } from '../store/store.js';
 import { gadget, type CliResult } from './helpers/cli.js';
@@ -751,4 +753,51 @@ test("import of a tar that lacks a blob names the image: its own blob (its signa
     assert.deepEqual(failed.map((f) => f.name ?? f.entry), [c.name, ...(c.orphans ?? [])], 'the JSON names it the same way');
     assert.ok(failed.every((f) => f.entry.startsWith('sha256') || /:/.test(f.entry)) && !failed.some((f) => f.entry.includes(' ')), `entry stays the tag or digest: ${JSON.stringify(failed)}`);
   }
+});
+
+test('--from and --to: .tar, .tar.gz and .tgz in any case, and paths, are files; a gzip bundle is refused by name, never looked up in a registry; a value that reads both ways is refused', async (t) => {
+  const work = await tempDir(t);
+  const store = await openStore(join(work, 'store'));
+  t.after(() => store.close());
+  await smallImage(store, 'registry.example.com/team/x:v1');
+  await exportImages(store, ['registry.example.com/team/x:v1'], join(work, 'ev.tar'));
+  writeFileSync(join(work, 'ev.tar.gz'), gzipSync(readFileSync(join(work, 'ev.tar'))));
+  cpSync(join(work, 'ev.tar'), join(work, 'EV.TAR'));
+  mkdirSync(join(work, 'sub'));
+  cpSync(join(work, 'ev.tar'), join(work, 'sub', 'bundle'));
+  const sync = (args: string[]): Promise<CliResult> => gadget(['--store', store.root, 'sync', ...args, '--dry-run'], { cwd: work });
+  const fromStore = ['--from', 'store:*'];
+  const before = listing(work);
+
+  // Written as a plain tar: a gzip name is refused (it was a push to a registry host "out.tgz").
+  for (const name of ['out.tgz', 'OUT.TAR.GZ']) {
+    const r = await gadget(['--store', store.root, 'sync', ...fromStore, '--to', name], { cwd: work });
+    assert.equal(r.code, 2, `${name}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^error: --to ${name}: sync writes a bundle as a plain tar, not gzip\nhint: name it \\S+\\.tar `));
+  }
+  const upper = await sync([...fromStore, '--to', 'OUT.TAR']);
+  assert.equal(upper.code, 0, upper.stderr);
+  assert.match(upper.stdout, new RegExp(`-> bundle ${join(work, 'OUT.TAR')}`));
+
+  // Sources: each a bundle, never a reference completed to ghcr.io.
+  for (const from of ['EV.TAR', `${work}/EV.TAR`, './sub/bundle', 'sub/bundle']) {
+    const r = await sync(['--from', from, '--to', 'store']);
+    assert.equal(r.code, 0, `${from}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /^\[command line\] bundle \S+: registry\.example\.com\/team\/x:v1 -> store/m, from);
+  }
+  const gz = await sync(['--from', 'ev.tar.gz', '--to', 'store']);
+  assert.equal(gz.code, 1, gz.stderr);
+  assert.match(gz.stderr, new RegExp(`${join(work, 'ev.tar.gz')} is compressed \\(gzip\\)\nhint: decompress it first \\(gunzip\\), or \`gadget import\` it`));
+  assert.doesNotMatch(gz.stdout + gz.stderr, /ghcr\.io|registry/);
+
+  // Both readings possible: refused, with the spelling of the file.
+  for (const [args, value] of [[['--from', 'store:*', '--to', 'ghcr.io/x/out.tar'], 'ghcr.io/x/out.tar'], [['--from', 'localhost:5000/x.tgz', '--to', 'store'], 'localhost:5000/x.tgz']] as const) {
+    const r = await sync([...args]);
+    assert.equal(r.code, 2, `${value}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^error: --(from|to) ${value.replace(/\./g, '\\.')} could be a file or an image reference in the registry \\S+\nhint: write \\./${value.replace(/\./g, '\\.')} for the file`));
+  }
+  const folder = await sync(['--from', './sub', '--to', 'store']);
+  assert.equal(folder.code, 2, folder.stderr);
+  assert.match(folder.stderr, /^error: --from \.\/sub is a folder; sync reads a bundle, an OCI layout tar\nhint: `gadget import \.\/sub`/);
+  assert.deepEqual(listing(work), before, 'nothing was written');
 });

@@ -84,6 +84,33 @@ async function startPagingStandIn(target: string, opts: { pageSize: number; endl
   };
 }
 
+/**
+ * A registry that cuts its pages at a limit of its own and sends no Link (as some answer `n`
+ * larger than they allow): in front of the real registry, `_catalog` and `tags/list` answer at
+ * most `cap` names after `last=`, sorted, whatever `n` asks. Everything else goes to the registry.
+ */
+async function startCappingStandIn(target: string, cap: number): Promise<{ host: string; close(): Promise<void> }> {
+  const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const tags = /^\/v2\/(.+)\/tags\/list$/.exec(url.pathname);
+    if (req.method !== 'GET' || (!tags && url.pathname !== '/v2/_catalog')) return forward(target, req, res);
+    const key = tags ? 'tags' : 'repositories';
+    const answer = await fetch(`http://${target}${url.pathname}?n=1000`);
+    const all = (((await answer.json()) as Record<string, string[] | null>)[key] ?? []).sort();
+    const last = url.searchParams.get('last') ?? '';
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ ...(tags ? { name: tags[1] } : {}), [key]: all.filter((n) => n > last).slice(0, cap) }));
+  });
+  const host = await listen(server);
+  return {
+    host,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
 describe('plans, patterns, pagination, timeouts and healing', { skip: !available && SKIP }, () => {
   let reg: TestRegistry;
   let proxy: FaultProxy;
@@ -162,6 +189,23 @@ describe('plans, patterns, pagination, timeouts and healing', { skip: !available
     // Capped at one page, this would find 5 of the 12 tags.
     assert.deepEqual(planned.sort(), Array.from({ length: 12 }, (_, i) => `v${i}`).sort());
     assert.equal(standIn.pages, 3, '12 tags at 5 a page');
+  });
+
+  test('a registry that cuts its pages short without Link: every tag and repository is still found', async (t) => {
+    const seeded = await gadget(['--store', storeDir, 'sync', '--from', 'store:ttl.sh/*', '--from', 'store:example.com/*', '--to', `${reg.host}/capped`]);
+    assert.equal(seeded.code, 0, seeded.stderr);
+    const standIn = await startCappingStandIn(reg.host, 2);
+    t.after(() => standIn.close());
+    // Taken for the end, the first page of 2 would give 2 of the 12 tags and 2 of the 3 repositories, with exit 0.
+    const tags = await gadget(['tags', `${standIn.host}/many/app`]);
+    assert.equal(tags.code, 0, tags.stderr);
+    assert.deepEqual(tags.stdout.trim().split('\n').sort(), Array.from({ length: 12 }, (_, i) => `v${i}`).sort());
+    const repos = await gadget(['repos', `${standIn.host}/capped`]);
+    assert.equal(repos.code, 0, repos.stderr);
+    assert.deepEqual(repos.stdout.trim().split('\n'), ['bench/g0001', 'dup', 'other'].map((r) => `${standIn.host}/capped/${r}`));
+    const planned = await gadget(['--json', 'sync', '--dry-run', '--from', `${standIn.host}/capped/`, '--to', `${reg.host}/recapped`]);
+    assert.equal(planned.code, 0, planned.stderr);
+    assert.equal((JSON.parse(planned.stdout) as { items: unknown[] }).items.length, 3);
   });
 
   test('an endless Link chain hits the page bound and fails loudly', async (t) => {

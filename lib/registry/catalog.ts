@@ -33,6 +33,7 @@ export async function listRepositories(client: RegistryClient, registry: string,
       });
     },
     retrying: (work) => client.auth.retrying(work, signal),
+    facts: client.facts,
   });
   return names.filter((name) => name.startsWith(prefix)).sort();
 }

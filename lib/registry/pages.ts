@@ -4,6 +4,19 @@
 // (Debian's docker-registry 2.8) answers everything at once, and the repeat adds nothing, which
 // ends the walk. A page whose body is damaged is asked for again. The walk has a bound: a
 // registry whose Link always names another page fails loudly instead of ending quietly.
+//
+// When a page without Link is the end. A page shorter than the `n` asked for looks the same
+// whether the list ends there or the registry cut it at a limit of its own and sent no Link:
+// a truncated list taken for whole would be copied with exit 0. So such a page is followed by
+// one more request with `last=` unless it cannot be a cut page:
+//   - the walk already followed a Link (a registry that pages with Link ends with a page
+//     without one), or
+//   - the page is shorter than the longest page this registry sent in this command: a registry
+//     that cuts at its own limit sends exactly that many names while more remain, and it has
+//     sent more than this (RegistryFacts.longestPage; one limit per registry, for both lists).
+// So a command pays one request for its first page of each length record: with
+// docker-registry 2.8 a prefix sync asks the catalog once more, and the tag lists after it,
+// shorter than the catalog's page, are taken whole.
 import { GadgetError } from '../errors.js';
 import { ODD_ANSWER_HINT } from './errors.js';
 import { nextLink, type HttpResponse } from './http.js';
@@ -30,6 +43,8 @@ export interface PagedList {
   get: (url: URL) => Promise<HttpResponse>;
   /** Runs one page's request and reading again while it fails transiently. */
   retrying: <T>(work: () => Promise<T>) => Promise<T>;
+  /** What this command learnt of the registry (shared by its lists): the longest page it sent. */
+  facts?: { longestPage?: number };
 }
 
 /** Every name of the list, in the order the registry gave them. */
@@ -37,6 +52,8 @@ export async function listAllPages(list: PagedList): Promise<string[]> {
   const maxPages = list.maxPages ?? DEFAULT_MAX_PAGES;
   const seen = new Set<string>();
   const visited = new Set<string>();
+  const facts = list.facts ?? {};
+  let linked = false; // the registry named a next page with Link in this walk
   let url: URL | undefined = list.first;
   for (let page = 0; url; page++) {
     if (page >= maxPages) {
@@ -53,12 +70,17 @@ export async function listAllPages(list: PagedList): Promise<string[]> {
     });
     const before = seen.size;
     for (const name of names) seen.add(name);
+    const longest = facts.longestPage ?? 0;
+    facts.longestPage = Math.max(longest, names.length);
     const next = nextLink(link, pageUrl);
     if (next) {
       if (next.origin !== list.origin) throw new GadgetError(`${list.what}: the registry names its next page on another host (${next.host}); refusing to follow it`, { hint: ODD_ANSWER_HINT });
       if (visited.has(next.href)) throw new GadgetError(`${list.what}: the registry's next page is one it already sent (its pagination loops)`, { hint: ODD_ANSWER_HINT });
+      linked = true;
       url = next;
-    } else if (names.length >= list.pageSize && seen.size > before) {
+    } else if (seen.size > before && (names.length >= list.pageSize || (!linked && names.length >= longest))) {
+      // A full page, or a short one that may have been cut at the registry's own limit (see
+      // the top of this file): asked again after its last name; a repeat that adds nothing ends.
       url = list.after(names[names.length - 1]!);
       if (visited.has(url.href)) url = undefined;
     } else {

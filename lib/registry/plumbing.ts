@@ -14,6 +14,8 @@ export interface RegistryFacts {
   referrersApi?: boolean;
   /** The first referrers lookup while it finds out whether the API exists. */
   referrersProbe?: Promise<void>;
+  /** The most names one page of a tag list or the catalog held (pages.ts: when a page is the end). */
+  longestPage?: number;
 }
 
 export interface RepositoryPlumbing {

@@ -421,6 +421,7 @@ export class RemoteRepository implements Target, RepositoryPlumbing {
         return res;
       },
       retrying: (work) => this.client.retrying(work, signal),
+      facts: this.facts,
     });
     this.tagSnapshot = new Set(tags);
     return tags;

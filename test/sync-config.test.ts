@@ -7,13 +7,15 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isGadgetError } from '../lib/errors.js';
+import { encodeJSONBytes } from '../lib/oci/json.js';
+import { GADGET_ARTIFACT_TYPE, GADGET_CONFIG, GADGET_EBPF, MT_INDEX, MT_MANIFEST, MT_OCI_CONFIG } from '../lib/oci/mediatypes.js';
 import { parseRef } from '../lib/oci/reference.js';
 import { filterTags, parseRange, parseVersion, planCopy, planPull, planPush, readSyncConfig, satisfies } from '../plugins/sync.js';
 import { destinationFor, describeDestination, parseSource } from '../plugins/sync/plan.js';
 import { checkPlatform, OCI_ARCHITECTURES } from '../plugins/sync/platforms.js';
 import { openStore } from '../store/store.js';
 import { gadget } from './helpers/cli.js';
-import { generatedImages } from './helpers/images.js';
+import { generatedImages, putImage } from './helpers/images.js';
 import { scratch } from './helpers/paths.js';
 
 const inRange = (version: string, range: string): boolean => satisfies(parseVersion(version)!, parseRange(range));
@@ -272,4 +274,47 @@ test('gadget sync: a mirror set with platforms: [\'amd46\'] stops before any req
     assert.match(r2.stderr, new RegExp(`^error: there is no mirror set "${name}"\\nhint: known sets: gadgets`), name);
   }
   assert.equal(registry.requests(), 0);
+});
+
+test('--platform is checked for an index nested in an index and for a single manifest, never ignored', async () => {
+  const dir = scratch();
+  const store = join(dir, 'store');
+  const s = await openStore(store);
+  try {
+    const perArch = await putImage(s, 'nested'); // an index of linux/amd64 and linux/arm64
+    const outer = await s.putBytes(encodeJSONBytes({ schemaVersion: 2, mediaType: MT_INDEX, manifests: [perArch] }), MT_INDEX);
+    await s.tag(outer, 'example.com/odd/nested:v1');
+    const layer = await s.putBytes(Buffer.from('ebpf single'), GADGET_EBPF);
+    const gadgetConfig = await s.putBytes(Buffer.from('name: single\n'), GADGET_CONFIG);
+    await s.tag(await s.putBytes(encodeJSONBytes({ schemaVersion: 2, mediaType: MT_MANIFEST, artifactType: GADGET_ARTIFACT_TYPE, config: gadgetConfig, layers: [layer] }), MT_MANIFEST), 'example.com/odd/single:v1');
+    const imageConfig = await s.putBytes(encodeJSONBytes({ architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }), MT_OCI_CONFIG);
+    await s.tag(await s.putBytes(encodeJSONBytes({ schemaVersion: 2, mediaType: MT_MANIFEST, config: imageConfig, layers: [layer] }), MT_MANIFEST), 'example.com/odd/arm:v1');
+  } finally {
+    s.close();
+  }
+  const sync = async (from: string, ...platform: string[]) => {
+    const bundle = join(dir, `out-${Math.random().toString(36).slice(2)}.tar`);
+    const r = await gadget(['--store', store, 'sync', '--from', `store:${from}`, '--to', bundle, ...platform.flatMap((p) => ['--platform', p])]);
+    return { ...r, written: existsSync(bundle) };
+  };
+  const refused = async (r: Awaited<ReturnType<typeof sync>>, message: RegExp) => {
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, message);
+    assert.match(r.stderr, /^hint: /m);
+    assert.ok(!r.written, 'nothing written');
+  };
+  // A nested index is walked: a platform it lacks fails the image; splitting it is refused, even with --allow-subset.
+  await refused(await sync('example.com/odd/nested:v1', 's390x'), /failed: .*nested:v1 .*has none of the platforms s390x \(it has linux\/amd64, linux\/arm64\)/);
+  await refused(await sync('example.com/odd/nested:v1', 'amd64'), /keeping only linux\/amd64 of its platforms \(linux\/amd64, linux\/arm64\) would split the index sha256:[0-9a-f]{64} nested in it/);
+  const allowed = await gadget(['--store', store, 'sync', '--from', 'store:example.com/odd/nested:v1', '--to', join(dir, 'split.tar'), '--platform', 'amd64', '--allow-subset']);
+  assert.equal(allowed.code, 1, allowed.stderr);
+  assert.match(allowed.stderr, /would split the index/);
+  const whole = await sync('example.com/odd/nested:v1', 'amd64', 'linux/arm64');
+  assert.equal(whole.code, 0, whole.stderr);
+  // A single manifest: its image config names its platform; a gadget config names none, so a filter cannot be checked.
+  await refused(await sync('example.com/odd/single:v1', 'amd64'), /single:v1 is a single manifest that names no platform, so the platforms filter \(amd64\) cannot be checked/);
+  await refused(await sync('example.com/odd/arm:v1', 'amd64'), /arm:v1 has none of the platforms amd64 \(it has linux\/arm64\)/);
+  const arm = await sync('example.com/odd/arm:v1', 'arm64');
+  assert.equal(arm.code, 0, arm.stderr);
+  assert.equal((await sync('example.com/odd/single:v1')).code, 0, 'without a filter it is copied');
 });

@@ -3,11 +3,11 @@
 // refused unless asked for, and then copied without the original's signatures.
 import { Readable } from 'node:stream';
 import { GadgetError, usageError } from '../../lib/errors.js';
-import { fetchManifest } from '../../lib/oci/copy.js';
-import { sha256 } from '../../lib/oci/digest.js';
+import { fetchManifest, readAll } from '../../lib/oci/copy.js';
+import { DAMAGED_HINT, sha256 } from '../../lib/oci/digest.js';
 import { encodeJSONBytes } from '../../lib/oci/json.js';
-import { INDEX_TYPES } from '../../lib/oci/mediatypes.js';
-import type { Referrer, Target } from '../../lib/oci/target.js';
+import { INDEX_TYPES, MT_OCI_CONFIG } from '../../lib/oci/mediatypes.js';
+import { MAX_MANIFEST_BYTES, type Referrer, type Target } from '../../lib/oci/target.js';
 import type { Descriptor, Platform } from '../../lib/oci/types.js';
 import { closest } from '../../lib/suggest.js';
 
@@ -106,9 +106,7 @@ function platformName(p: Platform | undefined): string {
   return p ? [p.os, p.architecture, p.variant].filter(Boolean).join('/') : '(no platform)';
 }
 
-function matches(p: Platform | undefined, wanted: ReturnType<typeof parsePlatform>[]): boolean {
-  // Entries without a platform (attestations, ...) belong to every platform.
-  if (!p) return true;
+function matches(p: Platform, wanted: ReturnType<typeof parsePlatform>[]): boolean {
   return wanted.some((w) => w.architecture === p.architecture && (!w.os || w.os === p.os) && (!w.variant || w.variant === p.variant));
 }
 
@@ -161,26 +159,102 @@ export interface Selection {
   subset: boolean;
 }
 
+/** Indexes nested deeper than this are refused: no tool writes them, and a loop must end. */
+const MAX_NESTING = 4;
+
+/** Image configs that name the platform they were built for (`os`, `architecture`, `variant`). */
+const IMAGE_CONFIG_TYPES = new Set([MT_OCI_CONFIG, 'application/vnd.docker.container.image.v1+json']);
+
+const PLATFORMS_HINT = "ask for platforms it has (--platform, or the mirror set's platforms)";
+
+/**
+ * The platforms of an entry of an index: its own, or for an index nested in it (no platform
+ * on its descriptor) the platforms of its entries, walked. Undefined for an entry that belongs
+ * to every platform (an attestation, an index of only such).
+ */
+async function entryPlatforms(source: Target, entry: Descriptor, what: string, depth: number, signal?: AbortSignal): Promise<Platform[] | undefined> {
+  if (entry.platform) return [entry.platform];
+  if (!INDEX_TYPES.has(entry.mediaType)) return undefined;
+  if (depth >= MAX_NESTING) {
+    throw new GadgetError(`${what}: its indexes are nested more than ${MAX_NESTING} deep, so its platforms cannot be checked`, { hint: 'copy it without a platforms filter (drop --platform, or the mirror set\'s platforms)' });
+  }
+  const { doc } = await fetchManifest(source, entry, signal);
+  const found: Platform[] = [];
+  for (const child of doc.manifests ?? []) found.push(...((await entryPlatforms(source, child, what, depth + 1, signal)) ?? []));
+  return found.length > 0 ? found : undefined;
+}
+
+/**
+ * The platform of a single-manifest image: its descriptor's, else its config's when the config
+ * is an image config (which names os and architecture); undefined when nothing names one (a
+ * gadget config does not).
+ */
+async function manifestPlatform(source: Target, root: Descriptor, signal?: AbortSignal): Promise<Platform | undefined> {
+  if (root.platform) return root.platform;
+  const { doc } = await fetchManifest(source, root, signal);
+  const config = doc.config;
+  if (!config || !IMAGE_CONFIG_TYPES.has(config.mediaType)) return undefined;
+  const bytes = await readAll(await source.fetch(config, signal), MAX_MANIFEST_BYTES, `${source.name}: ${config.digest}`);
+  if (bytes.length !== config.size || sha256(bytes) !== config.digest) {
+    throw new GadgetError(`${source.name}: ${config.digest}: the image config's content does not match its digest or size`, { transient: 'once', hint: DAMAGED_HINT });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const { os, architecture, variant } = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
+  if (typeof os !== 'string' || typeof architecture !== 'string' || !os || !architecture) return undefined;
+  return { os, architecture, ...(typeof variant === 'string' && variant ? { variant } : {}) };
+}
+
 /**
  * The graph to copy for `platforms`: the image itself when it has no other platform, else a
  * new index of the kept ones (only with `allowSubset`). `what` names the image for messages.
+ * A platform the image does not have fails it; so does a filter that cannot be checked (a
+ * single manifest that names no platform) or applied (a nested index holding platforms both
+ * kept and dropped: keeping part of it would need a new nested index as well).
  */
 export async function selectPlatforms(source: Target, root: Descriptor, platforms: string[] | undefined, allowSubset: boolean, what: string, signal?: AbortSignal): Promise<Selection> {
-  if (!platforms || platforms.length === 0 || !INDEX_TYPES.has(root.mediaType)) return { source, root, subset: false };
+  if (!platforms || platforms.length === 0) return { source, root, subset: false };
   const wanted = platforms.map(parsePlatform);
+  if (!INDEX_TYPES.has(root.mediaType)) {
+    // A single manifest is copied whole or not at all; its platform must be known to tell.
+    const platform = await manifestPlatform(source, root, signal);
+    if (!platform) {
+      throw new GadgetError(`${what} is a single manifest that names no platform, so the platforms filter (${platforms.join(', ')}) cannot be checked`, {
+        hint: 'copy it without a platforms filter (drop --platform, or the mirror set\'s platforms), or give it an index with platforms',
+      });
+    }
+    if (!matches(platform, wanted)) throw new GadgetError(`${what} has none of the platforms ${platforms.join(', ')} (it has ${platformName(platform)})`, { hint: PLATFORMS_HINT });
+    return { source, root, subset: false };
+  }
   const { doc } = await fetchManifest(source, root, signal);
   const all = doc.manifests ?? [];
-  const kept = all.filter((d) => matches(d.platform, wanted));
-  if (kept.length === all.length) return { source, root, subset: false };
-  const names = [...new Set(all.map((d) => platformName(d.platform)))].join(', ');
-  if (kept.length === 0) throw new GadgetError(`${what} has none of the platforms ${platforms.join(', ')} (it has ${names})`, { hint: "ask for platforms it has (--platform, or the mirror set's platforms)" });
+  // Each entry with the platforms it holds: an index nested in this one is walked.
+  const entries = await Promise.all(all.map(async (d) => ({ d, held: await entryPlatforms(source, d, what, 1, signal) })));
+  const heldAll = entries.flatMap((e) => e.held ?? []);
+  const names = [...new Set(heldAll.map(platformName))].join(', ') || '(no platform)';
+  // Entries without a platform (attestations, ...) belong to every platform.
+  const kept = entries.filter((e) => !e.held || e.held.some((p) => matches(p, wanted)));
+  const keptPlatforms = kept.flatMap((e) => (e.held ?? []).filter((p) => matches(p, wanted)));
+  if (keptPlatforms.length === 0) throw new GadgetError(`${what} has none of the platforms ${platforms.join(', ')} (it has ${names})`, { hint: PLATFORMS_HINT });
+  if (kept.length === all.length && heldAll.every((p) => matches(p, wanted))) return { source, root, subset: false };
+  const keptNames = [...new Set(keptPlatforms.map(platformName))].join(', ');
+  const split = kept.find((e) => e.held && !e.held.every((p) => matches(p, wanted)));
+  if (split) {
+    throw new GadgetError(`${what}: keeping only ${keptNames} of its platforms (${names}) would split the index ${split.d.digest} nested in it, which is not done`, {
+      hint: 'copy every platform (drop the platforms filter)',
+    });
+  }
   if (!allowSubset) {
     throw new GadgetError(
-      `${what}: keeping only ${[...new Set(kept.map((d) => platformName(d.platform)))].join(', ')} of its platforms (${names}) makes a new index with another digest, so its signatures (made for ${root.digest}) would no longer apply`,
+      `${what}: keeping only ${keptNames} of its platforms (${names}) makes a new index with another digest, so its signatures (made for ${root.digest}) would no longer apply`,
       { hint: 'copy every platform (drop the platforms filter), or allow the subset with allowPlatformSubset: true / --allow-subset; the copy is then unsigned' },
     );
   }
-  const bytes = encodeJSONBytes({ ...doc, manifests: kept });
+  const bytes = encodeJSONBytes({ ...doc, manifests: kept.map((e) => e.d) });
   const subsetRoot: Descriptor = { mediaType: root.mediaType, digest: sha256(bytes), size: bytes.length };
   return { source: new WithDocument(source, subsetRoot, bytes), root: subsetRoot, subset: true };
 }

@@ -208,6 +208,27 @@ describe('plans, patterns, pagination, timeouts and healing', { skip: !available
     assert.equal((JSON.parse(planned.stdout) as { items: unknown[] }).items.length, 3);
   });
 
+  test('a destination inside its own prefix source is refused before anything is listed or copied (it would nest deeper every run)', async (t) => {
+    proxy.requests.length = 0;
+    const inside = await gadget(['sync', '--from', `${proxy.host}/many/`, '--to', `${proxy.host}/many/mirror`]);
+    assert.equal(inside.code, 2, inside.stdout + inside.stderr);
+    assert.match(inside.stderr, new RegExp(`^error: the destination ${proxy.host}/many/mirror lies inside its source ${proxy.host}/many/, so every run would copy its own copies again, one level deeper; nothing was copied\nhint: give it a destination outside`));
+    assert.deepEqual(proxy.requests, [], 'nothing was listed');
+    // The whole registry as the source: any destination on it.
+    const root = await gadget(['--json', 'sync', '--dry-run', '--from', `${proxy.host}/`, '--to', `${proxy.host}/elsewhere`]);
+    assert.equal(root.code, 2, root.stdout + root.stderr);
+    // A rename that lands the copies under the source's prefix: refused once the plan names them, before any copy.
+    const config = await tempDir(t);
+    writeFileSync(join(config, 'gadget.config.ts'), configSource({ mirrors: { loop: { source: `${reg.host}/many/`, rename: { from: 'many/', to: 'many/copy/' }, destination: { registry: reg.host } } } }));
+    const renamed = await gadget(['sync', 'loop'], { cwd: config });
+    assert.equal(renamed.code, 2, renamed.stdout + renamed.stderr);
+    assert.match(renamed.stderr, /^error: mirror set loop: .*many\/app:v\d+ would be copied to .*many\/copy\/app:v\d+, which its source .*many\/ lists too/);
+    assert.equal((await fetch(`${reg.url}/v2/many/copy/app/tags/list`)).status, 404, 'nothing was copied');
+    // Outside the prefix, or on another registry, it runs.
+    const outside = await gadget(['sync', '--dry-run', '--from', `${reg.host}/many/`, '--to', `${reg.host}/outside`]);
+    assert.equal(outside.code, 0, outside.stderr);
+  });
+
   test('an endless Link chain hits the page bound and fails loudly', async (t) => {
     const standIn = await startPagingStandIn(reg.host, { pageSize: 1, endless: true });
     t.after(() => standIn.close());

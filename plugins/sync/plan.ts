@@ -94,13 +94,66 @@ export function destinationFor(ref: Reference, destination: SyncDestination, ren
   const renamed = repository === ref.repository ? ref : new Reference(ref.registry, parseRef(`${ref.registry}/${repository}`).repository, ref.tag, ref.digest);
   if (destination === 'store') return { kind: 'store', key: storeKey(renamed.toString()) };
   if ('bundle' in destination) return { kind: 'bundle', file: destination.bundle, key: storeKey(renamed.toString()) };
-  const text = destination.registry.replace(/\/+$/, '');
-  const slash = text.indexOf('/');
-  const registry = slash < 0 ? text : text.slice(0, slash);
-  const prefix = slash < 0 ? '' : text.slice(slash + 1);
+  const { registry, prefix } = splitRegistryDestination(destination.registry);
   const target = parseRef(`${registry}/${prefix ? `${prefix}/` : ''}${repository}`);
   if (target.registry !== registry) throw usageError(`the destination "${destination.registry}" must start with a registry host (e.g. registry.internal:5000/mirror)`);
   return { kind: 'registry', ref: new Reference(target.registry, target.repository, ref.tag, ref.tag === undefined ? ref.digest : undefined) };
+}
+
+/** `host/a/b/` -> host and path prefix (`a/b`, or '' for the registry's root). */
+function splitRegistryDestination(text: string): { registry: string; prefix: string } {
+  const trimmed = text.replace(/\/+$/, '');
+  const slash = trimmed.indexOf('/');
+  return slash < 0 ? { registry: trimmed, prefix: '' } : { registry: trimmed.slice(0, slash), prefix: trimmed.slice(slash + 1) };
+}
+
+/** Whether `repository` lies under a prefix source's `prefix` (`''` or ending in `/`: whole segments). */
+const under = (repository: string, prefix: string): boolean => `${repository}/`.startsWith(prefix);
+
+/** A registry host as references name it (`localhost:5000`, `docker.io`), to compare two. */
+function hostOf(registry: string): string | undefined {
+  try {
+    return parseRef(`${registry}/x`).registry;
+  } catch {
+    return undefined; // not a host: refused where it is used
+  }
+}
+
+/**
+ * A prefix source lists its repositories from the catalog, and a destination on the same
+ * registry under that prefix would be listed by it too: every run would copy the previous
+ * run's copies again, one level deeper (p/x -> p/mirror/p/x -> p/mirror/p/mirror/p/x ...),
+ * with exit 0. Refused (exit 2) before anything is listed when the destination itself lies
+ * under the prefix; `repositories` (no catalog) names what is read, so it is not refused.
+ */
+function refuseDestinationInSource(name: string, set: MirrorSet, source: RegistrySource): void {
+  if (source.kind !== 'prefix' || set.repositories || typeof set.destination !== 'object' || !('registry' in set.destination)) return;
+  const destination = splitRegistryDestination(set.destination.registry);
+  if (hostOf(destination.registry) !== hostOf(source.registry) || !under(destination.prefix, source.prefix)) return;
+  throw selfListing(name, `the destination ${set.destination.registry.replace(/\/+$/, '')} lies inside its source ${source.registry}/${source.prefix}`, source);
+}
+
+/**
+ * The same after renaming, per image (before anything is copied): a destination repository
+ * that its own prefix source would list.
+ */
+function refuseListedDestinations(name: string, set: MirrorSet, source: RegistrySource, items: PlanItem[]): void {
+  if (source.kind !== 'prefix' || set.repositories) return;
+  for (const i of items) {
+    if (i.destination.kind !== 'registry' || i.source.kind !== 'registry') continue;
+    const target = i.destination.ref;
+    if (target.registry === hostOf(source.registry) && under(target.repository, source.prefix)) {
+      throw selfListing(name, `${describeSource(i.source)} would be copied to ${target.toString()}, which its source ${source.registry}/${source.prefix} lists too`, source);
+    }
+  }
+}
+
+function selfListing(name: string, what: string, source: Extract<RegistrySource, { kind: 'prefix' }>): GadgetError {
+  const lead = where(name);
+  return usageError(
+    `${lead ? `${lead}: ` : ''}${what}, so every run would copy its own copies again, one level deeper; nothing was copied`,
+    `give it a destination outside ${source.registry}/${source.prefix} (another prefix or registry), or name the repositories to read (repositories: [...] in a mirror set)`,
+  );
 }
 
 /** The items of a repository or prefix source, walked as verify --remote walks it (sources.ts). */
@@ -120,7 +173,9 @@ async function registryItems(name: string, set: MirrorSet, source: RegistrySourc
     if (l.kind === 'unlisted') return refusedSource(name, set, l.repository.name, l.error); // a repository without a tag, or the prefix
     return refusedSource(name, set, l.source, l.error);
   });
-  return [...items, ...signatureNamed.map((ref) => ({ ...item(name, set, { kind: 'registry', ref }, ref), signatureNamed: true as const }))];
+  const all = [...items, ...signatureNamed.map((ref) => ({ ...item(name, set, { kind: 'registry', ref }, ref), signatureNamed: true as const }))];
+  refuseListedDestinations(name, set, source, all);
+  return all;
 }
 
 /** How the set names itself in a message: mirror sets of the config do, the command line's does not. */
@@ -272,9 +327,14 @@ export async function planSets(sets: Record<string, MirrorSet>, names: string[],
   for (const n of chosen) {
     if (!Object.hasOwn(sets, n)) throw usageError(`there is no mirror set "${n}"`, known.length ? `known sets: ${known.join(', ')}` : 'declare them in gadget.config.ts under `mirrors`');
   }
-  // A bundle source that does not exist stops the run before anything is listed.
+  // A bundle source that does not exist, or a destination inside its own prefix source, stops
+  // the run before anything is listed.
   for (const n of chosen) {
-    for (const s of [sets[n]!.source].flat()) if (typeof s === 'object' && 'bundle' in s) refuseMissingBundle(n, s.bundle);
+    for (const s of [sets[n]!.source].flat()) {
+      if (typeof s === 'object' && 'bundle' in s) refuseMissingBundle(n, s.bundle);
+      const parsed = parseSource(s);
+      if (parsed.kind === 'prefix') refuseDestinationInSource(n, sets[n]!, parsed);
+    }
   }
   const items: PlanItem[] = [];
   for (const n of chosen) items.push(...(await planMirrorSet(n, sets[n]!, ctx)));

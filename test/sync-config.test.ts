@@ -11,7 +11,7 @@ import { encodeJSONBytes } from '../lib/oci/json.js';
 import { GADGET_ARTIFACT_TYPE, GADGET_CONFIG, GADGET_EBPF, MT_INDEX, MT_MANIFEST, MT_OCI_CONFIG } from '../lib/oci/mediatypes.js';
 import { parseRef } from '../lib/oci/reference.js';
 import { filterTags, parseRange, parseVersion, planCopy, planPull, planPush, readSyncConfig, satisfies } from '../plugins/sync.js';
-import { destinationFor, describeDestination, parseSource } from '../plugins/sync/plan.js';
+import { describeFilter, destinationFor, describeDestination, parseSource } from '../plugins/sync/plan.js';
 import { checkPlatform, OCI_ARCHITECTURES } from '../plugins/sync/platforms.js';
 import { openStore } from '../store/store.js';
 import { gadget } from './helpers/cli.js';
@@ -60,6 +60,17 @@ test('tag filters: include and exclude globs, a range, the newest N; signature t
   assert.deepEqual(filterTags(tags, { semver: '^0.45' }), ['v0.45.1', 'v0.45.0']);
   assert.deepEqual(filterTags(tags, { newest: 2 }), ['v1.0.0', 'v0.46.0-rc.1']);
   assert.deepEqual(filterTags(tags, { newest: 2, exclude: ['*-rc*'], semver: '<1' }), ['v0.45.1', 'v0.45.0']);
+});
+
+test('tags.include: [] is refused in the config (it would keep no tag), and a filter that keeps nothing is named', () => {
+  const r = refusal(() => readSyncConfig({ mirrors: { a: { source: 'r.example/p/x', tags: { include: [] }, destination: 'store' } } } as never, '/c', 'F'));
+  assert.equal(r.exitCode, 2);
+  assert.equal(r.message, 'F: mirrors.a.tags.include is an empty list, which keeps no tag');
+  assert.match(r.hint ?? '', /^leave include out to keep every tag/);
+  assert.doesNotThrow(() => readSyncConfig({ mirrors: { a: { source: 'r.example/p/x', tags: { exclude: [] }, destination: 'store' } } } as never, '/c', 'F'), 'an empty exclude excludes nothing');
+  // Through the API, where no config check ran: the message says which filter kept nothing.
+  assert.equal(describeFilter('a', { include: [] }), 'tags.include []');
+  assert.equal(describeFilter('a', { exclude: [] }), undefined);
 });
 
 test('the config: mirror sets, registries and mirrors are checked with messages naming the key', () => {

@@ -126,6 +126,11 @@ function checkTags(value: unknown, where: string): TagFilter | undefined {
   refuseUnknownKeys(value, ['include', 'exclude', 'semver', 'newest'], where, 'a tag filter');
   if (value.semver !== undefined && typeof value.semver !== 'string') throw usageError(`${where}.semver must be a string such as ">=0.40.0"`);
   if (value.newest !== undefined && !(Number.isSafeInteger(value.newest) && (value.newest as number) > 0)) throw usageError(`${where}.newest must be a positive whole number`);
+  // `include: []` would keep no tag (the default, every tag, is `include` left out): a set
+  // that can never copy anything is a mistake, said here rather than as "there is no tag".
+  if (Array.isArray(value.include) && value.include.length === 0) {
+    throw usageError(`${where}.include is an empty list, which keeps no tag`, 'leave include out to keep every tag, or list the globs to keep (include: [\'v*\'])');
+  }
   return {
     include: stringList(value.include, `${where}.include`),
     exclude: stringList(value.exclude, `${where}.exclude`),

@@ -197,7 +197,8 @@ export function describeFilter(name: string, filter: TagFilter | undefined): str
   const parts: string[] = [];
   for (const key of ['include', 'exclude'] as const) {
     const globs = filter[key];
-    if (!globs?.length) continue;
+    // An empty include keeps nothing (the config refuses it; a caller of the API may not): named.
+    if (!globs || (globs.length === 0 && key === 'exclude')) continue;
     parts.push(flags ? globs.map((g) => `--${key} ${JSON.stringify(g)}`).join(' ') : `tags.${key} ${JSON.stringify(globs)}`);
   }
   if (filter.semver !== undefined) parts.push(flags ? `--semver ${JSON.stringify(filter.semver)}` : `tags.semver ${JSON.stringify(filter.semver)}`);

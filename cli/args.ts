@@ -77,7 +77,8 @@ export function parsePairs(values: string[] | undefined, flag: string): Record<s
 /** A whole-number flag (--port, --concurrency, ...) in [min, max]; undefined when not given. */
 export function wholeNumberFlag(value: unknown, flag: string, { min = 1, max = Number.MAX_SAFE_INTEGER, expected = 'positive whole number' } = {}): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
+  // Digits only: Number() would also take `1e3`, ` 2` and `0x10`, which nobody means as a count.
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : typeof value === 'number' ? value : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) throw usageError(`--${flag} ${String(value)}: expected a ${expected}`);
   return n;
 }

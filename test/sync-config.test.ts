@@ -62,6 +62,16 @@ test('tag filters: include and exclude globs, a range, the newest N; signature t
   assert.deepEqual(filterTags(tags, { newest: 2, exclude: ['*-rc*'], semver: '<1' }), ['v0.45.1', 'v0.45.0']);
 });
 
+test('tag filters: a "]" first in a glob class is a member, as in the shell', () => {
+  const tags = ['a]b', 'a[b', 'axb', 'v1'];
+  assert.deepEqual(filterTags(tags, { include: ['*[]]*'] }), ['a]b']);
+  assert.deepEqual(filterTags(tags, { include: ['a[]x]b'] }), ['a]b', 'axb']);
+  assert.deepEqual(filterTags(tags, { include: ['a[!]]b'] }), ['a[b', 'axb']);
+  assert.deepEqual(filterTags(tags, { include: ['a[^]x]b'] }), ['a[b']);
+  assert.deepEqual(filterTags(tags, { include: ['a[b'] }), ['a[b'], 'an unclosed [ is itself');
+  assert.deepEqual(filterTags(tags, { include: ['v[0-9]'] }), ['v1'], 'ranges still work');
+});
+
 test('tags.include: [] is refused in the config (it would keep no tag), and a filter that keeps nothing is named', () => {
   const r = refusal(() => readSyncConfig({ mirrors: { a: { source: 'r.example/p/x', tags: { include: [] }, destination: 'store' } } } as never, '/c', 'F'));
   assert.equal(r.exitCode, 2);
@@ -71,6 +81,15 @@ test('tags.include: [] is refused in the config (it would keep no tag), and a fi
   // Through the API, where no config check ran: the message says which filter kept nothing.
   assert.equal(describeFilter('a', { include: [] }), 'tags.include []');
   assert.equal(describeFilter('a', { exclude: [] }), undefined);
+});
+
+test('--newest takes digits only: 1e3, " 2" and 0x10 are refused before anything is read', async () => {
+  const store = join(scratch(), 'store');
+  for (const value of ['1e3', ' 2', '0x10', '2.0']) {
+    const r = await gadget(['--store', store, 'sync', '--dry-run', '--from', '127.0.0.1:9/x', '--to', 'store', '--newest', value]);
+    assert.equal(r.code, 2, `${value}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`--newest ${value.replace(/[.+]/g, '\\$&')}: expected a positive whole number`), value);
+  }
 });
 
 test('the config: mirror sets, registries and mirrors are checked with messages naming the key', () => {

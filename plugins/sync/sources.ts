@@ -21,17 +21,27 @@ export function hasExplicitVersion(text: string): boolean {
   return text.includes('@') || name.lastIndexOf(':') > name.lastIndexOf('/');
 }
 
-/** A glob as the store's patterns read it: `*`, `?`, and classes `[a-z]`, negated `[!a-z]` or `[^a-z]`. */
+/**
+ * A glob as the store's patterns read it: `*`, `?`, and classes `[a-z]`, negated `[!a-z]` or
+ * `[^a-z]`. As in the shell (fnmatch), a `]` first in a class (after `!`/`^`) is a member, not
+ * its end: `[]]`, `[!]a]`.
+ */
 function globRegExp(glob: string): RegExp {
   let body = '';
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i]!;
-    const end = c === '[' ? glob.indexOf(']', i + 2) : -1;
+    let end = -1;
+    if (c === '[') {
+      const first = glob[i + 1] === '!' || glob[i + 1] === '^' ? i + 2 : i + 1;
+      end = glob.indexOf(']', glob[first] === ']' ? first + 1 : first);
+    }
     if (c === '*') body += '.*';
     else if (c === '?') body += '.';
     else if (end > 0) {
-      const cls = glob.slice(i + 1, end).replace(/^!/, '^');
-      body += `[${cls.replace(/\\/g, '\\\\')}]`;
+      const negated = glob[i + 1] === '!' || glob[i + 1] === '^';
+      const members = glob.slice(negated ? i + 2 : i + 1, end);
+      // In a JS class `\`, `]` and a leading `^` need escaping; ranges (`a-z`) keep their meaning.
+      body += `[${negated ? '^' : ''}${members.replace(/[\\\]^]/g, '\\$&')}]`;
       i = end;
     } else body += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
   }

@@ -5,7 +5,7 @@
 // a store that fsck finds clean (after removing the dead process's temporary files), and the
 // next pull completes.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -211,6 +211,32 @@ describe('faults between the client and docker-registry', () => {
     } finally {
       proxy.clear();
     }
+  });
+
+  test('a blob shorter than its descriptor says: the pull fails naming both sizes, with a hint, and asks for no Range', async (t) => {
+    if (!available) return t.skip(SKIP);
+    // docker-registry 2.8 accepts a manifest that names its 16-byte layer as 9999 bytes.
+    const upload = async (bytes: Buffer): Promise<Descriptor> => {
+      const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+      const started = await fetch(`${reg.url}/v2/short/src/blobs/uploads/`, { method: 'POST' });
+      const location = new URL(started.headers.get('location')!, reg.url);
+      location.searchParams.set('digest', digest);
+      const put = await fetch(location, { method: 'PUT', body: new Uint8Array(bytes), headers: { 'content-type': 'application/octet-stream' } });
+      assert.equal(put.status, 201);
+      return { mediaType: GADGET_EBPF, digest, size: bytes.length };
+    };
+    const config = await upload(Buffer.from('name: short\n'));
+    const layer = await upload(Buffer.from('layer-bytes-1234'));
+    const manifest = encodeJSONBytes({ schemaVersion: 2, mediaType: MT_MANIFEST, artifactType: GADGET_ARTIFACT_TYPE, config: { ...config, mediaType: GADGET_CONFIG }, layers: [{ ...layer, size: 9999 }] });
+    const put = await fetch(`${reg.url}/v2/short/src/manifests/v1`, { method: 'PUT', body: new Uint8Array(manifest), headers: { 'content-type': MT_MANIFEST } });
+    assert.equal(put.status, 201, await put.text());
+    const before = proxy.requests.length;
+    const r = await gadget(['--store', join(await tempDir(t), 's'), '--json', 'pull', `${proxy.host}/short/src:v1`]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    const item = (JSON.parse(r.stdout) as { items: Array<{ error: string; hint?: string }> }).items[0]!;
+    assert.equal(item.error, `blob ${layer.digest} of ${proxy.host}/short/src: the registry holds 16 bytes under that digest, but the descriptor says 9999`);
+    assert.match(item.hint ?? '', /names the wrong size/);
+    assert.ok(!proxy.requests.slice(before).some((q) => q.range), 'no Range request for bytes that do not exist');
   });
 
   test('a push through resets and 5xx answers arrives complete', async (t) => {

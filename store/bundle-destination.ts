@@ -57,6 +57,8 @@ export class BundleDestination implements Target {
   private readonly excluded = new Set<string>();
   /** The blobs of the tar this run relied on, each checked once (inTar). */
   private readonly checkedInTar = new Map<string, Promise<void>>();
+  /** References a copy asked about: the images of this run, also those the tar already tags. */
+  private readonly peeked = new Set<string>();
 
   /** The tar as this run first found it (undefined: there was none). */
   private readonly openedAs: Stats | undefined;
@@ -157,6 +159,7 @@ export class BundleDestination implements Target {
   }
 
   async peek(reference: string): Promise<Descriptor | undefined> {
+    this.peeked.add(reference);
     return this.tags.get(reference) ?? this.existing?.lookup(reference);
   }
 
@@ -284,7 +287,11 @@ export class BundleDestination implements Target {
       if (!blobs.has(d.digest)) {
         // A staged manifest may have children in the local store (a platform subset's new index).
         const from = local && this.fromLocal.has(d.digest) ? local : staging?.hasBlob(d.digest) ? staging : undefined;
-        if (!from) throw new GadgetError(`${this.name}: ${d.digest} was neither in the bundle nor copied`);
+        if (!from) {
+          const err = new GadgetError(`${this.name}: ${d.digest} was neither in the bundle nor copied`, { hint: DAMAGED_BUNDLE_HINT });
+          this.damaged.set(d.digest, err); // charged to the images that need it
+          throw err;
+        }
         blobs.set(d.digest, this.checkedBlob(from, from !== local, d, onBytes));
         if (isManifestType(d.mediaType)) {
           try {
@@ -293,6 +300,17 @@ export class BundleDestination implements Target {
           } catch (err) {
             throw signal?.aborted ? err : this.noteDamage(from, from !== local, d, err);
           }
+        }
+      } else if (isManifestType(d.mediaType) && !children.has(d.digest) && existing?.has(d.digest)) {
+        // A manifest the tar holds is walked too: a child the tar lacks (lost from it, or never
+        // written) is added when this run copied it, and fails the image when it did not,
+        // instead of a tar that still lacks it and an exit 0.
+        try {
+          const { doc } = await fetchManifest(existing, d, signal);
+          children.set(d.digest, childrenOf(d, doc));
+        } catch (err) {
+          if (signal?.aborted) throw err;
+          throw new GadgetError(`${this.name}: manifest ${d.digest} cannot be read from the bundle: ${messageOf(err)}`, { hint: DAMAGED_BUNDLE_HINT, cause: err });
         }
       }
       for (const child of children.get(d.digest) ?? []) await walk(child, into);
@@ -315,6 +333,15 @@ export class BundleDestination implements Target {
       if (at === undefined) entries.push(entry);
       else entries[at] = entry;
       changed = true;
+    }
+    // The images of this run that the tar already tags are walked too: a blob the tar lacks is
+    // added when this run copied it (the tar is then written), and fails the image when not.
+    for (const ref of [...this.peeked].sort()) {
+      const at = position.get(ref);
+      if (at === undefined || this.tags.has(ref) || this.excluded.has(ref)) continue;
+      const before = blobs.size;
+      await add({ id: ref, descriptor: entries[at]!, tagged: false, subject: taggedSubject(ref) });
+      if (blobs.size > before) changed = true;
     }
     // OCI 1.1 referrers copied without a tag are rooted by untagged entries, as in a store.
     const present = new Set(entries.map((e) => e.digest));

@@ -541,6 +541,45 @@ describe('bundles as sync sources and destinations, with renames', async () => {
     assert.deepEqual(JSON.parse(again.stdout).images, { copied: 0, skipped: 1, failed: 0 });
   });
 
+  test('a re-sync into a bundle that lacks a blob of an image it tags puts the blob back when the source has it, and fails the image naming it when not: never an exit 0 with the tar still lacking it', async (t) => {
+    if (!available) return t.skip(SKIP);
+    const work = await tempDir(t);
+    const good = join(work, 'good.tar');
+    const from = ['sync', '--from', `${reg.host}/${upstream}`, '--include', 'v1'];
+    assert.equal((await cli.gadget([...from, '--to', good])).code, 0);
+    const tar = await BundleSource.open(good);
+    const root = tar.lookup(`${reg.host}/${upstream}:v1`)!;
+    const index = JSON.parse((await readAllOf(await tar.fetch(root))).toString('utf8')) as { manifests: Descriptor[] };
+    const manifest = JSON.parse((await readAllOf(await tar.fetch(index.manifests[0]!))).toString('utf8')) as { layers: Descriptor[] };
+    const layer = manifest.layers[0]!;
+    // The same layout, written by tar(1) without that blob.
+    const dir = join(work, 'layout');
+    mkdirSync(dir);
+    execFileSync('tar', ['xf', good, '-C', dir]);
+    rmSync(join(dir, 'blobs', 'sha256', layer.digest.slice(7)));
+    const lacking = join(work, 'lacking.tar');
+    execFileSync('tar', ['cf', lacking, '-C', dir, '.']);
+    // The source still has it: the re-sync copies it and writes the tar, which holds it again.
+    const r = await cli.gadget(['--json', ...from, '--to', lacking]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual((JSON.parse(r.stdout) as { bundles: string[] }).bundles, [lacking]);
+    const mended = await BundleSource.open(lacking);
+    assert.ok(mended.has(layer.digest), `the layer is in the tar again: ${r.stdout}`);
+    await mended.checkBlobs({});
+    const again = await cli.gadget(['--json', ...from, '--to', lacking]);
+    assert.deepEqual(JSON.parse(again.stdout).images, { copied: 0, skipped: 1, failed: 0 }, 'then it is complete');
+
+    // From a source that lacks it too (a bundle copy of the damaged tar): the image fails, named.
+    rmSync(lacking);
+    execFileSync('tar', ['cf', lacking, '-C', dir, '.']);
+    const copy = join(work, 'copy.tar');
+    execFileSync('tar', ['cf', copy, '-C', dir, '.']);
+    const none = await cli.gadget(['--json', 'sync', '--from', copy, '--to', lacking]);
+    assert.equal(none.code, 1, none.stdout + none.stderr);
+    const failed = (JSON.parse(none.stdout) as SyncTotals).items.find((i) => i.status === 'failed');
+    assert.match(failed?.error ?? '', new RegExp(layer.digest), none.stdout);
+  });
+
   test('a platform subset from the store into a bundle: the new index is staged, its platform read from the store', async (t) => {
     if (!available) return t.skip(SKIP);
     const work = await tempDir(t);

@@ -55,6 +55,7 @@ export const tagCommand: Command = {
     // A tag is what DST gives: a digest there would be a tag that lies about its image, and a
     // signature's name would hide an image among signatures.
     if (dst !== undefined) {
+      if (/^sha256:/.test(dst)) throw usageError(`tag ${dst}: DST names a tag, not a digest`, `e.g. gadget tag ${src} myorg/x:v1`);
       const target = isSignatureTag(dst) ? undefined : parseRef(dst);
       if (target?.digest !== undefined) throw usageError(`tag ${dst}: DST names a tag, not a digest`, `e.g. gadget tag ${src} ${target.name}:v1`);
       if (target === undefined || isSignatureTag(target.tag ?? '')) throw usageError(`tag ${dst}: that is how signatures are tagged, not images`, 'give the image a tag of its own');

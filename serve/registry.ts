@@ -206,7 +206,7 @@ export class Registry {
     if (!current || current.digest === descriptor.digest) return current?.digest ?? null;
     const other = otherHolder(store, repository, signed);
     if (other === undefined) return current.digest;
-    const dropped = await droppedEntries(store, { mediaType: current.media_type, digest: current.digest, size: current.size }, bytes);
+    const dropped = await droppedEntries(store, { mediaType: current.media_type, digest: current.digest, size: current.size }, descriptor.mediaType, bytes);
     if (dropped > 0) {
       throw new RegistryError('DENIED', `${tag} signs ${signed} in ${other} too (the store keeps one tag for both), and this manifest drops ${dropped} of the ${INDEX_TYPES.has(current.media_type) ? 'referrers' : 'signature layers'} it holds: push one that keeps them and adds yours, as cosign does`, 409);
     }
@@ -282,7 +282,7 @@ export class Registry {
  * annotations; two signatures of one payload share the digest). An unreadable `old` keeps
  * nothing anyone could rely on.
  */
-async function droppedEntries(store: Store, old: Descriptor, bytes: Buffer): Promise<number> {
+async function droppedEntries(store: Store, old: Descriptor, mediaType: string, bytes: Buffer): Promise<number> {
   type Doc = { layers?: unknown; manifests?: unknown };
   const entries = (doc: Doc): unknown[] => {
     const list = Array.isArray(doc.manifests) ? doc.manifests : doc.layers;
@@ -290,6 +290,9 @@ async function droppedEntries(store: Store, old: Descriptor, bytes: Buffer): Pro
   };
   const before = await store.readJSON<Doc>(old).catch(() => undefined);
   if (!before) return 0;
+  // An index's entries are referrers, a manifest's layers signatures: one kind put in place of
+  // the other keeps none of them, whatever the lists hold.
+  if (INDEX_TYPES.has(old.mediaType) !== INDEX_TYPES.has(mediaType)) return entries(before).length;
   try {
     const kept = new Set(entries(JSON.parse(bytes.toString('utf8')) as Doc).map(canonical));
     return entries(before).filter((e) => !kept.has(canonical(e))).length;

@@ -28,6 +28,7 @@ test('usage errors exit 2 with one clear sentence', async () => {
     [['--store', store, 'inspect', 'Not A Ref'], /not a valid image reference/],
     [['--store', store, 'tag', 'x'], /tag takes SRC and DST/],
     [['--store', store, 'tag', 'x', `y@sha256:${'a'.repeat(64)}`], /DST names a tag, not a digest/],
+    [['--store', store, 'tag', 'x', `sha256:${'a'.repeat(64)}`], /DST names a tag, not a digest/],
     [['--store', store, 'tag', 'x', `y:sha256-${'a'.repeat(64)}.sig`], /that is how signatures are tagged, not images/],
     [['--store', store, 'tag', 'x', `sha256-${'a'.repeat(64)}`], /that is how signatures are tagged, not images/],
     [['--store', store, 'tag', 'x', '--tag', `sha256-${'a'.repeat(64)}.att`], /that is how signatures are tagged, not images/],

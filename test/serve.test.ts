@@ -361,6 +361,20 @@ test('a signature tag is pushed only into the repository of the image it signs, 
   assert.equal(put.status, 201, await put.text());
   assert.equal((await head(`${legacy}/manifests/${sigTag}`)).headers.get('docker-content-digest'), digestOf(appended));
   await verified();
+
+  // A shared fallback index replaced by a manifest whose layers are the index's referrers keeps
+  // none of them for readers of the fallback tag: refused as dropping them all.
+  const oci11 = 'ttl.sh/signed_with_cosign_oci11';
+  assert.equal((await gadget(['--store', store, 'tag', `${oci11}:latest`, 'example.com/other/oci11:latest'])).code, 0);
+  const subject = (await head(`${oci11}/manifests/latest`)).headers.get('docker-content-digest')!;
+  const fallback = `sha256-${subject.slice(7)}`;
+  const index = (await (await fetch(`${serve.url}/v2/${oci11}/manifests/${fallback}`, { headers: { Accept: ACCEPT } })).json()) as { manifests: unknown[] };
+  assert.ok(index.manifests.length > 0, 'the fallback index lists referrers');
+  await pushBlob(serve.url, 'example.com/other/oci11', EMPTY);
+  const asManifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: digestOf(EMPTY), size: EMPTY.length }, layers: index.manifests }));
+  const swapped = await answer(await putManifest(serve.url, `example.com/other/oci11/manifests/${fallback}`, asManifest, 'application/vnd.oci.image.manifest.v1+json'));
+  assert.deepEqual([swapped.status, swapped.code], [409, 'DENIED'], JSON.stringify(swapped));
+  assert.match(swapped.message ?? '', /drops \d+ of the referrers it holds/);
 });
 
 describe('safe defaults, authentication, TLS, read-only, stopping', () => {

@@ -1,5 +1,5 @@
 // import and export: the graph copy between the store and an OCI layout (a folder or a tar).
-import { createReadStream, createWriteStream, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,10 +81,10 @@ export async function importImages(store: Store | LazyStore, source: string, opt
   // A gzip stream cannot be read in place: it is unpacked (and checked) first, in the store (on
   // the file system its blobs go to), or, while there is no store yet, in the system's temporary
   // folder: a tar that turns out bad then leaves no store behind. There it is named after this
-  // process (gadget-import-<pid>-XXXXXX), as the store's own temporary files are: one that a
+  // process (gadget-import-<pid namespace>-<pid>-XXXXXX), as the store's own temporary files are: one that a
   // killed import left is removed by the next import once its process is gone.
   removeStaleImportDirs();
-  const tmp = typeof store === 'function' && storeState(store.root) !== 'store' ? mkdtempSync(join(tmpdir(), `gadget-import-${process.pid}-`)) : workDir(storeOf(store), 'import');
+  const tmp = typeof store === 'function' && storeState(store.root) !== 'store' ? mkdtempSync(join(tmpdir(), `gadget-import-${pidNamespace()}-${process.pid}-`)) : workDir(storeOf(store), 'import');
   try {
     await extractLayoutTar(source, tmp, opts.signal);
     // Messages name the tar, never the temporary folder it was unpacked to.
@@ -94,7 +94,20 @@ export async function importImages(store: Store | LazyStore, source: string, opt
   }
 }
 
-const IMPORT_DIR = /^gadget-import-(\d+)-[A-Za-z0-9]{6}$/;
+const IMPORT_DIR = /^gadget-import-(\d+)-(\d+)-[A-Za-z0-9]{6}$/;
+
+/**
+ * The inode of this process's PID namespace (0 when unknown): a pid means something only
+ * inside its own namespace, and /tmp may be shared with a container or the host, whose live
+ * processes this one cannot see.
+ */
+function pidNamespace(): number {
+  try {
+    return Number(/\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
 
 /** Removes the gzip import folders in the system's temporary folder whose process is gone. */
 function removeStaleImportDirs(): void {
@@ -104,9 +117,11 @@ function removeStaleImportDirs(): void {
   } catch {
     return;
   }
+  const namespace = pidNamespace();
   for (const name of names) {
-    const pid = Number(IMPORT_DIR.exec(name)?.[1]);
-    if (!pid || processAlive(pid)) continue; // a live pid (or one reused) keeps its folder
+    const [, ns, pid] = IMPORT_DIR.exec(name) ?? [];
+    // Only a folder of this PID namespace can be judged by its pid; a live pid (or one reused) keeps it.
+    if (!pid || !namespace || Number(ns) !== namespace || processAlive(Number(pid))) continue;
     try {
       rmSync(join(tmpdir(), name), { recursive: true, force: true });
     } catch {

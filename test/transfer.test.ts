@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -420,13 +420,16 @@ test('a gzip import killed while unpacking leaves its folder, named with its pid
   await exited(child);
   const left = importDirs(tmp);
   assert.equal(left.length, 1, 'a SIGKILL leaves the unpacked copy');
-  assert.match(left[0]!, new RegExp(`^gadget-import-${child.pid}-`), 'named after its process');
-  // A live process's folder of the same shape stays.
-  const live = join(tmp, `gadget-import-${process.pid}-abcdef`);
-  mkdirSync(live);
+  const namespace = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))![1]!;
+  assert.match(left[0]!, new RegExp(`^gadget-import-${namespace}-${child.pid}-`), 'named after its process and its PID namespace');
+  // A live process's folder of the same shape stays; so does one of another PID namespace (a
+  // container sharing /tmp), whose pid means nothing here, even one that is not running here.
+  const live = `gadget-import-${namespace}-${process.pid}-abcdef`;
+  const elsewhere = `gadget-import-${Number(namespace) + 1}-${child.pid}-abcdef`;
+  for (const name of [live, elsewhere]) mkdirSync(join(tmp, name));
   const small = join(dir, 'small.tar.gz');
   await bigGzipTar(small, 1);
   const next = await gadget(['--store', join(dir, 'next'), 'import', small], { env: { TMPDIR: tmp } });
   assert.equal(next.code, 0, next.stderr);
-  assert.deepEqual(importDirs(tmp), [`gadget-import-${process.pid}-abcdef`], "the dead import's folder is gone, the live one's stays");
+  assert.deepEqual(importDirs(tmp).sort(), [live, elsewhere].sort(), "the dead import's folder is gone; the live one's, and another namespace's, stay");
 });

@@ -384,6 +384,45 @@ test('notation: a certificate issued by a code-signing leaf (CA:FALSE) does not 
   assert.match(forged.report.images[0]!.findings[0]!.message, /O=Gadget Test.*eve.* is not a certificate authority|eve.*is not a certificate authority/);
 });
 
+test('notation: a CA as the signing certificate, a chain longer than a pathLenConstraint allows, and a leaf without digitalSignature do not verify', async () => {
+  const subject = '/C=US/ST=WA/O=Gadget Test';
+  const key = (name: string): void => void openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `${subject}/CN=${name}`);
+  const issue = (name: string, by: string, ext: string, serial: number): void => {
+    writeFileSync(f(`${name}.ext`), ext);
+    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${by}.crt`, '-CAkey', `${by}.key`, '-set_serial', String(serial), '-days', '30', '-extfile', `${name}.ext`, '-out', `${name}.crt`);
+  };
+  const CA = 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n';
+  const LEAF = 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n';
+  // A sub-CA signing directly (its only extended usage TLS).
+  key('subca');
+  issue('subca', 'ca', `${CA}extendedKeyUsage=serverAuth\n`, 10);
+  // ca -> inta (pathlen 0) -> intb (CA) -> leafb: one CA too many below inta.
+  key('inta');
+  issue('inta', 'ca', 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n', 11);
+  key('intb');
+  issue('intb', 'inta', CA, 12);
+  key('leafb');
+  issue('leafb', 'intb', LEAF, 13);
+  // A leaf whose key usage does not allow signatures.
+  key('nods');
+  issue('nods', 'ca', 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,keyEncipherment\nextendedKeyUsage=codeSigning\n', 14);
+  const chains: Array<[string, string[], RegExp]> = [
+    ['subca', ['subca', 'ca'], /is a certificate authority, not a signing certificate/],
+    ['leafb', ['leafb', 'intb', 'inta', 'ca'], /allows 0 certificate authorities below it, and the chain has 1/],
+    ['nods', ['nods', 'ca'], /may not make digital signatures/],
+  ];
+  for (const [signer, chain, why] of chains) {
+    writeFileSync(f(`${signer}-chain.pem`), chain.map((n) => readFileSync(f(`${n}.crt`), 'utf8')).join(''));
+    const { store } = await builtStore(`notation-${signer}-store`);
+    const signed = await gadget(['--store', store, 'sign', IMAGE, '--notation-key', f(`${signer}.key`), '--notation-cert', f(`${signer}-chain.pem`)]);
+    assert.equal(signed.code, 0, signed.stderr);
+    const r = await verifyJSON(store, '--notation-cert', f('ca.crt'));
+    assert.equal(r.code, 1, `${signer}: ${JSON.stringify(r.report)}`);
+    assert.equal(r.report.images[0]!.findings[0]!.rule, 'GADGET-SIGNATURE-INVALID', signer);
+    assert.match(r.report.images[0]!.findings[0]!.message, why, signer);
+  }
+});
+
 let reg: TestRegistry | undefined;
 after(() => reg?.stop());
 

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { GadgetError, messageOf } from '../errors.js';
 import { parseRef } from '../oci/reference.js';
 import { subjectLine, type TrustedCert } from './keys.js';
+import { extensionsOf, type Extensions } from './x509-extensions.js';
 
 export type Validation = 'integrity' | 'authenticity' | 'authenticTimestamp' | 'expiry' | 'revocation';
 export type Action = 'enforce' | 'log' | 'skip';
@@ -195,8 +196,20 @@ const CODE_SIGNING = '1.3.6.1.5.5.7.3.3';
  */
 export function chainTrust(chain: X509Certificate[], trusted: TrustedCert[]): { anchor: TrustedCert } | { problem: string } {
   const leaf = chain[0]!;
-  if (!leaf.ca && leaf.keyUsage !== undefined && leaf.keyUsage.length > 0 && !leaf.keyUsage.includes(CODE_SIGNING)) {
+  let extensions: Extensions[];
+  try {
+    extensions = chain.map(extensionsOf);
+  } catch {
+    return { problem: 'the certificate chain cannot be read: its extensions are not valid DER' };
+  }
+  // As notation requires of the signing certificate: no CA (unless it is its own root), the
+  // code-signing usage when it lists extended usages, and digitalSignature when it lists usages.
+  if (chain.length > 1 && leaf.ca) return { problem: `the signing certificate ${subjectLine(leaf)} is a certificate authority, not a signing certificate` };
+  if (leaf.keyUsage !== undefined && leaf.keyUsage.length > 0 && !leaf.keyUsage.includes(CODE_SIGNING)) {
     return { problem: `the signing certificate ${subjectLine(leaf)} is not a code-signing certificate` };
+  }
+  if (extensions[0]!.keyUsage && !extensions[0]!.keyUsage.digitalSignature) {
+    return { problem: `the signing certificate ${subjectLine(leaf)} may not make digital signatures (its keyUsage lacks digitalSignature)` };
   }
   for (let i = 0; i + 1 < chain.length; i++) {
     if (!chain[i]!.checkIssued(chain[i + 1]!) || !chain[i]!.verify(chain[i + 1]!.publicKey)) {
@@ -206,6 +219,11 @@ export function chainTrust(chain: X509Certificate[], trusted: TrustedCert[]): { 
     // any code-signing leaf could issue a certificate claiming any subject.
     if (!chain[i + 1]!.ca) {
       return { problem: `the certificate chain is broken: ${subjectLine(chain[i + 1]!)} issued ${subjectLine(chain[i]!)} but is not a certificate authority (its basicConstraints do not say CA:TRUE)` };
+    }
+    // An issuer's pathLenConstraint bounds the CA certificates below it (the leaf not counted).
+    const pathLen = extensions[i + 1]!.pathLen;
+    if (pathLen !== undefined && i > pathLen) {
+      return { problem: `the certificate chain is broken: ${subjectLine(chain[i + 1]!)} allows ${pathLen} certificate authorit${pathLen === 1 ? 'y' : 'ies'} below it, and the chain has ${i}` };
     }
   }
   const root = chain[chain.length - 1]!;

@@ -122,7 +122,7 @@ export const signCommand: Command = {
     const { loadSigners, signImages } = await import('../plugins/sign.js');
     const { refuseKeyText } = await import('../lib/signature/private-keys.js');
     // Key text given where a path belongs is refused before it becomes part of a path.
-    const file = (name: string): string | undefined => (typeof flags[name] === 'string' ? resolve(env.cwd, name === 'notation-cert' ? (flags[name] as string) : refuseKeyText(flags[name] as string)) : undefined);
+    const file = (name: string): string | undefined => (typeof flags[name] === 'string' ? resolve(env.cwd, name === 'notation-cert' ? (flags[name] as string) : refuseKeyText(flags[name] as string, env.cwd)) : undefined);
     const options = {
       key: file('key'),
       format: (flags.format as 'legacy' | 'bundle' | undefined) ?? 'legacy',

@@ -291,7 +291,7 @@ export function sign(options: SignPluginOptions): Plugin {
     name: 'sign',
     async run(ctx, input) {
       // Key text given where a path belongs is refused before it becomes part of a path.
-      const local = (file: string | undefined): string | undefined => (file === undefined ? undefined : path.resolve(ctx.cwd, refuseKeyText(file)));
+      const local = (file: string | undefined): string | undefined => (file === undefined ? undefined : path.resolve(ctx.cwd, refuseKeyText(file, ctx.cwd)));
       const signers = await loadSigners({ ...options, key: local(options.key), notationKey: local(options.notationKey), notationCert: local(options.notationCert) });
       await checkWhole(ctx.store, input);
       for (const artifact of input) {

@@ -4,6 +4,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, scryptSync, type KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { GadgetError, messageOf } from '../errors.js';
 import { secretboxOpen, secretboxSeal } from './secretbox.js';
 
@@ -94,11 +95,11 @@ function keyError(file: string, why: string, hint: string): GadgetError {
 /**
  * Returns `value` when it may be the path of a key file; throws (exit 2) for key material given
  * where a path belongs (PEM, or a PEM body's base64 alone), never quoting it: messages and logs
- * would carry it. Check the value as given, before it is resolved against a folder (a folder
+ * would carry it. Check the value as given, before it is resolved against `folder` (a folder
  * whose path is all base64 characters would otherwise hide the key text in a path).
  */
-export function refuseKeyText(value: string): string {
-  const base64 = value.length >= 64 && /^[A-Za-z0-9+/]+=*$/.test(value) && !existsSync(value); // a file of that name is a path
+export function refuseKeyText(value: string, folder = '.'): string {
+  const base64 = value.length >= 64 && /^[A-Za-z0-9+/]+=*$/.test(value) && !existsSync(resolve(folder, value)); // a file of that name is a path
   if (/-----BEGIN|[\r\n]/.test(value) || base64) {
     throw new GadgetError('the signing key was given as its text, not as the path of a file (the text is not repeated here)', {
       exitCode: 2,

@@ -89,3 +89,24 @@ export default defineConfig({
   for (let i = 0; i < 2; i++) assert.equal((await gadget(['gc'], { cwd: dir, env: { XDG_CACHE_HOME: cache } })).code, 0);
   assert.equal(loads(dir), 1, 'loaded once, then remembered');
 });
+
+test('a config that exports an imported or computed object is not remembered, even when its text names no store or one literal', async () => {
+  const cases: Array<[string, string | undefined]> = [
+    // The export comes from another file, which names the store (or not) as it likes.
+    [`import base from './base.mjs';\nexport default base;`, `export default process.env.MY_STORE ? { store: process.env.MY_STORE } : {};\n`],
+    // A literal in this file, but the export chooses between objects.
+    [`const local = { store: '.a' };\nexport default defineConfig(process.env.MY_STORE ? { store: process.env.MY_STORE } as { store: string } : local);`, undefined],
+  ];
+  for (const [body, base] of cases) {
+    const dir = scratch('gadget-config-store-');
+    const cache = join(dir, 'cache');
+    writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
+    if (base) writeFileSync(join(dir, 'base.mjs'), base);
+    writeFileSync(join(dir, 'gadget.config.ts'), `import { defineConfig } from '${join(REPO, 'index.ts')}';\n${body}\n`);
+    mkdirSync(join(dir, '.b'));
+    // Read-only commands: the first may name ig's own store, which it must not change.
+    await gadget(['-v', 'list', '--json'], { cwd: dir, env: { XDG_CACHE_HOME: cache, MY_STORE: undefined } });
+    const b = await gadget(['-v', 'list', '--json'], { cwd: dir, env: { XDG_CACHE_HOME: cache, MY_STORE: '.b' } });
+    assert.match(b.stderr, new RegExp(`store: ${join(dir, '.b').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), `the store the config computes now: ${body}\n${b.stderr}`);
+  }
+});

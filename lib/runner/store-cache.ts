@@ -80,10 +80,47 @@ function codeOf(text: string): { code: string; strings: string[] } {
 function isLiteralStore(text: string, store: unknown): boolean {
   const { code, strings } = codeOf(text);
   if (/\.\.\.|Object\s*\.\s*assign/.test(code) || strings.includes('store')) return false;
+  const exported = exportedObject(code);
+  if (exported === undefined) return false; // the export is computed, imported or a variable
   const words = code.match(/\bstore\b/g)?.length ?? 0;
   if (store === undefined) return words === 0;
-  const key = /\bstore\s*:\s*\0(\d+)\0/.exec(code);
-  return typeof store === 'string' && words === 1 && key !== null && strings[Number(key[1])] === store;
+  const key = /\bstore\s*:\s*\0(\d+)\0/.exec(exported);
+  return typeof store === 'string' && words === 1 && key !== null && depthAt(exported, key.index) === 1 && strings[Number(key[1])] === store;
+}
+
+/**
+ * The object literal the config exports (`export default {...}`, `export default
+ * defineConfig({...})`, or the same after `module.exports =`), braces included, when the export
+ * is that literal and nothing after it; else undefined.
+ */
+function exportedObject(code: string): string | undefined {
+  const start = /(?:\bexport\s+default|\bmodule\s*\.\s*exports\s*=)\s*(?:defineConfig\s*\(\s*)?\{/.exec(code);
+  if (!start) return undefined;
+  const open = start.index + start[0].length - 1;
+  let depth = 0;
+  for (let i = open; i < code.length; i++) {
+    const c = code[i]!;
+    if (c === '{' || c === '[' || c === '(') depth++;
+    else if (c === '}' || c === ']' || c === ')') depth--;
+    if (depth === 0) {
+      // Only the call's closing parenthesis and a semicolon may follow: `defineConfig(cond ? {...} : x)` is computed.
+      const rest = code.slice(i + 1);
+      const closes = /defineConfig\s*\(\s*\{$/.test(start[0]) ? /^\s*\)\s*;?\s*$/ : /^\s*;?\s*$/;
+      return closes.test(rest) ? code.slice(open, i + 1) : undefined;
+    }
+  }
+  return undefined;
+}
+
+/** How many brackets are open at `index` of `code`. */
+function depthAt(code: string, index: number): number {
+  let depth = 0;
+  for (let i = 0; i < index; i++) {
+    const c = code[i]!;
+    if (c === '{' || c === '[' || c === '(') depth++;
+    else if (c === '}' || c === ']' || c === ')') depth--;
+  }
+  return depth;
 }
 
 /** Remembers the `store` of a loaded config when its text proves it is a literal. */

@@ -26,10 +26,10 @@ async function watchedPaths(env: CommandEnv, extra: string[]): Promise<string[]>
     if (file) paths.push(file, ...(files ?? []));
     for (const g of config.gadgets ?? []) if (typeof g?.dir === 'string') paths.push(resolve(dir, g.dir));
   } catch {
-    // A config that does not load: the round reported it; watch the file for the fix.
-    const { findConfig } = await import('../lib/runner/config.js');
+    // A config that does not load: the round reported it; watch it, and what it read, for the fix.
+    const { findConfig, lastConfigFiles } = await import('../lib/runner/config.js');
     const file = findConfig(env.cwd, env.flags.config);
-    if (file) paths.push(file);
+    if (file) paths.push(file, ...lastConfigFiles());
   }
   for (const r of env.records as BuildRecord[]) paths.push(...(r.inputs ?? []));
   return paths;
@@ -77,10 +77,10 @@ export async function watching(env: CommandEnv, runOnce: () => Promise<number>, 
       } finally {
         env.muted = false;
       }
-      const { findConfig } = await import('../lib/runner/config.js');
+      const { findConfig, lastConfigFiles } = await import('../lib/runner/config.js');
       const configFile = findConfig(env.cwd, env.flags.config);
       const loaded = await env.config().catch(() => undefined);
-      configFiles = new Set([...(configFile ? [configFile] : []), ...(loaded?.files ?? [])]);
+      configFiles = new Set([...(configFile ? [configFile] : []), ...(loaded?.files ?? lastConfigFiles())]);
       const report = `${clock()} ${line}`;
       const paths = await watchedPaths(env, extra);
       if (ok) lastGood = paths;

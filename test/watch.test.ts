@@ -155,6 +155,14 @@ test('run --watch re-reads an ES-module gadget.config.ts and the project files i
     writeFileSync(join(dir, 'value.ts'), "export const value = 'c';\n");
     assert.match(await out.next(/value\.ts changed/, 'the fix'), /^\S+ ok value\.ts changed: /);
     assert.equal(seen(), 'c');
+
+    // A file first imported by a round that fails is watched all the same: its fix starts a round.
+    writeFileSync(join(dir, 'extra.ts'), 'export const value = {{{;\n');
+    writeFileSync(join(dir, 'value.ts'), "export { value } from './extra.ts';\n");
+    assert.match(await out.next(/(value|extra)\.ts( and 1 more)? changed/, 'the new broken import'), /^\S+ failed /);
+    writeFileSync(join(dir, 'extra.ts'), "export const value = 'd';\n");
+    assert.match(await out.next(/extra\.ts changed/, 'the fix of the new import'), /^\S+ ok extra\.ts changed: /);
+    assert.equal(seen(), 'd');
   });
 });
 
@@ -170,5 +178,25 @@ test('build --watch keeps watching a header outside the gadget after a round tha
     assert.match(await out.next(/extra\.h changed/, 'the broken header'), /^\S+ failed inc\/extra\.h changed: /);
     writeFileSync(join(dir, 'inc', 'extra.h'), '#define EXTRA 3\n');
     assert.match(await out.next(/extra\.h changed/, 'the fixed header'), /^\S+ ok inc\/extra\.h changed: rebuilt example\.com\/w\/g:v1/);
+  });
+});
+
+test('run --watch in a CommonJS project watches and re-reads a file it requires from outside its folder', async () => {
+  const root = scratch('gadget-watch-outside-');
+  const dir = join(root, 'project');
+  mkdirSync(dir);
+  mkdirSync(join(root, 'shared'));
+  writeFileSync(join(dir, 'package.json'), '{}\n');
+  writeFileSync(join(root, 'shared', 'value.ts'), "export const value = 'o1';\n");
+  writeFileSync(join(dir, 'gadget.config.ts'),
+    `import { writeFileSync } from 'node:fs';\nimport { value } from '../shared/value';\n` +
+    `export default { store: '.gadget-store', tasks: { default: [{ name: 'mark', async run(_c: unknown, input: unknown[]) { writeFileSync('seen', value); return input; } }] } };\n`);
+  const seen = (): string => readFileSync(join(dir, 'seen'), 'utf8');
+  await watching(['run', 'default', '--watch'], dir, async (out) => {
+    assert.match(await out.next(/^\d\d:\d\d:\d\d /, 'the first round'), /^\S+ ok /);
+    assert.equal(seen(), 'o1');
+    writeFileSync(join(root, 'shared', 'value.ts'), "export const value = 'o2';\n");
+    assert.match(await out.next(/value\.ts changed/, 'the outside file edit'), /^\S+ ok \S*value\.ts changed: /);
+    assert.equal(seen(), 'o2');
   });
 });

@@ -8,8 +8,8 @@ import type { MessagePort } from 'node:worker_threads';
 
 interface Data {
   port: MessagePort;
-  /** gadget-oci's own folder: its modules are the command line's, never evaluated twice. */
-  ownRoot: string;
+  /** gadget-oci's own modules (path prefixes): the command line's, never evaluated twice. */
+  ownCode: string[];
 }
 
 interface ResolveContext {
@@ -36,7 +36,7 @@ export async function resolve(specifier: string, context: ResolveContext, next: 
   if (!data || round === null || !resolved.url.startsWith('file:')) return resolved;
   const url = new URL(resolved.url);
   const path = fileURLToPath(url);
-  if (path.split(/[\\/]/).includes('node_modules') || path.startsWith(data.ownRoot)) return resolved;
+  if (path.split(/[\\/]/).includes('node_modules') || data.ownCode.some((p) => path.startsWith(p))) return resolved;
   data.port.postMessage(path);
   url.searchParams.set(QUERY, round);
   return { ...resolved, url: url.href };

@@ -55,10 +55,10 @@ function forgetRequired(file: string): void {
   for (const id of projectRequired(file)) delete cache[id];
 }
 
-/** The files of the config's folder (not its packages) in the require cache: the config and what it required. */
+/** The project's files in the require cache (not packages, not gadget-oci): the config and what it required, wherever they are. */
 function projectRequired(file: string): string[] {
-  const dir = dirname(file) + sep;
-  return Object.keys(createRequire(import.meta.url).cache).filter((id) => id === file || (id.startsWith(dir) && !id.slice(dir.length).split(sep).includes('node_modules')));
+  const own = ownCode();
+  return Object.keys(createRequire(import.meta.url).cache).filter((id) => id === file || (!id.split(sep).includes('node_modules') && !own.some((p) => id.startsWith(p))));
 }
 
 let rounds: { port: MessagePort; next: number } | undefined;
@@ -68,17 +68,27 @@ function roundHooks(): { port: MessagePort; next: number } {
   if (!rounds) {
     const { port1, port2 } = new MessageChannel();
     port1.unref();
-    register(new URL('./config-hooks.js', import.meta.url), { data: { port: port2, ownRoot: ownRoot() }, transferList: [port2] });
+    register(new URL('./config-hooks.js', import.meta.url), { data: { port: port2, ownCode: ownCode() }, transferList: [port2] });
     rounds = { port: port1, next: 0 };
   }
   return rounds;
 }
 
-/** gadget-oci's own folder (the one holding its package.json), with a trailing separator. */
-function ownRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return dir + sep;
+/**
+ * gadget-oci's own modules (its folders and index, beside lib/ whether built or run from
+ * source), as path prefixes: they are the command line's, never a project's, even for a
+ * project inside gadget-oci's checkout.
+ */
+function ownCode(): string[] {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  return [...['lib', 'plugins', 'store', 'serve', 'cli'].map((d) => join(root, d) + sep), join(root, 'index.js'), join(root, 'index.ts')];
+}
+
+let lastFiles: string[] = [];
+
+/** The project files the last fresh load read, also when it failed (a watch watches them for the fix). */
+export function lastConfigFiles(): string[] {
+  return lastFiles;
 }
 
 /**
@@ -93,6 +103,7 @@ async function importFresh(file: string, files: Set<string>): Promise<Record<str
   } finally {
     for (let m = receiveMessageOnPort(hooks.port); m; m = receiveMessageOnPort(hooks.port)) files.add(m.message as string);
     for (const id of projectRequired(file)) if (id !== file) files.add(id);
+    lastFiles = [...files];
   }
 }
 

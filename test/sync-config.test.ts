@@ -102,6 +102,8 @@ test('the config: mirror sets, registries and mirrors are checked with messages 
   assert.equal(ok.mirrors.ig!.signatures, undefined);
   const bad: Array<[unknown, RegExp]> = [
     [{ mirrors: { x: { source: 'a/b' } } }, /mirrors\.x\.destination must be 'store'/],
+    [{ mirrors: { x: { source: 'a/b', destination: { bundle: 'out.TGZ' } } } }, /mirrors\.x\.destination\.bundle "out\.TGZ": a sync writes a bundle as a plain tar, not gzip/],
+    [{ mirrors: { x: { source: 'a/b', destination: { bundle: 'out.tar.gz' } } } }, /a sync writes a bundle as a plain tar, not gzip/],
     [{ mirrors: { x: { source: 'a/b', destination: 'store', tag: {} } } }, /mirrors\.x\.tag is not a mirror set setting/],
     [{ mirrors: { x: { source: [], destination: 'store' } } }, /mirrors\.x\.source is empty/],
     [{ mirrors: { x: { source: 'a', destination: 'store', tags: { newest: 0 } } } }, /tags\.newest must be a positive whole number/],

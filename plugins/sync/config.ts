@@ -143,6 +143,9 @@ function checkDestination(value: unknown, where: string): SyncDestination {
   if (value === 'store') return value;
   if (isObject(value) && Object.keys(value).length === 1) {
     if (typeof value.registry === 'string' && value.registry) return { registry: value.registry };
+    if (typeof value.bundle === 'string' && /\.(tar\.gz|tgz)$/i.test(value.bundle)) {
+      throw usageError(`${where}.bundle ${JSON.stringify(value.bundle)}: a sync writes a bundle as a plain tar, not gzip`, `name it ${JSON.stringify(value.bundle.replace(/\.(tar\.gz|tgz)$/i, '.tar'))} (gzip it afterwards if it must be smaller; \`gadget import\` reads either)`);
+    }
     if (typeof value.bundle === 'string' && value.bundle) return { bundle: value.bundle };
     // `{ regsitry: '...' }`: the key named, with the one meant.
     refuseUnknownKeys(value, ['registry', 'bundle'], where, 'a destination kind');

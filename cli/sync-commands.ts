@@ -94,14 +94,14 @@ async function print(env: CommandEnv, summary: SyncSummary, verb: string, dryRun
   const { formatSyncSummary } = await import('../plugins/sync.js');
   const failed = summary.items.filter((i) => i.status === 'failed');
   if (env.flags.json) {
-    const planned = summary.items.map(({ set, source, destination, status, error, hint }) => ({ set, source, destination, ...(status === 'failed' ? { refused: error, hint } : {}) }));
+    const planned = summary.items.map(({ set, source, destination, tags, status, error, hint }) => ({ set, source, destination, tags, ...(status === 'failed' ? { refused: error, hint } : {}) }));
     env.printJSON(dryRun ? { dryRun: true, items: planned } : summary);
     return failed.length ? 1 : 0;
   }
   if (dryRun) {
     // Exactly what the run would do: the refused items are listed as the run would fail them.
     for (const i of summary.items) {
-      const line = `${i.set ? `[${i.set}] ` : ''}${i.source} -> ${i.destination}`;
+      const line = `${i.set ? `[${i.set}] ` : ''}${i.source} -> ${i.destination}${i.tags && i.tags.length > 1 ? ` (tags ${i.tags.join(', ')})` : ''}`;
       env.print(i.status === 'failed' ? `refused: ${line}: ${i.error}` : line);
     }
     const n = summary.items.length - failed.length;

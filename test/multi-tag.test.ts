@@ -32,6 +32,13 @@ describe('several tags at once', { skip: why }, () => {
   after(() => reg?.stop());
 
   test('push --tag puts the image under its own tag and every --tag, signatures once', async () => {
+    // The dry run names every tag it would set, and sets none.
+    const dry = await gadget(['--store', store, 'push', LEGACY, `${reg.host}/multi/legacy:v1`, '--tag', 'v1.2.3', '--tag', 'latest', '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /-> .*multi\/legacy:v1 \(tags v1, v1\.2\.3, latest\)/);
+    const dryJSON = JSON.parse((await gadget(['--store', store, '--json', 'push', LEGACY, `${reg.host}/multi/legacy:v1`, '--tag', 'v1.2.3', '--tag', 'latest', '--dry-run'])).stdout);
+    assert.deepEqual(dryJSON.items[0].tags, ['v1', 'v1.2.3', 'latest']);
+    assert.deepEqual(await skopeoTags(`${reg.host}/multi/legacy`).catch(() => []), [], 'nothing pushed by the dry runs');
     const r = await gadget(['--store', store, '--json', 'push', LEGACY, `${reg.host}/multi/legacy:v1`, '--tag', 'v1.2.3', '--tag', 'latest']);
     assert.equal(r.code, 0, r.stderr);
     const doc = JSON.parse(r.stdout);

@@ -300,6 +300,8 @@ export async function previewPlan(planned: PlanItem[], opts: RunOptions): Promis
   try {
     for (const item of items) {
       const result: ItemResult = { set: item.set, source: describeSource(item.source), destination: describeDestination(item.destination), status: 'skipped', copied: 0, bytes: 0 };
+      // Every tag the run would give, as the run reports them (`push --tag`).
+      if (item.tags?.length && item.destination.kind === 'registry') result.tags = [...new Set([...(item.destination.ref.tag === undefined ? [] : [item.destination.ref.tag]), ...item.tags])];
       let refusal = item.refused;
       if (!refusal) {
         // The source is read as the run reads it: a tag that is not there fails here too; an

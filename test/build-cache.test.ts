@@ -79,6 +79,16 @@ test('the header names a file looks up: includes, __has_include, not comments or
   assert.equal(scanNames('#if __has_include(H)\n#endif\n').computed, '__has_include(H)');
 });
 
+test('the scanner reads directives as clang does: digraphs, trigraphs, comments over lines inside a directive, a backslash before spaces', () => {
+  const text = [
+    '%:include "digraph.h"', ' %: include_next <digraph_next.h>', '??=include "trigraph.h"',
+    '#/* a comment', ' over two lines */include "comment.h"', '# /**/ include /* x */ <comment2.h>',
+    '#\\  ', 'include "spaced_backslash.h"', '#\finclude "formfeed.h"', '',
+  ].join('\n');
+  assert.deepEqual(scanNames(text).quoted.sort(), ['comment.h', 'digraph.h', 'formfeed.h', 'spaced_backslash.h', 'trigraph.h']);
+  assert.deepEqual(scanNames(text).angled.sort(), ['comment2.h', 'digraph_next.h']);
+});
+
 test('a dependency that cannot be read is a miss, never a hit', async () => {
   const dir = scratch('gadget-cache-');
   const header = path.join(dir, 'h.h');
@@ -256,6 +266,25 @@ test('the cache never hands a gadget an image of other inputs: a copy of its fol
     await changeRebuilds(ctx, spec, () => writeFileSync(path.join(g, 'local_config.h'), '#define LOCAL 2\n'), { before: include });
     await changeRebuilds(ctx, spec, () => writeFileSync(path.join(second, 'next.h'), '#define NEXT 3\n'), { before: include });
   });
+
+  // A header in the gadget folder shadows the include root's: clang must have been seen to look there.
+  for (const [name, line, cflags] of [
+    ['digraph', '%:include "val.h"', undefined],
+    ['comment over lines', '#/* a\n */include "val.h"', undefined],
+    ['trigraph under -std=c11', '??=include "val.h"', '-std=c11'],
+    ['backslash, spaces, newline', '#\\  \ninclude "val.h"', undefined],
+  ] as const) {
+    await t.test(`an include clang sees and a line-by-line scanner does not: ${name}`, async () => {
+      const g = path.join(dir, `odd-${name.replace(/\W+/g, '-')}`);
+      const root = path.join(g + '-root');
+      mkdirSync(g);
+      mkdirSync(root);
+      writeFileSync(path.join(g, 'program.bpf.c'), `${line}\nint value(void) { return VALUE; }\n`);
+      writeFileSync(path.join(root, 'val.h'), '#define VALUE 1\n');
+      const spec: GadgetSpec = { dir: g, ref: 'test/odd:1', ...(cflags ? { cflags: [cflags] } : {}) };
+      await changeRebuilds(ctx, spec, () => writeFileSync(path.join(g, 'val.h'), '#define VALUE 2\n'), { before: { include: [root] } });
+    });
+  }
 
   await t.test('an include whose name is a macro: the image is not remembered (where clang looked is unknown)', async () => {
     const g = path.join(dir, 'computed');

@@ -24,9 +24,16 @@ export interface ScannedNames {
   computed?: string;
 }
 
-/** The text with line continuations joined and comments blanked; string and char literals kept. */
-export function withoutComments(text: string): string {
-  const src = text.replace(/\\\r?\n/g, '');
+/**
+ * The text with line continuations joined and comments blanked; string and char literals kept.
+ * A comment is one space, newlines and all (translation phase 3, before directives are seen):
+ * a `#` and `include "x.h"` with a comment over two lines between them is one directive to
+ * clang, and `f();` with such a comment before `#include` on the next line is none.
+ * `keepCommentLines` keeps a comment's newlines instead (see scanNames).
+ */
+export function withoutComments(text: string, keepCommentLines = false): string {
+  // clang also joins a backslash that only spaces separate from its newline (with a warning).
+  const src = text.replace(/\\[ \t\f\v]*(?:\r\n|\n|\r)/g, '');
   const parts: string[] = [];
   const next = /\/\*|\/\/|["']/g;
   let i = 0;
@@ -36,8 +43,7 @@ export function withoutComments(text: string): string {
     if (m[0] === '/*') {
       const close = src.indexOf('*/', m.index + 2);
       end = close < 0 ? src.length : close + 2;
-      // A comment is one space; its newlines stay, so that directives stay on their lines.
-      parts.push(' ' + src.slice(m.index, end).replace(/[^\n]/g, ''));
+      parts.push(' ' + (keepCommentLines ? src.slice(m.index, end).replace(/[^\n]/g, '') : ''));
     } else if (m[0] === '//') {
       const close = src.indexOf('\n', m.index);
       end = close < 0 ? src.length : close;
@@ -56,14 +62,33 @@ export function withoutComments(text: string): string {
   return parts.join('');
 }
 
-const DIRECTIVE = /^[ \t]*#[ \t]*(?:include_next|include|import)\b[ \t]*(.*)$/gm;
+const TRIGRAPHS: Record<string, string> = { '=': '#', '/': '\\', "'": '^', '(': '[', ')': ']', '!': '|', '<': '{', '>': '}', '-': '~' };
+
+// `%:` is the digraph of `#` (C99, always on); directive whitespace may hold form feeds and vertical tabs.
+const DIRECTIVE = /^[ \t\f\v]*(?:#|%:)[ \t\f\v]*(?:include_next|include|import)\b[ \t\f\v]*(.*)$/gm;
 const HAS_INCLUDE = /\b__has_include(?:_next)?\b/g;
 
-/** The header names a file's text (latin1) names in #include-like directives and __has_include. */
+/**
+ * The header names a file's text (latin1) names in #include-like directives and __has_include.
+ * The text is read as clang reads it (comments one space) and, to be safe where that reading
+ * could be wrong, also with each comment's newlines kept, and with trigraphs replaced (`??=`
+ * is `#` under -std=c11 and -trigraphs): a name any reading finds is looked up, since a name
+ * too many costs at most a rebuild, and one too few an image built from other headers.
+ */
 export function scanNames(text: string): ScannedNames {
-  const src = withoutComments(text);
+  const readings = [text];
+  if (text.includes('??')) readings.push(text.replace(/\?\?([=/'()!<>-])/g, (_m, c: string) => TRIGRAPHS[c]!));
   const quoted = new Set<string>();
   const angled = new Set<string>();
+  let computed: string | undefined;
+  for (const t of readings) {
+    for (const src of [withoutComments(t), withoutComments(t, true)]) computed ??= scanText(src, quoted, angled);
+  }
+  return { quoted: [...quoted], angled: [...angled], ...(computed !== undefined ? { computed } : {}) };
+}
+
+/** Adds the names one comment-free text looks up; returns the first that is not a literal. */
+function scanText(src: string, quoted: Set<string>, angled: Set<string>): string | undefined {
   let computed: string | undefined;
   const take = (arg: string, whole: string): void => {
     const q = /^"([^"\n]*)"/.exec(arg);
@@ -83,7 +108,7 @@ export function scanNames(text: string): ScannedNames {
     if (lit) take(lit[1]!, '');
     else computed ??= `${m[0]}(${arg.split('\n')[0]!.trim()}`;
   }
-  return { quoted: [...quoted], angled: [...angled], ...(computed !== undefined ? { computed } : {}) };
+  return computed;
 }
 
 const toBytes = (latin1: string): Buffer => Buffer.from(latin1, 'latin1');
@@ -142,7 +167,7 @@ export async function probeLookups(deps: string[], search: string[][]): Promise<
       continue; // an unreadable dep is a miss by its hash already
     }
     // Most files name no header; the scan is skipped for them (vmlinux.h is megabytes of types).
-    if (!text.includes('#') && !text.includes('__has_include')) continue;
+    if (!/#|%:|\?\?=|__has_include/.test(text)) continue;
     const names = scanNames(text);
     if (names.computed !== undefined && computed === undefined) computed = `${Buffer.from(file, 'latin1').toString('utf8')}: ${names.computed}`;
     for (const name of names.quoted) {

@@ -17,7 +17,7 @@ import type { Artifact, Plugin, PluginContext } from '../lib/runner/types.js';
 import { checkDuplicateRefs } from '../lib/runner/validate-config.js';
 import type { Store } from '../store/store.js';
 import { btfhubFingerprint, generateBtfgen } from './build/btfgen.js';
-import { BuildCache, changedSince, depsUnchanged, hashFiles, KeyBuilder, type CacheEntry } from './build/cache.js';
+import { BuildCache, changedSince, depsUnchanged, hashFiles, KeyBuilder, sameFiles, type CacheEntry } from './build/cache.js';
 import { appearedSince, changedLookup, probeLookups, type Probed } from './build/probes.js';
 import { hashCapped, MAX_OBJECT_BYTES, MAX_SOURCE_BYTES, MAX_WASM_BYTES, readCapped } from './build/read.js';
 import { compileEbpf, findTool, missingTool, toolVersion } from './build/compile.js';
@@ -166,7 +166,8 @@ const CLANG_ENV = ['CPATH', 'C_INCLUDE_PATH', 'CPLUS_INCLUDE_PATH', 'OBJC_INCLUD
 
 async function cacheKey(g: ResolvedGadget, inputs: Inputs, builderVersion: string, extra: Record<string, string>[], includeRoots: string[], validate: boolean): Promise<string> {
   // Format 2: entries record header lookups (probes.ts); those of format 1 cannot be checked.
-  const key = new KeyBuilder().add('format', 'gadget-oci build 2').add('version', packageVersion()).add('mode', inputs.mode);
+  // Format 3: entries record which deps are one file (cache.ts `same`); format 2's cannot.
+  const key = new KeyBuilder().add('format', 'gadget-oci build 3').add('version', packageVersion()).add('mode', inputs.mode);
   // An image built without the metadata check must not satisfy a build that asks for it.
   key.add('validate-metadata', String(validate));
   key.add('builder', builderVersion);
@@ -250,7 +251,7 @@ async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadge
   const validate = opts.validateMetadata !== false;
   const key = await cacheKey(g, inputs, builderVersion, extra, includeRoots, validate);
   const hit = opts.noCache ? undefined : cache.get(key);
-  if (hit && (await imageComplete(ctx.store, hit.index)) && (await depsUnchanged(hit.deps))) {
+  if (hit && (await imageComplete(ctx.store, hit.index)) && (await depsUnchanged(hit))) {
     const moved = hit.lookups === undefined ? undefined : changedLookup(hit.lookups);
     if (moved === undefined) {
       ctx.log.info(`${g.name}: unchanged, reusing ${hit.index.digest} as ${g.ref}`);
@@ -317,7 +318,7 @@ async function buildImage(ctx: PluginContext, spec: GadgetSpec, opts: BuildGadge
     if (stored.digest !== blob.descriptor.digest) throw new Error(`store returned ${stored.digest} for ${blob.descriptor.digest}`);
   }
   ctx.log.info(`${g.name}: built ${image.index.descriptor.digest} as ${g.ref}`);
-  const entry: CacheEntry = { index: image.index.descriptor, deps: await hashFiles(deps), ...(probed ? { lookups: probed.record } : {}), time: new Date().toISOString() };
+  const entry: CacheEntry = { index: image.index.descriptor, deps: await hashFiles(deps), same: await sameFiles(deps), ...(probed ? { lookups: probed.record } : {}), time: new Date().toISOString() };
   const unsure = changedSince(deps, compileStart)
     ? 'a source or header changed while it was compiled'
     : probed && appearedSince(probed.present, compileStart)

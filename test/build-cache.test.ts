@@ -4,7 +4,7 @@
 // is a miss, never a hit. Real clang, bpftool and store.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { PluginContext } from '../lib/runner/types.js';
@@ -94,11 +94,12 @@ test('a dependency that cannot be read is a miss, never a hit', async () => {
   const header = path.join(dir, 'h.h');
   writeFileSync(header, '#define A 1\n');
   const deps = await hashFiles([header, path.join(dir, 'gone.h')]);
-  assert.equal(await depsUnchanged(deps), false, 'a dependency that was missing at build time never matches');
+  assert.equal(await depsUnchanged({ deps, same: [] }), false, 'a dependency that was missing at build time never matches');
   const readable = await hashFiles([header]);
-  assert.equal(await depsUnchanged(readable), true);
+  assert.equal(await depsUnchanged({ deps: readable, same: [] }), true);
+  assert.equal(await depsUnchanged({ deps: readable } as never), false, 'an entry that does not say which deps are one file is a miss');
   rmSync(header);
-  assert.equal(await depsUnchanged(readable), false, 'a dependency that is gone now is a miss');
+  assert.equal(await depsUnchanged({ deps: readable, same: [] }), false, 'a dependency that is gone now is a miss');
 });
 
 test('headers whose names hold $, spaces or non-UTF-8 bytes: editing them rebuilds', async (t) => {
@@ -285,6 +286,35 @@ test('the cache never hands a gadget an image of other inputs: a copy of its fol
       await changeRebuilds(ctx, spec, () => writeFileSync(path.join(g, 'val.h'), '#define VALUE 2\n'), { before: { include: [root] } });
     });
   }
+
+  await t.test('#pragma once and a linked folder that becomes a copy (or back): one file or two is part of the key', async () => {
+    const g = path.join(dir, 'pragma-once');
+    mkdirSync(path.join(g, 'a'), { recursive: true });
+    // b/x.h is a second path to a/x.h while b links to a: #pragma once skips it, VALUE stays 1.
+    // As a copy it is another file: read again, VALUE 2. Same paths, same bytes either way.
+    writeFileSync(path.join(g, 'program.bpf.c'), '#define VALUE 1\n#include "a/x.h"\n#include "b/x.h"\nint value(void) { return VALUE; }\n');
+    writeFileSync(path.join(g, 'a', 'x.h'), '#pragma once\n#ifndef FIRST\n#define FIRST\n#else\n#undef VALUE\n#define VALUE 2\n#endif\n');
+    symlinkSync('a', path.join(g, 'b'));
+    const spec: GadgetSpec = { dir: g, ref: 'test/once:1' };
+    await changeRebuilds(ctx, spec, () => {
+      rmSync(path.join(g, 'b'));
+      cpSync(path.join(g, 'a'), path.join(g, 'b'), { recursive: true });
+    });
+    await changeRebuilds(ctx, spec, () => {
+      rmSync(path.join(g, 'b'), { recursive: true });
+      symlinkSync('a', path.join(g, 'b'));
+    });
+    // A hard link is one file too: the same image as the linked folder's (clang sees one file), then a copy differs.
+    const linked = await built(ctx, spec);
+    rmSync(path.join(g, 'b'));
+    mkdirSync(path.join(g, 'b'));
+    linkSync(path.join(g, 'a', 'x.h'), path.join(g, 'b', 'x.h'));
+    assert.equal((await built(ctx, spec, { noCache: true })).digest, linked.digest);
+    await changeRebuilds(ctx, spec, () => {
+      rmSync(path.join(g, 'b', 'x.h'));
+      copyFileSync(path.join(g, 'a', 'x.h'), path.join(g, 'b', 'x.h'));
+    });
+  });
 
   await t.test('an include whose name is a macro: the image is not remembered (where clang looked is unknown)', async () => {
     const g = path.join(dir, 'computed');

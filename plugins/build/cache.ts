@@ -5,6 +5,7 @@
 // header (probes.ts), so a header that appears or goes is a miss. Kept in the store's SQLite index.
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type { Descriptor } from '../../lib/oci/types.js';
 import type { PluginContext } from '../../lib/runner/types.js';
 
@@ -16,6 +17,13 @@ export interface CacheEntry {
   index: Descriptor;
   /** sha256 of every file clang read, by absolute path. */
   deps: Record<string, string>;
+  /**
+   * The deps that were one file (one device and inode: a symbolic link, a hard link), as
+   * groups of two or more. clang keeps one entry per file, so `#pragma once` skips a second
+   * path to a file it has read: a link that becomes a copy (or back) changes the image with
+   * the same paths and bytes.
+   */
+  same: string[][];
   /** Every place a header was looked up, and whether a file was there (see probes.ts); eBPF builds only. */
   lookups?: ProbeRecord;
   /** When the entry was written (ISO), for trimming. */
@@ -68,10 +76,26 @@ export async function hashFiles(keys: string[]): Promise<Record<string, string>>
   return Object.fromEntries(keys.map((k, i) => [k, hashes[i]!] as const).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
-/** True when every dependency can still be read and has the hash it had; anything else is a miss. */
-export async function depsUnchanged(deps: Record<string, string>): Promise<boolean> {
-  const now = await hashFiles(Object.keys(deps));
-  return Object.entries(deps).every(([f, h]) => h !== UNREADABLE && now[f] === h);
+/** The groups of the given dependency keys that are one file now (see CacheEntry.same), sorted; a key that cannot be read is in none. */
+export async function sameFiles(keys: string[]): Promise<string[][]> {
+  const byFile = new Map<string, string[]>();
+  const ids = await Promise.all(keys.map((k) => stat(depPath(k), { bigint: true }).then((s) => `${s.dev}:${s.ino}`, () => undefined)));
+  keys.forEach((k, i) => {
+    const id = ids[i];
+    if (id !== undefined) byFile.set(id, [...(byFile.get(id) ?? []), k]);
+  });
+  return [...byFile.values()].filter((g) => g.length > 1).map((g) => g.sort()).sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
+}
+
+/**
+ * True when every dependency can still be read, has the hash it had, and the same of them
+ * are one file as were; anything else (an entry without `same` too) is a miss.
+ */
+export async function depsUnchanged(entry: Pick<CacheEntry, 'deps' | 'same'>): Promise<boolean> {
+  const { deps } = entry;
+  if (!Array.isArray(entry.same)) return false;
+  const [now, same] = await Promise.all([hashFiles(Object.keys(deps)), sameFiles(Object.keys(deps))]);
+  return Object.entries(deps).every(([f, h]) => h !== UNREADABLE && now[f] === h) && JSON.stringify(same) === JSON.stringify(entry.same);
 }
 
 const NAMESPACE = 'build';

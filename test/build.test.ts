@@ -215,6 +215,22 @@ test('cflags from a build file must be plain compiler options', async (t) => {
   assert.ok(ctx.store.hasBlob(built.descriptor.digest));
 });
 
+test('cflags that change where clang looks for headers beyond what the build cache checks are refused naming build.yaml', async (t) => {
+  const ctx = await context(t);
+  const dir = await tempDir(t, 'cflags-search');
+  await cp(path.join(examples, 'trace_open/program.bpf.c'), path.join(dir, 'program.bpf.c'));
+  // -fms-compatibility searches every includer's folder; -fms-extensions allows #pragma include_alias; modules read module maps.
+  for (const bad of ['-fms-compatibility', '-fms-extensions', '-fmodules', '-fimplicit-module-maps']) {
+    await writeFile(path.join(dir, 'build.yaml'), `cflags: "-DX=1 ${bad}"\n`);
+    await assert.rejects(
+      buildGadget(ctx, { dir, ref: 'x' }),
+      (e: unknown) => e instanceof GadgetError && e.exitCode === 2 && e.message === `${path.join(dir, 'build.yaml')}: cflags option "${bad}" changes where clang looks for headers in a way the build cache cannot check`,
+      bad,
+    );
+  }
+  assert.deepEqual(await storeBlobs(ctx.store), [], 'no blob was written');
+});
+
 test('cflags that leave clang no eBPF object to write are refused naming build.yaml; an object clang did not write is said plainly', async (t) => {
   const ctx = await context(t);
   const dir = await tempDir(t, 'cflags-no-object');

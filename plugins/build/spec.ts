@@ -236,6 +236,13 @@ const SAFE_CFLAGS: RegExp[] = [
 // assembly handed to an outside assembler that has no BPF target (-fno-integrated-as).
 const NO_OBJECT_CFLAGS = /^-f(syntax-only|driver-only|lto(=.*)?|no-integrated-as)$/;
 
+// Plain options that change how clang finds headers in ways the build cache's probes
+// (probes.ts) do not model, so a header that appears or goes could leave a stale image:
+// -fms-compatibility searches the folder of every file on the include stack for a quoted
+// name, -fms-extensions allows `#pragma include_alias` (a name the scanner never sees),
+// and modules and API notes read module maps, .apinotes files and a module cache.
+const SEARCH_CFLAGS = /^-f(?!no-)(ms-compatibility|ms-extensions|.*modules?\b.*|.*module-map.*|apinotes.*)$/;
+
 /**
  * Checks cflags from `where`. `-I` folders may be anywhere (a header checkout beside the
  * gadget is normal); they are resolved against the gadget folder, must exist, and are made
@@ -261,6 +268,9 @@ async function checkCflags(g: { dir: string; shownDir: string }, flags: string[]
     }
     if (NO_OBJECT_CFLAGS.test(flag)) {
       throw badInput(`${where}: cflags option "${flag}" stops clang from writing the eBPF object the gadget is made of`, `remove "${flag}"; the build compiles with -c to one eBPF object per architecture`);
+    }
+    if (SEARCH_CFLAGS.test(flag)) {
+      throw badInput(`${where}: cflags option "${flag}" changes where clang looks for headers in a way the build cache cannot check`, `remove "${flag}"; headers are found through -I folders and the include roots`);
     }
     if (!SAFE_CFLAGS.some((re) => re.test(flag))) {
       throw badInput(

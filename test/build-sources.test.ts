@@ -152,6 +152,25 @@ test('cflags may name include folders anywhere; odd folder names stay one argume
   await assert.rejects(buildGadget(ctx, { dir: 'g', ref: 'cf:v2', cflags: ['-I../missing'] }), /cflags -I\.\.\/missing names a folder that does not exist/);
 });
 
+test('a header in a folder beside the gadget whose name starts with the gadget folder\'s keeps its absolute path in line info', async (t) => {
+  if (!clang) return t.skip('clang is not installed');
+  const base = await tempDir(t, 'prefix-sibling');
+  const dir = path.join(base, 'g');
+  await mkdir(path.join(base, 'g-inc'), { recursive: true });
+  await mkdir(path.join(dir, 'sub'), { recursive: true });
+  const inline = (name: string): string => `static __attribute__((always_inline)) inline int ${name}(void) { volatile int x = 3; return x; }\n`;
+  await writeFile(path.join(base, 'g-inc/h.h'), inline('from_sibling'));
+  await writeFile(path.join(dir, 'sub/k.h'), inline('from_sub'));
+  await writeFile(path.join(dir, 'program.bpf.c'), '#include "h.h"\n#include "sub/k.h"\n__attribute__((section("tp/x"))) int handle(void *ctx) { return from_sibling() + from_sub(); }\nchar LICENSE[] __attribute__((section("license"))) = "GPL";\n');
+  await writeFile(path.join(dir, 'build.yaml'), 'cflags: -I../g-inc\n');
+  const { objects } = await compileEbpf({ dir, source: path.join(dir, 'program.bpf.c'), shownSource: 'g/program.bpf.c', cflags: [`-I${path.join(base, 'g-inc')}`], archs: ['amd64'] });
+  const text = objects.amd64!.toString('latin1');
+  assert.ok(text.includes(`${base}/g-inc/h.h`), 'the sibling folder keeps its absolute path');
+  assert.ok(!text.includes('.-inc'), 'not ./.-inc/h.h');
+  assert.ok(text.includes('./program.bpf.c') && text.includes('sub/k.h'), 'the gadget folder is "."');
+  assert.ok(!text.includes(`${dir}/`), 'no absolute path of the gadget folder');
+});
+
 /** A folder of stand-in tools (see the header comment): each records its call and writes a real module. */
 async function standIns(dir: string, opts: { goVersion?: string; rustcVersion?: string }): Promise<{ bin: string; log: string }> {
   const bin = path.join(dir, 'bin');

@@ -180,7 +180,11 @@ export function clangArgs(i: ClangArgsInput): string[] {
     '-Wall', '-g', '-O2',
     `-D__TARGET_ARCH_${TARGET_ARCH[i.arch]}`,
     ...includeFolders(i).map((folder) => `-I${folder}`),
-    `-fdebug-prefix-map=${i.dir}=.`,
+    // The gadget folder is "." in debug info: clang 14 maps by plain string prefix, so the
+    // trailing "/" keeps a sibling /x/g-inc from becoming "./.-inc" for /x/g; the compile
+    // folder, named without one, is set to "." directly. (Same bytes as mapping `${dir}=.`.)
+    `-fdebug-prefix-map=${i.dir}/=./`,
+    '-fdebug-compilation-dir=.',
     ...includeRootMaps(i.includeRoots ?? []),
     ...i.cflags,
     '-MD', '-MF', i.depfile,

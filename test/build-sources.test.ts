@@ -8,7 +8,7 @@
 // real wasm module (examples/hello_wasm/program.wasm). The "toolchain missing" errors are
 // tested against the real machine (no go here; the real rustc without the wasm32-wasip1 target).
 import assert from 'node:assert/strict';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -289,6 +289,69 @@ test('wasm from source: what go and cargo read outside the module folder is in t
     await missAfter('rs', () => writeFile(path.join(base, '.cargo/config.toml'), '[build]\nrustflags = ["-Copt-level=1"]\n'), 'a .cargo/config.toml above');
     await missAfter('rs', async () => void (process.env.RUSTFLAGS = '-Cdebuginfo=2'), 'RUSTFLAGS');
     delete process.env.RUSTFLAGS;
+  });
+});
+
+test('wasm from source: hidden files, symbolic links and every TOML spelling of a Cargo path dependency are in the cache key (stand-in toolchains, see top)', async (t) => {
+  const base = await tempDir(t, 'wasm-hidden');
+  await wasmGadgets(base);
+  const tools = await standIns(path.join(base, 'tools'), {});
+  const ctx = await buildContext(t, base);
+  // //go:embed .config.json reads a hidden file; go compiles a symbolic link to a .go file; rustc follows a linked module folder.
+  await writeFile(path.join(base, 'gog/go/.config.json'), '{"v":1}\n');
+  await mkdir(path.join(base, 'shared/mod'), { recursive: true });
+  await writeFile(path.join(base, 'shared/common.go'), 'package main // v1\n');
+  await symlink('../../shared/common.go', path.join(base, 'gog/go/common.go'));
+  await writeFile(path.join(base, 'shared/mod/mod.rs'), 'pub fn v() -> u32 { 1 }\n');
+  await symlink('../../../shared/mod', path.join(base, 'rs/rust/src/linked'));
+  // A loop and a dangling link are lines of the key, not a hang or a failure.
+  await symlink('.', path.join(base, 'gog/go/self'));
+  await symlink('../../nowhere.go', path.join(base, 'gog/go/dangling.go'));
+  const deps = ['inline', 'dotted', 'quoted', 'table', 'target', 'patch', 'workspace'];
+  for (const d of deps) {
+    await mkdir(path.join(base, `deps/${d}/src`), { recursive: true });
+    await writeFile(path.join(base, `deps/${d}/src/lib.rs`), 'pub fn v() -> u32 { 1 }\n');
+  }
+  await writeFile(path.join(base, 'rs/rust/Cargo.toml'), `[package]
+name = "my-gadget"
+version = "0.1.0"
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+inline = { version = "0.1", path = "../../deps/inline" }
+dotted.path = "../../deps/dotted" # a dotted key
+"quoted" . 'path' = '../../deps/quoted'
+
+[dependencies.table]
+path = "../../deps/table"
+
+[target.'cfg(target_arch = "wasm32")'.dependencies]
+target = { path = """../../deps/target""" }
+
+[patch.crates-io]
+patch = { path = "../../deps/patch" }
+
+[workspace.dependencies]
+workspace = { path = "../../deps/\\u0077orkspace" }
+`);
+  const missAfter = async (dir: string, change: () => Promise<void>, what: string): Promise<void> => {
+    assert.equal((await buildGadget(ctx, { dir, ref: `${dir}:v1` })).cached, true, `${what}: unchanged is a hit`);
+    await change();
+    assert.equal((await buildGadget(ctx, { dir, ref: `${dir}:v1` })).cached, false, `${what}: a miss`);
+  };
+  await withEnv('PATH', `${tools.bin}${path.delimiter}${process.env.PATH}`, async () => {
+    await buildGadget(ctx, { dir: 'gog', ref: 'gog:v1' });
+    await buildGadget(ctx, { dir: 'rs', ref: 'rs:v1' });
+    await missAfter('gog', () => writeFile(path.join(base, 'gog/go/.config.json'), '{"v":2}\n'), 'a hidden file');
+    await missAfter('gog', () => writeFile(path.join(base, 'shared/common.go'), 'package main // v2\n'), 'the target of a linked file');
+    await missAfter('gog', () => writeFile(path.join(base, 'nowhere.go'), 'package main\n'), 'a dangling link that now leads somewhere');
+    await mkdir(path.join(base, 'gog/go/.git'));
+    await writeFile(path.join(base, 'gog/go/.git/HEAD'), 'ref: refs/heads/main\n');
+    assert.equal((await buildGadget(ctx, { dir: 'gog', ref: 'gog:v1' })).cached, true, '.git is not read by go or cargo: not in the key');
+    await missAfter('rs', () => writeFile(path.join(base, 'shared/mod/mod.rs'), 'pub fn v() -> u32 { 2 }\n'), 'a file in a linked folder');
+    for (const d of deps) await missAfter('rs', () => writeFile(path.join(base, `deps/${d}/src/lib.rs`), 'pub fn v() -> u32 { 2 }\n'), `a path dependency written as ${d}`);
   });
 });
 

@@ -5,12 +5,13 @@
 // .wasm from the target folder. Child processes get argument arrays, never a shell.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, readlink, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { GadgetError, messageOf } from '../../lib/errors.js';
 import { sha256 } from '../../lib/oci/digest.js';
 import { findTool, unavailable } from './compile.js';
+import { tomlStrings } from './toml.js';
 import { makeWorkDir, removeStaleWorkDirs } from './workdir.js';
 
 const run = promisify(execFile);
@@ -105,24 +106,61 @@ async function output(tool: string, args: string[], cwd?: string): Promise<strin
   }
 }
 
-/** Every file under `dir` (sorted, hashed) as "label path hash" lines; hidden folders skipped, and `skip` folders. */
-async function hashTree(dir: string, label: string, lines: string[], skip: (full: string, name: string) => boolean): Promise<void> {
+// Version control folders: never read by go or cargo for a build (//go:embed refuses .git),
+// large, and changed by every commit; the only names hashTree skips.
+const VCS_FOLDERS = new Set(['.git', '.hg', '.svn', '.bzr', '.jj']);
+
+/**
+ * Every file under `dir` (sorted, hashed) as "label path hash" lines; `skip` folders and
+ * VCS_FOLDERS left out. Hidden files count (`//go:embed .config.json`, `include_bytes!`).
+ * Symbolic links are followed, as go and rustc follow a linked .go or .rs file (and rustc a
+ * linked module folder): the line names the link, where it leads and the target's hash, so a
+ * link out of the tree counts by its target's bytes; a link that leads nowhere or round in
+ * a loop, or a folder link back into a folder being walked, is a line saying so.
+ * Only regular files are read (reading a FIFO would wait forever).
+ */
+async function hashTree(dir: string, label: string, lines: string[], skip: (full: string, name: string) => boolean, walking: Set<string> = new Set()): Promise<void> {
   let entries;
+  let real: string;
   try {
+    real = await realpath(dir);
     entries = await readdir(dir, { withFileTypes: true });
   } catch {
     lines.push(`${label} ${dir} <missing>`); // go or cargo will say what is wrong; a later folder is another key
     return;
   }
+  if (walking.has(real)) {
+    lines.push(`${label} ${dir} -> ${real} <loop>`);
+    return;
+  }
+  walking.add(real);
   for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    if (e.name.startsWith('.')) continue;
     const full = path.join(dir, e.name);
-    if (e.isDirectory()) {
-      if (!skip(full, e.name)) await hashTree(full, label, lines, skip);
-    } else if (e.isFile()) {
-      lines.push(`${label} ${full} ${sha256(await readFile(full))}`);
+    let target = '';
+    let isDir = e.isDirectory();
+    let isFile = e.isFile();
+    if (e.isSymbolicLink()) {
+      try {
+        const to = await realpath(full);
+        const st = await stat(to);
+        target = ` -> ${to}`;
+        isDir = st.isDirectory();
+        isFile = st.isFile();
+      } catch (err) {
+        lines.push(`${label} ${full} -> ${await readlink(full).catch(() => '?')} <${(err as NodeJS.ErrnoException).code ?? 'unreadable'}>`);
+        continue;
+      }
+    }
+    if (isDir) {
+      if (VCS_FOLDERS.has(e.name) || skip(full, e.name)) continue;
+      if (target !== '') lines.push(`${label} ${full}${target} <folder>`);
+      await hashTree(full, label, lines, skip, walking);
+    } else if (isFile) {
+      const bytes = await readFile(full).catch(() => undefined);
+      lines.push(`${label} ${full}${target} ${bytes ? sha256(bytes) : '<unreadable>'}`);
     }
   }
+  walking.delete(real);
 }
 
 async function hashFileLine(file: string, label: string, lines: string[]): Promise<void> {
@@ -190,9 +228,16 @@ function goEnvFile(): string | undefined {
   return config ? path.join(config, 'go', 'env') : undefined;
 }
 
-/** The `path = "..."` values of a Cargo.toml or .cargo/config.toml (path dependencies, [patch] paths, [lib] path), absolute. */
-function cargoPaths(text: string, dir: string): string[] {
-  return [...text.matchAll(/(?:^|[\s,{])path\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)')/gm)].map((m) => path.resolve(dir, m[1] ?? m[2]!));
+/**
+ * The `path = "..."` values of a Cargo.toml or .cargo/config.toml, absolute: every key named
+ * `path` in any table and however written (`dep = { path = ".." }`, `dep.path = ".."`,
+ * `[dependencies.dep] path = ..`, target-specific, [patch], [replace], [workspace.dependencies],
+ * [lib] and [[bin]] paths), and a config's `paths` overrides.
+ */
+export function cargoPaths(text: string, dir: string): string[] {
+  return tomlStrings(text)
+    .filter(({ key }) => key[key.length - 1] === 'path' || (key.length === 1 && key[0] === 'paths'))
+    .map(({ value }) => path.resolve(dir, value));
 }
 
 /**

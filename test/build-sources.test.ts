@@ -251,6 +251,15 @@ test('wasm from Go and Rust sources: ig\'s command lines, in the source folder (
   });
 });
 
+/** A check that a gadget is a cache hit as it is, and a miss once `change` ran. */
+function missesAfter(ctx: Parameters<typeof buildGadget>[0]): (dir: string, change: () => Promise<void>, what: string) => Promise<void> {
+  return async (dir, change, what) => {
+    assert.equal((await buildGadget(ctx, { dir, ref: `${dir}:v1` })).cached, true, `${what}: unchanged is a hit`);
+    await change();
+    assert.equal((await buildGadget(ctx, { dir, ref: `${dir}:v1` })).cached, false, `${what}: a miss`);
+  };
+}
+
 test('wasm from source: what go and cargo read outside the module folder is in the cache key (stand-in toolchains, see top)', async (t) => {
   const base = await tempDir(t, 'wasm-outside');
   await wasmGadgets(base);
@@ -267,11 +276,7 @@ test('wasm from source: what go and cargo read outside the module folder is in t
   await writeFile(path.join(base, 'shared/src/lib.rs'), 'pub fn one() -> u32 { 1 }\n');
   await mkdir(path.join(base, 'deeper'));
   await writeFile(path.join(base, 'deeper/Cargo.toml'), '[package]\nname = "deeper"\nversion = "0.1.0"\n');
-  const missAfter = async (dir: string, change: () => Promise<void>, what: string): Promise<void> => {
-    assert.equal((await buildGadget(ctx, { dir, ref: `${dir}:v1` })).cached, true, `${what}: unchanged is a hit`);
-    await change();
-    assert.equal((await buildGadget(ctx, { dir, ref: `${dir}:v1` })).cached, false, `${what}: a miss`);
-  };
+  const missAfter = missesAfter(ctx);
   await withEnv('PATH', `${tools.bin}${path.delimiter}${process.env.PATH}`, async () => {
     await buildGadget(ctx, { dir: 'gog', ref: 'gog:v1' });
     await buildGadget(ctx, { dir: 'rs', ref: 'rs:v1' });
@@ -336,11 +341,7 @@ patch = { path = "../../deps/patch" }
 [workspace.dependencies]
 workspace = { path = "../../deps/\\u0077orkspace" }
 `);
-  const missAfter = async (dir: string, change: () => Promise<void>, what: string): Promise<void> => {
-    assert.equal((await buildGadget(ctx, { dir, ref: `${dir}:v1` })).cached, true, `${what}: unchanged is a hit`);
-    await change();
-    assert.equal((await buildGadget(ctx, { dir, ref: `${dir}:v1` })).cached, false, `${what}: a miss`);
-  };
+  const missAfter = missesAfter(ctx);
   await withEnv('PATH', `${tools.bin}${path.delimiter}${process.env.PATH}`, async () => {
     await buildGadget(ctx, { dir: 'gog', ref: 'gog:v1' });
     await buildGadget(ctx, { dir: 'rs', ref: 'rs:v1' });

@@ -291,8 +291,9 @@ export function sign(options: SignPluginOptions): Plugin {
     name: 'sign',
     async run(ctx, input) {
       // Key text given where a path belongs is refused before it becomes part of a path.
-      const local = (file: string | undefined): string | undefined => (file === undefined ? undefined : path.resolve(ctx.cwd, refuseKeyText(file, ctx.cwd)));
-      const signers = await loadSigners({ ...options, key: local(options.key), notationKey: local(options.notationKey), notationCert: local(options.notationCert) });
+      const local = (file: string | undefined): string | undefined => (file === undefined ? undefined : path.resolve(ctx.cwd, file));
+      const key = (file: string | undefined): string | undefined => local(file === undefined ? undefined : refuseKeyText(file, ctx.cwd));
+      const signers = await loadSigners({ ...options, key: key(options.key), notationKey: key(options.notationKey), notationCert: local(options.notationCert) });
       await checkWhole(ctx.store, input);
       for (const artifact of input) {
         ctx.signal.throwIfAborted();

@@ -51,6 +51,8 @@ test('a literal store that the code can replace is not remembered: each command 
     `const config: { store: string } = { store: '.a' };\nif (process.env.MY_STORE) config.store = process.env.MY_STORE;\nexport default defineConfig(config);`,
     // The literal only in a comment; the store comes from the environment.
     `// store: '.a'\nexport default defineConfig({ store: process.env.MY_STORE ?? '.a' });`,
+    // The key written as a string.
+    `export default defineConfig({ 'store': process.env.MY_STORE ?? '.a' });`,
     // A spread after the literal may replace it.
     `const extra = process.env.MY_STORE ? { ['sto' + 're']: process.env.MY_STORE } : {};\nexport default defineConfig({ store: '.a', ...extra });`,
   ];
@@ -72,7 +74,7 @@ ${body}
   }
 });
 
-test("gadget init's config and the quick start's are remembered: comments and strings that say store do not count", async () => {
+test("gadget init's config and the quick start's are remembered: comments and strings that say store, and a mirror set's destination 'store', do not count", async () => {
   const dir = scratch('gadget-config-store-');
   const cache = join(dir, 'cache');
   writeFileSync(join(dir, 'gadget.config.ts'), `import { appendFileSync } from 'node:fs';
@@ -83,6 +85,7 @@ export default defineConfig({
   // A store of its own.
   store: '.a',
   tasks: { default: { description: 'build into the store', steps: [] } },
+  mirrors: { ig: { source: 'ghcr.io/inspektor-gadget/gadget/trace_open', destination: 'store' } },
 });
 `);
   mkdirSync(join(dir, '.a'));

@@ -79,13 +79,19 @@ function codeOf(text: string): { code: string; strings: string[] } {
  */
 function isLiteralStore(text: string, store: unknown): boolean {
   const { code, strings } = codeOf(text);
-  if (/\.\.\.|Object\s*\.\s*assign/.test(code) || strings.includes('store')) return false;
+  if (/\.\.\.|Object\s*\.\s*assign/.test(code) || storeAsString(code, strings)) return false;
   const exported = exportedObject(code);
   if (exported === undefined) return false; // the export is computed, imported or a variable
   const words = code.match(/\bstore\b/g)?.length ?? 0;
   if (store === undefined) return words === 0;
   const key = /\bstore\s*:\s*\0(\d+)\0/.exec(exported);
   return typeof store === 'string' && words === 1 && key !== null && depthAt(exported, key.index) === 1 && strings[Number(key[1])] === store;
+}
+
+/** Whether the code names `store` through a string (`{ 'store': x }`, `config['store']`), which the word count cannot see; a value 'store' (a mirror set's destination) is fine. */
+function storeAsString(code: string, strings: string[]): boolean {
+  for (const m of code.matchAll(/\[\s*\0(\d+)\0\s*\]|\0(\d+)\0\s*:/g)) if (strings[Number(m[1] ?? m[2])] === 'store') return true;
+  return false;
 }
 
 /**

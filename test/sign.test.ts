@@ -406,8 +406,12 @@ test('notation: a CA as the signing certificate, a chain longer than a pathLenCo
   // A leaf whose key usage does not allow signatures.
   key('nods');
   issue('nods', 'ca', 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,keyEncipherment\nextendedKeyUsage=codeSigning\n', 14);
+  // A CA whose key usage lacks keyCertSign (OpenSSL then calls it no CA) signing directly.
+  key('leafca');
+  issue('leafca', 'ca', 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n', 15);
   const chains: Array<[string, string[], RegExp]> = [
     ['subca', ['subca', 'ca'], /is a certificate authority, not a signing certificate/],
+    ['leafca', ['leafca', 'ca'], /is a certificate authority, not a signing certificate/],
     ['leafb', ['leafb', 'intb', 'inta', 'ca'], /allows 0 certificate authorities below it, and the chain has 1/],
     ['nods', ['nods', 'ca'], /may not make digital signatures/],
   ];

@@ -204,7 +204,7 @@ export function chainTrust(chain: X509Certificate[], trusted: TrustedCert[]): { 
   }
   // As notation requires of the signing certificate: no CA (unless it is its own root), the
   // code-signing usage when it lists extended usages, and digitalSignature when it lists usages.
-  if (chain.length > 1 && leaf.ca) return { problem: `the signing certificate ${subjectLine(leaf)} is a certificate authority, not a signing certificate` };
+  if (chain.length > 1 && (leaf.ca || extensions[0]!.ca)) return { problem: `the signing certificate ${subjectLine(leaf)} is a certificate authority, not a signing certificate` };
   if (leaf.keyUsage !== undefined && leaf.keyUsage.length > 0 && !leaf.keyUsage.includes(CODE_SIGNING)) {
     return { problem: `the signing certificate ${subjectLine(leaf)} is not a code-signing certificate` };
   }

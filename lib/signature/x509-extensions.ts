@@ -1,12 +1,14 @@
 // The two X.509 extensions a chain check needs that node:crypto does not give: keyUsage
-// (X509Certificate.keyUsage is the *extended* key usage) and basicConstraints' path length
-// (X509Certificate.ca gives only the CA flag). Read from the certificate's DER, which
+// (X509Certificate.keyUsage is the *extended* key usage) and basicConstraints as written
+// (X509Certificate.ca is OpenSSL's view: false for a CA whose keyUsage lacks keyCertSign). Read from the certificate's DER, which
 // X509Certificate has already parsed, so only the extensions' own encoding is walked here.
 import type { X509Certificate } from 'node:crypto';
 
 export interface Extensions {
   /** keyUsage bits (digitalSignature is bit 0), or undefined when the extension is absent. */
   keyUsage?: { digitalSignature: boolean; keyCertSign: boolean };
+  /** basicConstraints' cA flag (node's X509Certificate.ca is also false when keyUsage lacks keyCertSign). */
+  ca: boolean;
   /** basicConstraints' pathLenConstraint, when it sets one. */
   pathLen?: number;
 }
@@ -51,7 +53,7 @@ export function extensionsOf(cert: X509Certificate): Extensions {
   const der = cert.raw;
   const tbs = children(der, tlv(der, 0))[0]!;
   const explicit3 = children(der, tbs).find((t) => t.tag === 0xa3);
-  const out: Extensions = {};
+  const out: Extensions = { ca: false };
   if (!explicit3) return out;
   for (const ext of children(der, children(der, explicit3)[0]!)) {
     const parts = children(der, ext);
@@ -63,6 +65,8 @@ export function extensionsOf(cert: X509Certificate): Extensions {
       out.keyUsage = { digitalSignature: (first & 0x80) !== 0, keyCertSign: (first & 0x04) !== 0 };
     } else if (oid.equals(BASIC_CONSTRAINTS)) {
       const seq = tlv(der, value.start);
+      const flag = children(der, seq).find((t) => t.tag === 0x01);
+      out.ca = flag !== undefined && der[flag.start] !== 0;
       const pathLen = children(der, seq).find((t) => t.tag === 0x02);
       if (pathLen) out.pathLen = der.subarray(pathLen.start, pathLen.end).reduce((n, b) => n * 256 + b, 0);
     }

@@ -354,6 +354,15 @@ export class BundleDestination implements Target {
       if (row?.subject) untagged.set(d.digest, { descriptor: referrerEntry(d, row.artifact_type), subject: row.subject });
     }
     const candidates = [...untagged].filter(([digest]) => !this.excluded.has(digest)).sort(([a], [b]) => (a < b ? -1 : 1));
+    // Referrers this run copied that the tar already lists are walked too, as the images above:
+    // a blob of one that the tar lacks is put back.
+    const listed = new Set((this.existing?.entries ?? []).filter((e) => e.annotations?.[ANN_REF_NAME] === undefined).map((e) => e.digest));
+    for (const [digest, { descriptor, subject }] of candidates) {
+      if (!listed.has(digest) || !subject) continue;
+      const before = blobs.size;
+      await add({ id: digest, descriptor, tagged: false, subject });
+      if (blobs.size > before) changed = true;
+    }
     // A referrer's subject may be another referrer (a signature of a signature): passes in
     // digest order until one adds nothing, so that it comes after what it refers to.
     for (let added = true; added; ) {

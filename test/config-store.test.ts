@@ -113,3 +113,25 @@ test('a config that exports an imported or computed object is not remembered, ev
     assert.match(b.stderr, new RegExp(`store: ${join(dir, '.b').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), `the store the config computes now: ${body}\n${b.stderr}`);
   }
 });
+
+test("a config whose defineConfig is its own, or whose object has a computed key, is not remembered", async () => {
+  const configs = [
+    // The project's own defineConfig may change what it is given.
+    `import { defineConfig } from './shared.mjs';\nexport default defineConfig({ store: '.a' });\n`,
+    // A computed key may be store.
+    `import { defineConfig } from '${join(REPO, 'index.ts')}';\nconst key = 'st' + 'ore';\nexport default defineConfig({ store: '.a', [key]: process.env.MY_STORE ?? '.a' });\n`,
+  ];
+  for (const config of configs) {
+    const dir = scratch('gadget-config-store-');
+    const cache = join(dir, 'cache');
+    writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
+    writeFileSync(join(dir, 'shared.mjs'), 'export function defineConfig(c) { return process.env.MY_STORE ? { ...c, store: process.env.MY_STORE } : c; }\n');
+    writeFileSync(join(dir, 'gadget.config.ts'), config);
+    for (const store of ['.a', '.b']) mkdirSync(join(dir, store));
+    assert.equal((await gadget(['gc'], { cwd: dir, env: { XDG_CACHE_HOME: cache, MY_STORE: undefined } })).code, 0);
+    assert.ok(existsSync(join(dir, '.a', 'index.json')), config);
+    const b = await gadget(['gc'], { cwd: dir, env: { XDG_CACHE_HOME: cache, MY_STORE: '.b' } });
+    assert.equal(b.code, 0, b.stderr);
+    assert.ok(existsSync(join(dir, '.b', 'index.json')), `the computed store is used: ${config}`);
+  }
+});

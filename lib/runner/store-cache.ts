@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { makeFolders } from '../folders.js';
 
 interface Entry {
@@ -80,7 +81,7 @@ function codeOf(text: string): { code: string; strings: string[] } {
 function isLiteralStore(text: string, store: unknown): boolean {
   const { code, strings } = codeOf(text);
   if (/\.\.\.|Object\s*\.\s*assign/.test(code) || storeAsString(code, strings)) return false;
-  const exported = exportedObject(code);
+  const exported = exportedObject(code, strings);
   if (exported === undefined) return false; // the export is computed, imported or a variable
   const words = code.match(/\bstore\b/g)?.length ?? 0;
   if (store === undefined) return words === 0;
@@ -99,9 +100,11 @@ function storeAsString(code: string, strings: string[]): boolean {
  * defineConfig({...})`, or the same after `module.exports =`), braces included, when the export
  * is that literal and nothing after it; else undefined.
  */
-function exportedObject(code: string): string | undefined {
+function exportedObject(code: string, strings: string[]): string | undefined {
   const start = /(?:\bexport\s+default|\bmodule\s*\.\s*exports\s*=)\s*(?:defineConfig\s*\(\s*)?\{/.exec(code);
   if (!start) return undefined;
+  // defineConfig returns its argument only when it is gadget-oci's own: one of the project's may change it.
+  if (/defineConfig/.test(start[0]) && !importsOwnDefineConfig(code, strings)) return undefined;
   const open = start.index + start[0].length - 1;
   let depth = 0;
   for (let i = open; i < code.length; i++) {
@@ -112,11 +115,28 @@ function exportedObject(code: string): string | undefined {
       // Only the call's closing parenthesis and a semicolon may follow: `defineConfig(cond ? {...} : x)` is computed.
       const rest = code.slice(i + 1);
       const closes = /defineConfig\s*\(\s*\{$/.test(start[0]) ? /^\s*\)\s*;?\s*$/ : /^\s*;?\s*$/;
-      return closes.test(rest) ? code.slice(open, i + 1) : undefined;
+      const object = code.slice(open, i + 1);
+      // A computed key (`[key]: ...`) may be `store`, whatever the word count says.
+      return closes.test(rest) && !/\]\s*:/.test(object) ? object : undefined;
     }
   }
   return undefined;
 }
+
+/** Whether the code imports defineConfig from gadget-oci (by name, or by the path of its own index) and defines none itself. */
+function importsOwnDefineConfig(code: string, strings: string[]): boolean {
+  if (/\bfunction\s+defineConfig\b|\bdefineConfig\s*=/.test(code)) return false;
+  const from = /\bimport\s*\{[^}]*\bdefineConfig\b[^}]*\}\s*from\s*\0(\d+)\0|\{[^}]*\bdefineConfig\b[^}]*\}\s*=\s*require\s*\(\s*\0(\d+)\0\s*\)/.exec(code);
+  if (!from) return false;
+  const source = strings[Number(from[1] ?? from[2])]!;
+  return source === 'gadget-oci' || OWN_INDEXES.includes(source.replace(/^file:\/\//, ''));
+}
+
+/** gadget-oci's own index, built and as source, which a config may import by path. */
+const OWN_INDEXES = ((): string[] => {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  return [join(root, 'index.js'), join(root, 'index.ts'), join(root, '..', 'index.ts')];
+})();
 
 /** How many brackets are open at `index` of `code`. */
 function depthAt(code: string, index: number): number {

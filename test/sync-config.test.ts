@@ -319,6 +319,9 @@ test('--platform is checked for an index nested in an index and for a single man
     const layer = await s.putBytes(Buffer.from('ebpf single'), GADGET_EBPF);
     const gadgetConfig = await s.putBytes(Buffer.from('name: single\n'), GADGET_CONFIG);
     await s.tag(await s.putBytes(encodeJSONBytes({ schemaVersion: 2, mediaType: MT_MANIFEST, artifactType: GADGET_ARTIFACT_TYPE, config: gadgetConfig, layers: [layer] }), MT_MANIFEST), 'example.com/odd/single:v1');
+    // A gadget config descriptor that names its platform, as verify reads it.
+    const placed = { ...gadgetConfig, platform: { os: 'linux', architecture: 'arm64' } };
+    await s.tag(await s.putBytes(encodeJSONBytes({ schemaVersion: 2, mediaType: MT_MANIFEST, artifactType: GADGET_ARTIFACT_TYPE, config: placed, layers: [layer] }), MT_MANIFEST), 'example.com/odd/placed:v1');
     const imageConfig = await s.putBytes(encodeJSONBytes({ architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }), MT_OCI_CONFIG);
     await s.tag(await s.putBytes(encodeJSONBytes({ schemaVersion: 2, mediaType: MT_MANIFEST, config: imageConfig, layers: [layer] }), MT_MANIFEST), 'example.com/odd/arm:v1');
   } finally {
@@ -349,4 +352,7 @@ test('--platform is checked for an index nested in an index and for a single man
   const arm = await sync('example.com/odd/arm:v1', 'arm64');
   assert.equal(arm.code, 0, arm.stderr);
   assert.equal((await sync('example.com/odd/single:v1')).code, 0, 'without a filter it is copied');
+  // The config descriptor's platform counts, as it does for verify.
+  await refused(await sync('example.com/odd/placed:v1', 'amd64'), /placed:v1 has none of the platforms amd64 \(it has linux\/arm64\)/);
+  assert.equal((await sync('example.com/odd/placed:v1', 'arm64')).code, 0);
 });

@@ -185,14 +185,15 @@ async function entryPlatforms(source: Target, entry: Descriptor, what: string, d
 }
 
 /**
- * The platform of a single-manifest image: its descriptor's, else its config's when the config
- * is an image config (which names os and architecture); undefined when nothing names one (a
- * gadget config does not).
+ * The platform of a single-manifest image: its descriptor's, else its config descriptor's (as
+ * verify reads it), else its config's when the config is an image config (which names os and
+ * architecture); undefined when nothing names one (a gadget config does not).
  */
 async function manifestPlatform(source: Target, root: Descriptor, signal?: AbortSignal): Promise<Platform | undefined> {
   if (root.platform) return root.platform;
   const { doc } = await fetchManifest(source, root, signal);
   const config = doc.config;
+  if (config?.platform) return config.platform;
   if (!config || !IMAGE_CONFIG_TYPES.has(config.mediaType)) return undefined;
   const bytes = await readAll(await source.fetch(config, signal), MAX_MANIFEST_BYTES, `${source.name}: ${config.digest}`);
   if (bytes.length !== config.size || sha256(bytes) !== config.digest) {

@@ -118,9 +118,14 @@ TESTS=(
   test/multi-tag.test.ts
   test/progress.test.ts
 )
-for f in "${TESTS[@]}"; do [ -f "$f" ] || { echo "test: listed file $f does not exist" >&2; exit 2; }; done
+# A set, not `printf | grep -q`: under pipefail grep's early exit can fail printf with SIGPIPE.
+declare -A LISTED=()
+for f in "${TESTS[@]}"; do
+  [ -f "$f" ] || { echo "test: listed file $f does not exist" >&2; exit 2; }
+  LISTED[$f]=1
+done
 for f in test/*.test.ts; do
-  printf '%s\n' "${TESTS[@]}" | grep -qx "$f" || { echo "test: $f is not listed in test/run.sh" >&2; exit 2; }
+  [ -n "${LISTED[$f]:-}" ] || { echo "test: $f is not listed in test/run.sh" >&2; exit 2; }
 done
 [ ${#TESTS[@]} -gt 0 ] || { echo "test: no test files" >&2; exit 2; }
 
